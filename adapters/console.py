@@ -1,0 +1,203 @@
+"""The embedded default adapter: the victim's chat and the staff channel in one terminal.
+
+Lines typed are the victim's messages. `/forward NAME | TEXT` stands for a message
+forwarded from NAME, `/attach PATH` for a file sent to the bot, and a line beginning with
+`@staff ` is typed into the staff channel. A button is chosen by its number or its label.
+When standard input is not a terminal, the adapter reads to the end and then closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sys
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.adapter import InboundHandler
+from bot.events import (
+    Attachment,
+    Button,
+    ChatKind,
+    ChatRef,
+    ForwardOrigin,
+    Identity,
+    Inbound,
+    InboundKind,
+    OriginKind,
+    Outbound,
+)
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "console"
+VICTIM_CHAT = "victim"
+STAFF_CHAT = "staff"
+STAFF_PREFIX = "@staff "
+_DECORATIONS = ("✓ ", "★ ")
+_CYAN, _YELLOW, _DIM, _RESET = "\033[36m", "\033[33m", "\033[2m", "\033[0m"
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    victim_user: str = "victim"
+    staff_user: str = "staff"
+    color: str = "auto"
+
+
+class ConsoleAdapter:
+    platform = PLATFORM
+
+    def __init__(
+        self,
+        settings: ConsoleSettings,
+        stdin: TextIO | None = None,
+        stdout: TextIO | None = None,
+    ) -> None:
+        self.settings = settings
+        self._stdin = stdin or sys.stdin
+        self._stdout = stdout or sys.stdout
+        self._buttons: tuple[Button, ...] = ()
+        self._ids = itertools.count(1)
+        self._closed = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._color = settings.color == "always" or (
+            settings.color == "auto" and self._stdout.isatty()
+        )
+
+    @property
+    def interactive(self) -> bool:
+        return self._stdin.isatty()
+
+    async def start(self, handler: InboundHandler) -> None:
+        self._task = asyncio.create_task(self._read_loop(handler))
+
+    async def wait_closed(self) -> None:
+        await self._closed.wait()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        self._closed.set()
+
+    async def send(self, message: Outbound) -> str:
+        staff = message.chat.kind is ChatKind.STAFF
+        lines = message.text.splitlines() or [""]
+        if staff:
+            self._write("\n".join(f"[staff] {line}" for line in lines), _YELLOW)
+        else:
+            self._write("Haven › " + "\n        ".join(lines), _CYAN)
+        flat = tuple(button for row in message.buttons for button in row)
+        if flat:
+            listing = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, start=1))
+            self._write(("[staff] " if staff else "        ") + listing, _DIM)
+            if not staff:
+                self._buttons = flat
+        if message.file is not None:
+            self._write(f"        📎 {message.file.path}", _DIM)
+        self._write("", None)
+        return str(next(self._ids))
+
+    def _write(self, text: str, colour: str | None) -> None:
+        if self._color and colour:
+            text = f"{colour}{text}{_RESET}"
+        print(text, file=self._stdout, flush=True)
+
+    # ---- input --------------------------------------------------------------------
+
+    async def _read_loop(self, handler: InboundHandler) -> None:
+        lines: asyncio.Queue[str | None] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+
+        def pump() -> None:
+            # A daemon thread, so a pending read never keeps the process alive at exit.
+            for line in self._stdin:
+                loop.call_soon_threadsafe(lines.put_nowait, line)
+            loop.call_soon_threadsafe(lines.put_nowait, None)
+
+        threading.Thread(target=pump, name="console-stdin", daemon=True).start()
+        try:
+            while (line := await lines.get()) is not None:
+                line = line.rstrip("\r\n")
+                if not self.interactive:
+                    self._write(f"you   › {line}", None)
+                inbound = self.parse(line)
+                if inbound is not None:
+                    await self._handle(handler, inbound)
+        finally:
+            self._closed.set()
+
+    async def _handle(self, handler: InboundHandler, inbound: Inbound) -> None:
+        try:
+            await handler(inbound)
+        except Exception:
+            log.exception("the console message could not be handled")
+            self._write("(Haven could not handle that message; it was logged.)", _DIM)
+
+    def parse(self, line: str) -> Inbound | None:
+        """Turn one typed line into an inbound event, as a platform adapter would."""
+        if line.startswith(STAFF_PREFIX):
+            return self._typed(line[len(STAFF_PREFIX) :], staff=True)
+        button = self._button_for(line)
+        if button is not None:
+            return self._inbound(InboundKind.BUTTON, button_data=button.data)
+        if line.startswith("/forward"):
+            name, _, text = line[len("/forward") :].partition("|")
+            origin = ForwardOrigin(kind=OriginKind.USER, sender_name=name.strip())
+            return self._inbound(InboundKind.FORWARD, text=text.strip(), forward_origin=origin)
+        if line.startswith("/attach"):
+            return self._attach(line[len("/attach") :].strip())
+        return self._typed(line, staff=False)
+
+    def _typed(self, text: str, *, staff: bool) -> Inbound:
+        if text.startswith("/") and len(text) > 1:
+            command, _, args = text[1:].partition(" ")
+            return self._inbound(
+                InboundKind.COMMAND, staff=staff, command=command, args=args.strip()
+            )
+        return self._inbound(InboundKind.TEXT, staff=staff, text=text)
+
+    def _inbound(self, kind: InboundKind, *, staff: bool = False, **fields: Any) -> Inbound:
+        if staff:
+            identity = Identity(PLATFORM, self.settings.staff_user, "staff")
+            chat = ChatRef(PLATFORM, STAFF_CHAT, ChatKind.STAFF)
+        else:
+            identity = Identity(PLATFORM, self.settings.victim_user, "victim")
+            chat = ChatRef(PLATFORM, VICTIM_CHAT, ChatKind.PRIVATE)
+        return Inbound(
+            kind=kind, identity=identity, chat=chat, received_at=datetime.now(UTC), **fields
+        )
+
+    def _button_for(self, line: str) -> Button | None:
+        typed = line.strip()
+        if typed.isdigit() and 1 <= int(typed) <= len(self._buttons):
+            return self._buttons[int(typed) - 1]
+        folded = typed.casefold()
+        for button in self._buttons:
+            if folded and _plain_label(button.label).casefold() == folded:
+                return button
+        return None
+
+    def _attach(self, raw_path: str) -> Inbound | None:
+        path = Path(raw_path).expanduser()
+        if not raw_path or not path.is_file():
+            self._write(f"(no such file: {raw_path or '—'})", _DIM)
+            return None
+
+        async def fetch() -> bytes:
+            return await asyncio.to_thread(path.read_bytes)
+
+        attachment = Attachment(
+            kind="document", fetch=fetch, file_name=path.name, size=path.stat().st_size
+        )
+        return self._inbound(InboundKind.ATTACHMENT, attachments=(attachment,))
+
+
+def _plain_label(label: str) -> str:
+    for decoration in _DECORATIONS:
+        label = label.removeprefix(decoration)
+    return label.strip()

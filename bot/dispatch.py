@@ -1,0 +1,248 @@
+"""Identity → case → dispatch by kind; every reply goes to the outbox in the same transaction.
+
+The dispatcher is the one place where an inbound event meets storage: it finds or opens
+the victim's case, lets the flow engine decide, and writes the new case state together
+with the outbound messages, so a crash can lose neither without the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.clock import Clock
+from bot.content import Severity
+from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
+from bot.flood import FloodGuard, Verdict
+from bot.flow import Flow, Outcome, Turn
+from bot.inputs import clean_text
+from bot.prompts import Reply
+from storage import cases, messages, outbox
+from storage.cases import CaseRecord
+from storage.database import Database
+
+log = logging.getLogger(__name__)
+
+CASE_COMMANDS = ("start", "status", "help", "lang", "stop")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    default_locale: str
+    max_text_chars: int
+    staff_channels: tuple[ChatRef, ...]
+    staff_locale: str
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        db: Database,
+        flow: Flow,
+        clock: Clock,
+        settings: DispatchSettings,
+        flood: FloodGuard,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.db = db
+        self.flow = flow
+        self.prompts = flow.prompts
+        self.clock = clock
+        self.settings = settings
+        self.flood = flood
+        self._on_outbox = on_outbox
+
+    async def handle(self, inbound: Inbound) -> None:
+        """Take one inbound event to the end: state saved, replies queued."""
+        if inbound.chat.kind is not ChatKind.PRIVATE:
+            log.info("ignored %s from a %s chat", inbound.kind, inbound.chat.kind)
+            return
+        verdict = self.flood.check(f"{inbound.identity.platform}:{inbound.identity.user_id}")
+        if verdict is Verdict.DROP:
+            log.warning("flood: dropped a %s from one sender", inbound.kind)
+            return
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            if await messages.seen(
+                conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
+            ):
+                log.info("duplicate delivery of message %s ignored", inbound.message_id)
+                return
+            before, is_new = await self._open(conn, inbound, now)
+            turn = self.flow.begin(before, now)
+            if verdict is Verdict.WARN:
+                turn.say(self.prompts.t(turn.case, "ui.flood"))
+            else:
+                self._route(turn, inbound, is_new=is_new)
+            outcome = self.flow.finish(turn)
+            await self._persist(conn, inbound, before, outcome, now)
+        self._on_outbox()
+
+    async def _open(
+        self, conn: AsyncConnection, inbound: Inbound, now: datetime
+    ) -> tuple[CaseRecord, bool]:
+        """The victim's open case, or a new one; True when it was just opened."""
+        identity = inbound.identity
+        found = await cases.find_open(conn, identity.platform, identity.user_id)
+        if found is not None:
+            return found, False
+        created = await cases.create(
+            conn,
+            platform=identity.platform,
+            user_id=identity.user_id,
+            chat_id=inbound.chat.chat_id,
+            locale=self.settings.default_locale,
+            now=now,
+        )
+        log.info("opened case %s", created.id)
+        return created, True
+
+    async def _persist(
+        self,
+        conn: AsyncConnection,
+        inbound: Inbound,
+        before: CaseRecord,
+        outcome: Outcome,
+        now: datetime,
+    ) -> None:
+        case = outcome.case
+        await cases.save(conn, before, case, now)
+        await messages.record(
+            conn,
+            case_id=case.id,
+            platform=inbound.chat.platform,
+            chat_id=inbound.chat.chat_id,
+            direction="in",
+            kind=inbound.kind,
+            message_id=inbound.message_id,
+            now=now,
+        )
+        replies = list(outcome.replies)
+        if outcome.alert_reasons:
+            replies.append(Reply(self.prompts.t(case, "ui.escalated")))
+        for reply in replies:
+            await _enqueue(conn, inbound.chat, reply, case.id, now)
+        if outcome.alert_reasons:
+            await self._alert_staff(conn, case, outcome.alert_reasons, now)
+
+    async def _alert_staff(
+        self, conn: AsyncConnection, case: CaseRecord, reasons: tuple[str, ...], now: datetime
+    ) -> None:
+        locale = self.settings.staff_locale
+        texts = self.prompts.texts
+        age_minutes = int((now - case.created_at) / timedelta(minutes=1))
+        text = texts.get(
+            locale,
+            "staff.alert",
+            case_id=case.id,
+            severity=texts.get(locale, f"severity.{Severity(case.severity)}"),
+            reasons=", ".join(texts.get(locale, f"reason.{r}") for r in reasons),
+            step=case.step or "—",
+            age=texts.get(locale, "ui.duration_m", n=age_minutes),
+            locale=texts.get(case.locale, "meta.language_name"),
+        )
+        log.warning("case %s escalated: %s", case.id, ",".join(reasons))
+        for channel in self.settings.staff_channels:
+            await _enqueue(conn, channel, Reply(text), case.id, now)
+
+    # ---- routing ------------------------------------------------------------------
+
+    def _route(self, turn: Turn, inbound: Inbound, *, is_new: bool) -> None:
+        kind = inbound.kind
+        if kind is InboundKind.COMMAND:
+            self._command(turn, inbound.command.lower(), is_new=is_new)
+        elif kind is InboundKind.BUTTON:
+            self._button(turn, inbound.button_data)
+        elif kind is InboundKind.TEXT:
+            self._text(turn, inbound.text, is_new=is_new)
+        elif kind in (InboundKind.FORWARD, InboundKind.ATTACHMENT):
+            self._say(turn, "ui.evidence_unavailable")
+            self._resume_if_new(turn, is_new)
+        elif kind in (InboundKind.EDIT, InboundKind.DELETE):
+            log.info("case %s: %s of message noted", turn.case.id, kind)
+        else:
+            self._say(turn, "ui.unsupported")
+            self._resume_if_new(turn, is_new)
+
+    def _say(self, turn: Turn, key: str, **fields: object) -> None:
+        turn.say(self.prompts.t(turn.case, key, **fields))
+
+    def _resume_if_new(self, turn: Turn, is_new: bool) -> None:
+        if is_new:
+            self.flow.prompt(turn)
+
+    def _command(self, turn: Turn, command: str, *, is_new: bool) -> None:
+        if command == "start":
+            self._start(turn, is_new=is_new)
+        elif command == "status":
+            self.flow.status(turn)
+        elif command == "help":
+            self._say(turn, "ui.help")
+        elif command == "lang":
+            self._language_menu(turn)
+        elif command == "stop":
+            turn.update(status="paused")
+            self._say(turn, "ui.paused")
+        else:
+            self._say(turn, "ui.unknown_command", command=f"/{command[:32]}")
+            self._resume_if_new(turn, is_new)
+
+    def _start(self, turn: Turn, *, is_new: bool) -> None:
+        if not is_new:
+            turn.update(status="open")
+            self._say(turn, "ui.resumed")
+        self.flow.prompt(turn)
+
+    def _language_menu(self, turn: Turn) -> None:
+        choice = self.prompts.language_choice(turn.case.prompt_seq)
+        buttons = tuple(
+            tuple(Button(b.label, b.data.replace(":lang:", ":sw:")) for b in row)
+            for row in choice.buttons
+        )
+        turn.say(choice.text, buttons)
+
+    def _button(self, turn: Turn, data: str) -> None:
+        if turn.case.status == "paused":
+            self._say(turn, "ui.paused")
+            return
+        self.flow.press(turn, data)
+
+    def _text(self, turn: Turn, raw: str, *, is_new: bool) -> None:
+        text = clean_text(raw)
+        if not text:
+            self._say(turn, "ui.empty_message")
+            self._resume_if_new(turn, is_new)
+            return
+        if len(text) > self.settings.max_text_chars:
+            fired = self.flow.notice_signals(turn, text)
+            if not fired:
+                self._say(turn, "ui.too_long", limit=self.settings.max_text_chars)
+            self._resume_if_new(turn, is_new)
+            return
+        if turn.case.status == "paused":
+            if not self.flow.notice_signals(turn, text):
+                self._say(turn, "ui.paused")
+            return
+        self.flow.text(turn, text)
+
+
+async def _enqueue(
+    conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int, now: datetime
+) -> None:
+    payload = {
+        "kind": str(chat.kind),
+        "text": reply.text,
+        "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
+    }
+    await outbox.enqueue(
+        conn,
+        platform=chat.platform,
+        chat_id=chat.chat_id,
+        payload=payload,
+        case_id=case_id,
+        now=now,
+    )

@@ -1,0 +1,375 @@
+"""The flow engine: interprets the playbook for one case, one input at a time.
+
+It is pure: given a case record and what the victim did, it returns the next record and
+the replies. Storage, delivery and escalation happen around it, in the dispatcher.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from bot.content import LOCALES, Playbook, Question, Severity
+from bot.events import Button
+from bot.inputs import script_locale
+from bot.prompts import Prompts, Reply
+from bot.signals import SignalDetector
+from bot.triage import (
+    SIGNAL_PREFIX,
+    escalating_reasons,
+    merge_reasons,
+    next_question,
+    severity_of,
+    tags,
+)
+from storage.cases import CaseRecord, ChecklistEntry
+
+TEXT_ANSWER_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class Outcome:
+    case: CaseRecord
+    replies: tuple[Reply, ...]
+    alert_reasons: tuple[str, ...] = ()
+
+
+class Turn:
+    """The case as it changes during one input, and what to say back."""
+
+    def __init__(self, case: CaseRecord, now: datetime) -> None:
+        self.case = case
+        self.now = now
+        self.replies: list[Reply] = []
+
+    def update(self, **changes: Any) -> None:
+        self.case = replace(self.case, **changes)
+
+    def say(self, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
+        self.replies.append(Reply(text, buttons))
+
+
+class Flow:
+    def __init__(self, prompts: Prompts, threshold: Severity) -> None:
+        self.prompts = prompts
+        self.playbook: Playbook = prompts.playbook
+        self.jurisdiction = prompts.deployment.jurisdiction
+        self.threshold = threshold
+        self.detector = SignalDetector(self.playbook.signals)
+        self._escalating = escalating_reasons(self.playbook)
+
+    # ---- entry points -------------------------------------------------------------
+
+    def begin(self, case: CaseRecord, now: datetime) -> Turn:
+        return Turn(case, now)
+
+    def finish(self, turn: Turn) -> Outcome:
+        """Close a turn: decide which reasons the staff must now hear about."""
+        case = turn.case
+        fresh: tuple[str, ...] = ()
+        if severity_of(self.playbook, case.reasons).at_least(self.threshold):
+            fresh = tuple(
+                r for r in case.reasons if r in self._escalating and r not in case.alerted_reasons
+            )
+        if fresh:
+            turn.update(alerted_reasons=case.alerted_reasons + fresh)
+        return Outcome(turn.case, tuple(turn.replies), fresh)
+
+    def prompt(self, turn: Turn) -> None:
+        """Show the current question or checklist item, with fresh buttons."""
+        turn.update(prompt_seq=turn.case.prompt_seq + 1)
+        case = turn.case
+        if case.phase == "language":
+            turn.replies.append(self.prompts.language_choice(case.prompt_seq))
+            return
+        if case.phase == "privacy":
+            turn.replies.append(self.prompts.privacy(case))
+            return
+        if case.phase == "closed":
+            turn.say(self._closed_text(case))
+            return
+        question = self.current_question(case)
+        if question is not None:
+            turn.replies.append(self._ask(case, question))
+            return
+        self._prompt_item(turn)
+
+    def press(self, turn: Turn, data: str) -> None:
+        seq, _, rest = data.partition(":")
+        verb, _, arg = rest.partition(":")
+        if verb == "sw" and arg in LOCALES:
+            self.switch_language(turn, arg)
+            return
+        if seq != str(turn.case.prompt_seq) or not self._apply_press(turn, verb, arg):
+            turn.say(self.prompts.t(turn.case, "ui.stale_button"))
+            self.prompt(turn)
+
+    def text(self, turn: Turn, text: str) -> None:
+        fired = self.notice_signals(turn, text)
+        question = self.current_question(turn.case)
+        if question is not None and question.kind == "text":
+            self._record(turn, question, (text[:TEXT_ANSWER_LIMIT],))
+            return
+        if fired:
+            return
+        if turn.case.phase != "language":
+            turn.say(self.prompts.t(turn.case, "ui.free_text_ack"))
+            self._offer_language(turn, text)
+        self.prompt(turn)
+
+    def notice_signals(self, turn: Turn, text: str) -> bool:
+        """Danger signals raise severity and are answered at once, whatever the step."""
+        signals = self.detector.detect(text)
+        for signal in signals:
+            reason = SIGNAL_PREFIX + signal.id
+            if reason not in turn.case.reasons:
+                reasons = (*turn.case.reasons, reason)
+                turn.update(reasons=reasons, severity=severity_of(self.playbook, reasons))
+            reply = self.prompts.t(turn.case, f"signal.{signal.id}.reply")
+            contacts = self.prompts.contacts(turn.case, support=signal.support_now)
+            turn.say(f"{reply}\n\n{contacts}")
+        return bool(signals)
+
+    def switch_language(self, turn: Turn, locale: str) -> None:
+        turn.update(locale=locale)
+        turn.say(self.prompts.t(turn.case, "ui.language_changed"))
+        self.prompt(turn)
+
+    def status(self, turn: Turn) -> None:
+        case = turn.case
+        title = self.prompts.t(case, f"step.{case.step}.title") if case.phase == "step" else None
+        turn.update(prompt_seq=case.prompt_seq + 1)
+        turn.replies.append(self.prompts.status(turn.case, title))
+
+    def current_question(self, case: CaseRecord) -> Question | None:
+        if case.changing:
+            return self.playbook.question(case.changing)
+        if case.phase == "triage" and case.question_id:
+            return self.playbook.question(case.question_id)
+        if case.phase == "step":
+            step = self.playbook.step(case.step)
+            if step.choose and step.choose not in case.answers:
+                return self.playbook.question(step.choose)
+        return None
+
+    # ---- button presses -----------------------------------------------------------
+
+    def _apply_press(self, turn: Turn, verb: str, arg: str) -> bool:
+        """Carry out a press that belongs to the current prompt; False if it does not."""
+        case = turn.case
+        if verb == "lang" and case.phase == "language" and arg in LOCALES:
+            turn.update(locale=arg, phase="privacy")
+            self.prompt(turn)
+            return True
+        if verb == "ok" and case.phase == "privacy":
+            self._begin_triage(turn)
+            return True
+        if verb == "chg" and case.answers and case.status != "closed":
+            turn.update(prompt_seq=case.prompt_seq + 1)
+            turn.replies.append(self.prompts.change_which(turn.case))
+            return True
+        if verb == "chq":
+            return self._change(turn, arg)
+        if verb == "i":
+            return self._press_item(turn, arg)
+        return self._press_answer(turn, verb, arg)
+
+    def _press_answer(self, turn: Turn, verb: str, arg: str) -> bool:
+        question = self.current_question(turn.case)
+        qid, _, answer = arg.partition("=")
+        if question is None or question.id != qid:
+            return False
+        if verb == "a" and answer in question.answers and not question.multi:
+            self._record(turn, question, (answer,))
+            return True
+        if verb == "m" and answer in question.answers and question.multi:
+            chosen = turn.case.pending_multi
+            toggled = (
+                tuple(a for a in chosen if a != answer) if answer in chosen else (*chosen, answer)
+            )
+            turn.update(pending_multi=tuple(a for a in question.answers if a in toggled))
+            self.prompt(turn)
+            return True
+        if verb == "md" and question.multi:
+            self._record(turn, question, turn.case.pending_multi)
+            return True
+        if verb == "sk" and question.optional:
+            self._record(turn, question, ())
+            return True
+        return False
+
+    def _change(self, turn: Turn, question_id: str) -> bool:
+        if question_id not in turn.case.answers or turn.case.status == "closed":
+            return False
+        question = self.playbook.question(question_id)
+        pending = turn.case.answers[question_id] if question.multi else ()
+        turn.update(changing=question_id, pending_multi=pending)
+        self.prompt(turn)
+        return True
+
+    def _press_item(self, turn: Turn, arg: str) -> bool:
+        item_id, _, action = arg.partition("=")
+        current = self._current_entry(turn.case)
+        if current is None or current.item_id != item_id:
+            return False
+        if action == "why":
+            turn.say(self.prompts.t(turn.case, f"item.{item_id}.why"))
+            return True
+        if action not in ("done", "skip"):
+            return False
+        state = "done" if action == "done" else "skipped"
+        self._set_item_state(turn, item_id, state)
+        turn.say(self.prompts.t(turn.case, f"ui.item_{state}_ack"))
+        self._advance(turn)
+        return True
+
+    # ---- triage -------------------------------------------------------------------
+
+    def _begin_triage(self, turn: Turn) -> None:
+        question = next_question(self.playbook, turn.case.answers, self.jurisdiction)
+        if question is None:
+            self._enter_step(turn, 1)
+            return
+        turn.update(phase="triage", question_id=question.id)
+        turn.say(self.prompts.t(turn.case, "ui.triage_intro"))
+        self.prompt(turn)
+
+    def _record(self, turn: Turn, question: Question, chosen: tuple[str, ...]) -> None:
+        answers = {**turn.case.answers, question.id: chosen}
+        reasons = merge_reasons(self.playbook, answers, turn.case.reasons)
+        turn.update(
+            answers=answers,
+            reasons=reasons,
+            severity=severity_of(self.playbook, reasons),
+            pending_multi=(),
+        )
+        self._show_notices(turn, question, chosen)
+        if turn.case.changing:
+            turn.update(changing="")
+            self._refresh_checklist(turn)
+            turn.say(self.prompts.t(turn.case, "ui.answer_changed"))
+            self._advance(turn)
+            return
+        if turn.case.phase == "triage":
+            self._next_triage_question(turn)
+            return
+        self._enter_step(turn, turn.case.step)
+
+    def _show_notices(self, turn: Turn, question: Question, chosen: tuple[str, ...]) -> None:
+        shown: set[str] = set()
+        for answer in chosen:
+            for effect in question.effects_of(answer):
+                for notice in effect.notices:
+                    if notice in shown:
+                        continue
+                    shown.add(notice)
+                    text = self.prompts.t(turn.case, f"notice.{notice}")
+                    if notice == "emergency":
+                        text = f"{text}\n\n{self.prompts.contacts(turn.case, support=False)}"
+                    turn.say(text)
+
+    def _next_triage_question(self, turn: Turn) -> None:
+        question = next_question(self.playbook, turn.case.answers, self.jurisdiction)
+        if question is None:
+            self._enter_step(turn, 1)
+            return
+        turn.update(question_id=question.id)
+        self.prompt(turn)
+
+    def _offer_language(self, turn: Turn, text: str) -> None:
+        written = script_locale(text)
+        if written is None or written == turn.case.locale:
+            return
+        language = self.playbook.texts.get(written, "meta.language_name")
+        label = self.prompts.t(turn.case, "ui.btn_switch_language", language=language)
+        turn.say(
+            self.prompts.t(turn.case, "ui.other_language", language=language),
+            ((Button(label, f"{turn.case.prompt_seq}:sw:{written}"),),),
+        )
+
+    # ---- steps and checklists -----------------------------------------------------
+
+    def _enter_step(self, turn: Turn, number: int) -> None:
+        turn.update(phase="step", step=number, question_id="")
+        self._refresh_checklist(turn)
+        self._advance(turn)
+
+    def _case_tags(self, case: CaseRecord) -> frozenset[str]:
+        return tags(case.answers, self.jurisdiction, Severity(case.severity))
+
+    def _refresh_checklist(self, turn: Turn) -> None:
+        """Lay out the current step's items for this case, keeping what was already done."""
+        case = turn.case
+        if case.phase != "step":
+            return
+        step = self.playbook.step(case.step)
+        if step.choose and step.choose not in case.answers:
+            return
+        others = [e for e in case.checklist if e.step != step.number]
+        old = {e.item_id: e for e in case.checklist if e.step == step.number}
+        wanted = [item.id for item in step.checklist(self._case_tags(case))]
+        kept_history = [i for i, e in old.items() if i not in wanted and e.state != "pending"]
+        entries = [
+            ChecklistEntry(
+                item_id, step.number, position, old[item_id].state if item_id in old else "pending"
+            )
+            for position, item_id in enumerate(wanted + kept_history, start=1)
+        ]
+        turn.update(checklist=tuple(others + entries))
+
+    def _current_entry(self, case: CaseRecord) -> ChecklistEntry | None:
+        if case.phase != "step":
+            return None
+        return next(
+            (e for e in case.checklist if e.step == case.step and e.state == "pending"), None
+        )
+
+    def _set_item_state(self, turn: Turn, item_id: str, state: str) -> None:
+        turn.update(
+            checklist=tuple(
+                replace(e, state=state) if e.item_id == item_id else e for e in turn.case.checklist
+            )
+        )
+
+    def _advance(self, turn: Turn) -> None:
+        """Show the next open item, or finish the step and move on."""
+        case = turn.case
+        if case.phase != "step" or self.current_question(case) is not None:
+            self.prompt(turn)
+            return
+        if self._current_entry(case) is not None:
+            self.prompt(turn)
+            return
+        turn.say(self.prompts.t(case, "ui.step_complete", number=case.step))
+        if case.step < len(self.playbook.steps):
+            self._enter_step(turn, case.step + 1)
+            return
+        turn.update(status="closed", phase="closed", closed_at=turn.now)
+        self.prompt(turn)
+
+    def _prompt_item(self, turn: Turn) -> None:
+        case = turn.case
+        entry = self._current_entry(case)
+        if entry is None:
+            turn.say(self._closed_text(case))
+            return
+        current = [e for e in case.checklist if e.step == case.step]
+        item = self.playbook.item(entry.item_id)
+        position = current.index(entry) + 1
+        with_intro = position == 1 and not self.playbook.step(case.step).choose
+        reply = self.prompts.item(case, item, position, len(current), with_intro=with_intro)
+        turn.replies.append(reply)
+
+    def _ask(self, case: CaseRecord, question: Question) -> Reply:
+        step = self.playbook.step(case.step) if case.phase == "step" else None
+        if step is None or step.choose != question.id or case.changing:
+            return self.prompts.question(case, question)
+        recommend = step.recommend or {}
+        recommended = recommend.get(Severity(case.severity), question.answers[0])
+        return self.prompts.path_choice(case, question, recommended)
+
+    def _closed_text(self, case: CaseRecord) -> str:
+        return self.prompts.t(
+            case, "ui.case_closed", retention_days=self.prompts.deployment.retention_days
+        )

@@ -1,0 +1,231 @@
+"""What the victim sees for each state of a case: texts and buttons, in the case's locale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.content import LOCALES, Item, Playbook, Question, Severity
+from bot.events import Button
+from storage.cases import CaseRecord
+
+DURATION_UNITS = ("wd", "m", "h", "d")
+_MARKS = {"done": "✅", "skipped": "⏭", "pending": "▫️"}
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """The deployment facts that change what the victim reads."""
+
+    jurisdiction: str
+    retention_days: int
+    emergency_lines: tuple[str, ...]
+    hotline_lines: tuple[str, ...]
+
+    @property
+    def in_mainland_china(self) -> bool:
+        return self.jurisdiction == "CN"
+
+
+class Prompts:
+    def __init__(self, playbook: Playbook, deployment: Deployment) -> None:
+        self.playbook = playbook
+        self.texts = playbook.texts
+        self.deployment = deployment
+
+    def t(self, case: CaseRecord, key: str, **fields: object) -> str:
+        return self.texts.get(case.locale, key, **fields)
+
+    def language_choice(self, seq: int) -> Reply:
+        text = "\n".join(self.texts.get(locale, "ui.choose_language") for locale in LOCALES)
+        buttons = tuple(
+            (Button(self.texts.get(locale, "meta.language_name"), f"{seq}:lang:{locale}"),)
+            for locale in LOCALES
+        )
+        return Reply(text, buttons)
+
+    def privacy(self, case: CaseRecord) -> Reply:
+        text = "\n\n".join(
+            (
+                self.t(case, "ui.welcome"),
+                self.t(case, "ui.privacy_notice", retention_days=self.deployment.retention_days),
+            )
+        )
+        ok = Button(self.t(case, "ui.btn_privacy_ok"), f"{case.prompt_seq}:ok:")
+        return Reply(text, ((ok,),))
+
+    def question(self, case: CaseRecord, question: Question, intro: str = "") -> Reply:
+        seq = case.prompt_seq
+        lines = [intro] if intro else []
+        lines.append(self.t(case, f"question.{question.id}.prompt"))
+        if question.kind == "text":
+            lines.append(self.t(case, "ui.text_question_hint"))
+        if question.multi:
+            lines.append(self.t(case, "ui.multi_hint"))
+        rows = [self._answer_button(case, question, answer, seq) for answer in question.answers]
+        if question.multi:
+            rows.append((Button(self.t(case, "ui.btn_multi_done"), f"{seq}:md:{question.id}"),))
+        if question.optional:
+            rows.append((Button(self.t(case, "ui.btn_skip_question"), f"{seq}:sk:{question.id}"),))
+        return Reply("\n\n".join(lines), tuple(rows))
+
+    def _answer_button(
+        self, case: CaseRecord, question: Question, answer: str, seq: int
+    ) -> tuple[Button, ...]:
+        label = self.answer_label(case, question.id, answer)
+        if question.multi:
+            ticked = answer in case.pending_multi
+            return (Button(("✓ " if ticked else "") + label, f"{seq}:m:{question.id}={answer}"),)
+        return (Button(label, f"{seq}:a:{question.id}={answer}"),)
+
+    def answer_label(self, case: CaseRecord, question_id: str, answer: str) -> str:
+        return self.t(case, f"question.{question_id}.answer.{answer}")
+
+    def path_choice(self, case: CaseRecord, question: Question, recommended: str) -> Reply:
+        intro = "\n\n".join(
+            (
+                self.step_intro(case, 2),
+                self.t(
+                    case,
+                    "ui.path_recommended",
+                    path=self.answer_label(case, question.id, recommended),
+                ),
+                self.legal_disclaimer(case),
+            )
+        )
+        reply = self.question(case, question, intro)
+        marked = tuple(
+            tuple(
+                Button(("★ " if b.data.endswith(f"={recommended}") else "") + b.label, b.data)
+                for b in row
+            )
+            for row in reply.buttons
+        )
+        return Reply(reply.text, marked)
+
+    def step_intro(self, case: CaseRecord, number: int) -> str:
+        title = self.t(case, f"step.{number}.title")
+        header = self.t(case, "ui.step_header", number=number, title=title)
+        return f"{header}\n{self.t(case, f'step.{number}.intro')}"
+
+    def item(
+        self, case: CaseRecord, item: Item, position: int, total: int, *, with_intro: bool
+    ) -> Reply:
+        seq = case.prompt_seq
+        title = self.t(case, f"item.{item.id}.title")
+        parts = []
+        if with_intro:
+            parts.append(self.step_intro(case, item.step))
+        parts.append(self.t(case, "ui.item_header", position=position, total=total, title=title))
+        parts.append(self.item_body(case, item))
+        if item.deadline:
+            duration = self.duration(case, item.deadline.split(",")[0])
+            parts.append(self.t(case, "ui.item_deadline", duration=duration))
+        if item.step == 2:
+            parts.append(self.legal_disclaimer(case))
+        buttons = (
+            (
+                Button(self.t(case, "ui.btn_done"), f"{seq}:i:{item.id}=done"),
+                Button(self.t(case, "ui.btn_skip"), f"{seq}:i:{item.id}=skip"),
+            ),
+            (Button(self.t(case, "ui.btn_why"), f"{seq}:i:{item.id}=why"),),
+        )
+        return Reply("\n\n".join(parts), buttons)
+
+    def item_body(self, case: CaseRecord, item: Item) -> str:
+        general = f"item.{item.id}.body_general"
+        if not self.deployment.in_mainland_china and self.texts.has(case.locale, general):
+            return self.t(case, general)
+        return self.t(case, f"item.{item.id}.body")
+
+    def legal_disclaimer(self, case: CaseRecord) -> str:
+        if self.deployment.in_mainland_china:
+            return self.t(case, "ui.not_legal_advice")
+        return self.t(case, "ui.not_legal_advice_general")
+
+    def duration(self, case: CaseRecord, spec: str) -> str:
+        for unit in DURATION_UNITS:
+            if spec.endswith(unit):
+                return self.t(case, f"ui.duration_{unit}", n=int(spec[: -len(unit)]))
+        raise ValueError(f"bad duration {spec!r}")
+
+    def contacts(self, case: CaseRecord, *, support: bool) -> str:
+        """Emergency numbers always; the configured support lines when asked for."""
+        lines = [self.t(case, "ui.emergency_header"), *self.deployment.emergency_lines]
+        if support:
+            lines.append(self.t(case, "ui.support_header"))
+            lines.extend(self.deployment.hotline_lines or [self.t(case, "ui.no_hotlines")])
+        return "\n".join(lines)
+
+    def status(self, case: CaseRecord, step_title: str | None) -> Reply:
+        severity = self.t(case, f"severity.{case.severity}")
+        lines = [self.t(case, "ui.status_header", case_id=case.id, severity=severity)]
+        lines.append(self._phase_line(case, step_title))
+        if case.status == "paused":
+            lines.append(self.t(case, "ui.status_paused"))
+        if case.reasons:
+            lines.append(self.t(case, "ui.status_reasons_header"))
+            lines.extend(f"• {self.t(case, f'reason.{r}')}" for r in case.reasons)
+        lines.extend(self._answer_lines(case))
+        lines.extend(self._checklist_lines(case))
+        buttons: tuple[tuple[Button, ...], ...] = ()
+        if case.answers and case.status != "closed":
+            change = Button(self.t(case, "ui.btn_change_answer"), f"{case.prompt_seq}:chg:")
+            buttons = ((change,),)
+        return Reply("\n".join(lines), buttons)
+
+    def _phase_line(self, case: CaseRecord, step_title: str | None) -> str:
+        if case.phase == "closed":
+            return self.t(case, "ui.status_phase_closed")
+        if case.phase == "step" and step_title is not None:
+            return self.t(case, "ui.status_phase_step", number=case.step, title=step_title)
+        return self.t(case, "ui.status_phase_triage")
+
+    def _answer_lines(self, case: CaseRecord) -> list[str]:
+        if not case.answers:
+            return []
+        lines = ["", self.t(case, "ui.status_answers_header")]
+        for question in self.playbook.questions:
+            chosen = case.answers.get(question.id)
+            if chosen is None:
+                continue
+            prompt = self.t(case, f"question.{question.id}.prompt").split("\n")[0]
+            if question.kind == "text":
+                shown = chosen[0] if chosen else "—"
+            else:
+                separator = "、" if case.locale == "zh-CN" else ", "
+                labels = (self.answer_label(case, question.id, a) for a in chosen)
+                shown = separator.join(labels) or "—"
+            lines.append(f"• {prompt} → {shown}")
+        return lines
+
+    def _checklist_lines(self, case: CaseRecord) -> list[str]:
+        current = [entry for entry in case.checklist if entry.step == case.step]
+        if not current:
+            return []
+        lines = [""]
+        for entry in current:
+            title = self.t(case, f"item.{entry.item_id}.title")
+            lines.append(f"{_MARKS.get(entry.state, '•')} {title}")
+        return lines
+
+    def change_which(self, case: CaseRecord) -> Reply:
+        rows = tuple(
+            (
+                Button(
+                    self.t(case, f"question.{q.id}.prompt").split("\n")[0][:60],
+                    f"{case.prompt_seq}:chq:{q.id}",
+                ),
+            )
+            for q in self.playbook.questions
+            if q.id in case.answers
+        )
+        return Reply(self.t(case, "ui.change_which"), rows)
+
+    def severity_label(self, case: CaseRecord, severity: Severity) -> str:
+        return self.t(case, f"severity.{severity}")

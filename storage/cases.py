@@ -1,0 +1,199 @@
+"""Cases, their answers and checklist state: rows in, plain records out."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import answers, cases, checklist
+
+
+@dataclass(frozen=True)
+class ChecklistEntry:
+    item_id: str
+    step: int
+    position: int
+    state: str
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    id: int
+    platform: str
+    user_id: str
+    chat_id: str
+    status: str
+    phase: str
+    locale: str
+    severity: str
+    created_at: datetime
+    updated_at: datetime
+    reasons: tuple[str, ...] = ()
+    alerted_reasons: tuple[str, ...] = ()
+    question_id: str = ""
+    changing: str = ""
+    pending_multi: tuple[str, ...] = ()
+    step: int = 0
+    prompt_seq: int = 0
+    closed_at: datetime | None = None
+    answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    checklist: tuple[ChecklistEntry, ...] = ()
+
+
+_SCALARS = ("status", "phase", "locale", "severity", "question_id", "changing", "step")
+_LISTS = ("reasons", "alerted_reasons", "pending_multi")
+
+
+async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
+    query = select(cases).where(
+        cases.c.platform == platform, cases.c.user_id == user_id, cases.c.status != "closed"
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return await _load(conn, row) if row else None
+
+
+async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:
+    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    return await _load(conn, row) if row else None
+
+
+async def create(
+    conn: AsyncConnection, *, platform: str, user_id: str, chat_id: str, locale: str, now: datetime
+) -> CaseRecord:
+    values: dict[str, Any] = {
+        "platform": platform,
+        "user_id": user_id,
+        "chat_id": chat_id,
+        "status": "open",
+        "phase": "language",
+        "locale": locale,
+        "severity": "normal",
+        "created_at": now,
+        "updated_at": now,
+    }
+    result = await conn.execute(insert(cases).values(**values))
+    case_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    return CaseRecord(id=case_id, **values)
+
+
+async def save(conn: AsyncConnection, before: CaseRecord, after: CaseRecord, now: datetime) -> None:
+    """Write what changed between two versions of a case, and nothing else."""
+    await _save_case_row(conn, before, after, now)
+    await _save_answers(conn, before, after, now)
+    await _save_checklist(conn, before, after, now)
+
+
+async def _save_case_row(
+    conn: AsyncConnection, before: CaseRecord, after: CaseRecord, now: datetime
+) -> None:
+    values: dict[str, Any] = {
+        name: getattr(after, name)
+        for name in _SCALARS
+        if getattr(after, name) != getattr(before, name)
+    }
+    values.update(
+        {
+            name: json.dumps(list(getattr(after, name)), ensure_ascii=False)
+            for name in _LISTS
+            if getattr(after, name) != getattr(before, name)
+        }
+    )
+    if after.prompt_seq != before.prompt_seq:
+        values["prompt_seq"] = after.prompt_seq
+    if after.closed_at != before.closed_at:
+        values["closed_at"] = after.closed_at
+    values["updated_at"] = now
+    await conn.execute(update(cases).where(cases.c.id == after.id).values(**values))
+
+
+async def _save_answers(
+    conn: AsyncConnection, before: CaseRecord, after: CaseRecord, now: datetime
+) -> None:
+    removed = set(before.answers) - set(after.answers)
+    if removed:
+        await conn.execute(
+            delete(answers).where(answers.c.case_id == after.id, answers.c.question_id.in_(removed))
+        )
+    for question_id, value in after.answers.items():
+        if before.answers.get(question_id) == value:
+            continue
+        encoded = json.dumps(list(value), ensure_ascii=False)
+        if question_id in before.answers:
+            await conn.execute(
+                update(answers)
+                .where(answers.c.case_id == after.id, answers.c.question_id == question_id)
+                .values(value=encoded, answered_at=now)
+            )
+        else:
+            await conn.execute(
+                insert(answers).values(
+                    case_id=after.id, question_id=question_id, value=encoded, answered_at=now
+                )
+            )
+
+
+async def _save_checklist(
+    conn: AsyncConnection, before: CaseRecord, after: CaseRecord, now: datetime
+) -> None:
+    old = {entry.item_id: entry for entry in before.checklist}
+    new = {entry.item_id: entry for entry in after.checklist}
+    gone = set(old) - set(new)
+    if gone:
+        await conn.execute(
+            delete(checklist).where(checklist.c.case_id == after.id, checklist.c.item_id.in_(gone))
+        )
+    for item_id, entry in new.items():
+        if old.get(item_id) == entry:
+            continue
+        values = {"step": entry.step, "position": entry.position, "state": entry.state}
+        if item_id in old:
+            where = and_(checklist.c.case_id == after.id, checklist.c.item_id == item_id)
+            await conn.execute(update(checklist).where(where).values(**values, updated_at=now))
+        else:
+            await conn.execute(
+                insert(checklist).values(
+                    case_id=after.id, item_id=item_id, updated_at=now, **values
+                )
+            )
+
+
+async def _load(conn: AsyncConnection, row: RowMapping) -> CaseRecord:
+    case_id = row["id"]
+    answer_rows = await conn.execute(
+        select(answers.c.question_id, answers.c.value).where(answers.c.case_id == case_id)
+    )
+    checklist_rows = await conn.execute(
+        select(checklist)
+        .where(checklist.c.case_id == case_id)
+        .order_by(checklist.c.step, checklist.c.position)
+    )
+    return CaseRecord(
+        id=case_id,
+        platform=row["platform"],
+        user_id=row["user_id"],
+        chat_id=row["chat_id"],
+        status=row["status"],
+        phase=row["phase"],
+        locale=row["locale"],
+        severity=row["severity"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        reasons=tuple(json.loads(row["reasons"])),
+        alerted_reasons=tuple(json.loads(row["alerted_reasons"])),
+        question_id=row["question_id"],
+        changing=row["changing"],
+        pending_multi=tuple(json.loads(row["pending_multi"])),
+        step=row["step"],
+        prompt_seq=row["prompt_seq"],
+        closed_at=row["closed_at"],
+        answers={qid: tuple(json.loads(value)) for qid, value in answer_rows.all()},
+        checklist=tuple(
+            ChecklistEntry(r.item_id, r.step, r.position, r.state) for r in checklist_rows
+        ),
+    )

@@ -1,0 +1,52 @@
+"""The message log: what came in and went out, without its content.
+
+Content is not kept here on purpose: free text can be as sensitive as evidence, and only
+the evidence vault encrypts. The log is what makes a platform's redelivery harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import exists, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import message_log
+
+
+async def seen(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> bool:
+    if not message_id:
+        return False
+    query = select(
+        exists().where(
+            message_log.c.platform == platform,
+            message_log.c.chat_id == chat_id,
+            message_log.c.direction == "in",
+            message_log.c.platform_message_id == message_id,
+        )
+    )
+    return bool((await conn.execute(query)).scalar())
+
+
+async def record(
+    conn: AsyncConnection,
+    *,
+    case_id: int | None,
+    platform: str,
+    chat_id: str,
+    direction: str,
+    kind: str,
+    message_id: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        insert(message_log).values(
+            case_id=case_id,
+            platform=platform,
+            chat_id=chat_id,
+            direction=direction,
+            kind=kind,
+            platform_message_id=message_id,
+            created_at=now,
+        )
+    )
