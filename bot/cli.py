@@ -72,9 +72,7 @@ def _load(args: argparse.Namespace, data_dir: Path | None = None) -> Config:
     override = data_dir or args.data_dir
     config = load_config(path, data_dir_override=override.resolve() if override else None)
     if getattr(args, "adapter", None):
-        config = config.model_copy(
-            update={"adapters": config.adapters.model_copy(update={"enabled": [args.adapter]})}
-        )
+        config = config.with_adapters([args.adapter])
     return config
 
 
