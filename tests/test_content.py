@@ -1,0 +1,627 @@
+"""The content files: complete in every locale, legally sourced, and safe to show a victim.
+
+What is checked here is what a content editor can break without touching code: a missing
+or misspelt key, a placeholder that differs between languages, a law cited without a
+source in shared/legal-reference.md, an article number typed by hand, an invented phone
+number or statistic, a danger phrase that fires on ordinary talk, a triage answer that
+leaves a step empty.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+import unicodedata
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.content import LOCALES, Playbook, Severity, citation_tokens, load_playbook
+from bot.signals import SignalDetector, normalise
+from bot.triage import reasons_from_answers, severity_of, tags
+
+LEGAL_REFERENCE = Path(__file__).parents[2] / "shared" / "legal-reference.md"
+
+# Keys the engine and the playbook's journey need, beyond those derived from playbook.toml.
+UI_KEYS = (
+    "choose_language",
+    "welcome",
+    "privacy_notice",
+    "btn_privacy_ok",
+    "triage_intro",
+    "multi_hint",
+    "btn_multi_done",
+    "btn_skip_question",
+    "text_question_hint",
+    "multi_selected",
+    "step_header",
+    "item_header",
+    "item_deadline",
+    "duration_m",
+    "duration_h",
+    "duration_d",
+    "duration_wd",
+    "btn_done",
+    "btn_skip",
+    "btn_why",
+    "item_done_ack",
+    "item_skipped_ack",
+    "step_complete",
+    "path_recommended",
+    "not_legal_advice",
+    "not_legal_advice_general",
+    "case_closed",
+    "status_header",
+    "status_phase_triage",
+    "status_phase_step",
+    "status_phase_closed",
+    "status_paused",
+    "status_answers_header",
+    "status_reasons_header",
+    "status_no_case",
+    "btn_change_answer",
+    "change_which",
+    "answer_changed",
+    "help",
+    "paused",
+    "resumed",
+    "unknown_command",
+    "empty_message",
+    "too_long",
+    "unsupported",
+    "evidence_unavailable",
+    "stale_button",
+    "free_text_ack",
+    "other_language",
+    "btn_switch_language",
+    "language_changed",
+    "flood",
+    "escalated",
+    "no_hotlines",
+    "support_header",
+    "emergency_header",
+)
+REQUIRED_KEYS = frozenset(
+    {"meta.language_name", "staff.alert", *(f"ui.{name}" for name in UI_KEYS)}
+)
+
+# The fields the engine passes to each text; every other text takes none (the engine does
+# not format it, so a stray "{x}" would reach the victim as it is).
+EXPECTED_FIELDS = {
+    "ui.privacy_notice": {"retention_days"},
+    "ui.multi_selected": {"answers"},
+    "ui.step_header": {"number", "title"},
+    "ui.item_header": {"position", "total", "title"},
+    "ui.item_deadline": {"duration"},
+    "ui.duration_m": {"n"},
+    "ui.duration_h": {"n"},
+    "ui.duration_d": {"n"},
+    "ui.duration_wd": {"n"},
+    "ui.step_complete": {"number"},
+    "ui.path_recommended": {"path"},
+    "ui.case_closed": {"retention_days"},
+    "ui.status_header": {"case_id", "severity"},
+    "ui.status_phase_step": {"number", "title"},
+    "ui.unknown_command": {"command"},
+    "ui.too_long": {"limit"},
+    "ui.other_language": {"language"},
+    "ui.btn_switch_language": {"language"},
+    "staff.alert": {"case_id", "severity", "reasons", "step", "age", "locale"},
+}
+
+# Deadlines from shared/response-playbook.md (defaults; a deployment may change them).
+EXPECTED_DEADLINES = {
+    "forward_evidence": "30m",
+    "preservation_request": "24h",
+    "report_content": "72h",
+    "complaint_written": "3d",
+    "complaint_no_answer": "15wd",
+    "police_report": "24h,7d",
+    "lawsuit_injunction": "7d",
+    "watch_respread": "3d,7d,15wd",
+}
+
+# Numbers from legal-reference.md's "Emergency numbers (mainland China)" row; no others.
+ALLOWED_NUMBERS = frozenset({"110", "120", "12377", "12348"})
+
+HAND_WRITTEN_ARTICLE = (
+    re.compile(r"\bart\.\s*\d", re.IGNORECASE),
+    re.compile(r"\bArticle\s+\d", re.IGNORECASE),
+    re.compile(r"第[0-9一二三四五六七八九十百千零〇两]+条"),
+    re.compile(r"[§¶]"),
+)
+STATISTICS_OR_MONEY = re.compile(
+    r"[%％‰¥￥$]|元|百分之|成功率|\bRMB\b|\bCNY\b|\byuan\b|success rate|on average",
+    re.IGNORECASE,
+)
+# What only makes sense in mainland China: PRC law, its citations and its service numbers.
+PRC_ONLY = re.compile(
+    r"\[\[|《|人民法院|people's court|Public Security Administration"
+    r"|(?<!\d)(?:110|120|12377|12348)(?!\d)",
+    re.IGNORECASE,
+)
+# Texts that may stay CN-specific although every deployment shows them: the CN disclaimer
+# (the engine shows not_legal_advice_general elsewhere) and the no-hotline fallback, which
+# is written for mainland China on purpose.
+CN_ONLY_KEYS = frozenset({"ui.not_legal_advice", "ui.no_hotlines"})
+
+
+@pytest.fixture(scope="module")
+def playbook() -> Playbook:
+    return load_playbook()
+
+
+def texts_of(playbook: Playbook, locale: str) -> dict[str, str]:
+    return {key: playbook.texts.raw(locale, key) for key in playbook.texts.keys(locale)}
+
+
+def all_texts(playbook: Playbook) -> Iterator[tuple[str, str, str]]:
+    for locale in LOCALES:
+        for key, text in sorted(texts_of(playbook, locale).items()):
+            yield locale, key, text
+
+
+def fields(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name is not None}
+
+
+def without_placeholders(text: str) -> str:
+    return re.sub(r"\{[a-z_]*\}", " ", text)
+
+
+def referenced_keys(playbook: Playbook) -> set[str]:
+    """Every text key that playbook.toml and signals.toml make the engine look up."""
+    keys: set[str] = set()
+    for question in playbook.questions:
+        keys.add(f"question.{question.id}.prompt")
+        keys.update(f"question.{question.id}.answer.{answer}" for answer in question.answers)
+        for effect in question.effects:
+            keys.update(f"notice.{notice}" for notice in effect.notices)
+            if effect.reason:
+                keys.add(f"reason.{effect.reason}")
+    for step in playbook.steps:
+        keys.update({f"step.{step.number}.title", f"step.{step.number}.intro"})
+        for item in step.items:
+            keys.update(f"item.{item.id}.{part}" for part in ("title", "body", "why"))
+    for signal in playbook.signals:
+        keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})
+    keys.update(f"severity.{level}" for level in Severity)
+    return keys
+
+
+# ---- loading and completeness ------------------------------------------------------------
+
+
+def test_content_loads(playbook: Playbook) -> None:
+    assert playbook.questions and playbook.signals and playbook.citations
+    assert [step.number for step in playbook.steps] == [1, 2, 3]
+    assert [step.id for step in playbook.steps] == ["preserve", "legal", "recover"]
+
+
+def test_every_locale_has_the_same_keys(playbook: Playbook) -> None:
+    reference = playbook.texts.keys(LOCALES[0])
+    for locale in LOCALES[1:]:
+        keys = playbook.texts.keys(locale)
+        assert keys == reference, (
+            f"only in {LOCALES[0]}: {sorted(reference - keys)}; "
+            f"only in {locale}: {sorted(keys - reference)}"
+        )
+
+
+def test_required_and_referenced_keys_exist(playbook: Playbook) -> None:
+    wanted = REQUIRED_KEYS | referenced_keys(playbook)
+    for locale in LOCALES:
+        missing = wanted - playbook.texts.keys(locale)
+        assert not missing, f"{locale}.toml lacks {sorted(missing)}"
+        empty = [key for key in wanted if not playbook.texts.raw(locale, key).strip()]
+        assert not empty, f"{locale}.toml has empty texts: {sorted(empty)}"
+
+
+def test_no_stray_keys_in_the_playbook_namespaces(playbook: Playbook) -> None:
+    """A misspelt item or question id would leave its real key missing and this one unused."""
+    known = referenced_keys(playbook) | {
+        f"item.{item.id}.body_general" for step in playbook.steps for item in step.items
+    }
+    derived = ("question.", "item.", "step.", "notice.", "reason.", "signal.", "severity.")
+    for locale in LOCALES:
+        stray = {
+            key
+            for key in playbook.texts.keys(locale)
+            if key.startswith(derived) and key not in known
+        }
+        assert not stray, f"{locale}.toml: keys nothing refers to: {sorted(stray)}"
+
+
+def test_text_questions_have_no_answer_labels(playbook: Playbook) -> None:
+    for question in playbook.questions:
+        if question.kind == "text":
+            assert not question.answers
+            prefix = f"question.{question.id}.answer."
+            assert not any(k.startswith(prefix) for k in playbook.texts.keys("en"))
+
+
+def test_placeholders_are_the_same_in_every_locale_and_what_the_engine_passes(
+    playbook: Playbook,
+) -> None:
+    for key in playbook.texts.keys(LOCALES[0]):
+        per_locale = {locale: fields(playbook.texts.raw(locale, key)) for locale in LOCALES}
+        assert len({frozenset(f) for f in per_locale.values()}) == 1, f"{key}: {per_locale}"
+        assert per_locale[LOCALES[0]] == EXPECTED_FIELDS.get(key, set()), key
+
+
+def test_every_text_renders(playbook: Playbook) -> None:
+    for locale, key, _ in all_texts(playbook):
+        wanted = EXPECTED_FIELDS.get(key, set())
+        rendered = playbook.texts.get(locale, key, **{name: "X" for name in wanted})
+        assert "[[" not in rendered and "{" not in rendered and "}" not in rendered, key
+
+
+def test_language_names_are_in_their_own_language(playbook: Playbook) -> None:
+    assert playbook.texts.raw("zh-CN", "meta.language_name") == "中文"
+    assert playbook.texts.raw("en", "meta.language_name") == "English"
+
+
+def test_help_lists_exactly_the_commands_that_exist(playbook: Playbook) -> None:
+    for locale in LOCALES:
+        listed = set(re.findall(r"/([a-z]+)", playbook.texts.raw(locale, "ui.help")))
+        assert listed == {"start", "status", "help", "lang", "stop"}, locale
+
+
+def test_privacy_notice_says_what_how_long_who_and_how_to_leave(playbook: Playbook) -> None:
+    for locale in LOCALES:
+        notice = playbook.texts.raw(locale, "ui.privacy_notice")
+        for command in ("/export", "/erase", "/stop"):
+            assert command in notice, (locale, command)
+
+
+# ---- legal citations ---------------------------------------------------------------------
+
+
+def reference_rows() -> list[tuple[str, str, str]]:
+    """(source as written, source with "same" resolved, status) for each table row."""
+    if not LEGAL_REFERENCE.is_file():
+        pytest.skip(f"{LEGAL_REFERENCE} is absent: citation sources cannot be checked")
+    rows: list[tuple[str, str, str]] = []
+    law = ""
+    for line in LEGAL_REFERENCE.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("|"):
+            continue
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        source = cells[0]
+        if len(cells) < 4 or source == "source" or set(source) <= set("-: "):
+            continue
+        if source.startswith("same,"):
+            resolved = f"{law} {source.removeprefix('same,').strip()}"
+        else:
+            resolved = source
+            law = re.sub(r"\s+art\..*$", "", source)
+        rows.append((source, resolved, cells[-1]))
+    return rows
+
+
+def test_every_citation_has_a_settled_source_in_the_legal_reference(
+    playbook: Playbook,
+) -> None:
+    rows = {source: (resolved, status) for source, resolved, status in reference_rows()}
+    for citation in playbook.citations.values():
+        assert citation.source in rows, f"{citation.id}: no row {citation.source!r}"
+        resolved, status = rows[citation.source]
+        assert "verify" not in status.lower(), f"{citation.id}: row is marked verify"
+        assert not re.search(r"(PIPL|Personal Information Protection Law).*art\.\s*39\b", resolved)
+        article = re.search(r"art\.\s*(\d+)", resolved)
+        assert article is not None, resolved
+        for locale in LOCALES:
+            assert article.group(1) in citation.names[locale], (citation.id, locale)
+        assert re.fullmatch(r"《[^》]+》第.+", citation.names["zh-CN"]), citation.id
+        assert re.search(r", arts?\. \d", citation.names["en"]), citation.id
+
+
+def test_pipl_article_39_is_never_cited(playbook: Playbook) -> None:
+    for citation in playbook.citations.values():
+        assert not (
+            "个人信息保护法》第39条" in citation.names["zh-CN"]
+            or re.search(r"Personal Information Protection Law, arts?\. 39\b", citation.names["en"])
+        ), citation.id
+
+
+def test_citation_tokens_in_item_texts_match_the_items_cites(playbook: Playbook) -> None:
+    cited = set()
+    for step in playbook.steps:
+        for item in step.items:
+            cited.update(item.cites)
+            for locale in LOCALES:
+                prefix = f"item.{item.id}."
+                used = {
+                    token
+                    for key in playbook.texts.keys(locale)
+                    if key.startswith(prefix)
+                    for token in citation_tokens(playbook.texts.raw(locale, key))
+                }
+                assert used == set(item.cites), (item.id, locale, used, item.cites)
+    assert cited == set(playbook.citations), "citations no item uses: " + ", ".join(
+        sorted(set(playbook.citations) - cited)
+    )
+
+
+def test_citation_tokens_appear_only_in_item_bodies(playbook: Playbook) -> None:
+    """Titles, `why` texts and body_general are shown outside mainland China too."""
+    for locale, key, text in all_texts(playbook):
+        if citation_tokens(text):
+            assert key.startswith("item.") and key.endswith(".body"), (locale, key)
+
+
+def test_no_hand_written_article_references(playbook: Playbook) -> None:
+    for locale, key, text in all_texts(playbook):
+        for pattern in HAND_WRITTEN_ARTICLE:
+            assert not pattern.search(text), (locale, key, pattern.pattern)
+
+
+def test_no_invented_phone_numbers(playbook: Playbook) -> None:
+    """Any number of 3+ digits is a phone number or a service code, and only four are allowed.
+
+    Digit groups joined by spaces, dots or dashes count as one ("400-820-8820"). Durations
+    and retention periods are placeholders, so content has no other use for such numbers;
+    numbers of other countries (911, 999, 112) come from the deployment's configuration.
+    """
+    for locale, key, text in all_texts(playbook):
+        plain = unicodedata.normalize("NFKC", without_placeholders(text))
+        plain = re.sub(r"\[\[[a-z0-9_]+\]\]", " ", plain)
+        for group in re.findall(r"\d(?:[\d \-.]*\d)?", plain):
+            number = re.sub(r"\D", "", group)
+            assert len(number) < 3 or number in ALLOWED_NUMBERS, (locale, key, group)
+
+
+def test_no_statistics_or_prices(playbook: Playbook) -> None:
+    for locale, key, text in all_texts(playbook):
+        assert not STATISTICS_OR_MONEY.search(text), (locale, key)
+
+
+def test_prc_only_content_has_a_general_variant(playbook: Playbook) -> None:
+    """Outside mainland China a body mentioning PRC law or its numbers is replaced."""
+    for step in playbook.steps:
+        for item in step.items:
+            for locale in LOCALES:
+                body = playbook.texts.raw(locale, f"item.{item.id}.body")
+                general = f"item.{item.id}.body_general"
+                if PRC_ONLY.search(body):
+                    assert playbook.texts.has(locale, general), (item.id, locale)
+
+
+def test_texts_shown_everywhere_carry_no_prc_law_or_numbers(playbook: Playbook) -> None:
+    for locale, key, text in all_texts(playbook):
+        cn_only = key in CN_ONLY_KEYS or (key.startswith("item.") and key.endswith(".body"))
+        if not cn_only:
+            assert not PRC_ONLY.search(text), (locale, key)
+
+
+def test_legal_screens_and_escalation_wording(playbook: Playbook) -> None:
+    assert "12348" in playbook.texts.raw("zh-CN", "ui.not_legal_advice")
+    assert "12348" in playbook.texts.raw("en", "ui.not_legal_advice")
+    evidence = playbook.texts.raw("en", "item.evidence_value.body")
+    assert "not a notary" in evidence
+    assert "不是公证机构" in playbook.texts.raw("zh-CN", "item.evidence_value.body")
+
+
+# ---- danger signals ----------------------------------------------------------------------
+
+DETECTED = [
+    ("self_harm", "我真的不想活了"),
+    ("self_harm", "我 想 死"),
+    ("self_harm", "活不下去了，怎么办"),
+    ("self_harm", "我想结束生命"),
+    ("self_harm", "我快撑不下去了"),
+    ("self_harm", "有时候觉得死了算了"),
+    ("self_harm", "我真的很想自殺"),
+    ("self_harm", "I want to kill myself"),
+    ("self_harm", "I don't want to live anymore"),
+    ("self_harm", "I've been thinking about suicide."),
+    ("self_harm", "i just want to die"),
+    ("self_harm", "ＫＩＬＬ ＭＹＳＥＬＦ"),
+    ("threat", "他说要杀了我"),
+    ("threat", "他发消息：我知道你住哪"),
+    ("threat", "对方说要找人打你"),
+    ("threat", "他说要弄死你全家"),
+    ("threat", "I'll kill you if you tell anyone"),
+    ("threat", "He wrote: I know where you live."),
+    ("threat", "he threatened to kill me"),
+    ("extortion", "不给钱就发到你们公司群"),
+    ("extortion", "他要我转账五千，不然就发出去"),
+    ("extortion", "他们向我要封口费"),
+    ("extortion", "对方让我给钱才删照片"),
+    ("extortion", "Pay me or I'll post the screenshots"),
+    ("extortion", "send money or I'll share everything with your boss"),
+    ("extortion", "this is blackmail"),
+]
+
+ORDINARY = [
+    "请帮我保存证据",
+    "我不知道该怎么办，请帮帮我",
+    "笑死我了",
+    "累死了，今天太忙",
+    "这是聊天记录和转账记录",
+    "我给钱包拍了照",
+    "商场在搞跳楼价大甩卖",
+    "你们会跟踪我的案件进度吗",
+    "平台不理我，不然就发邮件投诉吧",
+    "他们不给我回复",
+    "the meeting killed my afternoon",
+    "the skill you need is patience",
+    "it will hurt your chances",
+    "I can't go online right now",
+    "I don't want to spend it all",
+    "my mom is going to kill me when she finds out",
+    "thank you, this helps",
+]
+
+
+@pytest.fixture(scope="module")
+def detector(playbook: Playbook) -> SignalDetector:
+    return SignalDetector(playbook.signals)
+
+
+@pytest.mark.parametrize(("signal_id", "text"), DETECTED)
+def test_danger_signals_are_noticed(detector: SignalDetector, signal_id: str, text: str) -> None:
+    assert signal_id in {signal.id for signal in detector.detect(text)}
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_sentences_raise_no_alarm(detector: SignalDetector, text: str) -> None:
+    assert detector.detect(text) == ()
+
+
+def test_missing_you_idiom_is_an_accepted_false_alarm(detector: SignalDetector) -> None:
+    """ "我想死你了" means "I miss you so much", yet "想死" must stay on the self-harm list.
+
+    Self-harm errs on the side of sensitivity: to someone who meant the idiom, a kind word
+    and a person's attention cost little; missing "我想死" could cost a life.
+    """
+    assert {signal.id for signal in detector.detect("我想死你了")} == {"self_harm"}
+
+
+def test_signals_are_configured_as_the_playbook_says(playbook: Playbook) -> None:
+    signals = {signal.id: signal for signal in playbook.signals}
+    assert set(signals) == {"self_harm", "threat", "extortion"}
+    for signal in signals.values():
+        assert signal.severity is Severity.CRITICAL and signal.escalate, signal.id
+    assert signals["self_harm"].support_now
+    for locale in LOCALES:
+        for signal_id in signals:
+            assert playbook.texts.raw(locale, f"signal.{signal_id}.reply").strip()
+
+
+def test_signal_phrases_are_in_both_languages_distinct_and_not_too_short(
+    playbook: Playbook,
+) -> None:
+    for signal in playbook.signals:
+        folded = [normalise(phrase) for phrase in signal.phrases]
+        duplicates = {p for p in folded if folded.count(p) > 1}
+        assert not duplicates, (signal.id, duplicates)
+        han = [p for p in folded if re.search(r"[\u4e00-\u9fff]", p)]
+        latin = [p for p in folded if p.isascii()]
+        assert han and latin, f"{signal.id} needs Chinese and English phrases"
+        assert len(han) + len(latin) == len(folded), signal.id
+        assert all(len(p) >= 2 for p in han), signal.id
+        assert all(len(p) >= 6 for p in latin), signal.id
+
+
+# ---- triage and checklists ---------------------------------------------------------------
+
+
+def answer_combinations(playbook: Playbook) -> Iterator[dict[str, tuple[str, ...]]]:
+    """Every way to answer with one answer per question (text questions skipped)."""
+
+    def walk(index: int, answers: dict[str, tuple[str, ...]]) -> Iterator[dict]:
+        if index == len(playbook.questions):
+            yield answers
+            return
+        question = playbook.questions[index]
+        current = tags(answers, "CN", Severity.NORMAL)
+        if not question.applies(current):
+            yield from walk(index + 1, answers)
+            return
+        choices = [()] if question.kind == "text" else [(a,) for a in question.answers]
+        for chosen in choices:
+            yield from walk(index + 1, {**answers, question.id: chosen})
+
+    yield from walk(0, {})
+
+
+def case_tags(playbook: Playbook, answers: dict[str, tuple[str, ...]]) -> frozenset[str]:
+    severity = severity_of(playbook, reasons_from_answers(playbook, answers))
+    return tags(answers, "CN", severity)
+
+
+def test_every_answer_combination_gives_every_step_a_checklist(playbook: Playbook) -> None:
+    combinations = list(answer_combinations(playbook))
+    assert len(combinations) > 1000
+    for answers in combinations:
+        found = case_tags(playbook, answers)
+        for step in playbook.steps:
+            items = [item.id for item in step.checklist(found)]
+            assert items, (step.number, answers)
+            firsts = [item.comes_first(found) for item in step.checklist(found)]
+            assert firsts == sorted(firsts, reverse=True), (step.number, answers)
+        _check_step_one(playbook, answers, found)
+        _check_step_two(playbook, answers, found)
+
+
+def _check_step_one(
+    playbook: Playbook, answers: dict[str, tuple[str, ...]], found: frozenset[str]
+) -> None:
+    items = [item.id for item in playbook.step(1).checklist(found)]
+    leaked, spread, source = answers["leaked"], answers["spread"], answers["source"]
+    assert "forward_evidence" in items
+    assert ("contact_bank" in items) == ("id_bank" in leaked)
+    assert ("preservation_request" in items) == (source[0] in ("hotel", "platform", "workplace"))
+    if "id_bank" in leaked:
+        assert items[:2] == ["secure_accounts", "contact_bank"], answers
+    elif spread == ("public",):
+        assert items[0] == "report_content", answers
+    else:
+        assert items[0] == "forward_evidence", answers
+
+
+def _check_step_two(
+    playbook: Playbook, answers: dict[str, tuple[str, ...]], found: frozenset[str]
+) -> None:
+    items = [item.id for item in playbook.step(2).checklist(found)]
+    path = answers["path"][0]
+    assert "evidence_value" in items
+    assert all(item.startswith((path, "evidence_value")) for item in items), answers
+    assert ("police_extortion" in items) == (path == "police" and answers["extortion"] == ("yes",))
+    assert ("police_id_data" in items) == (path == "police" and "id_bank" in answers["leaked"])
+    venue = answers["source"][0] in ("hotel", "platform", "workplace")
+    assert ("complaint_breach_notice" in items) == (path == "complaint" and venue)
+
+
+def test_step_two_is_a_choice_with_a_recommendation_per_severity(playbook: Playbook) -> None:
+    step = playbook.step(2)
+    assert step.choose == "path"
+    assert step.recommend == {
+        Severity.NORMAL: "complaint",
+        Severity.HIGH: "police",
+        Severity.CRITICAL: "police",
+    }
+    assert "path" not in {question.id for question in playbook.triage}
+
+
+def test_deadlines_are_the_playbook_defaults(playbook: Playbook) -> None:
+    deadlines = {
+        item.id: item.deadline for step in playbook.steps for item in step.items if item.deadline
+    }
+    assert deadlines == EXPECTED_DEADLINES
+    for spec in deadlines.values():
+        for part in spec.split(","):
+            assert re.fullmatch(r"[1-9][0-9]*(m|h|d|wd)", part), spec
+
+
+def test_only_safety_and_extortion_items_are_urgent(playbook: Playbook) -> None:
+    for step in playbook.steps:
+        for item in step.items:
+            if item.urgent:
+                conditions = item.if_all + item.if_any
+                assert any(
+                    c.startswith(("safety:", "safety_recheck:", "extortion:")) for c in conditions
+                ), item.id
+    assert playbook.item("police_extortion").urgent
+
+
+def test_triage_effects_follow_the_playbook(playbook: Playbook) -> None:
+    def effect(question_id: str, answer: str) -> tuple[Severity | None, str, bool]:
+        (found,) = playbook.question(question_id).effects_of(answer)
+        return found.severity, found.reason, found.escalate
+
+    for question_id in ("safety", "safety_recheck"):
+        assert effect(question_id, "yes") == (Severity.CRITICAL, "safety_threat", True)
+        assert effect(question_id, "not_sure") == (Severity.HIGH, "safety_unclear", True)
+        assert not playbook.question(question_id).effects_of("no")
+    assert effect("extortion", "yes") == (Severity.CRITICAL, "extortion", True)
+    assert effect("minor", "yes") == (Severity.CRITICAL, "minor", True)
+    assert effect("spread", "group_chats") == (Severity.HIGH, "group_spread", True)
+    assert effect("spread", "public") == (Severity.HIGH, "public_spread", True)
+    assert effect("leaked", "intimate") == (Severity.HIGH, "intimate_images", True)
+    assert effect("leaked", "id_bank") == (None, "id_bank", False)
+    assert playbook.question("safety_recheck").ask_if == ("leaked:address",)
+    assert playbook.question("extortion_amount").ask_if == ("extortion:yes",)
+    assert playbook.question("leaked").multi
