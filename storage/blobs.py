@@ -1,0 +1,228 @@
+"""Content-addressed blob store: files named by the SHA-256 of their bytes.
+
+What is stored is already ciphertext (sealed by :mod:`storage.vault`); the store neither
+encrypts nor knows about cases. The database keeps each item's metadata and the address
+of its blob, so an object store can replace this directory later behind the same API.
+
+Layout: ``root/ab/cd/abcd…`` where ``abcd…`` is the 64-digit lowercase hex SHA-256 of
+the blob's bytes. Two levels of 256 directories keep any one directory small.
+
+Guarantees:
+
+- **Integrity.** :meth:`BlobStore.get` rehashes what it read and refuses bytes whose hash
+  is not the address, so a flipped bit on disk is reported, never returned.
+- **Atomicity and durability.** :meth:`BlobStore.put` writes a temporary file in the
+  blob's own directory, fsyncs it, renames it into place (``os.replace``, atomic on
+  POSIX) and fsyncs the directory. A crash leaves either no blob or the whole blob, plus
+  at worst a ``.tmp-*`` file that :meth:`BlobStore.addresses` ignores; when ``put``
+  returns, the blob survives power loss, so the caller may commit the row naming it.
+- **Idempotence.** Storing the same bytes twice is one file; a ``put`` of bytes whose
+  existing copy is damaged rewrites it, which repairs it.
+- **No path tricks.** An address must be exactly 64 lowercase hex digits before it is
+  turned into a path, so ``../``, absolute paths and odd spellings are refused.
+- **Private.** Files are created 0600 and directories 0700.
+
+I/O is blocking; the ``a*`` methods run it in a worker thread for the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import stat
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+_ADDRESS = re.compile(r"[0-9a-f]{64}")
+_TEMP_PREFIX = ".tmp-"
+
+
+class BlobError(Exception):
+    """A blob is missing, corrupted, unreadable or unwritable, or an address is invalid."""
+
+
+def blob_address(data: bytes) -> str:
+    """The address ``data`` is stored under: its SHA-256, 64 lowercase hex digits."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_address(address: str) -> str:
+    """``address`` if it is 64 lowercase hex digits, else :class:`BlobError`."""
+    if not isinstance(address, str) or _ADDRESS.fullmatch(address) is None:
+        shown = repr(address) if len(repr(address)) <= 80 else repr(address)[:77] + "..."
+        raise BlobError(f"invalid blob address {shown}: expected 64 lowercase hex digits")
+    return address
+
+
+class BlobStore:
+    """Encrypted evidence files under ``root``, addressed by SHA-256."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"BlobStore({str(self.root)!r})"
+
+    def path_of(self, address: str) -> Path:
+        """Where the blob ``address`` lives (whether or not it exists)."""
+        check_address(address)
+        return self.root / address[:2] / address[2:4] / address
+
+    # --- blocking API -------------------------------------------------------------------
+
+    def put(self, data: bytes) -> str:
+        """Store ``data`` durably and return its address. Idempotent."""
+        address = blob_address(data)
+        path = self.path_of(address)
+        try:
+            if self._is_intact(path, address, len(data)):
+                return address
+            self._make_dirs(path.parent)
+            self._write_atomically(path, data)
+        except OSError as exc:
+            raise BlobError(f"cannot store blob {address}: {_reason(exc)}") from None
+        return address
+
+    def get(self, address: str) -> bytes:
+        """The bytes stored under ``address``, verified against it."""
+        path = self.path_of(address)
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except FileNotFoundError:
+            raise BlobError(f"blob {address} is missing") from None
+        except OSError as exc:
+            raise BlobError(f"blob {address} cannot be read: {_reason(exc)}") from None
+        if blob_address(data) != address:
+            raise BlobError(f"blob {address} is corrupted")
+        return data
+
+    def exists(self, address: str) -> bool:
+        """Whether a file is stored under ``address`` (its content is not checked)."""
+        return self.path_of(address).is_file()
+
+    def delete(self, address: str) -> bool:
+        """Remove a blob; ``True`` if there was one.
+
+        Meant for cleaning up after a case was crypto-shredded: the ciphertext is already
+        noise once its data key is gone, so this reclaims space, it does not erase (a
+        journaling file system or a backup may keep copies — which is why Haven relies on
+        crypto-shredding rather than on deleting files).
+        """
+        path = self.path_of(address)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise BlobError(f"cannot delete blob {address}: {_reason(exc)}") from None
+        with contextlib.suppress(OSError):
+            _fsync_directory(path.parent)
+        return True
+
+    def addresses(self) -> Iterator[str]:
+        """Every stored blob's address, in order (temporary and stray files skipped)."""
+        if not self.root.is_dir():
+            return
+        for first in sorted(self.root.iterdir()):
+            if not _is_shard(first.name) or not first.is_dir():
+                continue
+            for second in sorted(first.iterdir()):
+                if not _is_shard(second.name) or not second.is_dir():
+                    continue
+                for entry in sorted(second.iterdir()):
+                    name = entry.name
+                    if (
+                        _ADDRESS.fullmatch(name)
+                        and name[:2] == first.name
+                        and name[2:4] == second.name
+                        and entry.is_file()
+                    ):
+                        yield name
+
+    # --- async wrappers -------------------------------------------------------------------
+
+    async def aput(self, data: bytes) -> str:
+        return await asyncio.to_thread(self.put, data)
+
+    async def aget(self, address: str) -> bytes:
+        return await asyncio.to_thread(self.get, address)
+
+    async def aexists(self, address: str) -> bool:
+        return await asyncio.to_thread(self.exists, address)
+
+    async def adelete(self, address: str) -> bool:
+        return await asyncio.to_thread(self.delete, address)
+
+    # --- internals ------------------------------------------------------------------------
+
+    @staticmethod
+    def _is_intact(path: Path, address: str, size: int) -> bool:
+        """A regular file of the right size whose bytes hash to ``address``."""
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            return False
+        if not stat.S_ISREG(info.st_mode) or info.st_size != size:
+            return False
+        with open(path, "rb") as file:
+            return hashlib.file_digest(file, "sha256").hexdigest() == address
+
+    def _make_dirs(self, directory: Path) -> None:
+        """Create ``directory`` and the levels above it up to the root, each 0700."""
+        missing: list[Path] = []
+        current = directory
+        while not current.is_dir():
+            missing.append(current)
+            if current == self.root or current.parent == current:
+                break
+            current = current.parent
+        for path in reversed(missing):
+            if path == self.root:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.mkdir(path, DIR_MODE)
+            except FileExistsError:
+                continue  # made by a concurrent put
+            os.chmod(path, DIR_MODE)  # exact mode whatever the umask
+            _fsync_directory(path.parent)
+
+    @staticmethod
+    def _write_atomically(path: Path, data: bytes) -> None:
+        # mkstemp creates the file O_EXCL with mode 0600.
+        fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                os.fchmod(file.fileno(), FILE_MODE)
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(temp_name, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
+            raise
+        _fsync_directory(path.parent)
+
+
+def _is_shard(name: str) -> bool:
+    return len(name) == 2 and all(c in "0123456789abcdef" for c in name)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make directory entries (a rename, a new file) durable. POSIX only."""
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
