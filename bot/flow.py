@@ -62,7 +62,39 @@ class Flow:
     # ---- entry points -------------------------------------------------------------
 
     def begin(self, case: CaseRecord, now: datetime) -> Turn:
-        return Turn(case, now)
+        turn = Turn(case, now)
+        self._reconcile(turn)
+        return turn
+
+    def _reconcile(self, turn: Turn) -> None:
+        """Forget what the content no longer has (an item or question removed since)."""
+        case = turn.case
+        questions = {q.id for q in self.playbook.questions}
+        items = {item.id for step in self.playbook.steps for item in step.items}
+        answers = {q: a for q, a in case.answers.items() if q in questions}
+        checklist = tuple(e for e in case.checklist if e.item_id in items)
+        if (
+            answers == dict(case.answers)
+            and checklist == case.checklist
+            and {
+                case.question_id,
+                case.changing,
+            }
+            <= questions | {""}
+        ):
+            return
+        turn.update(
+            answers=answers,
+            checklist=checklist,
+            changing=case.changing if case.changing in questions else "",
+        )
+        if case.phase == "triage" and case.question_id not in questions:
+            following = next_question(self.playbook, answers, self.jurisdiction)
+            if following is not None:
+                turn.update(question_id=following.id)
+            else:
+                turn.update(phase="step", step=1, question_id="")
+        self._refresh_checklist(turn)
 
     def finish(self, turn: Turn) -> Outcome:
         """Close a turn: decide which reasons the staff must now hear about."""

@@ -65,6 +65,7 @@ class OutboxSender:
         self.policy = policy or RetryPolicy()
         self.idle_poll_seconds = idle_poll_seconds
         self._wake = asyncio.Event()
+        self._draining = asyncio.Lock()
 
     def wake(self) -> None:
         self._wake.set()
@@ -78,10 +79,15 @@ class OutboxSender:
                 await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
 
     async def drain(self) -> int:
-        """Send everything due now; return how many messages went out."""
+        """Send everything due now; return how many messages went out.
+
+        One drain at a time: two concurrent passes would read the same pending rows and
+        send them twice.
+        """
         sent = 0
-        for platform, adapter in self.adapters.items():
-            sent += await self._drain_platform(platform, adapter)
+        async with self._draining:
+            for platform, adapter in self.adapters.items():
+                sent += await self._drain_platform(platform, adapter)
         return sent
 
     async def _drain_platform(self, platform: str, adapter: Adapter) -> int:

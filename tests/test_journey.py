@@ -77,7 +77,8 @@ async def test_extortion_answer_escalates_once_and_tells_the_victim(
     await triage(victim, extortion="yes")
     staff = adapter.sent["staff"]
     assert len(staff) == 1
-    assert text_of(core, "en", "reason.extortion") in staff[0].text
+    staff_locale = core.config.default_locale
+    assert text_of(core, staff_locale, "reason.extortion") in staff[0].text
     assert text_of(core, "en", "ui.escalated") in victim.transcript()
     assert text_of(core, "en", "notice.extortion_advice") in victim.transcript()
     await victim.command("status")

@@ -1,0 +1,168 @@
+"""Benchmark: N simulated victims run a whole journey concurrently through the real core.
+
+Real SQLite storage in a temporary directory, the in-memory adapter, the real outbox
+sender. Prints messages/s, p50/p99 latency from inbound to reply, peak RSS; then the same
+count of rows written by bare aiosqlite (one committed insert per message) as a baseline
+measured in the same run, and the ratio. Ends with one JSON line.
+
+    .venv/bin/python bench/journey.py [--victims 2000] [--open-cases 10000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiosqlite
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from adapters.memory import MemoryAdapter, victim_event
+from bot.config import load_config
+from bot.events import InboundKind, Outbound
+from bot.runtime import Haven
+
+
+class TimedAdapter(MemoryAdapter):
+    """Keeps only the buttons of the latest message per chat, not the whole history."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buttons: dict[str, list[str]] = {}
+
+    async def send(self, message: Outbound) -> str:
+        self.buttons[message.chat.chat_id] = [b.data for row in message.buttons for b in row]
+        return "1"
+
+
+async def journey(haven: Haven, adapter: TimedAdapter, user: str, latencies: list[float]) -> int:
+    """One victim: start, triage, every checklist item done, to the closed case."""
+    sent = 0
+
+    async def send(kind: InboundKind, **fields: object) -> None:
+        nonlocal sent
+        started = time.perf_counter()
+        await haven.handle_and_deliver(victim_event(adapter.platform, user, kind, **fields))
+        latencies.append(time.perf_counter() - started)
+        sent += 1
+
+    async def press(suffix: str) -> None:
+        data = next(
+            d for d in adapter.buttons[user] if d.split(":", 1)[1] == suffix or d.endswith(suffix)
+        )
+        await send(InboundKind.BUTTON, button_data=data)
+
+    await send(InboundKind.COMMAND, command="start")
+    for key in ("lang:en", "ok:", "safety=no", "extortion=no", "minor=no", "spread=group_chats"):
+        await press(key)
+    await press("leaked=chats")
+    await press("md:leaked")
+    await press("source=hotel")
+    while True:
+        choices = adapter.buttons.get(user, [])
+        forward = [d for d in choices if d.endswith(("path=police", "=done"))]
+        if not forward:
+            return sent
+        await send(InboundKind.BUTTON, button_data=forward[0])
+
+
+async def run_core(victims: int, data_dir: Path) -> dict[str, float]:
+    config = load_config(None, data_dir_override=data_dir)
+    adapter = TimedAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter})
+    latencies: list[float] = []
+    started = time.perf_counter()
+    counts = await asyncio.gather(
+        *(journey(haven, adapter, f"victim-{n}", latencies) for n in range(victims))
+    )
+    elapsed = time.perf_counter() - started
+    await haven.close()
+    total = sum(counts)
+    return {
+        "messages": total,
+        "seconds": round(elapsed, 3),
+        "messages_per_s": round(total / elapsed, 1),
+        "p50_ms": round(statistics.median(latencies) * 1000, 2),
+        "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 2),
+    }
+
+
+async def run_baseline(rows: int, path: Path) -> dict[str, float]:
+    """The same number of rows, each inserted and committed alone by bare aiosqlite."""
+    async with aiosqlite.connect(path) as db:
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute("PRAGMA synchronous=FULL")
+        await db.execute("CREATE TABLE log (id INTEGER PRIMARY KEY, chat TEXT, body TEXT)")
+        started = time.perf_counter()
+        for n in range(rows):
+            await db.execute(
+                "INSERT INTO log (chat, body) VALUES (?, ?)", (f"c{n % 997}", "x" * 200)
+            )
+            await db.commit()
+        elapsed = time.perf_counter() - started
+    return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed, 1)}
+
+
+async def open_cases(count: int, data_dir: Path) -> dict[str, float]:
+    """RSS with many open cases: each victim opens a case and picks a language."""
+    config = load_config(None, data_dir_override=data_dir)
+    adapter = TimedAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter})
+    for n in range(count):
+        user = f"open-{n}"
+        await haven.dispatcher.handle(
+            victim_event(adapter.platform, user, InboundKind.COMMAND, command="start")
+        )
+    await haven.sender.drain()
+    await haven.close()
+    return {"open_cases": count, "peak_rss_mb": peak_rss_mb()}
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--victims", type=int, default=2000)
+    parser.add_argument("--open-cases", type=int, default=10_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="haven-bench-") as scratch:
+        root = Path(scratch)
+        core = await run_core(args.victims, root / "core")
+        core["peak_rss_mb"] = peak_rss_mb()
+        baseline = await run_baseline(int(core["messages"]), root / "baseline.db")
+        many = await open_cases(args.open_cases, root / "many")
+    ratio = round(core["messages_per_s"] / baseline["rows_per_s"], 3)
+    print(f"victims                {args.victims}")
+    print(f"messages               {core['messages']:.0f} in {core['seconds']} s")
+    print(f"throughput             {core['messages_per_s']} messages/s (end to end)")
+    print(f"latency p50 / p99      {core['p50_ms']} ms / {core['p99_ms']} ms")
+    print(f"peak RSS               {core['peak_rss_mb']} MB")
+    print(
+        f"baseline               {baseline['rows_per_s']} rows/s (bare aiosqlite, commit per row)"
+    )
+    print(f"ratio                  {ratio}")
+    print(f"{many['open_cases']} open cases    peak RSS {many['peak_rss_mb']} MB")
+    print(
+        json.dumps(
+            {
+                "bench": "journey",
+                "core": core,
+                "baseline": baseline,
+                "open_cases": many,
+                "ratio": ratio,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
