@@ -31,14 +31,15 @@ from bot.runtime import Haven
 
 
 class TimedAdapter(MemoryAdapter):
-    """Keeps only the buttons of the latest message per chat, not the whole history."""
+    """Keeps only the buttons of the latest prompt per chat, not the whole history."""
 
     def __init__(self) -> None:
         super().__init__()
         self.buttons: dict[str, list[str]] = {}
 
     async def send(self, message: Outbound) -> str:
-        self.buttons[message.chat.chat_id] = [b.data for row in message.buttons for b in row]
+        if message.buttons:
+            self.buttons[message.chat.chat_id] = [b.data for row in message.buttons for b in row]
         return "1"
 
 
