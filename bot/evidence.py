@@ -1,0 +1,290 @@
+"""Evidence intake: a forwarded message or a file becomes sealed, logged evidence.
+
+An intake has two halves, so that nothing slow happens while the database is locked:
+
+1. ``receive`` (no lock): download each attachment, refuse what is over the per-item
+   limit (by its declared size before downloading, by its real size after), draw the
+   item's random 32-byte salt and compute SHA-256(content) and SHA-256(salt || content).
+2. ``keep`` (inside the dispatcher's transaction): recognise a duplicate, check the
+   case's total, seal ``salt || content`` with the case's data key bound to the item id,
+   write the blob (fsynced before the row naming it commits), append the evidence leaf,
+   insert the item row and the custody event, and queue the receipt — all in the one
+   transaction, so the receipt exists if and only if everything it vouches for does.
+
+What a victim sends is kept byte for byte: a forwarded text is not cleaned or trimmed,
+since the exact bytes are the evidence. What only describes it — file names, MIME types,
+origin names — is untrusted and is sanitised before it is stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.events import Attachment, ForwardOrigin, Inbound
+from bot.filenames import sanitise_filename
+from bot.flow import Turn
+from bot.inputs import clean_text
+from bot.prompts import Prompts
+from bot.receipts import Receipts, human_size
+from storage import case_keys, custody, evidence_items, ledger
+from storage.blobs import BlobStore
+from storage.case_keys import CaseKeyErased
+from storage.evidence_items import ItemRecord
+from storage.keys import KeyRing
+from storage.leaves import SALT_SIZE, LeafKind, Origin, content_commitment, item_id
+from storage.offload import offload
+from storage.vault import seal
+
+log = logging.getLogger(__name__)
+
+TEXT_KIND = "text"
+FILE_KINDS = frozenset({"photo", "document", "voice", "video", "audio"})
+OTHER_KIND = "file"
+TEXT_MIME = "text/plain; charset=utf-8"
+OPAQUE_MIME = "application/octet-stream"
+TEXT_NAME = "message.txt"
+
+_MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
+_ORIGIN_ID_CHARS = 128  # origin ids are stored in 128-character columns
+_ORIGIN_TEXT_CHARS = 512
+
+
+@dataclass(frozen=True)
+class EvidenceSettings:
+    max_item_bytes: int
+    max_case_bytes: int
+
+
+@dataclass(frozen=True)
+class Received:
+    """One item's bytes, fetched and fingerprinted before the write lock is taken."""
+
+    kind: str
+    content: bytes
+    mime_type: str
+    file_name: str
+    origin: Origin | None
+    original_date: datetime | None
+    sha256: str
+    salt: bytes
+    commitment: str
+
+
+@dataclass(frozen=True)
+class Refused:
+    """An item turned away before anything of it was stored."""
+
+    reason: Literal["too_large", "fetch_failed"]
+    size: int = 0
+
+
+class Evidence:
+    def __init__(
+        self,
+        prompts: Prompts,
+        receipts: Receipts,
+        blobs: BlobStore,
+        ring: KeyRing,
+        settings: EvidenceSettings,
+    ) -> None:
+        self.prompts = prompts
+        self.receipts = receipts
+        self.blobs = blobs
+        self.ring = ring
+        self.settings = settings
+
+    # ---- before the transaction ----------------------------------------------------------
+
+    async def receive(self, inbound: Inbound) -> tuple[Received | Refused, ...]:
+        """Every item of a forward or upload: its text, then each attachment."""
+        origin, original_date = _origin(inbound.forward_origin)
+        items: list[Received | Refused] = []
+        if inbound.text:
+            content = inbound.text.encode("utf-8")
+            items.append(
+                self._fingerprinted(content, TEXT_KIND, TEXT_MIME, TEXT_NAME, origin, original_date)
+            )
+        for attachment in inbound.attachments:
+            items.append(await self._fetch(attachment, origin, original_date))
+        return tuple(items)
+
+    async def _fetch(
+        self, attachment: Attachment, origin: Origin | None, original_date: datetime | None
+    ) -> Received | Refused:
+        limit = self.settings.max_item_bytes
+        if attachment.size is not None and attachment.size > limit:
+            return Refused("too_large", attachment.size)
+        try:
+            content = await attachment.fetch()
+        except Exception as exc:  # any adapter's download error: the victim must hear of it
+            log.warning("evidence download failed: %s", type(exc).__name__)
+            return Refused("fetch_failed")
+        kind = attachment.kind if attachment.kind in FILE_KINDS else OTHER_KIND
+        mime = _mime_type(attachment.mime_type, attachment.file_name)
+        name = sanitise_filename(attachment.file_name or kind + _extension(mime))
+        return await offload(
+            len(content), self._fingerprinted, content, kind, mime, name, origin, original_date
+        )
+
+    def _fingerprinted(
+        self,
+        content: bytes,
+        kind: str,
+        mime: str,
+        name: str,
+        origin: Origin | None,
+        original_date: datetime | None,
+    ) -> Received | Refused:
+        if len(content) > self.settings.max_item_bytes:
+            return Refused("too_large", len(content))
+        salt = os.urandom(SALT_SIZE)
+        return Received(
+            kind=kind,
+            content=content,
+            mime_type=mime,
+            file_name=name,
+            origin=origin,
+            original_date=original_date,
+            sha256=hashlib.sha256(content).hexdigest(),
+            salt=salt,
+            commitment=content_commitment(salt, content),
+        )
+
+    # ---- inside the transaction ------------------------------------------------------------
+
+    async def keep(
+        self, conn: AsyncConnection, turn: Turn, received: tuple[Received | Refused, ...]
+    ) -> None:
+        """Store each item and say its receipt (or why it was not kept) in ``turn``."""
+        for entry in received:
+            if isinstance(entry, Refused):
+                turn.say(self._refusal(turn, entry))
+            else:
+                turn.say(await self._keep_one(conn, turn, entry))
+
+    async def list_items(self, conn: AsyncConnection, turn: Turn) -> None:
+        """The /evidence command: what the case holds."""
+        items = await evidence_items.for_case(conn, turn.case.id)
+        turn.say(self.receipts.listing(turn.case, items))
+
+    async def _keep_one(self, conn: AsyncConnection, turn: Turn, item: Received) -> str:
+        case = turn.case
+        earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
+        if earlier is not None:
+            root = await ledger.root(conn, earlier.leaf_index + 1)
+            again = self.receipts.receipt(case, earlier, root)
+            return f"{self.prompts.t(case, 'evidence.duplicate')}\n\n{again}"
+        usage = await evidence_items.usage(conn, case.id)
+        size = len(item.content)
+        if usage.total_bytes + size > self.settings.max_case_bytes:
+            return self._case_full(turn, usage.total_bytes, size)
+        try:
+            key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
+        except CaseKeyErased:
+            return self.prompts.t(case, "evidence.case_erased")
+        stored, root = await self._store(conn, turn, item, usage.last_item_no + 1, key)
+        log.info(
+            "case %s: kept evidence item %s (%s, %d bytes)",
+            case.id,
+            stored.item_no,
+            stored.kind,
+            size,
+        )
+        return self.receipts.receipt(case, stored, root)
+
+    async def _store(
+        self, conn: AsyncConnection, turn: Turn, item: Received, item_no: int, key: bytes
+    ) -> tuple[ItemRecord, bytes]:
+        case_id = turn.case.id
+        plain = item.salt + item.content
+        sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
+        # Files go to the blob store, durable before the row naming them commits; a text
+        # of a few hundred bytes stays in its row and costs no extra fsync.
+        blob = None if item.kind == TEXT_KIND else await self.blobs.aput(sealed)
+        draft = ItemRecord(
+            case_id=case_id,
+            item_no=item_no,
+            kind=item.kind,
+            received_at=turn.now,
+            size=len(item.content),
+            mime_type=item.mime_type,
+            file_name=item.file_name,
+            content_sha256=item.sha256,
+            content_commitment=item.commitment,
+            leaf_index=-1,  # not part of the leaf: known once the leaf is appended
+            origin=item.origin,
+            original_date=item.original_date,
+            origin_commitment=item.origin.commitment(item.salt) if item.origin else "",
+            blob=blob,
+            sealed=sealed if blob is None else None,
+        )
+        appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
+        stored = replace(draft, leaf_index=appended.index)
+        await evidence_items.insert_item(conn, stored)
+        await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
+        return stored, appended.root
+
+    def _refusal(self, turn: Turn, refused: Refused) -> str:
+        if refused.reason == "too_large":
+            return self.prompts.t(
+                turn.case,
+                "evidence.too_large",
+                size=human_size(refused.size),
+                limit=human_size(self.settings.max_item_bytes),
+            )
+        return self.prompts.t(turn.case, "evidence.fetch_failed")
+
+    def _case_full(self, turn: Turn, used: int, size: int) -> str:
+        return self.prompts.t(
+            turn.case,
+            "evidence.case_full",
+            used=human_size(used),
+            size=human_size(size),
+            limit=human_size(self.settings.max_case_bytes),
+        )
+
+
+def _origin(forward: ForwardOrigin | None) -> tuple[Origin | None, datetime | None]:
+    """The platform's forward origin, its names cleaned and cut to what the row holds."""
+    if forward is None:
+        return None, None
+    origin = Origin(
+        kind=str(forward.kind),
+        sender_name=_clean(forward.sender_name, _ORIGIN_TEXT_CHARS),
+        sender_id=_clean(forward.sender_id, _ORIGIN_ID_CHARS),
+        chat_title=_clean(forward.chat_title, _ORIGIN_TEXT_CHARS),
+        message_id=_clean(forward.original_message_id, _ORIGIN_ID_CHARS),
+        author_signature=_clean(forward.author_signature, _ORIGIN_TEXT_CHARS),
+        permalink=_clean(forward.permalink, _ORIGIN_TEXT_CHARS),
+    )
+    date = forward.original_date
+    if date is not None and date.tzinfo is None:
+        date = date.replace(tzinfo=UTC)  # platforms send UTC; a naive one is taken as such
+    return origin, date
+
+
+def _clean(value: str, limit: int) -> str:
+    return " ".join(clean_text(value).split())[:limit]
+
+
+def _mime_type(declared: str, file_name: str) -> str:
+    """The declared type if it is one, else a guess from the name's extension (the bytes
+    are never parsed), else opaque bytes."""
+    base = declared.split(";", 1)[0].strip().lower()
+    if _MIME.fullmatch(base):
+        return base
+    guessed, _ = mimetypes.guess_type(sanitise_filename(file_name), strict=False)
+    return guessed if guessed and _MIME.fullmatch(guessed) else OPAQUE_MIME
+
+
+def _extension(mime: str) -> str:
+    return mimetypes.guess_extension(mime, strict=False) or ""

@@ -1,0 +1,79 @@
+"""Where the evidence keys come from at start-up, and when Haven may create them.
+
+Two keys live outside the database:
+
+- the master key (storage/keys.py), from HAVEN_MASTER_KEY or ``[storage]
+  master_key_file`` (default ``DATA_DIR/master.key``);
+- the log's Ed25519 signing key (storage/log_key.py), ``DATA_DIR/log-signing.key``.
+
+So that the embedded default needs nothing set up, a missing key file is created on the
+first start — but only while nothing depends on it yet. Once a case key is wrapped by
+the master key, or a tree head is signed by the log key, a missing file means a lost or
+misplaced key, and inventing a new one would silently orphan the evidence: Haven refuses
+to start and says which file to restore.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bot.config import Config
+from storage import case_keys, ledger
+from storage.database import Database
+from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
+from storage.log_key import LogKeyError, create_log_key, load_log_key
+
+MASTER_KEY_FILE = "master.key"
+LOG_KEY_FILE = "log-signing.key"
+
+
+class KeySetupError(Exception):
+    """A key cannot be had. One line, naming the file; never key material."""
+
+
+def master_key_path(config: Config) -> Path:
+    configured = config.storage.master_key_file
+    return Path(configured) if configured else config.data_dir / MASTER_KEY_FILE
+
+
+def log_key_path(config: Config) -> Path:
+    return config.data_dir / LOG_KEY_FILE
+
+
+async def open_keyring(config: Config, db: Database) -> KeyRing:
+    """The master key ring: from the environment, the key file, or a new key file."""
+    env_value = config.secrets.master_key
+    path = master_key_path(config)
+    try:
+        if env_value or path.exists():
+            return KeyRing(load_master_key(path, env_value))
+        async with db.transaction() as conn:
+            in_use = await case_keys.any_stored(conn)
+        if in_use:
+            raise KeySetupError(
+                f"the master key file {path} is missing, and stored evidence needs it; "
+                "restore the file (or set HAVEN_MASTER_KEY) — a new key could not read it"
+            )
+        return KeyRing(create_key_file(path))
+    except MasterKeyError as exc:
+        raise KeySetupError(str(exc)) from None
+
+
+async def open_log_key(config: Config, db: Database) -> Ed25519PrivateKey:
+    """The log's signing key: the key file, or a new one while no head is signed."""
+    path = log_key_path(config)
+    try:
+        if path.exists():
+            return load_log_key(path)
+        async with db.transaction() as conn:
+            signed = await ledger.latest_head(conn)
+        if signed is not None:
+            raise KeySetupError(
+                f"the log signing key {path} is missing, and signed tree heads need it; "
+                "restore the file — a new key would not match the published heads"
+            )
+        return create_log_key(path)
+    except LogKeyError as exc:
+        raise KeySetupError(str(exc)) from None

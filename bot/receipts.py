@@ -1,0 +1,79 @@
+"""What the victim reads about their evidence: a receipt per item, and the /evidence list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.prompts import Prompts
+from storage.cases import CaseRecord
+from storage.evidence_items import ItemRecord
+
+LIST_LIMIT = 30
+"""Items listed by /evidence, newest last: a chat message has room for about this many."""
+
+_TIME = "%Y-%m-%d %H:%M:%S"
+_UNITS = ("B", "KB", "MB", "GB")
+
+
+def human_size(size: int) -> str:
+    """``20 MB``, ``1.5 KB``, ``300 B``: binary units, one decimal only below ten."""
+    value = float(size)
+    for unit in _UNITS:
+        if value < 1024 or unit == _UNITS[-1]:
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{size} B"
+    shown = f"{value:.1f}".removesuffix(".0") if value < 10 else f"{value:.0f}"
+    return f"{shown} {unit}"
+
+
+class Receipts:
+    def __init__(self, prompts: Prompts, tz: ZoneInfo) -> None:
+        self.prompts = prompts
+        self.tz = tz
+
+    def receipt(self, case: CaseRecord, item: ItemRecord, root: bytes) -> str:
+        """The receipt of ``item``; ``root`` is the log's root right after its leaf."""
+        return self.prompts.t(
+            case,
+            "evidence.receipt",
+            item_no=item.item_no,
+            received_utc=item.received_at.strftime(_TIME),
+            received_local=self._local(item.received_at),
+            timezone=self.tz.key,
+            digest=item.content_sha256,
+            log_index=item.leaf_index,
+            tree_size=item.leaf_index + 1,
+            root=root.hex(),
+        )
+
+    def listing(self, case: CaseRecord, items: Sequence[ItemRecord]) -> str:
+        if not items:
+            return self.prompts.t(case, "evidence.list_empty")
+        total = sum(item.size for item in items)
+        lines = [
+            self.prompts.t(case, "evidence.list_header", count=len(items), total=human_size(total))
+        ]
+        hidden = len(items) - LIST_LIMIT
+        if hidden > 0:
+            lines.append(self.prompts.t(case, "evidence.list_more", count=hidden))
+        lines.extend(self._line(case, item) for item in items[-LIST_LIMIT:])
+        return "\n".join(lines)
+
+    def _line(self, case: CaseRecord, item: ItemRecord) -> str:
+        return self.prompts.t(
+            case,
+            "evidence.list_item",
+            item_no=item.item_no,
+            kind=self.prompts.t(case, f"evidence.kind.{item.kind}"),
+            size=human_size(item.size),
+            received_local=self._local(item.received_at),
+            name=item.file_name,
+            digest_short=item.content_sha256[:12],
+        )
+
+    def _local(self, moment: datetime) -> str:
+        return moment.astimezone(self.tz).strftime(_TIME)

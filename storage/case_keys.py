@@ -1,0 +1,72 @@
+"""Each case's data key, stored only wrapped by the master key (see storage/vault.py).
+
+A row is created with the case's first item. Erasing a case sets ``wrapped_key`` to NULL
+and ``erased_at``: from then on its ciphertext, wherever copies of it are, is noise.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import RowMapping, exists, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.keys import KeyRing, MasterKeyError
+from storage.schema import case_keys
+from storage.vault import VaultError, new_data_key, unwrap, wrap
+
+
+class CaseKeyError(Exception):
+    """A case's data key cannot be had. One line; never key material."""
+
+
+class CaseKeyErased(CaseKeyError):
+    """The case was crypto-shredded: its content can never be read again."""
+
+
+async def data_key(conn: AsyncConnection, ring: KeyRing, case_id: int) -> bytes:
+    """The case's data key, unwrapped."""
+    row = await _row(conn, case_id)
+    if row is None:
+        raise CaseKeyError(f"case {case_id} has no data key")
+    return _unwrapped(ring, row, case_id)
+
+
+async def data_key_for_new_item(
+    conn: AsyncConnection, ring: KeyRing, case_id: int, now: datetime
+) -> bytes:
+    """The case's data key, made and stored (wrapped) with the case's first item."""
+    row = await _row(conn, case_id)
+    if row is not None:
+        return _unwrapped(ring, row, case_id)
+    key = new_data_key()
+    await conn.execute(
+        insert(case_keys).values(
+            case_id=case_id,
+            wrapped_key=wrap(ring.current, key, case_id),
+            master_key_id=ring.current.key_id,
+            created_at=now,
+        )
+    )
+    return key
+
+
+async def any_stored(conn: AsyncConnection) -> bool:
+    """Whether any data key was ever stored: then the master key must not be replaced."""
+    return bool((await conn.execute(select(exists().select_from(case_keys)))).scalar())
+
+
+async def _row(conn: AsyncConnection, case_id: int) -> RowMapping | None:
+    query = select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
+        case_keys.c.case_id == case_id
+    )
+    return (await conn.execute(query)).mappings().first()
+
+
+def _unwrapped(ring: KeyRing, row: RowMapping, case_id: int) -> bytes:
+    if row["wrapped_key"] is None:
+        raise CaseKeyErased(f"the data key of case {case_id} was erased")
+    try:
+        return unwrap(ring.get(row["master_key_id"]), bytes(row["wrapped_key"]), case_id)
+    except (MasterKeyError, VaultError) as exc:
+        raise CaseKeyError(str(exc)) from None

@@ -1,0 +1,79 @@
+"""Custody events: who received, read, exported, erased, held or re-keyed what, and why.
+
+Each event is a row (for queries) and a leaf of the evidence log (so the history cannot
+be quietly rewritten). Receiving an item is the one exception to "one event, one leaf":
+the item's own evidence leaf already records it, so its custody row points there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage import ledger
+from storage.leaves import CustodyEvent, LeafKind
+from storage.schema import custody_events
+
+RECEIVED = "received"
+VICTIM = "victim"
+
+
+@dataclass(frozen=True)
+class CustodyRow:
+    event: CustodyEvent
+    leaf_index: int
+
+
+async def record(conn: AsyncConnection, event: CustodyEvent) -> ledger.Appended:
+    """Append ``event`` to the log and store its row, in the caller's transaction."""
+    appended = await ledger.append(conn, LeafKind.CUSTODY, event.to_bytes(), event.at)
+    await _insert(conn, event, appended.index)
+    return appended
+
+
+async def record_received(
+    conn: AsyncConnection, case_id: int, item_no: int, at: datetime, leaf_index: int
+) -> None:
+    """The victim handed over an item; ``leaf_index`` is the item's evidence leaf."""
+    event = CustodyEvent(actor=VICTIM, action=RECEIVED, at=at, case_id=case_id, item_no=item_no)
+    await _insert(conn, event, leaf_index)
+
+
+async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[CustodyRow]:
+    """Events whose leaf index lies in ``[begin, end)``, in log order (for audits)."""
+    query = (
+        select(custody_events)
+        .where(custody_events.c.leaf_index >= begin, custody_events.c.leaf_index < end)
+        .order_by(custody_events.c.leaf_index)
+    )
+    return [
+        CustodyRow(
+            CustodyEvent(
+                actor=row["actor"],
+                action=row["action"],
+                at=row["at"],
+                case_id=row["case_id"],
+                item_no=row["item_no"],
+                reason=row["reason"],
+            ),
+            row["leaf_index"],
+        )
+        for row in (await conn.execute(query)).mappings()
+    ]
+
+
+async def _insert(conn: AsyncConnection, event: CustodyEvent, leaf_index: int) -> None:
+    await conn.execute(
+        insert(custody_events).values(
+            case_id=event.case_id,
+            item_no=event.item_no,
+            actor=event.actor,
+            action=event.action,
+            reason=event.reason,
+            at=event.at,
+            leaf_index=leaf_index,
+        )
+    )

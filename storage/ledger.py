@@ -1,0 +1,239 @@
+"""The evidence log in the database: an RFC 9162 Merkle tree over ``ledger_leaves``.
+
+The mathematics is :mod:`storage.merkle`; this module stores it. Every function takes
+the caller's open connection, so a leaf is appended in the same transaction as the rows
+it vouches for: both commit, or neither does.
+
+Costs, whatever the size of the log:
+
+- ``append`` reads the O(log n) border nodes of the tree in one query and writes one leaf
+  row plus the O(log n) perfect nodes it completes (``ledger_nodes`` holds only perfect
+  subtrees, which never change, so nothing is ever rewritten);
+- a root, an inclusion proof or a consistency proof is one query for O(log n) nodes. A
+  size beyond the log needs a node that does not exist yet, so asking for one is refused
+  (LedgerError) without a separate look at the log's size.
+
+Concurrent writers. On SQLite, :class:`storage.database.Database` already serialises
+transactions. On PostgreSQL, where several Haven instances may append at once, a
+transaction-scoped advisory lock serialises appends; the leaf index is also the primary
+key, so two appends can never both claim one position.
+
+Tree heads are signed with the log's Ed25519 key (:mod:`storage.log_key`) and stored;
+they are what a bundle's proofs lead to and what the daily briefing publishes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import cache
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import RowMapping, Select, and_, bindparam, func, insert, or_, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.leaves import LeafKind
+from storage.merkle import (
+    CompactRange,
+    NodeID,
+    ProofPlan,
+    TreeHead,
+    border_ids,
+    consistency_plan,
+    inclusion_plan,
+    leaf_hash,
+    root_from_nodes,
+    sign_tree_head,
+)
+from storage.schema import ledger_leaves, ledger_nodes, tree_heads
+
+# Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
+_APPEND_LOCK = 0x48415645_4E4C4F47  # "HAVENLOG"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class LedgerError(Exception):
+    """The stored log cannot answer: a node or leaf it needs is missing."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Where a new leaf went, and the tree it completed."""
+
+    index: int
+    leaf_hash: bytes
+    tree_size: int
+    root: bytes
+
+
+@dataclass(frozen=True)
+class StoredLeaf:
+    index: int
+    kind: LeafKind
+    data: bytes
+
+
+@dataclass(frozen=True)
+class SignedHead:
+    head: TreeHead
+    signature: bytes
+
+
+async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
+    """Append one leaf; returns its index and the new tree's size and root."""
+    await _serialise_appends(conn)
+    size = await tree_size(conn)
+    border = CompactRange(size, await _fetch_ordered(conn, border_ids(size)))
+    hashed = leaf_hash(data)
+    created = border.append(hashed)
+    await conn.execute(
+        insert(ledger_leaves).values(leaf_index=size, kind=kind.value, data=data, created_at=now)
+    )
+    await conn.execute(
+        insert(ledger_nodes),
+        [{"level": node.level, "node_index": node.index, "hash": value} for node, value in created],
+    )
+    return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
+
+
+async def tree_size(conn: AsyncConnection) -> int:
+    """Leaves in the log. The primary key index answers this without a scan."""
+    last = (await conn.execute(select(func.max(ledger_leaves.c.leaf_index)))).scalar()
+    return 0 if last is None else int(last) + 1
+
+
+async def root(conn: AsyncConnection, size: int | None = None) -> bytes:
+    """Root of the tree of the first ``size`` leaves (default: all)."""
+    if size is None:
+        size = await tree_size(conn)
+    return root_from_nodes(size, await _fetch_ordered(conn, border_ids(size)))
+
+
+async def inclusion_proof(conn: AsyncConnection, index: int, size: int) -> list[bytes]:
+    """RFC 9162 audit path of leaf ``index`` in the tree of the first ``size`` leaves."""
+    return await _assemble(conn, inclusion_plan(index, size))
+
+
+async def consistency_proof(conn: AsyncConnection, size1: int, size2: int) -> list[bytes]:
+    """RFC 9162 proof that the tree of ``size1`` leaves is a prefix of that of ``size2``."""
+    return await _assemble(conn, consistency_plan(size1, size2))
+
+
+async def leaf(conn: AsyncConnection, index: int) -> StoredLeaf:
+    row = (
+        await conn.execute(
+            select(ledger_leaves.c.kind, ledger_leaves.c.data).where(
+                ledger_leaves.c.leaf_index == index
+            )
+        )
+    ).first()
+    if row is None:
+        raise LedgerError(f"leaf {index} is not in the log")
+    return StoredLeaf(index=index, kind=LeafKind(row.kind), data=bytes(row.data))
+
+
+async def sign_head(conn: AsyncConnection, key: Ed25519PrivateKey, now: datetime) -> SignedHead:
+    """Sign and store the head of the log as it is now."""
+    size = await tree_size(conn)
+    head = TreeHead(size=size, root=await root(conn, size), timestamp_ms=_ms(now))
+    signature = sign_tree_head(head, key)
+    await conn.execute(
+        insert(tree_heads).values(
+            tree_size=head.size, timestamp_ms=head.timestamp_ms, root=head.root, signature=signature
+        )
+    )
+    return SignedHead(head, signature)
+
+
+async def latest_head(conn: AsyncConnection) -> SignedHead | None:
+    query = select(tree_heads).order_by(tree_heads.c.id.desc()).limit(1)
+    row = (await conn.execute(query)).mappings().first()
+    return _signed_head(row) if row is not None else None
+
+
+async def signed_heads(conn: AsyncConnection) -> list[SignedHead]:
+    """Every head ever signed, oldest first."""
+    rows = await conn.execute(select(tree_heads).order_by(tree_heads.c.id))
+    return [_signed_head(row) for row in rows.mappings()]
+
+
+async def nodes_in(conn: AsyncConnection, level: int, begin: int, end: int) -> dict[int, bytes]:
+    """Stored nodes of one level with index in ``[begin, end)``, by index (for audits)."""
+    rows = await conn.execute(
+        select(ledger_nodes.c.node_index, ledger_nodes.c.hash).where(
+            ledger_nodes.c.level == level,
+            ledger_nodes.c.node_index >= begin,
+            ledger_nodes.c.node_index < end,
+        )
+    )
+    return {index: bytes(value) for index, value in rows}
+
+
+async def leaves_in(conn: AsyncConnection, begin: int, end: int) -> list[StoredLeaf]:
+    """Stored leaves with index in ``[begin, end)``, in order (for audits)."""
+    rows = await conn.execute(
+        select(ledger_leaves.c.leaf_index, ledger_leaves.c.kind, ledger_leaves.c.data)
+        .where(ledger_leaves.c.leaf_index >= begin, ledger_leaves.c.leaf_index < end)
+        .order_by(ledger_leaves.c.leaf_index)
+    )
+    return [StoredLeaf(index, LeafKind(kind), bytes(data)) for index, kind, data in rows]
+
+
+# --- internals -----------------------------------------------------------------------------
+
+
+async def _serialise_appends(conn: AsyncConnection) -> None:
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+
+async def _fetch(conn: AsyncConnection, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:
+    if not ids:
+        return {}
+    values = {}
+    for number, node in enumerate(ids):
+        values[f"level{number}"] = node.level
+        values[f"index{number}"] = node.index
+    rows = await conn.execute(_nodes_query(len(ids)), values)
+    return {NodeID(level, index): bytes(value) for level, index, value in rows}
+
+
+@cache
+def _nodes_query(count: int) -> Select[int, int, bytes]:
+    """One primary-key lookup per node, ORed. Not a row-value IN list: SQLite answers that
+    with a scan of the whole table. Built once per count, so SQLAlchemy compiles it once."""
+    nodes = ledger_nodes.c
+    wanted = or_(
+        *(
+            and_(nodes.level == bindparam(f"level{n}"), nodes.node_index == bindparam(f"index{n}"))
+            for n in range(count)
+        )
+    )
+    return select(nodes.level, nodes.node_index, nodes.hash).where(wanted)
+
+
+async def _fetch_ordered(conn: AsyncConnection, ids: Sequence[NodeID]) -> list[bytes]:
+    found = await _fetch(conn, ids)
+    missing = [node for node in ids if node not in found]
+    if missing:
+        raise LedgerError(
+            f"the log lacks node {missing[0]}: the tree size asked for is beyond the log, "
+            "or the log is damaged (`haven audit verify` tells which)"
+        )
+    return [found[node] for node in ids]
+
+
+async def _assemble(conn: AsyncConnection, plan: ProofPlan) -> list[bytes]:
+    return plan.assemble(await _fetch_ordered(conn, plan.ids))
+
+
+def _ms(moment: datetime) -> int:
+    return (moment - _EPOCH) // timedelta(milliseconds=1)
+
+
+def _signed_head(row: RowMapping) -> SignedHead:
+    head = TreeHead(
+        size=row["tree_size"], root=bytes(row["root"]), timestamp_ms=row["timestamp_ms"]
+    )
+    return SignedHead(head, bytes(row["signature"]))

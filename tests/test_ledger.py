@@ -1,0 +1,278 @@
+"""storage.ledger: the RFC 9162 log as stored in the database.
+
+Published vectors, proofs for random sizes checked by storage.merkle's verifiers and
+against the naive RFC definitions, tamper detection, signed heads, and the O(log n)
+bound: appending or proving costs the same few statements at any size.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, MetaData, delete, event
+
+from storage import ledger
+from storage.database import Database
+from storage.leaves import LeafKind
+from storage.merkle import (
+    EMPTY_ROOT,
+    leaf_hash,
+    reference_consistency,
+    reference_inclusion,
+    reference_root,
+    verify_consistency,
+    verify_inclusion,
+    verify_tree_head,
+)
+from storage.schema import ledger_nodes, metadata
+
+VECTORS = Path(__file__).parents[2] / "shared" / "test-vectors" / "merkle-rfc9162.json"
+NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+N = 300
+LEAVES = [b"leaf-%d" % i for i in range(N)]
+EVIDENCE_TABLES = (
+    "ledger_leaves",
+    "ledger_nodes",
+    "tree_heads",
+    "case_keys",
+    "evidence_items",
+    "custody_events",
+    "holds",
+)
+PROOFS = settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = Database.open(f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}")
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def fill(db: Database, leaves: list[bytes]) -> None:
+    async with db.transaction() as conn:
+        for data in leaves:
+            await ledger.append(conn, LeafKind.CUSTODY, data, NOW)
+
+
+@pytest.fixture
+async def filled(db: Database) -> Database:
+    await fill(db, LEAVES)
+    return db
+
+
+def flipped(value: bytes, position: int) -> bytes:
+    position %= len(value)
+    return value[:position] + bytes([value[position] ^ 0x01]) + value[position + 1 :]
+
+
+# ---- vectors and the RFC definitions ------------------------------------------------------
+
+
+async def test_published_vectors(db: Database) -> None:
+    if not VECTORS.is_file():
+        pytest.skip(f"{VECTORS} is absent")
+    vectors = json.loads(VECTORS.read_text())
+    leaves = [bytes.fromhex(h) for h in vectors["leaf_inputs_hex"]]
+    roots = [bytes.fromhex(h) for h in vectors["root_hashes_by_size_hex"]]
+    async with db.transaction() as conn:
+        assert await ledger.root(conn) == roots[0] == EMPTY_ROOT
+        for size, data in enumerate(leaves, start=1):
+            appended = await ledger.append(conn, LeafKind.EVIDENCE, data, NOW)
+            assert (appended.index, appended.tree_size) == (size - 1, size)
+            assert appended.root == roots[size] == await ledger.root(conn)
+        for size, expected in enumerate(roots):
+            assert await ledger.root(conn, size) == expected
+
+
+async def test_leaves_keep_their_data_and_kind(filled: Database) -> None:
+    async with filled.transaction() as conn:
+        stored = await ledger.leaf(conn, 7)
+        assert (stored.index, stored.kind, stored.data) == (7, LeafKind.CUSTODY, LEAVES[7])
+        with pytest.raises(ledger.LedgerError):
+            await ledger.leaf(conn, N)
+
+
+@PROOFS
+@given(st.data())
+async def test_every_inclusion_proof_verifies_and_a_changed_byte_fails(
+    filled: Database, data: st.DataObject
+) -> None:
+    size = data.draw(st.integers(1, N), label="size")
+    index = data.draw(st.integers(0, size - 1), label="index")
+    async with filled.transaction() as conn:
+        proof = await ledger.inclusion_proof(conn, index, size)
+        root = await ledger.root(conn, size)
+    leaf = leaf_hash(LEAVES[index])
+    assert root == reference_root(LEAVES[:size])
+    assert proof == reference_inclusion(index, LEAVES[:size])
+    assert verify_inclusion(leaf, index, size, proof, root)
+
+    position = data.draw(st.integers(0, 10_000), label="byte")
+    assert not verify_inclusion(flipped(leaf, position), index, size, proof, root)
+    assert not verify_inclusion(leaf, index, size, proof, flipped(root, position))
+    if proof:
+        at = data.draw(st.integers(0, len(proof) - 1), label="element")
+        changed = [*proof[:at], flipped(proof[at], position), *proof[at + 1 :]]
+        assert not verify_inclusion(leaf, index, size, changed, root)
+
+
+@PROOFS
+@given(st.data())
+async def test_every_consistency_proof_verifies_and_a_changed_byte_fails(
+    filled: Database, data: st.DataObject
+) -> None:
+    size2 = data.draw(st.integers(1, N), label="size2")
+    size1 = data.draw(st.integers(1, size2), label="size1")
+    async with filled.transaction() as conn:
+        proof = await ledger.consistency_proof(conn, size1, size2)
+        root1, root2 = await ledger.root(conn, size1), await ledger.root(conn, size2)
+    assert proof == reference_consistency(size1, LEAVES[:size2])
+    assert verify_consistency(size1, size2, root1, root2, proof)
+
+    position = data.draw(st.integers(0, 10_000), label="byte")
+    if size1 < size2:
+        assert not verify_consistency(size1, size2, flipped(root1, position), root2, proof)
+        assert not verify_consistency(size1, size2, root1, flipped(root2, position), proof)
+        at = data.draw(st.integers(0, len(proof) - 1), label="element")
+        changed = [*proof[:at], flipped(proof[at], position), *proof[at + 1 :]]
+        assert not verify_consistency(size1, size2, root1, root2, changed)
+
+
+async def test_sizes_beyond_the_log_are_refused(filled: Database) -> None:
+    async with filled.transaction() as conn:
+        with pytest.raises(ledger.LedgerError):
+            await ledger.root(conn, N + 1)
+        with pytest.raises(ledger.LedgerError):
+            await ledger.inclusion_proof(conn, 0, N + 1)
+        with pytest.raises(ledger.LedgerError):
+            await ledger.consistency_proof(conn, 1, N + 1)
+        with pytest.raises(ValueError):
+            await ledger.inclusion_proof(conn, N, N)
+
+
+async def test_a_missing_node_is_an_error_not_a_wrong_answer(filled: Database) -> None:
+    async with filled.transaction() as conn:
+        await conn.execute(
+            delete(ledger_nodes).where(ledger_nodes.c.level == 8, ledger_nodes.c.node_index == 0)
+        )
+        with pytest.raises(ledger.LedgerError, match="lacks node"):
+            await ledger.root(conn)
+        with pytest.raises(ledger.LedgerError):
+            await ledger.append(conn, LeafKind.CUSTODY, b"more", NOW)
+
+
+# ---- signed tree heads --------------------------------------------------------------------
+
+
+async def test_signed_heads_are_stored_and_verify(db: Database) -> None:
+    key = Ed25519PrivateKey.generate()
+    async with db.transaction() as conn:
+        assert await ledger.latest_head(conn) is None
+        empty = await ledger.sign_head(conn, key, NOW)
+        await ledger.append(conn, LeafKind.CUSTODY, b"one", NOW)
+        later = datetime(2026, 1, 6, 1, 0, 0, 123000, tzinfo=UTC)
+        head = await ledger.sign_head(conn, key, later)
+        assert await ledger.latest_head(conn) == head
+        assert await ledger.signed_heads(conn) == [empty, head]
+    assert (empty.head.size, empty.head.root) == (0, EMPTY_ROOT)
+    assert (head.head.size, head.head.root) == (1, leaf_hash(b"one"))
+    assert head.head.timestamp_ms == int(later.timestamp() * 1000)
+    assert verify_tree_head(head.head, head.signature, key.public_key())
+    other = Ed25519PrivateKey.generate().public_key()
+    assert not verify_tree_head(head.head, head.signature, other)
+
+
+# ---- O(log n) ---------------------------------------------------------------------------
+
+
+class StatementCounter:
+    """Counts the SQL statements run through one database, and keeps the queries."""
+
+    def __init__(self, db: Database) -> None:
+        self.statements = 0
+        self.queries: list[tuple[str, Any]] = []
+        event.listen(db.engine.sync_engine, "before_cursor_execute", self._count)
+
+    def _count(
+        self, _conn: object, _cursor: object, statement: str, parameters: Any, *_: object
+    ) -> None:
+        self.statements += 1
+        if statement.lstrip().upper().startswith("SELECT"):
+            self.queries.append((statement, parameters))
+
+
+async def append_and_prove(db: Database) -> tuple[int, int, int]:
+    """Statements run to append one leaf, statements run to prove one, and proof length."""
+    counter = StatementCounter(db)
+    async with db.transaction() as conn:
+        before = counter.statements
+        appended = await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
+        appending = counter.statements - before
+        before = counter.statements
+        proof = await ledger.inclusion_proof(conn, appended.index // 3, appended.tree_size)
+        proving = counter.statements - before
+    return appending, proving, len(proof)
+
+
+async def test_reads_are_index_lookups_never_scans(filled: Database) -> None:
+    counter = StatementCounter(filled)
+    async with filled.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
+        await ledger.inclusion_proof(conn, 100, N)
+        await ledger.consistency_proof(conn, 77, N)
+        await ledger.root(conn, 200)
+        assert counter.queries
+        for statement, parameters in counter.queries:
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            steps = [str(row[-1]) for row in plan]
+            assert not any(step.startswith("SCAN") for step in steps), (statement, steps)
+
+
+async def test_append_and_proof_cost_the_same_few_statements_at_any_size(db: Database) -> None:
+    await fill(db, LEAVES[:10])
+    small = await append_and_prove(db)
+    await fill(db, LEAVES * 6)
+    big = await append_and_prove(db)  # a tree of 1,812 leaves: 11 levels
+    assert small[:2] == big[:2]
+    assert small[0] <= 4 and small[1] == 1  # a proof is one query
+    assert small[2] <= 4 and big[2] <= 11
+
+
+# ---- the migration ------------------------------------------------------------------------
+
+
+async def test_migration_creates_exactly_the_evidence_tables(db: Database) -> None:
+    def differences(connection: Connection) -> list[object]:
+        wanted = MetaData()
+        for name in ("cases", *EVIDENCE_TABLES):  # with the table they refer to
+            metadata.tables[name].to_metadata(wanted)
+        diffs = compare_metadata(MigrationContext.configure(connection), wanted)
+        # Other migrations' tables are in the database too: only ours are compared.
+        return [diff for diff in diffs if _table_of(diff) in EVIDENCE_TABLES]
+
+    async with db.transaction() as conn:
+        assert await conn.run_sync(differences) == []
+
+
+def _table_of(diff: Any) -> str:
+    """The table an alembic difference is about (modifications come as lists of tuples)."""
+    operation, *details = diff[0] if isinstance(diff, list) else diff
+    if operation.endswith("_table"):
+        return str(details[0].name)
+    if operation.endswith(("_index", "_constraint")):
+        return str(details[0].table.name)
+    return str(details[1])  # (schema, table, column, ...)
