@@ -1,0 +1,400 @@
+"""``haven verify``: check an evidence bundle offline, with nothing but the bundle and a key.
+
+Whoever holds a bundle (a lawyer, the police, a court's expert) learns, per item, whether
+the file's SHA-256 is the one listed (and the one on the victim's receipt), whether
+SHA-256(salt || file) is the commitment in its log entry, whether the entry's inclusion
+proof leads to the signed tree head; and whether that head's signature verifies with the
+key in the bundle and with a key obtained independently (``--key``). The commitment is
+what ties the file to the signed log: the plain hash is kept out of the log on purpose.
+
+The archive is never extracted: :mod:`bot.safezip` vets it, then members are read into
+memory under caps or streamed through the hashes. A bundle that cannot be trusted to be
+read (not a zip, hostile paths, a decompression bomb, files missing from or added to the
+manifest) is *refused* with one line saying why; a readable bundle gets a full report.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
+
+from bot.bundle import (
+    MANIFEST,
+    PUBLIC_KEY,
+    STH_BIN,
+    STH_JSON,
+    STH_SIG,
+    BundleFormatError,
+    CustodyRecord,
+    ItemRecord,
+    LeafClaims,
+    Manifest,
+    ProofFile,
+    SignedTreeHead,
+    head_time,
+    key_fingerprint,
+    utc_text,
+)
+from bot.filenames import shown
+from bot.safezip import DEFAULT_LIMITS, ArchiveError, MiB, SafeZip, ZipLimits
+from storage.merkle import TreeHead, leaf_hash, verify_inclusion, verify_tree_head
+
+EXIT_VERIFIED = 0
+EXIT_NOT_VERIFIED = 1
+EXIT_USAGE = 2
+
+_MAX_MANIFEST_BYTES = 32 * MiB
+_MAX_SMALL_FILE_BYTES = MiB
+_LISTED_NAMES = 5
+_ROW = "{:<13}{:<11}{:<8}{:<12}{:<11}{}"
+
+
+class Problem(StrEnum):
+    """What a finding is about; the first five always mean the bundle was refused unread."""
+
+    UNREADABLE = "unreadable"  # not a zip, truncated, a CRC error
+    UNSAFE = "unsafe"  # a member name or type that could escape or hide something
+    TOO_LARGE = "too_large"  # over a size cap: a decompression bomb or worse
+    MISSING_FILE = "missing_file"  # the manifest names a file the archive lacks
+    EXTRA_FILE = "extra_file"  # the archive holds a file the manifest does not name
+    FORMAT = "format"  # a bundle file is malformed (refused when it is the manifest)
+    INCONSISTENT = "inconsistent"  # two files of the bundle disagree
+    CONTENT_HASH = "content_hash"  # an item's SHA-256 or size is not the one listed or logged
+    COMMITMENT = "commitment"  # SHA-256(salt || item) is not the logged commitment
+    INCLUSION = "inclusion"  # a proof does not lead from the leaf to the signed root
+    SIGNATURE = "signature"  # the tree head's signature fails with the bundle's key
+    TRUSTED_KEY = "trusted_key"  # ... or with the key given by --key
+
+
+@dataclass(frozen=True)
+class Finding:
+    problem: Problem
+    subject: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.subject}: {self.detail}"
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    number: int
+    kind: str
+    file: str
+    hash_ok: bool
+    commitment_ok: bool
+    inclusion_ok: bool
+
+
+@dataclass(frozen=True)
+class CustodyResult:
+    number: int
+    inclusion_ok: bool
+
+
+@dataclass(frozen=True)
+class Report:
+    """What was found; ``manifest`` is None when the bundle was refused unread."""
+
+    path: Path
+    findings: tuple[Finding, ...]
+    manifest: Manifest | None = None
+    tree_head: TreeHead | None = None
+    items: tuple[ItemResult, ...] = ()
+    custody: tuple[CustodyResult, ...] = ()
+    signature_ok: bool = False
+    trusted_key_ok: bool | None = None
+    """None when no independently obtained key was given."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def refused(self) -> bool:
+        return self.manifest is None
+
+    def problems(self) -> set[Problem]:
+        return {finding.problem for finding in self.findings}
+
+
+class KeyFileError(Exception):
+    """The ``--key`` file is not an Ed25519 public key in PEM form."""
+
+
+class _Refused(Exception):
+    def __init__(self, problem: Problem, detail: str) -> None:
+        super().__init__(detail)
+        self.problem = problem
+
+
+def verify_bundle(
+    path: Path, trusted_key: Ed25519PublicKey | None = None, limits: ZipLimits = DEFAULT_LIMITS
+) -> Report:
+    """Check the bundle at ``path``; never raises for anything the bundle contains."""
+    try:
+        with SafeZip(path, limits) as archive:
+            return _Verification(path, archive, trusted_key).run()
+    except ArchiveError as exc:
+        return _refusal(path, Problem(exc.problem.value), str(exc))
+    except BundleFormatError as exc:
+        return _refusal(path, Problem.FORMAT, str(exc))
+    except _Refused as exc:
+        return _refusal(path, exc.problem, str(exc))
+
+
+def load_key(path: Path) -> Ed25519PublicKey:
+    """An Ed25519 public key from a PEM file, e.g. the log key published by the organisation."""
+    try:
+        with path.open("rb") as handle:
+            key = load_pem_public_key(handle.read(_MAX_SMALL_FILE_BYTES))
+    except (OSError, ValueError, UnsupportedAlgorithm) as exc:
+        raise KeyFileError(f"{path}: not a public key in PEM form ({_first_line(exc)})") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise KeyFileError(f"{path}: not an Ed25519 public key")
+    return key
+
+
+def run(bundle: Path, key_file: Path | None) -> int:
+    """The ``haven verify`` command: print the report, return the exit status."""
+    try:
+        trusted = load_key(key_file) if key_file is not None else None
+    except KeyFileError as exc:
+        print(f"haven verify: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    report = verify_bundle(bundle, trusted)
+    if report.refused:
+        print(f"haven verify: {bundle}: {report.findings[0].detail}", file=sys.stderr)
+        return EXIT_NOT_VERIFIED
+    print(format_report(report))
+    return EXIT_VERIFIED if report.ok else EXIT_NOT_VERIFIED
+
+
+def _refusal(path: Path, problem: Problem, detail: str) -> Report:
+    return Report(path, (Finding(problem, "bundle", detail),))
+
+
+class _Verification:
+    """One run over one opened archive, collecting findings as it goes."""
+
+    def __init__(self, path: Path, archive: SafeZip, trusted_key: Ed25519PublicKey | None) -> None:
+        self._path = path
+        self._archive = archive
+        self._trusted_key = trusted_key
+        self._findings: list[Finding] = []
+
+    def run(self) -> Report:
+        if MANIFEST not in self._archive.names:
+            raise _Refused(Problem.MISSING_FILE, f"no {MANIFEST}: not a Haven evidence bundle")
+        manifest = Manifest.from_json(self._archive.read(MANIFEST, _MAX_MANIFEST_BYTES))
+        self._check_file_set(manifest)
+        head, signature = self._tree_head()
+        bundle_key = self._bundle_key(manifest)
+        signature_ok = verify_tree_head(head, signature, bundle_key)
+        if not signature_ok:
+            self._find(
+                Problem.SIGNATURE, "tree head", f"{STH_SIG} does not verify with {PUBLIC_KEY}"
+            )
+        trusted_ok = None
+        if self._trusted_key is not None:
+            trusted_ok = verify_tree_head(head, signature, self._trusted_key)
+            if not trusted_ok:
+                self._find(
+                    Problem.TRUSTED_KEY,
+                    "tree head",
+                    f"{STH_SIG} does not verify with the --key key",
+                )
+        items = tuple(self._item(record, head) for record in manifest.items)
+        custody = tuple(self._custody(record, head) for record in manifest.custody)
+        return Report(
+            path=self._path,
+            findings=tuple(self._findings),
+            manifest=manifest,
+            tree_head=head,
+            items=items,
+            custody=custody,
+            signature_ok=signature_ok,
+            trusted_key_ok=trusted_ok,
+        )
+
+    def _find(self, problem: Problem, subject: str, detail: str) -> None:
+        self._findings.append(Finding(problem, subject, detail))
+
+    def _read(self, name: str) -> bytes:
+        return self._archive.read(name, _MAX_SMALL_FILE_BYTES)
+
+    def _check_file_set(self, manifest: Manifest) -> None:
+        expected, present = manifest.files(), self._archive.names
+        if missing := sorted(expected - present):
+            raise _Refused(Problem.MISSING_FILE, f"missing from the bundle: {_listed(missing)}")
+        if extra := sorted(present - expected):
+            raise _Refused(Problem.EXTRA_FILE, f"not in the manifest: {_listed(extra)}")
+
+    def _tree_head(self) -> tuple[TreeHead, bytes]:
+        """The head as signed (sth.bin) and its signature; sth.json must agree with both."""
+        try:
+            head = TreeHead.from_bytes(self._read(STH_BIN))
+            head_time(head)
+        except ValueError as exc:
+            raise _Refused(Problem.FORMAT, f"{STH_BIN}: {exc}") from exc
+        signature = self._read(STH_SIG)
+        readable = SignedTreeHead.from_json(self._read(STH_JSON))
+        if readable.head != head or readable.signature != signature:
+            self._find(
+                Problem.INCONSISTENT, "tree head", f"{STH_JSON} differs from {STH_BIN}/{STH_SIG}"
+            )
+        return head, signature
+
+    def _bundle_key(self, manifest: Manifest) -> Ed25519PublicKey:
+        try:
+            key = load_pem_public_key(self._read(PUBLIC_KEY))
+        except (ValueError, UnsupportedAlgorithm) as exc:
+            raise _Refused(Problem.FORMAT, f"{PUBLIC_KEY}: {_first_line(exc)}") from exc
+        if not isinstance(key, Ed25519PublicKey):
+            raise _Refused(Problem.FORMAT, f"{PUBLIC_KEY} is not an Ed25519 public key")
+        raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+        if key_fingerprint(raw) != manifest.key_fingerprint:
+            self._find(
+                Problem.INCONSISTENT, "log key", f"{MANIFEST} gives another key's fingerprint"
+            )
+        return key
+
+    def _item(self, record: ItemRecord, head: TreeHead) -> ItemResult:
+        subject = f"item {record.number:03d}"
+        leaf = self._read(record.leaf)
+        try:
+            claims: LeafClaims | None = LeafClaims.from_leaf(leaf, record.leaf)
+        except BundleFormatError as exc:
+            claims = None
+            self._find(Problem.FORMAT, subject, str(exc))
+        digest, salted, size = self._hash_content(record)
+        hash_ok = (digest, size) == (record.sha256, record.size)
+        if not hash_ok:
+            self._find(Problem.CONTENT_HASH, subject, f"{record.file} is not the file listed")
+        if claims is not None and (differs := claims.mismatch(size, digest)):
+            hash_ok = False
+            self._find(Problem.CONTENT_HASH, subject, differs)
+        commitment_ok = claims is not None and salted == claims.commitment
+        if claims is not None and not commitment_ok:
+            self._find(
+                Problem.COMMITMENT, subject, "SHA-256(salt || file) is not the logged commitment"
+            )
+        return ItemResult(
+            number=record.number,
+            kind=record.kind,
+            file=record.file,
+            hash_ok=hash_ok,
+            commitment_ok=commitment_ok,
+            inclusion_ok=self._inclusion(subject, leaf, record.leaf_index, record.proof, head),
+        )
+
+    def _custody(self, record: CustodyRecord, head: TreeHead) -> CustodyResult:
+        subject = f"custody {record.number:03d}"
+        leaf = self._read(record.leaf)
+        ok = self._inclusion(subject, leaf, record.leaf_index, record.proof, head)
+        return CustodyResult(record.number, ok)
+
+    def _hash_content(self, record: ItemRecord) -> tuple[bytes, bytes, int]:
+        """SHA-256(file), SHA-256(salt || file) and the size, in one streamed pass."""
+        plain, salted, size = hashlib.sha256(), hashlib.sha256(record.salt), 0
+        for chunk in self._archive.chunks(record.file):
+            plain.update(chunk)
+            salted.update(chunk)
+            size += len(chunk)
+        return plain.digest(), salted.digest(), size
+
+    def _inclusion(
+        self, subject: str, leaf: bytes, leaf_index: int, proof_name: str, head: TreeHead
+    ) -> bool:
+        try:
+            proof = ProofFile.from_json(self._read(proof_name), proof_name)
+        except BundleFormatError as exc:
+            self._find(Problem.FORMAT, subject, str(exc))
+            return False
+        if (proof.leaf_index, proof.tree_size) != (leaf_index, head.size):
+            self._find(
+                Problem.INCONSISTENT,
+                subject,
+                f"{proof_name} is for leaf {proof.leaf_index} of {proof.tree_size}, "
+                f"not leaf {leaf_index} of the signed {head.size}",
+            )
+            return False
+        computed = leaf_hash(leaf)
+        if proof.leaf_hash != computed:
+            self._find(Problem.INCLUSION, subject, f"{proof_name} proves another log entry")
+            return False
+        if not verify_inclusion(computed, leaf_index, head.size, proof.audit_path, head.root):
+            self._find(Problem.INCLUSION, subject, "the proof does not lead to the signed root")
+            return False
+        return True
+
+
+def format_report(report: Report) -> str:
+    """The report as ``haven verify`` prints it: the bundle, then one line per item."""
+    manifest, head = report.manifest, report.tree_head
+    if manifest is None or head is None:
+        return f"REFUSED: {report.findings[0].detail}"
+    lines = [
+        f"Bundle     {shown(str(report.path))}",
+        f"Case       {shown(manifest.case_id)} ({shown(manifest.locale)}), exported "
+        f"{utc_text(manifest.exported_at)} by {shown(manifest.exported_by)}",
+        f"Reason     {shown(manifest.reason)}",
+        f"Tree head  {head.size} entries, {utc_text(head_time(head))}, root {head.root.hex()}",
+        f"Log key    SHA-256 fingerprint {manifest.key_fingerprint.hex()}",
+        "",
+        f"Signature with the key in the bundle: {_mark(report.signature_ok)}",
+        f"Signature with --key:                 {_trusted_mark(report.trusted_key_ok)}",
+        "",
+        _ROW.format("", "kind", "hash", "commitment", "inclusion", "file"),
+    ]
+    for item in report.items:
+        marks = (_mark(item.hash_ok), _mark(item.commitment_ok), _mark(item.inclusion_ok))
+        lines.append(_ROW.format(f"item {item.number:03d}", item.kind, *marks, item.file))
+    for entry in report.custody:
+        label = f"custody {entry.number:03d}"
+        lines.append(_ROW.format(label, "", "", "", _mark(entry.inclusion_ok), "").rstrip())
+    lines.append("")
+    lines += [f"problem: {shown(str(finding))}" for finding in report.findings]
+    lines.append(_verdict(report))
+    return "\n".join(lines)
+
+
+def _verdict(report: Report) -> str:
+    if not report.ok:
+        return f"NOT VERIFIED: {len(report.findings)} problem(s)."
+    verdict = f"VERIFIED: {len(report.items)} item(s) and {len(report.custody)} custody event(s)."
+    if report.trusted_key_ok is None:
+        verdict += (
+            " Only the key inside the bundle was used: compare its fingerprint with the"
+            " organisation's, or run again with --key."
+        )
+    return verdict
+
+
+def _mark(ok: bool) -> str:
+    return "ok" if ok else "FAILED"
+
+
+def _trusted_mark(ok: bool | None) -> str:
+    return "not checked (no --key given)" if ok is None else _mark(ok)
+
+
+def _listed(names: list[str]) -> str:
+    shown_names = ", ".join(shown(name) for name in names[:_LISTED_NAMES])
+    more = len(names) - _LISTED_NAMES
+    return shown_names + (f" and {more} more" if more > 0 else "")
+
+
+def _first_line(exc: BaseException) -> str:
+    return shown(str(exc).splitlines()[0]) if str(exc) else type(exc).__name__
