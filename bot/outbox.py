@@ -3,6 +3,11 @@
 A row is written in the transaction that decided to say something; this sender only
 reads rows, calls the adapter and records the result, so a crash at any point leaves the
 message either sent or still pending — never lost.
+
+Per adapter: a rate budget (global and per chat), exponential backoff with jitter for
+network errors and 5xx, the platform's own retry-after for 429 (the whole adapter waits,
+as flood control is per bot), and after the last attempt a dead letter plus an alert to
+the staff channels, written in the same transaction.
 """
 
 from __future__ import annotations
@@ -11,19 +16,31 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import Enum
 from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
+from bot.content import Texts
 from bot.events import Button, ChatKind, ChatRef, Outbound
+from bot.prompts import Reply
+from bot.ratelimit import RateBudget, RateLimiter
 from storage import outbox
 from storage.database import Database
-from storage.outbox import OutboxRow
+from storage.outbox import NewMessage, OutboxRow
 
 log = logging.getLogger(__name__)
+
+_ERROR_IN_ALERT = 160
+# Group commit of "sent" marks: at most this many sends, or this long, between commits.
+MARK_EVERY = 20
+MARK_WITHIN_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -32,13 +49,54 @@ class RetryPolicy:
     base_seconds: float = 1.0
     cap_seconds: float = 300.0
 
-    def delay(self, attempt: int, retry_after: float | None) -> timedelta:
-        """Exponential backoff with full jitter; a platform's retry-after wins when longer."""
-        backoff = min(self.cap_seconds, self.base_seconds * 2**attempt)
-        seconds = random.uniform(backoff / 2, backoff)
-        if retry_after is not None:
-            seconds = max(seconds, retry_after)
-        return timedelta(seconds=seconds)
+    def backoff(self, failures: int) -> timedelta:
+        """After the n-th failure: a random wait between half and all of base·2^(n-1),
+        capped. The jitter keeps many chats that failed together from retrying together."""
+        ceiling = min(self.cap_seconds, self.base_seconds * 2 ** (failures - 1))
+        return timedelta(seconds=random.uniform(ceiling / 2, ceiling))
+
+
+@dataclass(frozen=True)
+class StaffNotice:
+    """Where dead letters are reported: the staff channels, in the staff's language."""
+
+    channels: tuple[ChatRef, ...]
+    texts: Texts
+    locale: str
+
+    def about(self, row: OutboxRow, error: str) -> list[NewMessage]:
+        # Case number, platform and error only: never the message, which may be personal.
+        details = " · ".join(
+            part
+            for part in (
+                f"#{row.case_id}" if row.case_id is not None else "",
+                row.platform,
+                error[:_ERROR_IN_ALERT],
+            )
+            if part
+        )
+        text = f"{self.texts.get(self.locale, 'delivery.dead_letter')} {details}"
+        return [
+            NewMessage(
+                channel.platform,
+                channel.chat_id,
+                payload_of(channel, Reply(text)),
+                row.case_id,
+            )
+            for channel in self.channels
+        ]
+
+
+def payload_of(chat: ChatRef, reply: Reply, key: str = "") -> dict[str, Any]:
+    """What an outbox row stores for one message; `to_outbound` reads it back."""
+    payload: dict[str, Any] = {
+        "kind": str(chat.kind),
+        "text": reply.text,
+        "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
+    }
+    if key:
+        payload["key"] = key
+    return payload
 
 
 def to_outbound(row: OutboxRow) -> Outbound:
@@ -47,7 +105,44 @@ def to_outbound(row: OutboxRow) -> Outbound:
         tuple(Button(b["label"], b["data"]) for b in line) for line in payload.get("buttons", [])
     )
     chat = ChatRef(row.platform, row.chat_id, ChatKind(payload.get("kind", "private")))
-    return Outbound(chat=chat, text=payload.get("text", ""), buttons=buttons)
+    return Outbound(
+        chat=chat, text=payload.get("text", ""), buttons=buttons, key=payload.get("key", "")
+    )
+
+
+class _SentMarks:
+    """Sent rows whose "sent" mark is not yet committed; marks are written together.
+
+    With a fast adapter a transaction per message makes the database the bottleneck, so
+    marks wait for up to MARK_EVERY sends or MARK_WITHIN_SECONDS. That bounds what a crash
+    can make Haven send twice. A slow send (a real network call) is marked at once.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._marks: list[tuple[int, str, datetime]] = []
+        self._since = 0.0
+
+    async def add(self, row_id: int, message_id: str, at: datetime, took: float) -> None:
+        if not self._marks:
+            self._since = time.monotonic()
+        self._marks.append((row_id, message_id, at))
+        waited = time.monotonic() - self._since
+        if len(self._marks) >= MARK_EVERY or max(took, waited) >= MARK_WITHIN_SECONDS:
+            await self.flush()
+
+    async def flush(self) -> None:
+        if not self._marks:
+            return
+        async with self.db.transaction() as conn:
+            await outbox.mark_sent_many(conn, self._marks)
+        self._marks = []
+
+
+class _Result(Enum):
+    SENT = "sent"
+    FAILED = "failed"
+    PLATFORM_WAITS = "platform waits"
 
 
 class OutboxSender:
@@ -56,14 +151,22 @@ class OutboxSender:
         db: Database,
         adapters: Mapping[str, Adapter],
         clock: Clock,
+        notice: StaffNotice,
+        *,
         policy: RetryPolicy | None = None,
+        budgets: Mapping[str, RateBudget] | None = None,
         idle_poll_seconds: float = 1.0,
     ) -> None:
         self.db = db
         self.adapters = adapters
         self.clock = clock
+        self.notice = notice
         self.policy = policy or RetryPolicy()
         self.idle_poll_seconds = idle_poll_seconds
+        budgets = budgets or {}
+        self._limiters = {name: RateLimiter(budgets.get(name, RateBudget())) for name in adapters}
+        self._platform_waits_until: dict[str, datetime] = {}
+        self._recheck_in: float | None = None
         self._wake = asyncio.Event()
         self._draining = asyncio.Lock()
 
@@ -75,8 +178,9 @@ class OutboxSender:
         while True:
             self._wake.clear()
             await self.drain()
+            wait = min(self.idle_poll_seconds, self._recheck_in or self.idle_poll_seconds)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.idle_poll_seconds)
+                await asyncio.wait_for(self._wake.wait(), wait)
 
     async def drain(self) -> int:
         """Send everything due now; return how many messages went out.
@@ -86,15 +190,32 @@ class OutboxSender:
         """
         sent = 0
         async with self._draining:
+            self._recheck_in = None
             for platform, adapter in self.adapters.items():
                 sent += await self._drain_platform(platform, adapter)
         return sent
 
+    def _recheck_after(self, seconds: float) -> None:
+        self._recheck_in = min(seconds, self._recheck_in or seconds)
+
     async def _drain_platform(self, platform: str, adapter: Adapter) -> int:
+        marks = _SentMarks(self.db)
+        try:
+            return await self._drain_marked(platform, adapter, marks)
+        finally:
+            await marks.flush()
+
+    async def _drain_marked(self, platform: str, adapter: Adapter, marks: _SentMarks) -> int:
         sent = 0
+        limiter = self._limiters[platform]
         while True:
+            now = self.clock.now()
+            waits_until = self._platform_waits_until.get(platform)
+            if waits_until is not None and waits_until > now:
+                self._recheck_after((waits_until - now).total_seconds())
+                return sent
             async with self.db.transaction() as conn:
-                rows = await outbox.due(conn, platform, self.clock.now())
+                rows = await outbox.due(conn, platform, now)
             if not rows:
                 return sent
             blocked: set[str] = set()
@@ -102,34 +223,77 @@ class OutboxSender:
             for row in rows:
                 if row.chat_id in blocked:
                     continue
-                if await self._deliver(adapter, row):
+                group = row.payload.get("kind", "private") != ChatKind.PRIVATE
+                wait = limiter.reserve(row.chat_id, group=group, now=self.clock.now())
+                if wait > 0:
+                    blocked.add(row.chat_id)
+                    self._recheck_after(wait)
+                    continue
+                result = await self._deliver(adapter, row, marks)
+                if result is _Result.PLATFORM_WAITS:
+                    return sent
+                if result is _Result.SENT:
                     sent += 1
                     progressed = True
                 else:
                     blocked.add(row.chat_id)
+            await marks.flush()  # before reading again: unmarked rows would be sent twice
             if not progressed:
                 return sent
 
-    async def _deliver(self, adapter: Adapter, row: OutboxRow) -> bool:
+    async def _deliver(self, adapter: Adapter, row: OutboxRow, marks: _SentMarks) -> _Result:
+        started = time.monotonic()
         try:
             message_id = await adapter.send(to_outbound(row))
         except DeliveryError as exc:
-            await self._failed(row, str(exc), exc.retry_after)
-            return False
+            return await self._refused(row, exc)
         except Exception as exc:  # an adapter bug must not stop delivery to everyone else
             log.exception("adapter %s failed on outbox row %s", row.platform, row.id)
-            await self._failed(row, type(exc).__name__, None)
-            return False
-        async with self.db.transaction() as conn:
-            await outbox.mark_sent(conn, row.id, self.clock.now(), message_id)
-        return True
+            await self._failed(row, type(exc).__name__, permanent=False)
+            return _Result.FAILED
+        await marks.add(row.id, message_id, self.clock.now(), time.monotonic() - started)
+        return _Result.SENT
 
-    async def _failed(self, row: OutboxRow, error: str, retry_after: float | None) -> None:
-        attempt = row.attempts + 1
-        retry_at = None
-        if attempt < self.policy.attempts:
-            retry_at = self.clock.now() + self.policy.delay(attempt, retry_after)
-        else:
-            log.error("outbox row %s to %s is a dead letter: %s", row.id, row.platform, error)
+    async def _refused(self, row: OutboxRow, exc: DeliveryError) -> _Result:
+        if exc.retry_after is None or exc.permanent:
+            await self._failed(row, str(exc), permanent=exc.permanent)
+            return _Result.FAILED
+        # The platform set the pace: wait exactly as asked, and not as a failed attempt.
+        until = self.clock.now() + timedelta(seconds=exc.retry_after)
+        self._platform_waits_until[row.platform] = until
+        self._recheck_after(exc.retry_after)
+        log.warning("%s asks to wait %.1f s before sending again", row.platform, exc.retry_after)
         async with self.db.transaction() as conn:
-            await outbox.mark_failed(conn, row.id, error=error, retry_at=retry_at)
+            await outbox.postpone(conn, row.id, error=str(exc), until=until)
+        return _Result.PLATFORM_WAITS
+
+    async def _failed(self, row: OutboxRow, error: str, *, permanent: bool) -> None:
+        now = self.clock.now()
+        failures = row.attempts + 1
+        if not permanent and failures < self.policy.attempts:
+            retry_at = now + self.policy.backoff(failures)
+            log.info("outbox row %s failed (%s), retry %d at %s", row.id, error, failures, retry_at)
+            async with self.db.transaction() as conn:
+                await outbox.mark_failed(conn, row.id, error=error, retry_at=retry_at, now=now)
+            return
+        async with self.db.transaction() as conn:
+            await outbox.mark_failed(conn, row.id, error=error, retry_at=None, now=now)
+            await self._report_dead(conn, row, error, now)
+
+    async def _report_dead(
+        self, conn: AsyncConnection, row: OutboxRow, error: str, now: datetime
+    ) -> None:
+        if row.payload.get("kind") == ChatKind.STAFF:
+            # Reporting a failed staff alert to the staff channel would fail the same way.
+            log.critical(
+                "STAFF CHANNEL UNREACHABLE: alert %s to %s:%s is a dead letter (%s); "
+                "it is kept: run `haven outbox retry` once the channel works again",
+                row.id,
+                row.platform,
+                row.chat_id,
+                error,
+            )
+            return
+        log.error("outbox row %s to %s is a dead letter: %s", row.id, row.platform, error)
+        await outbox.enqueue_many(conn, self.notice.about(row, error), now)
+        self.wake()

@@ -8,10 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.orm import aliased
 
 from storage.schema import outbox
+
+ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -21,6 +24,14 @@ class OutboxRow:
     chat_id: str
     payload: Mapping[str, Any]
     attempts: int
+    case_id: int | None
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    platform: str
+    chat_id: str
+    payload: Mapping[str, Any]
     case_id: int | None
 
 
@@ -40,20 +51,53 @@ async def enqueue(
             payload=json.dumps(payload, ensure_ascii=False),
             case_id=case_id,
             created_at=now,
-            not_before=now,
         )
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+async def enqueue_many(
+    conn: AsyncConnection, messages: Sequence[NewMessage], now: datetime
+) -> None:
+    """Queue many messages in one statement (reminders falling due together)."""
+    if not messages:
+        return
+    await conn.execute(
+        insert(outbox),
+        [
+            {
+                "platform": m.platform,
+                "chat_id": m.chat_id,
+                "payload": json.dumps(m.payload, ensure_ascii=False),
+                "case_id": m.case_id,
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+
+
 async def due(
     conn: AsyncConnection, platform: str, now: datetime, limit: int = 100
 ) -> Sequence[OutboxRow]:
-    """Pending rows for one adapter, oldest first, so each chat keeps its order."""
+    """Pending rows for one adapter that may go now, oldest first.
+
+    A row waits while an earlier row to the same chat is still waiting for its retry
+    time: that is what keeps each chat's messages in order across failures.
+    """
+    ready = or_(outbox.c.not_before.is_(None), outbox.c.not_before <= now)
+    earlier = aliased(outbox)
+    earlier_waiting = exists().where(
+        earlier.c.platform == outbox.c.platform,
+        earlier.c.chat_id == outbox.c.chat_id,
+        earlier.c.state == "pending",
+        earlier.c.id < outbox.c.id,
+        earlier.c.not_before > now,
+    )
     rows = await conn.execute(
         select(outbox)
         .where(outbox.c.state == "pending", outbox.c.platform == platform)
-        .where(outbox.c.not_before <= now)
+        .where(ready, ~earlier_waiting)
         .order_by(outbox.c.id)
         .limit(limit)
     )
@@ -70,26 +114,46 @@ async def due(
     ]
 
 
-async def mark_sent(
-    conn: AsyncConnection, row_id: int, now: datetime, platform_message_id: str = ""
-) -> None:
+async def mark_sent_many(conn: AsyncConnection, sent: Sequence[tuple[int, str, datetime]]) -> None:
+    """Record deliveries: (row id, the platform's message id, when it was sent)."""
     await conn.execute(
         update(outbox)
-        .where(outbox.c.id == row_id)
-        .values(state="sent", sent_at=now, platform_message_id=platform_message_id)
+        .where(outbox.c.id == bindparam("row_id"))
+        .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message")),
+        [{"row_id": row_id, "message": message, "at": at} for row_id, message, at in sent],
     )
 
 
 async def mark_failed(
-    conn: AsyncConnection, row_id: int, *, error: str, retry_at: datetime | None
+    conn: AsyncConnection, row_id: int, *, error: str, retry_at: datetime | None, now: datetime
 ) -> None:
     """Count a failed attempt; with no retry time left the row becomes a dead letter."""
-    values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:500]}
+    values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:ERROR_CHARS]}
     if retry_at is None:
-        values["state"] = "dead"
+        values.update(state="dead", dead_at=now)
     else:
         values["not_before"] = retry_at
     await conn.execute(update(outbox).where(outbox.c.id == row_id).values(**values))
+
+
+async def postpone(conn: AsyncConnection, row_id: int, *, error: str, until: datetime) -> None:
+    """The platform asked to wait: try again then, without counting an attempt."""
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.id == row_id)
+        .values(not_before=until, last_error=error[:ERROR_CHARS])
+    )
+
+
+async def requeue_dead(conn: AsyncConnection) -> int:
+    """Dead letters back to pending, due at once with a fresh set of attempts; returns
+    how many."""
+    result = await conn.execute(
+        update(outbox)
+        .where(outbox.c.state == "dead")
+        .values(state="pending", attempts=0, not_before=None, dead_at=None)
+    )
+    return int(result.rowcount)
 
 
 async def counts(conn: AsyncConnection) -> dict[str, int]:

@@ -1,0 +1,47 @@
+"""`haven outbox`: what waits to be sent and what became a dead letter; `retry` re-queues.
+
+Runs against the database while Haven itself may be running: re-queued rows are plain
+pending rows, which a running sender picks up on its next pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.config import Config
+from storage import outbox
+from storage.database import Database
+
+
+@dataclass(frozen=True)
+class OutboxCounts:
+    pending: int
+    dead: int
+    sent: int
+
+    def describe(self) -> str:
+        hint = "  (`haven outbox retry` sends them again)" if self.dead else ""
+        return (
+            f"pending       {self.pending}\n"
+            f"dead letters  {self.dead}{hint}\n"
+            f"sent          {self.sent}"
+        )
+
+
+async def outbox_command(config: Config, *, retry: bool) -> str:
+    """The text `haven outbox [retry]` prints."""
+    db = Database.open(config.database_url)
+    try:
+        await db.migrate()
+        async with db.transaction() as conn:
+            requeued = await outbox.requeue_dead(conn) if retry else 0
+            counts = await outbox.counts(conn)
+    finally:
+        await db.close()
+    summary = OutboxCounts(counts.get("pending", 0), counts.get("dead", 0), counts.get("sent", 0))
+    if not retry:
+        return summary.describe()
+    return (
+        f"re-queued {requeued} dead letter(s); Haven sends them on its next pass\n"
+        f"{summary.describe()}"
+    )
