@@ -29,6 +29,7 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
+	$(BIN)/python bench/telegram.py
 
 clean:
 	rm -rf $(VENV)

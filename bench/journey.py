@@ -22,6 +22,9 @@ from pathlib import Path
 
 import aiosqlite
 
+# The repository replaces this folder at the head of sys.path: bench/telegram.py would
+# otherwise shadow the `telegram` package.
+sys.path.pop(0)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.memory import MemoryAdapter, victim_event

@@ -11,11 +11,25 @@ InboundHandler = Callable[[Inbound], Awaitable[None]]
 
 
 class DeliveryError(Exception):
-    """Sending failed in a way worth retrying later (network, 5xx, rate limit)."""
+    """Sending failed. Adapters raise it for every platform failure they recognise.
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    - `retry_after`: the platform asked to wait this many seconds (HTTP 429 / flood
+      control); the outbox waits at least that long and does not count it as an attempt.
+    - `permanent`: retrying cannot help (the user blocked the bot, the chat is gone, the
+      message is refused as malformed); the message becomes a dead letter at once.
+    - neither: a network error or 5xx, retried with exponential backoff and jitter.
+    """
+
+    def __init__(
+        self, message: str, retry_after: float | None = None, *, permanent: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.permanent = permanent
+
+
+class AdapterStartError(Exception):
+    """An adapter could not begin (a rejected token, an unreachable API); says why in one line."""
 
 
 class Adapter(Protocol):

@@ -13,9 +13,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot import verify
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError
 from bot.demo import DEMO_SCRIPT
+from bot.outbox_admin import outbox_command
 from bot.runtime import StartupError, configure_logging, prepare_data_dir, run
 from storage.database import SchemaError
 
@@ -31,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "demo":
             return _demo(args)
+        if args.command == "outbox":
+            return _outbox(args)
+        if args.command == "verify":
+            return verify.run(args.bundle, args.key)
         return _run(args)
     except (ConfigError, StartupError, SchemaError, ContentError) as exc:
         print(f"haven: {exc}", file=sys.stderr)
@@ -57,6 +63,18 @@ def _parser() -> argparse.ArgumentParser:
     run_cmd.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     demo_cmd = commands.add_parser("demo", help="replay a short scripted incident end to end")
     _common(demo_cmd)
+    outbox_cmd = commands.add_parser(
+        "outbox", help="count undelivered messages; `haven outbox retry` re-queues dead letters"
+    )
+    _common(outbox_cmd)
+    outbox_cmd.add_argument("action", nargs="?", choices=["retry"], help="re-queue dead letters")
+    verify_cmd = commands.add_parser(
+        "verify", help="check an evidence bundle offline (exit 0 only if everything verifies)"
+    )
+    verify_cmd.add_argument("bundle", type=Path, metavar="BUNDLE.zip")
+    verify_cmd.add_argument(
+        "--key", type=Path, metavar="PEM", help="the log's public key, obtained independently"
+    )
     return parser
 
 
@@ -83,6 +101,13 @@ def _run(args: argparse.Namespace) -> int:
     if sys.stdin.isatty():
         print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
     asyncio.run(run(config))
+    return 0
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    config = _load(args)
+    prepare_data_dir(config.data_dir)
+    print(asyncio.run(outbox_command(config, retry=args.action == "retry")))
     return 0
 
 

@@ -226,6 +226,21 @@ class Storage(_Table):
             )
         return value
 
+    # The path, never the key: the file itself is created 0600 and read only by Haven.
+    master_key_file: str = Field(
+        default="",
+        description='"" for master.key in data_dir, or the path of the master key file',
+    )
+
+    @field_validator("master_key_file")
+    @classmethod
+    def _absolute_key_path(cls, value: str) -> str:
+        """Pinned to the working directory now, as data_dir is, so a chdir cannot move it."""
+        if not value:
+            return value
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else Path.cwd() / path)
+
 
 class Retention(_Table):
     closed_case_days: int = Field(default=180, ge=1, description=_POSITIVE_INT)
@@ -289,6 +304,10 @@ class TelegramSettings(_Table):
     rate_global_per_second: float = Field(default=30, gt=0, description=_POSITIVE_NUMBER)
     rate_per_chat_per_second: float = Field(default=1, gt=0, description=_POSITIVE_NUMBER)
     rate_per_group_per_minute: float = Field(default=20, gt=0, description=_POSITIVE_NUMBER)
+    # api.telegram.org hands out files up to 20 MB; a self-hosted Bot API server lifts it.
+    max_download_bytes: int = Field(
+        default=20_000_000, ge=1, description=f"{_POSITIVE_INT} (bytes)"
+    )
 
     @model_validator(mode="after")
     def _webhook_needs_public_https_url(self) -> TelegramSettings:
@@ -399,6 +418,10 @@ class Reminders(_Table):
     quiet_hours_start: ClockTime = Field(default="22:00", description=_HH_MM)
     quiet_hours_end: ClockTime = Field(default="08:00", description=_HH_MM)
     quiet_hours_enabled: bool = Field(default=True, description="true or false")
+    # For demos and trying Haven out: 0.001 turns a 30-minute deadline into 1.8 seconds.
+    delay_factor: float = Field(
+        default=1.0, gt=0, le=1, description="a number above 0 and at most 1"
+    )
 
     @model_validator(mode="after")
     def _start_differs_from_end(self) -> Reminders:
@@ -428,6 +451,20 @@ class Reminders(_Table):
         return moment >= start or moment < end
 
 
+class Outbox(_Table):
+    """Retries of outbound messages; rate budgets are per adapter, in [adapters.*]."""
+
+    attempts: int = Field(default=6, ge=1, description=_POSITIVE_INT)
+    backoff_base_seconds: float = Field(default=1.0, gt=0, description=_POSITIVE_NUMBER)
+    backoff_cap_seconds: float = Field(default=300.0, gt=0, description=_POSITIVE_NUMBER)
+
+    @model_validator(mode="after")
+    def _cap_not_below_base(self) -> Outbox:
+        if self.backoff_cap_seconds < self.backoff_base_seconds:
+            raise ValueError("backoff_cap_seconds must not be smaller than backoff_base_seconds")
+        return self
+
+
 class Config(_Table):
     """The whole configuration. Build it with `load_config` or `default_config`."""
 
@@ -453,6 +490,7 @@ class Config(_Table):
     escalation: Escalation = Field(default_factory=Escalation)
     briefing: Briefing = Field(default_factory=Briefing)
     reminders: Reminders = Field(default_factory=Reminders)
+    outbox: Outbox = Field(default_factory=Outbox)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )

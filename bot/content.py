@@ -15,8 +15,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.deadlines import parse_schedule
+
 CONTENT_DIR = Path(__file__).parent / "content"
 LOCALES = ("zh-CN", "en")
+# How an item's deadlines become reminders: nudges while it is still open, or check-ins
+# on how it went once it is done.
+REMIND_MODES = ("until_done", "after_done")
 
 _CITATION_TOKEN = re.compile(r"\[\[([a-z0-9_]+)\]\]")
 
@@ -80,6 +85,7 @@ class Item:
     id: str
     step: int
     deadline: str = ""
+    remind: str = "until_done"
     urgent: bool = False
     if_any: tuple[str, ...] = ()
     if_all: tuple[str, ...] = ()
@@ -160,6 +166,8 @@ class Playbook:
     signals: tuple[Signal, ...]
     citations: Mapping[str, Citation]
     texts: Texts
+    # Case reasons that make every reminder of the case urgent: never held by quiet hours.
+    urgent_reasons: frozenset[str] = frozenset()
 
     def question(self, question_id: str) -> Question:
         for question in self.questions:
@@ -199,6 +207,7 @@ def load_playbook(directory: Path = CONTENT_DIR) -> Playbook:
         signals=_signals(_read(directory / "signals.toml")),
         citations=citations,
         texts=texts,
+        urgent_reasons=frozenset(structure.get("reminders", {}).get("urgent_reasons", ())),
     )
     _check_references(playbook)
     return playbook
@@ -252,6 +261,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             id=item["id"],
             step=number,
             deadline=item.get("deadline", ""),
+            remind=item.get("remind", "until_done"),
             urgent=bool(item.get("urgent", False)),
             if_any=tuple(item.get("if_any", ())),
             if_all=tuple(item.get("if_all", ())),
@@ -304,8 +314,29 @@ def _check_references(playbook: Playbook) -> None:
             unknown = [c for c in item.cites if c not in playbook.citations]
             if unknown:
                 raise ContentError(f"item {item.id} cites unknown {unknown}")
+            _check_deadline(item)
+    unknown_reasons = playbook.urgent_reasons - _reasons(playbook)
+    if unknown_reasons:
+        raise ContentError(f"reminders.urgent_reasons: unknown {sorted(unknown_reasons)}")
     for locale in LOCALES:
         for key in playbook.texts.keys(locale):
             for token in citation_tokens(playbook.texts.raw(locale, key)):
                 if token not in playbook.citations:
                     raise ContentError(f"{locale}.toml {key}: unknown citation [[{token}]]")
+
+
+def _check_deadline(item: Item) -> None:
+    if item.remind not in REMIND_MODES:
+        raise ContentError(f"item {item.id}: remind must be one of {REMIND_MODES}")
+    if item.deadline:
+        try:
+            parse_schedule(item.deadline)
+        except ValueError as exc:
+            raise ContentError(f"item {item.id}: deadline {exc}") from None
+
+
+def _reasons(playbook: Playbook) -> set[str]:
+    """Every reason a case can carry: from triage answers and from danger signals."""
+    from_answers = {e.reason for q in playbook.questions for e in q.effects if e.reason}
+    # "signal_" is bot.triage.SIGNAL_PREFIX; triage imports this module, not the reverse.
+    return from_answers | {f"signal_{signal.id}" for signal in playbook.signals}

@@ -8,7 +8,7 @@ with the outbound messages, so a crash can lose neither without the other.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -17,17 +17,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.content import Severity
 from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
+from bot.evidence import Evidence, Received, Refused
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
 from bot.prompts import Reply
+from bot.reminder_desk import DeskAnswer, ReminderDesk
 from storage import cases, messages, outbox
 from storage.cases import CaseRecord
 from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-CASE_COMMANDS = ("start", "status", "help", "lang", "stop")
+CASE_COMMANDS = ("start", "status", "help", "lang", "stop", "evidence")
+EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,10 @@ class Dispatcher:
         clock: Clock,
         settings: DispatchSettings,
         flood: FloodGuard,
+        evidence: Evidence,
+        reminders: ReminderDesk,
         on_outbox: Callable[[], None] = lambda: None,
+        on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
         self.db = db
         self.flow = flow
@@ -54,7 +60,10 @@ class Dispatcher:
         self.clock = clock
         self.settings = settings
         self.flood = flood
+        self.evidence = evidence
+        self.reminders = reminders
         self._on_outbox = on_outbox
+        self._on_reminders = on_reminders
 
     async def handle(self, inbound: Inbound) -> None:
         """Take one inbound event to the end: state saved, replies queued."""
@@ -66,21 +75,36 @@ class Dispatcher:
             log.warning("flood: dropped a %s from one sender", inbound.kind)
             return
         now = self.clock.now()
+        # Downloads and hashing happen before the write lock is taken (see bot/evidence.py).
+        received: tuple[Received | Refused, ...] = ()
+        if inbound.kind in EVIDENCE_KINDS and verdict is not Verdict.WARN:
+            received = await self.evidence.receive(inbound)
         async with self.db.transaction() as conn:
             if await messages.seen(
                 conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
             ):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
                 return
-            before, is_new = await self._open(conn, inbound, now)
-            turn = self.flow.begin(before, now)
-            if verdict is Verdict.WARN:
-                turn.say(self.prompts.t(turn.case, "ui.flood"))
+            # Reminder buttons, /reminders and /quiet concern the person, not one case.
+            routed = (
+                inbound
+                if verdict is Verdict.WARN
+                else await self.reminders.route(conn, inbound, now)
+            )
+            if isinstance(routed, DeskAnswer):
+                await self._persist_answer(conn, inbound, routed, now)
+                armed = routed.armed
             else:
-                self._route(turn, inbound, is_new=is_new)
-            outcome = self.flow.finish(turn)
-            await self._persist(conn, inbound, before, outcome, now)
+                before, is_new = await self._open(conn, routed, now)
+                turn = self.flow.begin(before, now)
+                if verdict is Verdict.WARN:
+                    turn.say(self.prompts.t(turn.case, "ui.flood"))
+                else:
+                    await self._route(conn, turn, routed, received, is_new=is_new)
+                outcome = self.flow.finish(turn)
+                armed = await self._persist(conn, routed, before, outcome, now)
         self._on_outbox()
+        self._on_reminders(armed)
 
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime
@@ -108,9 +132,11 @@ class Dispatcher:
         before: CaseRecord,
         outcome: Outcome,
         now: datetime,
-    ) -> None:
+    ) -> tuple[datetime, ...]:
+        """Save the turn; return the times of the reminders it set, for the timer."""
         case = outcome.case
         await cases.save(conn, before, case, now)
+        planned = await self.reminders.plan_turn(conn, before, outcome, now)
         await messages.record(
             conn,
             case_id=case.id,
@@ -121,13 +147,30 @@ class Dispatcher:
             message_id=inbound.message_id,
             now=now,
         )
-        replies = list(outcome.replies)
+        replies = list(planned.replies)
         if outcome.alert_reasons:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in replies:
             await _enqueue(conn, inbound.chat, reply, case.id, now)
         if outcome.alert_reasons:
             await self._alert_staff(conn, case, outcome.alert_reasons, now)
+        return planned.armed
+
+    async def _persist_answer(
+        self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
+    ) -> None:
+        await messages.record(
+            conn,
+            case_id=answer.case_id,
+            platform=inbound.chat.platform,
+            chat_id=inbound.chat.chat_id,
+            direction="in",
+            kind=inbound.kind,
+            message_id=inbound.message_id,
+            now=now,
+        )
+        for reply in answer.replies:
+            await _enqueue(conn, inbound.chat, reply, answer.case_id, now)
 
     async def _alert_staff(
         self, conn: AsyncConnection, case: CaseRecord, reasons: tuple[str, ...], now: datetime
@@ -151,16 +194,30 @@ class Dispatcher:
 
     # ---- routing ------------------------------------------------------------------
 
-    def _route(self, turn: Turn, inbound: Inbound, *, is_new: bool) -> None:
+    async def _route(
+        self,
+        conn: AsyncConnection,
+        turn: Turn,
+        inbound: Inbound,
+        received: tuple[Received | Refused, ...],
+        *,
+        is_new: bool,
+    ) -> None:
         kind = inbound.kind
-        if kind is InboundKind.COMMAND:
+        if kind is InboundKind.COMMAND and inbound.command.lower() == "evidence":
+            await self.evidence.list_items(conn, turn)
+            self._resume_if_new(turn, is_new)
+        elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
         elif kind is InboundKind.BUTTON:
             self._button(turn, inbound.button_data)
         elif kind is InboundKind.TEXT:
             self._text(turn, inbound.text, is_new=is_new)
-        elif kind in (InboundKind.FORWARD, InboundKind.ATTACHMENT):
-            self._say(turn, "ui.evidence_unavailable")
+        elif kind in EVIDENCE_KINDS:
+            if received:
+                await self.evidence.keep(conn, turn, received)
+            else:
+                self._say(turn, "ui.empty_message")
             self._resume_if_new(turn, is_new)
         elif kind in (InboundKind.EDIT, InboundKind.DELETE):
             log.info("case %s: %s of message noted", turn.case.id, kind)
@@ -181,7 +238,8 @@ class Dispatcher:
         elif command == "status":
             self.flow.status(turn)
         elif command == "help":
-            self._say(turn, "ui.help")
+            reminder_help = self.prompts.t(turn.case, "reminder.help")
+            turn.say(f"{self.prompts.t(turn.case, 'ui.help')}\n\n{reminder_help}")
         elif command == "lang":
             self._language_menu(turn)
         elif command == "stop":
@@ -231,7 +289,7 @@ class Dispatcher:
 
 
 async def _enqueue(
-    conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int, now: datetime
+    conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int | None, now: datetime
 ) -> None:
     payload = {
         "kind": str(chat.kind),

@@ -33,6 +33,8 @@ class Outcome:
     case: CaseRecord
     replies: tuple[Reply, ...]
     alert_reasons: tuple[str, ...] = ()
+    # (reply index, item id): where the replies about each item end (see Turn.mark).
+    marks: tuple[tuple[int, str], ...] = ()
 
 
 class Turn:
@@ -42,12 +44,18 @@ class Turn:
         self.case = case
         self.now = now
         self.replies: list[Reply] = []
+        self.marks: list[tuple[int, str]] = []
 
     def update(self, **changes: Any) -> None:
         self.case = replace(self.case, **changes)
 
     def say(self, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
         self.replies.append(Reply(text, buttons))
+
+    def mark(self, item_id: str) -> None:
+        """Note that what was said so far ends with an item shown or ticked off, so the
+        reminder line about it can go right there."""
+        self.marks.append((len(self.replies), item_id))
 
 
 class Flow:
@@ -106,7 +114,7 @@ class Flow:
             )
         if fresh:
             turn.update(alerted_reasons=case.alerted_reasons + fresh)
-        return Outcome(turn.case, tuple(turn.replies), fresh)
+        return Outcome(turn.case, tuple(turn.replies), fresh, tuple(turn.marks))
 
     def prompt(self, turn: Turn) -> None:
         """Show the current question or checklist item, with fresh buttons."""
@@ -253,6 +261,7 @@ class Flow:
         state = "done" if action == "done" else "skipped"
         self._set_item_state(turn, item_id, state)
         turn.say(self.prompts.t(turn.case, f"ui.item_{state}_ack"))
+        turn.mark(item_id)
         self._advance(turn)
         return True
 
@@ -392,6 +401,7 @@ class Flow:
         with_intro = position == 1 and not self.playbook.step(case.step).choose
         reply = self.prompts.item(case, item, position, len(current), with_intro=with_intro)
         turn.replies.append(reply)
+        turn.mark(item.id)
 
     def _ask(self, case: CaseRecord, question: Question) -> Reply:
         step = self.playbook.step(case.step) if case.phase == "step" else None

@@ -15,21 +15,43 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TextIO
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.adapter import Adapter
+from adapters.telegram import PLATFORM as TELEGRAM
+from adapters.telegram import TelegramAdapter, TelegramOptions
+from bot.adapter import Adapter, AdapterStartError
 from bot.clock import Clock, SystemClock
 from bot.config import Config, Contact
 from bot.content import Playbook, Severity, load_playbook
+from bot.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.events import ChatKind, ChatRef, Inbound
+from bot.evidence import Evidence, EvidenceSettings
 from bot.flood import FloodGuard
 from bot.flow import Flow
-from bot.outbox import OutboxSender
+from bot.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.prompts import Deployment, Prompts
+from bot.ratelimit import RateBudget
+from bot.receipts import Receipts
+from bot.reminder_desk import ReminderDesk
+from bot.reminder_texts import ReminderTexts
+from bot.reminders import ReminderPolicy
+from bot.scheduler import ReminderScheduler
+from storage.blobs import BlobStore
 from storage.database import Database
+from storage.keys import KeyRing
 
 log = logging.getLogger(__name__)
+
+
+BLOB_DIR = "blobs"
+# When the adapters have closed (the console at the end of piped input), reminders due
+# within this window are still sent, so a scripted run shows them; later ones wait for
+# the next start.
+END_OF_INPUT_WAIT = timedelta(seconds=60)
 
 
 class StartupError(Exception):
@@ -84,6 +106,10 @@ class Haven:
     dispatcher: Dispatcher
     sender: OutboxSender
     clock: Clock
+    keyring: KeyRing
+    log_key: Ed25519PrivateKey
+    blobs: BlobStore
+    scheduler: ReminderScheduler
 
     @classmethod
     async def open(
@@ -95,17 +121,36 @@ class Haven:
     ) -> Haven:
         clock = clock or SystemClock()
         playbook = playbook or load_playbook()
+        reminder_policy = reminder_policy_of(config, playbook)
         prepare_data_dir(config.data_dir)
         db = Database.open(config.database_url)
         try:
             await db.migrate()
+            keyring, log_key = await _open_keys(config, db)
         except Exception:
             await db.close()
             raise
         prompts = Prompts(playbook, deployment_of(config))
         flow = Flow(prompts, Severity(config.escalation.threshold))
-        sender = OutboxSender(db, adapters, clock)
+        sender = OutboxSender(
+            db,
+            adapters,
+            clock,
+            StaffNotice(staff_channels(config), playbook.texts, config.default_locale),
+            policy=retry_policy_of(config),
+            budgets=rate_budgets_of(config),
+        )
+        reminder_texts = ReminderTexts(playbook.texts, config.tz)
+        scheduler = ReminderScheduler(db, clock, reminder_policy, reminder_texts, sender.wake)
         limits = config.limits
+        blobs = BlobStore(config.data_dir / BLOB_DIR)
+        evidence = Evidence(
+            prompts,
+            Receipts(prompts, config.tz),
+            blobs,
+            keyring,
+            EvidenceSettings(limits.max_item_bytes, limits.max_case_bytes),
+        )
         dispatcher = Dispatcher(
             db,
             flow,
@@ -119,9 +164,24 @@ class Haven:
             FloodGuard(
                 clock, limits.flood_messages, timedelta(seconds=limits.flood_window_seconds)
             ),
+            evidence,
+            ReminderDesk(reminder_policy, reminder_texts, config.default_locale),
             on_outbox=sender.wake,
+            on_reminders=scheduler.arm,
         )
-        return cls(config, db, playbook, flow, dispatcher, sender, clock)
+        return cls(
+            config,
+            db,
+            playbook,
+            flow,
+            dispatcher,
+            sender,
+            clock,
+            keyring,
+            log_key,
+            blobs,
+            scheduler,
+        )
 
     async def handle_and_deliver(self, inbound: Inbound) -> None:
         """Handle one event and deliver its replies before the next (the console's rhythm)."""
@@ -129,7 +189,77 @@ class Haven:
         await self.sender.drain()
 
     async def close(self) -> None:
+        await self.scheduler.stop()
         await self.db.close()
+
+
+def telegram_options(config: Config) -> TelegramOptions:
+    """The Telegram adapter's settings: `[adapters.telegram]`, the token from the
+    environment, and the one-time explanation for groups in both languages."""
+    telegram = config.adapters.telegram
+    texts = load_playbook().texts
+    locales = (
+        config.default_locale,
+        *(loc for loc in ("zh-CN", "en") if loc != config.default_locale),
+    )
+    return TelegramOptions(
+        token=config.secrets.telegram_token or "",
+        staff_chat_ids=frozenset(telegram.staff_chat_ids),
+        mode=telegram.mode,
+        api_base_url=telegram.api_base_url,
+        file_base_url=telegram.file_base_url,
+        webhook_listen=telegram.webhook_listen,
+        webhook_url=telegram.webhook_url,
+        rate_global_per_second=telegram.rate_global_per_second,
+        rate_per_group_per_minute=telegram.rate_per_group_per_minute,
+        max_download_bytes=telegram.max_download_bytes,
+        group_notice="\n\n".join(texts.get(loc, "ui.group_only_private") for loc in locales),
+    )
+
+
+def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
+    settings = config.reminders
+    quiet = QuietHours(settings.quiet_start, settings.quiet_end, settings.quiet_hours_enabled)
+    try:
+        return ReminderPolicy.build(
+            playbook,
+            zone=config.tz,
+            quiet=quiet,
+            overrides=config.deadlines,
+            delay_factor=settings.delay_factor,
+        )
+    except ValueError as exc:
+        raise StartupError(str(exc)) from None
+
+
+def retry_policy_of(config: Config) -> RetryPolicy:
+    settings = config.outbox
+    return RetryPolicy(
+        settings.attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds
+    )
+
+
+def rate_budgets_of(config: Config) -> dict[str, RateBudget]:
+    """Each platform's published limits, from [adapters.*]; the console has none."""
+    telegram, slack = config.adapters.telegram, config.adapters.slack
+    return {
+        "telegram": RateBudget(
+            global_per_second=telegram.rate_global_per_second,
+            per_chat_per_second=telegram.rate_per_chat_per_second,
+            per_group_per_minute=telegram.rate_per_group_per_minute,
+        ),
+        "slack": RateBudget(
+            per_chat_per_second=slack.rate_per_channel_per_second,
+            per_group_per_minute=slack.rate_per_channel_per_second * 60,
+        ),
+    }
+
+
+async def _open_keys(config: Config, db: Database) -> tuple[KeyRing, Ed25519PrivateKey]:
+    try:
+        return await open_keyring(config, db), await open_log_key(config, db)
+    except KeySetupError as exc:
+        raise StartupError(str(exc)) from None
 
 
 def build_adapters(
@@ -137,10 +267,13 @@ def build_adapters(
 ) -> dict[str, Adapter]:
     adapters: dict[str, Adapter] = {}
     for name in config.adapters.enabled:
+        if name == TELEGRAM:
+            adapters[TELEGRAM] = TelegramAdapter(telegram_options(config))
+            continue
         if name != CONSOLE:
             raise StartupError(
                 f"the {name} adapter is not part of this version of Haven yet; "
-                'use adapters.enabled = ["console"]'
+                'use adapters.enabled = ["console"] or ["telegram"]'
             )
         console = config.adapters.console
         settings = ConsoleSettings(
@@ -161,9 +294,18 @@ async def run(
     haven = await Haven.open(config, adapters, clock)
     sender_task = asyncio.create_task(haven.sender.run())
     try:
+        await haven.scheduler.start()
         for adapter in adapters.values():
-            await adapter.start(haven.handle_and_deliver)
+            # The console waits for each reply before reading on; chat platforms hand the
+            # event over and let the outbox sender deliver in the background.
+            console = isinstance(adapter, ConsoleAdapter)
+            handler = haven.handle_and_deliver if console else haven.dispatcher.handle
+            try:
+                await adapter.start(handler)
+            except AdapterStartError as exc:
+                raise StartupError(str(exc)) from None
         await asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
+        await haven.scheduler.settle(END_OF_INPUT_WAIT)
         await haven.sender.drain()
     finally:
         sender_task.cancel()

@@ -6,16 +6,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
 from sqlalchemy.types import TypeDecorator
@@ -116,6 +120,117 @@ message_log = Table(
     ),
 )
 
+# ---- the evidence vault (migration 0002) ------------------------------------------------
+
+# The append-only log. A leaf's data is canonical JSON (storage/leaves.py); its hash is
+# kept once, as the level-0 node, so proofs read every level the same way.
+ledger_leaves = Table(
+    "ledger_leaves",
+    metadata,
+    Column("leaf_index", Integer, primary_key=True, autoincrement=False),
+    Column("kind", String(16), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Perfect subtree hashes only (storage/merkle.py): written once, never updated.
+ledger_nodes = Table(
+    "ledger_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("node_index", Integer, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary, nullable=False),
+    sqlite_with_rowid=False,
+)
+
+tree_heads = Table(
+    "tree_heads",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tree_size", Integer, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("root", LargeBinary, nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    Index("tree_heads_by_size", "tree_size"),
+)
+
+# A case's data key, wrapped by the master key; NULL once erased (crypto-shredding).
+case_keys = Table(
+    "case_keys",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False),
+    Column("wrapped_key", LargeBinary),
+    Column("master_key_id", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("erased_at", UtcDateTime),
+)
+
+evidence_items = Table(
+    "evidence_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("item_no", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("origin_kind", String(16), nullable=False, server_default=""),
+    Column("origin_sender", Text, nullable=False, server_default=""),
+    Column("origin_sender_id", String(128), nullable=False, server_default=""),
+    Column("origin_chat", Text, nullable=False, server_default=""),
+    Column("origin_message_id", String(128), nullable=False, server_default=""),
+    Column("origin_signature", Text, nullable=False, server_default=""),
+    Column("origin_link", Text, nullable=False, server_default=""),
+    Column("original_date", UtcDateTime),
+    Column("received_at", UtcDateTime, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mime_type", String(128), nullable=False),
+    Column("file_name", String(255), nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("content_commitment", String(64), nullable=False),
+    Column("origin_commitment", String(64), nullable=False, server_default=""),
+    # Ciphertext lives in the blob store (files) or inline (forwarded texts), never both.
+    Column("blob", String(64)),
+    Column("sealed", LargeBinary),
+    Column("leaf_index", Integer, ForeignKey("ledger_leaves.leaf_index"), nullable=False),
+    UniqueConstraint("case_id", "item_no", name="evidence_item_no"),
+    UniqueConstraint("leaf_index", name="evidence_leaf"),
+    # One copy of the same bytes per case: a second forward gets the earlier receipt.
+    Index("evidence_by_content", "case_id", "content_sha256", unique=True),
+)
+
+custody_events = Table(
+    "custody_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id")),
+    Column("item_no", Integer),
+    Column("actor", String(160), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("reason", Text, nullable=False, server_default=""),
+    Column("at", UtcDateTime, nullable=False),
+    Column("leaf_index", Integer, ForeignKey("ledger_leaves.leaf_index"), nullable=False),
+    UniqueConstraint("leaf_index", name="custody_leaf"),
+    Index("custody_by_case", "case_id", "id"),
+)
+
+holds = Table(
+    "holds",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("held_by", String(160), nullable=False),
+    Column("held_at", UtcDateTime, nullable=False),
+    Column("released_by", String(160), nullable=False, server_default=""),
+    Column("released_at", UtcDateTime),
+    Index(
+        "one_active_hold_per_case",
+        "case_id",
+        unique=True,
+        sqlite_where=text("released_at IS NULL"),
+        postgresql_where=text("released_at IS NULL"),
+    ),
+)
+
 outbox = Table(
     "outbox",
     metadata,
@@ -127,9 +242,50 @@ outbox = Table(
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("case_id", Integer, ForeignKey("cases.id")),
     Column("created_at", UtcDateTime, nullable=False),
-    Column("not_before", UtcDateTime, nullable=False),
+    # Set only while a retry waits. A fresh row has none, so a clock set back never
+    # holds new messages until it catches up again.
+    Column("not_before", UtcDateTime),
     Column("sent_at", UtcDateTime),
     Column("last_error", Text, nullable=False, server_default=""),
     Column("platform_message_id", String(128), nullable=False, server_default=""),
+    Column("dead_at", UtcDateTime),
     Index("outbox_pending", "state", "platform", "id"),
+    # Finds the head of each chat's queue, so one chat's order holds across retries.
+    Index("outbox_chat_order", "platform", "chat_id", "state", "id"),
+)
+
+# ---- reminders (migration 0003) -----------------------------------------------------------
+
+# One row per reminder: the database, not the in-process timer, is the source of truth.
+# remind_at is when the victim wants to hear of it (the deadline, or a snooze); fire_at is
+# when it is sent (remind_at moved out of quiet hours). `rounds` counts how often it fired,
+# so a button from an earlier copy of the message can be told apart.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("item_id", String(64), nullable=False),
+    Column("follow_up", Integer, nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("urgent", Boolean, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("remind_at", UtcDateTime, nullable=False),
+    Column("fire_at", UtcDateTime, nullable=False),
+    Column("rounds", Integer, nullable=False, server_default="0"),
+    Column("fired_at", UtcDateTime),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("case_id", "item_id", "follow_up", name="one_reminder_per_follow_up"),
+    Index("reminders_due", "state", "fire_at"),
+)
+
+# A victim's own reminder settings, per person, so they hold across all their cases.
+reminder_prefs = Table(
+    "reminder_prefs",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("quiet_hours", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

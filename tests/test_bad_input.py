@@ -116,16 +116,20 @@ async def test_answer_for_the_wrong_question_is_stale(victim: Victim) -> None:
 
 async def test_forwards_and_files_are_not_silently_dropped(victim: Victim) -> None:
     await triage(victim)
+    before = progress(await current_case(victim))
     origin = ForwardOrigin(kind=OriginKind.HIDDEN_USER, sender_name="someone")
     replies = await victim._send(InboundKind.FORWARD, text="leaked", forward_origin=origin)
-    assert replies[0].text == text_of(victim.haven, "en", "ui.evidence_unavailable")
+    assert "#1" in replies[0].text
 
     async def fetch() -> bytes:
         return b"bytes"
 
     attachment = Attachment(kind="photo", fetch=fetch, file_name="../../etc/passwd")
     replies = await victim._send(InboundKind.ATTACHMENT, attachments=(attachment,))
-    assert replies[0].text == text_of(victim.haven, "en", "ui.evidence_unavailable")
+    assert "#2" in replies[0].text
+    empty = await victim._send(InboundKind.FORWARD, forward_origin=origin)
+    assert empty[0].text == text_of(victim.haven, "en", "ui.empty_message")
+    assert progress(await current_case(victim)) == before
 
 
 async def test_unsupported_kind(victim: Victim) -> None:
