@@ -13,15 +13,17 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import verify
+from bot import erasure, export, retention, rotation, verify
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError
 from bot.demo import DEMO_SCRIPT
+from bot.operator import OPERATOR, OperatorError, Store, audit_store, open_store
 from bot.outbox_admin import outbox_command
 from bot.runtime import StartupError, configure_logging, prepare_data_dir, run
 from storage.database import SchemaError
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -37,7 +39,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _outbox(args)
         if args.command == "verify":
             return verify.run(args.bundle, args.key)
+        if args.command in _OPERATOR_COMMANDS:
+            return _operator(args)
         return _run(args)
+    except OperatorError as exc:
+        print(f"haven: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except (ConfigError, StartupError, SchemaError, ContentError) as exc:
         print(f"haven: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -75,7 +82,42 @@ def _parser() -> argparse.ArgumentParser:
     verify_cmd.add_argument(
         "--key", type=Path, metavar="PEM", help="the log's public key, obtained independently"
     )
+    _operator_parsers(commands)
     return parser
+
+
+def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    audit_cmd = commands.add_parser("audit", help="check the evidence store against its log")
+    audit_cmd.add_argument("action", choices=["verify"])
+    _common(audit_cmd)
+    export_cmd = commands.add_parser("export", help="write a case's evidence bundle")
+    export_cmd.add_argument("case", type=int, metavar="CASE")
+    export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    export_cmd.add_argument("--reason", required=True, help="why (logged as a custody event)")
+    _common(export_cmd)
+    hold_cmd = commands.add_parser("hold", help="put a case on legal hold (no erasure)")
+    hold_cmd.add_argument("case", type=int, metavar="CASE")
+    hold_cmd.add_argument("--reason", required=True)
+    _common(hold_cmd)
+    release_cmd = commands.add_parser("release", help="release a case's legal hold")
+    release_cmd.add_argument("case", type=int, metavar="CASE")
+    release_cmd.add_argument("--reason", default="")
+    _common(release_cmd)
+    erase_cmd = commands.add_parser("erase", help="crypto-shred a case's evidence, for good")
+    erase_cmd.add_argument("case", type=int, metavar="CASE")
+    erase_cmd.add_argument("--reason", default="operator request")
+    erase_cmd.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    _common(erase_cmd)
+    retention_cmd = commands.add_parser(
+        "retention", help="list (--dry-run) or erase (--apply) cases past retention"
+    )
+    mode = retention_cmd.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--dry-run", action="store_true")
+    mode.add_argument("--apply", action="store_true")
+    _common(retention_cmd)
+    keys_cmd = commands.add_parser("keys", help="`haven keys rotate`: replace the master key")
+    keys_cmd.add_argument("action", choices=["rotate"])
+    _common(keys_cmd)
 
 
 def _common(command: argparse.ArgumentParser) -> None:
@@ -124,3 +166,112 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+_OPERATOR_COMMANDS = ("audit", "export", "hold", "release", "erase", "retention", "keys")
+
+
+def _operator(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.command == "erase" and not args.yes and not _confirmed(args.case):
+        print("haven: not erased", file=sys.stderr)
+        return EXIT_FAILED
+    return asyncio.run(_operate(config, args))
+
+
+def _confirmed(case_id: int) -> bool:
+    if not sys.stdin.isatty():
+        print("haven: erasing needs --yes when not run on a terminal", file=sys.stderr)
+        return False
+    answer = input(
+        f"Erase case {case_id}? Its evidence can never be read again. "
+        f"Type the case number to confirm: "
+    )
+    return answer.strip() == str(case_id)
+
+
+async def _operate(config: Config, args: argparse.Namespace) -> int:
+    async with open_store(config) as store:
+        return await _OPERATIONS[args.command](store, args)
+
+
+async def _audit(store: Store, args: argparse.Namespace) -> int:
+    findings = await audit_store(store)
+    for finding in findings:
+        print(finding)
+    if findings:
+        print(f"audit failed: {len(findings)} finding(s)")
+        return EXIT_FAILED
+    print("audit passed: the log, the records and the content agree")
+    return 0
+
+
+async def _export(store: Store, args: argparse.Namespace) -> int:
+    done = await export.export_case(
+        store, args.case, args.out.resolve(), actor=OPERATOR, reason=args.reason
+    )
+    print(
+        f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "
+        f"verified -> {done.path}"
+    )
+    return 0
+
+
+async def _hold(store: Store, args: argparse.Namespace) -> int:
+    await erasure.hold(store, args.case, actor=OPERATOR, reason=args.reason)
+    print(f"case {args.case} is on legal hold")
+    return 0
+
+
+async def _release(store: Store, args: argparse.Namespace) -> int:
+    await erasure.release(store, args.case, actor=OPERATOR, reason=args.reason)
+    print(f"case {args.case}: hold released")
+    return 0
+
+
+async def _erase(store: Store, args: argparse.Namespace) -> int:
+    done = await erasure.erase(store, args.case, actor=OPERATOR, reason=args.reason)
+    print(
+        f"case {done.case_id} erased: {done.items} item(s) unreadable for good, "
+        f"{done.reminders_cancelled} reminder(s) cancelled, "
+        f"{done.messages_dropped} unsent message(s) dropped"
+    )
+    return 0
+
+
+async def _retention(store: Store, args: argparse.Namespace) -> int:
+    days = store.config.retention.closed_case_days
+    if args.dry_run:
+        due = await retention.due(store)
+        for case in due:
+            note = "  (on hold: kept)" if case.held else ""
+            print(f"case {case.case_id}  closed {case.closed_at:%Y-%m-%d}{note}")
+        print(f"{sum(not c.held for c in due)} case(s) would be erased (closed > {days} days)")
+        return 0
+    erased, kept = await retention.apply(store)
+    for case in erased:
+        print(f"case {case.case_id} erased")
+    for case in kept:
+        print(f"case {case.case_id} kept: on legal hold")
+    print(f"{len(erased)} case(s) erased, {len(kept)} kept on hold")
+    return 0
+
+
+async def _keys(store: Store, args: argparse.Namespace) -> int:
+    done = await rotation.rotate(store)
+    print(
+        f"master key rotated: {done.old_key_id} -> {done.new_key_id}, "
+        f"{done.rewrapped} case key(s) re-wrapped"
+    )
+    return 0
+
+
+_OPERATIONS = {
+    "audit": _audit,
+    "export": _export,
+    "hold": _hold,
+    "release": _release,
+    "erase": _erase,
+    "retention": _retention,
+    "keys": _keys,
+}

@@ -38,17 +38,31 @@ def master_key_path(config: Config) -> Path:
     return Path(configured) if configured else config.data_dir / MASTER_KEY_FILE
 
 
+def pending_master_key_path(config: Config) -> Path:
+    """The next master key while a rotation (bot/rotation.py) is under way."""
+    path = master_key_path(config)
+    return path.with_name(path.name + ".next")
+
+
 def log_key_path(config: Config) -> Path:
     return config.data_dir / LOG_KEY_FILE
 
 
 async def open_keyring(config: Config, db: Database) -> KeyRing:
-    """The master key ring: from the environment, the key file, or a new key file."""
+    """The master key ring: from the environment, the key file, or a new key file.
+
+    While an interrupted rotation's next key file exists, it is loaded too, so every data
+    key reads whichever of the two master keys wraps it.
+    """
     env_value = config.secrets.master_key
     path = master_key_path(config)
+    pending = pending_master_key_path(config)
     try:
         if env_value or path.exists():
-            return KeyRing(load_master_key(path, env_value))
+            current = load_master_key(path, env_value)
+            if not env_value and pending.exists():
+                return KeyRing(current, [load_master_key(pending, None)])
+            return KeyRing(current)
         async with db.transaction() as conn:
             in_use = await case_keys.any_stored(conn)
         if in_use:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import ledger
@@ -49,6 +50,20 @@ async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[Cus
         .where(custody_events.c.leaf_index >= begin, custody_events.c.leaf_index < end)
         .order_by(custody_events.c.leaf_index)
     )
+    return await _rows(conn, query)
+
+
+async def for_case(conn: AsyncConnection, case_id: int) -> list[CustodyRow]:
+    """The case's events, in log order."""
+    query = (
+        select(custody_events)
+        .where(custody_events.c.case_id == case_id)
+        .order_by(custody_events.c.leaf_index, custody_events.c.id)
+    )
+    return await _rows(conn, query)
+
+
+async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[CustodyRow]:
     return [
         CustodyRow(
             CustodyEvent(

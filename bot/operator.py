@@ -1,0 +1,61 @@
+"""What the operator commands (`haven audit`, `export`, `hold`, `erase`, …) work on.
+
+:func:`open_store` opens the database, the blob store and both keys the way Haven does at
+start-up, without adapters, reminders or the outbox sender. Every operator action is a
+custody event; :data:`OPERATOR` is the actor those events name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.runtime import BLOB_DIR, StartupError, prepare_data_dir
+from storage.audit import Finding, audit
+from storage.blobs import BlobStore
+from storage.database import Database
+from storage.keys import KeyRing
+
+OPERATOR = "operator"
+
+
+class OperatorError(Exception):
+    """An operator command cannot be carried out. One line; never key material."""
+
+
+@dataclass(frozen=True)
+class Store:
+    config: Config
+    db: Database
+    blobs: BlobStore
+    keyring: KeyRing
+    log_key: Ed25519PrivateKey
+    clock: Clock
+
+
+@asynccontextmanager
+async def open_store(config: Config, clock: Clock | None = None) -> AsyncIterator[Store]:
+    prepare_data_dir(config.data_dir)
+    db = Database.open(config.database_url)
+    try:
+        await db.migrate()
+        try:
+            keyring = await open_keyring(config, db)
+            log_key = await open_log_key(config, db)
+        except KeySetupError as exc:
+            raise StartupError(str(exc)) from None
+        blobs = BlobStore(config.data_dir / BLOB_DIR)
+        yield Store(config, db, blobs, keyring, log_key, clock or SystemClock())
+    finally:
+        await db.close()
+
+
+async def audit_store(store: Store) -> list[Finding]:
+    """`haven audit verify`: every mismatch between the log, the rows and the blobs."""
+    return await audit(store.db, store.blobs, store.keyring, store.log_key.public_key())
