@@ -21,6 +21,7 @@ from bot.evidence import Evidence, Received, Refused
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
+from bot.outbox import payload_of
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from storage import cases, messages, outbox
@@ -291,16 +292,11 @@ class Dispatcher:
 async def _enqueue(
     conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int | None, now: datetime
 ) -> None:
-    payload = {
-        "kind": str(chat.kind),
-        "text": reply.text,
-        "buttons": [[{"label": b.label, "data": b.data} for b in row] for row in reply.buttons],
-    }
     await outbox.enqueue(
         conn,
         platform=chat.platform,
         chat_id=chat.chat_id,
-        payload=payload,
+        payload=payload_of(chat, reply),
         case_id=case_id,
         now=now,
     )

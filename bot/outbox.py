@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
 from bot.content import Texts
-from bot.events import Button, ChatKind, ChatRef, Outbound
+from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
 from bot.prompts import Reply
 from bot.ratelimit import RateBudget, RateLimiter
 from storage import outbox
@@ -87,8 +87,15 @@ class StaffNotice:
         ]
 
 
-def payload_of(chat: ChatRef, reply: Reply, key: str = "") -> dict[str, Any]:
-    """What an outbox row stores for one message; `to_outbound` reads it back."""
+def payload_of(
+    chat: ChatRef, reply: Reply, key: str = "", *, edit_of_row: int | None = None
+) -> dict[str, Any]:
+    """What an outbox row stores for one message; `to_outbound` reads it back.
+
+    ``edit_of_row`` names the outbox row of an earlier message to this chat that this one
+    replaces (an alert updated once acknowledged). The platform's id for that message is
+    only known once it was sent, so the sender looks it up at delivery time.
+    """
     payload: dict[str, Any] = {
         "kind": str(chat.kind),
         "text": reply.text,
@@ -96,17 +103,32 @@ def payload_of(chat: ChatRef, reply: Reply, key: str = "") -> dict[str, Any]:
     }
     if key:
         payload["key"] = key
+    if reply.file is not None:
+        payload["file"] = {
+            "path": reply.file.path,
+            "file_name": reply.file.file_name,
+            "mime_type": reply.file.mime_type,
+        }
+    if edit_of_row is not None:
+        payload["edit_of_row"] = edit_of_row
     return payload
 
 
-def to_outbound(row: OutboxRow) -> Outbound:
+def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
+    """The message an outbox row holds; ``edit_of`` is the platform id it replaces."""
     payload: Mapping[str, Any] = row.payload
     buttons = tuple(
         tuple(Button(b["label"], b["data"]) for b in line) for line in payload.get("buttons", [])
     )
     chat = ChatRef(row.platform, row.chat_id, ChatKind(payload.get("kind", "private")))
+    file = payload.get("file")
     return Outbound(
-        chat=chat, text=payload.get("text", ""), buttons=buttons, key=payload.get("key", "")
+        chat=chat,
+        text=payload.get("text", ""),
+        buttons=buttons,
+        file=OutboundFile(file["path"], file["file_name"], file["mime_type"]) if file else None,
+        edit_of=edit_of,
+        key=payload.get("key", ""),
     )
 
 
@@ -242,9 +264,10 @@ class OutboxSender:
                 return sent
 
     async def _deliver(self, adapter: Adapter, row: OutboxRow, marks: _SentMarks) -> _Result:
+        edit_of = await self._edited_message_id(row, marks)
         started = time.monotonic()
         try:
-            message_id = await adapter.send(to_outbound(row))
+            message_id = await adapter.send(to_outbound(row, edit_of))
         except DeliveryError as exc:
             return await self._refused(row, exc)
         except Exception as exc:  # an adapter bug must not stop delivery to everyone else
@@ -253,6 +276,16 @@ class OutboxSender:
             return _Result.FAILED
         await marks.add(row.id, message_id, self.clock.now(), time.monotonic() - started)
         return _Result.SENT
+
+    async def _edited_message_id(self, row: OutboxRow, marks: _SentMarks) -> str:
+        """The platform id of the message ``row`` replaces; "" sends it as a new message
+        (the original never went out, so there is nothing to edit)."""
+        original = row.payload.get("edit_of_row")
+        if original is None:
+            return ""
+        await marks.flush()  # the original may have been sent in this very round
+        async with self.db.transaction() as conn:
+            return await outbox.platform_message_id(conn, int(original))
 
     async def _refused(self, row: OutboxRow, exc: DeliveryError) -> _Result:
         if exc.retry_after is None or exc.permanent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.content import LOCALES, Item, Playbook, Question, Severity
-from bot.events import Button
+from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord
 
 DURATION_UNITS = ("wd", "m", "h", "d")
@@ -16,6 +16,7 @@ _MARKS = {"done": "✅", "skipped": "⏭", "pending": "▫️"}
 class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
+    file: OutboundFile | None = None
 
 
 @dataclass(frozen=True)

@@ -124,6 +124,14 @@ async def mark_sent_many(conn: AsyncConnection, sent: Sequence[tuple[int, str, d
     )
 
 
+async def platform_message_id(conn: AsyncConnection, row_id: int) -> str:
+    """The platform's id for a sent row; "" while it is unsent or dead."""
+    query = select(outbox.c.platform_message_id).where(
+        outbox.c.id == row_id, outbox.c.state == "sent"
+    )
+    return str((await conn.execute(query)).scalar() or "")
+
+
 async def mark_failed(
     conn: AsyncConnection, row_id: int, *, error: str, retry_at: datetime | None, now: datetime
 ) -> None:

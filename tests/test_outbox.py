@@ -21,7 +21,7 @@ from bot.adapter import DeliveryError
 from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
-from bot.events import ChatKind, ChatRef, Outbound
+from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice, payload_of
 from bot.outbox_admin import outbox_command
 from bot.prompts import Reply
@@ -287,3 +287,47 @@ def test_bad_delivery_settings_name_their_key(tmp_path: Path, setting: str, name
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert named in str(caught.value)
+
+
+async def test_an_edit_names_the_platform_id_its_original_got_when_it_was_sent(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    h = core(haven)
+    await queue(h, "staff", "alert", ChatKind.STAFF)
+    original = (await table(h))[0]["id"]
+    edit = payload_of(STAFF, Reply("alert: acknowledged"), edit_of_row=int(original))  # type: ignore[call-overload]
+    attached = Reply("bundle", file=OutboundFile("/tmp/b.zip", "b.zip", "application/zip"))
+    async with h.db.transaction() as conn:
+        for payload in (edit, payload_of(STAFF, attached)):
+            await outbox.enqueue(
+                conn,
+                platform="memory",
+                chat_id="staff",
+                payload=payload,
+                case_id=None,
+                now=h.clock.now(),
+            )
+    adapter = MemoryAdapter()
+    await sender_for(h, adapter).drain()
+    first, edited, with_file = adapter.sent["staff"]
+    sent_id = next(r["platform_message_id"] for r in await table(h) if r["id"] == original)
+    assert (first.edit_of, edited.edit_of) == ("", sent_id) and sent_id
+    assert with_file.file == OutboundFile("/tmp/b.zip", "b.zip", "application/zip")
+
+
+async def test_an_edit_of_a_message_never_sent_goes_out_as_a_new_message(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    h = core(haven)
+    async with h.db.transaction() as conn:
+        await outbox.enqueue(
+            conn,
+            platform="memory",
+            chat_id="staff",
+            payload=payload_of(STAFF, Reply("update"), edit_of_row=9999),
+            case_id=None,
+            now=h.clock.now(),
+        )
+    adapter = MemoryAdapter()
+    await sender_for(h, adapter).drain()
+    assert [(m.text, m.edit_of) for m in adapter.sent["staff"]] == [("update", "")]
