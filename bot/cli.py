@@ -17,9 +17,10 @@ from bot import erasure, export, retention, rotation, verify
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError
 from bot.demo import DEMO_SCRIPT
-from bot.operator import OPERATOR, OperatorError, Store, audit_store, open_store
+from bot.operator import OPERATOR, audit_store, open_store
 from bot.outbox_admin import outbox_command
 from bot.runtime import StartupError, configure_logging, prepare_data_dir, run
+from bot.store import OperatorError, Store
 from storage.database import SchemaError
 
 EXIT_USAGE = 2

@@ -16,8 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.content import Severity
+from bot.erase_desk import EraseDesk
 from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
 from bot.evidence import Evidence, Received, Refused
+from bot.export_desk import ExportDesk, Prepared
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
@@ -30,7 +32,7 @@ from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-CASE_COMMANDS = ("start", "status", "help", "lang", "stop", "evidence")
+CASE_COMMANDS = ("start", "status", "help", "lang", "stop", "evidence", "export", "erase")
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 
 
@@ -52,6 +54,8 @@ class Dispatcher:
         flood: FloodGuard,
         evidence: Evidence,
         reminders: ReminderDesk,
+        exports: ExportDesk,
+        erasures: EraseDesk,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -63,6 +67,8 @@ class Dispatcher:
         self.flood = flood
         self.evidence = evidence
         self.reminders = reminders
+        self.exports = exports
+        self.erasures = erasures
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -80,6 +86,11 @@ class Dispatcher:
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS and verdict is not Verdict.WARN:
             received = await self.evidence.receive(inbound)
+        exported = erasure = None
+        if _is_command(inbound, "export") and verdict is not Verdict.WARN:
+            exported = await self.exports.prepare(inbound)
+        if verdict is not Verdict.WARN:
+            erasure = await self.erasures.answer(inbound)
         async with self.db.transaction() as conn:
             if await messages.seen(
                 conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
@@ -90,7 +101,7 @@ class Dispatcher:
             routed = (
                 inbound
                 if verdict is Verdict.WARN
-                else await self.reminders.route(conn, inbound, now)
+                else erasure or await self.reminders.route(conn, inbound, now)
             )
             if isinstance(routed, DeskAnswer):
                 await self._persist_answer(conn, inbound, routed, now)
@@ -101,7 +112,7 @@ class Dispatcher:
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
                 else:
-                    await self._route(conn, turn, routed, received, is_new=is_new)
+                    await self._route(conn, turn, routed, received, exported, is_new=is_new)
                 outcome = self.flow.finish(turn)
                 armed = await self._persist(conn, routed, before, outcome, now)
         self._on_outbox()
@@ -201,12 +212,16 @@ class Dispatcher:
         turn: Turn,
         inbound: Inbound,
         received: tuple[Received | Refused, ...],
+        exported: Prepared | None,
         *,
         is_new: bool,
     ) -> None:
         kind = inbound.kind
-        if kind is InboundKind.COMMAND and inbound.command.lower() == "evidence":
+        if _is_command(inbound, "evidence"):
             await self.evidence.list_items(conn, turn)
+            self._resume_if_new(turn, is_new)
+        elif exported is not None:
+            self.exports.reply(turn, exported)
             self._resume_if_new(turn, is_new)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
@@ -243,6 +258,8 @@ class Dispatcher:
             turn.say(f"{self.prompts.t(turn.case, 'ui.help')}\n\n{reminder_help}")
         elif command == "lang":
             self._language_menu(turn)
+        elif command == "erase":
+            self.erasures.ask(turn)
         elif command == "stop":
             turn.update(status="paused")
             self._say(turn, "ui.paused")
@@ -287,6 +304,10 @@ class Dispatcher:
                 self._say(turn, "ui.paused")
             return
         self.flow.text(turn, text)
+
+
+def _is_command(inbound: Inbound, name: str) -> bool:
+    return inbound.kind is InboundKind.COMMAND and inbound.command.lower() == name
 
 
 async def _enqueue(

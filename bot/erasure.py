@@ -3,26 +3,31 @@
 Erasing destroys the case's data key, so every copy of its ciphertext, wherever it is,
 can never be read again (see storage/vault.py). In the same transaction it appends a
 tombstone leaf and an "erase" custody event to the log, blanks what the item rows hold
-in clear beyond their leaves (file names, the origin's names; the plain SHA-256
-becomes the salted commitment the leaf has anyway) and drops
-their inline ciphertext, cancels the case's pending reminders and deletes its unsent
-messages. The blobs are deleted afterwards, only to reclaim space. The log's leaves stay:
-they hold only salted commitments, so the store still audits clean.
+in clear beyond their leaves (file names, the origin's names; the plain SHA-256 becomes
+the salted commitment the leaf has anyway) and drops their inline ciphertext, deletes the
+victim's answers, closes the case, cancels its pending reminders and deletes its unsent
+messages. The blobs are deleted afterwards, only to reclaim space, and so are the
+bundles `/export` left in the data directory, which are plaintext. The log's leaves
+stay: they hold only salted commitments, so the store still audits clean.
 
 A case under a legal hold cannot be erased until the hold is released.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.operator import OperatorError, Store
+from bot.export import victim_copies
+from bot.store import OperatorError, Store
 from storage import cases, custody, evidence_items, ledger, reminders
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
-from storage.schema import case_keys, holds, outbox
+from storage.schema import answers, case_keys, holds, outbox
+from storage.schema import cases as cases_table
 from storage.schema import evidence_items as items_table
 
 HOLD = "hold"
@@ -85,48 +90,11 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
             raise OperatorError(f"case {case_id} is on legal hold; release the hold first")
         if await erased(conn, case_id):
             raise OperatorError(f"case {case_id} was erased already")
-        updated = await conn.execute(
-            update(case_keys)
-            .where(case_keys.c.case_id == case_id)
-            .values(wrapped_key=None, erased_at=now)
-        )
-        if not updated.rowcount:  # no evidence yet: record the erasure all the same
-            await conn.execute(
-                insert(case_keys).values(
-                    case_id=case_id,
-                    wrapped_key=None,
-                    master_key_id="",
-                    created_at=now,
-                    erased_at=now,
-                )
-            )
+        await _shred_key(conn, case_id, now)
         items = await evidence_items.for_case(conn, case_id)
-        await conn.execute(
-            update(items_table)
-            .where(items_table.c.case_id == case_id)
-            .values(
-                sealed=None,
-                blob=None,
-                file_name="",
-                # unique per case, like the plain hash it replaces; already in the leaf
-                content_sha256=items_table.c.content_commitment,
-                origin_sender="",
-                origin_sender_id="",
-                origin_chat="",
-                origin_message_id="",
-                origin_signature="",
-                origin_link="",
-            )
-        )
-        tombstone = canonical_json(
-            {
-                "at": utc_stamp(now),
-                "case": case_id,
-                "type": LeafKind.TOMBSTONE.value,
-                "v": LEAF_VERSION,
-            }
-        )
-        await ledger.append(conn, LeafKind.TOMBSTONE, tombstone, now)
+        await _blank_items(conn, case_id)
+        await _forget_case(conn, case_id, now)
+        await ledger.append(conn, LeafKind.TOMBSTONE, _tombstone(case_id, now), now)
         event = CustodyEvent(actor=actor, action=ERASE, at=now, case_id=case_id, reason=reason)
         await custody.record(conn, event)
         pending = [reminder.id for reminder in await reminders.pending_of_case(conn, case_id)]
@@ -139,7 +107,72 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
     for item in items:
         if item.blob is not None:
             await store.blobs.adelete(item.blob)
+    await asyncio.to_thread(_remove_victim_copies, store, case_id)
     return Erased(case_id, len(items), len(pending), dropped.rowcount or 0)
+
+
+def _remove_victim_copies(store: Store, case_id: int) -> None:
+    """Bundles are plaintext: a copy left in the data directory would undo the shredding."""
+    for bundle in victim_copies(store, case_id):
+        bundle.unlink(missing_ok=True)
+
+
+async def _shred_key(conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    updated = await conn.execute(
+        update(case_keys)
+        .where(case_keys.c.case_id == case_id)
+        .values(wrapped_key=None, erased_at=now)
+    )
+    if updated.rowcount:
+        return
+    # No evidence yet, so no key: record the erasure all the same.
+    await conn.execute(
+        insert(case_keys).values(
+            case_id=case_id, wrapped_key=None, master_key_id="", created_at=now, erased_at=now
+        )
+    )
+
+
+async def _blank_items(conn: AsyncConnection, case_id: int) -> None:
+    """Clear what item rows hold in clear beyond their leaves; drop inline ciphertext."""
+    await conn.execute(
+        update(items_table)
+        .where(items_table.c.case_id == case_id)
+        .values(
+            sealed=None,
+            blob=None,
+            file_name="",
+            # unique per case, like the plain hash it replaces; already in the leaf
+            content_sha256=items_table.c.content_commitment,
+            origin_sender="",
+            origin_sender_id="",
+            origin_chat="",
+            origin_message_id="",
+            origin_signature="",
+            origin_link="",
+        )
+    )
+
+
+async def _forget_case(conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    """The victim's answers go too (some are free text); the case is closed."""
+    await conn.execute(delete(answers).where(answers.c.case_id == case_id))
+    await conn.execute(
+        update(cases_table)
+        .where(cases_table.c.id == case_id)
+        .values(
+            status="closed",
+            closed_at=func.coalesce(cases_table.c.closed_at, now),
+            pending_multi="[]",
+            updated_at=now,
+        )
+    )
+
+
+def _tombstone(case_id: int, now: datetime) -> bytes:
+    return canonical_json(
+        {"at": utc_stamp(now), "case": case_id, "type": LeafKind.TOMBSTONE.value, "v": LEAF_VERSION}
+    )
 
 
 async def _existing(conn: AsyncConnection, case_id: int) -> None:

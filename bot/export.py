@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from bot.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead
 from bot.bundle_writer import write_bundle
 from bot.filenames import sanitise_filename
-from bot.operator import OperatorError, Store
+from bot.store import OperatorError, Store
 from bot.verify import verify_bundle
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError
@@ -127,3 +127,8 @@ def default_path(store: Store, case_id: int) -> Path:
     """Where `/export` puts a victim's bundle: DATA_DIR/exports/case-N-<time>.zip."""
     stamp = store.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
     return store.config.data_dir / EXPORTS_DIR / f"case-{case_id}-{stamp}.zip"
+
+
+def victim_copies(store: Store, case_id: int) -> list[Path]:
+    """The bundles `/export` left in the data directory for case ``case_id``."""
+    return sorted((store.config.data_dir / EXPORTS_DIR).glob(f"case-{case_id}-*.zip"))

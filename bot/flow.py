@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.content import LOCALES, Playbook, Question, Severity
-from bot.events import Button
+from bot.events import Button, OutboundFile
 from bot.inputs import script_locale
 from bot.prompts import Prompts, Reply
 from bot.signals import SignalDetector
@@ -49,8 +49,13 @@ class Turn:
     def update(self, **changes: Any) -> None:
         self.case = replace(self.case, **changes)
 
-    def say(self, text: str, buttons: tuple[tuple[Button, ...], ...] = ()) -> None:
-        self.replies.append(Reply(text, buttons))
+    def say(
+        self,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        file: OutboundFile | None = None,
+    ) -> None:
+        self.replies.append(Reply(text, buttons, file))
 
     def mark(self, item_id: str) -> None:
         """Note that what was said so far ends with an item shown or ticked off, so the

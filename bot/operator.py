@@ -9,34 +9,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.runtime import BLOB_DIR, StartupError, prepare_data_dir
+from bot.store import Store
 from storage.audit import Finding, audit
 from storage.blobs import BlobStore
 from storage.database import Database
-from storage.keys import KeyRing
 
 OPERATOR = "operator"
-
-
-class OperatorError(Exception):
-    """An operator command cannot be carried out. One line; never key material."""
-
-
-@dataclass(frozen=True)
-class Store:
-    config: Config
-    db: Database
-    blobs: BlobStore
-    keyring: KeyRing
-    log_key: Ed25519PrivateKey
-    clock: Clock
 
 
 @asynccontextmanager

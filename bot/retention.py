@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, select
 
 from bot import erasure
-from bot.operator import OPERATOR, Store
+from bot.operator import OPERATOR
+from bot.store import Store
 from storage.schema import case_keys, cases, holds
 
 

@@ -27,8 +27,10 @@ from bot.config import Config, Contact
 from bot.content import Playbook, Severity, load_playbook
 from bot.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
+from bot.erase_desk import EraseDesk
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence import Evidence, EvidenceSettings
+from bot.export_desk import ExportDesk
 from bot.flood import FloodGuard
 from bot.flow import Flow
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
@@ -40,6 +42,7 @@ from bot.reminder_desk import ReminderDesk
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import ReminderPolicy
 from bot.scheduler import ReminderScheduler
+from bot.store import Store
 from storage.blobs import BlobStore
 from storage.database import Database
 from storage.keys import KeyRing
@@ -151,6 +154,7 @@ class Haven:
             keyring,
             EvidenceSettings(limits.max_item_bytes, limits.max_case_bytes),
         )
+        store = Store(config, db, blobs, keyring, log_key, clock)
         dispatcher = Dispatcher(
             db,
             flow,
@@ -166,6 +170,8 @@ class Haven:
             ),
             evidence,
             ReminderDesk(reminder_policy, reminder_texts, config.default_locale),
+            ExportDesk(store, prompts),
+            EraseDesk(store, prompts),
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )

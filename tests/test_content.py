@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from bot.content import LOCALES, Playbook, Severity, citation_tokens, load_playbook
+from bot.dispatch import CASE_COMMANDS
 from bot.signals import SignalDetector, normalise
 from bot.triage import reasons_from_answers, severity_of, tags
 
@@ -122,6 +123,8 @@ EXPECTED_FIELDS = {
     "ui.status_phase_step": {"number", "title"},
     "ui.unknown_command": {"command"},
     "ui.too_long": {"limit"},
+    "export.ready": {"count"},
+    "erase.done": {"count"},
     "ui.other_language": {"language"},
     "ui.btn_switch_language": {"language"},
     "staff.alert": {"case_id", "severity", "reasons", "step", "age", "locale"},
@@ -298,7 +301,7 @@ def test_language_names_are_in_their_own_language(playbook: Playbook) -> None:
 def test_help_lists_exactly_the_commands_that_exist(playbook: Playbook) -> None:
     for locale in LOCALES:
         listed = set(re.findall(r"/([a-z]+)", playbook.texts.raw(locale, "ui.help")))
-        assert listed == {"start", "status", "help", "lang", "stop", "evidence"}, locale
+        assert listed == set(CASE_COMMANDS), locale
 
 
 def test_privacy_notice_says_what_how_long_who_and_how_to_leave(playbook: Playbook) -> None:

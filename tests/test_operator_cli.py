@@ -21,8 +21,9 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.keyfiles import master_key_path, pending_master_key_path
-from bot.operator import OperatorError, Store, audit_store, open_store
+from bot.operator import audit_store, open_store
 from bot.runtime import Haven
+from bot.store import OperatorError, Store
 from bot.verify import verify_bundle
 from storage import case_keys, evidence_items
 from storage.blobs import BlobStore

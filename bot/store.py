@@ -1,0 +1,32 @@
+"""What the evidence operations (export, erase, hold, rotate, retention) work on.
+
+A `Store` is the database, the blob store and both keys, without adapters: the running
+bot builds one from its parts (bot/runtime.py) and the operator commands open one from
+the config (bot/operator.py). Every operation on it is a custody event naming an actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from bot.clock import Clock
+from bot.config import Config
+from storage.blobs import BlobStore
+from storage.database import Database
+from storage.keys import KeyRing
+
+
+class OperatorError(Exception):
+    """An evidence operation cannot be carried out. One line; never key material."""
+
+
+@dataclass(frozen=True)
+class Store:
+    config: Config
+    db: Database
+    blobs: BlobStore
+    keyring: KeyRing
+    log_key: Ed25519PrivateKey
+    clock: Clock
