@@ -17,7 +17,6 @@ Key ids (a hash prefix) may be shown; key material never is.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +29,7 @@ from storage import custody
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.leaves import CustodyEvent
 from storage.schema import case_keys
+from storage.secret_files import replace_secret_file
 from storage.vault import VaultError, rewrap
 
 REKEY = "rekey"
@@ -75,8 +75,7 @@ async def rotate(store: Store, *, after_each: Callable[[int], None] | None = Non
         reason = f"master key {old.key_id} replaced by {new.key_id}"
         event = CustodyEvent(actor=OPERATOR, action=REKEY, at=store.clock.now(), reason=reason)
         await custody.record(conn, event)
-    os.replace(pending, path)
-    _fsync_directory(path)
+    replace_secret_file(pending, path)
     return Rotated(old.key_id, new.key_id, rewrapped)
 
 
@@ -100,11 +99,3 @@ async def _rewrap_one(store: Store, ring: KeyRing, case_id: int) -> None:
             .where(case_keys.c.case_id == case_id)
             .values(wrapped_key=wrapped, master_key_id=ring.current.key_id)
         )
-
-
-def _fsync_directory(path: os.PathLike[str]) -> None:
-    fd = os.open(os.fspath(os.path.dirname(os.fspath(path)) or "."), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

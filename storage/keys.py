@@ -26,16 +26,15 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import os
 import secrets
-import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from storage.secret_files import SecretFileError, create_secret_file, read_secret_file
+
 MASTER_KEY_SIZE = 32
 KEY_ID_BYTES = 8
-KEY_FILE_MODE = 0o600
 _MAX_KEY_FILE_BYTES = 4096  # a key file is one short line; anything bigger is not one
 
 
@@ -153,41 +152,12 @@ def decode_master_key(text: str, source: str) -> MasterKey:
 
 
 def create_key_file(path: Path) -> MasterKey:
-    """Generate a master key and write it to a new file, mode 0600.
-
-    The file is created exclusively (``O_CREAT | O_EXCL``), so an existing key — and
-    every data key it wraps — is never overwritten. The file and its directory are
-    fsynced before returning, so a key that was used to wrap anything is on disk. If
-    writing fails the half-written file is removed.
-    """
-    path = Path(path)
+    """Generate a master key and write it to a new key file (storage/secret_files.py)."""
     key = MasterKey.generate()
-    payload = (key.to_text() + "\n").encode("ascii")
-    flags = os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags, KEY_FILE_MODE)
-    except FileExistsError:
-        raise KeyFileError(
-            f"key file {path} already exists; refusing to overwrite it (it may protect "
-            "existing data)"
-        ) from None
-    except FileNotFoundError:
-        raise KeyFileError(f"cannot create key file {path}: its directory does not exist") from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot create key file {path}: {exc.strerror}") from None
-    try:
-        try:
-            os.fchmod(fd, KEY_FILE_MODE)  # exact mode whatever the umask
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view) :]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        _fsync_directory(path.parent)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise KeyFileError(f"cannot write key file {path}: {exc.strerror}") from None
+        create_secret_file(Path(path), (key.to_text() + "\n").encode("ascii"), "key file")
+    except SecretFileError as exc:
+        raise KeyFileError(str(exc)) from None
     return key
 
 
@@ -207,39 +177,12 @@ def load_master_key(path: Path | None, env_value: str | None) -> MasterKey:
 
 
 def _read_key_file(path: Path) -> MasterKey:
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        raise KeyFileError(f"key file {path} does not exist") from None
-    except OSError as exc:
-        raise KeyFileError(f"cannot open key file {path}: {exc.strerror}") from None
+        content = read_secret_file(path, "key file", _MAX_KEY_FILE_BYTES)
+    except SecretFileError as exc:
+        raise KeyFileError(str(exc)) from None
     try:
-        # fstat the open file, not the path: what is checked is what is read.
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise KeyFileError(f"key file {path} is not a regular file")
-        if info.st_mode & 0o077:
-            raise KeyFileError(
-                f"key file {path} is accessible by group or others "
-                f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
-            )
-        chunks: list[bytes] = []
-        total = 0
-        while total <= _MAX_KEY_FILE_BYTES:
-            chunk = os.read(fd, _MAX_KEY_FILE_BYTES + 1 - total)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            total += len(chunk)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read key file {path}: {exc.strerror}") from None
-    finally:
-        os.close(fd)
-    if total > _MAX_KEY_FILE_BYTES:
-        raise KeyFileError(f"key file {path} is too large to be a key file")
-    try:
-        text = b"".join(chunks).decode("ascii")
+        text = content.decode("ascii")
     except UnicodeDecodeError:
         raise KeyFileError(f"key file {path} is not base64 (or hex) text") from None
     try:
@@ -248,15 +191,3 @@ def _read_key_file(path: Path) -> MasterKey:
         raise
     except MasterKeyError as exc:
         raise KeyFileError(str(exc)) from None
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a new directory entry durable (POSIX; a no-op where directories can't open)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -13,7 +13,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from storage.keys import (
-    KEY_FILE_MODE,
     MASTER_KEY_SIZE,
     KeyFileError,
     KeyRing,
@@ -22,6 +21,7 @@ from storage.keys import (
     create_key_file,
     load_master_key,
 )
+from storage.secret_files import SECRET_FILE_MODE
 from storage.vault import (
     DATA_KEY_SIZE,
     SEAL_OVERHEAD,
@@ -71,7 +71,7 @@ def assert_no_chained_exception(error: BaseException) -> None:
 def test_create_key_file_is_0600_and_loads_back(tmp_path: Path) -> None:
     path = tmp_path / "master.key"
     key = create_key_file(path)
-    assert stat.S_IMODE(path.stat().st_mode) == KEY_FILE_MODE == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == SECRET_FILE_MODE == 0o600
     text = path.read_text(encoding="ascii")
     assert text.endswith("\n") and text.count("\n") == 1
     assert base64.b64decode(text.strip(), validate=True) == key.secret
