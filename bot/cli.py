@@ -11,12 +11,15 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import erasure, export, retention, rotation, verify
+from bot.bundle import key_fingerprint
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError
 from bot.demo import DEMO_SCRIPT
+from bot.keyfiles import log_key_path, master_key_path, publish_public_key
 from bot.operator import OPERATOR, audit_store, open_store
 from bot.outbox_admin import outbox_command
 from bot.runtime import StartupError, configure_logging, prepare_data_dir, run
@@ -88,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    init_cmd = commands.add_parser(
+        "init", help="create the data directory, database and keys; print the log's public key"
+    )
+    _common(init_cmd)
     audit_cmd = commands.add_parser("audit", help="check the evidence store against its log")
     audit_cmd.add_argument("action", choices=["verify"])
     _common(audit_cmd)
@@ -169,7 +176,7 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-_OPERATOR_COMMANDS = ("audit", "export", "hold", "release", "erase", "retention", "keys")
+_OPERATOR_COMMANDS = ("init", "audit", "export", "hold", "release", "erase", "retention", "keys")
 
 
 def _operator(args: argparse.Namespace) -> int:
@@ -194,6 +201,26 @@ def _confirmed(case_id: int) -> bool:
 async def _operate(config: Config, args: argparse.Namespace) -> int:
     async with open_store(config) as store:
         return await _OPERATIONS[args.command](store, args)
+
+
+async def _init(store: Store, args: argparse.Namespace) -> int:
+    config = store.config
+    public = publish_public_key(config, store.log_key)
+    raw = store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    source = "HAVEN_MASTER_KEY" if config.secrets.master_key else master_key_path(config)
+    print(f"Haven is set up in {config.data_dir}")
+    print(f"  database         {config.database_url}")
+    print(f"  master key       {source} (id {store.keyring.current.key_id})")
+    print(f"  log signing key  {log_key_path(config)}")
+    print(f"  log public key   {public}")
+    print(f"                   SHA-256 fingerprint {key_fingerprint(raw).hex()}")
+    print(
+        "Back up the master key somewhere safe and apart from the data: without it no "
+        "evidence can be read.\nPublish the log public key (or its fingerprint) where "
+        "Haven cannot change it, so whoever checks a bundle can pin it: "
+        "`haven verify BUNDLE.zip --key log-public-key.pem`."
+    )
+    return 0
 
 
 async def _audit(store: Store, args: argparse.Namespace) -> int:
@@ -268,6 +295,7 @@ async def _keys(store: Store, args: argparse.Namespace) -> int:
 
 
 _OPERATIONS = {
+    "init": _init,
     "audit": _audit,
     "export": _export,
     "hold": _hold,

@@ -18,6 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.config import Config
 from storage import case_keys, ledger
@@ -27,6 +28,7 @@ from storage.log_key import LogKeyError, create_log_key, load_log_key
 
 MASTER_KEY_FILE = "master.key"
 LOG_KEY_FILE = "log-signing.key"
+PUBLIC_KEY_FILE = "log-public-key.pem"
 
 
 class KeySetupError(Exception):
@@ -91,3 +93,11 @@ async def open_log_key(config: Config, db: Database) -> Ed25519PrivateKey:
         return create_log_key(path)
     except LogKeyError as exc:
         raise KeySetupError(str(exc)) from None
+
+
+def publish_public_key(config: Config, key: Ed25519PrivateKey) -> Path:
+    """Write the log's public key as PEM for handing out (``haven verify --key``)."""
+    path = config.data_dir / PUBLIC_KEY_FILE
+    pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    path.write_bytes(pem)
+    return path

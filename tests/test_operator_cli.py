@@ -171,6 +171,29 @@ def test_export_of_a_missing_case_fails_with_one_line(
     assert capsys.readouterr().err.strip() == "haven: there is no case 9"
 
 
+# ---- init ----------------------------------------------------------------------------
+
+
+def test_init_sets_up_once_and_publishes_the_key_a_bundle_verifies_against(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "fresh"
+    config = make_config(data)
+    args = ["--config", str(tmp_path / "fresh.toml"), "--data-dir", str(data)]
+    assert haven(args, "init") == 0
+    first = capsys.readouterr().out
+    for key_file in ("master.key", "log-signing.key"):
+        assert (data / key_file).stat().st_mode & 0o777 == 0o600
+    assert haven(args, "init") == 0
+    assert capsys.readouterr().out == first  # the same keys: nothing was replaced
+    run(_victim_with_evidence(config))
+    out = tmp_path / "case-1.zip"
+    assert haven(args, "export", "1", "--out", str(out), "--reason", "court") == 0
+    pinned = data / "log-public-key.pem"
+    assert main(["verify", str(out), "--key", str(pinned)]) == 0
+    assert "fingerprint" in first and "master.key" in first
+
+
 # ---- hold, release, erase ------------------------------------------------------------
 
 
