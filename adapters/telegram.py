@@ -40,7 +40,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from adapters.telegram_inbound import Translator
 from adapters.text_split import split_text
-from bot.adapter import AdapterStartError, DeliveryError, InboundHandler
+from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundHandler
 from bot.events import ChatKind, Inbound, Outbound
 
 log = logging.getLogger(__name__)
@@ -387,18 +387,6 @@ class TelegramAdapter:
         self._progress.move_to_end(key)
         while len(self._progress) > _PROGRESS_KEPT:
             self._progress.popitem(last=False)
-
-
-class FileTooLarge(DeliveryError):
-    """The Bot API server will not hand out a file this big (20 MB on api.telegram.org)."""
-
-    def __init__(self, size: int | None, limit: int) -> None:
-        shown = "unknown" if size is None else str(size)
-        super().__init__(
-            f"file of {shown} bytes is over the download limit of {limit} bytes", permanent=True
-        )
-        self.size = size
-        self.limit = limit
 
 
 def _build_application(options: TelegramOptions) -> TelegramApp:

@@ -28,6 +28,22 @@ class DeliveryError(Exception):
         self.permanent = permanent
 
 
+class FileTooLarge(DeliveryError):
+    """The platform will not hand over a file this big (20 MB from api.telegram.org).
+
+    Raised by an `Attachment.fetch`; the victim is told the platform's limit, which may be
+    lower than Haven's own per-item limit.
+    """
+
+    def __init__(self, size: int | None, limit: int) -> None:
+        shown = "unknown" if size is None else str(size)
+        super().__init__(
+            f"file of {shown} bytes is over the download limit of {limit} bytes", permanent=True
+        )
+        self.size = size
+        self.limit = limit
+
+
 class AdapterStartError(Exception):
     """An adapter could not begin (a rejected token, an unreachable API); says why in one line."""
 

@@ -29,6 +29,7 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.adapter import FileTooLarge
 from bot.events import Attachment, ForwardOrigin, Inbound
 from bot.filenames import sanitise_filename
 from bot.flow import Turn
@@ -85,6 +86,7 @@ class Refused:
 
     reason: Literal["too_large", "fetch_failed"]
     size: int = 0
+    limit: int = 0  # the platform's download limit, when it is lower than Haven's own
 
 
 class Evidence:
@@ -125,6 +127,9 @@ class Evidence:
             return Refused("too_large", attachment.size)
         try:
             content = await attachment.fetch()
+        except FileTooLarge as exc:
+            log.info("evidence refused by the platform: over its %d-byte limit", exc.limit)
+            return Refused("too_large", exc.size or attachment.size or 0, exc.limit)
         except Exception as exc:  # any adapter's download error: the victim must hear of it
             log.warning("evidence download failed: %s", type(exc).__name__)
             return Refused("fetch_failed")
@@ -235,12 +240,11 @@ class Evidence:
 
     def _refusal(self, turn: Turn, refused: Refused) -> str:
         if refused.reason == "too_large":
-            return self.prompts.t(
-                turn.case,
-                "evidence.too_large",
-                size=human_size(refused.size),
-                limit=human_size(self.settings.max_item_bytes),
-            )
+            limit = human_size(refused.limit or self.settings.max_item_bytes)
+            if not refused.size:
+                return self.prompts.t(turn.case, "evidence.too_large_unsized", limit=limit)
+            size = human_size(refused.size)
+            return self.prompts.t(turn.case, "evidence.too_large", size=size, limit=limit)
         return self.prompts.t(turn.case, "evidence.fetch_failed")
 
     def _case_full(self, turn: Turn, used: int, size: int) -> str:
