@@ -236,10 +236,19 @@ class Dispatcher:
                 self._say(turn, "ui.empty_message")
             self._resume_if_new(turn, is_new)
         elif kind in (InboundKind.EDIT, InboundKind.DELETE):
-            log.info("case %s: %s of message noted", turn.case.id, kind)
+            await self._changed(conn, turn, inbound)
         else:
             self._say(turn, "ui.unsupported")
             self._resume_if_new(turn, is_new)
+
+    async def _changed(self, conn: AsyncConnection, turn: Turn, inbound: Inbound) -> None:
+        """An edit or deletion: evidence follows it; an edited chat line is only read for
+        danger signals (it must not answer a question twice)."""
+        if await self.evidence.follow_change(conn, turn, inbound):
+            return
+        log.info("case %s: %s of a message noted", turn.case.id, inbound.kind)
+        if inbound.kind is InboundKind.EDIT:
+            self.flow.notice_signals(turn, clean_text(inbound.text))
 
     def _say(self, turn: Turn, key: str, **fields: object) -> None:
         turn.say(self.prompts.t(turn.case, key, **fields))

@@ -98,7 +98,7 @@ class Inbound:
     button_data: str = ""
     forward_origin: ForwardOrigin | None = None
     attachments: tuple[Attachment, ...] = ()
-    edited_message_id: str = ""
+    edited_message_id: str = ""  # the earlier message an EDIT replaces or a DELETE removes
     media_group_id: str = ""
     locale_hint: str = ""
 

@@ -30,7 +30,7 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import FileTooLarge
-from bot.events import Attachment, ForwardOrigin, Inbound
+from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.filenames import sanitise_filename
 from bot.flow import Turn
 from bot.inputs import clean_text
@@ -41,7 +41,14 @@ from storage.blobs import BlobStore
 from storage.case_keys import CaseKeyErased
 from storage.evidence_items import ItemRecord
 from storage.keys import KeyRing
-from storage.leaves import SALT_SIZE, LeafKind, Origin, content_commitment, item_id
+from storage.leaves import (
+    SALT_SIZE,
+    CustodyEvent,
+    LeafKind,
+    Origin,
+    content_commitment,
+    item_id,
+)
 from storage.offload import offload
 from storage.vault import seal
 
@@ -53,6 +60,7 @@ OTHER_KIND = "file"
 TEXT_MIME = "text/plain; charset=utf-8"
 OPAQUE_MIME = "application/octet-stream"
 TEXT_NAME = "message.txt"
+DELETED_ON_PLATFORM = "deleted_on_platform"
 
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 _ORIGIN_ID_CHARS = 128  # origin ids are stored in 128-character columns
@@ -78,6 +86,8 @@ class Received:
     sha256: str
     salt: bytes
     commitment: str
+    source_message_id: str = ""
+    edit_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -117,7 +127,12 @@ class Evidence:
             )
         for attachment in inbound.attachments:
             items.append(await self._fetch(attachment, origin, original_date))
-        return tuple(items)
+        return tuple(
+            replace(item, source_message_id=inbound.message_id)
+            if isinstance(item, Received)
+            else item
+            for item in items
+        )
 
     async def _fetch(
         self, attachment: Attachment, origin: Origin | None, original_date: datetime | None
@@ -176,6 +191,42 @@ class Evidence:
             else:
                 turn.say(await self._keep_one(conn, turn, entry))
 
+    async def follow_change(self, conn: AsyncConnection, turn: Turn, inbound: Inbound) -> bool:
+        """An edit or deletion of a message that carried evidence; False if none did.
+
+        Evidence is never rewritten: an edited text becomes a new item linked to the
+        first, and a deletion is a custody event that leaves the item as it was.
+        """
+        case = turn.case
+        carried = await evidence_items.from_message(conn, case.id, inbound.edited_message_id)
+        if not carried:
+            return False
+        first = carried[0]
+        if inbound.kind is InboundKind.DELETE:
+            for item in carried:
+                event = CustodyEvent(
+                    actor=custody.VICTIM,
+                    action=DELETED_ON_PLATFORM,
+                    at=turn.now,
+                    case_id=case.id,
+                    item_no=item.item_no,
+                )
+                await custody.record(conn, event)
+            numbers = ", ".join(f"#{item.item_no}" for item in carried)
+            turn.say(self.prompts.t(case, "evidence.deletion_noted", items=numbers))
+            return True
+        if inbound.text:
+            edited = self._fingerprinted(
+                inbound.text.encode("utf-8"), TEXT_KIND, TEXT_MIME, TEXT_NAME, None, None
+            )
+            if isinstance(edited, Refused):
+                turn.say(self._refusal(turn, edited))
+                return True
+            link = replace(edited, source_message_id=first.source_message_id, edit_of=first.item_no)
+            turn.say(self.prompts.t(case, "evidence.edit_kept", item_no=first.item_no))
+            turn.say(await self._keep_one(conn, turn, link))
+        return True
+
     async def list_items(self, conn: AsyncConnection, turn: Turn) -> None:
         """The /evidence command: what the case holds."""
         items = await evidence_items.for_case(conn, turn.case.id)
@@ -231,6 +282,8 @@ class Evidence:
             origin_commitment=item.origin.commitment(item.salt) if item.origin else "",
             blob=blob,
             sealed=sealed if blob is None else None,
+            source_message_id=item.source_message_id,
+            edit_of=item.edit_of,
         )
         appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
         stored = replace(draft, leaf_index=appended.index)

@@ -48,6 +48,9 @@ class ItemRecord:
     blob: str | None = None
     sealed: bytes | None = field(default=None, repr=False)
     """Inline ciphertext (forwarded texts); None when the content is in the blob store."""
+    source_message_id: str = ""
+    edit_of: int | None = None
+    """The item number this one is an edited version of."""
 
     @property
     def item_id(self) -> str:
@@ -66,6 +69,7 @@ class ItemRecord:
             origin_kind=self.origin.kind if self.origin else "",
             origin_commitment=self.origin_commitment,
             content_commitment=self.content_commitment,
+            edit_of=self.edit_of,
         )
 
 
@@ -106,8 +110,25 @@ async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
             blob=item.blob,
             sealed=item.sealed,
             leaf_index=item.leaf_index,
+            source_message_id=item.source_message_id,
+            edit_of=item.edit_of,
         )
     )
+
+
+async def from_message(conn: AsyncConnection, case_id: int, message_id: str) -> list[ItemRecord]:
+    """The items a platform message carried (its text and its files), by item number."""
+    if not message_id:
+        return []
+    query = (
+        select(evidence_items)
+        .where(
+            evidence_items.c.case_id == case_id,
+            evidence_items.c.source_message_id == message_id,
+        )
+        .order_by(evidence_items.c.item_no)
+    )
+    return [_record(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> ItemRecord | None:
@@ -183,4 +204,6 @@ def _record(row: RowMapping) -> ItemRecord:
         origin_commitment=row["origin_commitment"],
         blob=row["blob"],
         sealed=bytes(row["sealed"]) if row["sealed"] is not None else None,
+        source_message_id=row["source_message_id"],
+        edit_of=row["edit_of"],
     )

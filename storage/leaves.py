@@ -100,10 +100,14 @@ class EvidenceLeaf:
     origin_kind: str
     origin_commitment: str
     content_commitment: str
+    edit_of: int | None = None
 
     def to_bytes(self) -> bytes:
+        # "edit_of" appears only on edits, so every earlier leaf keeps its exact bytes.
+        link = {"edit_of": item_id(self.case_id, self.edit_of)} if self.edit_of else {}
         return canonical_json(
             {
+                **link,
                 "case": self.case_id,
                 "content_commitment": self.content_commitment,
                 "item": item_id(self.case_id, self.item_no),

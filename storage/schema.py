@@ -191,10 +191,16 @@ evidence_items = Table(
     Column("blob", String(64)),
     Column("sealed", LargeBinary),
     Column("leaf_index", Integer, ForeignKey("ledger_leaves.leaf_index"), nullable=False),
+    # The platform message that carried the item, so an edit or deletion of that message
+    # can be linked to it (migration 0004); "" where the platform gave none.
+    Column("source_message_id", String(128), nullable=False, server_default=""),
+    # The item an edited message replaces: the edit is a new item, the first one stays.
+    Column("edit_of", Integer),
     UniqueConstraint("case_id", "item_no", name="evidence_item_no"),
     UniqueConstraint("leaf_index", name="evidence_leaf"),
     # One copy of the same bytes per case: a second forward gets the earlier receipt.
     Index("evidence_by_content", "case_id", "content_sha256", unique=True),
+    Index("evidence_by_source_message", "case_id", "source_message_id"),
 )
 
 custody_events = Table(
