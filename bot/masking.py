@@ -12,7 +12,8 @@ see ``mask(text, names=...)``. What is masked, and how it looks afterwards:
   people, and stay as they are.
 - Resident ID numbers (GB 11643-1999), masked only when the check character and the birth
   date are valid: all but the last four characters, ``**************002X``.
-- Bank card numbers, 13–19 digits (contiguous or in groups of four), masked only when
+- Bank card numbers, 13–19 digits (contiguous, or in groups of four split by spaces or
+  dashes; Amex's 4-6-5 grouping is not recognised), masked only when
   Luhn-valid with a card network's prefix: all but the last four digits,
   ``**** **** **** 0366``.
 - E-mail addresses: the first character of the local part, then ``***``; the domain stays,
