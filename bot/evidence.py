@@ -184,12 +184,22 @@ class Evidence:
     async def keep(
         self, conn: AsyncConnection, turn: Turn, received: tuple[Received | Refused, ...]
     ) -> None:
-        """Store each item and say its receipt (or why it was not kept) in ``turn``."""
+        """Store each item and say why any was not kept; then one receipt for all that
+        were (an album is one batch with one summary receipt)."""
+        kept: list[tuple[ItemRecord, bytes]] = []
         for entry in received:
             if isinstance(entry, Refused):
                 turn.say(self._refusal(turn, entry))
+                continue
+            outcome = await self._keep_one(conn, turn, entry)
+            if isinstance(outcome, str):
+                turn.say(outcome)
             else:
-                turn.say(await self._keep_one(conn, turn, entry))
+                kept.append(outcome)
+        if len(kept) == 1:
+            turn.say(self.receipts.receipt(turn.case, *kept[0]))
+        elif kept:
+            turn.say(self.receipts.batch(turn.case, kept))
 
     async def follow_change(self, conn: AsyncConnection, turn: Turn, inbound: Inbound) -> bool:
         """An edit or deletion of a message that carried evidence; False if none did.
@@ -224,7 +234,7 @@ class Evidence:
                 return True
             link = replace(edited, source_message_id=first.source_message_id, edit_of=first.item_no)
             turn.say(self.prompts.t(case, "evidence.edit_kept", item_no=first.item_no))
-            turn.say(await self._keep_one(conn, turn, link))
+            await self.keep(conn, turn, (link,))
         return True
 
     async def list_items(self, conn: AsyncConnection, turn: Turn) -> None:
@@ -232,7 +242,10 @@ class Evidence:
         items = await evidence_items.for_case(conn, turn.case.id)
         turn.say(self.receipts.listing(turn.case, items))
 
-    async def _keep_one(self, conn: AsyncConnection, turn: Turn, item: Received) -> str:
+    async def _keep_one(
+        self, conn: AsyncConnection, turn: Turn, item: Received
+    ) -> tuple[ItemRecord, bytes] | str:
+        """The stored item and the log's root after it, or what to say instead."""
         case = turn.case
         earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
         if earlier is not None:
@@ -255,7 +268,7 @@ class Evidence:
             stored.kind,
             size,
         )
-        return self.receipts.receipt(case, stored, root)
+        return stored, root
 
     async def _store(
         self, conn: AsyncConnection, turn: Turn, item: Received, item_no: int, key: bytes

@@ -50,6 +50,40 @@ class Receipts:
             root=root.hex(),
         )
 
+    def batch(self, case: CaseRecord, kept: Sequence[tuple[ItemRecord, bytes]]) -> str:
+        """One receipt for items that arrived together; ``kept`` is in log order, each
+        with the root right after its leaf."""
+        first, last = kept[0][0], kept[-1][0]
+        lines = [
+            self.prompts.t(
+                case,
+                "evidence.batch_header",
+                count=len(kept),
+                first=first.item_no,
+                last=last.item_no,
+                received_utc=first.received_at.strftime(_TIME),
+                received_local=self._local(first.received_at),
+                timezone=self.tz.key,
+            )
+        ]
+        for item, _ in kept:
+            kind = self.prompts.t(case, f"evidence.kind.{item.kind}")
+            lines.append(
+                self.prompts.t(
+                    case,
+                    "evidence.batch_item",
+                    item_no=item.item_no,
+                    kind=kind,
+                    digest=item.content_sha256,
+                    log_index=item.leaf_index,
+                )
+            )
+        root = kept[-1][1]
+        footer = self.prompts.t(
+            case, "evidence.batch_footer", tree_size=last.leaf_index + 1, root=root.hex()
+        )
+        return "\n".join([*lines, footer])
+
     def listing(self, case: CaseRecord, items: Sequence[ItemRecord]) -> str:
         if not items:
             return self.prompts.t(case, "evidence.list_empty")
