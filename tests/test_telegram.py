@@ -558,3 +558,16 @@ async def test_a_file_and_an_edit_are_sent(rig: Rig, fake: FakeBotAPI, tmp_path:
     assert await rig.adapter.send(Outbound(chat, "Updated", edit_of=sent_id)) == sent_id
     [edit] = fake.sent("editMessageText")
     assert (edit.params["message_id"], edit.params["text"]) == (sent_id, "Updated")
+
+
+async def test_export_reaches_the_victim_as_a_document(rig: Rig, fake: FakeBotAPI) -> None:
+    await rig.exchange(rig.updates.message(VICTIM_CHAT, VICTIM, "/start"))
+    leaker = tu.user(555, "Wang")
+    when = int(datetime(2025, 11, 3, 14, 30, tzinfo=UTC).timestamp())
+    origin = tu.origin_user(leaker, when)
+    await rig.exchange(rig.updates.forward(VICTIM_CHAT, VICTIM, origin, text="her chats"))
+    await rig.exchange(rig.updates.message(VICTIM_CHAT, VICTIM, "/export"))
+    [document] = fake.sent("sendDocument")
+    assert document.params["chat_id"] == str(VICTIM["id"])
+    assert document.params["document"]["filename"] == "haven-case-1-evidence.zip"
+    assert "📦" in document.params["caption"]
