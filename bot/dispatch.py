@@ -23,16 +23,30 @@ from bot.export_desk import ExportDesk, Prepared
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
+from bot.memo_desk import MemoDesk
 from bot.outbox import payload_of
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
+from bot.search_desk import Found, SearchDesk
 from storage import cases, messages, outbox
 from storage.cases import CaseRecord
 from storage.database import Database
 
 log = logging.getLogger(__name__)
 
-CASE_COMMANDS = ("start", "status", "help", "lang", "stop", "evidence", "export", "erase")
+CASE_COMMANDS = (
+    "start",
+    "status",
+    "help",
+    "lang",
+    "stop",
+    "evidence",
+    "memo",
+    "timeline",
+    "search",
+    "export",
+    "erase",
+)
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 
 
@@ -56,6 +70,8 @@ class Dispatcher:
         reminders: ReminderDesk,
         exports: ExportDesk,
         erasures: EraseDesk,
+        memos: MemoDesk,
+        searches: SearchDesk,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -69,6 +85,8 @@ class Dispatcher:
         self.reminders = reminders
         self.exports = exports
         self.erasures = erasures
+        self.memos = memos
+        self.searches = searches
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -86,9 +104,11 @@ class Dispatcher:
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS and verdict is not Verdict.WARN:
             received = await self.evidence.receive(inbound)
-        exported = erasure = None
+        exported = erasure = found = None
         if _is_command(inbound, "export") and verdict is not Verdict.WARN:
             exported = await self.exports.prepare(inbound)
+        if _is_command(inbound, "search") and verdict is not Verdict.WARN:
+            found = await self.searches.prepare(inbound)
         if verdict is not Verdict.WARN:
             erasure = await self.erasures.answer(inbound)
         async with self.db.transaction() as conn:
@@ -112,7 +132,7 @@ class Dispatcher:
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
                 else:
-                    await self._route(conn, turn, routed, received, exported, is_new=is_new)
+                    await self._route(conn, turn, routed, received, exported, found, is_new=is_new)
                 outcome = self.flow.finish(turn)
                 armed = await self._persist(conn, routed, before, outcome, now)
         self._on_outbox()
@@ -213,6 +233,7 @@ class Dispatcher:
         inbound: Inbound,
         received: tuple[Received | Refused, ...],
         exported: Prepared | None,
+        found: Found | None,
         *,
         is_new: bool,
     ) -> None:
@@ -222,6 +243,15 @@ class Dispatcher:
             self._resume_if_new(turn, is_new)
         elif exported is not None:
             self.exports.reply(turn, exported)
+            self._resume_if_new(turn, is_new)
+        elif found is not None:
+            self.searches.reply(turn, found)
+            self._resume_if_new(turn, is_new)
+        elif _is_command(inbound, "memo"):
+            await self.memos.memo(conn, turn, inbound.args)
+            self._resume_if_new(turn, is_new)
+        elif _is_command(inbound, "timeline"):
+            await self.memos.timeline(conn, turn)
             self._resume_if_new(turn, is_new)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)

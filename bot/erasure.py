@@ -5,7 +5,7 @@ can never be read again (see storage/vault.py). In the same transaction it appen
 tombstone leaf and an "erase" custody event to the log, blanks what the item rows hold
 in clear beyond their leaves (file names, the origin's names; the plain SHA-256 becomes
 the salted commitment the leaf has anyway) and drops their inline ciphertext, deletes the
-victim's answers, closes the case, cancels its pending reminders and deletes its unsent
+victim's answers and notes, closes the case, cancels its pending reminders and deletes its unsent
 messages. The blobs are deleted afterwards, only to reclaim space, and so are the
 bundles `/export` left in the data directory, which are plaintext. The log's leaves
 stay: they hold only salted commitments, so the store still audits clean.
@@ -26,7 +26,7 @@ from bot.export import victim_copies
 from bot.store import OperatorError, Store
 from storage import cases, custody, evidence_items, ledger, reminders
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
-from storage.schema import answers, case_keys, holds, outbox
+from storage.schema import answers, case_keys, case_notes, holds, outbox
 from storage.schema import cases as cases_table
 from storage.schema import evidence_items as items_table
 
@@ -155,8 +155,9 @@ async def _blank_items(conn: AsyncConnection, case_id: int) -> None:
 
 
 async def _forget_case(conn: AsyncConnection, case_id: int, now: datetime) -> None:
-    """The victim's answers go too (some are free text); the case is closed."""
+    """The victim's answers and notes go too (free text); the case is closed."""
     await conn.execute(delete(answers).where(answers.c.case_id == case_id))
+    await conn.execute(delete(case_notes).where(case_notes.c.case_id == case_id))
     await conn.execute(
         update(cases_table)
         .where(cases_table.c.id == case_id)

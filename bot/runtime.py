@@ -34,6 +34,7 @@ from bot.export_desk import ExportDesk
 from bot.flood import FloodGuard
 from bot.flow import Flow
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.memo_desk import MemoDesk
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.prompts import Deployment, Prompts
 from bot.ratelimit import RateBudget
@@ -42,7 +43,10 @@ from bot.reminder_desk import ReminderDesk
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import ReminderPolicy
 from bot.scheduler import ReminderScheduler
+from bot.search import Searcher
+from bot.search_desk import SearchDesk
 from bot.store import Store
+from bot.timeline import Timelines
 from storage.blobs import BlobStore
 from storage.database import Database
 from storage.keys import KeyRing
@@ -172,6 +176,8 @@ class Haven:
             ReminderDesk(reminder_policy, reminder_texts, config.default_locale),
             ExportDesk(store, prompts),
             EraseDesk(store, prompts),
+            MemoDesk(prompts, keyring, config.tz, Timelines(prompts, config.tz)),
+            SearchDesk(db, Searcher(db, blobs, keyring, clock), prompts, config.tz),
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )

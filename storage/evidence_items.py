@@ -128,7 +128,7 @@ async def from_message(conn: AsyncConnection, case_id: int, message_id: str) -> 
         )
         .order_by(evidence_items.c.item_no)
     )
-    return [_record(row) for row in (await conn.execute(query)).mappings()]
+    return [record_of(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> ItemRecord | None:
@@ -136,7 +136,7 @@ async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> I
         evidence_items.c.case_id == case_id, evidence_items.c.content_sha256 == sha256
     )
     row = (await conn.execute(query)).mappings().first()
-    return _record(row) if row is not None else None
+    return record_of(row) if row is not None else None
 
 
 async def usage(conn: AsyncConnection, case_id: int) -> Usage:
@@ -155,7 +155,7 @@ async def for_case(conn: AsyncConnection, case_id: int) -> list[ItemRecord]:
         .where(evidence_items.c.case_id == case_id)
         .order_by(evidence_items.c.item_no)
     )
-    return [_record(row) for row in (await conn.execute(query)).mappings()]
+    return [record_of(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[ItemRecord]:
@@ -165,7 +165,7 @@ async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[Ite
         .where(evidence_items.c.leaf_index >= begin, evidence_items.c.leaf_index < end)
         .order_by(evidence_items.c.leaf_index)
     )
-    return [_record(row) for row in (await conn.execute(query)).mappings()]
+    return [record_of(row) for row in (await conn.execute(query)).mappings()]
 
 
 async def open_item(blobs: BlobStore, data_key: bytes, item: ItemRecord) -> OpenedItem:
@@ -181,7 +181,7 @@ async def open_item(blobs: BlobStore, data_key: bytes, item: ItemRecord) -> Open
     return OpenedItem(salt=plain[:SALT_SIZE], content=plain[SALT_SIZE:])
 
 
-def _record(row: RowMapping) -> ItemRecord:
+def record_of(row: RowMapping) -> ItemRecord:
     origin = None
     if row["origin_kind"]:
         origin = Origin(

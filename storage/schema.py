@@ -295,3 +295,23 @@ reminder_prefs = Table(
     Column("quiet_hours", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# ---- the victim's own notes for the timeline (migration 0005) -----------------------------
+
+# A note is the victim's account ("saw it in the company group at 15:30"), sealed with the
+# case's data key like evidence, so erasing the case shreds it too. happened_at is the
+# time the victim gave (None: no time given, the note stands at written_at); basis says
+# how precise it is; items lists the evidence item numbers the note refers to (JSON).
+case_notes = Table(
+    "case_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("note_no", Integer, nullable=False),
+    Column("written_at", UtcDateTime, nullable=False),
+    Column("happened_at", UtcDateTime),
+    Column("basis", String(16), nullable=False),
+    Column("items", Text, nullable=False, server_default="[]"),
+    Column("sealed", LargeBinary, nullable=False),
+    UniqueConstraint("case_id", "note_no", name="case_note_no"),
+)
