@@ -1,7 +1,9 @@
 """The embedded default adapter: the victim's chat and the staff channel in one terminal.
 
 Lines typed are the victim's messages. `/forward NAME | TEXT` stands for a message
-forwarded from NAME, `/attach PATH` for a file sent to the bot, and a line beginning with
+forwarded from NAME; `/forward NAME @2025-11-03 14:30 | TEXT` for one NAME originally
+sent at that time (in the deployment's time zone), as a platform's forward date would
+say. `/attach PATH` stands for a file sent to the bot, and a line beginning with
 `@staff ` is typed into the staff channel. A button is chosen by its number or its label.
 When standard input is not a terminal, the adapter reads to the end and then closes.
 """
@@ -11,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import re
 import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from bot.adapter import InboundHandler
 from bot.events import (
@@ -40,6 +44,7 @@ STAFF_CHAT = "staff"
 STAFF_PREFIX = "@staff "
 _DECORATIONS = ("✓ ", "★ ")
 _CYAN, _YELLOW, _DIM, _RESET = "\033[36m", "\033[33m", "\033[2m", "\033[0m"
+_SENT_AT = re.compile(r"\s*@(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class ConsoleSettings:
     victim_user: str = "victim"
     staff_user: str = "staff"
     color: str = "auto"
+    timezone: str = "UTC"
 
 
 class ConsoleAdapter:
@@ -146,12 +152,27 @@ class ConsoleAdapter:
         if button is not None:
             return self._inbound(InboundKind.BUTTON, button_data=button.data)
         if line.startswith("/forward"):
-            name, _, text = line[len("/forward") :].partition("|")
-            origin = ForwardOrigin(kind=OriginKind.USER, sender_name=name.strip())
-            return self._inbound(InboundKind.FORWARD, text=text.strip(), forward_origin=origin)
+            return self._forward(line[len("/forward") :])
         if line.startswith("/attach"):
             return self._attach(line[len("/attach") :].strip())
         return self._typed(line, staff=False)
+
+    def _forward(self, rest: str) -> Inbound | None:
+        head, _, text = rest.partition("|")
+        sent_at = None
+        found = _SENT_AT.search(head)
+        if found is not None:
+            try:
+                local = datetime.fromisoformat(f"{found.group(1)} {found.group(2) or '00:00'}")
+            except ValueError:
+                self._write(f"(not a date: {found.group(0).strip()})", _DIM)
+                return None
+            sent_at = local.replace(tzinfo=ZoneInfo(self.settings.timezone)).astimezone(UTC)
+            head = head[: found.start()]
+        origin = ForwardOrigin(
+            kind=OriginKind.USER, sender_name=head.strip(), original_date=sent_at
+        )
+        return self._inbound(InboundKind.FORWARD, text=text.strip(), forward_origin=origin)
 
     def _typed(self, text: str, *, staff: bool) -> Inbound:
         if text.startswith("/") and len(text) > 1:

@@ -32,10 +32,19 @@ Layout of the zip (NNN is the item number, zero-padded to three digits)::
     proofs/NNN.json       its inclusion proof (:class:`ProofFile`)
     custody/NNN.bin       a custody event's leaf data
     custody/NNN.json      its inclusion proof
+    timeline.txt          the incident timeline, readable (absent from older bundles)
+    timeline.json         the same timeline for programs: each entry's time, how sure
+                          that time is, and what it rests on (an item number, a note…)
     sth.bin               the signed tree head, exactly the bytes that were signed
     sth.json              the same head, readable, with its signature in hex
     sth.sig               the raw 64-byte Ed25519 signature of sth.bin
     log-public-key.pem    the log's public key (SubjectPublicKeyInfo PEM)
+
+The timeline files are the victim's account put in order (bot/timeline.py); they are
+not in the log and carry no proof of their own. The manifest names them under
+"timeline" when a bundle has them, and a verifier checks that every item number they
+rest on is an item of the bundle. A bundle without them (exported before they existed)
+verifies as before.
 
 Writing is :mod:`bot.bundle_writer`; checking is :mod:`bot.verify`.
 """
@@ -72,6 +81,9 @@ STH_JSON = "sth.json"
 STH_SIG = "sth.sig"
 PUBLIC_KEY = "log-public-key.pem"
 FIXED_FILES = (README, MANIFEST, STH_BIN, STH_JSON, STH_SIG, PUBLIC_KEY)
+TIMELINE_TEXT = "timeline.txt"
+TIMELINE_JSON = "timeline.json"
+TIMELINE_FILES = (TIMELINE_TEXT, TIMELINE_JSON)
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
@@ -190,6 +202,14 @@ class SignedTreeHead:
 
 
 @dataclass(frozen=True)
+class TimelineFiles:
+    """The incident timeline as the export renders it: a readable text and its JSON."""
+
+    text: str
+    json: bytes
+
+
+@dataclass(frozen=True)
 class BundleItem:
     """One piece of evidence as the export reads it from the vault and the ledger."""
 
@@ -244,6 +264,7 @@ class Bundle:
     """The log's raw 32-byte Ed25519 public key."""
     items: tuple[BundleItem, ...]
     custody: tuple[CustodyEntry, ...] = ()
+    timeline: TimelineFiles | None = None
 
     def __post_init__(self) -> None:
         if self.locale not in LOCALES:
@@ -270,6 +291,7 @@ class Bundle:
                 CustodyRecord(number, entry.leaf_index)
                 for number, entry in enumerate(self.custody, start=1)
             ),
+            has_timeline=self.timeline is not None,
         )
 
 
@@ -382,6 +404,7 @@ class Manifest:
     key_fingerprint: bytes
     items: tuple[ItemRecord, ...]
     custody: tuple[CustodyRecord, ...]
+    has_timeline: bool = False
 
     def __post_init__(self) -> None:
         indices = [item.leaf_index for item in self.items]
@@ -393,6 +416,8 @@ class Manifest:
     def files(self) -> frozenset[str]:
         """Every member the bundle must hold, and nothing else."""
         names = set(FIXED_FILES)
+        if self.has_timeline:
+            names.update(TIMELINE_FILES)
         for item in self.items:
             names.update((item.file, item.leaf, item.proof))
         for record in self.custody:
@@ -400,6 +425,7 @@ class Manifest:
         return frozenset(names)
 
     def to_json(self) -> bytes:
+        timeline = {"text": TIMELINE_TEXT, "json": TIMELINE_JSON} if self.has_timeline else {}
         return _json_bytes(
             {
                 "format": FORMAT,
@@ -418,6 +444,7 @@ class Manifest:
                 },
                 "items": [item.to_dict() for item in self.items],
                 "custody": [record.to_dict() for record in self.custody],
+                **({"timeline": timeline} if timeline else {}),
             }
         )
 
@@ -427,6 +454,10 @@ class Manifest:
         fields.expect("format", FORMAT)
         fields.expect("version", VERSION)
         fields.nested("log_public_key").expect("file", PUBLIC_KEY)
+        has_timeline = fields.has("timeline")
+        if has_timeline:
+            fields.nested("timeline").expect("text", TIMELINE_TEXT)
+            fields.nested("timeline").expect("json", TIMELINE_JSON)
         try:
             return cls(
                 case_id=fields.text("case_id"),
@@ -437,6 +468,7 @@ class Manifest:
                 key_fingerprint=fields.nested("log_public_key").hex_bytes("sha256", HASH_SIZE),
                 items=tuple(ItemRecord.from_fields(f) for f in fields.objects("items")),
                 custody=tuple(CustodyRecord.from_fields(f) for f in fields.objects("custody")),
+                has_timeline=has_timeline,
             )
         except BundleFormatError:
             raise

@@ -20,6 +20,8 @@ from bot.bundle import (
     STH_BIN,
     STH_JSON,
     STH_SIG,
+    TIMELINE_JSON,
+    TIMELINE_TEXT,
     Bundle,
     ProofFile,
     custody_leaf_path,
@@ -71,6 +73,11 @@ def _members(bundle: Bundle) -> list[tuple[str, bytes, int]]:
         (STH_SIG, sth.signature, deflated),
         (PUBLIC_KEY, public_key_pem(bundle.log_key), deflated),
     ]
+    if bundle.timeline is not None:
+        members += [
+            (TIMELINE_TEXT, bundle.timeline.text.encode(), deflated),
+            (TIMELINE_JSON, bundle.timeline.json, deflated),
+        ]
     size = sth.head.size
     for item, record in zip(bundle.items, manifest.items, strict=True):
         proof = ProofFile(item.leaf_index, size, leaf_hash(item.leaf_data), item.proof)

@@ -451,6 +451,23 @@ class Reminders(_Table):
         return moment >= start or moment < end
 
 
+class Search(_Table):
+    # Text inside pictures is searchable only with text recognition (OCR). This build has
+    # no OCR engine, so the switch refuses to be turned on rather than pretend: searches
+    # say how many pictures they could not look into.
+    ocr: bool = Field(default=False, description="false (OCR is not available in this build)")
+
+    @field_validator("ocr")
+    @classmethod
+    def _ocr_available(cls, value: bool) -> bool:
+        if value:
+            raise ValueError(
+                "text recognition (OCR) is not available in this build of Haven; "
+                "set ocr = false (searches then say that pictures were not searched)"
+            )
+        return value
+
+
 class Outbox(_Table):
     """Retries of outbound messages; rate budgets are per adapter, in [adapters.*]."""
 
@@ -491,6 +508,7 @@ class Config(_Table):
     briefing: Briefing = Field(default_factory=Briefing)
     reminders: Reminders = Field(default_factory=Reminders)
     outbox: Outbox = Field(default_factory=Outbox)
+    search: Search = Field(default_factory=Search)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )

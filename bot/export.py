@@ -7,6 +7,9 @@ that one head. The written bundle is then checked with the offline verifier
 (:func:`bot.verify.verify_bundle`); one that does not verify is deleted and reported,
 never handed over.
 
+The bundle also holds the case's timeline (bot/timeline.py), as a readable text in the
+case's language and as JSON, with the start of each evidence text in it.
+
 Used by `haven export` (operator) and by the victim's `/export`.
 """
 
@@ -19,10 +22,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bot.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead
+from bot.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead, TimelineFiles
 from bot.bundle_writer import write_bundle
+from bot.content import load_playbook
 from bot.filenames import sanitise_filename
 from bot.store import OperatorError, Store
+from bot.timeline import Timelines
 from bot.verify import verify_bundle
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError
@@ -78,6 +83,8 @@ async def export_case(
                     proof=tuple(await ledger.inclusion_proof(conn, row.leaf_index, size)),
                 )
             )
+        timelines = Timelines(load_playbook().texts, store.config.tz)
+        timeline = await timelines.build(conn, case, key or None)
     items = []
     for record, proof, leaf_data in zip(records, item_proofs, item_leaves, strict=True):
         try:
@@ -96,6 +103,12 @@ async def export_case(
                 proof=tuple(proof),
             )
         )
+    texts = {
+        item.number: item.content.decode("utf-8", errors="replace")
+        for item in items
+        if item.kind == "text"
+    }
+    timeline = timeline.with_excerpts(texts)
     bundle = Bundle(
         case_id=str(case_id),
         locale=case.locale,
@@ -106,6 +119,7 @@ async def export_case(
         log_key=store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
         items=tuple(items),
         custody=tuple(entries),
+        timeline=TimelineFiles(timelines.document(case, timeline), timelines.to_json(timeline)),
     )
     await asyncio.to_thread(_write_checked, bundle, out, store.log_key.public_key())
     return Exported(out, len(items), size)

@@ -176,7 +176,7 @@ class Haven:
             ReminderDesk(reminder_policy, reminder_texts, config.default_locale),
             ExportDesk(store, prompts),
             EraseDesk(store, prompts),
-            MemoDesk(prompts, keyring, config.tz, Timelines(prompts, config.tz)),
+            MemoDesk(prompts, keyring, config.tz, Timelines(playbook.texts, config.tz)),
             SearchDesk(db, Searcher(db, blobs, keyring, clock), prompts, config.tz),
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
@@ -289,7 +289,10 @@ def build_adapters(
             )
         console = config.adapters.console
         settings = ConsoleSettings(
-            victim_user=console.victim_user, staff_user=console.staff_user, color=console.color
+            victim_user=console.victim_user,
+            staff_user=console.staff_user,
+            color=console.color,
+            timezone=config.timezone,
         )
         adapters[CONSOLE] = ConsoleAdapter(settings, stdin=stdin, stdout=stdout)
     return adapters

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.content import Texts
 from bot.evidence import DELETED_ON_PLATFORM
-from bot.prompts import Prompts
 from storage import custody, evidence_search, notes
 from storage.cases import CaseRecord
 from storage.evidence_search import DatedItem, Scope
@@ -59,6 +59,12 @@ class Entry:
     text: str
     rests_on: Mapping[str, object] = field(default_factory=dict)
     order: int = 0
+    excerpt: str = ""
+    """The start of an evidence text, where the caller decrypted it (an export)."""
+
+    @property
+    def full_text(self) -> str:
+        return f"{self.text}: “{self.excerpt}”" if self.excerpt else self.text
 
     def sort_key(self) -> tuple[datetime, int, int]:
         return (self.at, _ORDER[self.type], self.order)
@@ -71,14 +77,26 @@ class Timeline:
     timezone: str
     entries: tuple[Entry, ...]
 
+    def with_excerpts(self, texts: Mapping[int, str]) -> Timeline:
+        """The same timeline with the start of each evidence text given in ``texts``."""
+        entries = tuple(
+            replace(entry, excerpt=_short(texts[item]))
+            if entry.type == "evidence"
+            and isinstance(item := entry.rests_on.get("item"), int)
+            and item in texts
+            else entry
+            for entry in self.entries
+        )
+        return replace(self, entries=entries)
+
     def gaps(self) -> list[tuple[datetime, datetime]]:
         pairs = zip(self.entries, self.entries[1:], strict=False)
         return [(a.at, b.at) for a, b in pairs if b.at - a.at >= GAP]
 
 
 class Timelines:
-    def __init__(self, prompts: Prompts, tz: ZoneInfo) -> None:
-        self.prompts = prompts
+    def __init__(self, texts: Texts, tz: ZoneInfo) -> None:
+        self.texts = texts
         self.tz = tz
 
     async def build(
@@ -86,12 +104,11 @@ class Timelines:
         conn: AsyncConnection,
         case: CaseRecord,
         data_key: bytes | None,
-        item_texts: Mapping[int, str] | None = None,
     ) -> Timeline:
         """The case's timeline; notes are shown only with the data key (else unreadable)."""
         entries: list[Entry] = []
         async for item in evidence_search.dated(conn, Scope(case.id)):
-            entries.append(self._item(case, item, (item_texts or {}).get(item.item_no)))
+            entries.append(self._item(case, item))
         for note in await notes.for_case(conn, case.id):
             entries.append(self._note(case, note, data_key))
         entries += await self._steps_and_reminders(conn, case)
@@ -105,7 +122,7 @@ class Timelines:
 
     # ---- sources ----------------------------------------------------------------------
 
-    def _item(self, case: CaseRecord, item: DatedItem, text: str | None) -> Entry:
+    def _item(self, case: CaseRecord, item: DatedItem) -> Entry:
         kind = self._t(case, f"evidence.kind.{item.kind}")
         if item.edit_of:
             line = self._t(case, "timeline.edit", item_no=item.item_no, edit_of=item.edit_of)
@@ -117,9 +134,7 @@ class Timelines:
             line = self._t(case, "timeline.item", item_no=item.item_no, kind=kind)
         if item.chat:
             line += self._t(case, "timeline.in_chat", chat=item.chat)
-        if text is not None:
-            line += f": “{_short(text)}”"
-        elif item.kind != "text" and item.file_name:
+        if item.kind != "text" and item.file_name:
             line += f" ({item.file_name})"
         basis = ORIGINAL if item.original_date else RECEIVED
         return Entry(item.event_time, basis, "evidence", line, {"item": item.item_no}, item.item_no)
@@ -164,12 +179,10 @@ class Timelines:
 
     def _title(self, case: CaseRecord, item_id: str) -> str:
         key = f"item.{item_id}.title"
-        if self.prompts.texts.has(case.locale, key):
-            return self.prompts.t(case, key)
-        return item_id
+        return self._t(case, key) if self.texts.has(case.locale, key) else item_id
 
     def _t(self, case: CaseRecord, key: str, **fields: object) -> str:
-        return self.prompts.t(case, key, **fields)
+        return self.texts.get(case.locale, key, **fields)
 
     # ---- rendering --------------------------------------------------------------------
 
@@ -181,7 +194,7 @@ class Timelines:
         mark = ""
         if entry.basis != ORIGINAL and entry.basis != notes.STATED_TIME:
             mark = " " + self._t(case, f"timeline.basis_{entry.basis}")
-        return f"{self.when(entry)}{mark} · {entry.text}"
+        return f"{self.when(entry)}{mark} · {entry.full_text}"
 
     def lines(self, case: CaseRecord, timeline: Timeline) -> list[str]:
         """Every entry, with a line for each gap of a day or more."""
@@ -235,7 +248,7 @@ class Timelines:
                     "local": self.when(entry),
                     "time_basis": entry.basis,
                     "type": entry.type,
-                    "text": entry.text,
+                    "text": entry.full_text,
                     "rests_on": dict(entry.rests_on),
                 }
                 for entry in timeline.entries

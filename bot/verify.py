@@ -16,6 +16,7 @@ manifest) is *refused* with one line saying why; a readable bundle gets a full r
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
@@ -35,6 +36,7 @@ from bot.bundle import (
     STH_BIN,
     STH_JSON,
     STH_SIG,
+    TIMELINE_JSON,
     BundleFormatError,
     CustodyRecord,
     ItemRecord,
@@ -217,6 +219,8 @@ class _Verification:
                 )
         items = tuple(self._item(record, head) for record in manifest.items)
         custody = tuple(self._custody(record, head) for record in manifest.custody)
+        if manifest.has_timeline:
+            self._timeline(manifest)
         return Report(
             path=self._path,
             findings=tuple(self._findings),
@@ -304,6 +308,25 @@ class _Verification:
         leaf = self._read(record.leaf)
         ok = self._inclusion(subject, leaf, record.leaf_index, record.proof, head)
         return CustodyResult(record.number, ok)
+
+    def _timeline(self, manifest: Manifest) -> None:
+        """Every item number the timeline rests on must be an item of this bundle."""
+        try:
+            entries = json.loads(self._archive.read(TIMELINE_JSON, _MAX_MANIFEST_BYTES))["entries"]
+            rests_on = [entry["rests_on"] for entry in entries]
+            cited = {r["item"] for r in rests_on if "item" in r}
+            cited |= {n for r in rests_on for n in r.get("items", ())}
+        except (ValueError, KeyError, TypeError) as exc:
+            self._find(Problem.FORMAT, "timeline", f"{TIMELINE_JSON}: {_first_line(exc)}")
+            return
+        unknown = cited - {item.number for item in manifest.items}
+        if unknown:
+            listed = ", ".join(str(n) for n in sorted(unknown, key=str)[:_LISTED_NAMES])
+            self._find(
+                Problem.INCONSISTENT,
+                "timeline",
+                f"{TIMELINE_JSON} rests on items not here: {listed}",
+            )
 
     def _hash_content(self, record: ItemRecord) -> tuple[bytes, bytes, int]:
         """SHA-256(file), SHA-256(salt || file) and the size, in one streamed pass."""

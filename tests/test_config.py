@@ -445,3 +445,11 @@ def test_with_adapters_rechecks_secrets() -> None:
     with pytest.raises(ConfigError, match=r"adapters\.enabled\.0: expected one of"):
         config.with_adapters(["irc"])
     assert config.with_adapters(["console"]).adapters.enabled == ["console"]
+
+
+def test_ocr_cannot_be_turned_on_in_this_build(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "[search]\nocr = true\n")
+    assert "search.ocr" in message and "not available in this build" in message
+    assert (
+        load_config(write(tmp_path, "[search]\nocr = false\n"), environ=NO_ENV).search.ocr is False
+    )
