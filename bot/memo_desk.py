@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.flow import Turn
 from bot.inputs import clean_text
 from bot.prompts import Prompts
-from bot.timeline import Timelines
+from bot.timeline import CHAT_LIMIT, Timelines
 from storage import case_keys, evidence_search, notes
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.keys import KeyRing
@@ -119,5 +119,5 @@ class MemoDesk:
             key: bytes | None = await case_keys.data_key(conn, self.ring, case.id)
         except CaseKeyError:
             key = None  # no evidence or note yet, or erased: notes cannot be read
-        built = await self.timelines.build(conn, case, key)
+        built = await self.timelines.build(conn, case, key, latest=CHAT_LIMIT)
         turn.say(self.timelines.chat_text(case, built))

@@ -39,11 +39,11 @@ from storage import case_keys, custody, evidence_search
 from storage.blobs import BlobError, BlobStore
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
-from storage.evidence_items import ItemRecord, open_item
-from storage.evidence_search import Scope, Window
+from storage.evidence_search import Candidate, Scope, Window
 from storage.keys import KeyRing
-from storage.leaves import CustodyEvent, utc_stamp
-from storage.vault import VaultError
+from storage.leaves import SALT_SIZE, CustodyEvent, utc_stamp
+from storage.offload import offload
+from storage.vault import ItemOpener, VaultError
 
 log = logging.getLogger(__name__)
 
@@ -199,29 +199,30 @@ class Searcher:
                 return NO_EVIDENCE, b""
 
     async def _scan(self, scope: Scope, key: bytes, request: _Request, tally: _Tally) -> None:
+        opener = ItemOpener(key)
         last = 0
         while True:
             async with self.db.transaction() as conn:
-                rows = await evidence_search.batch(
+                rows = await evidence_search.candidates(
                     conn, scope, after_item_no=last, limit=self.batch_size
                 )
             if not rows:
                 return
             last = rows[-1].item_no
             for item in rows:
-                await self._examine(item, key, request, tally)
+                await self._examine(item, opener, request, tally)
 
     async def _examine(
-        self, item: ItemRecord, key: bytes, request: _Request, tally: _Tally
+        self, item: Candidate, opener: ItemOpener, request: _Request, tally: _Tally
     ) -> None:
         tally.examined += 1
         sender = _sender(item)
         if request.sender is not None and request.sender.find(sender) is None:
             return
-        text = ""
+        content = b""
         if _has_text(item) and (request.needles or len(tally.hits) < tally.max_hits):
             try:
-                text = await self._text(item, key)
+                content = await self._content(item, opener)
             except (BlobError, VaultError) as exc:
                 log.warning("search: item %s could not be opened: %s", item.item_id, exc)
                 tally.unreadable += 1
@@ -230,16 +231,21 @@ class Searcher:
             tally.pictures += 1
         elif item.kind in MEDIA_KINDS:
             tally.media += 1
-        haystack = f"{text}\n{item.file_name}" if item.kind != "text" else text
-        if not all(n.find(haystack) for n in request.needles):
+        name = "" if item.kind == "text" else item.file_name
+        if not all(n.in_utf8(content) or n.find(name) for n in request.needles):
             return
         tally.total += 1
         if len(tally.hits) < tally.max_hits:
-            tally.hits.append(_hit(item, sender, haystack, request))
+            text = content.decode("utf-8", errors="replace")
+            tally.hits.append(_hit(item, sender, f"{text}\n{name}".strip(), request))
 
-    async def _text(self, item: ItemRecord, key: bytes) -> str:
-        opened = await open_item(self.blobs, key, item)
-        return opened.content.decode("utf-8", errors="replace")
+    async def _content(self, item: Candidate, opener: ItemOpener) -> bytes:
+        """The item's content, without its salt; inline texts are opened in place."""
+        sealed = item.sealed if item.blob is None else await self.blobs.aget(item.blob)
+        if sealed is None:
+            raise VaultError(f"item {item.item_id!r} has no ciphertext")
+        plain = await offload(len(sealed), opener.open, sealed, item.item_id)
+        return plain[SALT_SIZE:]
 
 
 def _window(asked: Window, scope: Window | None) -> Window:
@@ -250,18 +256,15 @@ def _window(asked: Window, scope: Window | None) -> Window:
     return asked.narrowed_to(scope)
 
 
-def _has_text(item: ItemRecord) -> bool:
+def _has_text(item: Candidate) -> bool:
     return item.kind in SEARCHED_KINDS or item.mime_type.startswith("text/")
 
 
-def _sender(item: ItemRecord) -> str:
-    origin = item.origin
-    if origin is None:
-        return ""
-    return " ".join(part for part in (origin.sender_name, origin.author_signature) if part)
+def _sender(item: Candidate) -> str:
+    return " ".join(part for part in (item.sender, item.signature) if part)
 
 
-def _hit(item: ItemRecord, sender: str, haystack: str, request: _Request) -> Hit:
+def _hit(item: Candidate, sender: str, haystack: str, request: _Request) -> Hit:
     file_name = "" if item.kind == "text" else item.file_name
     if request.masked:
         haystack = mask(haystack, names=request.names)
@@ -270,7 +273,7 @@ def _hit(item: ItemRecord, sender: str, haystack: str, request: _Request) -> Hit
     return Hit(
         item_no=item.item_no,
         kind=item.kind,
-        event_time=item.original_date or item.received_at,
+        event_time=item.event_time,
         dated=item.original_date is not None,
         sender=sender,
         file_name=file_name,

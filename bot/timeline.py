@@ -76,6 +76,8 @@ class Timeline:
     locale: str
     timezone: str
     entries: tuple[Entry, ...]
+    total: int
+    """Entries in the whole timeline; more than ``entries`` holds when it was cut."""
 
     def with_excerpts(self, texts: Mapping[int, str]) -> Timeline:
         """The same timeline with the start of each evidence text given in ``texts``."""
@@ -104,11 +106,16 @@ class Timelines:
         conn: AsyncConnection,
         case: CaseRecord,
         data_key: bytes | None,
+        *,
+        latest: int | None = None,
     ) -> Timeline:
-        """The case's timeline; notes are shown only with the data key (else unreadable)."""
+        """The case's timeline, or its ``latest`` last entries (the count is of all);
+        notes are shown only with the data key."""
         entries: list[Entry] = []
-        async for item in evidence_search.dated(conn, Scope(case.id)):
+        scope = Scope(case.id)
+        async for item in evidence_search.dated(conn, scope, latest=latest):
             entries.append(self._item(case, item))
+        items = await evidence_search.count(conn, scope) if latest else len(entries)
         for note in await notes.for_case(conn, case.id):
             entries.append(self._note(case, note, data_key))
         entries += await self._steps_and_reminders(conn, case)
@@ -118,7 +125,9 @@ class Timelines:
                 text = self._t(case, "timeline.deleted", item_no=event.item_no)
                 entries.append(Entry(event.at, RECORDED, "deletion", text, {"item": event.item_no}))
         entries.sort(key=Entry.sort_key)
-        return Timeline(case.id, case.locale, self.tz.key, tuple(entries))
+        total = len(entries) + items - sum(1 for e in entries if e.type == "evidence")
+        kept = entries[-latest:] if latest else entries
+        return Timeline(case.id, case.locale, self.tz.key, tuple(kept), total)
 
     # ---- sources ----------------------------------------------------------------------
 
@@ -213,15 +222,9 @@ class Timelines:
         """`/timeline` in the chat: the latest entries, and how to get all of them."""
         if not timeline.entries:
             return self._t(case, "timeline.empty")
-        shown = Timeline(
-            timeline.case_id, timeline.locale, timeline.timezone, timeline.entries[-CHAT_LIMIT:]
-        )
-        parts = [
-            self._t(
-                case, "timeline.header", count=len(timeline.entries), timezone=timeline.timezone
-            )
-        ]
-        hidden = len(timeline.entries) - len(shown.entries)
+        shown = replace(timeline, entries=timeline.entries[-CHAT_LIMIT:])
+        parts = [self._t(case, "timeline.header", count=timeline.total, timezone=timeline.timezone)]
+        hidden = timeline.total - len(shown.entries)
         if hidden > 0:
             parts.append(self._t(case, "timeline.more", count=hidden))
         parts += self.lines(case, shown)
@@ -229,9 +232,7 @@ class Timelines:
 
     def document(self, case: CaseRecord, timeline: Timeline) -> str:
         """The whole timeline as a readable text, for the export bundle."""
-        header = self._t(
-            case, "timeline.header", count=len(timeline.entries), timezone=timeline.timezone
-        )
+        header = self._t(case, "timeline.header", count=timeline.total, timezone=timeline.timezone)
         body = self.lines(case, timeline) or [self._t(case, "timeline.empty")]
         return "\n".join([header, "", *body, "", self._t(case, "timeline.legend")]) + "\n"
 

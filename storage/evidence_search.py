@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.evidence_items import ItemRecord, record_of
+from storage.leaves import item_id
 from storage.schema import evidence_items
 
 BATCH_SIZE = 200
+_CHUNK = 1000
 
 
 def event_time() -> ColumnElement[Any]:
@@ -89,17 +90,58 @@ def _conditions(scope: Scope) -> list[ColumnElement[bool]]:
     return conditions
 
 
-async def batch(
+@dataclass(frozen=True)
+class Candidate:
+    """What a search needs of an item: its description and its ciphertext (inline), or
+    the name of its blob. Lighter than a full ItemRecord, since a search reads thousands."""
+
+    case_id: int
+    item_no: int
+    kind: str
+    mime_type: str
+    file_name: str
+    sender: str
+    signature: str
+    original_date: datetime | None
+    received_at: datetime
+    blob: str | None
+    sealed: bytes | None
+
+    @property
+    def item_id(self) -> str:
+        return item_id(self.case_id, self.item_no)
+
+    @property
+    def event_time(self) -> datetime:
+        return self.original_date or self.received_at
+
+
+_CANDIDATE_COLUMNS = (
+    evidence_items.c.case_id,
+    evidence_items.c.item_no,
+    evidence_items.c.kind,
+    evidence_items.c.mime_type,
+    evidence_items.c.file_name,
+    evidence_items.c.origin_sender,
+    evidence_items.c.origin_signature,
+    evidence_items.c.original_date,
+    evidence_items.c.received_at,
+    evidence_items.c.blob,
+    evidence_items.c.sealed,
+)
+
+
+async def candidates(
     conn: AsyncConnection, scope: Scope, *, after_item_no: int = 0, limit: int = BATCH_SIZE
-) -> list[ItemRecord]:
+) -> list[Candidate]:
     """Up to ``limit`` items in ``scope`` numbered above ``after_item_no``, by number."""
     query = (
-        select(evidence_items)
+        select(*_CANDIDATE_COLUMNS)
         .where(*_conditions(scope), evidence_items.c.item_no > after_item_no)
         .order_by(evidence_items.c.item_no)
         .limit(limit)
     )
-    return [record_of(row) for row in (await conn.execute(query)).mappings()]
+    return [Candidate(*row) for row in await conn.execute(query)]
 
 
 async def count(conn: AsyncConnection, scope: Scope) -> int:
@@ -137,11 +179,20 @@ _DATED_COLUMNS = (
 )
 
 
-async def dated(conn: AsyncConnection, scope: Scope) -> AsyncIterator[DatedItem]:
-    """Every item in ``scope`` without its ciphertext, by item number, streamed."""
-    query = select(*_DATED_COLUMNS).where(*_conditions(scope)).order_by(evidence_items.c.item_no)
-    result = await conn.stream(query)
-    async for row in result:
+async def dated(
+    conn: AsyncConnection, scope: Scope, *, latest: int | None = None
+) -> AsyncIterator[DatedItem]:
+    """The items in ``scope`` without their ciphertext, by item number, read in chunks;
+    with ``latest``, only the ``latest`` last by event time, earliest first."""
+    query = select(*_DATED_COLUMNS).where(*_conditions(scope))
+    if latest is None:
+        result = await conn.stream(query.order_by(evidence_items.c.item_no))
+        async for chunk in result.partitions(_CHUNK):
+            for row in chunk:
+                yield DatedItem(*row)
+        return
+    newest = query.order_by(event_time().desc(), evidence_items.c.item_no.desc()).limit(latest)
+    for row in reversed((await conn.execute(newest)).all()):
         yield DatedItem(*row)
 
 

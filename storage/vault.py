@@ -91,7 +91,7 @@ def unwrap(master: MasterKey, wrapped: bytes, case_id: int) -> bytes:
             f"expected {WRAPPED_KEY_SIZE}"
         )
     return _decrypt(
-        master.secret,
+        AESGCM(master.secret),
         wrapped,
         aad,
         f"the data key of case {case_id}",
@@ -124,12 +124,33 @@ def open_sealed(data_key: bytes, sealed: bytes, item_id: str) -> bytes:
             f"{SEAL_OVERHEAD}-byte minimum"
         )
     return _decrypt(
-        data_key,
+        AESGCM(data_key),
         sealed,
         aad,
         f"item {item_id!r}",
         "wrong data key, wrong item, or the ciphertext was altered",
     )
+
+
+class ItemOpener:
+    """:func:`open_sealed` for many items of one case, the key prepared once (a search
+    opens thousands of small items, and preparing the key each time doubled the cost)."""
+
+    def __init__(self, data_key: bytes) -> None:
+        _check_data_key(data_key)
+        self._cipher = AESGCM(data_key)
+
+    def open(self, sealed: bytes, item_id: str) -> bytes:
+        aad = _item_aad(item_id)
+        if len(sealed) < SEAL_OVERHEAD:
+            raise VaultError(f"sealed item {item_id!r} is shorter than the minimum")
+        return _decrypt(
+            self._cipher,
+            sealed,
+            aad,
+            f"item {item_id!r}",
+            "wrong data key, wrong item, or the ciphertext was altered",
+        )
 
 
 # --- internals -------------------------------------------------------------------------
@@ -145,12 +166,12 @@ def _encrypt(key: bytes, plaintext: bytes, label: bytes) -> bytes:
     return header + ciphertext
 
 
-def _decrypt(key: bytes, blob: bytes, label: bytes, what: str, why: str) -> bytes:
+def _decrypt(cipher: AESGCM, blob: bytes, label: bytes, what: str, why: str) -> bytes:
     if blob[:1] != _VERSION_BYTE:
         raise VaultError(f"cannot decrypt {what}: unknown format version {blob[0]}")
     nonce = blob[1:HEADER_SIZE]
     try:
-        return AESGCM(key).decrypt(nonce, blob[HEADER_SIZE:], _VERSION_BYTE + label)
+        return cipher.decrypt(nonce, blob[HEADER_SIZE:], _VERSION_BYTE + label)
     except (InvalidTag, OverflowError, ValueError, TypeError):
         raise VaultError(f"cannot decrypt {what}: {why}") from None
 

@@ -188,3 +188,21 @@ def test_the_console_walkthrough(tmp_path: Path) -> None:
     assert first < second < third
     found = result.stdout[result.stdout.index("you   › /search") :]
     assert "#1 · 2025-11-03 14:30" in found and "#2 ·" not in found
+
+
+async def test_a_long_timeline_shows_the_latest_and_counts_the_rest(
+    victim: Victim, clock: ManualClock
+) -> None:
+    clock.set(NOW)
+    await triage(victim)
+    for n in range(33):  # sent a day apart, forwarded newest first
+        clock.advance(timedelta(seconds=3))  # slower than the flood guard's limit
+        await forward(victim, f"message {n}", origin("张三", utc(2025, 10, 1) - timedelta(days=n)))
+    await victim.command("memo", "2025-10-01 12:00 the last thing that happened")
+    (reply,) = await victim.command("timeline")
+    assert "(34 entries" in reply.text
+    assert "…4 earlier entries aren't shown here" in reply.text
+    lines = [line for line in reply.text.splitlines() if " · " in line]
+    assert len(lines) == 30
+    assert "Evidence #29" in lines[0] and "Your note #1" in lines[-1]
+    assert "Evidence #1:" in lines[-2]
