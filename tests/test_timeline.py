@@ -16,6 +16,7 @@ from tests.conftest import Victim
 from tests.test_cli import haven as run_haven
 from tests.test_evidence import attachment, forward, send_file
 from tests.test_journey import text_of, triage
+from tests.test_reminders import button, fire, reminder_messages
 from tests.test_search import origin, utc
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -206,3 +207,18 @@ async def test_a_long_timeline_shows_the_latest_and_counts_the_rest(
     assert len(lines) == 30
     assert "Evidence #29" in lines[0] and "Your note #1" in lines[-1]
     assert "Evidence #1:" in lines[-2]
+
+
+async def test_reminders_answered_are_in_the_timeline(victim: Victim, clock: ManualClock) -> None:
+    haven = victim.haven
+    clock.set(NOW)
+    await triage(victim)
+    await fire(victim, clock, timedelta(minutes=30))
+    title = text_of(haven, "en", "item.forward_evidence.title")
+    (message,) = [m for m in reminder_messages(victim) if title in m.text]
+    await victim.raw_press(button(message, "no"))
+    (reply,) = await victim.command("timeline")
+    answered = (
+        f"2025-11-06 10:30 (when it was marked in Haven) · Reminder answered, not relevant: {title}"
+    )
+    assert answered in reply.text
