@@ -60,7 +60,6 @@ class SearchDesk:
         return Found(result)
 
     def reply(self, turn: Turn, found: Found) -> None:
-        case = turn.case
         result = found.result
         if result is None:
             turn.say(self._t(turn, found.problem, **found.fields))
@@ -85,7 +84,6 @@ class SearchDesk:
             lines.append(self._t(turn, "search.media", count=result.media_unsearched))
         if result.unreadable:
             lines.append(self._t(turn, "search.unreadable", count=result.unreadable))
-        log.debug("case %s: search answer of %d line(s)", case.id, len(lines))
         turn.say("\n".join(lines))
 
     def _hit(self, turn: Turn, hit: Hit) -> str:

@@ -8,10 +8,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import func, select
+
 from bot.clock import ManualClock
 from bot.memo_desk import stated_time
 from bot.verify import Problem, verify_bundle
 from storage import notes
+from storage.schema import case_notes
 from tests.conftest import Victim
 from tests.test_cli import haven as run_haven
 from tests.test_evidence import attachment, forward, send_file
@@ -222,3 +225,12 @@ async def test_reminders_answered_are_in_the_timeline(victim: Victim, clock: Man
         f"2025-11-06 10:30 (when it was marked in Haven) · Reminder answered, not relevant: {title}"
     )
     assert answered in reply.text
+
+
+async def test_erasing_the_case_deletes_its_notes(victim: Victim, clock: ManualClock) -> None:
+    await build_case(victim, clock)
+    await victim.command("erase")
+    await victim.raw_press("erase:yes:1")
+    async with victim.haven.db.transaction() as conn:
+        left = await conn.execute(select(func.count()).select_from(case_notes))
+        assert left.scalar() == 0
