@@ -260,6 +260,8 @@ class Timelines:
 
     def _days(self, case: CaseRecord, entry: Entry, previous: Entry) -> str:
         span = entry.at - previous.at
+        if span < 2 * GAP:
+            return self._t(case, "ui.duration_h", n=int(span / timedelta(hours=1)))
         return self._t(case, "ui.duration_d", n=span.days)
 
 

@@ -571,3 +571,27 @@ async def test_export_reaches_the_victim_as_a_document(rig: Rig, fake: FakeBotAP
     assert document.params["chat_id"] == str(VICTIM["id"])
     assert document.params["document"]["filename"] == "haven-case-1-evidence.zip"
     assert "📦" in document.params["caption"]
+
+
+async def test_timeline_and_search_over_telegram_use_the_forward_dates(rig: Rig) -> None:
+    """Forwarded out of order through the real library: /timeline puts them in order,
+    /search finds by sender and keyword, traditional characters included."""
+    await rig.exchange(rig.updates.message(VICTIM_CHAT, VICTIM, "/start"))
+    later = int(datetime(2025, 11, 3, 6, 30, tzinfo=UTC).timestamp())
+    earlier = int(datetime(2025, 11, 1, 1, 0, tzinfo=UTC).timestamp())
+    wang, li = tu.user(555, "Wang"), tu.user(556, "Li")
+    await rig.exchange(
+        rig.updates.forward(VICTIM_CHAT, VICTIM, tu.origin_user(wang, later), text="截圖在群裡")
+    )
+    await rig.exchange(
+        rig.updates.forward(VICTIM_CHAT, VICTIM, tu.origin_user(li, earlier), text="pay or else")
+    )
+    await rig.exchange(rig.updates.message(VICTIM_CHAT, VICTIM, "/memo 2025-11-02 20:00 报警了"))
+    (timeline,) = await rig.exchange(rig.updates.message(VICTIM_CHAT, VICTIM, "/timeline"))
+    markers = ("Evidence #2: message from Li", "Your note #1", "Evidence #1: message from Wang")
+    first, second, third = (timeline.index(f" · {marker}") for marker in markers)
+    assert first < second < third
+    (found,) = await rig.exchange(
+        rig.updates.message(VICTIM_CHAT, VICTIM, "/search 截图 from:wang")
+    )
+    assert "#1 · 2025-11-03 14:30" in found and "#2" not in found
