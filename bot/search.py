@@ -18,8 +18,9 @@ retrieval (:meth:`Searcher.search`), so both follow the same rules:
   "not there". No text recognition (OCR) runs in this build.
 - ``masked=True`` passes every snippet, sender and file name through
   :func:`bot.masking.mask`, for staff.
-- Every search, whatever it finds, is a custody event: who searched, what for (with
-  personal data masked, since log entries outlive an erasure) and how many results.
+- Every search, whatever it finds (and every one refused), is a custody event: who
+  searched, what for (with personal data masked, since log entries outlive an
+  erasure) and how many results.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ MEDIA_KINDS = frozenset({"voice", "audio", "video"})
 FOUND = "found"  # the search ran; hits may be empty
 ERASED = "erased"  # the case was erased: nothing can be found, ever
 NO_EVIDENCE = "no_evidence"  # the case holds no evidence yet
+REFUSED = "refused: outside the approved window"  # recorded, then SearchRefused raised
 
 
 class SearchRefused(Exception):
@@ -148,17 +150,22 @@ class Searcher:
         """Run ``query`` over case ``case_id`` and record it as a custody event.
 
         ``scope`` is an approved retrieval's window: SearchRefused("search.outside_window")
-        when the query's own window is not inside it. ``names`` are names to mask besides
-        phone numbers, ID and card numbers and e-mail addresses. ``purpose`` goes into
-        the custody event (a retrieval's number, say).
+        when the query's own window is not inside it (the attempt is recorded too).
+        ``names`` are names to mask besides phone numbers, ID and card numbers and e-mail
+        addresses. ``purpose`` goes into the custody event (a retrieval's number, say).
         """
-        window = _window(query.window, scope)
         request = _Request(
             needles=tuple(needle(term) for term in query.terms),
             sender=needle(query.sender) if query.sender else None,
             masked=masked,
             names=(*names, query.sender) if query.sender else tuple(names),
         )
+        try:
+            window = _window(query.window, scope)
+        except SearchRefused:
+            refused = SearchResult(status=REFUSED, window=query.window)
+            await self._record(actor, case_id, query, refused, request, purpose)
+            raise
         status, key = await self._key(case_id)
         tally = _Tally(max_hits)
         if status == FOUND:
@@ -173,19 +180,30 @@ class Searcher:
             media_unsearched=tally.media if request.needles else 0,
             unreadable=tally.unreadable,
         )
+        await self._record(actor, case_id, query, result, request, purpose)
+        return result
+
+    async def _record(
+        self,
+        actor: str,
+        case_id: int,
+        query: Query,
+        result: SearchResult,
+        request: _Request,
+        purpose: str,
+    ) -> None:
         async with self.db.transaction() as conn:
             await record_search(
                 conn,
                 actor=actor,
                 case_id=case_id,
                 query=query,
-                window=window,
+                window=result.window,
                 result=result,
                 at=self.clock.now(),
                 names=request.names,
                 purpose=purpose,
             )
-        return result
 
     async def _key(self, case_id: int) -> tuple[str, bytes]:
         async with self.db.transaction() as conn:

@@ -229,6 +229,10 @@ async def test_a_query_reaching_outside_the_approved_window_is_refused(
         with pytest.raises(SearchRefused) as caught:
             await core.search(1, Query(window=asked), actor="staff:a", scope=scope)
         assert caught.value.problem == "search.outside_window"
+    async with haven[0].db.transaction() as conn:
+        events = [row.event for row in await custody.for_case(conn, 1)]
+    refusals = [e for e in events if e.reason.endswith("-> refused: outside the approved window")]
+    assert len(refusals) == 3 and {e.actor for e in refusals} == {"staff:a"}
     narrowed = await core.search(
         1, Query(window=Window(utc(2025, 11, 3), utc(2025, 11, 4))), actor="staff:a", scope=scope
     )
