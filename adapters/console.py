@@ -2,7 +2,10 @@
 
 Lines typed are the victim's messages. `/forward NAME | TEXT` stands for a message
 forwarded from NAME, `/attach PATH` for a file sent to the bot, and a line beginning with
-`@staff ` is typed into the staff channel. A button is chosen by its number or its label.
+`@staff ` is typed into the staff channel. A button is chosen by its number or its label;
+a staff button by `@staff N` (the numbers of the latest staff message with buttons).
+Messages Haven sends privately to the staff user (a retrieval's bundle) are shown marked
+as such.
 When standard input is not a terminal, the adapter reads to the end and then closes.
 """
 
@@ -62,6 +65,7 @@ class ConsoleAdapter:
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._buttons: tuple[Button, ...] = ()
+        self._staff_buttons: tuple[Button, ...] = ()
         self._ids = itertools.count(1)
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -86,16 +90,22 @@ class ConsoleAdapter:
 
     async def send(self, message: Outbound) -> str:
         staff = message.chat.kind is ChatKind.STAFF
+        private_to_staff = not staff and message.chat.chat_id == self.settings.staff_user
         lines = message.text.splitlines() or [""]
         if staff:
-            self._write("\n".join(f"[staff] {line}" for line in lines), _YELLOW)
+            edited = "(edited) " if message.edit_of else ""
+            self._write("\n".join(f"[staff] {edited}{line}" for line in lines), _YELLOW)
+        elif private_to_staff:
+            self._write("\n".join(f"[to staff privately] {line}" for line in lines), _YELLOW)
         else:
             self._write("Haven › " + "\n        ".join(lines), _CYAN)
         flat = tuple(button for row in message.buttons for button in row)
         if flat:
             listing = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, start=1))
             self._write(("[staff] " if staff else "        ") + listing, _DIM)
-            if not staff:
+            if staff:
+                self._staff_buttons = flat
+            elif not private_to_staff:
                 self._buttons = flat
         if message.file is not None:
             self._write(f"        📎 {message.file.path}", _DIM)
@@ -141,7 +151,11 @@ class ConsoleAdapter:
     def parse(self, line: str) -> Inbound | None:
         """Turn one typed line into an inbound event, as a platform adapter would."""
         if line.startswith(STAFF_PREFIX):
-            return self._typed(line[len(STAFF_PREFIX) :], staff=True)
+            typed = line[len(STAFF_PREFIX) :]
+            staff_button = _chosen(typed, self._staff_buttons)
+            if staff_button is not None:
+                return self._inbound(InboundKind.BUTTON, staff=True, button_data=staff_button.data)
+            return self._typed(typed, staff=True)
         button = self._button_for(line)
         if button is not None:
             return self._inbound(InboundKind.BUTTON, button_data=button.data)
@@ -173,14 +187,7 @@ class ConsoleAdapter:
         )
 
     def _button_for(self, line: str) -> Button | None:
-        typed = line.strip()
-        if typed.isdigit() and 1 <= int(typed) <= len(self._buttons):
-            return self._buttons[int(typed) - 1]
-        folded = typed.casefold()
-        for button in self._buttons:
-            if folded and _plain_label(button.label).casefold() == folded:
-                return button
-        return None
+        return _chosen(line, self._buttons)
 
     def _attach(self, raw_path: str) -> Inbound | None:
         path = Path(raw_path).expanduser()
@@ -195,6 +202,18 @@ class ConsoleAdapter:
             kind="document", fetch=fetch, file_name=path.name, size=path.stat().st_size
         )
         return self._inbound(InboundKind.ATTACHMENT, attachments=(attachment,))
+
+
+def _chosen(line: str, buttons: tuple[Button, ...]) -> Button | None:
+    """The button a typed line picks, by its number or its label."""
+    typed = line.strip()
+    if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+        return buttons[int(typed) - 1]
+    folded = typed.casefold()
+    for button in buttons:
+        if folded and _plain_label(button.label).casefold() == folded:
+            return button
+    return None
 
 
 def _plain_label(label: str) -> str:

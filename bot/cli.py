@@ -16,10 +16,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import erasure, export, retention, rotation, verify
 from bot.config import Config, ConfigError, load_config
 from bot.content import ContentError
+from bot.data_dir import StartupError, prepare_data_dir
 from bot.demo import DEMO_SCRIPT
 from bot.operator import OPERATOR, OperatorError, Store, audit_store, open_store
 from bot.outbox_admin import outbox_command
-from bot.runtime import StartupError, configure_logging, prepare_data_dir, run
+from bot.runtime import configure_logging, run
 from storage.database import SchemaError
 
 EXIT_USAGE = 2

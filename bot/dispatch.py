@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.content import Severity
+from bot.escalation import Escalator
 from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
 from bot.evidence import Evidence, Received, Refused
 from bot.flood import FloodGuard, Verdict
@@ -38,8 +39,10 @@ EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 class DispatchSettings:
     default_locale: str
     max_text_chars: int
-    staff_channels: tuple[ChatRef, ...]
-    staff_locale: str
+
+
+class StaffHandler(Protocol):
+    async def handle(self, inbound: Inbound) -> None: ...
 
 
 class Dispatcher:
@@ -52,6 +55,8 @@ class Dispatcher:
         flood: FloodGuard,
         evidence: Evidence,
         reminders: ReminderDesk,
+        escalator: Escalator,
+        staff: StaffHandler,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -63,11 +68,16 @@ class Dispatcher:
         self.flood = flood
         self.evidence = evidence
         self.reminders = reminders
+        self.escalator = escalator
+        self.staff = staff
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
     async def handle(self, inbound: Inbound) -> None:
         """Take one inbound event to the end: state saved, replies queued."""
+        if inbound.chat.kind is ChatKind.STAFF:
+            await self.staff.handle(inbound)
+            return
         if inbound.chat.kind is not ChatKind.PRIVATE:
             log.info("ignored %s from a %s chat", inbound.kind, inbound.chat.kind)
             return
@@ -153,9 +163,10 @@ class Dispatcher:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in replies:
             await _enqueue(conn, inbound.chat, reply, case.id, now)
-        if outcome.alert_reasons:
-            await self._alert_staff(conn, case, outcome.alert_reasons, now)
-        return planned.armed
+        if not outcome.alert_reasons:
+            return planned.armed
+        next_step = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
+        return planned.armed if next_step is None else (*planned.armed, next_step)
 
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
@@ -172,26 +183,6 @@ class Dispatcher:
         )
         for reply in answer.replies:
             await _enqueue(conn, inbound.chat, reply, answer.case_id, now)
-
-    async def _alert_staff(
-        self, conn: AsyncConnection, case: CaseRecord, reasons: tuple[str, ...], now: datetime
-    ) -> None:
-        locale = self.settings.staff_locale
-        texts = self.prompts.texts
-        age_minutes = int((now - case.created_at) / timedelta(minutes=1))
-        text = texts.get(
-            locale,
-            "staff.alert",
-            case_id=case.id,
-            severity=texts.get(locale, f"severity.{Severity(case.severity)}"),
-            reasons=", ".join(texts.get(locale, f"reason.{r}") for r in reasons),
-            step=case.step or "—",
-            age=texts.get(locale, "ui.duration_m", n=age_minutes),
-            locale=texts.get(case.locale, "meta.language_name"),
-        )
-        log.warning("case %s escalated: %s", case.id, ",".join(reasons))
-        for channel in self.settings.staff_channels:
-            await _enqueue(conn, channel, Reply(text), case.id, now)
 
     # ---- routing ------------------------------------------------------------------
 

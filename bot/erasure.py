@@ -15,6 +15,7 @@ A case under a legal hold cannot be erased until the hold is released.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -50,30 +51,44 @@ async def erased(conn: AsyncConnection, case_id: int) -> bool:
 async def hold(store: Store, case_id: int, *, actor: str, reason: str) -> None:
     if not reason.strip():
         raise OperatorError("a hold needs a reason (--reason)")
-    now = store.clock.now()
     async with store.db.transaction() as conn:
         await _existing(conn, case_id)
         if await held(conn, case_id):
             raise OperatorError(f"case {case_id} is already on hold")
-        await conn.execute(
-            insert(holds).values(case_id=case_id, reason=reason, held_by=actor, held_at=now)
-        )
-        event = CustodyEvent(actor=actor, action=HOLD, at=now, case_id=case_id, reason=reason)
-        await custody.record(conn, event)
+        await place_hold(conn, case_id, actor=actor, reason=reason, now=store.clock.now())
 
 
 async def release(store: Store, case_id: int, *, actor: str, reason: str = "") -> None:
-    now = store.clock.now()
     async with store.db.transaction() as conn:
         await _existing(conn, case_id)
-        hold_id = await _active_hold(conn, case_id)
-        if hold_id is None:
+        if not await lift_hold(conn, case_id, actor=actor, reason=reason, now=store.clock.now()):
             raise OperatorError(f"case {case_id} is not on hold")
-        await conn.execute(
-            update(holds).where(holds.c.id == hold_id).values(released_by=actor, released_at=now)
-        )
-        event = CustodyEvent(actor=actor, action=RELEASE, at=now, case_id=case_id, reason=reason)
-        await custody.record(conn, event)
+
+
+async def place_hold(
+    conn: AsyncConnection, case_id: int, *, actor: str, reason: str, now: datetime
+) -> None:
+    """Put an existing case that is not on hold under one, in the caller's transaction."""
+    await conn.execute(
+        insert(holds).values(case_id=case_id, reason=reason, held_by=actor, held_at=now)
+    )
+    event = CustodyEvent(actor=actor, action=HOLD, at=now, case_id=case_id, reason=reason)
+    await custody.record(conn, event)
+
+
+async def lift_hold(
+    conn: AsyncConnection, case_id: int, *, actor: str, reason: str, now: datetime
+) -> bool:
+    """Release the case's hold in the caller's transaction; False when it had none."""
+    hold_id = await _active_hold(conn, case_id)
+    if hold_id is None:
+        return False
+    await conn.execute(
+        update(holds).where(holds.c.id == hold_id).values(released_by=actor, released_at=now)
+    )
+    event = CustodyEvent(actor=actor, action=RELEASE, at=now, case_id=case_id, reason=reason)
+    await custody.record(conn, event)
+    return True
 
 
 async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erased:

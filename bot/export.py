@@ -7,13 +7,14 @@ that one head. The written bundle is then checked with the offline verifier
 (:func:`bot.verify.verify_bundle`); one that does not verify is deleted and reported,
 never handed over.
 
-Used by `haven export` (operator) and by the victim's `/export`.
+Used by `haven export` (operator), the victim's `/export` and staff retrievals.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -42,9 +43,20 @@ class Exported:
 
 
 async def export_case(
-    store: Store, case_id: int, out: Path, *, actor: str, reason: str
+    store: Store,
+    case_id: int,
+    out: Path,
+    *,
+    actor: str,
+    reason: str,
+    action: str = EXPORT,
+    window: tuple[datetime, datetime] | None = None,
 ) -> Exported:
-    """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails."""
+    """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails.
+
+    ``action`` names the custody event (an export, or a staff retrieval); ``window`` keeps
+    only the items received in ``[start, end)``. The custody history is always whole.
+    """
     now = store.clock.now()
     async with store.db.transaction() as conn:
         case = await cases.get(conn, case_id)
@@ -60,11 +72,15 @@ async def export_case(
             if "has no data key" not in str(exc):
                 raise OperatorError(str(exc)) from None
             key = b""  # a case with no evidence yet: the bundle holds its custody only
-        event = CustodyEvent(actor=actor, action=EXPORT, at=now, case_id=case_id, reason=reason)
+        event = CustodyEvent(actor=actor, action=action, at=now, case_id=case_id, reason=reason)
         await custody.record(conn, event)
         signed = await ledger.sign_head(conn, store.log_key, now)
         size = signed.head.size
-        records = await evidence_items.for_case(conn, case_id)
+        records = [
+            r
+            for r in await evidence_items.for_case(conn, case_id)
+            if window is None or window[0] <= r.received_at < window[1]
+        ]
         item_proofs = [await ledger.inclusion_proof(conn, r.leaf_index, size) for r in records]
         item_leaves = [(await ledger.leaf(conn, r.leaf_index)).data for r in records]
         entries = []

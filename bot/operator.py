@@ -15,8 +15,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
-from bot.runtime import BLOB_DIR, StartupError, prepare_data_dir
 from storage.audit import Finding, audit
 from storage.blobs import BlobStore
 from storage.database import Database
