@@ -70,7 +70,6 @@ class StaffDesk:
         self._on_outbox = on_outbox
         self._commands: dict[str, Handler] = {
             "help": self._help,
-            "start": self._help,
             "cases": self._cases,
             "case": self._case,
             "note": self._note,
@@ -137,10 +136,7 @@ class StaffDesk:
             log.warning("refused staff action %s from %s: not on the staff", action, who)
             await self._custody_refusal(conn, who, action, args, "not staff", now)
             return [Reply(self.words.t("staff.not_staff"))]
-        known = action in self._commands or action in RetrievalDesk.ACTIONS
-        if action in (ACK, TAKE, RESOLVE) or not known:
-            known = True
-        if known and not member.may(action) and action in self._all_actions():
+        if action in self._all_actions() and not member.may(action):
             log.warning("refused %s to %s (role %s)", action, who, member.role)
             await self._custody_refusal(conn, who, action, args, f"role {member.role}", now)
             command = f"/{action}" if inbound.kind is InboundKind.COMMAND else action

@@ -115,4 +115,6 @@ def buttons_of(message: Outbound) -> dict[str, Button]:
 async def open_rig(data_dir: Path, clock: ManualClock, extra: str = "") -> Rig:
     adapter = MemoryAdapter(PLATFORM)
     haven = await Haven.open(staff_config(data_dir, extra), {PLATFORM: adapter}, clock)
+    await haven.scheduler.rearm()  # as `haven run` does at start
+    await haven.sender.drain()
     return Rig(haven, adapter, clock)
