@@ -36,7 +36,9 @@ class StaffTexts:
         return self.texts.get(locale, key)
 
     def span(self, delta: timedelta) -> str:
-        minutes = max(0, int(delta / timedelta(minutes=1)))
+        if delta < timedelta(minutes=1):  # shortened timeouts of a demo
+            return self.t("staff.duration_s", n=max(0, int(delta.total_seconds())))
+        minutes = int(delta / timedelta(minutes=1))
         if minutes < 120:
             return self.t("ui.duration_m", n=minutes)
         if minutes < 48 * 60:

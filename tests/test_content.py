@@ -98,6 +98,7 @@ EVIDENCE_KEYS = (
 STAFF_KEYS = (
     "ui.staff_on_it",
     "staff.alert_update",
+    "staff.duration_s",
     "staff.alert_escalated",
     "staff.alert_repeat",
     "staff.escalated_notice",
@@ -213,6 +214,7 @@ EXPECTED_FIELDS = {
     "ui.other_language": {"language"},
     "ui.btn_switch_language": {"language"},
     "staff.alert": {"case_id", "severity", "reasons", "step", "age", "locale"},
+    "staff.duration_s": {"n"},
     "staff.alert_escalated": {"age", "level"},
     "staff.alert_repeat": {"age"},
     "staff.escalated_notice": {"case_id", "level", "timeout"},

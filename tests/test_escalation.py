@@ -45,7 +45,7 @@ async def test_an_extortion_answer_alerts_the_first_level_with_buttons(rig: Rig)
         severity=rig.t("severity.critical"),
         reasons=rig.t("reason.extortion"),
         step="—",
-        age=rig.t("ui.duration_m", n=0),
+        age=rig.t("staff.duration_s", n=0),
         locale="English",
     )
     assert [b.label for row in alert.buttons for b in row] == [
