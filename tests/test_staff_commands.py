@@ -185,3 +185,15 @@ async def test_a_staff_member_removed_while_holding_a_case(
         assert rig.t("staff.assigned_to", who="Bob") in await last(rig, "bob", "case", "1")
     finally:
         await haven.close()
+
+
+async def test_personal_data_in_notes_and_custody_reasons_is_masked_for_staff(rig: Rig) -> None:
+    await two_cases(rig)
+    note = "1 she gave 13812345678 and a@example.com, ID 11010519491231002X"
+    await rig.command("alice", "note", note)
+    summary = await last(rig, "bob", "case", "1")
+    assert "138****5678" in summary and "a***@example.com" in summary
+    assert "13812345678" not in summary and "11010519491231002X" not in summary
+    await rig.command("bob", "hold", "1 police file for 13812345678")
+    custody_log = await last(rig, "carol", "custody", "1")
+    assert "138****5678" in custody_log and "13812345678" not in custody_log
