@@ -103,10 +103,13 @@ class Escalator:
     async def fire_due(self, now: datetime, batch: int = 100) -> int:
         """Take every escalation whose step is due one step on; return messages queued."""
         queued = 0
-        async with self.db.transaction() as conn:
-            for row in await escalations.due(conn, now, batch):
-                queued += await self._step(conn, row, now)
-        return queued
+        while True:
+            async with self.db.transaction() as conn:
+                due = await escalations.due(conn, now, batch)
+                for row in due:
+                    queued += await self._step(conn, row, now)
+            if len(due) < batch:
+                return queued
 
     async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
         return await escalations.next_due(conn, after)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
+from tests.conftest import Victim
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 from tests.test_journey import triage
 
@@ -200,3 +201,12 @@ async def test_new_danger_on_an_unacknowledged_case_updates_without_restarting_t
     assert rig.t("reason.signal_threat") in update or rig.t("reason.safety_threat") in update
     await rig.tick(20 * MINUTES)
     assert len(alerts(rig, SECOND)) == 1, "still escalated 30 minutes after the first alert"
+
+
+async def test_more_escalations_due_at_once_than_one_batch_all_move_on(rig: Rig) -> None:
+    for n in range(3):
+        await triage(Victim(rig.haven, rig.adapter, f"many{n}"), extortion="yes")
+    rig.clock.advance(30 * MINUTES)
+    await rig.haven.staff.escalator.fire_due(rig.clock.now(), batch=2)
+    await rig.haven.sender.drain()
+    assert len(alerts(rig, SECOND)) == 3
