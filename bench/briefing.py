@@ -151,7 +151,8 @@ def seed_log(db: sqlite3.Connection, size: int) -> None:
     """`size` leaves and every perfect node above them, as storage/ledger.py keeps them."""
     insert(
         db,
-        "INSERT INTO ledger_leaves (leaf_index, kind, data, created_at) VALUES (?, 'evidence', ?, ?)",
+        "INSERT INTO ledger_leaves (leaf_index, kind, data, created_at)"
+        " VALUES (?, 'evidence', ?, ?)",
         ((n, f"leaf {n}".encode(), ago(n)) for n in range(size)),
     )
     level = [hashlib.sha256(b"\x00" + f"leaf {n}".encode()).digest() for n in range(size)]
