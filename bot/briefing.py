@@ -3,8 +3,10 @@
 It is a duty of the reminder scheduler (bot/scheduler.py): the next briefing is a row due
 at the configured local time; posting claims the row and queues the messages in one
 transaction. A briefing missed while Haven was down is posted once at the next start,
-marked late. Each briefing signs a fresh tree head of the evidence log and shows it, so
-the staff channel holds an outside record that the log's history was not rewritten.
+marked late. With it go the daily progress notes to victims who asked for them
+(bot/progress_notes.py), when the deployment offers them. Each briefing signs a fresh
+tree head of the evidence log and shows it, so the staff channel holds an outside record
+that the log's history was not rewritten.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import ChatRef
 from bot.outbox import payload_of
+from bot.progress_notes import ProgressNotes
 from bot.prompts import Reply
 from bot.staff_texts import StaffTexts
 from storage import briefings, ledger
@@ -46,6 +49,7 @@ class Briefer:
         channels: tuple[ChatRef, ...],
         log_key: Ed25519PrivateKey,
         at: time,
+        progress: ProgressNotes,
         *,
         enabled: bool = True,
     ) -> None:
@@ -54,6 +58,7 @@ class Briefer:
         self.channels = channels
         self.log_key = log_key
         self.at = at
+        self.progress = progress
         self.enabled = enabled
 
     async def fire_due(self, now: datetime) -> int:
@@ -71,7 +76,7 @@ class Briefer:
                     for c in self.channels
                 ]
                 await enqueue_many(conn, messages, now)
-                queued = len(messages)
+                queued = len(messages) + await self.progress.send(conn, now)
                 log.info("daily briefing posted%s", " (late)" if late else "")
             await briefings.schedule(conn, next_occurrence(now, self.at, self.words.zone), now)
         return queued

@@ -23,6 +23,7 @@ from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
 from bot.outbox import payload_of
+from bot.progress_notes import ProgressNotes
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from storage import cases, messages, outbox
@@ -57,6 +58,7 @@ class Dispatcher:
         reminders: ReminderDesk,
         escalator: Escalator,
         staff: StaffHandler,
+        progress: ProgressNotes,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -70,6 +72,7 @@ class Dispatcher:
         self.reminders = reminders
         self.escalator = escalator
         self.staff = staff
+        self.progress = progress
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -96,12 +99,14 @@ class Dispatcher:
             ):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
                 return
-            # Reminder buttons, /reminders and /quiet concern the person, not one case.
+            # Reminder buttons, /reminders, /quiet and /updates concern the person, not one case.
             routed = (
                 inbound
                 if verdict is Verdict.WARN
                 else await self.reminders.route(conn, inbound, now)
             )
+            if isinstance(routed, Inbound):
+                routed = await self.progress.route(conn, routed, now)
             if isinstance(routed, DeskAnswer):
                 await self._persist_answer(conn, inbound, routed, now)
                 armed = routed.armed

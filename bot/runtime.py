@@ -39,6 +39,7 @@ from bot.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.masking import mask
 from bot.operator import Store
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
+from bot.progress_notes import ProgressNotes
 from bot.prompts import Deployment, Prompts
 from bot.ratelimit import RateBudget
 from bot.receipts import Receipts
@@ -109,6 +110,7 @@ class StaffSide:
     briefer: Briefer
     retrievals: RetrievalDesk
     desk: StaffDesk
+    progress: ProgressNotes
 
 
 def staff_side(
@@ -117,12 +119,16 @@ def staff_side(
     roster = Roster.from_config(config)
     words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
     escalator = Escalator(store.db, escalation_levels(config), words)
+    progress = ProgressNotes(
+        playbook.texts, config.default_locale, enabled=config.briefing.victim_progress_notes
+    )
     briefer = Briefer(
         store.db,
         words,
         escalator.all_channels,
         store.log_key,
         config.briefing.time_of_day,
+        progress,
         enabled=config.briefing.enabled,
     )
     retrievals = RetrievalDesk(
@@ -131,7 +137,7 @@ def staff_side(
     desk = StaffDesk(
         store.db, store.clock, roster, words, escalator, briefer, retrievals, on_outbox
     )
-    return StaffSide(roster, escalator, briefer, retrievals, desk)
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress)
 
 
 @dataclass
@@ -216,6 +222,7 @@ class Haven:
             ReminderDesk(reminder_policy, reminder_texts, config.default_locale),
             staff.escalator,
             staff.desk,
+            staff.progress,
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )

@@ -394,6 +394,16 @@ briefings = Table(
     UniqueConstraint("due_at", name="one_briefing_per_moment"),
 )
 
+# Victims who asked for a short daily note on their case's progress (when offered).
+progress_optins = Table(
+    "progress_optins",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("opted_in", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 # What the briefing counts, by time, without reading every row.
 Index("evidence_by_received", evidence_items.c.received_at)
 Index("reminders_by_fired", reminders.c.fired_at)

@@ -17,6 +17,7 @@ from bot.clock import ManualClock
 from bot.events import ForwardOrigin, InboundKind, OriginKind
 from storage import briefings, ledger
 from storage.schema import outbox
+from tests.conftest import Victim
 from tests.staff_rig import FIRST, SECOND, Rig, open_rig
 from tests.test_journey import triage
 
@@ -128,3 +129,30 @@ async def test_a_new_briefing_time_replaces_the_pending_one(
     await rig.tick(24 * HOUR)
     assert len(briefings_in(rig, FIRST)) == 1, "only the new time, not the old one too"
     await rig.haven.close()
+
+
+async def test_progress_notes_go_only_to_victims_who_asked_when_offered(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock, "\n[briefing]\nvictim_progress_notes = true\n")
+    try:
+        await triage(rig.victim)
+        other = Victim(rig.haven, rig.adapter, "v2")
+        await triage(other)
+        assert (await rig.victim.command("updates"))[-1].text == rig.t("progress.on")
+        await rig.tick(24 * HOUR)
+        note = rig.t("progress.note", case_id=1, step=1, steps=3, done=0, total=6)
+        assert rig.victim.transcript().endswith(note)
+        assert "📬" not in other.transcript()
+        assert (await rig.victim.command("updates", "off"))[-1].text == rig.t("progress.off")
+        await rig.tick(24 * HOUR)
+        assert rig.victim.transcript().count("📬") == 1
+    finally:
+        await rig.haven.close()
+
+
+async def test_progress_notes_are_off_unless_the_deployment_offers_them(rig: Rig) -> None:
+    await triage(rig.victim)
+    assert (await rig.victim.command("updates", "on"))[-1].text == rig.t("progress.not_offered")
+    await rig.tick(24 * HOUR)
+    assert "📬" not in rig.victim.transcript()

@@ -1,4 +1,5 @@
-"""The staff side: escalations and their alerts, case handling, notes, retrievals, briefings.
+"""The staff side: escalations and alerts, case handling, notes, retrievals, briefings,
+victims' opt-ins to daily progress notes.
 
 Revision ID: 0004
 Revises: 0003
@@ -107,6 +108,13 @@ def upgrade() -> None:
         sa.Column("late", sa.Boolean, nullable=False),
         sa.UniqueConstraint("due_at", name="one_briefing_per_moment"),
     )
+    op.create_table(
+        "progress_optins",
+        sa.Column("platform", sa.String(32), primary_key=True),
+        sa.Column("user_id", sa.String(128), primary_key=True),
+        sa.Column("opted_in", sa.Boolean, nullable=False),
+        sa.Column("updated_at", UtcDateTime, nullable=False),
+    )
     op.create_index("evidence_by_received", "evidence_items", ["received_at"])
     op.create_index("reminders_by_fired", "reminders", ["fired_at"])
     op.create_index("reminders_open_by_time", "reminders", ["state", "remind_at"])
@@ -119,6 +127,7 @@ def downgrade() -> None:
     op.drop_index("reminders_by_fired", table_name="reminders")
     op.drop_index("evidence_by_received", table_name="evidence_items")
     for table in (
+        "progress_optins",
         "briefings",
         "retrievals",
         "staff_notes",
