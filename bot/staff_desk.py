@@ -39,6 +39,8 @@ NOTE = "note"
 CASES_SHOWN = 20
 NOTES_SHOWN = 5
 CUSTODY_SHOWN = 30
+# A press whose data is not one of Haven's staff buttons (an old or foreign keyboard).
+UNKNOWN_BUTTON = "unknown_button"
 # Commands whose refusal is a custody event: they reach for a case's evidence or its hold.
 _EVIDENCE_ACTIONS = frozenset(
     {"retrieve", "approve", "deny", "fetch", "hold", "release", "custody"}
@@ -118,7 +120,7 @@ class StaffDesk:
             return inbound.command.lower(), inbound.args
         parsed = parse_button(inbound.button_data)
         if parsed is None:
-            return "unknown_button", ""
+            return UNKNOWN_BUTTON, ""
         action, target = parsed
         return action, str(target)
 
@@ -168,7 +170,7 @@ class StaffDesk:
             return await self._resolve_command(conn, ask)
         handler = self._commands.get(action)
         if handler is None:
-            if action == "unknown_button":
+            if action == UNKNOWN_BUTTON:
                 return [Reply(self.words.t("staff.no_escalation"))]
             return [Reply(self.words.t("staff.unknown_command", command=f"/{action[:32]}"))]
         return await handler(conn, ask)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from bot.clock import ManualClock
+from bot.events import Button
 from tests.conftest import Victim
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 from tests.test_journey import triage
@@ -210,3 +211,9 @@ async def test_more_escalations_due_at_once_than_one_batch_all_move_on(rig: Rig)
     await rig.haven.staff.escalator.fire_due(rig.clock.now(), batch=2)
     await rig.haven.sender.drain()
     assert len(alerts(rig, SECOND)) == 3
+
+
+async def test_a_foreign_or_unknown_alert_button_gets_a_clear_answer(rig: Rig) -> None:
+    for data in ("s:zap:1", "s:ack:999", "nonsense"):
+        replies = await rig.press("bob", Button("?", data))
+        assert replies[-1].text == rig.t("staff.no_escalation")
