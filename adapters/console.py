@@ -3,8 +3,13 @@
 Lines typed are the victim's messages. `/forward NAME | TEXT` stands for a message
 forwarded from NAME; `/forward NAME @2025-11-03 14:30 | TEXT` for one NAME originally
 sent at that time (in the deployment's time zone), as a platform's forward date would
-say. `/attach PATH` stands for a file sent to the bot, and a line beginning with
-`@staff ` is typed into the staff channel. A button is chosen by its number or its label.
+say. `/attach PATH` stands for a file sent to the bot. A line beginning with `@staff ` is
+typed into the staff channel by the console's staff user, and `@staff:NAME ` by the staff
+member NAME (so a demo can show two people, as four-eyes approval needs). A button is
+chosen by its number or its label; a staff button by `@staff N` (the numbers of the
+latest staff message with buttons). `@wait SECONDS` pauses a scripted run so timers can
+be seen firing. Messages Haven sends privately to a staff member (a retrieval's bundle)
+are shown marked as such.
 When standard input is not a terminal, the adapter reads to the end and then closes.
 """
 
@@ -41,7 +46,9 @@ log = logging.getLogger(__name__)
 PLATFORM = "console"
 VICTIM_CHAT = "victim"
 STAFF_CHAT = "staff"
-STAFF_PREFIX = "@staff "
+STAFF_PREFIX = "@staff"
+WAIT_PREFIX = "@wait "
+MAX_WAIT_SECONDS = 600.0
 _DECORATIONS = ("✓ ", "★ ")
 _CYAN, _YELLOW, _DIM, _RESET = "\033[36m", "\033[33m", "\033[2m", "\033[0m"
 _SENT_AT = re.compile(r"\s*@(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
@@ -68,6 +75,7 @@ class ConsoleAdapter:
         self._stdin = stdin or sys.stdin
         self._stdout = stdout or sys.stdout
         self._buttons: tuple[Button, ...] = ()
+        self._staff_buttons: tuple[Button, ...] = ()
         self._ids = itertools.count(1)
         self._closed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -92,16 +100,24 @@ class ConsoleAdapter:
 
     async def send(self, message: Outbound) -> str:
         staff = message.chat.kind is ChatKind.STAFF
+        private_to_staff = not staff and message.chat.chat_id != VICTIM_CHAT
         lines = message.text.splitlines() or [""]
+        channel = "staff" if message.chat.chat_id == STAFF_CHAT else message.chat.chat_id
         if staff:
-            self._write("\n".join(f"[staff] {line}" for line in lines), _YELLOW)
+            edited = "(edited) " if message.edit_of else ""
+            self._write("\n".join(f"[{channel}] {edited}{line}" for line in lines), _YELLOW)
+        elif private_to_staff:
+            who = message.chat.chat_id
+            self._write("\n".join(f"[to {who} privately] {line}" for line in lines), _YELLOW)
         else:
             self._write("Haven › " + "\n        ".join(lines), _CYAN)
         flat = tuple(button for row in message.buttons for button in row)
         if flat:
             listing = "   ".join(f"[{n}] {b.label}" for n, b in enumerate(flat, start=1))
-            self._write(("[staff] " if staff else "        ") + listing, _DIM)
-            if not staff:
+            self._write((f"[{channel}] " if staff else "        ") + listing, _DIM)
+            if staff:
+                self._staff_buttons = flat
+            elif not private_to_staff:
                 self._buttons = flat
         if message.file is not None:
             self._write(f"        📎 {message.file.path}", _DIM)
@@ -131,11 +147,22 @@ class ConsoleAdapter:
                 line = line.rstrip("\r\n")
                 if not self.interactive:
                     self._write(f"you   › {line}", None)
+                if line.startswith(WAIT_PREFIX):
+                    await self._wait(line[len(WAIT_PREFIX) :])
+                    continue
                 inbound = self.parse(line)
                 if inbound is not None:
                     await self._handle(handler, inbound)
         finally:
             self._closed.set()
+
+    async def _wait(self, raw: str) -> None:
+        try:
+            seconds = float(raw.strip())
+        except ValueError:
+            self._write(f"(@wait needs a number of seconds, not {raw.strip()[:20]!r})", _DIM)
+            return
+        await asyncio.sleep(min(max(seconds, 0.0), MAX_WAIT_SECONDS))
 
     async def _handle(self, handler: InboundHandler, inbound: Inbound) -> None:
         try:
@@ -146,8 +173,14 @@ class ConsoleAdapter:
 
     def parse(self, line: str) -> Inbound | None:
         """Turn one typed line into an inbound event, as a platform adapter would."""
-        if line.startswith(STAFF_PREFIX):
-            return self._typed(line[len(STAFF_PREFIX) :], staff=True)
+        staff_line = _staff_line(line)
+        if staff_line is not None:
+            user, typed = staff_line
+            user = user or self.settings.staff_user
+            staff_button = _chosen(typed, self._staff_buttons)
+            if staff_button is not None:
+                return self._inbound(InboundKind.BUTTON, staff=user, button_data=staff_button.data)
+            return self._typed(typed, staff=user)
         button = self._button_for(line)
         if button is not None:
             return self._inbound(InboundKind.BUTTON, button_data=button.data)
@@ -155,7 +188,7 @@ class ConsoleAdapter:
             return self._forward(line[len("/forward") :])
         if line.startswith("/attach"):
             return self._attach(line[len("/attach") :].strip())
-        return self._typed(line, staff=False)
+        return self._typed(line, staff="")
 
     def _forward(self, rest: str) -> Inbound | None:
         head, _, text = rest.partition("|")
@@ -174,7 +207,7 @@ class ConsoleAdapter:
         )
         return self._inbound(InboundKind.FORWARD, text=text.strip(), forward_origin=origin)
 
-    def _typed(self, text: str, *, staff: bool) -> Inbound:
+    def _typed(self, text: str, *, staff: str) -> Inbound:
         if text.startswith("/") and len(text) > 1:
             command, _, args = text[1:].partition(" ")
             return self._inbound(
@@ -182,9 +215,10 @@ class ConsoleAdapter:
             )
         return self._inbound(InboundKind.TEXT, staff=staff, text=text)
 
-    def _inbound(self, kind: InboundKind, *, staff: bool = False, **fields: Any) -> Inbound:
+    def _inbound(self, kind: InboundKind, *, staff: str = "", **fields: Any) -> Inbound:
+        """An event from the victim, or (`staff` names who) from the staff channel."""
         if staff:
-            identity = Identity(PLATFORM, self.settings.staff_user, "staff")
+            identity = Identity(PLATFORM, staff, staff)
             chat = ChatRef(PLATFORM, STAFF_CHAT, ChatKind.STAFF)
         else:
             identity = Identity(PLATFORM, self.settings.victim_user, "victim")
@@ -194,14 +228,7 @@ class ConsoleAdapter:
         )
 
     def _button_for(self, line: str) -> Button | None:
-        typed = line.strip()
-        if typed.isdigit() and 1 <= int(typed) <= len(self._buttons):
-            return self._buttons[int(typed) - 1]
-        folded = typed.casefold()
-        for button in self._buttons:
-            if folded and _plain_label(button.label).casefold() == folded:
-                return button
-        return None
+        return _chosen(line, self._buttons)
 
     def _attach(self, raw_path: str) -> Inbound | None:
         path = Path(raw_path).expanduser()
@@ -216,6 +243,31 @@ class ConsoleAdapter:
             kind="document", fetch=fetch, file_name=path.name, size=path.stat().st_size
         )
         return self._inbound(InboundKind.ATTACHMENT, attachments=(attachment,))
+
+
+def _staff_line(line: str) -> tuple[str, str] | None:
+    """`@staff TEXT` → ("", TEXT); `@staff:NAME TEXT` → (NAME, TEXT); otherwise None."""
+    if not line.startswith(STAFF_PREFIX):
+        return None
+    head, _, text = line.partition(" ")
+    rest = head[len(STAFF_PREFIX) :]
+    if rest == "":
+        return "", text
+    if rest.startswith(":") and len(rest) > 1:
+        return rest[1:], text
+    return None
+
+
+def _chosen(line: str, buttons: tuple[Button, ...]) -> Button | None:
+    """The button a typed line picks, by its number or its label."""
+    typed = line.strip()
+    if typed.isdigit() and 1 <= int(typed) <= len(buttons):
+        return buttons[int(typed) - 1]
+    folded = typed.casefold()
+    for button in buttons:
+        if folded and _plain_label(button.label).casefold() == folded:
+            return button
+    return None
 
 
 def _plain_label(label: str) -> str:

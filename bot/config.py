@@ -414,6 +414,12 @@ class Briefing(_Table):
         return dt.time.fromisoformat(self.time)
 
 
+class Retrieval(_Table):
+    """Four-eyes access to a victim's evidence by the staff."""
+
+    expires_hours: float = Field(default=24, gt=0, description=_POSITIVE_NUMBER)
+
+
 class Reminders(_Table):
     quiet_hours_start: ClockTime = Field(default="22:00", description=_HH_MM)
     quiet_hours_end: ClockTime = Field(default="08:00", description=_HH_MM)
@@ -506,6 +512,7 @@ class Config(_Table):
     staff: list[StaffMember] = Field(default_factory=list, description="a list of [[staff]] tables")
     escalation: Escalation = Field(default_factory=Escalation)
     briefing: Briefing = Field(default_factory=Briefing)
+    retrieval: Retrieval = Field(default_factory=Retrieval)
     reminders: Reminders = Field(default_factory=Reminders)
     outbox: Outbox = Field(default_factory=Outbox)
     search: Search = Field(default_factory=Search)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.content import Severity
 from bot.erase_desk import EraseDesk
+from bot.escalation import Escalator
 from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
 from bot.evidence import Evidence, Received, Refused
 from bot.export_desk import ExportDesk, Prepared
@@ -25,6 +26,7 @@ from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
 from bot.memo_desk import MemoDesk
 from bot.outbox import payload_of
+from bot.progress_notes import ProgressNotes
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
@@ -54,8 +56,10 @@ EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 class DispatchSettings:
     default_locale: str
     max_text_chars: int
-    staff_channels: tuple[ChatRef, ...]
-    staff_locale: str
+
+
+class StaffHandler(Protocol):
+    async def handle(self, inbound: Inbound) -> None: ...
 
 
 class Dispatcher:
@@ -72,6 +76,9 @@ class Dispatcher:
         erasures: EraseDesk,
         memos: MemoDesk,
         searches: SearchDesk,
+        escalator: Escalator,
+        staff: StaffHandler,
+        progress: ProgressNotes,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -87,11 +94,17 @@ class Dispatcher:
         self.erasures = erasures
         self.memos = memos
         self.searches = searches
+        self.escalator = escalator
+        self.staff = staff
+        self.progress = progress
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
     async def handle(self, inbound: Inbound) -> None:
         """Take one inbound event to the end: state saved, replies queued."""
+        if inbound.chat.kind is ChatKind.STAFF:
+            await self.staff.handle(inbound)
+            return
         if inbound.chat.kind is not ChatKind.PRIVATE:
             log.info("ignored %s from a %s chat", inbound.kind, inbound.chat.kind)
             return
@@ -117,12 +130,14 @@ class Dispatcher:
             ):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
                 return
-            # Reminder buttons, /reminders and /quiet concern the person, not one case.
+            # Reminder buttons, /reminders, /quiet and /updates concern the person, not one case.
             routed = (
                 inbound
                 if verdict is Verdict.WARN
                 else erasure or await self.reminders.route(conn, inbound, now)
             )
+            if isinstance(routed, Inbound):
+                routed = await self.progress.route(conn, routed, now)
             if isinstance(routed, DeskAnswer):
                 await self._persist_answer(conn, inbound, routed, now)
                 armed = routed.armed
@@ -184,9 +199,10 @@ class Dispatcher:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in replies:
             await _enqueue(conn, inbound.chat, reply, case.id, now)
-        if outcome.alert_reasons:
-            await self._alert_staff(conn, case, outcome.alert_reasons, now)
-        return planned.armed
+        if not outcome.alert_reasons:
+            return planned.armed
+        next_step = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
+        return planned.armed if next_step is None else (*planned.armed, next_step)
 
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
@@ -203,26 +219,6 @@ class Dispatcher:
         )
         for reply in answer.replies:
             await _enqueue(conn, inbound.chat, reply, answer.case_id, now)
-
-    async def _alert_staff(
-        self, conn: AsyncConnection, case: CaseRecord, reasons: tuple[str, ...], now: datetime
-    ) -> None:
-        locale = self.settings.staff_locale
-        texts = self.prompts.texts
-        age_minutes = int((now - case.created_at) / timedelta(minutes=1))
-        text = texts.get(
-            locale,
-            "staff.alert",
-            case_id=case.id,
-            severity=texts.get(locale, f"severity.{Severity(case.severity)}"),
-            reasons=", ".join(texts.get(locale, f"reason.{r}") for r in reasons),
-            step=case.step or "—",
-            age=texts.get(locale, "ui.duration_m", n=age_minutes),
-            locale=texts.get(case.locale, "meta.language_name"),
-        )
-        log.warning("case %s escalated: %s", case.id, ",".join(reasons))
-        for channel in self.settings.staff_channels:
-            await _enqueue(conn, channel, Reply(text), case.id, now)
 
     # ---- routing ------------------------------------------------------------------
 

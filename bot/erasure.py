@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.export import victim_copies
 from bot.store import OperatorError, Store
-from storage import cases, custody, evidence_items, ledger, reminders
+from storage import cases, custody, escalations, evidence_items, ledger, reminders
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
-from storage.schema import answers, case_keys, case_notes, holds, outbox
+from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes
 from storage.schema import cases as cases_table
 from storage.schema import evidence_items as items_table
 
@@ -55,30 +55,44 @@ async def erased(conn: AsyncConnection, case_id: int) -> bool:
 async def hold(store: Store, case_id: int, *, actor: str, reason: str) -> None:
     if not reason.strip():
         raise OperatorError("a hold needs a reason (--reason)")
-    now = store.clock.now()
     async with store.db.transaction() as conn:
         await _existing(conn, case_id)
         if await held(conn, case_id):
             raise OperatorError(f"case {case_id} is already on hold")
-        await conn.execute(
-            insert(holds).values(case_id=case_id, reason=reason, held_by=actor, held_at=now)
-        )
-        event = CustodyEvent(actor=actor, action=HOLD, at=now, case_id=case_id, reason=reason)
-        await custody.record(conn, event)
+        await place_hold(conn, case_id, actor=actor, reason=reason, now=store.clock.now())
 
 
 async def release(store: Store, case_id: int, *, actor: str, reason: str = "") -> None:
-    now = store.clock.now()
     async with store.db.transaction() as conn:
         await _existing(conn, case_id)
-        hold_id = await _active_hold(conn, case_id)
-        if hold_id is None:
+        if not await lift_hold(conn, case_id, actor=actor, reason=reason, now=store.clock.now()):
             raise OperatorError(f"case {case_id} is not on hold")
-        await conn.execute(
-            update(holds).where(holds.c.id == hold_id).values(released_by=actor, released_at=now)
-        )
-        event = CustodyEvent(actor=actor, action=RELEASE, at=now, case_id=case_id, reason=reason)
-        await custody.record(conn, event)
+
+
+async def place_hold(
+    conn: AsyncConnection, case_id: int, *, actor: str, reason: str, now: datetime
+) -> None:
+    """Put an existing case that is not on hold under one, in the caller's transaction."""
+    await conn.execute(
+        insert(holds).values(case_id=case_id, reason=reason, held_by=actor, held_at=now)
+    )
+    event = CustodyEvent(actor=actor, action=HOLD, at=now, case_id=case_id, reason=reason)
+    await custody.record(conn, event)
+
+
+async def lift_hold(
+    conn: AsyncConnection, case_id: int, *, actor: str, reason: str, now: datetime
+) -> bool:
+    """Release the case's hold in the caller's transaction; False when it had none."""
+    hold_id = await _active_hold(conn, case_id)
+    if hold_id is None:
+        return False
+    await conn.execute(
+        update(holds).where(holds.c.id == hold_id).values(released_by=actor, released_at=now)
+    )
+    event = CustodyEvent(actor=actor, action=RELEASE, at=now, case_id=case_id, reason=reason)
+    await custody.record(conn, event)
+    return True
 
 
 async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erased:
@@ -94,6 +108,7 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
         items = await evidence_items.for_case(conn, case_id)
         await _blank_items(conn, case_id)
         await _forget_case(conn, case_id, now)
+        await escalations.end_for_erasure(conn, case_id, by=actor, now=now)
         await ledger.append(conn, LeafKind.TOMBSTONE, _tombstone(case_id, now), now)
         event = CustodyEvent(actor=actor, action=ERASE, at=now, case_id=case_id, reason=reason)
         await custody.record(conn, event)
@@ -155,9 +170,12 @@ async def _blank_items(conn: AsyncConnection, case_id: int) -> None:
 
 
 async def _forget_case(conn: AsyncConnection, case_id: int, now: datetime) -> None:
-    """The victim's answers and notes go too (free text); the case is closed."""
+    """The victim's answers and notes go too (free text), and what staff noted; the case
+    is closed."""
     await conn.execute(delete(answers).where(answers.c.case_id == case_id))
     await conn.execute(delete(case_notes).where(case_notes.c.case_id == case_id))
+    # Staff notes may quote the victim; their custody events keep only a hash.
+    await conn.execute(update(staff_notes).where(staff_notes.c.case_id == case_id).values(text=""))
     await conn.execute(
         update(cases_table)
         .where(cases_table.c.id == case_id)

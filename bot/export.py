@@ -10,13 +10,14 @@ never handed over.
 The bundle also holds the case's timeline (bot/timeline.py), as a readable text in the
 case's language and as JSON, with the start of each evidence text in it.
 
-Used by `haven export` (operator) and by the victim's `/export`.
+Used by `haven export` (operator), the victim's `/export` and staff retrievals.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -27,11 +28,12 @@ from bot.bundle_writer import write_bundle
 from bot.content import load_playbook
 from bot.filenames import sanitise_filename
 from bot.store import OperatorError, Store
-from bot.timeline import Timelines
+from bot.timeline import Timeline, Timelines
 from bot.verify import verify_bundle
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError
 from storage.case_keys import CaseKeyErased, CaseKeyError
+from storage.cases import CaseRecord
 from storage.leaves import CustodyEvent
 from storage.vault import VaultError
 
@@ -47,9 +49,20 @@ class Exported:
 
 
 async def export_case(
-    store: Store, case_id: int, out: Path, *, actor: str, reason: str
+    store: Store,
+    case_id: int,
+    out: Path,
+    *,
+    actor: str,
+    reason: str,
+    action: str = EXPORT,
+    window: tuple[datetime, datetime] | None = None,
 ) -> Exported:
-    """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails."""
+    """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails.
+
+    ``action`` names the custody event (an export, or a staff retrieval); ``window`` keeps
+    only the items received in ``[start, end)``. The custody history is always whole.
+    """
     now = store.clock.now()
     async with store.db.transaction() as conn:
         case = await cases.get(conn, case_id)
@@ -65,11 +78,15 @@ async def export_case(
             if "has no data key" not in str(exc):
                 raise OperatorError(str(exc)) from None
             key = b""  # a case with no evidence yet: the bundle holds its custody only
-        event = CustodyEvent(actor=actor, action=EXPORT, at=now, case_id=case_id, reason=reason)
+        event = CustodyEvent(actor=actor, action=action, at=now, case_id=case_id, reason=reason)
         await custody.record(conn, event)
         signed = await ledger.sign_head(conn, store.log_key, now)
         size = signed.head.size
-        records = await evidence_items.for_case(conn, case_id)
+        records = [
+            r
+            for r in await evidence_items.for_case(conn, case_id)
+            if window is None or window[0] <= r.received_at < window[1]
+        ]
         item_proofs = [await ledger.inclusion_proof(conn, r.leaf_index, size) for r in records]
         item_leaves = [(await ledger.leaf(conn, r.leaf_index)).data for r in records]
         entries = []
@@ -84,7 +101,9 @@ async def export_case(
                 )
             )
         timelines = Timelines(load_playbook().texts, store.config.tz)
-        timeline = await timelines.build(conn, case, key or None)
+        # A retrieval is scoped to evidence in a window; the victim's notes and steps in
+        # the timeline reach beyond it, so only a whole-case export carries the timeline.
+        timeline = await timelines.build(conn, case, key or None) if window is None else None
     items = []
     for record, proof, leaf_data in zip(records, item_proofs, item_leaves, strict=True):
         try:
@@ -103,12 +122,6 @@ async def export_case(
                 proof=tuple(proof),
             )
         )
-    texts = {
-        item.number: item.content.decode("utf-8", errors="replace")
-        for item in items
-        if item.kind == "text"
-    }
-    timeline = timeline.with_excerpts(texts)
     bundle = Bundle(
         case_id=str(case_id),
         locale=case.locale,
@@ -119,10 +132,24 @@ async def export_case(
         log_key=store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw),
         items=tuple(items),
         custody=tuple(entries),
-        timeline=TimelineFiles(timelines.document(case, timeline), timelines.to_json(timeline)),
+        timeline=_timeline_files(timelines, case, timeline, items),
     )
     await asyncio.to_thread(_write_checked, bundle, out, store.log_key.public_key())
     return Exported(out, len(items), size)
+
+
+def _timeline_files(
+    timelines: Timelines, case: CaseRecord, timeline: Timeline | None, items: list[BundleItem]
+) -> TimelineFiles | None:
+    if timeline is None:
+        return None
+    texts = {
+        item.number: item.content.decode("utf-8", errors="replace")
+        for item in items
+        if item.kind == "text"
+    }
+    timeline = timeline.with_excerpts(texts)
+    return TimelineFiles(timelines.document(case, timeline), timelines.to_json(timeline))
 
 
 def _write_checked(bundle: Bundle, out: Path, public_key: Ed25519PublicKey) -> None:

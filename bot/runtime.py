@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -21,30 +21,39 @@ from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
 from adapters.telegram import PLATFORM as TELEGRAM
 from adapters.telegram import TelegramAdapter, TelegramOptions
+from bot.access import Roster
 from bot.adapter import Adapter, AdapterStartError
+from bot.briefing import Briefer
 from bot.clock import Clock, SystemClock
 from bot.config import Config, Contact
 from bot.content import Playbook, Severity, load_playbook
+from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
 from bot.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.erase_desk import EraseDesk
+from bot.escalation import Escalator, Level
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence import Evidence, EvidenceSettings
 from bot.export_desk import ExportDesk
 from bot.flood import FloodGuard
 from bot.flow import Flow
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.masking import mask
 from bot.memo_desk import MemoDesk
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
+from bot.progress_notes import ProgressNotes
 from bot.prompts import Deployment, Prompts
 from bot.ratelimit import RateBudget
 from bot.receipts import Receipts
 from bot.reminder_desk import ReminderDesk
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import ReminderPolicy
+from bot.retrieval import RetrievalDesk
 from bot.scheduler import ReminderScheduler
 from bot.search import Searcher
 from bot.search_desk import SearchDesk
+from bot.staff_desk import StaffDesk
+from bot.staff_texts import StaffTexts
 from bot.store import Store
 from bot.timeline import Timelines
 from storage.blobs import BlobStore
@@ -54,27 +63,10 @@ from storage.keys import KeyRing
 log = logging.getLogger(__name__)
 
 
-BLOB_DIR = "blobs"
 # When the adapters have closed (the console at the end of piped input), reminders due
 # within this window are still sent, so a scripted run shows them; later ones wait for
 # the next start.
 END_OF_INPUT_WAIT = timedelta(seconds=60)
-
-
-class StartupError(Exception):
-    """Haven cannot start as configured; the message says why in one line."""
-
-
-def prepare_data_dir(path: Path) -> None:
-    """Create the data directory if needed; refuse one Haven cannot write to."""
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError as exc:
-        raise StartupError(f"cannot create the data directory {path}: {exc.strerror}") from exc
-    if not path.is_dir():
-        raise StartupError(f"the data directory {path} is not a directory")
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise StartupError(f"the data directory {path} is not writable")
 
 
 def deployment_of(config: Config) -> Deployment:
@@ -91,15 +83,67 @@ def _contact_line(contact: Contact) -> str:
     return f"• {contact.name}: {contact.number}" + (f" ({details})" if details else "")
 
 
-def staff_channels(config: Config) -> tuple[ChatRef, ...]:
-    first_level = config.escalation.levels[0] if config.escalation.levels else None
-    if first_level is None:
-        return ()
-    channels = []
-    for channel in first_level.channels:
+def _channel_refs(channels: list[str]) -> tuple[ChatRef, ...]:
+    refs = []
+    for channel in channels:
         platform, _, chat_id = channel.partition(":")
-        channels.append(ChatRef(platform, chat_id, ChatKind.STAFF))
-    return tuple(channels)
+        refs.append(ChatRef(platform, chat_id, ChatKind.STAFF))
+    return tuple(refs)
+
+
+def staff_channels(config: Config) -> tuple[ChatRef, ...]:
+    """The first escalation level's channels: where dead letters are reported."""
+    return _channel_refs(config.escalation.levels[0].channels)
+
+
+def escalation_levels(config: Config) -> tuple[Level, ...]:
+    return tuple(
+        Level(
+            _channel_refs(level.channels),
+            timedelta(minutes=level.timeout_minutes),
+            timedelta(minutes=level.repeat_minutes),
+        )
+        for level in config.escalation.levels
+    )
+
+
+@dataclass(frozen=True)
+class StaffSide:
+    """The staff's half of Haven: escalations, briefings, commands and retrievals."""
+
+    roster: Roster
+    escalator: Escalator
+    briefer: Briefer
+    retrievals: RetrievalDesk
+    desk: StaffDesk
+    progress: ProgressNotes
+
+
+def staff_side(
+    config: Config, playbook: Playbook, store: Store, on_outbox: Callable[[], None]
+) -> StaffSide:
+    roster = Roster.from_config(config)
+    words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
+    escalator = Escalator(store.db, escalation_levels(config), words)
+    progress = ProgressNotes(
+        playbook.texts, config.default_locale, enabled=config.briefing.victim_progress_notes
+    )
+    briefer = Briefer(
+        store.db,
+        words,
+        escalator.all_channels,
+        store.log_key,
+        config.briefing.time_of_day,
+        progress,
+        enabled=config.briefing.enabled,
+    )
+    retrievals = RetrievalDesk(
+        store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
+    )
+    desk = StaffDesk(
+        store.db, store.clock, roster, words, escalator, briefer, retrievals, on_outbox
+    )
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress)
 
 
 @dataclass
@@ -117,6 +161,7 @@ class Haven:
     log_key: Ed25519PrivateKey
     blobs: BlobStore
     scheduler: ReminderScheduler
+    staff: StaffSide
 
     @classmethod
     async def open(
@@ -148,9 +193,18 @@ class Haven:
             budgets=rate_budgets_of(config),
         )
         reminder_texts = ReminderTexts(playbook.texts, config.tz)
-        scheduler = ReminderScheduler(db, clock, reminder_policy, reminder_texts, sender.wake)
         limits = config.limits
         blobs = BlobStore(config.data_dir / BLOB_DIR)
+        store = Store(config, db, blobs, keyring, log_key, clock)
+        staff = staff_side(config, playbook, store, sender.wake)
+        scheduler = ReminderScheduler(
+            db,
+            clock,
+            reminder_policy,
+            reminder_texts,
+            sender.wake,
+            duties=(staff.escalator, staff.briefer),
+        )
         evidence = Evidence(
             prompts,
             Receipts(prompts, config.tz),
@@ -158,7 +212,6 @@ class Haven:
             keyring,
             EvidenceSettings(limits.max_item_bytes, limits.max_case_bytes),
         )
-        store = Store(config, db, blobs, keyring, log_key, clock)
         dispatcher = Dispatcher(
             db,
             flow,
@@ -166,8 +219,6 @@ class Haven:
             DispatchSettings(
                 default_locale=config.default_locale,
                 max_text_chars=limits.max_text_chars,
-                staff_channels=staff_channels(config),
-                staff_locale=config.default_locale,
             ),
             FloodGuard(
                 clock, limits.flood_messages, timedelta(seconds=limits.flood_window_seconds)
@@ -178,6 +229,9 @@ class Haven:
             EraseDesk(store, prompts),
             MemoDesk(prompts, keyring, config.tz, Timelines(playbook.texts, config.tz)),
             SearchDesk(db, Searcher(db, blobs, keyring, clock), prompts, config.tz),
+            staff.escalator,
+            staff.desk,
+            staff.progress,
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )
@@ -193,6 +247,7 @@ class Haven:
             log_key,
             blobs,
             scheduler,
+            staff,
         )
 
     async def handle_and_deliver(self, inbound: Inbound) -> None:
@@ -310,6 +365,8 @@ async def run(
     sender_task = asyncio.create_task(haven.sender.run())
     try:
         await haven.scheduler.start()
+        # Approved before a crash and never handed over: deliver now.
+        await haven.staff.retrievals.deliver_approved()
         for adapter in adapters.values():
             # The console waits for each reply before reading on; chat platforms hand the
             # event over and let the outbox sender deliver in the background.

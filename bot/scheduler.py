@@ -7,6 +7,10 @@ and writes their messages to the outbox in the same transaction, so each reminde
 once: never zero times (a restart fires what came due while Haven was down, marked late),
 never twice (a second process racing for a row finds it already claimed).
 
+Escalation steps and the daily briefing ride on the same machinery as "duties": each
+keeps its own due rows in the database, fires what is due when asked, and says when it
+is next due, so one timer wakes Haven for all of them and they survive restarts alike.
+
 The sweep catches what a single timer cannot know about: reminders armed by another
 process on the same database, a wake lost to an error, and a wall clock that jumped
 (reminders follow the wall clock: a jump forward fires what it skipped over, late; a jump
@@ -18,12 +22,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.events import ChatKind, ChatRef
@@ -43,6 +49,16 @@ SWEEP_JOB = "reminders-sweep"
 CLOCK_JUMP = timedelta(seconds=5)
 
 
+class Duty(Protocol):
+    """Something else the timer wakes Haven for, with its own due rows."""
+
+    async def fire_due(self, now: datetime) -> int:
+        """Do what is due by `now` (claiming its rows); return how many messages were queued."""
+
+    async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        """When the next thing is due, later than `after`."""
+
+
 class ReminderScheduler:
     def __init__(
         self,
@@ -54,6 +70,7 @@ class ReminderScheduler:
         *,
         batch: int = 500,
         sweep_seconds: float = 30.0,
+        duties: Sequence[Duty] = (),
     ) -> None:
         self.db = db
         self.clock = clock
@@ -62,6 +79,7 @@ class ReminderScheduler:
         self.on_outbox = on_outbox
         self.batch = batch
         self.sweep_seconds = sweep_seconds
+        self.duties = tuple(duties)
         self._timer = AsyncIOScheduler(timezone=UTC)
         self._armed_at: datetime | None = None
         self._claimed_until: datetime | None = None
@@ -120,8 +138,8 @@ class ReminderScheduler:
             self._set_wake(earliest)
 
     async def fire_due(self) -> int:
-        """Fire every reminder due now, in batches, then arm the timer for the next one;
-        return how many messages were queued."""
+        """Fire every reminder due now, in batches, and the duties' due steps, then arm the
+        timer for the next one; return how many reminder messages were queued."""
         queued = 0
         async with self._firing:
             if self._stopped:
@@ -139,8 +157,11 @@ class ReminderScheduler:
                 self._log_fired(claimed, stale, now)
                 if len(claimed) < self.batch:
                     break
+            others = 0
+            for duty in self.duties:
+                others += await duty.fire_due(now)
             await self._arm_next()
-        if queued:
+        if queued or others:
             self.on_outbox()
         return queued
 
@@ -198,7 +219,7 @@ class ReminderScheduler:
         while True:
             await self.fire_due()
             async with self.db.transaction() as conn:
-                upcoming = await reminders.next_fire_at(conn, self.clock.now())
+                upcoming = await self._next_due(conn, self.clock.now())
             if upcoming is None or upcoming > until:
                 return
             await asyncio.sleep(max(0.0, (upcoming - self.clock.now()).total_seconds()))
@@ -221,13 +242,18 @@ class ReminderScheduler:
         # After the last claim, not after "now": whatever came due since then must wake us.
         after = self._claimed_until or self.clock.now()
         async with self.db.transaction() as conn:
-            upcoming = await reminders.next_fire_at(conn, after)
+            upcoming = await self._next_due(conn, after)
         if upcoming is None:
             if self._timer.get_job(WAKE_JOB) is not None:
                 self._timer.remove_job(WAKE_JOB)
             self._armed_at = None
             return
         self._set_wake(upcoming)
+
+    async def _next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        moments = [await reminders.next_fire_at(conn, after)]
+        moments += [await duty.next_due(conn, after) for duty in self.duties]
+        return min((m for m in moments if m is not None), default=None)
 
     def _started_timer(self) -> AsyncIOScheduler:
         if not self._timer.running:

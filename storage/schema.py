@@ -296,6 +296,126 @@ reminder_prefs = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+# ---- the staff side (migration 0006) ------------------------------------------------------
+
+# One row per escalation of a case: open until someone acknowledges it (or the case is
+# resolved). `next_at` is when the next step falls due (the next level, or a repeat at the
+# last one); like reminders, the row is the timer's source of truth and a step is claimed
+# with a conditional UPDATE on (state, level, rounds).
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("level", Integer, nullable=False, server_default="0"),
+    Column("rounds", Integer, nullable=False, server_default="1"),
+    Column("reasons", Text, nullable=False, server_default="[]"),
+    Column("next_at", UtcDateTime),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("closed_by", String(160), nullable=False, server_default=""),
+    Column("closed_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index(
+        "one_open_escalation_per_case",
+        "case_id",
+        unique=True,
+        sqlite_where=text("state = 'open'"),
+        postgresql_where=text("state = 'open'"),
+    ),
+    Index("escalations_due", "state", "next_at"),
+)
+
+# Every alert message an escalation posted, so acknowledging can edit each of them. No
+# foreign key to the outbox: erasing a case deletes its unsent rows.
+escalation_alerts = Table(
+    "escalation_alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("escalation_id", Integer, ForeignKey("escalations.id"), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("outbox_id", Integer, nullable=False),
+    Column("platform", String(32), nullable=False),
+    Column("chat_id", String(128), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("alerts_of_escalation", "escalation_id"),
+)
+
+# Who works a case on the staff side, and whether the staff consider it resolved.
+# Staff are named as "platform:user_id".
+case_handling = Table(
+    "case_handling",
+    metadata,
+    Column("case_id", Integer, ForeignKey("cases.id"), primary_key=True, autoincrement=False),
+    Column("assignee", String(160), nullable=False, server_default=""),
+    Column("assigned_by", String(160), nullable=False, server_default=""),
+    Column("assigned_at", UtcDateTime),
+    Column("resolved_by", String(160), nullable=False, server_default=""),
+    Column("resolved_at", UtcDateTime),
+)
+
+# Internal notes; each is also a custody event whose reason commits to the note's hash.
+staff_notes = Table(
+    "staff_notes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("author", String(160), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("leaf_index", Integer, ForeignKey("ledger_leaves.leaf_index"), nullable=False),
+    Index("notes_by_case", "case_id", "id"),
+)
+
+# Four-eyes access to a victim's evidence: requested by one staff member, approved by an
+# admin who is someone else, limited to one case and a window of receipt times, expiring.
+retrievals = Table(
+    "retrievals",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("requester", String(160), nullable=False),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("requested_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime, nullable=False),
+    Column("approved_by", String(160), nullable=False, server_default=""),
+    Column("approved_at", UtcDateTime),
+    Column("delivered_at", UtcDateTime),
+)
+
+# One row per scheduled daily briefing: the next one is a pending row, so a briefing that
+# fell due while Haven was down is found (and posted once, late) at the next start.
+briefings = Table(
+    "briefings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("state", String(16), nullable=False, server_default="pending"),
+    Column("posted_at", UtcDateTime),
+    Column("late", Boolean, nullable=False),
+    UniqueConstraint("due_at", name="one_briefing_per_moment"),
+)
+
+# Victims who asked for a short daily note on their case's progress (when offered).
+progress_optins = Table(
+    "progress_optins",
+    metadata,
+    Column("platform", String(32), primary_key=True),
+    Column("user_id", String(128), primary_key=True),
+    Column("opted_in", Boolean, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# What the briefing counts, by time, without reading every row.
+Index("evidence_by_received", evidence_items.c.received_at)
+Index("reminders_by_fired", reminders.c.fired_at)
+Index("reminders_open_by_time", reminders.c.state, reminders.c.remind_at)
+Index("cases_by_created", cases.c.created_at)
+
 # ---- the victim's own notes for the timeline (migration 0005) -----------------------------
 
 # A note is the victim's account ("saw it in the company group at 15:30"), sealed with the

@@ -38,6 +38,12 @@ async def opened() -> AsyncIterator[list[Haven]]:
         await haven.close()
 
 
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """These tests watch the reminder timer alone: no daily briefing to wake up for."""
+    return make_config(tmp_path / "data", "[briefing]\nenabled = false\n")
+
+
 async def start(havens: list[Haven], config: Config, clock: ManualClock) -> Haven:
     haven = await Haven.open(config, {"memory": MemoryAdapter()}, clock)
     havens.append(haven)

@@ -1,0 +1,61 @@
+"""Words for the staff channel: the staff's language, local times, spans, people's names."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.access import Roster
+from bot.content import Severity, Texts
+
+
+class StaffTexts:
+    def __init__(
+        self,
+        texts: Texts,
+        locale: str,
+        zone: ZoneInfo,
+        roster: Roster,
+        mask: Callable[[str], str],
+    ) -> None:
+        self.texts = texts
+        self.locale = locale
+        self.zone = zone
+        self.roster = roster
+        self._mask = mask
+
+    def masked(self, text: str) -> str:
+        """Free text shown to staff (notes, reasons), with personal data masked."""
+        return self._mask(text)
+
+    def t(self, key: str, /, **fields: object) -> str:
+        return self.texts.get(self.locale, key, **fields)
+
+    def victim(self, locale: str, key: str) -> str:
+        return self.texts.get(locale, key)
+
+    def span(self, delta: timedelta) -> str:
+        if delta < timedelta(minutes=1):  # shortened timeouts of a demo
+            return self.t("staff.duration_s", n=max(0, int(delta.total_seconds())))
+        minutes = int(delta / timedelta(minutes=1))
+        if minutes < 120:
+            return self.t("ui.duration_m", n=minutes)
+        if minutes < 48 * 60:
+            return self.t("ui.duration_h", n=minutes // 60)
+        return self.t("ui.duration_d", n=minutes // (24 * 60))
+
+    def at(self, moment: datetime) -> str:
+        return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+
+    def who(self, actor: str) -> str:
+        return self.roster.label(actor)
+
+    def severity(self, severity: str) -> str:
+        return self.t(f"severity.{Severity(severity)}")
+
+    def reasons(self, reasons: tuple[str, ...]) -> str:
+        return ", ".join(self.t(f"reason.{r}") for r in reasons) or "—"
+
+    def language(self, locale: str) -> str:
+        return self.texts.get(locale, "meta.language_name")

@@ -1,0 +1,241 @@
+"""Escalation rows and the alerts they posted.
+
+States: `open` (nobody has acknowledged yet; `next_at` is when the next step is due),
+`acknowledged` and `resolved`. Every step and every close is a conditional UPDATE on
+the values the caller read, so of two processes, or two staff pressing one button, exactly
+one succeeds and the other can be told who did.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import escalation_alerts, escalations
+
+OPEN = "open"
+ACKNOWLEDGED = "acknowledged"
+RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class EscalationRow:
+    id: int
+    case_id: int
+    state: str
+    level: int
+    rounds: int
+    reasons: tuple[str, ...]
+    next_at: datetime | None
+    opened_at: datetime
+    closed_by: str
+    closed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertRow:
+    id: int
+    escalation_id: int
+    level: int
+    outbox_id: int
+    platform: str
+    chat_id: str
+    text: str
+
+
+def _row(row: RowMapping) -> EscalationRow:
+    return EscalationRow(
+        id=row["id"],
+        case_id=row["case_id"],
+        state=row["state"],
+        level=row["level"],
+        rounds=row["rounds"],
+        reasons=tuple(json.loads(row["reasons"])),
+        next_at=row["next_at"],
+        opened_at=row["opened_at"],
+        closed_by=row["closed_by"],
+        closed_at=row["closed_at"],
+    )
+
+
+async def create(
+    conn: AsyncConnection,
+    case_id: int,
+    reasons: Sequence[str],
+    next_at: datetime,
+    now: datetime,
+) -> EscalationRow:
+    result = await conn.execute(
+        insert(escalations).values(
+            case_id=case_id,
+            state=OPEN,
+            level=0,
+            rounds=1,
+            reasons=json.dumps(list(reasons)),
+            next_at=next_at,
+            opened_at=now,
+            updated_at=now,
+        )
+    )
+    escalation_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    found = await get(conn, escalation_id)
+    assert found is not None
+    return found
+
+
+async def get(conn: AsyncConnection, escalation_id: int) -> EscalationRow | None:
+    query = select(escalations).where(escalations.c.id == escalation_id)
+    row = (await conn.execute(query)).mappings().first()
+    return _row(row) if row else None
+
+
+async def latest_of_case(conn: AsyncConnection, case_id: int) -> EscalationRow | None:
+    query = (
+        select(escalations)
+        .where(escalations.c.case_id == case_id)
+        .order_by(escalations.c.id.desc())
+        .limit(1)
+    )
+    row = (await conn.execute(query)).mappings().first()
+    return _row(row) if row else None
+
+
+async def add_reasons(
+    conn: AsyncConnection, escalation: EscalationRow, reasons: Sequence[str], now: datetime
+) -> None:
+    merged = list(dict.fromkeys((*escalation.reasons, *reasons)))
+    await conn.execute(
+        update(escalations)
+        .where(escalations.c.id == escalation.id)
+        .values(reasons=json.dumps(merged), updated_at=now)
+    )
+
+
+async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[EscalationRow]:
+    query = (
+        select(escalations)
+        .where(escalations.c.state == OPEN, escalations.c.next_at <= now)
+        .order_by(escalations.c.next_at, escalations.c.id)
+        .limit(limit)
+    )
+    return [_row(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def advance(
+    conn: AsyncConnection,
+    escalation: EscalationRow,
+    *,
+    level: int,
+    rounds: int,
+    next_at: datetime,
+    now: datetime,
+) -> bool:
+    """Move to the next step; False when someone else already did or it was closed."""
+    result = await conn.execute(
+        update(escalations)
+        .where(
+            escalations.c.id == escalation.id,
+            escalations.c.state == OPEN,
+            escalations.c.level == escalation.level,
+            escalations.c.rounds == escalation.rounds,
+        )
+        .values(level=level, rounds=rounds, next_at=next_at, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def close(
+    conn: AsyncConnection, escalation_id: int, *, state: str, by: str, now: datetime
+) -> bool:
+    """Acknowledge or resolve; False when it was no longer open (someone was first)."""
+    result = await conn.execute(
+        update(escalations)
+        .where(escalations.c.id == escalation_id, escalations.c.state == OPEN)
+        .values(state=state, closed_by=by, closed_at=now, next_at=None, updated_at=now)
+    )
+    return bool(result.rowcount)
+
+
+async def mark_resolved(conn: AsyncConnection, case_id: int, *, by: str, now: datetime) -> None:
+    """The case was resolved: an acknowledged escalation is over too (its buttons say so)."""
+    await conn.execute(
+        update(escalations)
+        .where(escalations.c.case_id == case_id, escalations.c.state == ACKNOWLEDGED)
+        .values(state=RESOLVED, updated_at=now)
+    )
+
+
+async def end_for_erasure(conn: AsyncConnection, case_id: int, *, by: str, now: datetime) -> None:
+    """The case was erased: no escalation of it may fire again, open or not."""
+    await conn.execute(
+        update(escalations)
+        .where(escalations.c.case_id == case_id, escalations.c.state != RESOLVED)
+        .values(state=RESOLVED, closed_by=by, closed_at=now, next_at=None, updated_at=now)
+    )
+
+
+async def next_due(conn: AsyncConnection, after: datetime) -> datetime | None:
+    query = select(func.min(escalations.c.next_at)).where(
+        escalations.c.state == OPEN, escalations.c.next_at > after
+    )
+    found: datetime | None = (await conn.execute(query)).scalar()
+    return found
+
+
+async def open_case_ids(conn: AsyncConnection, limit: int) -> tuple[list[int], int]:
+    """Cases with an unacknowledged escalation (oldest first, at most `limit`), and how many."""
+    where = escalations.c.state == OPEN
+    total = (await conn.execute(select(func.count()).where(where))).scalar() or 0
+    ids = await conn.execute(
+        select(escalations.c.case_id).where(where).order_by(escalations.c.opened_at).limit(limit)
+    )
+    return list(ids.scalars()), int(total)
+
+
+async def add_alert(
+    conn: AsyncConnection,
+    escalation_id: int,
+    *,
+    level: int,
+    outbox_id: int,
+    platform: str,
+    chat_id: str,
+    text: str,
+    now: datetime,
+) -> None:
+    await conn.execute(
+        insert(escalation_alerts).values(
+            escalation_id=escalation_id,
+            level=level,
+            outbox_id=outbox_id,
+            platform=platform,
+            chat_id=chat_id,
+            text=text,
+            created_at=now,
+        )
+    )
+
+
+async def alerts(conn: AsyncConnection, escalation_id: int) -> list[AlertRow]:
+    query = (
+        select(escalation_alerts)
+        .where(escalation_alerts.c.escalation_id == escalation_id)
+        .order_by(escalation_alerts.c.id)
+    )
+    return [
+        AlertRow(
+            id=row["id"],
+            escalation_id=row["escalation_id"],
+            level=row["level"],
+            outbox_id=row["outbox_id"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            text=row["text"],
+        )
+        for row in (await conn.execute(query)).mappings()
+    ]

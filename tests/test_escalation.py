@@ -1,0 +1,228 @@
+"""Escalation through the real core: alert, re-escalation by level, repeats, acknowledgement
+that stops the chain everywhere and edits every alert, and restarts in between.
+
+ManualClock from Monday 5 January 2026, 09:00 in Shanghai (01:00 UTC); two levels of 30
+minutes each, the last repeating every 15 minutes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.clock import ManualClock
+from bot.events import Button
+from tests.conftest import Victim
+from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
+from tests.test_journey import triage
+
+MINUTES = timedelta(minutes=1)
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Rig]:
+    opened = await open_rig(tmp_path / "data", clock)
+    yield opened
+    await opened.haven.close()
+
+
+async def raise_alert(rig: Rig) -> None:
+    await triage(rig.victim, extortion="yes")
+
+
+def alerts(rig: Rig, chat_id: str) -> list[str]:
+    return [m.text for m in rig.channel(chat_id) if m.buttons and not m.edit_of]
+
+
+async def test_an_extortion_answer_alerts_the_first_level_with_buttons(rig: Rig) -> None:
+    await raise_alert(rig)
+    (alert,) = rig.channel(FIRST)
+    assert alert.text == rig.t(
+        "staff.alert",
+        case_id=1,
+        severity=rig.t("severity.critical"),
+        reasons=rig.t("reason.extortion"),
+        step="—",
+        age=rig.t("staff.duration_s", n=0),
+        locale="English",
+    )
+    assert [b.label for row in alert.buttons for b in row] == [
+        rig.t("staff.btn_ack"),
+        rig.t("staff.btn_take"),
+        rig.t("staff.btn_resolve"),
+    ]
+    assert rig.channel(SECOND) == []
+    assert rig.t("ui.escalated") in rig.victim.transcript()
+
+
+async def test_unacknowledged_alerts_escalate_then_the_last_level_repeats(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.tick(29 * MINUTES)
+    assert rig.channel(SECOND) == [] and len(rig.channel(FIRST)) == 1
+    await rig.tick(1 * MINUTES)
+    (second,) = rig.channel(SECOND)
+    assert second.text.startswith(
+        rig.t("staff.alert_escalated", age=rig.t("ui.duration_m", n=30), level=2)
+    )
+    notice = rig.t(
+        "staff.escalated_notice", case_id=1, timeout=rig.t("ui.duration_m", n=30), level=2
+    )
+    assert rig.texts(FIRST)[-1] == notice
+    await rig.tick(29 * MINUTES)
+    assert len(rig.channel(SECOND)) == 1
+    await rig.tick(1 * MINUTES)  # the last level's own 30 minutes
+    repeat = rig.t("staff.alert_repeat", age=rig.t("ui.duration_m", n=60))
+    assert rig.texts(SECOND)[-1].startswith(repeat)
+    await rig.tick(15 * MINUTES)  # then every 15 minutes
+    assert len(alerts(rig, SECOND)) == 3
+    assert len(rig.channel(FIRST)) == 2, "the first level hears of the move once, not of repeats"
+
+
+async def test_acknowledging_stops_the_chain_and_edits_every_alert(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.tick(30 * MINUTES)
+    escalated = rig.channel(SECOND)[0]
+    replies = await rig.press("bob", buttons_of(escalated)["ack"], SECOND)
+    assert replies[-1].text == rig.t("staff.acknowledged", case_id=1, who="Bob")
+    line = rig.t("staff.acknowledged_by", who="Bob", at="2026-01-05 09:30")
+    edits = [m for chat in (FIRST, SECOND) for m in rig.channel(chat) if m.edit_of]
+    assert len(edits) == 2 and all(m.text.endswith(line) for m in edits)
+    assert all("ack" not in buttons_of(m) and "take" in buttons_of(m) for m in edits)
+    assert rig.victim.transcript().endswith(rig.t("ui.staff_on_it"))
+    counts = (len(rig.channel(FIRST)), len(rig.channel(SECOND)))
+    await rig.tick(3 * 60 * MINUTES)
+    assert (len(rig.channel(FIRST)), len(rig.channel(SECOND))) == counts
+
+
+async def test_a_second_press_or_a_second_person_learns_who_won(rig: Rig) -> None:
+    await raise_alert(rig)
+    ack = buttons_of(rig.channel(FIRST)[0])["ack"]
+    await rig.press("alice", ack)
+    again = await rig.press("bob", ack)
+    assert again[-1].text == rig.t(
+        "staff.already_acknowledged", case_id=1, who="Alice", at="2026-01-05 09:00"
+    )
+    assert rig.victim.transcript().count(rig.t("ui.staff_on_it")) == 1
+
+
+async def test_two_people_pressing_at_once_one_acknowledgement_wins(rig: Rig) -> None:
+    await raise_alert(rig)
+    ack = buttons_of(rig.channel(FIRST)[0])["ack"]
+    before = len(rig.channel(FIRST))
+    await asyncio.gather(rig.press("alice", ack), rig.press("bob", ack))
+    said = rig.texts(FIRST)[before:]
+    won = [t for t in said if t.startswith("✅ Case #1 acknowledged by")]
+    lost = [t for t in said if t.startswith("Case #1 was already acknowledged by")]
+    assert len(won) == 1 and len(lost) == 1
+    winner = "Alice" if "Alice" in won[0] else "Bob"
+    assert winner in lost[0]
+
+
+async def test_buttons_of_a_resolved_case_say_so_and_change_nothing(rig: Rig) -> None:
+    await raise_alert(rig)
+    alert = rig.channel(FIRST)[0]
+    await rig.command("alice", "resolve", "1")
+    resolved_line = rig.t("staff.resolved_by", who="Alice", at="2026-01-05 09:00")
+    (edit,) = [m for m in rig.channel(FIRST) if m.edit_of]
+    assert edit.text.endswith(resolved_line) and not edit.buttons
+    replies = await rig.press("bob", buttons_of(alert)["ack"])
+    assert replies[-1].text == rig.t(
+        "staff.already_resolved", case_id=1, who="Alice", at="2026-01-05 09:00"
+    )
+    replies = await rig.press("bob", buttons_of(alert)["take"])
+    assert replies[-1].text == rig.t(
+        "staff.already_resolved", case_id=1, who="Alice", at="2026-01-05 09:00"
+    )
+    await rig.tick(2 * 60 * MINUTES)
+    assert rig.channel(SECOND) == []
+
+
+async def test_take_case_assigns_and_acknowledges(rig: Rig) -> None:
+    await raise_alert(rig)
+    replies = await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["take"])
+    assert replies[-1].text == rig.t("staff.taken", case_id=1, who="Alice")
+    case = (await rig.command("bob", "case", "1"))[-1].text
+    assert rig.t("staff.assigned_to", who="Alice") in case
+    assert rig.t("staff.escalation_acknowledged", who="Alice", at="2026-01-05 09:00") in case
+    await rig.tick(2 * 60 * MINUTES)
+    assert rig.channel(SECOND) == []
+
+
+async def test_an_auditor_cannot_acknowledge_and_the_chain_goes_on(rig: Rig) -> None:
+    await raise_alert(rig)
+    replies = await rig.press("carol", buttons_of(rig.channel(FIRST)[0])["ack"])
+    assert replies[-1].text == rig.t("staff.not_allowed", role="auditor", command="ack")
+    await rig.tick(30 * MINUTES)
+    assert len(alerts(rig, SECOND)) == 1
+
+
+async def test_someone_not_on_the_staff_is_refused(rig: Rig) -> None:
+    await raise_alert(rig)
+    replies = await rig.press("mallory", buttons_of(rig.channel(FIRST)[0])["ack"])
+    assert replies[-1].text == rig.t("staff.not_staff")
+    await rig.tick(30 * MINUTES)
+    assert len(alerts(rig, SECOND)) == 1
+
+
+async def test_escalation_steps_survive_restarts_and_fire_once(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock)
+    await raise_alert(rig)
+    await rig.haven.close()
+    clock.advance(45 * MINUTES)  # down past the first level's timeout
+    for _ in range(2):
+        again = await open_rig(tmp_path / "data", clock)
+        await again.haven.scheduler.rearm()
+        await again.haven.sender.drain()
+        escalated = alerts(again, SECOND)
+        await again.haven.close()
+        if escalated:
+            break
+    assert len(escalated) == 1, "the overdue step fires at the first start, and only there"
+    later = await open_rig(tmp_path / "data", clock)
+    await later.haven.scheduler.rearm()
+    # The second level's 30 minutes count from the (late) escalation, not from the outage.
+    assert later.haven.scheduler.next_wake == clock.now() + 30 * MINUTES
+    await later.haven.close()
+
+
+async def test_new_danger_on_an_unacknowledged_case_updates_without_restarting_the_clock(
+    rig: Rig,
+) -> None:
+    await raise_alert(rig)
+    await rig.tick(10 * MINUTES)
+    await rig.victim.text("he threatened to kill me if I tell anyone")
+    update = alerts(rig, FIRST)[-1]
+    assert update.startswith(rig.t("staff.alert_update"))
+    assert rig.t("reason.signal_threat") in update or rig.t("reason.safety_threat") in update
+    await rig.tick(20 * MINUTES)
+    assert len(alerts(rig, SECOND)) == 1, "still escalated 30 minutes after the first alert"
+
+
+async def test_more_escalations_due_at_once_than_one_batch_all_move_on(rig: Rig) -> None:
+    for n in range(3):
+        await triage(Victim(rig.haven, rig.adapter, f"many{n}"), extortion="yes")
+    rig.clock.advance(30 * MINUTES)
+    await rig.haven.staff.escalator.fire_due(rig.clock.now(), batch=2)
+    await rig.haven.sender.drain()
+    assert len(alerts(rig, SECOND)) == 3
+
+
+async def test_a_foreign_or_unknown_alert_button_gets_a_clear_answer(rig: Rig) -> None:
+    for data in ("s:zap:1", "s:ack:999", "nonsense"):
+        replies = await rig.press("bob", Button("?", data))
+        assert replies[-1].text == rig.t("staff.no_escalation")
+
+
+async def test_erasing_a_case_ends_its_escalation(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    await rig.tick(120 * MINUTES)
+    assert rig.channel(SECOND) == [], "an erased case never escalates"
+    assert len(rig.channel(FIRST)) == 1

@@ -1,0 +1,222 @@
+"""Retrieval with four eyes: asked by one, approved by a different admin, limited to one
+case and a window, expiring, optionally with a TOTP code; each step a custody event, and
+the bundle delivered privately to the requester, verifiable offline."""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from bot.clock import ManualClock
+from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outbound
+from bot.verify import verify_bundle
+from storage import custody, retrievals
+from tests.staff_rig import FIRST, Rig, open_rig
+from tests.test_journey import triage
+
+HOUR = timedelta(hours=1)
+DORA = """
+[[staff]]
+platform = "console"
+user_id = "dora"
+role = "admin"
+name = "Dora"
+totp_secret_env = "HAVEN_TOTP_DORA"
+"""
+ASK = "1 --from 2026-01-05T08:00 --to 2026-01-05T10:00 --reason police asked for the threats"
+
+
+@pytest.fixture
+async def rig(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Rig]:
+    opened = await open_rig(tmp_path / "data", clock)
+    yield opened
+    await opened.haven.close()
+
+
+async def with_evidence(rig: Rig) -> None:
+    """Case 1 holds one item received at 09:00 and one at 11:00 (Shanghai)."""
+    await triage(rig.victim, extortion="yes")
+    origin = ForwardOrigin(kind=OriginKind.USER, sender_name="Zhang San")
+    await rig.victim._send(InboundKind.FORWARD, text="pay 5000 or else", forward_origin=origin)
+    rig.clock.advance(2 * HOUR)
+    await rig.victim._send(InboundKind.FORWARD, text="last warning", forward_origin=origin)
+
+
+async def last(rig: Rig, user: str, command: str, args: str = "") -> str:
+    return (await rig.command(user, command, args))[-1].text
+
+
+def private(rig: Rig, user: str) -> list[Outbound]:
+    return [m for m in rig.adapter.sent[user] if m.chat.kind is ChatKind.PRIVATE]
+
+
+async def actions(rig: Rig) -> list[tuple[str, str]]:
+    async with rig.haven.db.transaction() as conn:
+        rows = await custody.for_case(conn, 1)
+    return [(r.event.actor, r.event.action) for r in rows if r.event.action != "received"]
+
+
+async def test_four_eyes_retrieval_end_to_end(rig: Rig) -> None:
+    await with_evidence(rig)
+    asked = await last(rig, "alice", "retrieve", ASK)
+    assert asked.startswith("🔐 " + "Retrieval #1 asked by Alice")
+    assert private(rig, "alice") == []
+    approved = await last(rig, "bob", "approve", "1")
+    assert approved == rig.t("retrieval.approved", id=1, who="Alice", expires="2026-01-06 11:00")
+    (delivery,) = private(rig, "alice")
+    assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=1)
+    assert delivery.file is not None
+    bundle = Path(delivery.file.path)
+    report = verify_bundle(bundle, rig.haven.log_key.public_key())
+    assert report.ok and [item.number for item in report.items] == [1]
+    with zipfile.ZipFile(bundle) as archive:
+        contents = b"".join(archive.read(name) for name in archive.namelist())
+    assert b"pay 5000 or else" in contents and b"last warning" not in contents
+    assert all("pay 5000" not in text for text in rig.texts(FIRST))
+    assert await actions(rig) == [
+        ("console:alice", "retrieval_requested"),
+        ("console:bob", "retrieval_approved"),
+        ("console:alice", "retrieve"),
+    ]
+
+
+async def test_an_admin_cannot_approve_their_own_request(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("bob", "retrieve", ASK)
+    assert await last(rig, "bob", "approve", "1") == rig.t("retrieval.own_request", id=1)
+    assert private(rig, "bob") == []
+    assert ("console:bob", "refused") in await actions(rig)
+
+
+async def test_only_admins_approve_and_auditors_cannot_ask(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    assert await last(rig, "alice", "approve", "1") == rig.t(
+        "staff.not_allowed", role="operator", command="/approve"
+    )
+    assert await last(rig, "carol", "retrieve", ASK) == rig.t(
+        "staff.not_allowed", role="auditor", command="/retrieve"
+    )
+    refused = [a for a in await actions(rig) if a[1] == "refused"]
+    assert refused == [("console:alice", "refused"), ("console:carol", "refused")]
+
+
+async def test_a_request_expires_unapproved(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    rig.clock.advance(25 * HOUR)
+    assert await last(rig, "bob", "approve", "1") == rig.t("retrieval.expired", id=1)
+    assert await last(rig, "bob", "approve", "1") == rig.t(
+        "retrieval.already", id=1, state=rig.t("retrieval.state_expired")
+    )
+    assert private(rig, "alice") == []
+
+
+async def test_fetch_again_until_the_approval_expires(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("bob", "approve", "1")
+    assert await last(rig, "bob", "approve", "1") == rig.t(
+        "retrieval.already", id=1, state=rig.t("retrieval.state_approved")
+    )
+    assert await last(rig, "bob", "fetch", "1") == rig.t("retrieval.not_yours", id=1)
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.fetching", id=1)
+    assert len(private(rig, "alice")) == 2
+    rig.clock.advance(24 * HOUR)
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.expired", id=1)
+    assert len(private(rig, "alice")) == 2
+    assert [a for a in await actions(rig) if a[1] in ("retrieve", "refused")] == [
+        ("console:alice", "retrieve"),
+        ("console:bob", "refused"),
+        ("console:alice", "retrieve"),
+        ("console:alice", "refused"),
+    ]
+
+
+async def test_deny(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    assert await last(rig, "bob", "deny", "1") == rig.t("retrieval.denied", id=1)
+    assert await last(rig, "staff", "approve", "1") == rig.t(
+        "retrieval.already", id=1, state=rig.t("retrieval.state_denied")
+    )
+    assert private(rig, "alice") == []
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "key", "fields"),
+    [
+        ("retrieve", "1 --from 2026-01-05 --reason x", "staff.usage", None),
+        ("retrieve", "1 --from soon --to 2026-01-06 --reason x", "staff.usage", None),
+        ("retrieve", "1 --from 2026-01-05 --to 2026-01-06", "staff.usage", None),
+        ("retrieve", "--from 2026-01-05 --to 2026-01-06 --reason x", "staff.usage", None),
+        ("retrieve", "1 --from 2026-01-06 --to 2026-01-05 --reason x", "retrieval.bad_window", {}),
+        (
+            "retrieve",
+            "7 --from 2026-01-05 --to 2026-01-06 --reason x",
+            "staff.no_such_case",
+            {"case_id": 7},
+        ),
+        ("approve", "", "staff.usage", {"usage": "/approve R"}),
+        ("approve", "42", "retrieval.unknown", {"id": 42}),
+    ],
+)
+async def test_malformed_retrieval_commands_are_refused_clearly(
+    rig: Rig, command: str, args: str, key: str, fields: dict[str, object] | None
+) -> None:
+    await with_evidence(rig)
+    answer = await last(rig, "bob", command, args)
+    if fields is None:
+        assert answer.startswith(rig.t("staff.usage", usage="/retrieve N"))
+    else:
+        assert answer == rig.t(key, **fields)
+
+
+async def test_an_admin_with_totp_approves_only_with_the_current_code(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = pyotp.random_base32()
+    monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
+    rig = await open_rig(tmp_path / "data", clock, DORA)
+    try:
+        await with_evidence(rig)
+        await rig.command("alice", "retrieve", ASK)
+        assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
+        stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
+        assert await last(rig, "dora", "approve", f"1 {stale}") == rig.t("retrieval.totp_wrong")
+        code = pyotp.TOTP(secret).at(clock.now())
+        assert (await last(rig, "dora", "approve", f"1 {code}")).startswith("🔓")
+        assert len(private(rig, "alice")) == 1
+        assert [a for a in await actions(rig) if a[1] == "refused"] == [
+            ("console:dora", "refused"),
+            ("console:dora", "refused"),
+        ]
+    finally:
+        await rig.haven.close()
+
+
+async def test_an_approved_retrieval_not_delivered_before_a_crash_is_delivered_at_start(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock)
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    async with rig.haven.db.transaction() as conn:
+        found = await retrievals.get(conn, 1)
+        assert found is not None
+        await retrievals.move(
+            conn, found, retrievals.APPROVED, approved_by="console:bob", approved_at=clock.now()
+        )
+    await rig.haven.close()
+    again = await open_rig(tmp_path / "data", clock)
+    try:
+        assert await again.haven.staff.retrievals.deliver_approved() == 1
+        await again.haven.sender.drain()
+        assert len(private(again, "alice")) == 1
+    finally:
+        await again.haven.close()
