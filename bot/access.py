@@ -22,8 +22,8 @@ _OPERATOR_ACTIONS = frozenset(
     {"help", "cases", "case", "note", "assign", "resolve", "brief", "ack", "take", "retrieve"}
 )
 _PERMISSIONS: dict[str, frozenset[str]] = {
-    OPERATOR: _OPERATOR_ACTIONS | {"fetch"},
-    ADMIN: _OPERATOR_ACTIONS | {"fetch", "approve", "deny", "hold", "release", "custody"},
+    OPERATOR: _OPERATOR_ACTIONS | {"fetch", "search"},
+    ADMIN: _OPERATOR_ACTIONS | {"fetch", "search", "approve", "deny", "hold", "release", "custody"},
     AUDITOR: frozenset({"help", "brief", "custody"}),
 }
 

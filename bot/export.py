@@ -61,7 +61,9 @@ async def export_case(
     """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails.
 
     ``action`` names the custody event (an export, or a staff retrieval); ``window`` keeps
-    only the items received in ``[start, end)``. The custody history is always whole.
+    only the items whose event time (original date, else time received) lies in
+    ``[start, end)``, as a search under the same retrieval sees them. The custody
+    history is always whole.
     """
     now = store.clock.now()
     async with store.db.transaction() as conn:
@@ -85,7 +87,7 @@ async def export_case(
         records = [
             r
             for r in await evidence_items.for_case(conn, case_id)
-            if window is None or window[0] <= r.received_at < window[1]
+            if window is None or window[0] <= (r.original_date or r.received_at) < window[1]
         ]
         item_proofs = [await ledger.inclusion_proof(conn, r.leaf_index, size) for r in records]
         item_leaves = [(await ledger.leaf(conn, r.leaf_index)).data for r in records]

@@ -3,9 +3,10 @@
 `/retrieve N --from … --to … --reason …` asks; an admin who is someone else approves with
 `/approve R` (with a TOTP code, RFC 6238, when that admin has one configured; the
 requester likewise gives `--totp` when they have one). The bundle of the case's items
-received in the window is then built (bot/export.py, verified before it is handed over)
-and sent privately to the requester; `/fetch R` sends it again until the retrieval
-expires. Every step, and every refusal, is a custody event of the case.
+that happened in the window (original date, else time received) is then built
+(bot/export.py, verified before it is handed over) and sent privately to the requester;
+`/fetch R` sends it again and `/search R …` searches within the same window until the
+retrieval expires. Every step, and every refusal, is a custody event of the case.
 """
 
 from __future__ import annotations
@@ -26,10 +27,14 @@ from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.export import export_case
 from bot.outbox import payload_of
 from bot.prompts import Reply
+from bot.search import Searcher, SearchRefused
+from bot.search_query import QueryError, parse_query
+from bot.search_results import describe
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
 from bot.store import OperatorError, Store
 from storage import cases, custody, outbox, retrievals
+from storage.evidence_search import Window
 from storage.leaves import CustodyEvent
 from storage.retrievals import Retrieval
 
@@ -47,6 +52,7 @@ _TIME_FORMATS = ("%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 class RetrievalDesk:
     ACTIONS = frozenset({"retrieve", "approve", "deny", "fetch"})
+    SEARCH = "search"
 
     def __init__(
         self,
@@ -56,6 +62,7 @@ class RetrievalDesk:
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.store = store
+        self.searcher = Searcher(store.db, store.blobs, store.keyring, store.clock)
         self.words = words
         self.ttl = ttl
         self._on_outbox = on_outbox
@@ -68,7 +75,7 @@ class RetrievalDesk:
     async def case_of(self, conn: AsyncConnection, action: str, args: str) -> int | None:
         """The case a command is about (for refusals): its own number, or its retrieval's."""
         number = case_number(args)
-        if number is None or action not in ("approve", "deny", "fetch"):
+        if number is None or action not in ("approve", "deny", "fetch", self.SEARCH):
             return number
         found = await retrievals.get(conn, number)
         return found.case_id if found else None
@@ -192,6 +199,16 @@ class RetrievalDesk:
         return Reply(self.words.t("retrieval.already", id=found.id, state=state))
 
     async def _fetch(self, conn: AsyncConnection, ask: Ask, found: Retrieval) -> list[Reply]:
+        refusal = await self._unusable(conn, ask, found)
+        if refusal:
+            return refusal
+        await retrievals.redeliver(conn, found.id)
+        return [Reply(self.words.t("retrieval.fetching", id=found.id))]
+
+    async def _unusable(
+        self, conn: AsyncConnection, ask: Ask, found: Retrieval
+    ) -> list[Reply] | None:
+        """Why ``ask`` may not use retrieval ``found`` now; None when it may."""
         if found.requester != ask.member.actor:
             await self._custody(conn, ask.member.actor, REFUSED, found, ask.now, ": not requester")
             return [Reply(self.words.t("retrieval.not_yours", id=found.id))]
@@ -200,8 +217,43 @@ class RetrievalDesk:
         if ask.now >= found.expires_at:
             await self._custody(conn, ask.member.actor, REFUSED, found, ask.now, ": expired")
             return [Reply(self.words.t("retrieval.expired", id=found.id))]
-        await retrievals.redeliver(conn, found.id)
-        return [Reply(self.words.t("retrieval.fetching", id=found.id))]
+        return None
+
+    # ---- searching --------------------------------------------------------------------
+
+    async def search(self, ask: Ask) -> list[Reply]:
+        """`/search R QUERY`: retrieval R's case, only within its approved window, masked.
+
+        Runs outside the staff desk's transaction, like the victim's search: it reads and
+        decrypts in short transactions of its own, and records itself as a custody event.
+        """
+        head, _, text = ask.args.strip().partition(" ")
+        number = case_number(head)
+        if number is None or not text.strip():
+            return self._usage("/search R WORDS [from:NAME] [after:DATE] [before:DATE] [kind:KIND]")
+        async with self.store.db.transaction() as conn:
+            found = await retrievals.get(conn, number)
+            if found is None:
+                return [Reply(self.words.t("retrieval.unknown", id=number))]
+            refusal = await self._unusable(conn, ask, found)
+        if refusal:
+            return refusal
+        try:
+            query = parse_query(text, self.zone)
+            result = await self.searcher.search(
+                found.case_id,
+                query,
+                actor=ask.member.actor,
+                scope=Window(found.window_start, found.window_end),
+                masked=True,
+                purpose=f"retrieval {found.id}",
+            )
+        except QueryError as exc:
+            return [Reply(self.words.t(exc.problem, **exc.fields))]
+        except SearchRefused as exc:
+            return [Reply(self.words.t(exc.problem))]
+        log.info("retrieval %s: a staff search found %d item(s)", found.id, result.total)
+        return [Reply(describe(result, self.words.t, self.zone))]
 
     async def _second_factor(
         self, conn: AsyncConnection, ask: Ask, case_id: int, code: str

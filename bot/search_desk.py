@@ -7,6 +7,7 @@ the turn then only says what it found. The victim sees their own evidence unmask
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -14,15 +15,15 @@ from zoneinfo import ZoneInfo
 from bot.events import Inbound
 from bot.flow import Turn
 from bot.prompts import Prompts
-from bot.search import ERASED, NO_EVIDENCE, Hit, Searcher, SearchResult
+from bot.search import Searcher, SearchResult
 from bot.search_query import QueryError, parse_query
+from bot.search_results import describe
 from storage import cases
 from storage.database import Database
 
 log = logging.getLogger(__name__)
 
 VICTIM = "victim"
-_TIME = "%Y-%m-%d %H:%M"
 
 
 @dataclass(frozen=True)
@@ -64,36 +65,7 @@ class SearchDesk:
         if result is None:
             turn.say(self._t(turn, found.problem, **found.fields))
             return
-        if result.status == ERASED:
-            turn.say(self._t(turn, "search.erased"))
-            return
-        if result.status == NO_EVIDENCE:
-            turn.say(self._t(turn, "search.no_evidence"))
-            return
-        lines = [
-            self._t(turn, "search.results", count=result.total)
-            if result.total
-            else self._t(turn, "search.none")
-        ]
-        lines += [self._hit(turn, hit) for hit in result.hits]
-        if result.total > len(result.hits):
-            lines.append(self._t(turn, "search.more", count=result.total - len(result.hits)))
-        if result.pictures_unsearched:
-            lines.append(self._t(turn, "search.pictures", count=result.pictures_unsearched))
-        if result.media_unsearched:
-            lines.append(self._t(turn, "search.media", count=result.media_unsearched))
-        if result.unreadable:
-            lines.append(self._t(turn, "search.unreadable", count=result.unreadable))
-        turn.say("\n".join(lines))
-
-    def _hit(self, turn: Turn, hit: Hit) -> str:
-        when = hit.event_time.astimezone(self.tz).strftime(_TIME)
-        if not hit.dated:
-            when += " " + self._t(turn, "timeline.basis_received")
-        kind = self._t(turn, f"evidence.kind.{hit.kind}")
-        parts = [f"#{hit.item_no}", when, kind]
-        parts += [part for part in (hit.sender, hit.snippet) if part]
-        return " · ".join(parts)
+        turn.say(describe(result, functools.partial(self.prompts.t, turn.case), self.tz))
 
     def _t(self, turn: Turn, key: str, **fields: object) -> str:
         return self.prompts.t(turn.case, key, **fields)

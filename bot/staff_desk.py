@@ -43,7 +43,7 @@ CUSTODY_SHOWN = 30
 UNKNOWN_BUTTON = "unknown_button"
 # Commands whose refusal is a custody event: they reach for a case's evidence or its hold.
 _EVIDENCE_ACTIONS = frozenset(
-    {"retrieve", "approve", "deny", "fetch", "hold", "release", "custody"}
+    {"retrieve", "approve", "deny", "fetch", "search", "hold", "release", "custody"}
 )
 
 
@@ -89,6 +89,9 @@ class StaffDesk:
         now = self.clock.now()
         action, args = self._action_of(inbound)
         member = self.roster.find(inbound.identity.platform, inbound.identity.user_id)
+        searched = None
+        if action == RetrievalDesk.SEARCH and member is not None and member.may(action):
+            searched = await self.retrievals.search(Ask(member, inbound.chat, args, now))
         async with self.db.transaction() as conn:
             if await messages.seen(
                 conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
@@ -107,7 +110,9 @@ class StaffDesk:
             replies = await self._refusal(conn, inbound, member, action, args, now)
             if replies is None and member is not None:
                 ask = Ask(member, inbound.chat, args, now)
-                if action in RetrievalDesk.ACTIONS:
+                if searched is not None:
+                    replies = searched
+                elif action in RetrievalDesk.ACTIONS:
                     replies = await self.retrievals.act(conn, action, ask)
                 else:
                     replies = await self._act(conn, action, ask)
@@ -146,7 +151,11 @@ class StaffDesk:
         return None
 
     def _all_actions(self) -> frozenset[str]:
-        return frozenset(self._commands) | RetrievalDesk.ACTIONS | {ACK, TAKE, RESOLVE}
+        return (
+            frozenset(self._commands)
+            | RetrievalDesk.ACTIONS
+            | {RetrievalDesk.SEARCH, ACK, TAKE, RESOLVE}
+        )
 
     async def _custody_refusal(
         self, conn: AsyncConnection, who: str, action: str, args: str, why: str, now: datetime

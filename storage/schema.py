@@ -369,7 +369,8 @@ staff_notes = Table(
 )
 
 # Four-eyes access to a victim's evidence: requested by one staff member, approved by an
-# admin who is someone else, limited to one case and a window of receipt times, expiring.
+# admin who is someone else, limited to one case and a window of event times (the original
+# date, else the time received), expiring.
 retrievals = Table(
     "retrievals",
     metadata,

@@ -220,3 +220,53 @@ async def test_an_approved_retrieval_not_delivered_before_a_crash_is_delivered_a
         assert len(private(again, "alice")) == 1
     finally:
         await again.haven.close()
+
+
+# ---- searching under an approved retrieval ---------------------------------------------
+
+
+async def approved_for_alice(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("bob", "approve", "1")
+
+
+async def test_a_staff_search_sees_only_the_approved_window_and_is_logged(rig: Rig) -> None:
+    await approved_for_alice(rig)
+    found = await last(rig, "alice", "search", "1 5000")
+    assert found.startswith(rig.t("search.results", count=1)) and "#1" in found
+    outside = await last(rig, "alice", "search", "1 warning")  # item 2 lies after 10:00
+    assert outside.startswith(rig.t("search.none")) and "#2" not in outside
+    wider = await last(rig, "alice", "search", "1 warning before:2026-01-06")
+    assert wider == rig.t("search.outside_window")
+    async with rig.haven.db.transaction() as conn:
+        rows = await custody.for_case(conn, 1)
+    searches = [r.event for r in rows if r.event.action == "search"]
+    assert [e.actor for e in searches] == ["console:alice"] * 3
+    assert all("retrieval 1" in e.reason for e in searches)
+
+
+async def test_a_staff_search_masks_personal_data_in_snippets(rig: Rig) -> None:
+    await triage(rig.victim, extortion="yes")
+    origin = ForwardOrigin(kind=OriginKind.USER, sender_name="Zhang San")
+    leaked = "转账到 6222 0212 3456 7890 128 不然就发到群里 13812345678"
+    await rig.victim._send(InboundKind.FORWARD, text=leaked, forward_origin=origin)
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("bob", "approve", "1")
+    found = await last(rig, "alice", "search", "1 群里")
+    assert "#1" in found
+    assert "13812345678" not in found and "5678" in found
+
+
+async def test_a_staff_search_is_refused_to_others_after_expiry_and_to_auditors(
+    rig: Rig,
+) -> None:
+    await approved_for_alice(rig)
+    assert await last(rig, "bob", "search", "1 5000") == rig.t("retrieval.not_yours", id=1)
+    refused = await last(rig, "carol", "search", "1 5000")
+    assert refused == rig.t("staff.not_allowed", role="auditor", command="/search")
+    assert "/search R" in await last(rig, "alice", "search", "1")  # no words: the usage
+    rig.clock.advance(25 * HOUR)
+    assert await last(rig, "alice", "search", "1 5000") == rig.t("retrieval.expired", id=1)
+    logged = [action for _, action in await actions(rig)]
+    assert logged.count("refused") == 3  # bob, carol, and the expired one
