@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qs
 
 import aiohttp
 import pytest
@@ -588,3 +589,35 @@ async def test_a_rejected_token_stops_start_up_with_one_line(fake: FakeSlackAPI)
 
     with pytest.raises(AdapterStartError, match="slack: cannot start: invalid_auth"):
         await adapter.start(core)
+
+
+# ---- Socket Mode ------------------------------------------------------------------------
+
+
+async def test_socket_mode_receives_events_presses_and_commands(
+    tmp_path: Path, fake: FakeSlackAPI
+) -> None:
+    async with running(tmp_path, fake, mode="socket", signing_secret="") as rig:
+        assert not rig.adapter.port, "no HTTP endpoint in Socket Mode"
+        [opened] = fake.sent("apps.connections.open")
+        message = rig.traffic.message(DM, VICTIM, "hello")
+        event = json.loads(rig.traffic.callback(message).body)
+        envelope = await fake.socket_send("events_api", event)
+        await until(lambda: rig.handled >= 1)
+        await until_outbox_empty(rig.haven)
+        english = next(b for b in fake.last_buttons(DM) if b.endswith(":lang:en"))
+        press = rig.traffic.press(DM, VICTIM, english)
+        await fake.socket_send("interactive", json.loads(parse_qs(press.body)["payload"][0]))
+        command = rig.traffic.command(DM, VICTIM, "help")
+        form = {key: values[0] for key, values in parse_qs(command.body).items()}
+        await fake.socket_send("slash_commands", form)
+        await until(lambda: rig.handled >= 3)
+        await fake.socket_send("events_api", event)  # Slack's retry of the first envelope
+        await fake.wait_for(lambda: len(fake.socket_acks) >= 4)
+    assert [e.kind for e in rig.inbound] == [
+        InboundKind.TEXT,
+        InboundKind.BUTTON,
+        InboundKind.COMMAND,
+    ]
+    assert envelope in {ack["envelope_id"] for ack in fake.socket_acks}
+    assert opened.status == 200
