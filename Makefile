@@ -30,6 +30,7 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/telegram.py
+	$(BIN)/python bench/slack.py
 
 clean:
 	rm -rf $(VENV)
