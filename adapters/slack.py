@@ -28,7 +28,6 @@ import asyncio
 import logging
 import re
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +42,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from adapters.downloads import FileTooLarge, lazy, refuse_over
 from adapters.handoff import ChatOrder
 from adapters.pieces import PieceProgress
 from adapters.slack_blocks import ACTION_PREFIX, blocks_of, fallback_text, message_pieces
@@ -98,7 +98,7 @@ class SlackAdapter:
 
     def __init__(self, options: SlackOptions) -> None:
         self.options = options
-        self._translate = Translator(PLATFORM, options.staff_channels, self._fetcher)
+        self._translate = Translator(PLATFORM, options.staff_channels, lazy(self.fetch_file))
         self._order = ChatOrder(PLATFORM, options.max_in_flight)
         self._progress = PieceProgress()
         self._events: OrderedDict[str, None] = OrderedDict()
@@ -324,19 +324,10 @@ class SlackAdapter:
 
     # ---- files --------------------------------------------------------------------
 
-    def _fetcher(self, file_id: str, size: int | None) -> Callable[[], Awaitable[bytes]]:
-        """A handle that downloads the file only when the core decides to keep it."""
-
-        async def fetch() -> bytes:
-            return await self.fetch_file(file_id, size)
-
-        return fetch
-
     async def fetch_file(self, file_id: str, size: int | None = None) -> bytes:
         """files.info, then the download with the bot token; never more than the limit."""
         limit = self.options.max_download_bytes
-        if size is not None and size > limit:
-            raise FileTooLarge(size, limit)
+        refuse_over(size, limit)
         try:
             info = (await self.client.files_info(file=file_id)).get("file") or {}
         except SlackApiError as exc:
@@ -344,8 +335,7 @@ class SlackAdapter:
         except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"slack unreachable: {type(exc).__name__}") from exc
         declared = info.get("size")
-        if isinstance(declared, int) and declared > limit:
-            raise FileTooLarge(declared, limit)
+        refuse_over(declared if isinstance(declared, int) else None, limit)
         url = str(info.get("url_private_download") or info.get("url_private") or "")
         if not self._may_carry_token(url):
             raise DeliveryError("slack: the file has no Slack download address", permanent=True)
@@ -443,18 +433,6 @@ class SlackAdapter:
         )
         uploaded = (sent.get("files") or [{}])[0]
         return f"{channel}:file:{uploaded.get('id', '')}"
-
-
-class FileTooLarge(DeliveryError):
-    """A file over the per-item evidence limit: refused before (or while) downloading."""
-
-    def __init__(self, size: int | None, limit: int) -> None:
-        shown = "unknown" if size is None else str(size)
-        super().__init__(
-            f"file of {shown} bytes is over the download limit of {limit} bytes", permanent=True
-        )
-        self.size = size
-        self.limit = limit
 
 
 class _Tracked:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -37,6 +36,7 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.downloads import FileTooLarge, lazy, refuse_over
 from adapters.handoff import ChatOrder
 from adapters.pieces import PieceProgress
 from adapters.telegram_inbound import Translator
@@ -95,7 +95,7 @@ class TelegramAdapter:
     def __init__(self, options: TelegramOptions) -> None:
         self.options = options
         self.app = _build_application(options)
-        self._translate = Translator(PLATFORM, options.staff_chat_ids, self._fetcher)
+        self._translate = Translator(PLATFORM, options.staff_chat_ids, lazy(self.fetch_file))
         self._order = ChatOrder(PLATFORM, options.max_in_flight)
         self._albums: dict[int, _Album] = {}
         self._told_groups: set[int] = set()
@@ -254,23 +254,13 @@ class TelegramAdapter:
 
     # ---- files --------------------------------------------------------------------
 
-    def _fetcher(self, file_id: str, size: int | None) -> Callable[[], Awaitable[bytes]]:
-        """A handle that downloads the file only when the core decides to keep it."""
-
-        async def fetch() -> bytes:
-            return await self.fetch_file(file_id, size)
-
-        return fetch
-
     async def fetch_file(self, file_id: str, size: int | None = None) -> bytes:
         """getFile, then download; refuse what the Bot API server will not hand out."""
         limit = self.options.max_download_bytes
-        if size is not None and size > limit:
-            raise FileTooLarge(size, limit)
+        refuse_over(size, limit)
         try:
             handle = await self.app.bot.get_file(file_id)
-            if handle.file_size is not None and handle.file_size > limit:
-                raise FileTooLarge(handle.file_size, limit)
+            refuse_over(handle.file_size, limit)
             return bytes(await handle.download_as_bytearray())
         except BadRequest as exc:
             if "too big" in exc.message.lower():
@@ -357,18 +347,6 @@ class TelegramAdapter:
             chat_id, data, filename=file_name, caption=caption, reply_markup=markup
         )
         return str(sent.message_id)
-
-
-class FileTooLarge(DeliveryError):
-    """The Bot API server will not hand out a file this big (20 MB on api.telegram.org)."""
-
-    def __init__(self, size: int | None, limit: int) -> None:
-        shown = "unknown" if size is None else str(size)
-        super().__init__(
-            f"file of {shown} bytes is over the download limit of {limit} bytes", permanent=True
-        )
-        self.size = size
-        self.limit = limit
 
 
 def _build_application(options: TelegramOptions) -> TelegramApp:

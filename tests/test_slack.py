@@ -10,11 +10,11 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs
 
 import aiohttp
@@ -35,9 +35,16 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
-from bot.outbox import RetryPolicy
 from bot.runtime import Haven, build_adapters, slack_options
-from storage import outbox, schema
+from storage import schema
+from tests.chat_rig import (
+    TRIAGE,
+    dead_letters,
+    outbox_texts,
+    retry_quickly,
+    until,
+    until_outbox_empty,
+)
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlackAPI
 from tests.fakes.slack_events import Request, Traffic
 
@@ -68,29 +75,6 @@ rate_per_channel_per_second = 100000
 [[escalation.levels]]
 channels = ["slack:{STAFF}"]
 """
-
-TRIAGE = (
-    "lang:en",
-    "ok:",
-    "safety=no",
-    "extortion=no",
-    "minor=no",
-    "spread=private_chats",
-    "leaked=chats",
-    "md:leaked",
-    "source=hotel",
-)
-
-T = TypeVar("T")
-
-
-async def until(check: Callable[[], T | None], seconds: float = 5.0) -> T:
-    """Poll a condition every few milliseconds: for state outside the fake (the core's)."""
-    deadline = time.monotonic() + seconds
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-    return found
 
 
 @dataclass
@@ -143,17 +127,6 @@ class Rig:
         return self.haven.playbook.texts.get("en", key, **fields)
 
 
-async def until_outbox_empty(haven: Haven) -> None:
-    async def pending() -> int:
-        async with haven.db.transaction() as conn:
-            return (await outbox.counts(conn)).get("pending", 0)
-
-    deadline = time.monotonic() + 5
-    while await pending():
-        assert time.monotonic() < deadline, "the outbox did not empty"
-        await asyncio.sleep(0.005)
-
-
 def options_for(fake: FakeSlackAPI, **changes: Any) -> SlackOptions:
     options = SlackOptions(
         bot_token=fake.bot_token,
@@ -185,9 +158,7 @@ async def running(tmp_path: Path, fake: FakeSlackAPI, **changes: Any) -> AsyncIt
     config = load_config(path, data_dir_override=tmp_path / "data", environ=ENV)
     adapter = SlackAdapter(options_for(fake, **changes))
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
-    # Retries in milliseconds instead of seconds, so an outage test takes no time.
-    haven.sender.policy = RetryPolicy(attempts=1000, base_seconds=0.005, cap_seconds=0.02)
-    haven.sender.idle_poll_seconds = 0.01
+    retry_quickly(haven)
     async with aiohttp.ClientSession() as http:
         rig = Rig(fake, haven, adapter, http)
         sender = asyncio.create_task(haven.sender.run())
@@ -463,19 +434,7 @@ async def test_an_outage_with_429_and_5xx_loses_nothing(rig: Rig) -> None:
     assert len(queued) > during, "replies were decided during the outage"
     assert rig.fake.texts(DM) == queued, "all delivered, once each, in order"
     assert {0, 429, 502} <= set(rig.fake.failed_with), "every kind of failure happened"
-    async with rig.haven.db.transaction() as conn:
-        assert (await outbox.counts(conn)).get("dead", 0) == 0
-
-
-async def outbox_texts(haven: Haven, chat_id: str) -> list[str]:
-    query = (
-        select(schema.outbox.c.payload)
-        .where(schema.outbox.c.chat_id == chat_id)
-        .order_by(schema.outbox.c.id)
-    )
-    async with haven.db.transaction() as conn:
-        rows = (await conn.execute(query)).scalars().all()
-    return [json.loads(payload)["text"] for payload in rows]
+    assert await dead_letters(rig.haven) == 0
 
 
 async def test_retry_after_and_refusals_are_told_to_the_outbox(rig: Rig) -> None:
