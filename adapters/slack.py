@@ -210,7 +210,12 @@ class SlackAdapter:
     async def _on_request(self, request: web.Request) -> web.Response:
         """slack-bolt verifies the signature and the timestamp, then dispatches."""
         assert self.app is not None
-        response = await self.app.async_dispatch(await to_bolt_request(request))
+        try:
+            bolt_request = await to_bolt_request(request)
+        except ValueError:  # a body that is neither JSON nor a form, or not UTF-8
+            log.info("slack: refused a malformed request body")
+            return web.Response(status=400, text="malformed request")
+        response = await self.app.async_dispatch(bolt_request)
         return await to_aiohttp_response(response)
 
     @property

@@ -580,3 +580,20 @@ async def test_socket_mode_receives_events_presses_and_commands(
     ]
     assert envelope in {ack["envelope_id"] for ack in fake.socket_acks}
     assert opened.status == 200
+
+
+async def test_malformed_requests_are_refused_cleanly_and_the_bot_keeps_running(
+    rig: Rig,
+) -> None:
+    broken = Request("{not json", "application/json")
+    assert 400 <= await rig.post(broken) < 500
+    nobody = rig.traffic.message(DM, "", "no author")
+    del nobody["user"]
+    ours = rig.traffic.message(DM, VICTIM, "our own echo", bot_id="BHAVENBOT")
+    joined = rig.traffic.message(DM, VICTIM, "", subtype="channel_join")
+    for event in (nobody, ours, joined):
+        assert await rig.post(rig.traffic.callback(event)) == 200
+    stranger = rig.traffic.press("C0RANDOM1", VICTIM, "1:lang:en")
+    assert await rig.post(stranger) == 200
+    await rig.say("still there?")
+    assert [e.text for e in rig.inbound] == ["still there?"]
