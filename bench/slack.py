@@ -49,6 +49,7 @@ from bot.clock import SystemClock
 from bot.config import load_config
 from bot.events import Inbound, Outbound
 from bot.runtime import Haven
+from tests.chat_rig import serving
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 from tests.fakes.slack_events import Request, Traffic
 
@@ -182,16 +183,8 @@ async def haven_app(fake: FakeSlackAPI, data_dir: Path) -> AsyncIterator[str]:
     )
     adapter = SlackAdapter(options)
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
-    sender = asyncio.create_task(haven.sender.run())
-    await adapter.start(haven.dispatcher.handle)
-    try:
+    async with serving(haven, adapter, haven.dispatcher.handle):
         yield f"http://{options.listen}/slack/events"
-    finally:
-        await adapter.stop()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await haven.close()
 
 
 @contextlib.asynccontextmanager

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from sqlalchemy import select
 
+from bot.adapter import Adapter, InboundHandler
 from bot.outbox import RetryPolicy
 from bot.runtime import Haven
 from storage import outbox, schema
@@ -71,3 +73,21 @@ def retry_quickly(haven: Haven) -> None:
     """Retries in milliseconds instead of seconds, so an outage test takes no time."""
     haven.sender.policy = RetryPolicy(attempts=1000, base_seconds=0.005, cap_seconds=0.02)
     haven.sender.idle_poll_seconds = 0.01
+
+
+@contextlib.asynccontextmanager
+async def serving(haven: Haven, adapter: Adapter, core: InboundHandler) -> AsyncIterator[None]:
+    """The adapter started with `core` as its handler and the outbox sender running; on
+    the way out both are stopped and Haven closed."""
+    sender = asyncio.create_task(haven.sender.run())
+    try:
+        await adapter.start(core)
+        try:
+            yield
+        finally:
+            await adapter.stop()
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sender
+        await haven.close()

@@ -42,6 +42,7 @@ from tests.chat_rig import (
     dead_letters,
     outbox_texts,
     retry_quickly,
+    serving,
     until,
     until_outbox_empty,
 )
@@ -161,16 +162,8 @@ async def running(tmp_path: Path, fake: FakeSlackAPI, **changes: Any) -> AsyncIt
     retry_quickly(haven)
     async with aiohttp.ClientSession() as http:
         rig = Rig(fake, haven, adapter, http)
-        sender = asyncio.create_task(haven.sender.run())
-        await adapter.start(rig.core)
-        try:
+        async with serving(haven, adapter, rig.core):
             yield rig
-        finally:
-            await adapter.stop()
-            sender.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await sender
-            await haven.close()
 
 
 @pytest.fixture

@@ -38,6 +38,7 @@ from tests.chat_rig import (
     dead_letters,
     outbox_texts,
     retry_quickly,
+    serving,
     until,
     until_outbox_empty,
 )
@@ -145,16 +146,8 @@ async def running(tmp_path: Path, fake: FakeBotAPI, **changes: Any) -> AsyncIter
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
     retry_quickly(haven)
     rig = Rig(fake, haven, adapter)
-    sender = asyncio.create_task(haven.sender.run())
-    await adapter.start(rig.core)
-    try:
+    async with serving(haven, adapter, rig.core):
         yield rig
-    finally:
-        await adapter.stop()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await haven.close()
 
 
 @pytest.fixture
