@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 
 from adapters.slack import FileTooLarge, SlackAdapter, SlackOptions
 from bot.adapter import AdapterStartError, DeliveryError
-from bot.clock import SystemClock
+from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigError, load_config
 from bot.events import (
     Button,
@@ -35,8 +35,10 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
+from bot.outbox import payload_of
+from bot.prompts import Reply
 from bot.runtime import Haven, build_adapters, slack_options
-from storage import schema
+from storage import outbox, schema
 from tests.chat_rig import (
     TRIAGE,
     dead_letters,
@@ -590,3 +592,36 @@ async def test_malformed_requests_are_refused_cleanly_and_the_bot_keeps_running(
     assert await rig.post(stranger) == 200
     await rig.say("still there?")
     assert [e.text for e in rig.inbound] == ["still there?"]
+
+
+async def test_the_outbox_paces_a_direct_message_at_one_message_per_second(
+    tmp_path: Path, fake: FakeSlackAPI
+) -> None:
+    path = tmp_path / "haven.toml"
+    path.write_text(CONFIG.replace("rate_per_channel_per_second = 100000", ""), encoding="utf-8")
+    config = load_config(path, data_dir_override=tmp_path / "data", environ=ENV)
+    adapter = SlackAdapter(options_for(fake))
+    clock = ManualClock()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    await adapter.start(haven.dispatcher.handle)
+    try:
+        async with haven.db.transaction() as conn:
+            for n in range(3):
+                await outbox.enqueue(
+                    conn,
+                    platform="slack",
+                    chat_id=DM,
+                    payload=payload_of(ChatRef("slack", DM), Reply(f"message {n}")),
+                    case_id=None,
+                    now=clock.now(),
+                )
+        sent = [await haven.sender.drain()]
+        clock.advance(timedelta(seconds=1))
+        sent.append(await haven.sender.drain())
+        clock.advance(timedelta(seconds=1))
+        sent.append(await haven.sender.drain())
+    finally:
+        await adapter.stop()
+        await haven.close()
+    assert sent == [1, 1, 1], "one message per second"
+    assert fake.texts(DM) == ["message 0", "message 1", "message 2"]
