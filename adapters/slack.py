@@ -136,10 +136,7 @@ class SlackAdapter:
         )
         self.app = self._build_app()
         if self.options.mode == "socket":
-            self._socket = AsyncSocketModeHandler(
-                self.app, self.options.app_token, web_client=self._client
-            )
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            await self._connect_socket(self.app, self._client)
         else:
             await self._serve_http()
         log.info("slack: %s receiving by %s", auth.get("user", "bot"), self.options.mode)
@@ -179,7 +176,7 @@ class SlackAdapter:
             return authorized
 
         app = AsyncApp(
-            # bolt's own client carries no token: `_authorize` hands it the bot's.
+            # bolt's own client carries no token: `authorize` hands it the bot's.
             client=self._web_client(None, self._session),
             signing_secret=self.options.signing_secret,
             authorize=authorize,
@@ -188,6 +185,29 @@ class SlackAdapter:
         app.command(re.compile(r"^/"))(self._on_command)
         app.action(re.compile(f"^{ACTION_PREFIX}-"))(self._on_action)
         return app
+
+    async def _connect_socket(self, app: AsyncApp, client: AsyncWebClient) -> None:
+        """Socket Mode: apps.connections.open with the app-level token, then a WebSocket
+        that slack_sdk keeps open (and reopens) until `stop`."""
+        self._socket = AsyncSocketModeHandler(app, self.options.app_token, web_client=client)
+        try:
+            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+        except SlackApiError as exc:
+            await self._abandon()
+            raise AdapterStartError(f"slack: cannot open Socket Mode: {_error_code(exc)}") from exc
+        except (aiohttp.ClientError, SlackClientError, TimeoutError) as exc:
+            await self._abandon()
+            raise AdapterStartError(
+                f"slack: cannot open Socket Mode ({type(exc).__name__})"
+            ) from exc
+
+    async def _abandon(self) -> None:
+        """Release what a failed start had opened."""
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        if self._session is not None:
+            await self._session.close()
 
     async def _serve_http(self) -> None:
         server = web.Application()
@@ -200,8 +220,8 @@ class SlackAdapter:
             await site.start()
         except OSError as exc:
             await self._runner.cleanup()
-            assert self._session is not None
-            await self._session.close()
+            self._runner = None
+            await self._abandon()
             raise AdapterStartError(
                 f"slack: cannot listen on {self.options.listen}: {exc.strerror}"
             ) from exc

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -625,3 +626,27 @@ async def test_the_outbox_paces_a_direct_message_at_one_message_per_second(
         await haven.close()
     assert sent == [1, 1, 1], "one message per second"
     assert fake.texts(DM) == ["message 0", "message 1", "message 2"]
+
+
+async def test_a_rejected_app_token_stops_socket_mode_start_up(fake: FakeSlackAPI) -> None:
+    adapter = SlackAdapter(options_for(fake, mode="socket", app_token="xapp-wrong"))
+
+    async def core(_event: Inbound) -> None:
+        raise AssertionError("nothing may arrive")
+
+    with pytest.raises(AdapterStartError, match="slack: cannot open Socket Mode: invalid_auth"):
+        await adapter.start(core)
+
+
+async def test_a_port_in_use_stops_start_up_with_one_line(fake: FakeSlackAPI) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        adapter = SlackAdapter(options_for(fake, listen=f"127.0.0.1:{port}"))
+
+        async def core(_event: Inbound) -> None:
+            raise AssertionError("nothing may arrive")
+
+        with pytest.raises(AdapterStartError, match=f"slack: cannot listen on 127.0.0.1:{port}"):
+            await adapter.start(core)
