@@ -188,10 +188,12 @@ class SlackAdapter:
 
     async def _connect_socket(self, app: AsyncApp, client: AsyncWebClient) -> None:
         """Socket Mode: apps.connections.open with the app-level token, then a WebSocket
-        that slack_sdk keeps open (and reopens) until `stop`."""
-        self._socket = AsyncSocketModeHandler(app, self.options.app_token, web_client=client)
+        that slack_sdk keeps open (and reopens) until `stop`.
+
+        slack_sdk retries a failed connection forever, so the app token is tried once
+        here first: a rejected one stops start-up instead of looping silently."""
         try:
-            await self._socket.connect_async()  # type: ignore[no-untyped-call]
+            await client.apps_connections_open(app_token=self.options.app_token)
         except SlackApiError as exc:
             await self._abandon()
             raise AdapterStartError(f"slack: cannot open Socket Mode: {_error_code(exc)}") from exc
@@ -200,6 +202,8 @@ class SlackAdapter:
             raise AdapterStartError(
                 f"slack: cannot open Socket Mode ({type(exc).__name__})"
             ) from exc
+        self._socket = AsyncSocketModeHandler(app, self.options.app_token, web_client=client)
+        await self._socket.connect_async()  # type: ignore[no-untyped-call]
 
     async def _abandon(self) -> None:
         """Release what a failed start had opened."""
