@@ -170,33 +170,30 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+def options_for(fake: FakeSlackAPI) -> SlackOptions:
+    return SlackOptions(
+        bot_token=fake.bot_token,
+        signing_secret=fake.signing_secret,
+        listen=f"127.0.0.1:{free_port()}",
+        api_base_url=fake.base_url,
+    )
+
+
 @contextlib.asynccontextmanager
 async def haven_app(fake: FakeSlackAPI, data_dir: Path) -> AsyncIterator[str]:
     config_path = data_dir.parent / "haven.toml"
     config_path.write_text(CONFIG, encoding="utf-8")
     config = load_config(config_path, data_dir_override=data_dir)
-    options = SlackOptions(
-        bot_token=fake.bot_token,
-        signing_secret=fake.signing_secret,
-        listen=f"127.0.0.1:{free_port()}",
-        api_base_url=fake.base_url,
-    )
-    adapter = SlackAdapter(options)
+    adapter = SlackAdapter(options_for(fake))
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
     async with serving(haven, adapter, haven.dispatcher.handle):
-        yield f"http://{options.listen}/slack/events"
+        yield f"http://{adapter.options.listen}/slack/events"
 
 
 @contextlib.asynccontextmanager
 async def adapter_only(fake: FakeSlackAPI) -> AsyncIterator[str]:
     """Haven's adapter with a core that answers at once: the adapter's own share."""
-    options = SlackOptions(
-        bot_token=fake.bot_token,
-        signing_secret=fake.signing_secret,
-        listen=f"127.0.0.1:{free_port()}",
-        api_base_url=fake.base_url,
-    )
-    adapter = SlackAdapter(options)
+    adapter = SlackAdapter(options_for(fake))
 
     async def echo(event: Inbound) -> None:
         reply = Outbound(event.chat, event.text or event.button_data or "ok")
@@ -204,7 +201,7 @@ async def adapter_only(fake: FakeSlackAPI) -> AsyncIterator[str]:
 
     await adapter.start(echo)
     try:
-        yield f"http://{options.listen}/slack/events"
+        yield f"http://{adapter.options.listen}/slack/events"
     finally:
         await adapter.stop()
 
