@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/telegram.py
 	$(BIN)/python bench/search.py
+	$(BIN)/python bench/slack.py
 
 clean:
 	rm -rf $(VENV)

@@ -25,8 +25,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-from collections import OrderedDict
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -38,6 +36,9 @@ from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
+from adapters.downloads import lazy, refuse_over
+from adapters.handoff import ChatOrder
+from adapters.pieces import PieceProgress
 from adapters.telegram_inbound import Translator
 from adapters.text_split import split_text
 from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundHandler
@@ -51,7 +52,6 @@ CAPTION_LIMIT = 1024
 CLOUD_DOWNLOAD_LIMIT = 20_000_000  # getFile on api.telegram.org refuses bigger files
 ALBUM_MAX = 10  # items in one media group
 ALLOWED_UPDATES = ("message", "edited_message", "callback_query", "my_chat_member")
-_PROGRESS_KEPT = 1024
 
 TelegramApp = Application[Any, Any, Any, Any, Any, Any]
 
@@ -95,20 +95,18 @@ class TelegramAdapter:
     def __init__(self, options: TelegramOptions) -> None:
         self.options = options
         self.app = _build_application(options)
-        self._translate = Translator(PLATFORM, options.staff_chat_ids, self._fetcher)
-        self._handler: InboundHandler | None = None
-        self._slots = asyncio.Semaphore(options.max_in_flight)
-        self._tails: dict[str, asyncio.Task[None]] = {}
+        self._translate = Translator(PLATFORM, options.staff_chat_ids, lazy(self.fetch_file))
+        self._order = ChatOrder(PLATFORM, options.max_in_flight)
         self._albums: dict[int, _Album] = {}
         self._told_groups: set[int] = set()
-        self._progress: OrderedDict[tuple[int, str, str], tuple[int, str]] = OrderedDict()
+        self._progress = PieceProgress()
         self._closed = asyncio.Event()
         self.webhook_secret = ""
 
     # ---- lifecycle ----------------------------------------------------------------
 
     async def start(self, handler: InboundHandler) -> None:
-        self._handler = handler
+        self._order.handler = handler
         self.app.add_handler(TypeHandler(Update, self._on_update))
         try:
             await self.app.initialize()  # getMe: a wrong token fails here, at start-up
@@ -148,7 +146,7 @@ class TelegramAdapter:
             await self.app.updater.stop()
         for chat_id in list(self._albums):
             await self._flush_album(chat_id)
-        await asyncio.gather(*self._tails.values())
+        await self._order.drain()
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -216,30 +214,8 @@ class TelegramAdapter:
             await self._explain_to_group(change.chat.id)
 
     async def _hand_over(self, inbound: Inbound) -> None:
-        """Queue an event for the core: in order within its chat, chats side by side.
-
-        Each event waits for the one before it in the same chat, so a victim's messages
-        are handled in the order sent, while one slow chat (a large download) holds up
-        nobody else. Past `max_in_flight` events this waits, which slows fetching."""
-        await self._slots.acquire()
-        chat = inbound.chat.chat_id
-        task = asyncio.create_task(self._handle_after(self._tails.get(chat), inbound))
-        self._tails[chat] = task
-        task.add_done_callback(lambda done: self._handled(chat, done))
-
-    async def _handle_after(self, previous: asyncio.Task[None] | None, inbound: Inbound) -> None:
-        assert self._handler is not None
-        if previous is not None:
-            await asyncio.wait([previous])
-        try:
-            await self._handler(inbound)
-        except Exception:
-            log.exception("telegram: the core could not handle a %s", inbound.kind)
-
-    def _handled(self, chat: str, task: asyncio.Task[None]) -> None:
-        self._slots.release()
-        if self._tails.get(chat) is task:
-            del self._tails[chat]
+        """Queue an event for the core: in order within its chat, chats side by side."""
+        await self._order.hand_over(inbound)
 
     async def _explain_to_group(self, chat_id: int) -> None:
         """Once per group: Haven only helps in private chats and does not read groups."""
@@ -278,23 +254,13 @@ class TelegramAdapter:
 
     # ---- files --------------------------------------------------------------------
 
-    def _fetcher(self, file_id: str, size: int | None) -> Callable[[], Awaitable[bytes]]:
-        """A handle that downloads the file only when the core decides to keep it."""
-
-        async def fetch() -> bytes:
-            return await self.fetch_file(file_id, size)
-
-        return fetch
-
     async def fetch_file(self, file_id: str, size: int | None = None) -> bytes:
         """getFile, then download; refuse what the Bot API server will not hand out."""
         limit = self.options.max_download_bytes
-        if size is not None and size > limit:
-            raise FileTooLarge(size, limit)
+        refuse_over(size, limit)
         try:
             handle = await self.app.bot.get_file(file_id)
-            if handle.file_size is not None and handle.file_size > limit:
-                raise FileTooLarge(handle.file_size, limit)
+            refuse_over(handle.file_size, limit)
             return bytes(await handle.download_as_bytearray())
         except BadRequest as exc:
             if "too big" in exc.message.lower():
@@ -335,16 +301,16 @@ class TelegramAdapter:
         if file is None and not pieces:
             pieces = [""]
         key = (chat_id, message.text, message.edit_of)
-        done, last_id = self._progress.get(key, (0, message.edit_of))
+        done, last_id = self._progress.resume(key, message.edit_of)
         markup = _keyboard(message)
         for index in range(done, len(pieces)):
             buttons = markup if index == len(pieces) - 1 and file is None else None
             last_id = await self._send_text(chat_id, pieces[index], buttons, message, index)
-            self._remember(key, index + 1, last_id)
+            self._progress.delivered(key, index + 1, last_id)
         if file is not None:
             caption = message.text if caption_fits else None
             last_id = await self._send_file(chat_id, file.path, file.file_name, caption, markup)
-        self._progress.pop(key, None)
+        self._progress.finished(key)
         return last_id
 
     async def _send_text(
@@ -381,12 +347,6 @@ class TelegramAdapter:
             chat_id, data, filename=file_name, caption=caption, reply_markup=markup
         )
         return str(sent.message_id)
-
-    def _remember(self, key: tuple[int, str, str], done: int, last_id: str) -> None:
-        self._progress[key] = (done, last_id)
-        self._progress.move_to_end(key)
-        while len(self._progress) > _PROGRESS_KEPT:
-            self._progress.popitem(last=False)
 
 
 def _build_application(options: TelegramOptions) -> TelegramApp:

@@ -41,6 +41,7 @@ from adapters.telegram import TelegramAdapter, TelegramOptions
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.runtime import Haven
+from tests.chat_rig import serving
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import Call, FakeBotAPI
 
@@ -148,16 +149,8 @@ async def haven_bot(fake: FakeBotAPI, data_dir: Path) -> AsyncIterator[None]:
     )
     adapter = TelegramAdapter(options)
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
-    sender = asyncio.create_task(haven.sender.run())
-    await adapter.start(haven.dispatcher.handle)
-    try:
+    async with serving(haven, adapter, haven.dispatcher.handle):
         yield
-    finally:
-        await adapter.stop()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await haven.close()
 
 
 @contextlib.asynccontextmanager

@@ -19,6 +19,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
+from adapters.slack import PLATFORM as SLACK
+from adapters.slack import SlackAdapter, SlackOptions
 from adapters.telegram import PLATFORM as TELEGRAM
 from adapters.telegram import TelegramAdapter, TelegramOptions
 from bot.access import Roster
@@ -260,15 +262,21 @@ class Haven:
         await self.db.close()
 
 
-def telegram_options(config: Config) -> TelegramOptions:
-    """The Telegram adapter's settings: `[adapters.telegram]`, the token from the
-    environment, and the one-time explanation for groups in both languages."""
-    telegram = config.adapters.telegram
+def _group_notice(config: Config, key: str = "ui.group_only_private") -> str:
+    """The explanation for people who talk to Haven outside a private chat, in both
+    languages, the default one first."""
     texts = load_playbook().texts
     locales = (
         config.default_locale,
         *(loc for loc in ("zh-CN", "en") if loc != config.default_locale),
     )
+    return "\n\n".join(texts.get(loc, key) for loc in locales)
+
+
+def telegram_options(config: Config) -> TelegramOptions:
+    """The Telegram adapter's settings: `[adapters.telegram]`, the token from the
+    environment, and the one-time explanation for groups in both languages."""
+    telegram = config.adapters.telegram
     return TelegramOptions(
         token=config.secrets.telegram_token or "",
         staff_chat_ids=frozenset(telegram.staff_chat_ids),
@@ -280,7 +288,25 @@ def telegram_options(config: Config) -> TelegramOptions:
         rate_global_per_second=telegram.rate_global_per_second,
         rate_per_group_per_minute=telegram.rate_per_group_per_minute,
         max_download_bytes=telegram.max_download_bytes,
-        group_notice="\n\n".join(texts.get(loc, "ui.group_only_private") for loc in locales),
+        group_notice=_group_notice(config),
+    )
+
+
+def slack_options(config: Config) -> SlackOptions:
+    """The Slack adapter's settings: `[adapters.slack]`, the tokens from the environment,
+    files limited to the per-item evidence limit, and the explanation for other channels."""
+    slack = config.adapters.slack
+    secrets = config.secrets
+    return SlackOptions(
+        bot_token=secrets.slack_bot_token or "",
+        signing_secret=secrets.slack_signing_secret or "",
+        app_token=secrets.slack_app_token or "",
+        mode=slack.mode,
+        listen=slack.listen,
+        api_base_url=str(slack.api_base_url),
+        staff_channels=frozenset(slack.staff_channels),
+        max_download_bytes=config.limits.max_item_bytes,
+        group_notice=_group_notice(config, "ui.slack_channel_only_dm"),
     )
 
 
@@ -337,11 +363,9 @@ def build_adapters(
         if name == TELEGRAM:
             adapters[TELEGRAM] = TelegramAdapter(telegram_options(config))
             continue
-        if name != CONSOLE:
-            raise StartupError(
-                f"the {name} adapter is not part of this version of Haven yet; "
-                'use adapters.enabled = ["console"] or ["telegram"]'
-            )
+        if name == SLACK:
+            adapters[SLACK] = SlackAdapter(slack_options(config))
+            continue
         console = config.adapters.console
         settings = ConsoleSettings(
             victim_user=console.victim_user,

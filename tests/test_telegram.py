@@ -7,18 +7,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import json
 import socket
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
 
 from adapters.telegram import TelegramAdapter, TelegramOptions
 from adapters.text_split import split_text, utf16_length
@@ -35,9 +32,16 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
-from bot.outbox import RetryPolicy
 from bot.runtime import Haven, build_adapters, telegram_options
-from storage import outbox, schema
+from tests.chat_rig import (
+    TRIAGE,
+    dead_letters,
+    outbox_texts,
+    retry_quickly,
+    serving,
+    until,
+    until_outbox_empty,
+)
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import BOT_USER, FakeBotAPI
 
@@ -74,29 +78,6 @@ role = "operator"
 name = "Operator"
 """
 
-TRIAGE = (
-    "lang:en",
-    "ok:",
-    "safety=no",
-    "extortion=no",
-    "minor=no",
-    "spread=private_chats",
-    "leaked=chats",
-    "md:leaked",
-    "source=hotel",
-)
-
-T = TypeVar("T")
-
-
-async def until(check: Callable[[], T | None], seconds: float = 5.0) -> T:
-    """Poll a condition every few milliseconds: for state outside the fake (the core's)."""
-    deadline = time.monotonic() + seconds
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-    return found
-
 
 @dataclass
 class Rig:
@@ -119,7 +100,7 @@ class Rig:
     async def settle(self, events: int) -> None:
         """Until the core has handled `events` in all and the outbox is empty."""
         await until(lambda: self.handled >= events)
-        await until_outbox_empty(self)
+        await until_outbox_empty(self.haven)
 
     async def exchange(self, update: dict[str, Any]) -> list[str]:
         """Send one update as the victim; return the texts the bot answered with."""
@@ -135,17 +116,6 @@ class Rig:
 
     def text(self, key: str, **fields: object) -> str:
         return self.haven.playbook.texts.get("en", key, **fields)
-
-
-async def until_outbox_empty(rig: Rig) -> None:
-    async def pending() -> int:
-        async with rig.haven.db.transaction() as conn:
-            return (await outbox.counts(conn)).get("pending", 0)
-
-    deadline = time.monotonic() + 5
-    while await pending():
-        assert time.monotonic() < deadline, "the outbox did not empty"
-        await asyncio.sleep(0.005)
 
 
 def options_for(fake: FakeBotAPI, **changes: Any) -> TelegramOptions:
@@ -180,20 +150,10 @@ async def running(tmp_path: Path, fake: FakeBotAPI, **changes: Any) -> AsyncIter
     )
     adapter = TelegramAdapter(options_for(fake, **changes))
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
-    # Retries in milliseconds instead of seconds, so an outage test takes no time.
-    haven.sender.policy = RetryPolicy(attempts=1000, base_seconds=0.005, cap_seconds=0.02)
-    haven.sender.idle_poll_seconds = 0.01
+    retry_quickly(haven)
     rig = Rig(fake, haven, adapter)
-    sender = asyncio.create_task(haven.sender.run())
-    await adapter.start(rig.core)
-    try:
+    async with serving(haven, adapter, rig.core):
         yield rig
-    finally:
-        await adapter.stop()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender
-        await haven.close()
 
 
 @pytest.fixture
@@ -453,23 +413,11 @@ async def test_an_outage_loses_nothing(rig: Rig) -> None:
     await until(lambda: len(rig.fake.failed) > failed + 2)
     during = len(rig.fake.texts(VICTIM["id"]))
     rig.fake.restore()
-    await until_outbox_empty(rig)
-    queued = await outbox_texts(rig, VICTIM["id"])
+    await until_outbox_empty(rig.haven)
+    queued = await outbox_texts(rig.haven, str(VICTIM["id"]))
     assert len(queued) > during, "replies were decided during the outage"
     assert rig.fake.texts(VICTIM["id"]) == queued, "all delivered, once each, in order"
-    async with rig.haven.db.transaction() as conn:
-        assert (await outbox.counts(conn)).get("dead", 0) == 0
-
-
-async def outbox_texts(rig: Rig, chat_id: int) -> list[str]:
-    query = (
-        select(schema.outbox.c.payload)
-        .where(schema.outbox.c.chat_id == str(chat_id))
-        .order_by(schema.outbox.c.id)
-    )
-    async with rig.haven.db.transaction() as conn:
-        rows = (await conn.execute(query)).scalars().all()
-    return [json.loads(payload)["text"] for payload in rows]
+    assert await dead_letters(rig.haven) == 0
 
 
 # python-telegram-bot 22 warns about its own RetryAfter constructor reading `retry_after`.

@@ -18,11 +18,13 @@ import contextlib
 import itertools
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
+
+from tests.fakes.http_faults import Call, FakeServer, Fault, drop
 
 TOKEN = "123456:TEST-fake-token"
 BOT_USER = {
@@ -52,38 +54,6 @@ ALL_METHODS = frozenset(
 _JSON_PARAMS = {"reply_markup", "allowed_updates", "entities", "caption_entities"}
 _LONG_POLL_CAP = 0.5  # seconds; short, so closing the fake never waits on a poll
 
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Call:
-    method: str
-    params: Mapping[str, Any]
-    at: float
-    status: int = 200
-
-
-@dataclass
-class Fault:
-    """How to fail `count` requests for `methods` (None: every method), once `after`
-    matching requests have gone through."""
-
-    methods: frozenset[str] | None
-    count: int
-    status: int = 500
-    retry_after: int | None = None
-    drop: bool = False
-    after: int = 0
-
-    def applies(self, method: str) -> bool:
-        if self.count <= 0 or (self.methods is not None and method not in self.methods):
-            return False
-        if self.after > 0:
-            self.after -= 1
-            return False
-        self.count -= 1
-        return True
-
 
 @dataclass
 class StoredFile:
@@ -93,41 +63,21 @@ class StoredFile:
 
 
 @dataclass
-class FakeBotAPI:
+class FakeBotAPI(FakeServer):
     token: str = TOKEN
-    calls: list[Call] = field(default_factory=list)  # every request that got an answer
-    failed: list[str] = field(default_factory=list)  # methods failed on purpose
+    all_methods: frozenset[str] = ALL_METHODS
     served_at: dict[int, float] = field(default_factory=dict)
     webhook: dict[str, Any] = field(default_factory=dict)
-    # Called with every recorded call: lets a benchmark react without rescanning `calls`.
-    on_call: Callable[[Call], None] | None = None
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100_000))
     _files: dict[str, StoredFile] = field(default_factory=dict)
-    _faults: list[Fault] = field(default_factory=list)
-    _outage: Fault | None = None
-    _changed: asyncio.Condition = field(default_factory=asyncio.Condition)
-    _runner: web.AppRunner | None = None
-    port: int = 0
 
     # ---- running ------------------------------------------------------------------
 
-    async def start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{path:.+}", self._download)
-        self._runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.base_events.Server)
-        self.port = server.sockets[0].getsockname()[1]
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     @property
     def api_base_url(self) -> str:
@@ -143,33 +93,12 @@ class FakeBotAPI:
         """Queue an update for getUpdates; returns its update_id."""
         update_id = next(self._update_ids)
         self._updates.append({"update_id": update_id, **update})
-        self._notify()
+        self.notify()
         return update_id
 
     def add_file(self, file_id: str, data: bytes, size: int | None = None) -> None:
         """A file the bot may fetch; `size` can claim more than `data` holds."""
         self._files[file_id] = StoredFile(data, len(data) if size is None else size, file_id)
-
-    def fail(
-        self,
-        *methods: str,
-        status: int = 500,
-        retry_after: int | None = None,
-        drop: bool = False,
-        count: int = 1,
-        after: int = 0,
-    ) -> None:
-        """Fail `count` calls of these methods (all when none named) after `after` more
-        have succeeded."""
-        chosen = frozenset(methods) if methods else None
-        self._faults.append(Fault(chosen, count, status, retry_after, drop, after))
-
-    def outage(self, *, status: int = 502, drop: bool = False, spare: Iterable[str] = ()) -> None:
-        """Every method (and file download) except `spare` fails until `restore()`."""
-        self._outage = Fault(ALL_METHODS - set(spare), 1 << 30, status, None, drop)
-
-    def restore(self) -> None:
-        self._outage = None
 
     def sent(self, method: str = "sendMessage", chat_id: int | None = None) -> list[Call]:
         """Successful calls of one method, optionally to one chat."""
@@ -178,10 +107,6 @@ class FakeBotAPI:
             for c in self.requests(method)
             if c.status == 200 and (chat_id is None or str(c.params.get("chat_id")) == str(chat_id))
         ]
-
-    def requests(self, method: str) -> list[Call]:
-        """Every answered call of one method, refused ones included."""
-        return [c for c in self.calls if c.method == method]
 
     def texts(self, chat_id: int) -> list[str]:
         return [str(c.params.get("text", "")) for c in self.sent(chat_id=chat_id)]
@@ -194,13 +119,6 @@ class FakeBotAPI:
                 return [b["callback_data"] for row in markup["inline_keyboard"] for b in row]
         return []
 
-    async def wait_for(self, check: Callable[[], T | None], seconds: float = 5.0) -> T:
-        """Wait until `check()` returns something truthy; re-checked after every request."""
-        async with self._changed:
-            found = await asyncio.wait_for(self._changed.wait_for(check), seconds)
-        assert found
-        return found
-
     # ---- the HTTP side ------------------------------------------------------------
 
     async def _api(self, request: web.Request) -> web.StreamResponse:
@@ -208,45 +126,26 @@ class FakeBotAPI:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
         params = await _params(request)
-        fault = self._fault_for(method)
+        fault = self.fault_for(method)
         if fault is not None:
-            self.failed.append(method)
-            return _drop(request) if fault.drop else _fault_response(fault)
+            return drop(request) if fault.drop else _fault_response(fault)
         handler = getattr(self, f"_m_{method}", None)
         if handler is None:
             return _error(404, "Not Found: method not found")
         response: web.StreamResponse = await handler(params)
-        self._record(Call(method, params, time.monotonic(), response.status))
-        self._notify()
+        self.record(Call(method, params, time.monotonic(), response.status))
         return response
 
     async def _download(self, request: web.Request) -> web.StreamResponse:
         if request.match_info["token"] != self.token:
             return _error(401, "Unauthorized")
-        if self._fault_for("download") is not None:
-            return _drop(request)
+        if self.fault_for("download") is not None:
+            return drop(request)
         stored = self._files.get(request.match_info["path"])
         if stored is None:
             return _error(404, "Not Found")
-        self._record(Call("download", {"path": stored.path}, time.monotonic()))
+        self.record(Call("download", {"path": stored.path}, time.monotonic()))
         return web.Response(body=stored.data)
-
-    def _record(self, call: Call) -> None:
-        self.calls.append(call)
-        if self.on_call is not None:
-            self.on_call(call)
-
-    def _fault_for(self, method: str) -> Fault | None:
-        if self._outage is not None and self._outage.applies(method):
-            return self._outage
-        return next((fault for fault in self._faults if fault.applies(method)), None)
-
-    def _notify(self) -> None:
-        async def notify() -> None:
-            async with self._changed:
-                self._changed.notify_all()
-
-        asyncio.get_running_loop().create_task(notify())
 
     # ---- methods ------------------------------------------------------------------
 
@@ -382,10 +281,3 @@ def _fault_response(fault: Fault) -> web.Response:
             retry_after=fault.retry_after,
         )
     return _error(fault.status, "Bad Gateway" if fault.status == 502 else "Internal Server Error")
-
-
-def _drop(request: web.Request) -> web.Response:
-    """Close the connection without an answer, as a crashing proxy would."""
-    if request.transport is not None:
-        request.transport.abort()
-    return web.Response(status=500)
