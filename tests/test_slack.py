@@ -78,6 +78,12 @@ rate_per_channel_per_second = 100000
 
 [[escalation.levels]]
 channels = ["slack:{STAFF}"]
+
+[[staff]]
+platform = "slack"
+user_id = "{OPERATOR}"
+role = "operator"
+name = "Olu"
 """
 
 
@@ -380,6 +386,23 @@ async def test_a_staff_acknowledgement_reaches_the_core_and_updates_the_alert(ri
     assert (update.params["channel"], update.params["ts"]) == (STAFF, ts)
     assert rig.fake.messages[(STAFF, ts)]["text"] == "Case #7 — acknowledged by Olu"
     assert not [b for b in update.params["blocks"] if b["type"] == "actions"], "buttons gone"
+
+
+async def test_an_alert_acknowledged_in_slack_is_updated_in_place_and_the_victim_told(
+    rig: Rig,
+) -> None:
+    await rig.say("hello")
+    for key in ("lang:en", "ok:", "safety=no", "extortion=yes"):
+        await rig.press(key)
+    [ts] = [ts for channel, ts in rig.fake.messages if channel == STAFF]
+    ack = next(value for value in rig.fake.last_buttons(STAFF) if ":ack:" in value)
+    handled = rig.handled
+    assert await rig.post(rig.traffic.press(STAFF, OPERATOR, ack, message_ts=ts)) == 200
+    await rig.settle(handled + 1)
+    [update] = rig.fake.sent("chat.update")
+    assert (update.params["channel"], update.params["ts"]) == (STAFF, ts)
+    assert "Olu" in rig.fake.messages[(STAFF, ts)]["text"]
+    assert rig.text("ui.staff_on_it") in "\n".join(rig.fake.texts(DM))
 
 
 async def test_staff_channel_messages_and_commands_are_staff_events(rig: Rig) -> None:
