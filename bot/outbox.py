@@ -191,6 +191,9 @@ class OutboxSender:
         self._recheck_in: float | None = None
         self._wake = asyncio.Event()
         self._draining = asyncio.Lock()
+        # drain() calls made, and how many of them the latest pass started after.
+        self._requested = 0
+        self._covered = 0
 
     def wake(self) -> None:
         self._wake.set()
@@ -210,8 +213,15 @@ class OutboxSender:
         One drain at a time: two concurrent passes would read the same pending rows and
         send them twice.
         """
+        self._requested += 1
+        ticket = self._requested
         sent = 0
         async with self._draining:
+            if self._covered >= ticket:
+                # A pass that began after this call has run: it read everything this
+                # caller could have read, so another pass would only read again.
+                return 0
+            self._covered = self._requested
             self._recheck_in = None
             for platform, adapter in self.adapters.items():
                 sent += await self._drain_platform(platform, adapter)

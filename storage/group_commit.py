@@ -13,9 +13,11 @@ SAVEPOINT: only its own writes are undone, and the group goes on. An error after
 SQLite has already rolled back the whole outer transaction (a full disk, an I/O error)
 fails every member still waiting, as each would have failed alone.
 
-A group is committed when nobody is waiting for the lock, or when it has MAX_MEMBERS
-members or is MAX_SECONDS old, which bounds how long the first member waits. A lone
-transaction therefore commits at once, exactly as without grouping. Members see the
+When a member is done it gives the lock to whoever is waiting, and a task queued behind
+them ends the group: the group is every transaction that was ready to run when it
+began, much as PostgreSQL groups commits. A group also ends at MAX_MEMBERS members or
+MAX_SECONDS of age, which bounds how long its first member waits. A lone transaction
+commits one turn of the event loop later than it would alone. Members see the
 uncommitted writes of earlier members of their group; that is harmless because nothing
 leaves a transaction before its group has committed.
 """
@@ -43,7 +45,6 @@ class GroupCommit:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
         self._lock = asyncio.Lock()
-        self._queued = 0
         self._conn: AsyncConnection | None = None
         self._outer: AsyncTransaction | None = None
         self._members: list[asyncio.Future[None]] = []
@@ -54,11 +55,7 @@ class GroupCommit:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        self._queued += 1
-        try:
-            await self._lock.acquire()
-        finally:
-            self._queued -= 1
+        await self._lock.acquire()
         try:
             conn = await self._open()
             try:
@@ -73,7 +70,7 @@ class GroupCommit:
             raise
         committed = asyncio.get_running_loop().create_future()
         self._members.append(committed)
-        if self._queued == 0 or self._full():
+        if self._full():
             # Shielded: the commit finishes, and gives the lock back, even if this caller
             # is cancelled meanwhile.
             await asyncio.shield(self._spawn(self._end_and_release()))
