@@ -80,15 +80,19 @@ async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[CustodyRow]:
     ]
 
 
+_INSERT = insert(custody_events)  # built once: every item received records one
+
+
 async def _insert(conn: AsyncConnection, event: CustodyEvent, leaf_index: int) -> None:
     await conn.execute(
-        insert(custody_events).values(
-            case_id=event.case_id,
-            item_no=event.item_no,
-            actor=event.actor,
-            action=event.action,
-            reason=event.reason,
-            at=event.at,
-            leaf_index=leaf_index,
-        )
+        _INSERT,
+        {
+            "case_id": event.case_id,
+            "item_no": event.item_no,
+            "actor": event.actor,
+            "action": event.action,
+            "reason": event.reason,
+            "at": event.at,
+            "leaf_index": leaf_index,
+        },
     )
