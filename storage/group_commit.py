@@ -4,7 +4,8 @@ SQLite has one writer at a time, and each durable commit waits for fsync (about 
 millisecond on a good disk, several on a busy one). When many victims write at once,
 each waiting its turn for its own fsync caps the whole bot at the disk's fsync rate. So
 transactions that find others waiting behind them form a group: each runs inside a
-SAVEPOINT of one outer transaction, and the last of the group commits it for all.
+SAVEPOINT of one outer transaction (the first member needs none), and the group is
+committed once for all.
 
 What each caller sees is unchanged: ``transaction()`` returns only once the outer COMMIT
 that holds its writes has succeeded (so a receipt sent afterwards is backed by durable
@@ -58,11 +59,19 @@ class GroupCommit:
         await self._lock.acquire()
         try:
             conn = await self._open()
+            first = not self._members
             try:
-                async with conn.begin_nested():
+                if first:
+                    # Nobody else's writes to protect: no SAVEPOINT, and a failure rolls
+                    # back the whole (so far empty) group.
                     yield conn
+                else:
+                    async with conn.begin_nested():
+                        yield conn
             except BaseException as exc:
-                if not await _outer_alive(conn):
+                if first:
+                    await self._end_group()
+                elif not await _outer_alive(conn):
                     await self._abort(exc)
                 raise
         except BaseException:
