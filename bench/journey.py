@@ -5,7 +5,14 @@ sender. Prints messages/s, p50/p99 latency from inbound to reply, peak RSS; then
 count of rows written by bare aiosqlite (one committed insert per message) as a baseline
 measured in the same run, and the ratio. Ends with one JSON line.
 
+With every victim sending its next message the moment the last one is answered, the
+latency of the first run is queueing: N victims wait, on average, N / throughput each
+(Little's law), whatever the per-message cost. So a second, paced run measures latency
+at a set offered load: --paced-victims each pause between messages so that together they
+send --paced-rate messages/s.
+
     .venv/bin/python bench/journey.py [--victims 2000] [--open-cases 10000]
+        [--paced-rate 200] [--paced-victims 200]
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import resource
 import statistics
 import sys
@@ -46,12 +54,19 @@ class TimedAdapter(MemoryAdapter):
         return "1"
 
 
-async def journey(haven: Haven, adapter: TimedAdapter, user: str, latencies: list[float]) -> int:
-    """One victim: start, triage, every checklist item done, to the closed case."""
+async def journey(
+    haven: Haven, adapter: TimedAdapter, user: str, latencies: list[float], pause: float = 0.0
+) -> int:
+    """One victim: start, triage, every checklist item done, to the closed case; with
+    pauses of ``pause`` seconds on average (random, so victims do not move in step)
+    before each message."""
     sent = 0
+    chance = random.Random(user)
 
     async def send(kind: InboundKind, **fields: object) -> None:
         nonlocal sent
+        if pause:
+            await asyncio.sleep(chance.expovariate(1 / pause))
         started = time.perf_counter()
         await haven.handle_and_deliver(victim_event(adapter.platform, user, kind, **fields))
         latencies.append(time.perf_counter() - started)
@@ -77,14 +92,16 @@ async def journey(haven: Haven, adapter: TimedAdapter, user: str, latencies: lis
         await send(InboundKind.BUTTON, button_data=forward[0])
 
 
-async def run_core(victims: int, data_dir: Path) -> dict[str, float]:
+async def run_core(victims: int, data_dir: Path, rate: float = 0.0) -> dict[str, float]:
+    """All victims at once; with ``rate``, each paced so that together they offer it."""
     config = load_config(None, data_dir_override=data_dir)
     adapter = TimedAdapter()
     haven = await Haven.open(config, {adapter.platform: adapter})
     latencies: list[float] = []
+    pause = victims / rate if rate else 0.0
     started = time.perf_counter()
     counts = await asyncio.gather(
-        *(journey(haven, adapter, f"victim-{n}", latencies) for n in range(victims))
+        *(journey(haven, adapter, f"victim-{n}", latencies, pause) for n in range(victims))
     )
     elapsed = time.perf_counter() - started
     await haven.close()
@@ -137,11 +154,14 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victims", type=int, default=2000)
     parser.add_argument("--open-cases", type=int, default=10_000)
+    parser.add_argument("--paced-rate", type=float, default=200.0)
+    parser.add_argument("--paced-victims", type=int, default=200)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="haven-bench-") as scratch:
         root = Path(scratch)
         core = await run_core(args.victims, root / "core")
         core["peak_rss_mb"] = peak_rss_mb()
+        paced = await run_core(args.paced_victims, root / "paced", args.paced_rate)
         baseline = await run_baseline(int(core["messages"]), root / "baseline.db")
         many = await open_cases(args.open_cases, root / "many")
     ratio = round(core["messages_per_s"] / baseline["rows_per_s"], 3)
@@ -150,6 +170,11 @@ async def main() -> None:
     print(f"throughput             {core['messages_per_s']} messages/s (end to end)")
     print(f"latency p50 / p99      {core['p50_ms']} ms / {core['p99_ms']} ms")
     print(f"peak RSS               {core['peak_rss_mb']} MB")
+    print(
+        f"paced                  {args.paced_victims} victims offering {args.paced_rate:g} "
+        f"messages/s: p50 {paced['p50_ms']} ms / p99 {paced['p99_ms']} ms "
+        f"({paced['messages_per_s']} messages/s served)"
+    )
     print(
         f"baseline               {baseline['rows_per_s']} rows/s (bare aiosqlite, commit per row)"
     )
@@ -160,6 +185,7 @@ async def main() -> None:
             {
                 "bench": "journey",
                 "core": core,
+                "paced": {"offered_per_s": args.paced_rate, **paced},
                 "baseline": baseline,
                 "open_cases": many,
                 "ratio": ratio,

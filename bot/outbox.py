@@ -41,6 +41,8 @@ _ERROR_IN_ALERT = 160
 # Group commit of "sent" marks: at most this many sends, or this long, between commits.
 MARK_EVERY = 20
 MARK_WITHIN_SECONDS = 0.05
+# Rows read at once; a full batch means more may be due, so the pass reads again.
+DUE_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -191,6 +193,10 @@ class OutboxSender:
         self._recheck_in: float | None = None
         self._wake = asyncio.Event()
         self._draining = asyncio.Lock()
+        # drain() calls made, and how many of them the latest pass started after.
+        self._requested = 0
+        self._covered = 0
+        self._queued_here = False  # this pass queued rows itself (dead-letter notices)
 
     def wake(self) -> None:
         self._wake.set()
@@ -210,8 +216,15 @@ class OutboxSender:
         One drain at a time: two concurrent passes would read the same pending rows and
         send them twice.
         """
+        self._requested += 1
+        ticket = self._requested
         sent = 0
         async with self._draining:
+            if self._covered >= ticket:
+                # A pass that began after this call has run: it read everything this
+                # caller could have read, so another pass would only read again.
+                return 0
+            self._covered = self._requested
             self._recheck_in = None
             for platform, adapter in self.adapters.items():
                 sent += await self._drain_platform(platform, adapter)
@@ -236,8 +249,9 @@ class OutboxSender:
             if waits_until is not None and waits_until > now:
                 self._recheck_after((waits_until - now).total_seconds())
                 return sent
+            self._queued_here = False
             async with self.db.transaction() as conn:
-                rows = await outbox.due(conn, platform, now)
+                rows = await outbox.due(conn, platform, now, DUE_BATCH)
             if not rows:
                 return sent
             blocked: set[str] = set()
@@ -261,6 +275,12 @@ class OutboxSender:
                     blocked.add(row.chat_id)
             await marks.flush()  # before reading again: unmarked rows would be sent twice
             if not progressed:
+                return sent
+            if len(rows) < DUE_BATCH and not self._queued_here:
+                # Everything due at the read was handled. Rows queued since come with a
+                # wake() (or a drain() call) of their own, which starts another pass; a
+                # pass that read on until the queue looked empty would, under steady
+                # traffic, keep the callers waiting behind it for as long as traffic lasts.
                 return sent
 
     async def _deliver(self, adapter: Adapter, row: OutboxRow, marks: _SentMarks) -> _Result:
@@ -329,4 +349,5 @@ class OutboxSender:
             return
         log.error("outbox row %s to %s is a dead letter: %s", row.id, row.platform, error)
         await outbox.enqueue_many(conn, self.notice.about(row, error), now)
+        self._queued_here = True
         self.wake()

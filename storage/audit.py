@@ -194,13 +194,12 @@ class _Audit:
     ) -> None:
         """Each stored node of ``level`` in ``[begin, end)`` against its stored children."""
         for index in range(begin, end):
-            covered = f"covering leaves {index << level}..{((index + 1) << level) - 1}"
             stored = parents.get(index)
             left, right = children.get(2 * index), children.get(2 * index + 1)
             if stored is None:
-                self._add(Problem.NODE_MISSING, f"level {level} node {index} {covered}")
+                self._add(Problem.NODE_MISSING, _node_named(level, index))
             elif left is not None and right is not None and node_hash(left, right) != stored:
-                self._add(Problem.NODE_CHANGED, f"level {level} node {index} {covered}")
+                self._add(Problem.NODE_CHANGED, _node_named(level, index))
 
     async def _check_upper_levels(self, size: int) -> None:
         """Levels above one chunk hold few nodes (``size >> level``): read them whole."""
@@ -307,6 +306,11 @@ class _Audit:
             return Problem.CONTENT_UNREADABLE, str(exc)
         checks = await offload(item.size, _content_differences, opened.salt, opened.content, item)
         return (Problem.CONTENT_CHANGED, ", ".join(checks)) if checks else None
+
+
+def _node_named(level: int, index: int) -> str:
+    first, last = index << level, ((index + 1) << level) - 1
+    return f"level {level} node {index} covering leaves {first}..{last}"
 
 
 def _content_differences(salt: bytes, content: bytes, item: ItemRecord) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import RowMapping, exists, insert, select
+from sqlalchemy import RowMapping, bindparam, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.keys import KeyRing, MasterKeyError
@@ -56,11 +56,13 @@ async def any_stored(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(select(exists().select_from(case_keys)))).scalar())
 
 
+_ROW = select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
+    case_keys.c.case_id == bindparam("case_key")
+)
+
+
 async def _row(conn: AsyncConnection, case_id: int) -> RowMapping | None:
-    query = select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
-        case_keys.c.case_id == case_id
-    )
-    return (await conn.execute(query)).mappings().first()
+    return (await conn.execute(_ROW, {"case_key": case_id})).mappings().first()
 
 
 def _unwrapped(ring: KeyRing, row: RowMapping, case_id: int) -> bytes:

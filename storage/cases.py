@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, delete, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import answers, cases, checklist
@@ -46,20 +46,58 @@ class CaseRecord:
     checklist: tuple[ChecklistEntry, ...] = ()
 
 
+# Built once: a victim's every message loads and saves a case. Parameters that name a row
+# are called *_key, as an UPDATE's own parameters are named after its columns.
+_FIND_OPEN = select(cases).where(
+    cases.c.platform == bindparam("platform"),
+    cases.c.user_id == bindparam("user_id"),
+    # Inline, not a parameter: SQLite can then see that one_open_case_per_victim (a partial
+    # index on the same condition) applies when it prepares the query, instead of
+    # preparing it again on every run (measured 30 against 7 microseconds).
+    cases.c.status != literal_column("'closed'"),
+)
+_GET = select(cases).where(cases.c.id == bindparam("case_key"))
+_ANSWERS = select(answers.c.question_id, answers.c.value).where(
+    answers.c.case_id == bindparam("case_key")
+)
+_CHECKLIST = (
+    select(checklist.c.item_id, checklist.c.step, checklist.c.position, checklist.c.state)
+    .where(checklist.c.case_id == bindparam("case_key"))
+    .order_by(checklist.c.step, checklist.c.position)
+)
+_INSERT_CASE = insert(cases)
+_UPDATE_CASE = update(cases).where(cases.c.id == bindparam("case_key"))
+_DELETE_ANSWERS = delete(answers).where(
+    answers.c.case_id == bindparam("case_key"),
+    answers.c.question_id.in_(bindparam("question_keys", expanding=True)),
+)
+_UPDATE_ANSWER = update(answers).where(
+    answers.c.case_id == bindparam("case_key"),
+    answers.c.question_id == bindparam("question_key"),
+)
+_INSERT_ANSWER = insert(answers)
+_DELETE_CHECKLIST = delete(checklist).where(
+    checklist.c.case_id == bindparam("case_key"),
+    checklist.c.item_id.in_(bindparam("item_keys", expanding=True)),
+)
+_UPDATE_CHECKLIST = update(checklist).where(
+    checklist.c.case_id == bindparam("case_key"),
+    checklist.c.item_id == bindparam("item_key"),
+)
+_INSERT_CHECKLIST = insert(checklist)
+
 _SCALARS = ("status", "phase", "locale", "severity", "question_id", "changing", "step")
 _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
 
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
-    query = select(cases).where(
-        cases.c.platform == platform, cases.c.user_id == user_id, cases.c.status != "closed"
-    )
-    row = (await conn.execute(query)).mappings().first()
+    found = await conn.execute(_FIND_OPEN, {"platform": platform, "user_id": user_id})
+    row = found.mappings().first()
     return await _load(conn, row) if row else None
 
 
 async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:
-    row = (await conn.execute(select(cases).where(cases.c.id == case_id))).mappings().first()
+    row = (await conn.execute(_GET, {"case_key": case_id})).mappings().first()
     return await _load(conn, row) if row else None
 
 
@@ -77,7 +115,7 @@ async def create(
         "created_at": now,
         "updated_at": now,
     }
-    result = await conn.execute(insert(cases).values(**values))
+    result = await conn.execute(_INSERT_CASE, values)
     case_id = int(result.inserted_primary_key[0])  # type: ignore[index]
     return CaseRecord(id=case_id, **values)
 
@@ -109,7 +147,8 @@ async def _save_case_row(
     if after.closed_at != before.closed_at:
         values["closed_at"] = after.closed_at
     values["updated_at"] = now
-    await conn.execute(update(cases).where(cases.c.id == after.id).values(**values))
+    values["case_key"] = after.id
+    await conn.execute(_UPDATE_CASE, values)
 
 
 async def _save_answers(
@@ -118,24 +157,36 @@ async def _save_answers(
     removed = set(before.answers) - set(after.answers)
     if removed:
         await conn.execute(
-            delete(answers).where(answers.c.case_id == after.id, answers.c.question_id.in_(removed))
+            _DELETE_ANSWERS, {"case_key": after.id, "question_keys": sorted(removed)}
         )
+    changed: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
     for question_id, value in after.answers.items():
         if before.answers.get(question_id) == value:
             continue
         encoded = json.dumps(list(value), ensure_ascii=False)
         if question_id in before.answers:
-            await conn.execute(
-                update(answers)
-                .where(answers.c.case_id == after.id, answers.c.question_id == question_id)
-                .values(value=encoded, answered_at=now)
+            changed.append(
+                {
+                    "case_key": after.id,
+                    "question_key": question_id,
+                    "value": encoded,
+                    "answered_at": now,
+                }
             )
         else:
-            await conn.execute(
-                insert(answers).values(
-                    case_id=after.id, question_id=question_id, value=encoded, answered_at=now
-                )
+            added.append(
+                {
+                    "case_id": after.id,
+                    "question_id": question_id,
+                    "value": encoded,
+                    "answered_at": now,
+                }
             )
+    if changed:
+        await conn.execute(_UPDATE_ANSWER, changed)
+    if added:
+        await conn.execute(_INSERT_ANSWER, added)
 
 
 async def _save_checklist(
@@ -145,34 +196,27 @@ async def _save_checklist(
     new = {entry.item_id: entry for entry in after.checklist}
     gone = set(old) - set(new)
     if gone:
-        await conn.execute(
-            delete(checklist).where(checklist.c.case_id == after.id, checklist.c.item_id.in_(gone))
-        )
+        await conn.execute(_DELETE_CHECKLIST, {"case_key": after.id, "item_keys": sorted(gone)})
+    changed: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
     for item_id, entry in new.items():
         if old.get(item_id) == entry:
             continue
         values = {"step": entry.step, "position": entry.position, "state": entry.state}
         if item_id in old:
-            where = and_(checklist.c.case_id == after.id, checklist.c.item_id == item_id)
-            await conn.execute(update(checklist).where(where).values(**values, updated_at=now))
+            changed.append({"case_key": after.id, "item_key": item_id, "updated_at": now, **values})
         else:
-            await conn.execute(
-                insert(checklist).values(
-                    case_id=after.id, item_id=item_id, updated_at=now, **values
-                )
-            )
+            added.append({"case_id": after.id, "item_id": item_id, "updated_at": now, **values})
+    if changed:
+        await conn.execute(_UPDATE_CHECKLIST, changed)
+    if added:
+        await conn.execute(_INSERT_CHECKLIST, added)
 
 
 async def _load(conn: AsyncConnection, row: RowMapping) -> CaseRecord:
     case_id = row["id"]
-    answer_rows = await conn.execute(
-        select(answers.c.question_id, answers.c.value).where(answers.c.case_id == case_id)
-    )
-    checklist_rows = await conn.execute(
-        select(checklist)
-        .where(checklist.c.case_id == case_id)
-        .order_by(checklist.c.step, checklist.c.position)
-    )
+    answer_rows = await conn.execute(_ANSWERS, {"case_key": case_id})
+    checklist_rows = await conn.execute(_CHECKLIST, {"case_key": case_id})
     return CaseRecord(
         id=case_id,
         platform=row["platform"],

@@ -63,32 +63,39 @@ async def for_case(conn: AsyncConnection, case_id: int) -> list[CustodyRow]:
     return await _rows(conn, query)
 
 
+_COLUMNS = (
+    custody_events.c.actor,
+    custody_events.c.action,
+    custody_events.c.at,
+    custody_events.c.case_id,
+    custody_events.c.item_no,
+    custody_events.c.reason,
+    custody_events.c.leaf_index,
+)
+
+
 async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[CustodyRow]:
+    # Plain tuples in a fixed column order: an audit reads one row per leaf of the log.
+    rows = await conn.execute(query.with_only_columns(*_COLUMNS))
     return [
-        CustodyRow(
-            CustodyEvent(
-                actor=row["actor"],
-                action=row["action"],
-                at=row["at"],
-                case_id=row["case_id"],
-                item_no=row["item_no"],
-                reason=row["reason"],
-            ),
-            row["leaf_index"],
-        )
-        for row in (await conn.execute(query)).mappings()
+        CustodyRow(CustodyEvent(actor, action, at, case_id, item_no, reason), leaf_index)
+        for actor, action, at, case_id, item_no, reason, leaf_index in rows
     ]
+
+
+_INSERT = insert(custody_events)  # built once: every item received records one
 
 
 async def _insert(conn: AsyncConnection, event: CustodyEvent, leaf_index: int) -> None:
     await conn.execute(
-        insert(custody_events).values(
-            case_id=event.case_id,
-            item_no=event.item_no,
-            actor=event.actor,
-            action=event.action,
-            reason=event.reason,
-            at=event.at,
-            leaf_index=leaf_index,
-        )
+        _INSERT,
+        {
+            "case_id": event.case_id,
+            "item_no": event.item_no,
+            "actor": event.actor,
+            "action": event.action,
+            "reason": event.reason,
+            "at": event.at,
+            "leaf_index": leaf_index,
+        },
     )

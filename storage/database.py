@@ -1,24 +1,27 @@
 """The database: one async engine, migrations applied at start, serialised SQLite writes.
 
 SQLite allows one writer at a time; rather than letting concurrent transactions collide
-on "database is locked", Haven funnels every transaction through one connection and an
-asyncio lock. PostgreSQL gets an ordinary pool.
+on "database is locked", Haven funnels every transaction through one connection, one at a
+time, and transactions that queue up share one durable commit (storage/group_commit.py).
+Statements on that connection run without a thread hop (storage/sqlite_connection.py).
+PostgreSQL gets an ordinary pool.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from storage import sqlite_connection
+from storage.group_commit import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -31,13 +34,18 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._group = GroupCommit(engine) if self.is_sqlite else None
 
     @classmethod
     def open(cls, url: str) -> Database:
         if url.startswith("sqlite"):
-            engine = create_async_engine(url, poolclass=StaticPool)
-            event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            engine = create_async_engine(
+                url,
+                poolclass=StaticPool,
+                async_creator=sqlite_connection.connector_for(make_url(url).database or ""),
+            )
+            event.listen(engine.sync_engine, "connect", sqlite_connection.set_pragmas)
+            event.listen(engine.sync_engine, "begin", sqlite_connection.begin_immediate)
         else:
             engine = create_async_engine(url, pool_pre_ping=True)
         return cls(engine)
@@ -50,25 +58,17 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """One atomic unit of work; committed on leaving, rolled back on an exception."""
-        if self._write_lock is None:
+        if self._group is None:
             async with self.engine.begin() as conn:
                 yield conn
             return
-        async with self._write_lock, self.engine.begin() as conn:
+        async with self._group.transaction() as conn:
             yield conn
 
     async def close(self) -> None:
+        if self._group is not None:
+            await self._group.close()
         await self.engine.dispose()
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    # FULL: a receipt is only sent once its transaction survives a power cut.
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.close()
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:

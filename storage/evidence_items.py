@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import RowMapping, func, insert, select
+from sqlalchemy import RowMapping, bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.blobs import BlobStore
@@ -87,32 +87,45 @@ class Usage:
     total_bytes: int
 
 
+# Built once: each item received runs these.
+_INSERT = insert(evidence_items)
+_FIND_BY_CONTENT = select(evidence_items).where(
+    evidence_items.c.case_id == bindparam("case_key"),
+    evidence_items.c.content_sha256 == bindparam("sha256"),
+)
+_USAGE = select(
+    func.coalesce(func.max(evidence_items.c.item_no), 0),
+    func.coalesce(func.sum(evidence_items.c.size), 0),
+).where(evidence_items.c.case_id == bindparam("case_key"))
+
+
 async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
     origin = item.origin
     origin_values = {
         column: getattr(origin, name) if origin else "" for column, name in _ORIGIN_COLUMNS.items()
     }
     await conn.execute(
-        insert(evidence_items).values(
-            case_id=item.case_id,
-            item_no=item.item_no,
-            kind=item.kind,
-            origin_kind=origin.kind if origin else "",
+        _INSERT,
+        {
+            "case_id": item.case_id,
+            "item_no": item.item_no,
+            "kind": item.kind,
+            "origin_kind": origin.kind if origin else "",
             **origin_values,
-            original_date=item.original_date,
-            received_at=item.received_at,
-            size=item.size,
-            mime_type=item.mime_type,
-            file_name=item.file_name,
-            content_sha256=item.content_sha256,
-            content_commitment=item.content_commitment,
-            origin_commitment=item.origin_commitment,
-            blob=item.blob,
-            sealed=item.sealed,
-            leaf_index=item.leaf_index,
-            source_message_id=item.source_message_id,
-            edit_of=item.edit_of,
-        )
+            "original_date": item.original_date,
+            "received_at": item.received_at,
+            "size": item.size,
+            "mime_type": item.mime_type,
+            "file_name": item.file_name,
+            "content_sha256": item.content_sha256,
+            "content_commitment": item.content_commitment,
+            "origin_commitment": item.origin_commitment,
+            "blob": item.blob,
+            "sealed": item.sealed,
+            "leaf_index": item.leaf_index,
+            "source_message_id": item.source_message_id,
+            "edit_of": item.edit_of,
+        },
     )
 
 
@@ -132,19 +145,13 @@ async def from_message(conn: AsyncConnection, case_id: int, message_id: str) -> 
 
 
 async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> ItemRecord | None:
-    query = select(evidence_items).where(
-        evidence_items.c.case_id == case_id, evidence_items.c.content_sha256 == sha256
-    )
-    row = (await conn.execute(query)).mappings().first()
+    found = await conn.execute(_FIND_BY_CONTENT, {"case_key": case_id, "sha256": sha256})
+    row = found.mappings().first()
     return record_of(row) if row is not None else None
 
 
 async def usage(conn: AsyncConnection, case_id: int) -> Usage:
-    query = select(
-        func.coalesce(func.max(evidence_items.c.item_no), 0),
-        func.coalesce(func.sum(evidence_items.c.size), 0),
-    ).where(evidence_items.c.case_id == case_id)
-    last, total = (await conn.execute(query)).one()
+    last, total = (await conn.execute(_USAGE, {"case_key": case_id})).one()
     return Usage(last_item_no=int(last), total_bytes=int(total))
 
 

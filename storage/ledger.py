@@ -80,6 +80,12 @@ class SignedHead:
     signature: bytes
 
 
+# Built once: every evidence item and custody event appends a leaf.
+_TREE_SIZE = select(func.max(ledger_leaves.c.leaf_index))
+_INSERT_LEAF = insert(ledger_leaves)
+_INSERT_NODES = insert(ledger_nodes)
+
+
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
     """Append one leaf; returns its index and the new tree's size and root."""
     await _serialise_appends(conn)
@@ -88,10 +94,10 @@ async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: dateti
     hashed = leaf_hash(data)
     created = border.append(hashed)
     await conn.execute(
-        insert(ledger_leaves).values(leaf_index=size, kind=kind.value, data=data, created_at=now)
+        _INSERT_LEAF, {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
     )
     await conn.execute(
-        insert(ledger_nodes),
+        _INSERT_NODES,
         [{"level": node.level, "node_index": node.index, "hash": value} for node, value in created],
     )
     return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
@@ -99,7 +105,7 @@ async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: dateti
 
 async def tree_size(conn: AsyncConnection) -> int:
     """Leaves in the log. The primary key index answers this without a scan."""
-    last = (await conn.execute(select(func.max(ledger_leaves.c.leaf_index)))).scalar()
+    last = (await conn.execute(_TREE_SIZE)).scalar()
     return 0 if last is None else int(last) + 1
 
 

@@ -8,24 +8,33 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import exists, insert, select
+from sqlalchemy import bindparam, exists, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import message_log
+
+# Built once: both run for every inbound message.
+_SEEN = select(
+    exists().where(
+        message_log.c.platform == bindparam("platform"),
+        message_log.c.chat_id == bindparam("chat_id"),
+        message_log.c.platform_message_id == bindparam("message_id"),
+        # The partial index inbound_once's own condition, inline: SQLite then uses the
+        # index without preparing the query again on every run (see storage/cases.py).
+        message_log.c.direction == literal_column("'in'"),
+        message_log.c.platform_message_id != literal_column("''"),
+    )
+)
+_INSERT = insert(message_log)
 
 
 async def seen(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> bool:
     if not message_id:
         return False
-    query = select(
-        exists().where(
-            message_log.c.platform == platform,
-            message_log.c.chat_id == chat_id,
-            message_log.c.direction == "in",
-            message_log.c.platform_message_id == message_id,
-        )
+    found = await conn.execute(
+        _SEEN, {"platform": platform, "chat_id": chat_id, "message_id": message_id}
     )
-    return bool((await conn.execute(query)).scalar())
+    return bool(found.scalar())
 
 
 async def record(
@@ -40,13 +49,14 @@ async def record(
     now: datetime,
 ) -> None:
     await conn.execute(
-        insert(message_log).values(
-            case_id=case_id,
-            platform=platform,
-            chat_id=chat_id,
-            direction=direction,
-            kind=kind,
-            platform_message_id=message_id,
-            created_at=now,
-        )
+        _INSERT,
+        {
+            "case_id": case_id,
+            "platform": platform,
+            "chat_id": chat_id,
+            "direction": direction,
+            "kind": kind,
+            "platform_message_id": message_id,
+            "created_at": now,
+        },
     )

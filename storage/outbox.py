@@ -8,13 +8,45 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Integer, Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
 from storage.schema import outbox
 
 ERROR_CHARS = 500
+
+# Built once: these run for every message, and building a statement costs more than
+# running it (SQLAlchemy caches the compiled form, not the construction).
+_INSERT = insert(outbox)
+
+
+def _due_statement() -> Select[Any]:
+    """Pending rows for one adapter that may go now, oldest first.
+
+    A row waits while an earlier row to the same chat is still waiting for its retry
+    time: that is what keeps each chat's messages in order across failures.
+    """
+    now = bindparam("now", type_=outbox.c.not_before.type)
+    ready = or_(outbox.c.not_before.is_(None), outbox.c.not_before <= now)
+    earlier = aliased(outbox)
+    earlier_waiting = exists().where(
+        earlier.c.platform == outbox.c.platform,
+        earlier.c.chat_id == outbox.c.chat_id,
+        earlier.c.state == "pending",
+        earlier.c.id < outbox.c.id,
+        earlier.c.not_before > now,
+    )
+    return (
+        select(outbox)
+        .where(outbox.c.state == "pending", outbox.c.platform == bindparam("platform"))
+        .where(ready, ~earlier_waiting)
+        .order_by(outbox.c.id)
+        .limit(bindparam("limit", type_=Integer))
+    )
+
+
+_DUE = _due_statement()
 
 
 @dataclass(frozen=True)
@@ -45,13 +77,14 @@ async def enqueue(
     now: datetime,
 ) -> int:
     result = await conn.execute(
-        insert(outbox).values(
-            platform=platform,
-            chat_id=chat_id,
-            payload=json.dumps(payload, ensure_ascii=False),
-            case_id=case_id,
-            created_at=now,
-        )
+        _INSERT,
+        {
+            "platform": platform,
+            "chat_id": chat_id,
+            "payload": json.dumps(payload, ensure_ascii=False),
+            "case_id": case_id,
+            "created_at": now,
+        },
     )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
@@ -63,7 +96,7 @@ async def enqueue_many(
     if not messages:
         return
     await conn.execute(
-        insert(outbox),
+        _INSERT,
         [
             {
                 "platform": m.platform,
@@ -80,27 +113,8 @@ async def enqueue_many(
 async def due(
     conn: AsyncConnection, platform: str, now: datetime, limit: int = 100
 ) -> Sequence[OutboxRow]:
-    """Pending rows for one adapter that may go now, oldest first.
-
-    A row waits while an earlier row to the same chat is still waiting for its retry
-    time: that is what keeps each chat's messages in order across failures.
-    """
-    ready = or_(outbox.c.not_before.is_(None), outbox.c.not_before <= now)
-    earlier = aliased(outbox)
-    earlier_waiting = exists().where(
-        earlier.c.platform == outbox.c.platform,
-        earlier.c.chat_id == outbox.c.chat_id,
-        earlier.c.state == "pending",
-        earlier.c.id < outbox.c.id,
-        earlier.c.not_before > now,
-    )
-    rows = await conn.execute(
-        select(outbox)
-        .where(outbox.c.state == "pending", outbox.c.platform == platform)
-        .where(ready, ~earlier_waiting)
-        .order_by(outbox.c.id)
-        .limit(limit)
-    )
+    """Pending rows for one adapter that may go now, oldest first (see _due_statement)."""
+    rows = await conn.execute(_DUE, {"platform": platform, "now": now, "limit": limit})
     return [
         OutboxRow(
             id=row.id,
@@ -114,12 +128,17 @@ async def due(
     ]
 
 
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.id == bindparam("row_id"))
+    .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message"))
+)
+
+
 async def mark_sent_many(conn: AsyncConnection, sent: Sequence[tuple[int, str, datetime]]) -> None:
     """Record deliveries: (row id, the platform's message id, when it was sent)."""
     await conn.execute(
-        update(outbox)
-        .where(outbox.c.id == bindparam("row_id"))
-        .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message")),
+        _MARK_SENT,
         [{"row_id": row_id, "message": message, "at": at} for row_id, message, at in sent],
     )
 

@@ -86,6 +86,25 @@ _COLUMNS = (
 )
 
 
+# Built once: these run whenever a victim's turn touches a checklist item.
+_INSERT = insert(reminders)
+_ITEMS_WITH_REMINDERS = (
+    select(reminders.c.item_id).where(reminders.c.case_id == bindparam("case_key")).distinct()
+)
+_CLOSE_ITEMS = (
+    update(reminders)
+    .where(
+        reminders.c.case_id == bindparam("case_key"),
+        reminders.c.item_id.in_(bindparam("item_keys", expanding=True)),
+    )
+    .where(reminders.c.mode == bindparam("mode_key"), reminders.c.state.in_(OPEN_STATES))
+)
+_QUIET_HOURS = select(reminder_prefs.c.quiet_hours).where(
+    reminder_prefs.c.platform == bindparam("platform"),
+    reminder_prefs.c.user_id == bindparam("user_id"),
+)
+
+
 def _reminder(row: RowMapping) -> Reminder:
     return Reminder(**row)
 
@@ -94,15 +113,13 @@ async def add(conn: AsyncConnection, new: Sequence[NewReminder], now: datetime) 
     if not new:
         return
     await conn.execute(
-        insert(reminders),
+        _INSERT,
         [{**vars(r), "created_at": now, "updated_at": now} for r in new],
     )
 
 
 async def items_with_reminders(conn: AsyncConnection, case_id: int) -> frozenset[str]:
-    rows = await conn.execute(
-        select(reminders.c.item_id).where(reminders.c.case_id == case_id).distinct()
-    )
+    rows = await conn.execute(_ITEMS_WITH_REMINDERS, {"case_key": case_id})
     return frozenset(rows.scalars())
 
 
@@ -120,10 +137,14 @@ async def close_items(
     if not ids:
         return
     await conn.execute(
-        update(reminders)
-        .where(reminders.c.case_id == case_id, reminders.c.item_id.in_(ids))
-        .where(reminders.c.mode == mode, reminders.c.state.in_(OPEN_STATES))
-        .values(state=state, updated_at=now)
+        _CLOSE_ITEMS,
+        {
+            "case_key": case_id,
+            "item_keys": ids,
+            "mode_key": mode,
+            "state": state,
+            "updated_at": now,
+        },
     )
 
 
@@ -298,10 +319,8 @@ async def retime(conn: AsyncConnection, changes: Sequence[Retimed], now: datetim
 
 async def quiet_hours(conn: AsyncConnection, platform: str, user_id: str) -> bool | None:
     """The person's own switch, or None when they never touched it."""
-    query = select(reminder_prefs.c.quiet_hours).where(
-        reminder_prefs.c.platform == platform, reminder_prefs.c.user_id == user_id
-    )
-    found: bool | None = (await conn.execute(query)).scalar()
+    query = await conn.execute(_QUIET_HOURS, {"platform": platform, "user_id": user_id})
+    found: bool | None = query.scalar()
     return found
 
 

@@ -1,0 +1,180 @@
+"""Transactions that queue up behind each other on SQLite share one durable commit.
+
+SQLite has one writer at a time, and each durable commit waits for fsync (about a
+millisecond on a good disk, several on a busy one). When many victims write at once,
+each waiting its turn for its own fsync caps the whole bot at the disk's fsync rate. So
+transactions that find others waiting behind them form a group: each runs inside a
+SAVEPOINT of one outer transaction (the first member needs none), and the group is
+committed once for all.
+
+What each caller sees is unchanged: ``transaction()`` returns only once the outer COMMIT
+that holds its writes has succeeded (so a receipt sent afterwards is backed by durable
+rows), and raises if that commit fails. A body that raises rolls back to its own
+SAVEPOINT: only its own writes are undone, and the group goes on. An error after which
+SQLite has already rolled back the whole outer transaction (a full disk, an I/O error)
+fails every member still waiting, as each would have failed alone.
+
+When a member is done it gives the lock to whoever is waiting, and a task queued behind
+them ends the group: the group is every transaction that was ready to run when it
+began, much as PostgreSQL groups commits. A group also ends at MAX_MEMBERS members or
+MAX_SECONDS of age, which bounds how long its first member waits. A lone transaction
+commits one turn of the event loop later than it would alone. Members see the
+uncommitted writes of earlier members of their group; that is harmless because nothing
+leaves a transaction before its group has committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+
+MAX_MEMBERS = 64
+MAX_SECONDS = 0.02
+
+
+class GroupAborted(Exception):
+    """SQLite rolled back the whole group's transaction; this member's writes are gone."""
+
+
+class GroupCommit:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._lock = asyncio.Lock()
+        self._conn: AsyncConnection | None = None
+        self._outer: AsyncTransaction | None = None
+        self._members: list[asyncio.Future[None]] = []
+        self._opened_at = 0.0
+        self._generation = 0
+        self._finisher_for = -1
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncConnection]:
+        await self._lock.acquire()
+        try:
+            conn = await self._open()
+            first = not self._members
+            try:
+                if first:
+                    # Nobody else's writes to protect: no SAVEPOINT, and a failure rolls
+                    # back the whole (so far empty) group.
+                    yield conn
+                else:
+                    async with conn.begin_nested():
+                        yield conn
+            except BaseException as exc:
+                if first:
+                    await self._end_group()
+                elif not await _outer_alive(conn):
+                    await self._abort(exc)
+                raise
+        except BaseException:
+            self._hand_over()
+            raise
+        committed = asyncio.get_running_loop().create_future()
+        self._members.append(committed)
+        if self._full():
+            # Shielded: the commit finishes, and gives the lock back, even if this caller
+            # is cancelled meanwhile.
+            await asyncio.shield(self._spawn(self._end_and_release()))
+        else:
+            self._hand_over()
+        await asyncio.shield(committed)
+
+    async def close(self) -> None:
+        async with self._lock:
+            if self._outer is not None:
+                await self._end_group()
+            if self._conn is not None:
+                await self._conn.close()
+                self._conn = None
+
+    async def _open(self) -> AsyncConnection:
+        if self._conn is None:
+            self._conn = await self._engine.connect()
+        if self._outer is None:
+            self._outer = await self._conn.begin()
+            self._opened_at = time.monotonic()
+        return self._conn
+
+    def _full(self) -> bool:
+        return (
+            len(self._members) >= MAX_MEMBERS or time.monotonic() - self._opened_at >= MAX_SECONDS
+        )
+
+    def _hand_over(self) -> None:
+        """Let the next waiter in. An open group is ended by a task queued behind everyone
+        waiting now, so it never stays open (holding SQLite's write lock) once idle."""
+        if self._outer is not None and self._finisher_for != self._generation:
+            self._finisher_for = self._generation
+            self._spawn(self._finish(self._generation))
+        self._lock.release()
+
+    async def _finish(self, generation: int) -> None:
+        async with self._lock:
+            if generation == self._generation and self._outer is not None:
+                await self._end_group()
+
+    async def _end_and_release(self) -> None:
+        try:
+            await self._end_group()
+        finally:
+            self._lock.release()
+
+    async def _end_group(self) -> None:
+        """Commit the group's work (or roll back an empty group) and tell its members."""
+        members, outer = self._members, self._outer
+        self._members, self._outer = [], None
+        self._generation += 1
+        if outer is None:
+            return
+        try:
+            if members:
+                await outer.commit()
+            else:
+                await outer.rollback()
+        except Exception as exc:  # each member raises it from its own transaction()
+            with contextlib.suppress(Exception):
+                await outer.rollback()
+            _settle(members, exc)
+            return
+        _settle(members, None)
+
+    async def _abort(self, cause: BaseException) -> None:
+        """SQLite ended the outer transaction itself: nobody in the group committed."""
+        members, outer = self._members, self._outer
+        self._members, self._outer = [], None
+        self._generation += 1
+        if outer is not None:
+            with contextlib.suppress(Exception):
+                await outer.rollback()
+        error = GroupAborted(f"the transaction was rolled back by SQLite: {cause!r}")
+        error.__cause__ = cause
+        _settle(members, error)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+def _settle(members: list[asyncio.Future[None]], error: BaseException | None) -> None:
+    for member in members:
+        if member.done():
+            continue
+        if error is None:
+            member.set_result(None)
+        else:
+            member.set_exception(error)
+
+
+async def _outer_alive(conn: AsyncConnection) -> bool:
+    raw = await conn.get_raw_connection()
+    return bool(raw.driver_connection.in_transaction)  # type: ignore[union-attr]
