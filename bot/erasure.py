@@ -22,7 +22,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.export import victim_copies
+from bot.export import plaintext_copies
 from bot.store import OperatorError, Store
 from storage import cases, custody, escalations, evidence_items, ledger, reminders
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
@@ -122,13 +122,13 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
     for item in items:
         if item.blob is not None:
             await store.blobs.adelete(item.blob)
-    await asyncio.to_thread(_remove_victim_copies, store, case_id)
+    await asyncio.to_thread(_remove_plaintext_copies, store, case_id)
     return Erased(case_id, len(items), len(pending), dropped.rowcount or 0)
 
 
-def _remove_victim_copies(store: Store, case_id: int) -> None:
+def _remove_plaintext_copies(store: Store, case_id: int) -> None:
     """Bundles are plaintext: a copy left in the data directory would undo the shredding."""
-    for bundle in victim_copies(store, case_id):
+    for bundle in plaintext_copies(store, case_id):
         bundle.unlink(missing_ok=True)
 
 

@@ -39,6 +39,7 @@ from storage.vault import VaultError
 
 EXPORT = "export"
 EXPORTS_DIR = "exports"
+RETRIEVALS_DIR = "retrievals"
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,25 @@ def default_path(store: Store, case_id: int) -> Path:
     return store.config.data_dir / EXPORTS_DIR / f"case-{case_id}-{stamp}.zip"
 
 
-def victim_copies(store: Store, case_id: int) -> list[Path]:
-    """The bundles `/export` left in the data directory for case ``case_id``."""
-    return sorted((store.config.data_dir / EXPORTS_DIR).glob(f"case-{case_id}-*.zip"))
+def retrieval_path(store: Store, retrieval_id: int, case_id: int) -> Path:
+    """Where a staff retrieval's bundle is built: DATA_DIR/retrievals/retrieval-R-case-N-….zip."""
+    stamp = store.clock.now().strftime("%Y%m%dT%H%M%S%fZ")
+    name = f"retrieval-{retrieval_id}-case-{case_id}-{stamp}.zip"
+    return store.config.data_dir / RETRIEVALS_DIR / name
+
+
+def plaintext_copies(store: Store, case_id: int) -> list[Path]:
+    """The bundles of case ``case_id`` in the data directory: `/export`s and retrievals."""
+    data = store.config.data_dir
+    exported = (data / EXPORTS_DIR).glob(f"case-{case_id}-*.zip")
+    retrieved = (data / RETRIEVALS_DIR).glob(f"retrieval-*-case-{case_id}-*.zip")
+    return sorted([*exported, *retrieved])
+
+
+def retrieval_copies(store: Store, retrieval_ids: set[int]) -> list[Path]:
+    """The bundles built for these retrievals."""
+    return sorted(
+        path
+        for retrieval_id in retrieval_ids
+        for path in (store.config.data_dir / RETRIEVALS_DIR).glob(f"retrieval-{retrieval_id}-*.zip")
+    )

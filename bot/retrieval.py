@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.access import StaffRef
 from bot.events import ChatKind, ChatRef, OutboundFile
-from bot.export import export_case
+from bot.export import export_case, retrieval_copies, retrieval_path
 from bot.outbox import payload_of
 from bot.prompts import Reply
 from bot.search import Searcher, SearchRefused
@@ -40,7 +40,6 @@ from storage.retrievals import Retrieval
 
 log = logging.getLogger(__name__)
 
-RETRIEVALS_DIR = "retrievals"
 REQUESTED = "retrieval_requested"
 APPROVED = "retrieval_approved"
 DENIED = "retrieval_denied"
@@ -281,13 +280,20 @@ class RetrievalDesk:
                 waiting = await retrievals.undelivered(conn, now)
             for found in waiting:
                 delivered += await self._deliver(found)
+            await self._remove_expired_bundles()
         return delivered
+
+    async def _remove_expired_bundles(self) -> None:
+        """An expired retrieval's bundle is plaintext nobody may fetch any more: delete it."""
+        async with self.store.db.transaction() as conn:
+            expired = await retrievals.expired_ids(conn, self.store.clock.now())
+        for bundle in await asyncio.to_thread(retrieval_copies, self.store, expired):
+            await asyncio.to_thread(bundle.unlink, missing_ok=True)
+            log.info("removed the bundle of an expired retrieval: %s", bundle.name)
 
     async def _deliver(self, found: Retrieval) -> int:
         now = self.store.clock.now()
-        stamp = now.strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"retrieval-{found.id}-case-{found.case_id}-{stamp}.zip"
-        out = self.store.config.data_dir / RETRIEVALS_DIR / name
+        out = retrieval_path(self.store, found.id, found.case_id)
         platform, _, user_id = found.requester.partition(":")
         chat = ChatRef(platform, user_id, ChatKind.PRIVATE)
         try:
@@ -308,7 +314,7 @@ class RetrievalDesk:
             text = self.words.t(
                 "retrieval.delivered", id=found.id, case_id=found.case_id, items=exported.items
             )
-            file = OutboundFile(str(out), name, "application/zip")
+            file = OutboundFile(str(out), out.name, "application/zip")
             reply = Reply(text, file=file)
         async with self.store.db.transaction() as conn:
             if not await retrievals.mark_delivered(conn, found.id, now):

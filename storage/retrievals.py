@@ -83,6 +83,11 @@ async def move(
     return bool(result.rowcount)
 
 
+async def expired_ids(conn: AsyncConnection, now: datetime) -> set[int]:
+    query = select(retrievals.c.id).where(retrievals.c.expires_at <= now)
+    return set((await conn.execute(query)).scalars())
+
+
 async def undelivered(conn: AsyncConnection, now: datetime) -> list[Retrieval]:
     query = (
         select(retrievals)

@@ -4,6 +4,7 @@ the bundle delivered privately to the requester, verifiable offline."""
 
 from __future__ import annotations
 
+import asyncio
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -270,3 +271,23 @@ async def test_a_staff_search_is_refused_to_others_after_expiry_and_to_auditors(
     assert await last(rig, "alice", "search", "1 5000") == rig.t("retrieval.expired", id=1)
     logged = [action for _, action in await actions(rig)]
     assert logged.count("refused") == 3  # bob, carol, and the expired one
+
+
+async def test_an_expired_or_erased_retrievals_plaintext_bundle_is_deleted(rig: Rig) -> None:
+    await approved_for_alice(rig)
+    (delivery,) = private(rig, "alice")
+    assert delivery.file is not None
+    bundle = Path(delivery.file.path)
+    assert await asyncio.to_thread(bundle.exists)
+    rig.clock.advance(25 * HOUR)
+    await rig.command("alice", "cases")  # any staff command sweeps expired bundles
+    assert not await asyncio.to_thread(bundle.exists)
+
+
+async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
+    await approved_for_alice(rig)
+    (delivery,) = private(rig, "alice")
+    assert delivery.file is not None
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    assert not await asyncio.to_thread(Path(delivery.file.path).exists)
