@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import random
 import resource
 import statistics
@@ -151,6 +152,7 @@ def peak_rss_mb() -> float:
 
 
 async def main() -> None:
+    logging.basicConfig(level=logging.ERROR)  # escalation warnings would drown the figures
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victims", type=int, default=2000)
     parser.add_argument("--open-cases", type=int, default=10_000)
