@@ -18,19 +18,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.erase_desk import EraseDesk
 from bot.escalation import Escalator
-from bot.events import Button, ChatKind, ChatRef, Inbound, InboundKind
+from bot.events import Button, ChatKind, Inbound, InboundKind
 from bot.evidence import Evidence, Received, Refused
 from bot.export_desk import ExportDesk, Prepared
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
 from bot.inputs import clean_text
 from bot.memo_desk import MemoDesk
-from bot.outbox import payload_of
+from bot.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
-from storage import cases, messages, outbox
+from storage import cases, messages
 from storage.cases import CaseRecord
 from storage.database import Database
 
@@ -198,7 +198,7 @@ class Dispatcher:
         if outcome.alert_reasons:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in replies:
-            await _enqueue(conn, inbound.chat, reply, case.id, now)
+            await queue_reply(conn, inbound.chat, reply, case.id, now)
         if not outcome.alert_reasons:
             return planned.armed
         next_step = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
@@ -218,7 +218,7 @@ class Dispatcher:
             now=now,
         )
         for reply in answer.replies:
-            await _enqueue(conn, inbound.chat, reply, answer.case_id, now)
+            await queue_reply(conn, inbound.chat, reply, answer.case_id, now)
 
     # ---- routing ------------------------------------------------------------------
 
@@ -343,16 +343,3 @@ class Dispatcher:
 
 def _is_command(inbound: Inbound, name: str) -> bool:
     return inbound.kind is InboundKind.COMMAND and inbound.command.lower() == name
-
-
-async def _enqueue(
-    conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int | None, now: datetime
-) -> None:
-    await outbox.enqueue(
-        conn,
-        platform=chat.platform,
-        chat_id=chat.chat_id,
-        payload=payload_of(chat, reply),
-        case_id=case_id,
-        now=now,
-    )

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import Button, ChatKind, ChatRef
-from bot.outbox import payload_of
+from bot.outbox import queue_reply
 from bot.prompts import Reply
 from bot.staff_texts import StaffTexts
-from storage import cases, escalations, handling, outbox
+from storage import cases, escalations, handling
 from storage.cases import CaseRecord
 from storage.database import Database
 from storage.escalations import EscalationRow
@@ -140,7 +140,7 @@ class Escalator:
                 level=level_no + 1,
             )
             for channel in self.first_channels:
-                await _enqueue(conn, channel, Reply(notice), case.id, now)
+                await queue_reply(conn, channel, Reply(notice), case.id, now)
             log.warning("case %s: escalation moved to level %d", case.id, level_no + 1)
             return sent + len(self.first_channels)
         header = self.words.t("staff.alert_repeat", age=waited)
@@ -199,23 +199,15 @@ class Escalator:
         suffix = "\n".join(lines)
         for alert in await escalations.alerts(conn, row.id):
             chat = ChatRef(alert.platform, alert.chat_id, ChatKind.STAFF)
-            await outbox.enqueue(
-                conn,
-                platform=chat.platform,
-                chat_id=chat.chat_id,
-                payload=payload_of(
-                    chat, Reply(f"{alert.text}\n{suffix}", buttons), edit_of_row=alert.outbox_id
-                ),
-                case_id=row.case_id,
-                now=now,
-            )
+            reply = Reply(f"{alert.text}\n{suffix}", buttons)
+            await queue_reply(conn, chat, reply, row.case_id, now, edit_of_row=alert.outbox_id)
 
     async def _tell_victim(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
         case = await cases.get(conn, case_id)
         if case is None or case.status == "closed":
             return
         chat = ChatRef(case.platform, case.chat_id, ChatKind.PRIVATE)
-        await _enqueue(
+        await queue_reply(
             conn, chat, Reply(self.words.victim(case.locale, "ui.staff_on_it")), case.id, now
         )
 
@@ -255,7 +247,7 @@ class Escalator:
         buttons = self._buttons(row, acknowledged=False)
         channels = self.levels[level_no].channels
         for channel in channels:
-            outbox_id = await _enqueue(conn, channel, Reply(text, buttons), case.id, now)
+            outbox_id = await queue_reply(conn, channel, Reply(text, buttons), case.id, now)
             await escalations.add_alert(
                 conn,
                 row.id,
@@ -267,16 +259,3 @@ class Escalator:
                 now=now,
             )
         return len(channels)
-
-
-async def _enqueue(
-    conn: AsyncConnection, chat: ChatRef, reply: Reply, case_id: int | None, now: datetime
-) -> int:
-    return await outbox.enqueue(
-        conn,
-        platform=chat.platform,
-        chat_id=chat.chat_id,
-        payload=payload_of(chat, reply),
-        case_id=case_id,
-        now=now,
-    )

@@ -116,6 +116,26 @@ def payload_of(
     return payload
 
 
+async def queue_reply(
+    conn: AsyncConnection,
+    chat: ChatRef,
+    reply: Reply,
+    case_id: int | None,
+    now: datetime,
+    *,
+    edit_of_row: int | None = None,
+) -> int:
+    """Write ``reply`` to ``chat`` into the outbox, in the caller's transaction."""
+    return await outbox.enqueue(
+        conn,
+        platform=chat.platform,
+        chat_id=chat.chat_id,
+        payload=payload_of(chat, reply, edit_of_row=edit_of_row),
+        case_id=case_id,
+        now=now,
+    )
+
+
 def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
     """The message an outbox row holds; ``edit_of`` is the platform id it replaces."""
     payload: Mapping[str, Any] = row.payload

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.access import StaffRef
 from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.export import export_case, retrieval_copies, retrieval_path
-from bot.outbox import payload_of
+from bot.outbox import queue_reply
 from bot.prompts import Reply
 from bot.search import Searcher, SearchRefused
 from bot.search_query import QueryError, parse_query
@@ -33,7 +33,7 @@ from bot.search_results import describe
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
 from bot.store import OperatorError, Store
-from storage import cases, custody, outbox, retrievals
+from storage import cases, custody, retrievals
 from storage.evidence_search import Window
 from storage.leaves import CustodyEvent
 from storage.retrievals import Retrieval
@@ -319,14 +319,7 @@ class RetrievalDesk:
         async with self.store.db.transaction() as conn:
             if not await retrievals.mark_delivered(conn, found.id, now):
                 return 0
-            await outbox.enqueue(
-                conn,
-                platform=chat.platform,
-                chat_id=chat.chat_id,
-                payload=payload_of(chat, reply),
-                case_id=found.case_id,
-                now=now,
-            )
+            await queue_reply(conn, chat, reply, found.case_id, now)
         self._on_outbox()
         return 1 if file is not None else 0
 

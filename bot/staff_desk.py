@@ -20,12 +20,12 @@ from bot.briefing import Briefer
 from bot.clock import Clock
 from bot.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.events import ChatRef, Inbound, InboundKind
-from bot.outbox import payload_of
+from bot.outbox import queue_reply
 from bot.prompts import Reply
 from bot.retrieval import RetrievalDesk
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
-from storage import cases, custody, escalations, evidence_items, handling, messages, outbox
+from storage import cases, custody, escalations, evidence_items, handling, messages
 from storage import reminders as reminder_rows
 from storage.caseload import open_lines
 from storage.cases import CaseRecord
@@ -188,14 +188,7 @@ class StaffDesk:
         self, conn: AsyncConnection, chat: ChatRef, replies: Iterable[Reply], now: datetime
     ) -> None:
         for reply in replies:
-            await outbox.enqueue(
-                conn,
-                platform=chat.platform,
-                chat_id=chat.chat_id,
-                payload=payload_of(chat, reply),
-                case_id=None,
-                now=now,
-            )
+            await queue_reply(conn, chat, reply, None, now)
 
     def _usage(self, usage: str) -> list[Reply]:
         return [Reply(self.words.t("staff.usage", usage=usage))]
