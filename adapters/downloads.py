@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from bot.adapter import FileTooLarge
 
 Fetch = Callable[[str, int | None], Awaitable[bytes]]
+FetchFactory = Callable[[str, int | None], Callable[[], Awaitable[bytes]]]
+"""Makes the lazy `Attachment.fetch` handle of a file, from its platform id and size."""
 
 
 def refuse_over(size: int | None, limit: int) -> None:
@@ -19,7 +21,7 @@ def refuse_over(size: int | None, limit: int) -> None:
         raise FileTooLarge(size, limit)
 
 
-def lazy(fetch: Fetch) -> Callable[[str, int | None], Callable[[], Awaitable[bytes]]]:
+def lazy(fetch: Fetch) -> FetchFactory:
     """A factory of handles that download a file only when the core decides to keep it."""
 
     def handle(file_id: str, size: int | None) -> Callable[[], Awaitable[bytes]]:

@@ -19,11 +19,12 @@ the same id and the core's message log recognises it, across restarts too.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.downloads import FetchFactory
 from bot.events import (
     Attachment,
     ChatKind,
@@ -35,7 +36,6 @@ from bot.events import (
     OriginKind,
 )
 
-FetchFactory = Callable[[str, int | None], Callable[[], Awaitable[bytes]]]
 Payload = Mapping[str, Any]
 
 # Subtypes that are a person saying something; every other subtype (joins, topic changes,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from telegram import (
@@ -28,6 +28,7 @@ from telegram import (
 )
 from telegram.constants import ChatType
 
+from adapters.downloads import FetchFactory
 from bot.events import (
     Attachment,
     ChatKind,
@@ -38,8 +39,6 @@ from bot.events import (
     InboundKind,
     OriginKind,
 )
-
-FetchFactory = Callable[[str, int | None], Callable[[], Awaitable[bytes]]]
 
 _COMMAND = re.compile(r"/([A-Za-z0-9_]{1,64})(?:@([A-Za-z0-9_]+))?(?:\s+(.*))?", re.DOTALL)
 
