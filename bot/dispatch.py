@@ -58,6 +58,17 @@ class DispatchSettings:
     max_text_chars: int
 
 
+@dataclass(frozen=True)
+class Groundwork:
+    """What an event needed done before its turn: items fetched, a bundle written, a
+    search run, an erasure carried out (see `Dispatcher._groundwork`)."""
+
+    received: tuple[Received | Refused, ...] = ()
+    exported: Prepared | None = None
+    found: Found | None = None
+    erasure: DeskAnswer | None = None
+
+
 class StaffHandler(Protocol):
     async def handle(self, inbound: Inbound) -> None: ...
 
@@ -113,17 +124,7 @@ class Dispatcher:
             log.warning("flood: dropped a %s from one sender", inbound.kind)
             return
         now = self.clock.now()
-        # Downloads and hashing happen before the write lock is taken (see bot/evidence.py).
-        received: tuple[Received | Refused, ...] = ()
-        if inbound.kind in EVIDENCE_KINDS and verdict is not Verdict.WARN:
-            received = await self.evidence.receive(inbound)
-        exported = erasure = found = None
-        if _is_command(inbound, "export") and verdict is not Verdict.WARN:
-            exported = await self.exports.prepare(inbound)
-        if _is_command(inbound, "search") and verdict is not Verdict.WARN:
-            found = await self.searches.prepare(inbound)
-        if verdict is not Verdict.WARN:
-            erasure = await self.erasures.answer(inbound)
+        work = Groundwork() if verdict is Verdict.WARN else await self._groundwork(inbound)
         async with self.db.transaction() as conn:
             if await messages.seen(
                 conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
@@ -134,7 +135,7 @@ class Dispatcher:
             routed = (
                 inbound
                 if verdict is Verdict.WARN
-                else erasure or await self.reminders.route(conn, inbound, now)
+                else work.erasure or await self.reminders.route(conn, inbound, now)
             )
             if isinstance(routed, Inbound):
                 routed = await self.progress.route(conn, routed, now)
@@ -147,11 +148,21 @@ class Dispatcher:
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
                 else:
-                    await self._route(conn, turn, routed, received, exported, found, is_new=is_new)
+                    await self._route(conn, turn, routed, work, is_new=is_new)
                 outcome = self.flow.finish(turn)
                 armed = await self._persist(conn, routed, before, outcome, now)
         self._on_outbox()
         self._on_reminders(armed)
+
+    async def _groundwork(self, inbound: Inbound) -> Groundwork:
+        """What must happen before the write lock is taken: downloads and hashing (see
+        bot/evidence.py), and the commands that run transactions of their own."""
+        received: tuple[Received | Refused, ...] = ()
+        if inbound.kind in EVIDENCE_KINDS:
+            received = await self.evidence.receive(inbound)
+        exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
+        found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
+        return Groundwork(received, exported, found, await self.erasures.answer(inbound))
 
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime
@@ -227,9 +238,7 @@ class Dispatcher:
         conn: AsyncConnection,
         turn: Turn,
         inbound: Inbound,
-        received: tuple[Received | Refused, ...],
-        exported: Prepared | None,
-        found: Found | None,
+        work: Groundwork,
         *,
         is_new: bool,
     ) -> None:
@@ -237,11 +246,11 @@ class Dispatcher:
         if _is_command(inbound, "evidence"):
             await self.evidence.list_items(conn, turn)
             self._resume_if_new(turn, is_new)
-        elif exported is not None:
-            self.exports.reply(turn, exported)
+        elif work.exported is not None:
+            self.exports.reply(turn, work.exported)
             self._resume_if_new(turn, is_new)
-        elif found is not None:
-            self.searches.reply(turn, found)
+        elif work.found is not None:
+            self.searches.reply(turn, work.found)
             self._resume_if_new(turn, is_new)
         elif _is_command(inbound, "memo"):
             await self.memos.memo(conn, turn, inbound.args)
@@ -256,8 +265,8 @@ class Dispatcher:
         elif kind is InboundKind.TEXT:
             self._text(turn, inbound.text, is_new=is_new)
         elif kind in EVIDENCE_KINDS:
-            if received:
-                await self.evidence.keep(conn, turn, received)
+            if work.received:
+                await self.evidence.keep(conn, turn, work.received)
             else:
                 self._say(turn, "ui.empty_message")
             self._resume_if_new(turn, is_new)
