@@ -85,11 +85,10 @@ class _Finding:
 def mask(text: str, *, names: Sequence[str] = ()) -> str:
     """Staff-facing copy of `text` with personal data masked."""
     folded = text.translate(_FOLD)
+    numbers = [*_resident_ids(text, folded), *_cards(text, folded), *_phones(text, folded)]
     findings = [
         *_emails(text, folded),
-        *_resident_ids(text, folded),
-        *_cards(text, folded),
-        *_phones(text, folded),
+        *(found for found in numbers if not _beside_mask(folded, found)),
         *_names(folded, names),
     ]
     pieces: list[str] = []
@@ -99,6 +98,14 @@ def mask(text: str, *, names: Sequence[str] = ()) -> str:
         position = finding.end
     pieces.append(text[position:])
     return "".join(pieces)
+
+
+def _beside_mask(folded: str, finding: _Finding) -> bool:
+    """Digits glued to a mask are what is left of a masked number, not a new one: reading
+    them as one (``130****0100  0086-130-…``) would mask masked text again."""
+    before = folded[finding.start - 1 : finding.start]
+    after = folded[finding.end : finding.end + 1]
+    return MASK_CHAR in before + folded[finding.start : finding.end] + after
 
 
 def _longest_first(findings: list[_Finding]) -> list[_Finding]:

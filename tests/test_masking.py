@@ -347,3 +347,11 @@ def test_masking_any_text_is_idempotent(text: str) -> None:
 @given(st.text(alphabet=st.characters(exclude_categories=["Nd"], exclude_characters="@＠")))
 def test_text_without_digits_or_at_signs_comes_back_unchanged(text: str) -> None:
     assert mask(text) == text
+
+
+def test_digits_glued_to_a_mask_are_not_read_as_a_new_number() -> None:
+    # Found by hypothesis: the tail of one masked number and the head of the next, two
+    # spaces apart, parse as one phone number on a second pass.
+    once = mask("他说 13000000100  0086-130-0000-0000 他说")
+    assert once == "他说 130****0100  0086-130-****-0000 他说"
+    assert mask(once) == once
