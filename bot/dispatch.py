@@ -157,12 +157,21 @@ class Dispatcher:
     async def _groundwork(self, inbound: Inbound) -> Groundwork:
         """What must happen before the write lock is taken: downloads and hashing (see
         bot/evidence.py), and the commands that run transactions of their own."""
+        logged = _is_command(inbound, "export") or _is_command(inbound, "search")
+        if logged and await self._seen(inbound):
+            return Groundwork()  # a redelivery: no second bundle or custody event
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)
         exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
         found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
         return Groundwork(received, exported, found, await self.erasures.answer(inbound))
+
+    async def _seen(self, inbound: Inbound) -> bool:
+        async with self.db.transaction() as conn:
+            return await messages.seen(
+                conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
+            )
 
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 
 from adapters.memory import MemoryAdapter
 from bot import erasure
+from bot.events import InboundKind
 from bot.runtime import Haven
 from bot.store import Store
 from bot.verify import verify_bundle
@@ -108,3 +109,15 @@ async def test_another_cases_erase_button_does_nothing(
     await victim.raw_press("erase:yes:1")  # case 1 is v2's
     async with victim.haven.db.transaction() as conn:
         assert not await erasure.erased(conn, 1)
+
+
+async def test_a_redelivered_export_writes_no_second_bundle(victim: Victim) -> None:
+    await triage(victim)
+    await forward(victim, LEAKED)
+    first = await victim._send(InboundKind.COMMAND, command="export", message_id="e1")
+    again = await victim._send(InboundKind.COMMAND, command="export", message_id="e1")
+    assert len(first) == 1 and again == []
+    exports = (
+        select(func.count()).select_from(custody_events).where(custody_events.c.action == "export")
+    )
+    assert await scalar(victim.haven, exports) == 1
