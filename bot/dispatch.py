@@ -23,6 +23,7 @@ from bot.evidence import Evidence, Received, Refused
 from bot.export_desk import ExportDesk, Prepared
 from bot.flood import FloodGuard, Verdict
 from bot.flow import Flow, Outcome, Turn
+from bot.inbound_log import already_seen, record_inbound
 from bot.inputs import clean_text
 from bot.memo_desk import MemoDesk
 from bot.outbox import queue_reply
@@ -30,7 +31,7 @@ from bot.progress_notes import ProgressNotes
 from bot.prompts import Reply
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
-from storage import cases, messages
+from storage import cases
 from storage.cases import CaseRecord
 from storage.database import Database
 
@@ -126,9 +127,7 @@ class Dispatcher:
         now = self.clock.now()
         work = Groundwork() if verdict is Verdict.WARN else await self._groundwork(inbound)
         async with self.db.transaction() as conn:
-            if await messages.seen(
-                conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
-            ):
+            if await already_seen(conn, inbound):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
                 return
             # Reminder buttons, /reminders, /quiet and /updates concern the person, not one case.
@@ -169,9 +168,7 @@ class Dispatcher:
 
     async def _seen(self, inbound: Inbound) -> bool:
         async with self.db.transaction() as conn:
-            return await messages.seen(
-                conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
-            )
+            return await already_seen(conn, inbound)
 
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime
@@ -204,16 +201,7 @@ class Dispatcher:
         case = outcome.case
         await cases.save(conn, before, case, now)
         planned = await self.reminders.plan_turn(conn, before, outcome, now)
-        await messages.record(
-            conn,
-            case_id=case.id,
-            platform=inbound.chat.platform,
-            chat_id=inbound.chat.chat_id,
-            direction="in",
-            kind=inbound.kind,
-            message_id=inbound.message_id,
-            now=now,
-        )
+        await record_inbound(conn, inbound, case.id, now)
         replies = list(planned.replies)
         if outcome.alert_reasons:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
@@ -227,16 +215,7 @@ class Dispatcher:
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
     ) -> None:
-        await messages.record(
-            conn,
-            case_id=answer.case_id,
-            platform=inbound.chat.platform,
-            chat_id=inbound.chat.chat_id,
-            direction="in",
-            kind=inbound.kind,
-            message_id=inbound.message_id,
-            now=now,
-        )
+        await record_inbound(conn, inbound, answer.case_id, now)
         for reply in answer.replies:
             await queue_reply(conn, inbound.chat, reply, answer.case_id, now)
 

@@ -20,12 +20,13 @@ from bot.briefing import Briefer
 from bot.clock import Clock
 from bot.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.events import ChatRef, Inbound, InboundKind
+from bot.inbound_log import already_seen, record_inbound
 from bot.outbox import queue_reply
 from bot.prompts import Reply
 from bot.retrieval import RetrievalDesk
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
-from storage import cases, custody, escalations, evidence_items, handling, messages
+from storage import cases, custody, escalations, evidence_items, handling
 from storage import reminders as reminder_rows
 from storage.caseload import open_lines
 from storage.cases import CaseRecord
@@ -93,20 +94,9 @@ class StaffDesk:
         if action == RetrievalDesk.SEARCH and member is not None and member.may(action):
             searched = await self.retrievals.search(Ask(member, inbound.chat, args, now))
         async with self.db.transaction() as conn:
-            if await messages.seen(
-                conn, inbound.chat.platform, inbound.chat.chat_id, inbound.message_id
-            ):
+            if await already_seen(conn, inbound):
                 return
-            await messages.record(
-                conn,
-                case_id=None,
-                platform=inbound.chat.platform,
-                chat_id=inbound.chat.chat_id,
-                direction="in",
-                kind=inbound.kind,
-                message_id=inbound.message_id,
-                now=now,
-            )
+            await record_inbound(conn, inbound, None, now)
             replies = await self._refusal(conn, inbound, member, action, args, now)
             if replies is None and member is not None:
                 ask = Ask(member, inbound.chat, args, now)

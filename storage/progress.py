@@ -6,9 +6,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, case, func, insert, select, update
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.person_flags import set_flag
 from storage.schema import cases, checklist, progress_optins
 
 PAGE = 1000
@@ -35,16 +36,7 @@ async def opted_in(conn: AsyncConnection, platform: str, user_id: str) -> bool:
 async def set_opt_in(
     conn: AsyncConnection, platform: str, user_id: str, *, on: bool, now: datetime
 ) -> None:
-    where = (progress_optins.c.platform == platform, progress_optins.c.user_id == user_id)
-    result = await conn.execute(
-        update(progress_optins).where(*where).values(opted_in=on, updated_at=now)
-    )
-    if not result.rowcount:
-        await conn.execute(
-            insert(progress_optins).values(
-                platform=platform, user_id=user_id, opted_in=on, updated_at=now
-            )
-        )
+    await set_flag(conn, progress_optins, "opted_in", platform, user_id, on=on, now=now)
 
 
 async def of_opted_in(conn: AsyncConnection) -> AsyncIterator[list[Progress]]:

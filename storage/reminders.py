@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import RowMapping, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.person_flags import set_flag
 from storage.schema import cases, reminder_prefs, reminders
 
 OPEN_STATES = ("pending", "fired")
@@ -327,16 +328,7 @@ async def quiet_hours(conn: AsyncConnection, platform: str, user_id: str) -> boo
 async def set_quiet_hours(
     conn: AsyncConnection, platform: str, user_id: str, *, on: bool, now: datetime
 ) -> None:
-    where = (reminder_prefs.c.platform == platform, reminder_prefs.c.user_id == user_id)
-    result = await conn.execute(
-        update(reminder_prefs).where(*where).values(quiet_hours=on, updated_at=now)
-    )
-    if not result.rowcount:
-        await conn.execute(
-            insert(reminder_prefs).values(
-                platform=platform, user_id=user_id, quiet_hours=on, updated_at=now
-            )
-        )
+    await set_flag(conn, reminder_prefs, "quiet_hours", platform, user_id, on=on, now=now)
 
 
 async def person_locale(conn: AsyncConnection, platform: str, user_id: str) -> str | None:

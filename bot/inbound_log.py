@@ -1,0 +1,32 @@
+"""The message log seen from an inbound event: was it handled already, and noting that
+it now is. A platform that redelivers (Slack's retries, Telegram after a restart) is
+recognised by the same (platform, chat, message id) here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.events import Inbound
+from storage import messages
+
+
+async def already_seen(conn: AsyncConnection, inbound: Inbound) -> bool:
+    chat = inbound.chat
+    return await messages.seen(conn, chat.platform, chat.chat_id, inbound.message_id)
+
+
+async def record_inbound(
+    conn: AsyncConnection, inbound: Inbound, case_id: int | None, now: datetime
+) -> None:
+    await messages.record(
+        conn,
+        case_id=case_id,
+        platform=inbound.chat.platform,
+        chat_id=inbound.chat.chat_id,
+        direction="in",
+        kind=inbound.kind,
+        message_id=inbound.message_id,
+        now=now,
+    )
