@@ -227,8 +227,11 @@ class OutboxSender:
             self._wake.clear()
             await self.drain()
             wait = min(self.idle_poll_seconds, self._recheck_in or self.idle_poll_seconds)
+            # asyncio.timeout, not wait_for: on 3.11, wait_for drops a cancel that lands
+            # in the same turn as a wake-up, and shutdown would wait for ever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
 
     async def drain(self) -> int:
         """Send everything due now; return how many messages went out.

@@ -356,3 +356,18 @@ async def test_drains_asked_for_at_once_send_each_message_once_in_few_passes(
     assert reads <= 4
     await queue(h, "c0", "later")
     assert await sender.drain() == 1  # a call after the last pass gets a pass of its own
+
+
+async def test_a_sender_woken_as_it_is_cancelled_still_stops(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    # A wake-up and the cancel of shutdown landing in the same loop turn: Python 3.11's
+    # wait_for hands back the wake-up and drops the cancel, and shutdown waits forever.
+    sender = sender_for(core(haven), MemoryAdapter(), idle_poll_seconds=0.05)
+    running = asyncio.create_task(sender.run())
+    await asyncio.sleep(0.01)
+    sender.wake()
+    running.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        async with asyncio.timeout(2):
+            await running

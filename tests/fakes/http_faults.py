@@ -106,8 +106,8 @@ class FakeServer:
 
     async def wait_for(self, check: Callable[[], T | None], seconds: float = 5.0) -> T:
         """Wait until `check()` returns something truthy; re-checked after every request."""
-        async with self._changed:
-            found = await asyncio.wait_for(self._changed.wait_for(check), seconds)
+        async with self._changed, asyncio.timeout(seconds):
+            found = await self._changed.wait_for(check)
         assert found
         return found
 

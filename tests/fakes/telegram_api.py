@@ -169,7 +169,8 @@ class FakeBotAPI(FakeServer):
         if not self._updates and wait > 0:
             async with self._changed:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._changed.wait_for(lambda: self._updates), wait)
+                    async with asyncio.timeout(wait):
+                        await self._changed.wait_for(lambda: self._updates)
         batch = self._updates[:limit]
         now = time.monotonic()
         for update in batch:
