@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.prepared import Prepared
 from storage.schema import answers, cases, checklist
 
 
@@ -48,57 +49,63 @@ class CaseRecord:
 
 # Built once: a victim's every message loads and saves a case. Parameters that name a row
 # are called *_key, as an UPDATE's own parameters are named after its columns.
-_FIND_OPEN = select(cases).where(
-    cases.c.platform == bindparam("platform"),
-    cases.c.user_id == bindparam("user_id"),
-    # Inline, not a parameter: SQLite can then see that one_open_case_per_victim (a partial
-    # index on the same condition) applies when it prepares the query, instead of
-    # preparing it again on every run (measured 30 against 7 microseconds).
-    cases.c.status != literal_column("'closed'"),
+_FIND_OPEN = Prepared(
+    select(cases).where(
+        cases.c.platform == bindparam("platform"),
+        cases.c.user_id == bindparam("user_id"),
+        # Inline, not a parameter: SQLite can then see that one_open_case_per_victim (a
+        # partial index on the same condition) applies when it prepares the query, instead
+        # of preparing it again on every run (measured 30 against 7 microseconds).
+        cases.c.status != literal_column("'closed'"),
+    )
 )
-_GET = select(cases).where(cases.c.id == bindparam("case_key"))
-_ANSWERS = select(answers.c.question_id, answers.c.value).where(
-    answers.c.case_id == bindparam("case_key")
+_GET = Prepared(select(cases).where(cases.c.id == bindparam("case_key")))
+_CASE_COLUMNS = tuple(column.name for column in cases.columns)
+_ANSWERS = Prepared(
+    select(answers.c.question_id, answers.c.value).where(answers.c.case_id == bindparam("case_key"))
 )
-_CHECKLIST = (
+_CHECKLIST = Prepared(
     select(checklist.c.item_id, checklist.c.step, checklist.c.position, checklist.c.state)
     .where(checklist.c.case_id == bindparam("case_key"))
     .order_by(checklist.c.step, checklist.c.position)
 )
-_INSERT_CASE = insert(cases)
-_UPDATE_CASE = update(cases).where(cases.c.id == bindparam("case_key"))
+_INSERT_CASE = Prepared(insert(cases))
+_UPDATE_CASE = Prepared(update(cases).where(cases.c.id == bindparam("case_key")))
 _DELETE_ANSWERS = delete(answers).where(
     answers.c.case_id == bindparam("case_key"),
     answers.c.question_id.in_(bindparam("question_keys", expanding=True)),
 )
-_UPDATE_ANSWER = update(answers).where(
-    answers.c.case_id == bindparam("case_key"),
-    answers.c.question_id == bindparam("question_key"),
+_UPDATE_ANSWER = Prepared(
+    update(answers).where(
+        answers.c.case_id == bindparam("case_key"),
+        answers.c.question_id == bindparam("question_key"),
+    )
 )
-_INSERT_ANSWER = insert(answers)
+_INSERT_ANSWER = Prepared(insert(answers))
 _DELETE_CHECKLIST = delete(checklist).where(
     checklist.c.case_id == bindparam("case_key"),
     checklist.c.item_id.in_(bindparam("item_keys", expanding=True)),
 )
-_UPDATE_CHECKLIST = update(checklist).where(
-    checklist.c.case_id == bindparam("case_key"),
-    checklist.c.item_id == bindparam("item_key"),
+_UPDATE_CHECKLIST = Prepared(
+    update(checklist).where(
+        checklist.c.case_id == bindparam("case_key"),
+        checklist.c.item_id == bindparam("item_key"),
+    )
 )
-_INSERT_CHECKLIST = insert(checklist)
+_INSERT_CHECKLIST = Prepared(insert(checklist))
 
 _SCALARS = ("status", "phase", "locale", "severity", "question_id", "changing", "step")
 _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
 
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
-    found = await conn.execute(_FIND_OPEN, {"platform": platform, "user_id": user_id})
-    row = found.mappings().first()
-    return await _load(conn, row) if row else None
+    found = await _FIND_OPEN.rows(conn, {"platform": platform, "user_id": user_id})
+    return await _load(conn, dict(zip(_CASE_COLUMNS, found[0], strict=True))) if found else None
 
 
 async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:
-    row = (await conn.execute(_GET, {"case_key": case_id})).mappings().first()
-    return await _load(conn, row) if row else None
+    found = await _GET.rows(conn, {"case_key": case_id})
+    return await _load(conn, dict(zip(_CASE_COLUMNS, found[0], strict=True))) if found else None
 
 
 async def create(
@@ -115,8 +122,7 @@ async def create(
         "created_at": now,
         "updated_at": now,
     }
-    result = await conn.execute(_INSERT_CASE, values)
-    case_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    case_id = await _INSERT_CASE.insert(conn, values)
     return CaseRecord(id=case_id, **values)
 
 
@@ -148,7 +154,7 @@ async def _save_case_row(
         values["closed_at"] = after.closed_at
     values["updated_at"] = now
     values["case_key"] = after.id
-    await conn.execute(_UPDATE_CASE, values)
+    await _UPDATE_CASE.run(conn, values)
 
 
 async def _save_answers(
@@ -183,10 +189,8 @@ async def _save_answers(
                     "answered_at": now,
                 }
             )
-    if changed:
-        await conn.execute(_UPDATE_ANSWER, changed)
-    if added:
-        await conn.execute(_INSERT_ANSWER, added)
+    await _UPDATE_ANSWER.run_many(conn, changed)
+    await _INSERT_ANSWER.run_many(conn, added)
 
 
 async def _save_checklist(
@@ -207,16 +211,14 @@ async def _save_checklist(
             changed.append({"case_key": after.id, "item_key": item_id, "updated_at": now, **values})
         else:
             added.append({"case_id": after.id, "item_id": item_id, "updated_at": now, **values})
-    if changed:
-        await conn.execute(_UPDATE_CHECKLIST, changed)
-    if added:
-        await conn.execute(_INSERT_CHECKLIST, added)
+    await _UPDATE_CHECKLIST.run_many(conn, changed)
+    await _INSERT_CHECKLIST.run_many(conn, added)
 
 
-async def _load(conn: AsyncConnection, row: RowMapping) -> CaseRecord:
+async def _load(conn: AsyncConnection, row: Mapping[str, Any]) -> CaseRecord:
     case_id = row["id"]
-    answer_rows = await conn.execute(_ANSWERS, {"case_key": case_id})
-    checklist_rows = await conn.execute(_CHECKLIST, {"case_key": case_id})
+    answer_rows = await _ANSWERS.rows(conn, {"case_key": case_id})
+    checklist_rows = await _CHECKLIST.rows(conn, {"case_key": case_id})
     return CaseRecord(
         id=case_id,
         platform=row["platform"],
@@ -236,8 +238,6 @@ async def _load(conn: AsyncConnection, row: RowMapping) -> CaseRecord:
         step=row["step"],
         prompt_seq=row["prompt_seq"],
         closed_at=row["closed_at"],
-        answers={qid: tuple(json.loads(value)) for qid, value in answer_rows.all()},
-        checklist=tuple(
-            ChecklistEntry(r.item_id, r.step, r.position, r.state) for r in checklist_rows
-        ),
+        answers={qid: tuple(json.loads(value)) for qid, value in answer_rows},
+        checklist=tuple(ChecklistEntry(*r) for r in checklist_rows),
     )

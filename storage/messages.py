@@ -11,30 +11,33 @@ from datetime import datetime
 from sqlalchemy import bindparam, exists, insert, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.prepared import Prepared
 from storage.schema import message_log
 
 # Built once: both run for every inbound message.
-_SEEN = select(
-    exists().where(
-        message_log.c.platform == bindparam("platform"),
-        message_log.c.chat_id == bindparam("chat_id"),
-        message_log.c.platform_message_id == bindparam("message_id"),
-        # The partial index inbound_once's own condition, inline: SQLite then uses the
-        # index without preparing the query again on every run (see storage/cases.py).
-        message_log.c.direction == literal_column("'in'"),
-        message_log.c.platform_message_id != literal_column("''"),
+_SEEN = Prepared(
+    select(
+        exists().where(
+            message_log.c.platform == bindparam("platform"),
+            message_log.c.chat_id == bindparam("chat_id"),
+            message_log.c.platform_message_id == bindparam("message_id"),
+            # The partial index inbound_once's own condition, inline: SQLite then uses the
+            # index without preparing the query again on every run (see storage/cases.py).
+            message_log.c.direction == literal_column("'in'"),
+            message_log.c.platform_message_id != literal_column("''"),
+        )
     )
 )
-_INSERT = insert(message_log)
+_INSERT = Prepared(insert(message_log))
 
 
 async def seen(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> bool:
     if not message_id:
         return False
-    found = await conn.execute(
-        _SEEN, {"platform": platform, "chat_id": chat_id, "message_id": message_id}
+    found = await _SEEN.rows(
+        conn, {"platform": platform, "chat_id": chat_id, "message_id": message_id}
     )
-    return bool(found.scalar())
+    return bool(found[0][0])
 
 
 async def record(
@@ -48,8 +51,8 @@ async def record(
     message_id: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        _INSERT,
+    await _INSERT.run(
+        conn,
         {
             "case_id": case_id,
             "platform": platform,

@@ -12,13 +12,15 @@ from sqlalchemy import Integer, Select, bindparam, exists, func, insert, or_, se
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
+from storage.prepared import Prepared
 from storage.schema import outbox
 
 ERROR_CHARS = 500
 
 # Built once: these run for every message, and building a statement costs more than
 # running it (SQLAlchemy caches the compiled form, not the construction).
-_INSERT = insert(outbox)
+_INSERT = Prepared(insert(outbox))
+_COLUMNS = tuple(column.name for column in outbox.columns)
 
 
 def _due_statement() -> Select[Any]:
@@ -46,7 +48,7 @@ def _due_statement() -> Select[Any]:
     )
 
 
-_DUE = _due_statement()
+_DUE = Prepared(_due_statement())
 
 
 @dataclass(frozen=True)
@@ -76,8 +78,8 @@ async def enqueue(
     case_id: int | None,
     now: datetime,
 ) -> int:
-    result = await conn.execute(
-        _INSERT,
+    return await _INSERT.insert(
+        conn,
         {
             "platform": platform,
             "chat_id": chat_id,
@@ -86,7 +88,6 @@ async def enqueue(
             "created_at": now,
         },
     )
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 async def enqueue_many(
@@ -95,8 +96,8 @@ async def enqueue_many(
     """Queue many messages in one statement (reminders falling due together)."""
     if not messages:
         return
-    await conn.execute(
-        _INSERT,
+    await _INSERT.run_many(
+        conn,
         [
             {
                 "platform": m.platform,
@@ -114,21 +115,22 @@ async def due(
     conn: AsyncConnection, platform: str, now: datetime, limit: int = 100
 ) -> Sequence[OutboxRow]:
     """Pending rows for one adapter that may go now, oldest first (see _due_statement)."""
-    rows = await conn.execute(_DUE, {"platform": platform, "now": now, "limit": limit})
+    rows = await _DUE.rows(conn, {"platform": platform, "now": now, "limit": limit})
+    found = [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
     return [
         OutboxRow(
-            id=row.id,
-            platform=row.platform,
-            chat_id=row.chat_id,
-            payload=json.loads(row.payload),
-            attempts=row.attempts,
-            case_id=row.case_id,
+            id=row["id"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            payload=json.loads(row["payload"]),
+            attempts=row["attempts"],
+            case_id=row["case_id"],
         )
-        for row in rows
+        for row in found
     ]
 
 
-_MARK_SENT = (
+_MARK_SENT = Prepared(
     update(outbox)
     .where(outbox.c.id == bindparam("row_id"))
     .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message"))
@@ -137,8 +139,8 @@ _MARK_SENT = (
 
 async def mark_sent_many(conn: AsyncConnection, sent: Sequence[tuple[int, str, datetime]]) -> None:
     """Record deliveries: (row id, the platform's message id, when it was sent)."""
-    await conn.execute(
-        _MARK_SENT,
+    await _MARK_SENT.run_many(
+        conn,
         [{"row_id": row_id, "message": message, "at": at} for row_id, message, at in sent],
     )
 

@@ -31,6 +31,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 BEGIN = "BEGIN IMMEDIATE"
 BUSY_TIMEOUT_MS = 10_000
@@ -58,6 +59,11 @@ class InlineConnection(aiosqlite.Connection):
             return await self._begin(connection, fn, *args)
         return fn(*args, **kwargs)
 
+    @property
+    def in_place(self) -> sqlite3.Connection | None:
+        """The sqlite3 connection, for statements run in place (storage/prepared.py)."""
+        return self._connection
+
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
@@ -78,6 +84,12 @@ class InlineConnection(aiosqlite.Connection):
             connection.commit()  # nothing written, nothing to wait for
             return
         await self._on_thread(connection.commit)
+
+
+def inline_sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
+    """The sqlite3 connection under ``conn`` if it is one of these; None for other engines."""
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return driver.in_place if isinstance(driver, InlineConnection) else None
 
 
 def _begin_waiting(connection: sqlite3.Connection, execute: Callable[..., Any], *args: Any) -> Any:

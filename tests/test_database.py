@@ -16,6 +16,7 @@ from storage import cases as cases_store
 from storage import messages
 from storage.database import Database
 from storage.schema import cases
+from storage.sqlite_connection import inline_sqlite
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
@@ -192,24 +193,21 @@ async def test_a_constraint_error_rolls_back_to_the_members_savepoint(
 async def test_the_per_message_lookups_use_their_partial_indexes(db: Database) -> None:
     """The open-case lookup and the redelivery check run on every inbound message; a scan
     would make each message slower as the tables grow."""
-    captured: list[tuple[str, object]] = []
-
-    def capture(
-        _conn: object, _cursor: object, statement: str, parameters: object, *_: object
-    ) -> None:
-        captured.append((statement, parameters))
-
     await add_case(db, "someone")
-    event.listen(db.engine.sync_engine, "before_cursor_execute", capture)
+    statements: list[str] = []
     async with db.transaction() as conn:
+        # What SQLite itself was given, whichever way the statement reached it.
+        raw = inline_sqlite(conn)
+        assert raw is not None
+        raw.set_trace_callback(statements.append)
         await cases_store.find_open(conn, "memory", "someone")
         await messages.seen(conn, "memory", "someone", "42")
-    event.remove(db.engine.sync_engine, "before_cursor_execute", capture)
-    lookups = [(s, p) for s, p in captured if "FROM cases" in s or "FROM message_log" in s]
+        raw.set_trace_callback(None)
+    lookups = [s for s in statements if "FROM cases" in s or "FROM message_log" in s]
     assert len(lookups) == 2
     async with db.transaction() as conn:
-        for statement, parameters in lookups:
-            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)  # type: ignore[arg-type]
+        for statement in lookups:
+            plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
             details = [row[3] for row in plan]
             assert any("USING INDEX" in d for d in details), details
             assert not any(

@@ -14,7 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
 from bot.adapter import DeliveryError
@@ -31,6 +31,7 @@ from storage import outbox
 from storage.database import Database
 from storage.schema import outbox as outbox_rows
 from tests.conftest import TEST_CONFIG
+from tests.sql_trace import traced
 
 Refusal = Callable[[Outbound], DeliveryError | None]
 STAFF = ChatRef("memory", "staff", ChatKind.STAFF)
@@ -341,14 +342,10 @@ async def test_drains_asked_for_at_once_send_each_message_once_in_few_passes(
         await queue(h, f"c{n}", f"m{n}")
     adapter = MemoryAdapter()
     sender = sender_for(h, adapter)
-    reads = 0
-
-    def count_reads(_conn: object, _cursor: object, statement: str, *_: object) -> None:
-        nonlocal reads
-        reads += statement.startswith("SELECT outbox.id")
-
-    event.listen(h.db.engine.sync_engine, "before_cursor_execute", count_reads)
-    sent = await asyncio.gather(*(sender.drain() for _ in range(10)))
+    async with traced(h.db) as statements:
+        sent = await asyncio.gather(*(sender.drain() for _ in range(10)))
+    reads = sum(s.startswith("SELECT outbox.id") for s in statements)
+    assert reads >= 1
     assert sorted(sent, reverse=True) == [10] + [0] * 9
     assert all(texts(adapter, f"c{n}") == [f"m{n}"] for n in range(10))
     # The first pass, then one more for the nine calls made while it ran (each pass
