@@ -12,10 +12,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select, update
+from sqlalchemy import RowMapping, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.person_flags import set_flag
+from storage.prepared import Prepared
 from storage.schema import cases, reminder_prefs, reminders
 
 OPEN_STATES = ("pending", "fired")
@@ -88,21 +89,27 @@ _COLUMNS = (
 
 
 # Built once: these run whenever a victim's turn touches a checklist item.
-_INSERT = insert(reminders)
-_ITEMS_WITH_REMINDERS = (
+_INSERT = Prepared(insert(reminders))
+_ITEMS_WITH_REMINDERS = Prepared(
     select(reminders.c.item_id).where(reminders.c.case_id == bindparam("case_key")).distinct()
 )
-_CLOSE_ITEMS = (
+_CLOSE_ITEM = Prepared(
     update(reminders)
     .where(
         reminders.c.case_id == bindparam("case_key"),
-        reminders.c.item_id.in_(bindparam("item_keys", expanding=True)),
+        reminders.c.item_id == bindparam("item_key"),
     )
-    .where(reminders.c.mode == bindparam("mode_key"), reminders.c.state.in_(OPEN_STATES))
+    .where(
+        reminders.c.mode == bindparam("mode_key"),
+        # Inline: a list parameter would be compiled afresh on every run.
+        reminders.c.state.in_([literal_column(f"'{state}'") for state in OPEN_STATES]),
+    )
 )
-_QUIET_HOURS = select(reminder_prefs.c.quiet_hours).where(
-    reminder_prefs.c.platform == bindparam("platform"),
-    reminder_prefs.c.user_id == bindparam("user_id"),
+_QUIET_HOURS = Prepared(
+    select(reminder_prefs.c.quiet_hours).where(
+        reminder_prefs.c.platform == bindparam("platform"),
+        reminder_prefs.c.user_id == bindparam("user_id"),
+    )
 )
 
 
@@ -113,15 +120,12 @@ def _reminder(row: RowMapping) -> Reminder:
 async def add(conn: AsyncConnection, new: Sequence[NewReminder], now: datetime) -> None:
     if not new:
         return
-    await conn.execute(
-        _INSERT,
-        [{**vars(r), "created_at": now, "updated_at": now} for r in new],
-    )
+    await _INSERT.run_many(conn, [{**vars(r), "created_at": now, "updated_at": now} for r in new])
 
 
 async def items_with_reminders(conn: AsyncConnection, case_id: int) -> frozenset[str]:
-    rows = await conn.execute(_ITEMS_WITH_REMINDERS, {"case_key": case_id})
-    return frozenset(rows.scalars())
+    rows = await _ITEMS_WITH_REMINDERS.rows(conn, {"case_key": case_id})
+    return frozenset(item_id for (item_id,) in rows)
 
 
 async def close_items(
@@ -134,18 +138,18 @@ async def close_items(
     now: datetime,
 ) -> None:
     """End the open reminders of these items (done, skipped, removed from the checklist)."""
-    ids = list(item_ids)
-    if not ids:
-        return
-    await conn.execute(
-        _CLOSE_ITEMS,
-        {
-            "case_key": case_id,
-            "item_keys": ids,
-            "mode_key": mode,
-            "state": state,
-            "updated_at": now,
-        },
+    await _CLOSE_ITEM.run_many(
+        conn,
+        [
+            {
+                "case_key": case_id,
+                "item_key": item_id,
+                "mode_key": mode,
+                "state": state,
+                "updated_at": now,
+            }
+            for item_id in item_ids
+        ],
     )
 
 
@@ -320,9 +324,8 @@ async def retime(conn: AsyncConnection, changes: Sequence[Retimed], now: datetim
 
 async def quiet_hours(conn: AsyncConnection, platform: str, user_id: str) -> bool | None:
     """The person's own switch, or None when they never touched it."""
-    query = await conn.execute(_QUIET_HOURS, {"platform": platform, "user_id": user_id})
-    found: bool | None = query.scalar()
-    return found
+    found = await _QUIET_HOURS.rows(conn, {"platform": platform, "user_id": user_id})
+    return bool(found[0][0]) if found else None
 
 
 async def set_quiet_hours(
