@@ -8,11 +8,13 @@ measured in the same run, and the ratio. Ends with one JSON line.
 With every victim sending its next message the moment the last one is answered, the
 latency of the first run is queueing: N victims wait, on average, N / throughput each
 (Little's law), whatever the per-message cost. So a second, paced run measures latency
-at a set offered load: --paced-victims each pause between messages so that together they
-send --paced-rate messages/s.
+at a set offered load, as people would send: each of --paced-victims sends on a fixed
+schedule (one message every victims / --paced-rate seconds, victims starting at random
+points of the first period), and latency is counted from the scheduled time, so a
+backlog shows in it instead of slowing the senders down (no coordinated omission).
 
     .venv/bin/python bench/journey.py [--victims 2000] [--open-cases 10000]
-        [--paced-rate 200] [--paced-victims 200]
+        [--paced-rate 500] [--paced-victims 2000]
 """
 
 from __future__ import annotations
@@ -56,19 +58,19 @@ class TimedAdapter(MemoryAdapter):
 
 
 async def journey(
-    haven: Haven, adapter: TimedAdapter, user: str, latencies: list[float], pause: float = 0.0
+    haven: Haven, adapter: TimedAdapter, user: str, latencies: list[float], period: float = 0.0
 ) -> int:
-    """One victim: start, triage, every checklist item done, to the closed case; with
-    pauses of ``pause`` seconds on average (random, so victims do not move in step)
-    before each message."""
+    """One victim: start, triage, every checklist item done, to the closed case; with a
+    ``period``, one message per period from a random offset into the first one."""
     sent = 0
-    chance = random.Random(user)
+    due = time.perf_counter() + random.Random(user).uniform(0, period)
 
     async def send(kind: InboundKind, **fields: object) -> None:
-        nonlocal sent
-        if pause:
-            await asyncio.sleep(chance.expovariate(1 / pause))
+        nonlocal sent, due
         started = time.perf_counter()
+        if period:
+            await asyncio.sleep(max(0.0, due - started))
+            started, due = due, due + period
         await haven.handle_and_deliver(victim_event(adapter.platform, user, kind, **fields))
         latencies.append(time.perf_counter() - started)
         sent += 1
@@ -94,15 +96,16 @@ async def journey(
 
 
 async def run_core(victims: int, data_dir: Path, rate: float = 0.0) -> dict[str, float]:
-    """All victims at once; with ``rate``, each paced so that together they offer it."""
+    """All victims at once; with ``rate``, each on a schedule so that together they
+    offer it."""
     config = load_config(None, data_dir_override=data_dir)
     adapter = TimedAdapter()
     haven = await Haven.open(config, {adapter.platform: adapter})
     latencies: list[float] = []
-    pause = victims / rate if rate else 0.0
+    period = victims / rate if rate else 0.0
     started = time.perf_counter()
     counts = await asyncio.gather(
-        *(journey(haven, adapter, f"victim-{n}", latencies, pause) for n in range(victims))
+        *(journey(haven, adapter, f"victim-{n}", latencies, period) for n in range(victims))
     )
     elapsed = time.perf_counter() - started
     await haven.close()
@@ -156,8 +159,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victims", type=int, default=2000)
     parser.add_argument("--open-cases", type=int, default=10_000)
-    parser.add_argument("--paced-rate", type=float, default=200.0)
-    parser.add_argument("--paced-victims", type=int, default=200)
+    parser.add_argument("--paced-rate", type=float, default=500.0)
+    parser.add_argument("--paced-victims", type=int, default=2000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="haven-bench-") as scratch:
         root = Path(scratch)

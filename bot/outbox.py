@@ -266,6 +266,9 @@ class OutboxSender:
     async def _drain_marked(self, platform: str, adapter: Adapter, marks: _SentMarks) -> int:
         sent = 0
         limiter = self._limiters[platform]
+        # Chats that take nothing more in this pass (budget spent, or a send failed):
+        # later reads pass over them, so a backlog in one never holds back the others.
+        blocked: set[str] = set()
         while True:
             now = self.clock.now()
             waits_until = self._platform_waits_until.get(platform)
@@ -274,11 +277,9 @@ class OutboxSender:
                 return sent
             self._queued_here = False
             async with self.db.transaction() as conn:
-                rows = await outbox.due(conn, platform, now, DUE_BATCH)
+                rows = await outbox.due(conn, platform, now, DUE_BATCH, skip=blocked)
             if not rows:
                 return sent
-            blocked: set[str] = set()
-            progressed = False
             for row in rows:
                 if row.chat_id in blocked:
                     continue
@@ -293,12 +294,9 @@ class OutboxSender:
                     return sent
                 if result is _Result.SENT:
                     sent += 1
-                    progressed = True
                 else:
                     blocked.add(row.chat_id)
             await marks.flush()  # before reading again: unmarked rows would be sent twice
-            if not progressed:
-                return sent
             if len(rows) < DUE_BATCH and not self._queued_here:
                 # Everything due at the read was handled. Rows queued since come with a
                 # wake() (or a drain() call) of their own, which starts another pass; a

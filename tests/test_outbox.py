@@ -22,7 +22,7 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
-from bot.outbox import OutboxSender, RetryPolicy, StaffNotice, payload_of
+from bot.outbox import DUE_BATCH, OutboxSender, RetryPolicy, StaffNotice, payload_of
 from bot.outbox_admin import outbox_command
 from bot.prompts import Reply
 from bot.ratelimit import RateBudget
@@ -368,3 +368,25 @@ async def test_a_sender_woken_as_it_is_cancelled_still_stops(
     with pytest.raises(asyncio.CancelledError):
         async with asyncio.timeout(2):
             await running
+
+
+async def test_a_busy_staff_channel_does_not_hold_back_victims_replies(
+    haven: tuple[Haven, MemoryAdapter], clock: ManualClock
+) -> None:
+    # An escalation storm: more alerts waiting for the staff channel's budget than one
+    # read of the outbox holds, queued before a victim's reply.
+    h = core(haven)
+    for n in range(DUE_BATCH + 20):
+        await queue(h, "staff", f"alert {n}", ChatKind.STAFF)
+    await queue(h, "victim", "your evidence is safe")
+    adapter = MemoryAdapter()
+    budget = RateBudget(per_group_per_minute=20)
+    sender = sender_for(h, adapter, budgets={"memory": budget})
+    await sender.drain()
+    assert texts(adapter, "victim") == ["your evidence is safe"]
+    assert 0 < len(texts(adapter, "staff")) < DUE_BATCH
+    clock.advance(timedelta(minutes=10))
+    for _ in range(10):
+        await sender.drain()
+        clock.advance(timedelta(minutes=1))
+    assert texts(adapter, "staff") == [f"alert {n}" for n in range(DUE_BATCH + 20)]
