@@ -9,13 +9,15 @@ one succeeds and the other can be told who did.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import RowMapping, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.prepared import Prepared
 from storage.schema import escalation_alerts, escalations
 
 OPEN = "open"
@@ -48,7 +50,7 @@ class AlertRow:
     text: str
 
 
-def _row(row: RowMapping) -> EscalationRow:
+def _row(row: Mapping[Any, Any]) -> EscalationRow:
     return EscalationRow(
         id=row["id"],
         case_id=row["case_id"],
@@ -63,6 +65,19 @@ def _row(row: RowMapping) -> EscalationRow:
     )
 
 
+# Built once: every escalation opened runs them, and an escalation storm opens many.
+_INSERT = Prepared(insert(escalations))
+_GET = Prepared(select(escalations).where(escalations.c.id == bindparam("escalation_key")))
+_LATEST_OF_CASE = Prepared(
+    select(escalations)
+    .where(escalations.c.case_id == bindparam("case_key"))
+    .order_by(escalations.c.id.desc())
+    .limit(1)
+)
+_INSERT_ALERT = Prepared(insert(escalation_alerts))
+_COLUMNS = tuple(column.name for column in escalations.columns)
+
+
 async def create(
     conn: AsyncConnection,
     case_id: int,
@@ -70,39 +85,32 @@ async def create(
     next_at: datetime,
     now: datetime,
 ) -> EscalationRow:
-    result = await conn.execute(
-        insert(escalations).values(
-            case_id=case_id,
-            state=OPEN,
-            level=0,
-            rounds=1,
-            reasons=json.dumps(list(reasons)),
-            next_at=next_at,
-            opened_at=now,
-            updated_at=now,
-        )
-    )
-    escalation_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    values = {
+        "case_id": case_id,
+        "state": OPEN,
+        "level": 0,
+        "rounds": 1,
+        "reasons": json.dumps(list(reasons)),
+        "next_at": next_at,
+        "opened_at": now,
+        "updated_at": now,
+    }
+    escalation_id = await _INSERT.insert(conn, values)
     found = await get(conn, escalation_id)
     assert found is not None
     return found
 
 
 async def get(conn: AsyncConnection, escalation_id: int) -> EscalationRow | None:
-    query = select(escalations).where(escalations.c.id == escalation_id)
-    row = (await conn.execute(query)).mappings().first()
-    return _row(row) if row else None
+    return _first(await _GET.rows(conn, {"escalation_key": escalation_id}))
 
 
 async def latest_of_case(conn: AsyncConnection, case_id: int) -> EscalationRow | None:
-    query = (
-        select(escalations)
-        .where(escalations.c.case_id == case_id)
-        .order_by(escalations.c.id.desc())
-        .limit(1)
-    )
-    row = (await conn.execute(query)).mappings().first()
-    return _row(row) if row else None
+    return _first(await _LATEST_OF_CASE.rows(conn, {"case_key": case_id}))
+
+
+def _first(rows: Sequence[Sequence[Any]]) -> EscalationRow | None:
+    return _row(dict(zip(_COLUMNS, rows[0], strict=True))) if rows else None
 
 
 async def add_reasons(
@@ -208,16 +216,17 @@ async def add_alert(
     text: str,
     now: datetime,
 ) -> None:
-    await conn.execute(
-        insert(escalation_alerts).values(
-            escalation_id=escalation_id,
-            level=level,
-            outbox_id=outbox_id,
-            platform=platform,
-            chat_id=chat_id,
-            text=text,
-            created_at=now,
-        )
+    await _INSERT_ALERT.run(
+        conn,
+        {
+            "escalation_id": escalation_id,
+            "level": level,
+            "outbox_id": outbox_id,
+            "platform": platform,
+            "chat_id": chat_id,
+            "text": text,
+            "created_at": now,
+        },
     )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.prepared import Prepared
 from storage.schema import case_handling, staff_notes
 
 
@@ -65,13 +66,12 @@ async def resolve(conn: AsyncConnection, case_id: int, *, by: str, now: datetime
     return bool(result.rowcount)
 
 
+_REOPEN = Prepared(update(case_handling).where(case_handling.c.case_id == bindparam("case_key")))
+
+
 async def reopen(conn: AsyncConnection, case_id: int) -> None:
     """A new danger signal on a resolved case puts it back in front of the staff."""
-    await conn.execute(
-        update(case_handling)
-        .where(case_handling.c.case_id == case_id)
-        .values(resolved_by="", resolved_at=None)
-    )
+    await _REOPEN.run(conn, {"case_key": case_id, "resolved_by": "", "resolved_at": None})
 
 
 async def add_note(
