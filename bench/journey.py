@@ -1,7 +1,8 @@
 """Benchmark: N simulated victims run a whole journey concurrently through the real core.
 
 Real SQLite storage in a temporary directory, the in-memory adapter, the real outbox
-sender. Prints messages/s, p50/p99 latency from inbound to reply, peak RSS; then the same
+sender. Prints messages/s, p50/p99 latency from inbound to the first reply reaching the
+adapter, peak RSS; then the same
 count of rows written by bare aiosqlite (one committed insert per message) as a baseline
 measured in the same run, and the ratio. Ends with one JSON line.
 
@@ -45,15 +46,22 @@ from bot.runtime import Haven
 
 
 class TimedAdapter(MemoryAdapter):
-    """Keeps only the buttons of the latest prompt per chat, not the whole history."""
+    """Keeps only the buttons of the latest prompt per chat, not the whole history, and
+    when the first reply to each chat's latest message arrived."""
 
     def __init__(self) -> None:
         super().__init__()
         self.buttons: dict[str, list[str]] = {}
+        self.awaiting: set[str] = set()
+        self.first_reply_at: dict[str, float] = {}
 
     async def send(self, message: Outbound) -> str:
+        chat = message.chat.chat_id
+        if chat in self.awaiting:
+            self.awaiting.discard(chat)
+            self.first_reply_at[chat] = time.perf_counter()
         if message.buttons:
-            self.buttons[message.chat.chat_id] = [b.data for row in message.buttons for b in row]
+            self.buttons[chat] = [b.data for row in message.buttons for b in row]
         return "1"
 
 
@@ -71,8 +79,9 @@ async def journey(
         if period:
             await asyncio.sleep(max(0.0, due - started))
             started, due = due, due + period
+        adapter.awaiting.add(user)
         await haven.handle_and_deliver(victim_event(adapter.platform, user, kind, **fields))
-        latencies.append(time.perf_counter() - started)
+        latencies.append(adapter.first_reply_at[user] - started)
         sent += 1
 
     async def press(suffix: str) -> None:

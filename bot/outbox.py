@@ -155,32 +155,51 @@ def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
 
 
 class _SentMarks:
-    """Sent rows whose "sent" mark is not yet committed; marks are written together.
+    """The rows one pass has sent, and the writing of their "sent" marks.
 
     With a fast adapter a transaction per message makes the database the bottleneck, so
-    marks wait for up to MARK_EVERY sends or MARK_WITHIN_SECONDS. That bounds what a crash
-    can make Haven send twice. A slow send (a real network call) is marked at once.
+    marks are written together, up to MARK_EVERY sends or MARK_WITHIN_SECONDS at a time.
+    That bounds what a crash can make Haven send twice. A slow send (a real network call)
+    is marked at once. The sender does not wait for those writes (each waits its turn
+    behind the victims' transactions and for the commit): it goes on sending, its reads
+    pass over the rows whose marks are still on the way, and the pass waits for every
+    write at its end.
     """
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self._marks: list[tuple[int, str, datetime]] = []
+        self.sent: dict[int, str] = {}  # row id -> the platform's message id
+        self.unmarked: set[int] = set()  # sent rows whose mark is not written yet
+        self._unwritten: list[tuple[int, str, datetime]] = []
         self._since = 0.0
+        self._writing: list[asyncio.Task[None]] = []
 
-    async def add(self, row_id: int, message_id: str, at: datetime, took: float) -> None:
-        if not self._marks:
+    def add(self, row_id: int, message_id: str, at: datetime, took: float) -> None:
+        if not self._unwritten:
             self._since = time.monotonic()
-        self._marks.append((row_id, message_id, at))
+        self.sent[row_id] = message_id
+        self.unmarked.add(row_id)
+        self._unwritten.append((row_id, message_id, at))
         waited = time.monotonic() - self._since
-        if len(self._marks) >= MARK_EVERY or max(took, waited) >= MARK_WITHIN_SECONDS:
-            await self.flush()
+        if len(self._unwritten) >= MARK_EVERY or max(took, waited) >= MARK_WITHIN_SECONDS:
+            self._write_soon()
+
+    def _write_soon(self) -> None:
+        marks, self._unwritten = self._unwritten, []
+        self._writing.append(asyncio.ensure_future(self._write(marks)))
+
+    async def _write(self, marks: list[tuple[int, str, datetime]]) -> None:
+        async with self.db.transaction() as conn:
+            await outbox.mark_sent_many(conn, marks)
+        # Only now: a failed write leaves its rows to a later pass, never to this one.
+        self.unmarked.difference_update(row_id for row_id, _, _ in marks)
 
     async def flush(self) -> None:
-        if not self._marks:
-            return
-        async with self.db.transaction() as conn:
-            await outbox.mark_sent_many(conn, self._marks)
-        self._marks = []
+        """Write what is left and wait until every mark of the pass is committed."""
+        if self._unwritten:
+            self._write_soon()
+        writing, self._writing = self._writing, []
+        await asyncio.gather(*writing)
 
 
 class _Result(Enum):
@@ -276,8 +295,12 @@ class OutboxSender:
                 self._recheck_after((waits_until - now).total_seconds())
                 return sent
             self._queued_here = False
+            # Rows whose marks are still on the way look pending: read enough to find a
+            # batch of others.
+            limit = DUE_BATCH + len(marks.unmarked)
             async with self.db.transaction() as conn:
-                rows = await outbox.due(conn, platform, now, DUE_BATCH, skip=blocked)
+                found = await outbox.due(conn, platform, now, limit, skip=blocked)
+            rows = [row for row in found if row.id not in marks.unmarked]
             if not rows:
                 return sent
             for row in rows:
@@ -296,8 +319,7 @@ class OutboxSender:
                     sent += 1
                 else:
                     blocked.add(row.chat_id)
-            await marks.flush()  # before reading again: unmarked rows would be sent twice
-            if len(rows) < DUE_BATCH and not self._queued_here:
+            if len(found) < limit and not self._queued_here:
                 # Everything due at the read was handled. Rows queued since come with a
                 # wake() (or a drain() call) of their own, which starts another pass; a
                 # pass that read on until the queue looked empty would, under steady
@@ -315,7 +337,7 @@ class OutboxSender:
             log.exception("adapter %s failed on outbox row %s", row.platform, row.id)
             await self._failed(row, type(exc).__name__, permanent=False)
             return _Result.FAILED
-        await marks.add(row.id, message_id, self.clock.now(), time.monotonic() - started)
+        marks.add(row.id, message_id, self.clock.now(), time.monotonic() - started)
         return _Result.SENT
 
     async def _edited_message_id(self, row: OutboxRow, marks: _SentMarks) -> str:
@@ -324,7 +346,8 @@ class OutboxSender:
         original = row.payload.get("edit_of_row")
         if original is None:
             return ""
-        await marks.flush()  # the original may have been sent in this very round
+        if int(original) in marks.sent:  # sent in this very pass
+            return marks.sent[int(original)]
         async with self.db.transaction() as conn:
             return await outbox.platform_message_id(conn, int(original))
 

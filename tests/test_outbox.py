@@ -22,7 +22,7 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
-from bot.outbox import DUE_BATCH, OutboxSender, RetryPolicy, StaffNotice, payload_of
+from bot.outbox import DUE_BATCH, MARK_EVERY, OutboxSender, RetryPolicy, StaffNotice, payload_of
 from bot.outbox_admin import outbox_command
 from bot.prompts import Reply
 from bot.ratelimit import RateBudget
@@ -390,3 +390,19 @@ async def test_a_busy_staff_channel_does_not_hold_back_victims_replies(
         await sender.drain()
         clock.advance(timedelta(minutes=1))
     assert texts(adapter, "staff") == [f"alert {n}" for n in range(DUE_BATCH + 20)]
+
+
+async def test_a_long_pass_sends_each_row_once_and_marks_all_before_it_returns(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    # More rows than one read takes and than one mark write holds: later reads must pass
+    # over rows whose marks are still being written, and none may go out twice.
+    h = core(haven)
+    total = 2 * DUE_BATCH + 3 * MARK_EVERY + 7
+    for n in range(total):
+        await queue(h, f"c{n % 7}", f"m{n}")
+    adapter = MemoryAdapter()
+    assert await sender_for(h, adapter).drain() == total
+    sent = [m.text for chat in adapter.sent.values() for m in chat]
+    assert sorted(sent) == sorted(f"m{n}" for n in range(total))
+    assert {row["state"] for row in await table(h)} == {"sent"}
