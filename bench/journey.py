@@ -43,6 +43,7 @@ from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
 from bot.events import InboundKind, Outbound
 from bot.runtime import Haven
+from bot.startup_heap import freeze_startup_heap
 
 
 class TimedAdapter(MemoryAdapter):
@@ -110,6 +111,7 @@ async def run_core(victims: int, data_dir: Path, rate: float = 0.0) -> dict[str,
     config = load_config(None, data_dir_override=data_dir)
     adapter = TimedAdapter()
     haven = await Haven.open(config, {adapter.platform: adapter})
+    freeze_startup_heap()  # as `haven run` does
     latencies: list[float] = []
     period = victims / rate if rate else 0.0
     started = time.perf_counter()

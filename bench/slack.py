@@ -49,6 +49,7 @@ from bot.clock import SystemClock
 from bot.config import load_config
 from bot.events import Inbound, Outbound
 from bot.runtime import Haven
+from bot.startup_heap import freeze_startup_heap
 from tests.chat_rig import serving
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 from tests.fakes.slack_events import Request, Traffic
@@ -186,6 +187,7 @@ async def haven_app(fake: FakeSlackAPI, data_dir: Path) -> AsyncIterator[str]:
     config = load_config(config_path, data_dir_override=data_dir)
     adapter = SlackAdapter(options_for(fake))
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
+    freeze_startup_heap()  # as `haven run` does
     async with serving(haven, adapter, haven.dispatcher.handle):
         yield f"http://{adapter.options.listen}/slack/events"
 

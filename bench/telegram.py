@@ -41,6 +41,7 @@ from adapters.telegram import TelegramAdapter, TelegramOptions
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.runtime import Haven
+from bot.startup_heap import freeze_startup_heap
 from tests.chat_rig import serving
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import Call, FakeBotAPI
@@ -149,6 +150,7 @@ async def haven_bot(fake: FakeBotAPI, data_dir: Path) -> AsyncIterator[None]:
     )
     adapter = TelegramAdapter(options)
     haven = await Haven.open(config, {adapter.platform: adapter}, SystemClock())
+    freeze_startup_heap()  # as `haven run` does
     async with serving(haven, adapter, haven.dispatcher.handle):
         yield
 

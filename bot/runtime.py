@@ -56,6 +56,7 @@ from bot.search import Searcher
 from bot.search_desk import SearchDesk
 from bot.staff_desk import StaffDesk
 from bot.staff_texts import StaffTexts
+from bot.startup_heap import freeze_startup_heap
 from bot.store import Store
 from bot.timeline import Timelines
 from storage.blobs import BlobStore
@@ -386,6 +387,7 @@ async def run(
     """Run until every adapter has closed (the console at end of input) or interrupted."""
     adapters = build_adapters(config, stdin, stdout)
     haven = await Haven.open(config, adapters, clock)
+    freeze_startup_heap()
     sender_task = asyncio.create_task(haven.sender.run())
     try:
         await haven.scheduler.start()
