@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import RowMapping, bindparam, exists, insert, select
+from sqlalchemy import bindparam, exists, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.keys import KeyRing, MasterKeyError
+from storage.prepared import Prepared
 from storage.schema import case_keys
 from storage.vault import VaultError, new_data_key, unwrap, wrap
 
@@ -56,19 +57,24 @@ async def any_stored(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(select(exists().select_from(case_keys)))).scalar())
 
 
-_ROW = select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
-    case_keys.c.case_id == bindparam("case_key")
+_ROW = Prepared(
+    select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
+        case_keys.c.case_id == bindparam("case_key")
+    )
 )
 
 
-async def _row(conn: AsyncConnection, case_id: int) -> RowMapping | None:
-    return (await conn.execute(_ROW, {"case_key": case_id})).mappings().first()
+async def _row(conn: AsyncConnection, case_id: int) -> tuple[bytes | None, str] | None:
+    """The case's wrapped data key (None once erased) and its master key's id."""
+    found = await _ROW.rows(conn, {"case_key": case_id})
+    return (found[0][0], found[0][1]) if found else None
 
 
-def _unwrapped(ring: KeyRing, row: RowMapping, case_id: int) -> bytes:
-    if row["wrapped_key"] is None:
+def _unwrapped(ring: KeyRing, row: tuple[bytes | None, str], case_id: int) -> bytes:
+    wrapped, master_key_id = row
+    if wrapped is None:
         raise CaseKeyErased(f"the data key of case {case_id} was erased")
     try:
-        return unwrap(ring.get(row["master_key_id"]), bytes(row["wrapped_key"]), case_id)
+        return unwrap(ring.get(master_key_id), bytes(wrapped), case_id)
     except (MasterKeyError, VaultError) as exc:
         raise CaseKeyError(str(exc)) from None

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import ledger
 from storage.leaves import CustodyEvent, LeafKind
+from storage.prepared import Prepared
 from storage.schema import custody_events
 
 RECEIVED = "received"
@@ -83,12 +84,12 @@ async def _rows(conn: AsyncConnection, query: Select[Any]) -> list[CustodyRow]:
     ]
 
 
-_INSERT = insert(custody_events)  # built once: every item received records one
+_INSERT = Prepared(insert(custody_events))  # built once: every item received records one
 
 
 async def _insert(conn: AsyncConnection, event: CustodyEvent, leaf_index: int) -> None:
-    await conn.execute(
-        _INSERT,
+    await _INSERT.run(
+        conn,
         {
             "case_id": event.case_id,
             "item_no": event.item_no,

@@ -8,15 +8,18 @@ item's own 32-byte salt (see storage/leaves.py), bound to the item id.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import RowMapping, bindparam, func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.blobs import BlobStore
 from storage.leaves import SALT_SIZE, EvidenceLeaf, Origin, item_id
 from storage.offload import offload
+from storage.prepared import Prepared
 from storage.schema import evidence_items
 from storage.vault import VaultError, open_sealed
 
@@ -88,15 +91,20 @@ class Usage:
 
 
 # Built once: each item received runs these.
-_INSERT = insert(evidence_items)
-_FIND_BY_CONTENT = select(evidence_items).where(
-    evidence_items.c.case_id == bindparam("case_key"),
-    evidence_items.c.content_sha256 == bindparam("sha256"),
+_INSERT = Prepared(insert(evidence_items))
+_FIND_BY_CONTENT = Prepared(
+    select(evidence_items).where(
+        evidence_items.c.case_id == bindparam("case_key"),
+        evidence_items.c.content_sha256 == bindparam("sha256"),
+    )
 )
-_USAGE = select(
-    func.coalesce(func.max(evidence_items.c.item_no), 0),
-    func.coalesce(func.sum(evidence_items.c.size), 0),
-).where(evidence_items.c.case_id == bindparam("case_key"))
+_USAGE = Prepared(
+    select(
+        func.coalesce(func.max(evidence_items.c.item_no), 0),
+        func.coalesce(func.sum(evidence_items.c.size), 0),
+    ).where(evidence_items.c.case_id == bindparam("case_key"))
+)
+_COLUMNS = tuple(column.name for column in evidence_items.columns)
 
 
 async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
@@ -104,8 +112,8 @@ async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
     origin_values = {
         column: getattr(origin, name) if origin else "" for column, name in _ORIGIN_COLUMNS.items()
     }
-    await conn.execute(
-        _INSERT,
+    await _INSERT.run(
+        conn,
         {
             "case_id": item.case_id,
             "item_no": item.item_no,
@@ -145,13 +153,12 @@ async def from_message(conn: AsyncConnection, case_id: int, message_id: str) -> 
 
 
 async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> ItemRecord | None:
-    found = await conn.execute(_FIND_BY_CONTENT, {"case_key": case_id, "sha256": sha256})
-    row = found.mappings().first()
-    return record_of(row) if row is not None else None
+    found = await _FIND_BY_CONTENT.rows(conn, {"case_key": case_id, "sha256": sha256})
+    return record_of(dict(zip(_COLUMNS, found[0], strict=True))) if found else None
 
 
 async def usage(conn: AsyncConnection, case_id: int) -> Usage:
-    last, total = (await conn.execute(_USAGE, {"case_key": case_id})).one()
+    ((last, total),) = await _USAGE.rows(conn, {"case_key": case_id})
     return Usage(last_item_no=int(last), total_bytes=int(total))
 
 
@@ -188,7 +195,7 @@ async def open_item(blobs: BlobStore, data_key: bytes, item: ItemRecord) -> Open
     return OpenedItem(salt=plain[:SALT_SIZE], content=plain[SALT_SIZE:])
 
 
-def record_of(row: RowMapping) -> ItemRecord:
+def record_of(row: Mapping[Any, Any]) -> ItemRecord:
     origin = None
     if row["origin_kind"]:
         origin = Origin(

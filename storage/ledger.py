@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta
 from functools import cache
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import RowMapping, Select, and_, bindparam, func, insert, or_, select, text
+from sqlalchemy import RowMapping, and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.leaves import LeafKind
@@ -46,6 +46,7 @@ from storage.merkle import (
     root_from_nodes,
     sign_tree_head,
 )
+from storage.prepared import Prepared
 from storage.schema import ledger_leaves, ledger_nodes, tree_heads
 
 # Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
@@ -81,9 +82,9 @@ class SignedHead:
 
 
 # Built once: every evidence item and custody event appends a leaf.
-_TREE_SIZE = select(func.max(ledger_leaves.c.leaf_index))
-_INSERT_LEAF = insert(ledger_leaves)
-_INSERT_NODES = insert(ledger_nodes)
+_TREE_SIZE = Prepared(select(func.max(ledger_leaves.c.leaf_index)))
+_INSERT_LEAF = Prepared(insert(ledger_leaves))
+_INSERT_NODES = Prepared(insert(ledger_nodes))
 
 
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
@@ -93,11 +94,11 @@ async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: dateti
     border = CompactRange(size, await _fetch_ordered(conn, border_ids(size)))
     hashed = leaf_hash(data)
     created = border.append(hashed)
-    await conn.execute(
-        _INSERT_LEAF, {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
+    await _INSERT_LEAF.run(
+        conn, {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
     )
-    await conn.execute(
-        _INSERT_NODES,
+    await _INSERT_NODES.run_many(
+        conn,
         [{"level": node.level, "node_index": node.index, "hash": value} for node, value in created],
     )
     return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
@@ -105,7 +106,7 @@ async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: dateti
 
 async def tree_size(conn: AsyncConnection) -> int:
     """Leaves in the log. The primary key index answers this without a scan."""
-    last = (await conn.execute(_TREE_SIZE)).scalar()
+    ((last,),) = await _TREE_SIZE.rows(conn, {})
     return 0 if last is None else int(last) + 1
 
 
@@ -201,12 +202,12 @@ async def _fetch(conn: AsyncConnection, ids: Sequence[NodeID]) -> dict[NodeID, b
     for number, node in enumerate(ids):
         values[f"level{number}"] = node.level
         values[f"index{number}"] = node.index
-    rows = await conn.execute(_nodes_query(len(ids)), values)
+    rows = await _nodes_query(len(ids)).rows(conn, values)
     return {NodeID(level, index): bytes(value) for level, index, value in rows}
 
 
 @cache
-def _nodes_query(count: int) -> Select[int, int, bytes]:
+def _nodes_query(count: int) -> Prepared:
     """One primary-key lookup per node, ORed. Not a row-value IN list: SQLite answers that
     with a scan of the whole table. Built once per count, so SQLAlchemy compiles it once."""
     nodes = ledger_nodes.c
@@ -216,7 +217,7 @@ def _nodes_query(count: int) -> Select[int, int, bytes]:
             for n in range(count)
         )
     )
-    return select(nodes.level, nodes.node_index, nodes.hash).where(wanted)
+    return Prepared(select(nodes.level, nodes.node_index, nodes.hash).where(wanted))
 
 
 async def _fetch_ordered(conn: AsyncConnection, ids: Sequence[NodeID]) -> list[bytes]:
