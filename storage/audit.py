@@ -144,10 +144,11 @@ class _Audit:
     async def _check_items_of_sound_chunk(self, begin: int, end: int) -> list[ItemRecord]:
         """What a sound chunk still needs from the records checks: its item rows and
         "received" rows against the leaves they name (its tree, other custody rows and
-        every row's presence are proven)."""
+        every row's presence are proven, and so is that "received" rows are only found
+        on items' leaves: a chunk without items has none)."""
         async with self.db.transaction() as conn:
             items = await evidence_items.in_leaf_range(conn, begin, end)
-            received = await custody.received_in_leaf_range(conn, begin, end)
+            received = await custody.received_in_leaf_range(conn, begin, end) if items else []
             named = {item.leaf_index for item in items} | {row.leaf_index for row in received}
             leaves = {leaf.index: leaf for leaf in await ledger.leaves_at(conn, sorted(named))}
             await self._load_keys(conn, {item.case_id for item in items})

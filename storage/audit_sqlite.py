@@ -71,24 +71,25 @@ _CUSTODY_LEAF = f"""CAST(json_object(
         'type', 'custody',
         'v', 1) AS BLOB)"""
 
-# A leaf not proven to have the row that describes it, and only that: a custody leaf
-# without its custody row, or one its row does not rebuild byte for byte; an evidence
-# leaf without its item row; any leaf with a custody row other than "received" (which
-# shares its item's evidence leaf) but a custody leaf; a leaf of a kind unknown here.
-# Every custody row of the chunk is met, as tree_is_sound proves every leaf is there.
+# A leaf not proven to have the rows it should, and only those: a custody leaf needs one
+# custody row, other than "received", that rebuilds it byte for byte; an evidence leaf
+# needs its item row, and may have "received" rows (compared with the item in Python);
+# a tombstone has none; a kind unknown here is never proven. Every custody row of the
+# chunk is met on its leaf, as tree_is_sound proves every leaf is there; so in a proven
+# chunk, every "received" row is on an item's leaf.
 # For a custody leaf, CASE rather than AND so the comparison is only made once the
 # guards hold: numbers that are integers (SQLite and Python write other numbers
 # differently; text columns hold text or, tampered, a BLOB, on which json_object stops
 # the query); a readable time. ``IS NOT 1``: NULL, "could not say", is not proven.
 _UNPROVEN_LEAF = f"""SELECT 1 FROM ledger_leaves AS l
-    LEFT JOIN custody_events AS e ON e.leaf_index = l.leaf_index AND e.action IS NOT 'received'
+    LEFT JOIN custody_events AS e ON e.leaf_index = l.leaf_index
     WHERE l.leaf_index >= ? AND l.leaf_index < ?
       AND (CASE l.kind
-          WHEN 'custody' THEN CASE WHEN e.id IS NOT NULL
+          WHEN 'custody' THEN CASE WHEN e.action IS NOT 'received'
                   AND typeof(e.case_id) != 'real' AND typeof(e.item_no) != 'real'
                   AND {_AT_READABLE}
               THEN l.data = {_CUSTODY_LEAF} END
-          WHEN 'evidence' THEN e.id IS NULL AND EXISTS (
+          WHEN 'evidence' THEN (e.id IS NULL OR e.action IS 'received') AND EXISTS (
               SELECT 1 FROM evidence_items AS i WHERE i.leaf_index = l.leaf_index)
           WHEN 'tombstone' THEN e.id IS NULL
           END) IS NOT 1

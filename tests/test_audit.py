@@ -231,6 +231,22 @@ async def test_custody_events_are_audited_like_items(victim: Victim) -> None:
     assert problems(await run_audit(haven)) == [(Problem.CUSTODY_DIFFERS, appended.index, 2)]
 
 
+async def test_a_received_row_moved_onto_another_leaf_is_reported(victim: Victim) -> None:
+    haven = await keep_some(victim)
+    read = CustodyEvent(actor="staff:console:alice", action="read", at=NOW, case_id=1, item_no=2)
+    async with haven.db.transaction() as conn:
+        appended = await custody.record(conn, read)
+        await conn.execute(delete(custody_events).where(custody_events.c.leaf_index == 4))
+        await conn.execute(
+            update(custody_events).where(custody_events.c.leaf_index == 1).values(leaf_index=4)
+        )
+    assert appended.index == 4
+    assert problems(await run_audit(haven)) == [
+        (Problem.CUSTODY_DIFFERS, 4, 2),
+        (Problem.ROW_MISSING, 4, 2),
+    ]
+
+
 async def test_an_erased_case_still_audits_clean(victim: Victim) -> None:
     haven = await keep_some(victim)
     async with haven.db.transaction() as conn:

@@ -237,6 +237,11 @@ async def tamper_across_chunks(haven: Haven) -> None:
             update(ledger_leaves).where(ledger_leaves.c.leaf_index == 30).values(data=b"{}")
         )
         await conn.execute(delete(custody_events).where(custody_events.c.leaf_index == 41))
+        # Item 1's "received" row moved onto a custody leaf in a chunk without items.
+        await conn.execute(delete(custody_events).where(custody_events.c.leaf_index == 21))
+        await conn.execute(
+            update(custody_events).where(custody_events.c.leaf_index == 0).values(leaf_index=21)
+        )
 
 
 async def test_the_audit_finds_the_same_with_and_without_the_proof(
@@ -254,14 +259,16 @@ async def test_the_audit_finds_the_same_with_and_without_the_proof(
 
     monkeypatch.setattr(SqliteSoundness, "chunk_is_sound", judged)
     proven = await run_audit(haven)
-    # 44 leaves, chunks of 4: the changes are in chunks 2, 4, 7 and 10.
-    assert verdicts == [number not in (2, 4, 7, 10) for number in range(11)]
+    # 44 leaves, chunks of 4: the changes are in chunks 2, 4, 5, 7 and 10.
+    assert verdicts == [number not in (2, 4, 5, 7, 10) for number in range(11)]
     monkeypatch.setattr(SqliteSoundness, "open_for", staticmethod(lambda db, top_level: None))
     thorough = await run_audit(haven)
     assert proven == thorough
     assert problems(proven) == [
         (Problem.CUSTODY_DIFFERS, 9, None),
         (Problem.NODE_MISSING, None, None),
+        (Problem.CUSTODY_DIFFERS, 21, 1),
+        (Problem.ROW_MISSING, 21, None),
         (Problem.LEAF_CHANGED, 30, None),
         (Problem.ROW_MISSING, 41, None),
     ]
