@@ -11,8 +11,8 @@ finding and never decides one: it can only make a clean chunk cheaper.
 
 - The tree (:meth:`tree_is_sound`): every leaf present and hashing to its stored leaf
   hash, every stored node of the chunk present and the hash of its stored children.
-  Whole levels are read as plain lists of bytes and compared with the recomputed
-  hashes as lists, in C.
+  The leaves are read as a plain list of bytes and hashed with hashlib; each level's
+  hashes are handed back to SQLite, which compares the stored nodes with them.
 - The rows (:meth:`rows_are_sound`), in SQL, so nothing comes back when all is well:
   every custody row other than "received" rebuilds its leaf byte for byte (the leaf's
   canonical JSON is rebuilt with SQLite's ``json_object``, which writes the compact form
@@ -35,15 +35,17 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from storage.database import Database
-from storage.merkle import leaf_hashes, parent_hashes
+from storage.merkle import HASH_SIZE, leaf_hashes, parent_hashes
 
 _LEAVES = (
     "SELECT data FROM ledger_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index"
 )
-_NODES = (
-    "SELECT hash FROM ledger_nodes WHERE level = ? AND node_index >= ? AND node_index < ? "
-    "ORDER BY node_index"
-)
+# How many nodes one level of a chunk has in ``[?2, ?3)``, and how many of them differ
+# from the expected hashes ?4 (laid end to end, 32 bytes each, from node ?2 on): compared
+# inside SQLite, without a Python object per node.
+_LEVEL_AGAINST = f"""SELECT count(*),
+        total(hash IS NOT substr(?4, (node_index - ?2) * {HASH_SIZE} + 1, {HASH_SIZE}))
+    FROM ledger_nodes WHERE level = ?1 AND node_index >= ?2 AND node_index < ?3"""
 
 # ``at`` as SQLAlchemy stores it: "2026-01-05 01:00:00.000000", or without the fraction
 # when written so, digits checked. storage/leaves.py's utc_stamp of the time Python reads
@@ -126,21 +128,26 @@ class SqliteSoundness:
         return tree and rows
 
     def tree_is_sound(self, begin: int, end: int) -> bool:
-        """Leaves and stored nodes of ``[begin, end)`` (levels up to ``top_level``), each
-        node against its stored children. ``begin`` is a multiple of 2**top_level."""
+        """Leaves and stored nodes of ``[begin, end)`` (levels up to ``top_level``).
+        ``begin`` is a multiple of 2**top_level.
+
+        Every stored node is compared with the node computed from the leaves, level by
+        level. All equal is the same as what the thorough check asks (each stored leaf
+        hash that of its leaf, each stored node the hash of its *stored* children, none
+        missing): by induction up the levels, stored and computed children are the same.
+        """
         with _snapshot(self._tree) as read:
             data = [row[0] for row in read.execute(_LEAVES, (begin, end))]
             if len(data) != end - begin:
                 return False
             expected = leaf_hashes(data)
             for level in range(self.top_level + 1):
-                query = (level, begin >> level, end >> level)
-                stored = [row[0] for row in read.execute(_NODES, query)]
-                # Unequal lists: a node missing, extra or changed (or not bytes at all).
-                if stored != expected:
+                first, last = begin >> level, end >> level
+                query = (level, first, last, b"".join(expected))
+                present, differing = read.execute(_LEVEL_AGAINST, query).fetchone()
+                if present != last - first or differing:
                     return False
-                if level < self.top_level:
-                    expected = parent_hashes(stored)
+                expected = parent_hashes(expected)
         return True
 
     def rows_are_sound(self, begin: int, end: int) -> bool:
