@@ -37,9 +37,9 @@ from pathlib import Path
 from storage.database import Database
 from storage.merkle import HASH_SIZE, leaf_hashes, parent_hashes
 
-_LEAVES = (
-    "SELECT data FROM ledger_leaves WHERE leaf_index >= ? AND leaf_index < ? ORDER BY leaf_index"
-)
+# Leaves whose data is not a BLOB (tampered) are left out, so their chunk is not proven.
+_LEAVES = """SELECT data FROM ledger_leaves
+    WHERE leaf_index >= ? AND leaf_index < ? AND typeof(data) = 'blob' ORDER BY leaf_index"""
 # How many nodes one level of a chunk has in ``[?2, ?3)``, and how many of them differ
 # from the expected hashes ?4 (laid end to end, 32 bytes each, from node ?2 on): compared
 # inside SQLite, without a Python object per node.
@@ -121,11 +121,17 @@ class SqliteSoundness:
         self._rows.close()
 
     async def chunk_is_sound(self, begin: int, end: int) -> bool:
-        tree, rows = await asyncio.gather(
+        # Both threads are let finish before an error from either goes on, so that
+        # close() never meets a connection still in use.
+        outcomes = await asyncio.gather(
             asyncio.to_thread(self.tree_is_sound, begin, end),
             asyncio.to_thread(self.rows_are_sound, begin, end),
+            return_exceptions=True,
         )
-        return tree and rows
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return all(outcomes)
 
     def tree_is_sound(self, begin: int, end: int) -> bool:
         """Leaves and stored nodes of ``[begin, end)`` (levels up to ``top_level``).

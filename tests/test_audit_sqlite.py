@@ -218,6 +218,15 @@ async def test_a_changed_leaf_or_node_makes_its_chunk_unsound(
     assert sound_chunks(log) == [number != chunk for number in range(10)]
 
 
+async def test_a_leaf_stored_as_text_makes_its_chunk_unsound(log: Database) -> None:
+    """The same bytes, but not a BLOB: nothing the proof vouches for."""
+    async with log.transaction() as conn:
+        await conn.exec_driver_sql(
+            "UPDATE ledger_leaves SET data = CAST(data AS TEXT) WHERE leaf_index = 9"
+        )
+    assert sound_chunks(log) == [number != 2 for number in range(10)]
+
+
 # ---- the audit with and without the proof -----------------------------------------------
 
 
