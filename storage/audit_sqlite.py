@@ -73,8 +73,8 @@ _CUSTODY_LEAF = f"""CAST(json_object(
         'type', 'custody',
         'v', 1) AS BLOB)"""
 
-# A leaf not proven to have the rows it should, and only those: a custody leaf needs one
-# custody row, other than "received", that rebuilds it byte for byte; an evidence leaf
+# A leaf not proven to have the rows it should, and only those: a custody leaf needs its
+# custody row, other than "received", which rebuilds it byte for byte; an evidence leaf
 # needs its item row, and may have "received" rows (compared with the item in Python);
 # a tombstone has none; a kind unknown here is never proven. Every custody row of the
 # chunk is met on its leaf, as tree_is_sound proves every leaf is there; so in a proven
@@ -87,7 +87,7 @@ _UNPROVEN_LEAF = f"""SELECT 1 FROM ledger_leaves AS l
     LEFT JOIN custody_events AS e ON e.leaf_index = l.leaf_index
     WHERE l.leaf_index >= ? AND l.leaf_index < ?
       AND (CASE l.kind
-          WHEN 'custody' THEN CASE WHEN e.action IS NOT 'received'
+          WHEN 'custody' THEN CASE WHEN e.id IS NOT NULL AND e.action IS NOT 'received'
                   AND typeof(e.case_id) != 'real' AND typeof(e.item_no) != 'real'
                   AND {_AT_READABLE}
               THEN l.data = {_CUSTODY_LEAF} END
