@@ -54,6 +54,20 @@ async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[Cus
     return await _rows(conn, query)
 
 
+async def received_in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[CustodyRow]:
+    """The "received" events among those, for an audit that has proven the others."""
+    query = (
+        select(custody_events)
+        .where(
+            custody_events.c.leaf_index >= begin,
+            custody_events.c.leaf_index < end,
+            custody_events.c.action == RECEIVED,
+        )
+        .order_by(custody_events.c.leaf_index)
+    )
+    return await _rows(conn, query)
+
+
 async def for_case(conn: AsyncConnection, case_id: int) -> list[CustodyRow]:
     """The case's events, in log order."""
     query = (

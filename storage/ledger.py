@@ -52,6 +52,7 @@ from storage.schema import ledger_leaves, ledger_nodes, tree_heads
 # Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
 _APPEND_LOCK = 0x48415645_4E4C4F47  # "HAVENLOG"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_BATCH = 500
 
 
 class LedgerError(Exception):
@@ -185,6 +186,20 @@ async def leaves_in(conn: AsyncConnection, begin: int, end: int) -> list[StoredL
         .order_by(ledger_leaves.c.leaf_index)
     )
     return [StoredLeaf(index, LeafKind(kind), bytes(data)) for index, kind, data in rows]
+
+
+async def leaves_at(conn: AsyncConnection, indexes: Sequence[int]) -> list[StoredLeaf]:
+    """The stored leaves among ``indexes`` (for audits), in batches of bound parameters
+    small enough for any database."""
+    found: list[StoredLeaf] = []
+    for start in range(0, len(indexes), _BATCH):
+        rows = await conn.execute(
+            select(ledger_leaves.c.leaf_index, ledger_leaves.c.kind, ledger_leaves.c.data).where(
+                ledger_leaves.c.leaf_index.in_(indexes[start : start + _BATCH])
+            )
+        )
+        found.extend(StoredLeaf(index, LeafKind(kind), bytes(data)) for index, kind, data in rows)
+    return found
 
 
 # --- internals -----------------------------------------------------------------------------

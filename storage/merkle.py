@@ -68,6 +68,22 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
+def leaf_hashes(leaves: Sequence[bytes]) -> list[bytes]:
+    """``leaf_hash`` of each leaf, in one comprehension: an audit hashes millions."""
+    sha256 = hashlib.sha256
+    return [sha256(b"\x00" + data).digest() for data in leaves]
+
+
+def parent_hashes(nodes: Sequence[bytes]) -> list[bytes]:
+    """``node_hash`` of each pair ``(nodes[0], nodes[1])``, ``(nodes[2], nodes[3])``, …;
+    an odd last node has no parent among them."""
+    sha256 = hashlib.sha256
+    return [
+        sha256(b"\x01" + left + right).digest()
+        for left, right in zip(nodes[0::2], nodes[1::2], strict=False)
+    ]
+
+
 @dataclass(frozen=True, order=True, slots=True)
 class NodeID:
     """A perfect subtree: ``2**level`` leaves starting at leaf ``index * 2**level``."""

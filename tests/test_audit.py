@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, update
 
@@ -16,6 +17,7 @@ from bot.runtime import Haven
 from storage import custody, ledger
 from storage import evidence_items as items_rows
 from storage.audit import Finding, Problem, audit
+from storage.audit_sqlite import SqliteSoundness
 from storage.leaves import CustodyEvent
 from storage.schema import (
     case_keys,
@@ -29,6 +31,15 @@ from tests.conftest import Victim
 from tests.test_evidence import attachment, forward, send_file, stored_items
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+
+
+@pytest.fixture(autouse=True, params=["sqlite proof", "thorough only"])
+def audit_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test twice: as on SQLite, where chunks proven sound skip the tree and custody
+    checks (storage/audit_sqlite.py), and with every chunk checked thoroughly, as on
+    PostgreSQL. The findings must be the same."""
+    if request.param == "thorough only":
+        monkeypatch.setattr(SqliteSoundness, "open_for", staticmethod(lambda db, top_level: None))
 
 
 async def keep_some(victim: Victim) -> Haven:
@@ -218,6 +229,22 @@ async def test_custody_events_are_audited_like_items(victim: Victim) -> None:
             .values(reason="curiosity")
         )
     assert problems(await run_audit(haven)) == [(Problem.CUSTODY_DIFFERS, appended.index, 2)]
+
+
+async def test_a_received_row_moved_onto_another_leaf_is_reported(victim: Victim) -> None:
+    haven = await keep_some(victim)
+    read = CustodyEvent(actor="staff:console:alice", action="read", at=NOW, case_id=1, item_no=2)
+    async with haven.db.transaction() as conn:
+        appended = await custody.record(conn, read)
+        await conn.execute(delete(custody_events).where(custody_events.c.leaf_index == 4))
+        await conn.execute(
+            update(custody_events).where(custody_events.c.leaf_index == 1).values(leaf_index=4)
+        )
+    assert appended.index == 4
+    assert problems(await run_audit(haven)) == [
+        (Problem.CUSTODY_DIFFERS, 4, 2),
+        (Problem.ROW_MISSING, 4, 2),
+    ]
 
 
 async def test_an_erased_case_still_audits_clean(victim: Victim) -> None:

@@ -25,7 +25,9 @@ from storage.merkle import (
     consistency_plan,
     inclusion_plan,
     leaf_hash,
+    leaf_hashes,
     node_hash,
+    parent_hashes,
     reference_consistency,
     reference_inclusion,
     reference_root,
@@ -465,3 +467,23 @@ def test_assemble_accepts_any_sequence() -> None:
     plan = inclusion_plan(0, 2)
     hashes: Sequence[bytes] = tuple(TREE.nodes[n] for n in plan.ids)
     assert plan.assemble(hashes) == TREE.inclusion_proof(0, 2)
+
+
+# ---- the audit's batch hashing ----------------------------------------------------------
+
+
+@given(st.lists(st.binary(max_size=64), max_size=70))
+def test_batch_hashes_are_the_single_ones(leaves: list[bytes]) -> None:
+    hashed = leaf_hashes(leaves)
+    assert hashed == [leaf_hash(data) for data in leaves]
+    pairs = zip(hashed[0::2], hashed[1::2], strict=False)
+    assert parent_hashes(hashed) == [node_hash(left, right) for left, right in pairs]
+
+
+@pytest.mark.parametrize("level", range(6))
+def test_batch_hashes_fold_a_perfect_tree_to_its_root(level: int) -> None:
+    leaves = [b"leaf-%d" % n for n in range(1 << level)]
+    nodes = leaf_hashes(leaves)
+    while len(nodes) > 1:
+        nodes = parent_hashes(nodes)
+    assert nodes == [reference_root(leaves)]
