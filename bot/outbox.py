@@ -286,8 +286,11 @@ class OutboxSender:
         sent = 0
         limiter = self._limiters[platform]
         # Chats that take nothing more in this pass (budget spent, or a send failed):
-        # later reads pass over them, so a backlog in one never holds back the others.
-        blocked: set[str] = set()
+        # reads pass over them, so a backlog in one never holds back the others.
+        spent = limiter.spent(self.clock.now())
+        if spent:
+            self._recheck_after(min(spent.values()))
+        blocked = set(spent)
         while True:
             now = self.clock.now()
             waits_until = self._platform_waits_until.get(platform)

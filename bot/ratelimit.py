@@ -65,6 +65,16 @@ class RateLimiter:
             self._prune(at)
         return wait
 
+    def spent(self, now: datetime) -> dict[str, float]:
+        """The chats whose own budget has nothing left now, with the seconds until it has."""
+        at = now.timestamp()
+        waits = {}
+        for chat_id, bucket in self._chats.items():
+            bucket.refill(at)
+            if wait := bucket.wait():
+                waits[chat_id] = wait
+        return waits
+
     def _global_bucket(self, at: float) -> _Bucket | None:
         rate = self.budget.global_per_second
         if rate is not None and self._global is None:

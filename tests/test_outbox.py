@@ -406,3 +406,20 @@ async def test_a_long_pass_sends_each_row_once_and_marks_all_before_it_returns(
     sent = [m.text for chat in adapter.sent.values() for m in chat]
     assert sorted(sent) == sorted(f"m{n}" for n in range(total))
     assert {row["state"] for row in await table(h)} == {"sent"}
+
+
+async def test_a_chat_whose_budget_is_spent_is_passed_over_from_the_first_read(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    h = core(haven)
+    for n in range(DUE_BATCH + 20):
+        await queue(h, "staff", f"alert {n}", ChatKind.STAFF)
+    adapter = MemoryAdapter()
+    sender = sender_for(h, adapter, budgets={"memory": RateBudget(per_group_per_minute=20)})
+    await sender.drain()
+    await queue(h, "victim", "your evidence is safe")
+    async with traced(h.db) as statements:
+        assert await sender.drain() == 1
+    reads = [s for s in statements if s.startswith("SELECT outbox.id")]
+    assert len(reads) == 1, "the staff channel's waiting alerts are not read again"
+    assert texts(adapter, "victim") == ["your evidence is safe"]
