@@ -41,13 +41,15 @@ class Database:
         if url.startswith("sqlite"):
             engine = create_async_engine(
                 url,
+                # Errors must not carry statement parameters into logs: they can be evidence.
+                hide_parameters=True,
                 poolclass=StaticPool,
                 async_creator=sqlite_connection.connector_for(make_url(url).database or ""),
             )
             event.listen(engine.sync_engine, "connect", sqlite_connection.set_pragmas)
             event.listen(engine.sync_engine, "begin", sqlite_connection.begin_immediate)
         else:
-            engine = create_async_engine(url, pool_pre_ping=True)
+            engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
         return cls(engine)
 
     async def migrate(self) -> None:

@@ -13,11 +13,13 @@ paths give the same plain tuples back.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -63,7 +65,7 @@ class Prepared:
         if raw is None:
             return [tuple(row) for row in await conn.execute(self.statement, params)]
         compiled = self._compile(conn.dialect, params)
-        found = raw.execute(compiled.sql, compiled.values(params))
+        found = _on_sqlite(raw.execute, compiled.sql, compiled.values(params))
         processors = self._result_processors(conn.dialect)
         if not any(processors):
             return found.fetchall()
@@ -76,7 +78,7 @@ class Prepared:
             await conn.execute(self.statement, params)
             return
         compiled = self._compile(conn.dialect, params)
-        raw.execute(compiled.sql, compiled.values(params))
+        _on_sqlite(raw.execute, compiled.sql, compiled.values(params))
 
     async def insert(self, conn: AsyncConnection, params: Params) -> int:
         """Execute an INSERT once; return the new row's id."""
@@ -85,7 +87,7 @@ class Prepared:
             result = await conn.execute(self.statement, params)
             return int(result.inserted_primary_key[0])  # type: ignore[index]
         compiled = self._compile(conn.dialect, params)
-        row_id = raw.execute(compiled.sql, compiled.values(params)).lastrowid
+        row_id = _on_sqlite(raw.execute, compiled.sql, compiled.values(params)).lastrowid
         assert row_id is not None
         return row_id
 
@@ -98,7 +100,7 @@ class Prepared:
             await conn.execute(self.statement, list(many))
             return
         compiled = self._compile(conn.dialect, many[0])
-        raw.executemany(compiled.sql, [compiled.values(params) for params in many])
+        _on_sqlite(raw.executemany, compiled.sql, [compiled.values(params) for params in many])
 
     def _compile(self, dialect: Dialect, params: Params) -> _Compiled:
         names = frozenset(params)
@@ -129,6 +131,17 @@ class Prepared:
                 for column in self.statement.selected_columns
             )
         return self._results
+
+
+def _on_sqlite(
+    execute: Callable[[str, Any], sqlite3.Cursor], sql: str, values: Any
+) -> sqlite3.Cursor:
+    """Run on sqlite3, failing as SQLAlchemy fails: callers see one kind of error whichever
+    way a statement ran. Without its parameters, which can be evidence."""
+    try:
+        return execute(sql, values)
+    except sqlite3.Error as exc:
+        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from storage import prepared
 from storage.database import Database
@@ -96,3 +97,15 @@ async def test_a_naive_datetime_is_refused_as_sqlalchemy_refuses_it(db: Database
     with pytest.raises(Exception, match="naive datetime"):
         async with db.transaction() as conn:
             await INSERT.insert(conn, row("a", AT.replace(tzinfo=None)))
+
+
+async def test_a_failing_statement_raises_sqlalchemys_error_without_its_parameters(
+    db: Database,
+) -> None:
+    secret = "the words in the leaked chat"
+    duplicate = Prepared(insert(outbox))
+    with pytest.raises(IntegrityError) as raised:
+        async with db.transaction() as conn:
+            row_id = await INSERT.insert(conn, row("a"))
+            await duplicate.run(conn, {**row("a"), "id": row_id, "payload": secret})
+    assert secret not in str(raised.value)
