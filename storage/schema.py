@@ -22,26 +22,38 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
 class UtcDateTime(TypeDecorator[datetime]):
-    """Aware UTC datetimes in, aware UTC datetimes out, whatever the engine stores."""
+    """Aware UTC datetimes in, aware UTC datetimes out, whatever the engine stores.
+
+    SQLite has no date type: SQLAlchemy's DATETIME writes text with a format string and
+    reads it back with a regular expression. The same text
+    (``2026-11-23 08:30:15.123456``) is written and read here with datetime's own methods,
+    several times faster; a victim's message binds about fourteen of them.
+    """
 
     impl = DateTime
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String())
+        return dialect.type_descriptor(DateTime())
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | str | None:
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        utc = value.astimezone(UTC).replace(tzinfo=None)
+        return utc.isoformat(" ", "microseconds") if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        result: datetime = value
+        result: datetime = datetime.fromisoformat(value) if isinstance(value, str) else value
         return result.replace(tzinfo=UTC)
 
 

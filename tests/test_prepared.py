@@ -4,7 +4,7 @@ engines still go through SQLAlchemy (played here by turning the direct path off)
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -109,3 +109,20 @@ async def test_a_failing_statement_raises_sqlalchemys_error_without_its_paramete
             row_id = await INSERT.insert(conn, row("a"))
             await duplicate.run(conn, {**row("a"), "id": row_id, "payload": secret})
     assert secret not in str(raised.value)
+
+
+async def test_times_are_stored_as_sqlalchemys_sqlite_datetime_text_and_read_back(
+    db: Database,
+) -> None:
+    # Databases written before keep their rows readable, and the audit's SQL checks of
+    # stored times keep their shape: exactly SQLAlchemy's DATETIME text.
+    async with db.transaction() as conn:
+        row_id = await INSERT.insert(conn, row("a", AT.astimezone(timezone(timedelta(hours=8)))))
+        stored = await conn.exec_driver_sql(f"SELECT created_at FROM outbox WHERE id = {row_id}")
+        assert stored.scalar_one() == "2026-11-23 08:30:15.123456"
+        await conn.exec_driver_sql(
+            f"UPDATE outbox SET not_before = '2026-11-24 09:00:00' WHERE id = {row_id}"
+        )
+        ((_, _, created, not_before),) = await PENDING_FOR.rows(conn, {"platform": "memory"})
+    assert created == AT and created.tzinfo is UTC
+    assert not_before == datetime(2026, 11, 24, 9, tzinfo=UTC)
