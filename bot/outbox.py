@@ -291,18 +291,26 @@ class OutboxSender:
         if spent:
             self._recheck_after(min(spent.values()))
         blocked = set(spent)
+        # The newest row when the pass began: rows queued since come with a wake() (or a
+        # drain() call) of their own, which starts another pass. A pass that chased them
+        # would, under steady traffic, keep every caller waiting behind it.
+        horizon: int | None = None
         while True:
             now = self.clock.now()
             waits_until = self._platform_waits_until.get(platform)
             if waits_until is not None and waits_until > now:
                 self._recheck_after((waits_until - now).total_seconds())
                 return sent
+            # Notices this pass queued itself (dead letters) are this pass's to send.
+            look_further = self._queued_here
             self._queued_here = False
             # Rows whose marks are still on the way look pending: read enough to find a
             # batch of others.
             limit = DUE_BATCH + len(marks.unmarked)
             async with self.db.transaction() as conn:
-                found = await outbox.due(conn, platform, now, limit, skip=blocked)
+                if horizon is None or look_further:
+                    horizon = await outbox.last_id(conn)
+                found = await outbox.due(conn, platform, now, limit, up_to=horizon, skip=blocked)
             rows = [row for row in found if row.id not in marks.unmarked]
             if not rows:
                 return sent
@@ -323,11 +331,7 @@ class OutboxSender:
                 else:
                     blocked.add(row.chat_id)
             if len(found) < limit and not self._queued_here:
-                # Everything due at the read was handled. Rows queued since come with a
-                # wake() (or a drain() call) of their own, which starts another pass; a
-                # pass that read on until the queue looked empty would, under steady
-                # traffic, keep the callers waiting behind it for as long as traffic lasts.
-                return sent
+                return sent  # everything due up to the horizon was handled
 
     async def _deliver(self, adapter: Adapter, row: OutboxRow, marks: _SentMarks) -> _Result:
         edit_of = await self._edited_message_id(row, marks)

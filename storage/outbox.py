@@ -21,10 +21,11 @@ ERROR_CHARS = 500
 # running it (SQLAlchemy caches the compiled form, not the construction).
 _INSERT = Prepared(insert(outbox))
 _COLUMNS = tuple(column.name for column in outbox.columns)
+_LAST_ID = Prepared(select(func.max(outbox.c.id)))
 
 
 def _due_statement() -> Select[Any]:
-    """Pending rows for one adapter that may go now, oldest first.
+    """Pending rows for one adapter that may go now, oldest first, up to a row id.
 
     A row waits while an earlier row to the same chat is still waiting for its retry
     time: that is what keeps each chat's messages in order across failures.
@@ -42,6 +43,7 @@ def _due_statement() -> Select[Any]:
     return (
         select(outbox)
         .where(outbox.c.state == "pending", outbox.c.platform == bindparam("platform"))
+        .where(outbox.c.id <= bindparam("up_to", type_=Integer))
         .where(ready, ~earlier_waiting)
         .order_by(outbox.c.id)
         .limit(bindparam("limit", type_=Integer))
@@ -118,18 +120,26 @@ async def due(
     conn: AsyncConnection,
     platform: str,
     now: datetime,
-    limit: int = 100,
+    limit: int,
+    *,
+    up_to: int,
     skip: Collection[str] = (),
 ) -> Sequence[OutboxRow]:
     """Pending rows for one adapter that may go now, oldest first (see _due_statement),
-    leaving out the chats in ``skip``."""
-    params = {"platform": platform, "now": now, "limit": limit}
+    none after row ``up_to``, leaving out the chats in ``skip``."""
+    params = {"platform": platform, "now": now, "limit": limit, "up_to": up_to}
     if skip:
         found = await conn.execute(_DUE_SKIPPING, {**params, "skip": sorted(skip)})
         rows: Sequence[Sequence[Any]] = found.all()
     else:
         rows = await _DUE.rows(conn, params)
     return [_outbox_row(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+
+
+async def last_id(conn: AsyncConnection) -> int:
+    """The newest row's id (0 for an empty outbox)."""
+    ((found,),) = await _LAST_ID.rows(conn, {})
+    return int(found or 0)
 
 
 def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:

@@ -423,3 +423,25 @@ async def test_a_chat_whose_budget_is_spent_is_passed_over_from_the_first_read(
     reads = [s for s in statements if s.startswith("SELECT outbox.id")]
     assert len(reads) == 1, "the staff channel's waiting alerts are not read again"
     assert texts(adapter, "victim") == ["your evidence is safe"]
+
+
+async def test_a_pass_sends_what_was_queued_before_it_began_and_does_not_chase_the_rest(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    # Under steady traffic new rows arrive while a pass sends; the pass leaves them to the
+    # next one instead of keeping every caller waiting while it chases them.
+    h = core(haven)
+    for n in range(DUE_BATCH):
+        await queue(h, f"c{n % 5}", f"before {n}")
+
+    class Busy(MemoryAdapter):
+        async def send(self, message: Outbound) -> str:
+            if message.text.startswith("before"):
+                await queue(h, "c9", f"during {message.text}")
+            return await super().send(message)
+
+    adapter = Busy()
+    sender = sender_for(h, adapter)
+    assert await sender.drain() == DUE_BATCH
+    assert await sender.drain() == DUE_BATCH, "the next pass takes what came meanwhile"
+    assert texts(adapter, "c9") == [f"during before {n}" for n in range(DUE_BATCH)]
