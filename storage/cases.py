@@ -60,7 +60,6 @@ _FIND_OPEN = Prepared(
     )
 )
 _GET = Prepared(select(cases).where(cases.c.id == bindparam("case_key")))
-_CASE_COLUMNS = tuple(column.name for column in cases.columns)
 _ANSWERS = Prepared(
     select(answers.c.question_id, answers.c.value).where(answers.c.case_id == bindparam("case_key"))
 )
@@ -99,13 +98,13 @@ _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
 
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
-    found = await _FIND_OPEN.rows(conn, {"platform": platform, "user_id": user_id})
-    return await _load(conn, dict(zip(_CASE_COLUMNS, found[0], strict=True))) if found else None
+    found = await _FIND_OPEN.mappings(conn, {"platform": platform, "user_id": user_id})
+    return await _load(conn, found[0]) if found else None
 
 
 async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:
-    found = await _GET.rows(conn, {"case_key": case_id})
-    return await _load(conn, dict(zip(_CASE_COLUMNS, found[0], strict=True))) if found else None
+    found = await _GET.mappings(conn, {"case_key": case_id})
+    return await _load(conn, found[0]) if found else None
 
 
 async def create(

@@ -75,7 +75,6 @@ _LATEST_OF_CASE = Prepared(
     .limit(1)
 )
 _INSERT_ALERT = Prepared(insert(escalation_alerts))
-_COLUMNS = tuple(column.name for column in escalations.columns)
 
 
 async def create(
@@ -102,15 +101,15 @@ async def create(
 
 
 async def get(conn: AsyncConnection, escalation_id: int) -> EscalationRow | None:
-    return _first(await _GET.rows(conn, {"escalation_key": escalation_id}))
+    return _first(await _GET.mappings(conn, {"escalation_key": escalation_id}))
 
 
 async def latest_of_case(conn: AsyncConnection, case_id: int) -> EscalationRow | None:
-    return _first(await _LATEST_OF_CASE.rows(conn, {"case_key": case_id}))
+    return _first(await _LATEST_OF_CASE.mappings(conn, {"case_key": case_id}))
 
 
-def _first(rows: Sequence[Sequence[Any]]) -> EscalationRow | None:
-    return _row(dict(zip(_COLUMNS, rows[0], strict=True))) if rows else None
+def _first(rows: Sequence[Mapping[str, Any]]) -> EscalationRow | None:
+    return _row(rows[0]) if rows else None
 
 
 async def add_reasons(

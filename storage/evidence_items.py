@@ -104,7 +104,6 @@ _USAGE = Prepared(
         func.coalesce(func.sum(evidence_items.c.size), 0),
     ).where(evidence_items.c.case_id == bindparam("case_key"))
 )
-_COLUMNS = tuple(column.name for column in evidence_items.columns)
 
 
 async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
@@ -153,8 +152,8 @@ async def from_message(conn: AsyncConnection, case_id: int, message_id: str) -> 
 
 
 async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> ItemRecord | None:
-    found = await _FIND_BY_CONTENT.rows(conn, {"case_key": case_id, "sha256": sha256})
-    return record_of(dict(zip(_COLUMNS, found[0], strict=True))) if found else None
+    found = await _FIND_BY_CONTENT.mappings(conn, {"case_key": case_id, "sha256": sha256})
+    return record_of(found[0]) if found else None
 
 
 async def usage(conn: AsyncConnection, case_id: int) -> Usage:

@@ -73,7 +73,7 @@ class GroupCommit:
             except BaseException as exc:
                 if first:
                     await self._end_group()
-                elif not await _outer_alive(conn):
+                elif not _outer_alive(conn):
                     await self._abort(exc)
                 raise
         except BaseException:
@@ -195,6 +195,6 @@ async def _savepoint(conn: AsyncConnection, member: int) -> AsyncIterator[None]:
     raw.execute(f"RELEASE {name}")
 
 
-async def _outer_alive(conn: AsyncConnection) -> bool:
+def _outer_alive(conn: AsyncConnection) -> bool:
     raw = inline_sqlite(conn)
     return raw is not None and raw.in_transaction

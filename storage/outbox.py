@@ -20,7 +20,6 @@ ERROR_CHARS = 500
 # Built once: these run for every message, and building a statement costs more than
 # running it (SQLAlchemy caches the compiled form, not the construction).
 _INSERT = Prepared(insert(outbox))
-_COLUMNS = tuple(column.name for column in outbox.columns)
 _LAST_ID = Prepared(select(func.max(outbox.c.id)))
 
 
@@ -130,10 +129,10 @@ async def due(
     params = {"platform": platform, "now": now, "limit": limit, "up_to": up_to}
     if skip:
         found = await conn.execute(_DUE_SKIPPING, {**params, "skip": sorted(skip)})
-        rows: Sequence[Sequence[Any]] = found.all()
+        rows: Sequence[Mapping[Any, Any]] = found.mappings().all()
     else:
-        rows = await _DUE.rows(conn, params)
-    return [_outbox_row(dict(zip(_COLUMNS, row, strict=True))) for row in rows]
+        rows = await _DUE.mappings(conn, params)
+    return [_outbox_row(row) for row in rows]
 
 
 async def last_id(conn: AsyncConnection) -> int:
@@ -142,7 +141,7 @@ async def last_id(conn: AsyncConnection) -> int:
     return int(found or 0)
 
 
-def _outbox_row(row: Mapping[str, Any]) -> OutboxRow:
+def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
     return OutboxRow(
         id=row["id"],
         platform=row["platform"],

@@ -58,6 +58,7 @@ class Prepared:
         self._element: ClauseElement = statement
         self._compiled: dict[frozenset[str], _Compiled] = {}
         self._results: tuple[Processor, ...] | None = None
+        self._names: tuple[str, ...] | None = None
 
     async def rows(self, conn: AsyncConnection, params: Params) -> list[tuple[Any, ...]]:
         """The rows a SELECT finds, as tuples in its column order."""
@@ -70,6 +71,11 @@ class Prepared:
         if not any(processors):
             return found.fetchall()
         return [_processed(row, processors) for row in found.fetchall()]
+
+    async def mappings(self, conn: AsyncConnection, params: Params) -> list[dict[str, Any]]:
+        """The rows a SELECT finds, each keyed by its column names."""
+        names = self._column_names()
+        return [dict(zip(names, row, strict=True)) for row in await self.rows(conn, params)]
 
     async def run(self, conn: AsyncConnection, params: Params) -> None:
         """Execute an INSERT, UPDATE or DELETE once."""
@@ -125,12 +131,20 @@ class Prepared:
 
     def _result_processors(self, dialect: Dialect) -> tuple[Processor, ...]:
         if self._results is None:
-            assert isinstance(self.statement, Select), "rows() is for SELECT statements"
             self._results = tuple(
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
+                for column in self._select().selected_columns
             )
         return self._results
+
+    def _column_names(self) -> tuple[str, ...]:
+        if self._names is None:
+            self._names = tuple(self._select().selected_columns.keys())
+        return self._names
+
+    def _select(self) -> Select[Any]:
+        assert isinstance(self.statement, Select), "rows are for SELECT statements"
+        return self.statement
 
 
 def _on_sqlite(

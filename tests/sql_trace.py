@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.database import Database
 from storage.sqlite_connection import inline_sqlite
 
 
-@contextlib.asynccontextmanager
-async def traced(db: Database) -> AsyncIterator[list[str]]:
-    """Every statement the database runs meanwhile, in order, its parameters filled in."""
-    async with db.transaction() as conn:
-        raw: sqlite3.Connection | None = inline_sqlite(conn)
+@contextlib.contextmanager
+def tracing(conn: AsyncConnection) -> Iterator[list[str]]:
+    """Every statement run on ``conn`` meanwhile, in order, its parameters filled in."""
+    raw: sqlite3.Connection | None = inline_sqlite(conn)
     assert raw is not None, "a SQLite database"
     statements: list[str] = []
     raw.set_trace_callback(statements.append)
@@ -23,3 +24,16 @@ async def traced(db: Database) -> AsyncIterator[list[str]]:
         yield statements
     finally:
         raw.set_trace_callback(None)
+
+
+@contextlib.asynccontextmanager
+async def traced(db: Database) -> AsyncIterator[list[str]]:
+    """Every statement the database runs meanwhile, across its transactions."""
+    async with db.transaction() as conn:
+        pass  # the one connection every later transaction runs on
+    with tracing(conn) as statements:
+        yield statements
+
+
+def queries(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith("SELECT")]

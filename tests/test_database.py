@@ -16,7 +16,7 @@ from storage import cases as cases_store
 from storage import messages
 from storage.database import Database
 from storage.schema import cases
-from storage.sqlite_connection import inline_sqlite
+from tests.sql_trace import tracing
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
@@ -194,15 +194,10 @@ async def test_the_per_message_lookups_use_their_partial_indexes(db: Database) -
     """The open-case lookup and the redelivery check run on every inbound message; a scan
     would make each message slower as the tables grow."""
     await add_case(db, "someone")
-    statements: list[str] = []
     async with db.transaction() as conn:
-        # What SQLite itself was given, whichever way the statement reached it.
-        raw = inline_sqlite(conn)
-        assert raw is not None
-        raw.set_trace_callback(statements.append)
-        await cases_store.find_open(conn, "memory", "someone")
-        await messages.seen(conn, "memory", "someone", "42")
-        raw.set_trace_callback(None)
+        with tracing(conn) as statements:
+            await cases_store.find_open(conn, "memory", "someone")
+            await messages.seen(conn, "memory", "someone", "42")
     lookups = [s for s in statements if "FROM cases" in s or "FROM message_log" in s]
     assert len(lookups) == 2
     async with db.transaction() as conn:

@@ -20,7 +20,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, MetaData, delete
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import ledger
 from storage.database import Database
@@ -36,7 +35,7 @@ from storage.merkle import (
     verify_tree_head,
 )
 from storage.schema import ledger_nodes, metadata
-from storage.sqlite_connection import inline_sqlite
+from tests.sql_trace import queries, tracing
 
 VECTORS = Path(__file__).parents[2] / "shared" / "test-vectors" / "merkle-rfc9162.json"
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -201,45 +200,27 @@ async def test_signed_heads_are_stored_and_verify(db: Database) -> None:
 # ---- O(log n) ---------------------------------------------------------------------------
 
 
-class StatementCounter:
-    """Counts the statements SQLite is given on one connection, and keeps the queries
-    (their parameters filled in), however they reached it."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self.statements = 0
-        self.queries: list[str] = []
-        raw = inline_sqlite(conn)
-        assert raw is not None
-        raw.set_trace_callback(self._count)
-
-    def _count(self, statement: str) -> None:
-        self.statements += 1
-        if statement.lstrip().upper().startswith("SELECT"):
-            self.queries.append(statement)
-
-
 async def append_and_prove(db: Database) -> tuple[int, int, int, int]:
     """Queries run to append one leaf, rows it wrote, queries run to prove one, and the
     proof's length."""
     async with db.transaction() as conn:
-        counter = StatementCounter(conn)
-        appended = await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
-        reading, writing = len(counter.queries), counter.statements - len(counter.queries)
-        before = len(counter.queries)
-        proof = await ledger.inclusion_proof(conn, appended.index // 3, appended.tree_size)
-        proving = len(counter.queries) - before
-    return reading, writing, proving, len(proof)
+        with tracing(conn) as appending:
+            appended = await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
+        with tracing(conn) as proving:
+            proof = await ledger.inclusion_proof(conn, appended.index // 3, appended.tree_size)
+    reading = len(queries(appending))
+    return reading, len(appending) - reading, len(queries(proving)), len(proof)
 
 
 async def test_reads_are_index_lookups_never_scans(filled: Database) -> None:
     async with filled.transaction() as conn:
-        counter = StatementCounter(conn)
-        await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
-        await ledger.inclusion_proof(conn, 100, N)
-        await ledger.consistency_proof(conn, 77, N)
-        await ledger.root(conn, 200)
-        assert counter.queries
-        for statement in counter.queries:
+        with tracing(conn) as statements:
+            await ledger.append(conn, LeafKind.CUSTODY, b"x", NOW)
+            await ledger.inclusion_proof(conn, 100, N)
+            await ledger.consistency_proof(conn, 77, N)
+            await ledger.root(conn, 200)
+        assert queries(statements)
+        for statement in queries(statements):
             plan = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}")
             steps = [str(row[-1]) for row in plan]
             assert not any(step.startswith("SCAN") for step in steps), (statement, steps)
