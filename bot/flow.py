@@ -324,9 +324,12 @@ class Flow:
         self.prompt(turn)
 
     def _offer_language(self, turn: Turn, text: str) -> None:
+        """Offered once a case: a victim who goes on writing in the other language after
+        one offer has answered it, and asking after every message would nag."""
         written = script_locale(text)
-        if written is None or written == turn.case.locale:
+        if written is None or written in (turn.case.locale, turn.case.language_offered):
             return
+        turn.update(language_offered=written)
         language = self.playbook.texts.get(written, "meta.language_name")
         label = self.prompts.t(turn.case, "ui.btn_switch_language", language=language)
         turn.say(

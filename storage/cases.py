@@ -42,6 +42,7 @@ class CaseRecord:
     pending_multi: tuple[str, ...] = ()
     step: int = 0
     prompt_seq: int = 0
+    language_offered: str = ""
     closed_at: datetime | None = None
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     checklist: tuple[ChecklistEntry, ...] = ()
@@ -93,7 +94,16 @@ _UPDATE_CHECKLIST = Prepared(
 )
 _INSERT_CHECKLIST = Prepared(insert(checklist))
 
-_SCALARS = ("status", "phase", "locale", "severity", "question_id", "changing", "step")
+_SCALARS = (
+    "status",
+    "phase",
+    "locale",
+    "severity",
+    "question_id",
+    "changing",
+    "step",
+    "language_offered",
+)
 _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
 
@@ -236,6 +246,7 @@ async def _load(conn: AsyncConnection, row: Mapping[str, Any]) -> CaseRecord:
         pending_multi=tuple(json.loads(row["pending_multi"])),
         step=row["step"],
         prompt_seq=row["prompt_seq"],
+        language_offered=row["language_offered"],
         closed_at=row["closed_at"],
         answers={qid: tuple(json.loads(value)) for qid, value in answer_rows},
         checklist=tuple(ChecklistEntry(*r) for r in checklist_rows),

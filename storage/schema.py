@@ -80,6 +80,7 @@ cases = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
+    Column("language_offered", String(16), nullable=False, server_default=""),
     Index(
         "one_open_case_per_victim",
         "platform",

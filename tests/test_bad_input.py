@@ -18,6 +18,7 @@ from bot.events import (
     Identity,
     InboundKind,
     OriginKind,
+    Outbound,
 )
 from bot.runtime import Haven
 from storage import cases
@@ -82,16 +83,39 @@ async def test_bidi_override_and_emoji_are_answered_kindly(victim: Victim) -> No
     assert progress(await current_case(victim)) == before
 
 
-async def test_message_in_the_other_language_offers_a_switch(victim: Victim) -> None:
-    await triage(victim)
-    replies = await victim.text("我不知道该怎么办，请帮帮我")
-    offers = [
+def switch_offers(replies: list[Outbound]) -> list[Outbound]:
+    return [
         r for r in replies if any(b.data.endswith(":sw:zh-CN") for row in r.buttons for b in row)
     ]
+
+
+async def test_message_in_the_other_language_offers_a_switch(victim: Victim) -> None:
+    await triage(victim)
+    offers = switch_offers(await victim.text("我不知道该怎么办，请帮帮我"))
     assert offers
     switch = next(b for row in offers[0].buttons for b in row if b.data.endswith(":sw:zh-CN"))
     replies = await victim.raw_press(switch.data)
     assert replies[0].text == text_of(victim.haven, "zh-CN", "ui.language_changed")
+
+
+async def test_the_switch_is_offered_once_and_remembered_across_a_restart(
+    config: Config, clock: ManualClock
+) -> None:
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    victim = Victim(haven, adapter)
+    await triage(victim)
+    assert switch_offers(await victim.text("我不知道该怎么办"))
+    assert not switch_offers(await victim.text("他们又发了一次"))
+    await haven.close()
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        replies = await Victim(haven, adapter).text("请帮帮我")
+    finally:
+        await haven.close()
+    assert not switch_offers(replies)
+    assert replies[0].text == text_of(haven, "en", "ui.free_text_ack")
 
 
 async def test_stale_and_garbage_buttons(victim: Victim) -> None:
