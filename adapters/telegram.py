@@ -39,6 +39,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from adapters.downloads import lazy, refuse_over
 from adapters.handoff import ChatOrder
 from adapters.pieces import PieceProgress
+from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_inbound import Translator
 from adapters.text_split import split_text
 from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundHandler
@@ -355,6 +356,9 @@ def _build_application(options: TelegramOptions) -> TelegramApp:
         .token(options.token)
         .base_url(options.api_base_url)
         .base_file_url(options.file_base_url)
+        .request(AiohttpRequest())
+        # One connection, as python-telegram-bot's own default: one long poll at a time.
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
     )
     limiter = _rate_limiter(options)
     if limiter is not None:

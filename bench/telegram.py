@@ -7,6 +7,8 @@ forwarded messages, one at a time: after each, a user waits for the first reply 
 for its chat to fall quiet. Reported per bot: updates/s and the p50/p99 time from the
 moment the fake hands the update to the bot (getUpdates) to the first reply reaching the
 fake. Haven's number includes its whole core: case state, evidence, outbox, SQLite.
+The echo bot is python-telegram-bot as it comes (httpx underneath); Haven's adapter sends
+through aiohttp (adapters/telegram_http.py), as `haven run` does.
 Ends with one JSON line whose "ratio" is Haven's throughput over the echo bot's.
 
     .venv/bin/python bench/telegram.py [--users 50] [--rounds 30]

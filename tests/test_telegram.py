@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import hashlib
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -532,7 +533,12 @@ async def test_a_file_and_an_edit_are_sent(rig: Rig, fake: FakeBotAPI, tmp_path:
     sent_id = await rig.adapter.send(Outbound(chat, "Your export", file=file))
     [document] = fake.sent("sendDocument")
     assert document.params["caption"] == "Your export"
-    assert document.params["document"] == {"filename": "haven-case-1.zip", "size": 22}
+    assert document.params["document"] == {
+        "filename": "haven-case-1.zip",
+        "size": 22,
+        "sha256": hashlib.sha256(export.read_bytes()).hexdigest(),
+        "content_type": "application/zip",
+    }
     assert await rig.adapter.send(Outbound(chat, "Updated", edit_of=sent_id)) == sent_id
     [edit] = fake.sent("editMessageText")
     assert (edit.params["message_id"], edit.params["text"]) == (sent_id, "Updated")

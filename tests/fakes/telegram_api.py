@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import itertools
 import json
 import time
@@ -243,7 +244,13 @@ async def _params(request: web.Request) -> dict[str, Any]:
     params: dict[str, Any] = {}
     for key, value in raw.items():
         if isinstance(value, web.FileField):
-            params[key] = {"filename": value.filename, "size": len(value.file.read())}
+            data = value.file.read()
+            params[key] = {
+                "filename": value.filename,
+                "size": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "content_type": value.content_type,
+            }
         elif key in _JSON_PARAMS and isinstance(value, str):
             params[key] = json.loads(value)
         else:

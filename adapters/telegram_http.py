@@ -1,0 +1,122 @@
+"""How the Telegram adapter's calls travel: python-telegram-bot's request interface on aiohttp.
+
+python-telegram-bot sends every Bot API call through a ``BaseRequest``, and lets an
+application bring its own. Its default is built on httpx; Haven brings aiohttp, which it
+already ships (slack_sdk's async client stands on it) and which spends far less CPU per
+call. Most of a busy adapter's time is spent in these calls, so the choice decides how
+many victims one process can answer (bench/telegram.py measures both).
+
+Only the transport changes: python-telegram-bot still encodes every request, reads every
+response and raises its own errors (``RetryAfter``, ``BadRequest``, ``Forbidden`` …) from
+the status and body returned here. This module turns aiohttp's failures into the two that
+python-telegram-bot expects from a transport, ``TimedOut`` and ``NetworkError``.
+"""
+
+from __future__ import annotations
+
+import aiohttp
+from telegram._utils.defaultvalue import DefaultValue
+from telegram.error import NetworkError, TimedOut
+from telegram.request import BaseRequest, RequestData
+
+_Timeout = float | DefaultValue[float] | DefaultValue[None] | None
+
+
+class AiohttpRequest(BaseRequest):
+    """One pool of connections to the Bot API, with python-telegram-bot's default timeouts."""
+
+    __slots__ = ("_connect", "_media_write", "_pool", "_pool_size", "_read", "_session", "_write")
+
+    def __init__(
+        self,
+        connection_pool_size: int = 256,
+        read_timeout: float | None = 5.0,
+        write_timeout: float | None = 5.0,
+        connect_timeout: float | None = 5.0,
+        pool_timeout: float | None = 1.0,
+        media_write_timeout: float | None = 20.0,
+    ) -> None:
+        self._pool_size = connection_pool_size
+        self._read = read_timeout
+        self._write = write_timeout
+        self._connect = connect_timeout
+        self._pool = pool_timeout
+        self._media_write = media_write_timeout
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def read_timeout(self) -> float | None:
+        return self._read
+
+    async def initialize(self) -> None:
+        # A session belongs to the running loop, so it is made here rather than in __init__.
+        if self._session is None or self._session.closed:
+            connector = aiohttp.TCPConnector(limit=self._pool_size)
+            self._session = aiohttp.ClientSession(
+                connector=connector, headers={"User-Agent": self.USER_AGENT}
+            )
+
+    async def shutdown(self) -> None:
+        if self._session is not None and not self._session.closed:
+            await self._session.close()
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: _Timeout = BaseRequest.DEFAULT_NONE,
+        write_timeout: _Timeout = BaseRequest.DEFAULT_NONE,
+        connect_timeout: _Timeout = BaseRequest.DEFAULT_NONE,
+        pool_timeout: _Timeout = BaseRequest.DEFAULT_NONE,
+    ) -> tuple[int, bytes]:
+        if self._session is None or self._session.closed:
+            raise RuntimeError("This AiohttpRequest is not initialized!")
+        files = bool(request_data and request_data.contains_files)
+        timeout = self._timeout(
+            _given(read_timeout, self._read),
+            _given(write_timeout, self._media_write if files else self._write),
+            _given(connect_timeout, self._connect),
+            _given(pool_timeout, self._pool),
+        )
+        try:
+            async with self._session.request(
+                method, url, data=_body(request_data), timeout=timeout
+            ) as response:
+                return response.status, await response.read()
+        except TimeoutError as exc:
+            raise TimedOut from exc
+        except aiohttp.ClientError as exc:
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+
+    @staticmethod
+    def _timeout(
+        read: float | None, write: float | None, connect: float | None, pool: float | None
+    ) -> aiohttp.ClientTimeout:
+        """aiohttp has no write timeout and counts the wait for a pooled connection inside
+        its connect timeout; a bound on the whole request keeps a stalled upload finite."""
+        phases = (read, write, connect, pool)
+        whole = None if None in phases else sum(p for p in phases if p is not None)
+        waiting = None if connect is None or pool is None else connect + pool
+        return aiohttp.ClientTimeout(
+            total=whole, connect=waiting, sock_connect=connect, sock_read=read
+        )
+
+
+def _given(value: _Timeout, default: float | None) -> float | None:
+    return default if isinstance(value, DefaultValue) else value
+
+
+def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+    """Form fields as python-telegram-bot encodes them; files make it a multipart form."""
+    if request_data is None:
+        return None
+    fields = request_data.json_parameters
+    if not request_data.contains_files:
+        return fields
+    # Names as browsers and httpx send them (UTF-8 in quotes); aiohttp's default would
+    # percent-encode them, and a victim's bundle would arrive as "%E8%AF%81….zip".
+    form = aiohttp.FormData(fields, quote_fields=False)
+    for name, (file_name, content, mime_type) in request_data.multipart_data.items():
+        form.add_field(name, content, filename=file_name, content_type=mime_type)
+    return form
