@@ -14,6 +14,11 @@ SAVEPOINT: only its own writes are undone, and the group goes on. An error after
 SQLite has already rolled back the whole outer transaction (a full disk, an I/O error)
 fails every member still waiting, as each would have failed alone.
 
+The group's BEGIN IMMEDIATE, COMMIT and ROLLBACK are said to SQLite directly: through
+SQLAlchemy's transaction objects each cost about as much as a whole message's
+statements. SQLAlchemy sees one transaction for as long as the connection is held (its
+BEGIN is the first group's); under it, each group is a transaction of SQLite's own.
+
 When a member is done it gives the lock to whoever is waiting, and a task queued behind
 them ends the group: the group is every transaction that was ready to run when it
 began, much as PostgreSQL groups commits. A group also ends at MAX_MEMBERS members or
@@ -32,9 +37,9 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncTransaction
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from storage.sqlite_connection import inline_sqlite
+from storage.sqlite_connection import InlineConnection, inline_driver, inline_sqlite
 
 MAX_MEMBERS = 64
 MAX_SECONDS = 0.02
@@ -49,7 +54,8 @@ class GroupCommit:
         self._engine = engine
         self._lock = asyncio.Lock()
         self._conn: AsyncConnection | None = None
-        self._outer: AsyncTransaction | None = None
+        self._driver: InlineConnection | None = None
+        self._open_group = False
         self._members: list[asyncio.Future[None]] = []
         self._opened_at = 0.0
         self._generation = 0
@@ -91,19 +97,32 @@ class GroupCommit:
 
     async def close(self) -> None:
         async with self._lock:
-            if self._outer is not None:
+            if self._open_group:
                 await self._end_group()
             if self._conn is not None:
                 await self._conn.close()
-                self._conn = None
+                self._conn, self._driver = None, None
 
     async def _open(self) -> AsyncConnection:
         if self._conn is None:
-            self._conn = await self._engine.connect()
-        if self._outer is None:
-            self._outer = await self._conn.begin()
-            self._opened_at = time.monotonic()
+            conn = await self._engine.connect()
+            driver = inline_driver(conn)
+            assert driver is not None, "groups are for SQLite"
+            await conn.begin()  # BEGIN IMMEDIATE, by the engine's "begin" event
+            self._conn, self._driver = conn, driver
+            self._start_group()
+        elif not self._open_group:
+            await self._live_driver().begin_immediate()
+            self._start_group()
         return self._conn
+
+    def _start_group(self) -> None:
+        self._open_group = True
+        self._opened_at = time.monotonic()
+
+    def _live_driver(self) -> InlineConnection:
+        assert self._driver is not None
+        return self._driver
 
     def _full(self) -> bool:
         return (
@@ -113,14 +132,14 @@ class GroupCommit:
     def _hand_over(self) -> None:
         """Let the next waiter in. An open group is ended by a task queued behind everyone
         waiting now, so it never stays open (holding SQLite's write lock) once idle."""
-        if self._outer is not None and self._finisher_for != self._generation:
+        if self._open_group and self._finisher_for != self._generation:
             self._finisher_for = self._generation
             self._spawn(self._finish(self._generation))
         self._lock.release()
 
     async def _finish(self, generation: int) -> None:
         async with self._lock:
-            if generation == self._generation and self._outer is not None:
+            if generation == self._generation and self._open_group:
                 await self._end_group()
 
     async def _end_and_release(self) -> None:
@@ -131,31 +150,32 @@ class GroupCommit:
 
     async def _end_group(self) -> None:
         """Commit the group's work (or roll back an empty group) and tell its members."""
-        members, outer = self._members, self._outer
-        self._members, self._outer = [], None
+        members, was_open = self._members, self._open_group
+        self._members, self._open_group = [], False
         self._generation += 1
-        if outer is None:
+        if not was_open:
             return
+        driver = self._live_driver()
         try:
             if members:
-                await outer.commit()
+                await driver.commit_writes()
             else:
-                await outer.rollback()
+                driver.rollback_in_place()
         except Exception as exc:  # each member raises it from its own transaction()
             with contextlib.suppress(Exception):
-                await outer.rollback()
+                driver.rollback_in_place()
             _settle(members, exc)
             return
         _settle(members, None)
 
     async def _abort(self, cause: BaseException) -> None:
         """SQLite ended the outer transaction itself: nobody in the group committed."""
-        members, outer = self._members, self._outer
-        self._members, self._outer = [], None
+        members, was_open = self._members, self._open_group
+        self._members, self._open_group = [], False
         self._generation += 1
-        if outer is not None:
+        if was_open:
             with contextlib.suppress(Exception):
-                await outer.rollback()
+                self._live_driver().rollback_in_place()
         error = GroupAborted(f"the transaction was rolled back by SQLite: {cause!r}")
         error.__cause__ = cause
         _settle(members, error)

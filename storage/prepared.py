@@ -19,14 +19,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.expression import ClauseElement, Executable
 from sqlalchemy.types import TypeEngine
 
-from storage.sqlite_connection import inline_sqlite
+from storage.sqlite_connection import inline_sqlite, sqlalchemy_error
 
 Params = Mapping[str, Any]
 Processor = Callable[[Any], Any] | None
@@ -150,12 +149,11 @@ class Prepared:
 def _on_sqlite(
     execute: Callable[[str, Any], sqlite3.Cursor], sql: str, values: Any
 ) -> sqlite3.Cursor:
-    """Run on sqlite3, failing as SQLAlchemy fails: callers see one kind of error whichever
-    way a statement ran. Without its parameters, which can be evidence."""
+    """Run on sqlite3, failing as SQLAlchemy would (see sqlalchemy_error)."""
     try:
         return execute(sql, values)
     except sqlite3.Error as exc:
-        raise DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True) from exc
+        raise sqlalchemy_error(sql, exc) from exc
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor:

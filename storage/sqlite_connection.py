@@ -31,6 +31,7 @@ from typing import Any
 
 import aiosqlite
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 BEGIN = "BEGIN IMMEDIATE"
@@ -64,6 +65,25 @@ class InlineConnection(aiosqlite.Connection):
         """The sqlite3 connection, for statements run in place (storage/prepared.py)."""
         return self._connection
 
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE said to SQLite directly (storage/group_commit.py)."""
+        connection = self._open_connection()
+        await _as_sqlalchemy_fails(BEGIN, self._begin(connection, connection.execute, BEGIN))
+
+    async def commit_writes(self) -> None:
+        """COMMIT said to SQLite directly: on the thread when it has writes to make durable."""
+        await _as_sqlalchemy_fails("COMMIT", self._commit(self._open_connection()))
+
+    def rollback_in_place(self) -> None:
+        connection = self._open_connection()
+        if connection.in_transaction:
+            connection.rollback()
+
+    def _open_connection(self) -> sqlite3.Connection:
+        if self._connection is None:
+            raise ValueError("the connection is closed")
+        return self._connection
+
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
@@ -86,10 +106,29 @@ class InlineConnection(aiosqlite.Connection):
         await self._on_thread(connection.commit)
 
 
+def inline_driver(conn: AsyncConnection) -> InlineConnection | None:
+    """The connection under ``conn`` if it is one of these; None for other engines."""
+    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
+    return driver if isinstance(driver, InlineConnection) else None
+
+
 def inline_sqlite(conn: AsyncConnection) -> sqlite3.Connection | None:
     """The sqlite3 connection under ``conn`` if it is one of these; None for other engines."""
-    driver = conn.sync_connection.connection.driver_connection  # type: ignore[union-attr]
-    return driver.in_place if isinstance(driver, InlineConnection) else None
+    driver = inline_driver(conn)
+    return None if driver is None else driver.in_place
+
+
+def sqlalchemy_error(sql: str, exc: sqlite3.Error) -> StatementError:
+    """What SQLAlchemy would have raised for this sqlite3 error, so that callers see one
+    kind of error whichever way a statement ran. Without parameters, which can be evidence."""
+    return DBAPIError.instance(sql, None, exc, sqlite3.Error, hide_parameters=True)
+
+
+async def _as_sqlalchemy_fails(sql: str, call: Awaitable[Any]) -> None:
+    try:
+        await call
+    except sqlite3.Error as exc:
+        raise sqlalchemy_error(sql, exc) from exc
 
 
 def _begin_waiting(connection: sqlite3.Connection, execute: Callable[..., Any], *args: Any) -> Any:

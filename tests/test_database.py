@@ -10,13 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import event, insert, select
+from sqlalchemy import insert, select, text
+from sqlalchemy.exc import IntegrityError
 
 from storage import cases as cases_store
 from storage import messages
 from storage.database import Database
 from storage.schema import cases
-from tests.sql_trace import tracing
+from tests.sql_trace import traced, tracing
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
@@ -70,16 +71,6 @@ def write_lock_is_free(path: Path) -> bool:
         other.close()
 
 
-def count_commits(db: Database) -> list[int]:
-    commits = [0]
-
-    def counted(_conn: object) -> None:
-        commits[0] += 1
-
-    event.listen(db.engine.sync_engine, "commit", counted)
-    return commits
-
-
 async def add_case(db: Database, user: str, *, fail: bool = False) -> None:
     async with db.transaction() as conn:
         await conn.execute(insert(cases).values(**case_row(user)))
@@ -97,10 +88,10 @@ async def test_a_lone_transaction_is_on_disk_when_it_returns(db: Database, path:
 async def test_transactions_that_queue_up_share_commits_and_all_land(
     db: Database, path: Path
 ) -> None:
-    commits = count_commits(db)
-    await asyncio.gather(*(add_case(db, f"u{n}") for n in range(50)))
+    async with traced(db) as statements:
+        await asyncio.gather(*(add_case(db, f"u{n}") for n in range(50)))
     assert users_on_disk(path) == {f"u{n}" for n in range(50)}
-    assert 1 <= commits[0] < 50
+    assert 1 <= statements.count("COMMIT") < 50
     assert write_lock_is_free(path)
 
 
@@ -172,6 +163,30 @@ async def test_a_failing_first_member_releases_the_write_lock(db: Database, path
         await asyncio.sleep(0)
     assert write_lock_is_free(path)
     assert users_on_disk(path) == set()
+
+
+async def test_a_failed_commit_fails_every_member_and_frees_the_lock(
+    db: Database, path: Path
+) -> None:
+    """A deferred foreign key is checked at COMMIT: the group's commit itself fails."""
+    with sqlite3.connect(path) as other:
+        other.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        other.execute(
+            "CREATE TABLE child (parent_id REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+
+    async def orphan() -> None:
+        async with db.transaction() as conn:
+            await conn.execute(text("INSERT INTO child VALUES (7)"))
+            await asyncio.sleep(0)
+
+    results = await asyncio.gather(add_case(db, "grouped"), orphan(), return_exceptions=True)
+    assert all(isinstance(r, IntegrityError) for r in results), results
+    assert "FOREIGN KEY" in str(results[1])
+    assert users_on_disk(path) == set()
+    assert write_lock_is_free(path)
+    await add_case(db, "later")
+    assert users_on_disk(path) == {"later"}
 
 
 async def test_a_constraint_error_rolls_back_to_the_members_savepoint(
