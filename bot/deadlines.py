@@ -27,6 +27,7 @@ Rules, stated once:
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -142,7 +143,21 @@ class ChineseCalendar:
     """Mainland China's official calendar, from the maintained ``chinesecalendar`` package."""
 
     def is_workday(self, day: date, /) -> bool:
+        found = _chinese_workday(day)
+        if found is None:
+            raise NotImplementedError(f"chinesecalendar has no data for {day.year}")
+        return found
+
+
+@functools.lru_cache(maxsize=4096)
+def _chinese_workday(day: date) -> bool | None:
+    """Kept once asked: the package checks every call's year against a scan of its whole
+    table (tens of microseconds), and a deadline asks about each day it counts. Its data
+    does not change while Haven runs."""
+    try:
         return bool(chinese_calendar.is_workday(day))
+    except NotImplementedError:
+        return None
 
 
 class WorkingDays:
