@@ -28,7 +28,7 @@ from bot.inputs import clean_text
 from bot.memo_desk import MemoDesk
 from bot.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
-from bot.prompts import Reply
+from bot.prompts import Reply, joined
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
 from storage import cases
@@ -205,7 +205,7 @@ class Dispatcher:
         replies = list(planned.replies)
         if outcome.alert_reasons:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
-        for reply in replies:
+        for reply in joined(replies):
             await queue_reply(conn, inbound.chat, reply, case.id, now)
         if not outcome.alert_reasons:
             return planned.armed
@@ -216,7 +216,7 @@ class Dispatcher:
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
     ) -> None:
         await record_inbound(conn, inbound, answer.case_id, now)
-        for reply in answer.replies:
+        for reply in joined(list(answer.replies)):
             await queue_reply(conn, inbound.chat, reply, answer.case_id, now)
 
     # ---- routing ------------------------------------------------------------------

@@ -19,6 +19,30 @@ class Reply:
     file: OutboundFile | None = None
 
 
+# Below every platform's limit for one message (Slack's section text: 3,000 characters).
+JOINED_LIMIT = 3000
+
+
+def joined(replies: list[Reply]) -> list[Reply]:
+    """One turn's replies as the fewest messages: text on its own rides with the reply
+    after it, so tapping "done" buzzes the victim's phone once, not twice. A file keeps
+    its own message (its text is its caption), and nothing grows past JOINED_LIMIT."""
+    messages: list[Reply] = []
+    for reply in replies:
+        last = messages[-1] if messages else None
+        if (
+            last is None
+            or last.buttons
+            or last.file is not None
+            or reply.file is not None
+            or len(last.text) + len(reply.text) + 2 > JOINED_LIMIT
+        ):
+            messages.append(reply)
+            continue
+        messages[-1] = Reply(f"{last.text}\n\n{reply.text}", reply.buttons)
+    return messages
+
+
 @dataclass(frozen=True)
 class Deployment:
     """The deployment facts that change what the victim reads."""

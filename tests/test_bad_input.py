@@ -78,7 +78,7 @@ async def test_bidi_override_and_emoji_are_answered_kindly(victim: Victim) -> No
     before = progress(await current_case(victim))
     for text in ("\u202egnp.exe\u202c hello", "😢😢😢", "🙏 thank you"):
         replies = await victim.text(text)
-        assert replies[0].text == text_of(victim.haven, "en", "ui.free_text_ack")
+        assert replies[0].text.startswith(text_of(victim.haven, "en", "ui.free_text_ack"))
         assert replies[-1].buttons, "the current item is shown again with its buttons"
     assert progress(await current_case(victim)) == before
 
@@ -95,7 +95,7 @@ async def test_message_in_the_other_language_offers_a_switch(victim: Victim) -> 
     assert offers
     switch = next(b for row in offers[0].buttons for b in row if b.data.endswith(":sw:zh-CN"))
     replies = await victim.raw_press(switch.data)
-    assert replies[0].text == text_of(victim.haven, "zh-CN", "ui.language_changed")
+    assert replies[0].text.startswith(text_of(victim.haven, "zh-CN", "ui.language_changed"))
 
 
 async def test_the_switch_is_offered_once_and_remembered_across_a_restart(
@@ -115,7 +115,7 @@ async def test_the_switch_is_offered_once_and_remembered_across_a_restart(
     finally:
         await haven.close()
     assert not switch_offers(replies)
-    assert replies[0].text == text_of(haven, "en", "ui.free_text_ack")
+    assert replies[0].text.startswith(text_of(haven, "en", "ui.free_text_ack"))
 
 
 async def test_stale_and_garbage_buttons(victim: Victim) -> None:
@@ -123,7 +123,7 @@ async def test_stale_and_garbage_buttons(victim: Victim) -> None:
     before = progress(await current_case(victim))
     for data in ("1:a:safety=yes", "garbage", "", "999999:i:nope=done", "x:y:z:w"):
         replies = await victim.raw_press(data)
-        assert replies[0].text == text_of(victim.haven, "en", "ui.stale_button")
+        assert replies[0].text.startswith(text_of(victim.haven, "en", "ui.stale_button"))
         assert replies[-1].buttons
     assert progress(await current_case(victim)) == before
 
@@ -134,7 +134,7 @@ async def test_answer_for_the_wrong_question_is_stale(victim: Victim) -> None:
     await victim.press("ok:")
     seq = victim.adapter.last_buttons(victim.user)[0].data.split(":")[0]
     replies = await victim.raw_press(f"{seq}:a:minor=yes")
-    assert replies[0].text == text_of(victim.haven, "en", "ui.stale_button")
+    assert replies[0].text.startswith(text_of(victim.haven, "en", "ui.stale_button"))
     assert "minor" not in (await current_case(victim)).answers
 
 
@@ -221,7 +221,7 @@ async def test_content_change_after_restart_keeps_the_case_usable(
     core = await Haven.open(config, {adapter.platform: adapter}, clock, playbook=trimmed)
     victim = Victim(core, adapter)
     replies = await victim.raw_press(next(b.data for b in old_buttons if b.data.endswith("=done")))
-    assert replies[0].text == text_of(core, "en", "ui.stale_button")
+    assert replies[0].text.startswith(text_of(core, "en", "ui.stale_button"))
     case = await current_case(victim)
     assert current not in {e.item_id for e in case.checklist}
     assert replies[-1].buttons

@@ -51,7 +51,7 @@ async def test_full_journey_in_english_reaches_closure(victim: Victim) -> None:
     await finish_step(victim, 2)
     await finish_step(victim, 3)
     closing = text_of(haven, "en", "ui.case_closed", retention_days=180)
-    assert victim.adapter.last(victim.user).text == closing
+    assert victim.adapter.last(victim.user).text.endswith(closing)
     async with haven.db.transaction() as conn:
         from storage import cases
 
@@ -122,7 +122,7 @@ async def test_lang_switches_mid_case_and_reprompts(victim: Victim) -> None:
     await triage(victim)
     await victim.command("lang")
     replies = await victim.press("sw:zh-CN")
-    assert replies[0].text == text_of(haven, "zh-CN", "ui.language_changed")
+    assert replies[0].text.startswith(text_of(haven, "zh-CN", "ui.language_changed"))
     assert text_of(haven, "zh-CN", "item.forward_evidence.title") in replies[-1].text
 
 
@@ -131,9 +131,9 @@ async def test_stop_pauses_and_start_resumes(victim: Victim) -> None:
     await triage(victim)
     await victim.command("stop")
     replies = await victim.press("forward_evidence=done")
-    assert replies[0].text == text_of(haven, "en", "ui.paused")
+    assert replies[0].text.startswith(text_of(haven, "en", "ui.paused"))
     replies = await victim.command("start")
-    assert replies[0].text == text_of(haven, "en", "ui.resumed")
+    assert replies[0].text.startswith(text_of(haven, "en", "ui.resumed"))
     assert text_of(haven, "en", "item.forward_evidence.title") in replies[-1].text
 
 

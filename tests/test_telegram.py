@@ -221,8 +221,8 @@ async def test_a_stale_button_is_answered_and_the_victim_is_put_back(rig: Rig) -
     await rig.press("lang:en")
     await rig.press("ok:")
     replies = await rig.exchange(rig.updates.press(VICTIM_CHAT, VICTIM, old_keyboard[0]))
-    assert replies[0] == rig.text("ui.stale_button")
-    assert len(replies) >= 2, "the current question is asked again"
+    assert replies[0].startswith(rig.text("ui.stale_button"))
+    assert rig.text("question.safety.prompt") in replies[-1], "the current question is asked again"
     assert len(rig.fake.sent("answerCallbackQuery")) == 3
 
 
