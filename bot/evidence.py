@@ -39,7 +39,7 @@ from bot.receipts import Receipts, human_size
 from storage import case_keys, custody, evidence_items, ledger
 from storage.blobs import BlobStore
 from storage.case_keys import CaseKeyErased
-from storage.evidence_items import ItemRecord
+from storage.evidence_items import ItemRecord, Usage
 from storage.keys import KeyRing
 from storage.leaves import (
     SALT_SIZE,
@@ -260,7 +260,7 @@ class Evidence:
             key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
         except CaseKeyErased:
             return self.prompts.t(case, "evidence.case_erased")
-        stored, root = await self._store(conn, turn, item, usage.last_item_no + 1, key)
+        stored, root = await self._store(conn, turn, item, usage, key)
         log.info(
             "case %s: kept evidence item %s (%s, %d bytes)",
             case.id,
@@ -271,9 +271,10 @@ class Evidence:
         return stored, root
 
     async def _store(
-        self, conn: AsyncConnection, turn: Turn, item: Received, item_no: int, key: bytes
+        self, conn: AsyncConnection, turn: Turn, item: Received, usage: Usage, key: bytes
     ) -> tuple[ItemRecord, bytes]:
         case_id = turn.case.id
+        item_no = usage.last_item_no + 1
         plain = item.salt + item.content
         sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
         # Files go to the blob store, durable before the row naming them commits; a text
@@ -300,7 +301,7 @@ class Evidence:
         )
         appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
         stored = replace(draft, leaf_index=appended.index)
-        await evidence_items.insert_item(conn, stored)
+        await evidence_items.insert_item(conn, stored, usage.total_bytes + stored.size)
         await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
         return stored, appended.root
 
