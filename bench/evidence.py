@@ -1,11 +1,19 @@
 """Benchmark: evidence intake, audit and proofs, each against a bare baseline in the same run.
 
 1. Durable ingest of 300-byte forwarded texts through the real dispatcher (case lookup,
-   duplicate check, sealing, log leaf, item and custody rows, receipt in the outbox, one
-   durable commit each), items/s — against bare sha256 + AES-GCM + one aiosqlite insert
-   committed per item, with the same WAL / synchronous=FULL durability.
-2. Ingest of 5 MB files the same way (blob written and fsynced too), MB/s — against bare
-   sha256 + AES-GCM over the same bytes.
+   duplicate check, sealing, log leaf, item and custody rows, receipt in the outbox, each
+   item durable before its receipt), items/s — against bare sha256 + AES-GCM + one
+   aiosqlite insert committed per item, one after another, with the same WAL /
+   synchronous=FULL durability. Haven is measured twice over the same number of items:
+   *sequential*, one victim sending them one after another (each item waits for its own
+   commit: the baseline's situation), and *concurrent*, ``--victims`` victims (8) each
+   sending their share one after another, all at once (what a busy bot sees: the victims'
+   transactions share group commits, storage/group_commit.py). The baseline stays the
+   sequential one for both ratios.
+2. Ingest of 5 MB files the same way (blob written and fsynced before its row commits),
+   MB/s, sequential and concurrent as in 1 — against bare sha256 + AES-GCM over the same
+   bytes, in memory. For scale it also prints what the disk alone allows: the same bytes
+   written and fsynced, one file after another and ``--victims`` at once (not a ratio).
 3. ``storage.audit.audit`` over a log of N leaves (custody events, so no blob I/O: this
    measures the log and row checks), leaves/s — against bare hashlib computing the same
    leaf hashes and the same RFC 9162 tree root in memory. The leaf hashes alone are
@@ -16,7 +24,8 @@
 Ends with one JSON line. Targets from issue 3: ratios (1) >= 0.5, (2) >= 0.6, (3) >= 0.5;
 (4) <= 1 ms each.
 
-    .venv/bin/python bench/evidence.py [--texts 2000] [--files 20] [--leaves 1000000]
+    .venv/bin/python bench/evidence.py [--texts 2000] [--files 24] [--victims 8]
+        [--leaves 1000000]
 """
 
 from __future__ import annotations
@@ -47,7 +56,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
-from bot.events import Attachment, ForwardOrigin, InboundKind, OriginKind
+from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind, OriginKind
 from bot.runtime import Haven
 from storage import ledger
 from storage.audit import audit
@@ -83,19 +92,39 @@ def texts(count: int) -> list[str]:
     return [f"{n:08d} " + "x" * (TEXT_BYTES - 9) for n in range(count)]
 
 
-async def ingest_texts(data_dir: Path, count: int) -> dict[str, float]:
+async def send_all(haven: Haven, streams: list[list[Inbound]]) -> float:
+    """Each victim's events one after another, all victims at once; seconds taken."""
+
+    async def send(stream: list[Inbound]) -> None:
+        for event in stream:
+            await haven.dispatcher.handle(event)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(send(stream) for stream in streams))
+    return time.perf_counter() - started
+
+
+async def ingest_texts(data_dir: Path, count: int, victims: int) -> dict[str, float]:
     haven, adapter = await open_haven(data_dir)
     origin = ForwardOrigin(kind=OriginKind.USER, sender_name="someone")
-    events = [
-        victim_event(adapter.platform, "v", InboundKind.FORWARD, text=t, forward_origin=origin)
-        for t in texts(count)
+    payloads = texts(count)
+    streams = [
+        [
+            victim_event(
+                adapter.platform, f"v{v}", InboundKind.FORWARD, text=t, forward_origin=origin
+            )
+            for t in payloads[v::victims]
+        ]
+        for v in range(victims)
     ]
-    started = time.perf_counter()
-    for event in events:
-        await haven.dispatcher.handle(event)
-    elapsed = time.perf_counter() - started
+    elapsed = await send_all(haven, streams)
     await haven.close()
-    return {"items": count, "seconds": round(elapsed, 3), "items_per_s": rate(count, elapsed)}
+    return {
+        "items": count,
+        "victims": victims,
+        "seconds": round(elapsed, 3),
+        "items_per_s": rate(count, elapsed),
+    }
 
 
 async def baseline_texts(path: Path, count: int) -> dict[str, float]:
@@ -119,7 +148,7 @@ def file_payloads(count: int) -> list[bytes]:
     return [os.urandom(FILE_BYTES) for _ in range(count)]
 
 
-async def ingest_files(data_dir: Path, payloads: list[bytes]) -> dict[str, float]:
+async def ingest_files(data_dir: Path, payloads: list[bytes], victims: int) -> dict[str, float]:
     haven, adapter = await open_haven(data_dir)
 
     def upload(content: bytes) -> Attachment:
@@ -128,18 +157,21 @@ async def ingest_files(data_dir: Path, payloads: list[bytes]) -> dict[str, float
 
         return Attachment(kind="document", fetch=fetch, file_name="file.bin", size=len(content))
 
-    events = [
-        victim_event(adapter.platform, "v", InboundKind.ATTACHMENT, attachments=(upload(p),))
-        for p in payloads
+    streams = [
+        [
+            victim_event(
+                adapter.platform, f"v{v}", InboundKind.ATTACHMENT, attachments=(upload(p),)
+            )
+            for p in payloads[v::victims]
+        ]
+        for v in range(victims)
     ]
-    started = time.perf_counter()
-    for event in events:
-        await haven.dispatcher.handle(event)
-    elapsed = time.perf_counter() - started
+    elapsed = await send_all(haven, streams)
     await haven.close()
     megabytes = len(payloads) * FILE_BYTES / 2**20
     return {
         "files": len(payloads),
+        "victims": victims,
         "seconds": round(elapsed, 3),
         "mb_per_s": rate(megabytes, elapsed),
     }
@@ -158,6 +190,27 @@ def baseline_files(payloads: list[bytes]) -> dict[str, float]:
         "seconds": round(elapsed, 3),
         "mb_per_s": rate(megabytes, elapsed),
     }
+
+
+async def disk_alone(directory: Path, payloads: list[bytes], writers: int) -> dict[str, float]:
+    """For scale, not a baseline: the same bytes written and fsynced, ``writers`` at once."""
+    await asyncio.to_thread(directory.mkdir)
+
+    def write(index: int, content: bytes) -> None:
+        with open(directory / f"{index}", "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+
+    async def writer(first: int) -> None:
+        for index in range(first, len(payloads), writers):
+            await asyncio.to_thread(write, index, payloads[index])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(first) for first in range(writers)))
+    elapsed = time.perf_counter() - started
+    megabytes = len(payloads) * FILE_BYTES / 2**20
+    return {"writers": writers, "mb_per_s": rate(megabytes, elapsed)}
 
 
 # ---- 3 and 4: a large log --------------------------------------------------------------------
@@ -302,17 +355,24 @@ def ratio(ours: float, baseline: float) -> float:
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
-    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--victims", type=int, default=8)
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=1000)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="haven-bench-evidence-") as scratch:
         root = Path(scratch)
-        text = await ingest_texts(root / "texts", args.texts)
+        text = await ingest_texts(root / "texts", args.texts, 1)
+        text_many = await ingest_texts(root / "texts-many", args.texts, args.victims)
         text_base = await baseline_texts(root / "baseline.db", args.texts)
         payloads = file_payloads(args.files)
-        files = await ingest_files(root / "files", payloads)
+        files = await ingest_files(root / "files", payloads, 1)
+        files_many = await ingest_files(root / "files-many", payloads, args.victims)
         files_base = baseline_files(payloads)
+        disk = [
+            await disk_alone(root / "disk-1", payloads, 1),
+            await disk_alone(root / "disk-many", payloads, args.victims),
+        ]
         del payloads
         log_dir = root / "log"
         db, key = await open_log(log_dir, args.leaves)
@@ -322,15 +382,26 @@ async def main() -> None:
         await db.close()
     ratios = {
         "text_ingest": ratio(text["items_per_s"], text_base["items_per_s"]),
+        "text_ingest_concurrent": ratio(text_many["items_per_s"], text_base["items_per_s"]),
         "file_ingest": ratio(files["mb_per_s"], files_base["mb_per_s"]),
+        "file_ingest_concurrent": ratio(files_many["mb_per_s"], files_base["mb_per_s"]),
         "audit": ratio(audited["leaves_per_s"], audit_base["leaves_per_s"]),
         "audit_vs_leaf_hashes_only": ratio(
             audited["leaves_per_s"], audit_base["leaf_hashes_per_s"]
         ),
         "proof_generation": ratio(proofs["baseline_fetch_ms"], proofs["generate_ms"]),
     }
-    print(f"1. texts    {text['items_per_s']} items/s; baseline {text_base['items_per_s']}")
-    print(f"2. files    {files['mb_per_s']} MB/s; baseline {files_base['mb_per_s']}")
+    print(
+        f"1. texts    {text['items_per_s']} items/s sequential (1 victim), "
+        f"{text_many['items_per_s']} concurrent ({args.victims} victims); "
+        f"baseline {text_base['items_per_s']} (sequential)"
+    )
+    print(
+        f"2. files    {files['mb_per_s']} MB/s sequential (1 victim), "
+        f"{files_many['mb_per_s']} concurrent ({args.victims} victims); "
+        f"baseline {files_base['mb_per_s']} (in memory); disk alone (write + fsync) "
+        f"{disk[0]['mb_per_s']} one at a time, {disk[1]['mb_per_s']} {args.victims} at once"
+    )
     print(
         f"3. audit    {audited['leaves_per_s']} leaves/s over {args.leaves}; baseline "
         f"{audit_base['leaves_per_s']} (leaf hashes + tree), {audit_base['leaf_hashes_per_s']}"
@@ -345,8 +416,17 @@ async def main() -> None:
         json.dumps(
             {
                 "bench": "evidence",
-                "text_ingest": {"haven": text, "baseline": text_base},
-                "file_ingest": {"haven": files, "baseline": files_base},
+                "text_ingest": {
+                    "haven": text,
+                    "haven_concurrent": text_many,
+                    "baseline": text_base,
+                },
+                "file_ingest": {
+                    "haven": files,
+                    "haven_concurrent": files_many,
+                    "baseline": files_base,
+                    "disk_alone": disk,
+                },
                 "audit": {"haven": audited, "baseline": audit_base},
                 "proofs": proofs,
                 "ratio": ratios,
