@@ -62,7 +62,7 @@ from storage.leaves import (
     item_id,
 )
 from storage.offload import offload, offload_each
-from storage.vault import seal
+from storage.vault import seal, seal_joined
 
 log = logging.getLogger(__name__)
 
@@ -275,8 +275,10 @@ class Evidence:
     async def _seal_one_ahead(
         self, item: Received, case_id: int, item_no: int, key: bytes
     ) -> SealedAhead | None:
-        plain = item.salt + item.content
-        sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
+        parts = (item.salt, item.content)
+        sealed = await offload(
+            len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
+        )
         try:
             blob = await self.blobs.aput(sealed)
         except BlobError as exc:
@@ -385,12 +387,16 @@ class Evidence:
         blob: str | None = None
         if ahead is not None and ahead.fits(case_id, item_no, key):
             blob = ahead.blob  # already durable in the blob store
+        elif item.kind == TEXT_KIND:
+            # A text of a few hundred bytes stays in its row and costs no extra fsync.
+            sealed = seal(key, item.salt + item.content, item_id(case_id, item_no))
         else:
-            plain = item.salt + item.content
-            sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
-            # Files go to the blob store, durable before the row naming them commits; a
-            # text of a few hundred bytes stays in its row and costs no extra fsync.
-            blob = None if item.kind == TEXT_KIND else await self.blobs.aput(sealed)
+            # Files go to the blob store, durable before the row naming them commits.
+            parts = (item.salt, item.content)
+            sealed_file = await offload(
+                len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
+            )
+            blob = await self.blobs.aput(sealed_file)
         draft = ItemRecord(
             case_id=case_id,
             item_no=item_no,
