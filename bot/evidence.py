@@ -389,7 +389,8 @@ class Evidence:
             blob = ahead.blob  # already durable in the blob store
         elif item.kind == TEXT_KIND:
             # A text of a few hundred bytes stays in its row and costs no extra fsync.
-            sealed = seal(key, item.salt + item.content, item_id(case_id, item_no))
+            plain = item.salt + item.content
+            sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
         else:
             # Files go to the blob store, durable before the row naming them commits.
             parts = (item.salt, item.content)
