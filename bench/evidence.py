@@ -78,6 +78,12 @@ def rate(count: float, seconds: float) -> float:
     return round(count / seconds, 1)
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time, all threads, user and system."""
+    times = os.times()
+    return times.user + times.system
+
+
 # ---- 1 and 2: ingest ---------------------------------------------------------------------
 
 
@@ -103,16 +109,17 @@ async def open_cases(haven: Haven, adapter: MemoryAdapter, victims: int) -> None
         )
 
 
-async def send_all(haven: Haven, streams: list[list[Inbound]]) -> float:
-    """Each victim's events one after another, all victims at once; seconds taken."""
+async def send_all(haven: Haven, streams: list[list[Inbound]]) -> tuple[float, float]:
+    """Each victim's events one after another, all victims at once; seconds taken, and
+    CPU seconds used meanwhile (more than the seconds taken: more than one core used)."""
 
     async def send(stream: list[Inbound]) -> None:
         for event in stream:
             await haven.dispatcher.handle(event)
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     await asyncio.gather(*(send(stream) for stream in streams))
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu_seconds() - cpu
 
 
 async def ingest_texts(data_dir: Path, count: int, victims: int) -> dict[str, float]:
@@ -129,13 +136,14 @@ async def ingest_texts(data_dir: Path, count: int, victims: int) -> dict[str, fl
         for v in range(victims)
     ]
     await open_cases(haven, adapter, victims)
-    elapsed = await send_all(haven, streams)
+    elapsed, cpu = await send_all(haven, streams)
     await haven.close()
     return {
         "items": count,
         "victims": victims,
         "seconds": round(elapsed, 3),
         "items_per_s": rate(count, elapsed),
+        "cpu_ms_per_item": round(cpu / count * 1000, 3),
     }
 
 
@@ -179,7 +187,7 @@ async def ingest_files(data_dir: Path, payloads: list[bytes], victims: int) -> d
         for v in range(victims)
     ]
     await open_cases(haven, adapter, victims)
-    elapsed = await send_all(haven, streams)
+    elapsed, cpu = await send_all(haven, streams)
     await haven.close()
     megabytes = len(payloads) * FILE_BYTES / 2**20
     return {
@@ -187,6 +195,7 @@ async def ingest_files(data_dir: Path, payloads: list[bytes], victims: int) -> d
         "victims": victims,
         "seconds": round(elapsed, 3),
         "mb_per_s": rate(megabytes, elapsed),
+        "cpu_ms_per_file": round(cpu / len(payloads) * 1000, 2),
     }
 
 
@@ -281,11 +290,17 @@ async def run_audit(
     db: Database, data_dir: Path, key: Ed25519PrivateKey, total: int
 ) -> dict[str, float]:
     ring = KeyRing(MasterKey.generate())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     findings = await audit(db, BlobStore(data_dir / "blobs"), ring, key.public_key())
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert findings == [], findings[:3]
-    return {"leaves": total, "seconds": round(elapsed, 3), "leaves_per_s": rate(total, elapsed)}
+    return {
+        "leaves": total,
+        "seconds": round(elapsed, 3),
+        "leaves_per_s": rate(total, elapsed),
+        "cpu_us_per_leaf": round(cpu / total * 1e6, 2),
+        "cores_used": round(cpu / elapsed, 2),
+    }
 
 
 def baseline_audit(total: int) -> tuple[dict[str, float], list[bytes], bytes]:
@@ -406,7 +421,8 @@ async def main() -> None:
     }
     print(
         f"1. texts    {text['items_per_s']} items/s sequential (1 victim), "
-        f"{text_many['items_per_s']} concurrent ({args.victims} victims); "
+        f"{text_many['items_per_s']} concurrent ({args.victims} victims; "
+        f"{text_many['cpu_ms_per_item']} ms CPU per item); "
         f"baseline {text_base['items_per_s']} (sequential)"
     )
     print(
@@ -416,7 +432,8 @@ async def main() -> None:
         f"{disk[0]['mb_per_s']} one at a time, {disk[1]['mb_per_s']} {args.victims} at once"
     )
     print(
-        f"3. audit    {audited['leaves_per_s']} leaves/s over {args.leaves}; baseline "
+        f"3. audit    {audited['leaves_per_s']} leaves/s over {args.leaves} "
+        f"({audited['cpu_us_per_leaf']} us CPU per leaf, {audited['cores_used']} cores); baseline "
         f"{audit_base['leaves_per_s']} (leaf hashes + tree), {audit_base['leaf_hashes_per_s']}"
         " (leaf hashes only)"
     )
