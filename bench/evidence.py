@@ -59,6 +59,7 @@ from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
 from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind, OriginKind
 from bot.runtime import Haven
+from bot.startup_heap import freeze_startup_heap
 from storage import ledger
 from storage.audit import audit
 from storage.blobs import BlobStore
@@ -92,7 +93,9 @@ async def open_haven(data_dir: Path) -> tuple[Haven, MemoryAdapter]:
     config_file.write_text(CONFIG, encoding="utf-8")
     config = load_config(config_file, data_dir_override=data_dir)
     adapter = MemoryAdapter()
-    return await Haven.open(config, {adapter.platform: adapter}), adapter
+    haven = await Haven.open(config, {adapter.platform: adapter})
+    freeze_startup_heap()  # as `haven run` does
+    return haven, adapter
 
 
 def texts(count: int) -> list[str]:
