@@ -268,9 +268,9 @@ def _migrate_to(path: Path, revision: str) -> None:
     engine.dispose()
 
 
-def test_migration_0007_gives_each_existing_item_its_cases_running_total(tmp_path: Path) -> None:
+def test_migration_0008_gives_each_existing_item_its_cases_running_total(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    _migrate_to(path, "0006")
+    _migrate_to(path, "0007")
     stamp = "2026-01-05 01:00:00.000000"
     with closing(sqlite3.connect(path)) as old, old:
         old.executemany(

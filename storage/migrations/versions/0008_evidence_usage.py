@@ -6,15 +6,15 @@ thousand items cost a third of a millisecond per new item, growing with the case
 the total in the last row, it is one index lookup. Items are never updated or deleted
 (erasure destroys the case's key, not its rows), so a row's total stays true.
 
-Revision ID: 0007
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
