@@ -23,10 +23,12 @@
    — generation against a bare aiosqlite fetch of the same nodes.
 
 Ends with one JSON line. Targets from issue 3: ratios (1) >= 0.5, (2) >= 0.6, (3) >= 0.5;
-(4) <= 1 ms each.
+(4) <= 1 ms each. With ``--repeat N`` each figure of 1-3, Haven's and its baseline's
+alike, is the best of N runs (on a shared machine the slower runs are the ones another
+program got in the way of); the default is one run of each.
 
     .venv/bin/python bench/evidence.py [--texts 2000] [--files 24] [--victims 8]
-        [--leaves 1000000]
+        [--leaves 1000000] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -383,6 +385,13 @@ def ratio(ours: float, baseline: float) -> float:
     return round(ours / baseline, 3)
 
 
+async def best_of(
+    times: int, key: str, run: Callable[[int], Awaitable[dict[str, float]]]
+) -> dict[str, float]:
+    """The run (numbered from 0) with the highest ``key`` among ``times`` runs."""
+    return max([await run(number) for number in range(times)], key=lambda result: result[key])
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
@@ -390,25 +399,49 @@ async def main() -> None:
     parser.add_argument("--victims", type=int, default=8)
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    times = args.repeat
     with tempfile.TemporaryDirectory(prefix="haven-bench-evidence-") as scratch:
         root = Path(scratch)
-        text = await ingest_texts(root / "texts", args.texts, 1)
-        text_many = await ingest_texts(root / "texts-many", args.texts, args.victims)
-        text_base = await baseline_texts(root / "baseline.db", args.texts)
+        count, victims = args.texts, args.victims
+        text = await best_of(
+            times, "items_per_s", lambda n: ingest_texts(root / f"texts-{n}", count, 1)
+        )
+        text_many = await best_of(
+            times, "items_per_s", lambda n: ingest_texts(root / f"many-{n}", count, victims)
+        )
+        text_base = await best_of(
+            times, "items_per_s", lambda n: baseline_texts(root / f"baseline-{n}.db", count)
+        )
         payloads = file_payloads(args.files)
-        files = await ingest_files(root / "files", payloads, 1)
-        files_many = await ingest_files(root / "files-many", payloads, args.victims)
-        files_base = baseline_files(payloads)
+
+        async def bare_files(_: int) -> dict[str, float]:
+            return baseline_files(payloads)
+
+        files = await best_of(
+            times, "mb_per_s", lambda n: ingest_files(root / f"files-{n}", payloads, 1)
+        )
+        files_many = await best_of(
+            times, "mb_per_s", lambda n: ingest_files(root / f"fmany-{n}", payloads, victims)
+        )
+        files_base = await best_of(times, "mb_per_s", bare_files)
         disk = [
-            await disk_alone(root / "disk-1", payloads, 1),
-            await disk_alone(root / "disk-many", payloads, args.victims),
+            await best_of(times, "mb_per_s", lambda n: disk_alone(root / f"disk-{n}", payloads, 1)),
+            await best_of(
+                times, "mb_per_s", lambda n: disk_alone(root / f"dmany-{n}", payloads, victims)
+            ),
         ]
-        del payloads
+        payloads.clear()  # the memory, before the log is built
         log_dir = root / "log"
         db, key = await open_log(log_dir, args.leaves)
         audit_base, hashes, tree_root = baseline_audit(args.leaves)
-        audited = await run_audit(db, log_dir, key, args.leaves)
+        for _ in range(times - 1):
+            again = baseline_audit(args.leaves)[0]
+            audit_base = max(audit_base, again, key=lambda result: result["leaves_per_s"])
+        audited = await best_of(
+            times, "leaves_per_s", lambda _: run_audit(db, log_dir, key, args.leaves)
+        )
         proofs = await run_proofs(db, log_dir / "haven.db", hashes, tree_root, args.proofs)
         await db.close()
     ratios = {
