@@ -101,10 +101,19 @@ def seed(path: Path, n_cases: int, n_items: int, n_reminders: int) -> None:
     insert(
         db,
         "INSERT INTO evidence_items (id, case_id, item_no, kind, received_at, size, mime_type,"
-        " file_name, content_sha256, content_commitment, leaf_index)"
-        " VALUES (?, ?, ?, 'text', ?, 100, 'text/plain', '', ?, ?, ?)",
+        " file_name, content_sha256, content_commitment, leaf_index, case_bytes)"
+        " VALUES (?, ?, ?, 'text', ?, 100, 'text/plain', '', ?, ?, ?, ?)",
         (
-            (n + 1, 1 + n % n_cases, 1 + n // n_cases, ago(n), f"{n:064x}", f"{n:064x}", n)
+            (
+                n + 1,
+                1 + n % n_cases,
+                1 + n // n_cases,
+                ago(n),
+                f"{n:064x}",
+                f"{n:064x}",
+                n,
+                100 * (1 + n // n_cases),
+            )
             for n in range(n_items)
         ),
     )

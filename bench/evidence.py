@@ -1,11 +1,20 @@
 """Benchmark: evidence intake, audit and proofs, each against a bare baseline in the same run.
 
 1. Durable ingest of 300-byte forwarded texts through the real dispatcher (case lookup,
-   duplicate check, sealing, log leaf, item and custody rows, receipt in the outbox, one
-   durable commit each), items/s — against bare sha256 + AES-GCM + one aiosqlite insert
-   committed per item, with the same WAL / synchronous=FULL durability.
-2. Ingest of 5 MB files the same way (blob written and fsynced too), MB/s — against bare
-   sha256 + AES-GCM over the same bytes.
+   duplicate check, sealing, log leaf, item and custody rows, receipt in the outbox, each
+   item durable before its receipt), items/s — against bare sha256 + AES-GCM + one
+   aiosqlite insert committed per item, one after another, with the same WAL /
+   synchronous=FULL durability. Each victim's case is opened (with one short text) before
+   the clock starts. Haven is measured twice over the same number of items:
+   *sequential*, one victim sending them one after another (each item waits for its own
+   commit: the baseline's situation), and *concurrent*, ``--victims`` victims (8) each
+   sending their share one after another, all at once (what a busy bot sees: the victims'
+   transactions share group commits, storage/group_commit.py). The baseline stays the
+   sequential one for both ratios.
+2. Ingest of 5 MB files the same way (blob written and fsynced before its row commits),
+   MB/s, sequential and concurrent as in 1 — against bare sha256 + AES-GCM over the same
+   bytes, in memory. For scale it also prints what the disk alone allows: the same bytes
+   written and fsynced, one file after another and ``--victims`` at once (not a ratio).
 3. ``storage.audit.audit`` over a log of N leaves (custody events, so no blob I/O: this
    measures the log and row checks), leaves/s — against bare hashlib computing the same
    leaf hashes and the same RFC 9162 tree root in memory. The leaf hashes alone are
@@ -14,9 +23,12 @@
    — generation against a bare aiosqlite fetch of the same nodes.
 
 Ends with one JSON line. Targets from issue 3: ratios (1) >= 0.5, (2) >= 0.6, (3) >= 0.5;
-(4) <= 1 ms each.
+(4) <= 1 ms each. With ``--repeat N`` each figure of 1-3, Haven's and its baseline's
+alike, is the best of N runs (on a shared machine the slower runs are the ones another
+program got in the way of); the default is one run of each.
 
-    .venv/bin/python bench/evidence.py [--texts 2000] [--files 20] [--leaves 1000000]
+    .venv/bin/python bench/evidence.py [--texts 2000] [--files 24] [--victims 8]
+        [--leaves 1000000] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -32,7 +44,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,8 +59,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
-from bot.events import Attachment, ForwardOrigin, InboundKind, OriginKind
+from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind, OriginKind
 from bot.runtime import Haven
+from bot.startup_heap import freeze_startup_heap
 from storage import ledger
 from storage.audit import audit
 from storage.blobs import BlobStore
@@ -68,6 +81,12 @@ def rate(count: float, seconds: float) -> float:
     return round(count / seconds, 1)
 
 
+def cpu_seconds() -> float:
+    """This process's CPU time, all threads, user and system."""
+    times = os.times()
+    return times.user + times.system
+
+
 # ---- 1 and 2: ingest ---------------------------------------------------------------------
 
 
@@ -76,26 +95,61 @@ async def open_haven(data_dir: Path) -> tuple[Haven, MemoryAdapter]:
     config_file.write_text(CONFIG, encoding="utf-8")
     config = load_config(config_file, data_dir_override=data_dir)
     adapter = MemoryAdapter()
-    return await Haven.open(config, {adapter.platform: adapter}), adapter
+    haven = await Haven.open(config, {adapter.platform: adapter})
+    freeze_startup_heap()  # as `haven run` does
+    return haven, adapter
 
 
 def texts(count: int) -> list[str]:
     return [f"{n:08d} " + "x" * (TEXT_BYTES - 9) for n in range(count)]
 
 
-async def ingest_texts(data_dir: Path, count: int) -> dict[str, float]:
+async def open_cases(haven: Haven, adapter: MemoryAdapter, victims: int) -> None:
+    """Set-up, before the clock starts: each victim opens a case and forwards one short
+    text, so what is measured is a case's steady intake, not its first item (which also
+    creates the case and its data key)."""
+    for v in range(victims):
+        await haven.dispatcher.handle(
+            victim_event(adapter.platform, f"v{v}", InboundKind.FORWARD, text=f"first {v}")
+        )
+
+
+async def send_all(haven: Haven, streams: list[list[Inbound]]) -> tuple[float, float]:
+    """Each victim's events one after another, all victims at once; seconds taken, and
+    CPU seconds used meanwhile (more than the seconds taken: more than one core used)."""
+
+    async def send(stream: list[Inbound]) -> None:
+        for event in stream:
+            await haven.dispatcher.handle(event)
+
+    started, cpu = time.perf_counter(), cpu_seconds()
+    await asyncio.gather(*(send(stream) for stream in streams))
+    return time.perf_counter() - started, cpu_seconds() - cpu
+
+
+async def ingest_texts(data_dir: Path, count: int, victims: int) -> dict[str, float]:
     haven, adapter = await open_haven(data_dir)
     origin = ForwardOrigin(kind=OriginKind.USER, sender_name="someone")
-    events = [
-        victim_event(adapter.platform, "v", InboundKind.FORWARD, text=t, forward_origin=origin)
-        for t in texts(count)
+    payloads = texts(count)
+    streams = [
+        [
+            victim_event(
+                adapter.platform, f"v{v}", InboundKind.FORWARD, text=t, forward_origin=origin
+            )
+            for t in payloads[v::victims]
+        ]
+        for v in range(victims)
     ]
-    started = time.perf_counter()
-    for event in events:
-        await haven.dispatcher.handle(event)
-    elapsed = time.perf_counter() - started
+    await open_cases(haven, adapter, victims)
+    elapsed, cpu = await send_all(haven, streams)
     await haven.close()
-    return {"items": count, "seconds": round(elapsed, 3), "items_per_s": rate(count, elapsed)}
+    return {
+        "items": count,
+        "victims": victims,
+        "seconds": round(elapsed, 3),
+        "items_per_s": rate(count, elapsed),
+        "cpu_ms_per_item": round(cpu / count * 1000, 3),
+    }
 
 
 async def baseline_texts(path: Path, count: int) -> dict[str, float]:
@@ -119,7 +173,7 @@ def file_payloads(count: int) -> list[bytes]:
     return [os.urandom(FILE_BYTES) for _ in range(count)]
 
 
-async def ingest_files(data_dir: Path, payloads: list[bytes]) -> dict[str, float]:
+async def ingest_files(data_dir: Path, payloads: list[bytes], victims: int) -> dict[str, float]:
     haven, adapter = await open_haven(data_dir)
 
     def upload(content: bytes) -> Attachment:
@@ -128,20 +182,25 @@ async def ingest_files(data_dir: Path, payloads: list[bytes]) -> dict[str, float
 
         return Attachment(kind="document", fetch=fetch, file_name="file.bin", size=len(content))
 
-    events = [
-        victim_event(adapter.platform, "v", InboundKind.ATTACHMENT, attachments=(upload(p),))
-        for p in payloads
+    streams = [
+        [
+            victim_event(
+                adapter.platform, f"v{v}", InboundKind.ATTACHMENT, attachments=(upload(p),)
+            )
+            for p in payloads[v::victims]
+        ]
+        for v in range(victims)
     ]
-    started = time.perf_counter()
-    for event in events:
-        await haven.dispatcher.handle(event)
-    elapsed = time.perf_counter() - started
+    await open_cases(haven, adapter, victims)
+    elapsed, cpu = await send_all(haven, streams)
     await haven.close()
     megabytes = len(payloads) * FILE_BYTES / 2**20
     return {
         "files": len(payloads),
+        "victims": victims,
         "seconds": round(elapsed, 3),
         "mb_per_s": rate(megabytes, elapsed),
+        "cpu_ms_per_file": round(cpu / len(payloads) * 1000, 2),
     }
 
 
@@ -158,6 +217,27 @@ def baseline_files(payloads: list[bytes]) -> dict[str, float]:
         "seconds": round(elapsed, 3),
         "mb_per_s": rate(megabytes, elapsed),
     }
+
+
+async def disk_alone(directory: Path, payloads: list[bytes], writers: int) -> dict[str, float]:
+    """For scale, not a baseline: the same bytes written and fsynced, ``writers`` at once."""
+    await asyncio.to_thread(directory.mkdir)
+
+    def write(index: int, content: bytes) -> None:
+        with open(directory / f"{index}", "wb") as out:
+            out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+
+    async def writer(first: int) -> None:
+        for index in range(first, len(payloads), writers):
+            await asyncio.to_thread(write, index, payloads[index])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer(first) for first in range(writers)))
+    elapsed = time.perf_counter() - started
+    megabytes = len(payloads) * FILE_BYTES / 2**20
+    return {"writers": writers, "mb_per_s": rate(megabytes, elapsed)}
 
 
 # ---- 3 and 4: a large log --------------------------------------------------------------------
@@ -215,11 +295,17 @@ async def run_audit(
     db: Database, data_dir: Path, key: Ed25519PrivateKey, total: int
 ) -> dict[str, float]:
     ring = KeyRing(MasterKey.generate())
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds()
     findings = await audit(db, BlobStore(data_dir / "blobs"), ring, key.public_key())
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds() - cpu
     assert findings == [], findings[:3]
-    return {"leaves": total, "seconds": round(elapsed, 3), "leaves_per_s": rate(total, elapsed)}
+    return {
+        "leaves": total,
+        "seconds": round(elapsed, 3),
+        "leaves_per_s": rate(total, elapsed),
+        "cpu_us_per_leaf": round(cpu / total * 1e6, 2),
+        "cores_used": round(cpu / elapsed, 2),
+    }
 
 
 def baseline_audit(total: int) -> tuple[dict[str, float], list[bytes], bytes]:
@@ -299,40 +385,91 @@ def ratio(ours: float, baseline: float) -> float:
     return round(ours / baseline, 3)
 
 
+async def best_of(
+    times: int, key: str, run: Callable[[int], Awaitable[dict[str, float]]]
+) -> dict[str, float]:
+    """The run (numbered from 0) with the highest ``key`` among ``times`` runs."""
+    return max([await run(number) for number in range(times)], key=lambda result: result[key])
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=2000)
-    parser.add_argument("--files", type=int, default=20)
+    parser.add_argument("--files", type=int, default=24)
+    parser.add_argument("--victims", type=int, default=8)
     parser.add_argument("--leaves", type=int, default=1_000_000)
     parser.add_argument("--proofs", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
+    times = args.repeat
     with tempfile.TemporaryDirectory(prefix="haven-bench-evidence-") as scratch:
         root = Path(scratch)
-        text = await ingest_texts(root / "texts", args.texts)
-        text_base = await baseline_texts(root / "baseline.db", args.texts)
+        count, victims = args.texts, args.victims
+        text = await best_of(
+            times, "items_per_s", lambda n: ingest_texts(root / f"texts-{n}", count, 1)
+        )
+        text_many = await best_of(
+            times, "items_per_s", lambda n: ingest_texts(root / f"many-{n}", count, victims)
+        )
+        text_base = await best_of(
+            times, "items_per_s", lambda n: baseline_texts(root / f"baseline-{n}.db", count)
+        )
         payloads = file_payloads(args.files)
-        files = await ingest_files(root / "files", payloads)
-        files_base = baseline_files(payloads)
-        del payloads
+
+        async def bare_files(_: int) -> dict[str, float]:
+            return baseline_files(payloads)
+
+        files = await best_of(
+            times, "mb_per_s", lambda n: ingest_files(root / f"files-{n}", payloads, 1)
+        )
+        files_many = await best_of(
+            times, "mb_per_s", lambda n: ingest_files(root / f"fmany-{n}", payloads, victims)
+        )
+        files_base = await best_of(times, "mb_per_s", bare_files)
+        disk = [
+            await best_of(times, "mb_per_s", lambda n: disk_alone(root / f"disk-{n}", payloads, 1)),
+            await best_of(
+                times, "mb_per_s", lambda n: disk_alone(root / f"dmany-{n}", payloads, victims)
+            ),
+        ]
+        payloads.clear()  # the memory, before the log is built
         log_dir = root / "log"
         db, key = await open_log(log_dir, args.leaves)
         audit_base, hashes, tree_root = baseline_audit(args.leaves)
-        audited = await run_audit(db, log_dir, key, args.leaves)
+        for _ in range(times - 1):
+            again = baseline_audit(args.leaves)[0]
+            audit_base = max(audit_base, again, key=lambda result: result["leaves_per_s"])
+        audited = await best_of(
+            times, "leaves_per_s", lambda _: run_audit(db, log_dir, key, args.leaves)
+        )
         proofs = await run_proofs(db, log_dir / "haven.db", hashes, tree_root, args.proofs)
         await db.close()
     ratios = {
         "text_ingest": ratio(text["items_per_s"], text_base["items_per_s"]),
+        "text_ingest_concurrent": ratio(text_many["items_per_s"], text_base["items_per_s"]),
         "file_ingest": ratio(files["mb_per_s"], files_base["mb_per_s"]),
+        "file_ingest_concurrent": ratio(files_many["mb_per_s"], files_base["mb_per_s"]),
         "audit": ratio(audited["leaves_per_s"], audit_base["leaves_per_s"]),
         "audit_vs_leaf_hashes_only": ratio(
             audited["leaves_per_s"], audit_base["leaf_hashes_per_s"]
         ),
         "proof_generation": ratio(proofs["baseline_fetch_ms"], proofs["generate_ms"]),
     }
-    print(f"1. texts    {text['items_per_s']} items/s; baseline {text_base['items_per_s']}")
-    print(f"2. files    {files['mb_per_s']} MB/s; baseline {files_base['mb_per_s']}")
     print(
-        f"3. audit    {audited['leaves_per_s']} leaves/s over {args.leaves}; baseline "
+        f"1. texts    {text['items_per_s']} items/s sequential (1 victim), "
+        f"{text_many['items_per_s']} concurrent ({args.victims} victims; "
+        f"{text_many['cpu_ms_per_item']} ms CPU per item); "
+        f"baseline {text_base['items_per_s']} (sequential)"
+    )
+    print(
+        f"2. files    {files['mb_per_s']} MB/s sequential (1 victim), "
+        f"{files_many['mb_per_s']} concurrent ({args.victims} victims); "
+        f"baseline {files_base['mb_per_s']} (in memory); disk alone (write + fsync) "
+        f"{disk[0]['mb_per_s']} one at a time, {disk[1]['mb_per_s']} {args.victims} at once"
+    )
+    print(
+        f"3. audit    {audited['leaves_per_s']} leaves/s over {args.leaves} "
+        f"({audited['cpu_us_per_leaf']} us CPU per leaf, {audited['cores_used']} cores); baseline "
         f"{audit_base['leaves_per_s']} (leaf hashes + tree), {audit_base['leaf_hashes_per_s']}"
         " (leaf hashes only)"
     )
@@ -345,8 +482,17 @@ async def main() -> None:
         json.dumps(
             {
                 "bench": "evidence",
-                "text_ingest": {"haven": text, "baseline": text_base},
-                "file_ingest": {"haven": files, "baseline": files_base},
+                "text_ingest": {
+                    "haven": text,
+                    "haven_concurrent": text_many,
+                    "baseline": text_base,
+                },
+                "file_ingest": {
+                    "haven": files,
+                    "haven_concurrent": files_many,
+                    "baseline": files_base,
+                    "disk_alone": disk,
+                },
                 "audit": {"haven": audited, "baseline": audit_base},
                 "proofs": proofs,
                 "ratio": ratios,

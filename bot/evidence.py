@@ -5,11 +5,21 @@ An intake has two halves, so that nothing slow happens while the database is loc
 1. ``receive`` (no lock): download each attachment, refuse what is over the per-item
    limit (by its declared size before downloading, by its real size after), draw the
    item's random 32-byte salt and compute SHA-256(content) and SHA-256(salt || content).
+   Then each file is sealed ahead: a short transaction reads the number it is expected
+   to get and the case's data key, and the file is sealed under that item id and its
+   blob written and fsynced, with no lock held — so a large file's encryption and fsync
+   never keep other victims waiting, and several victims' files are written at once.
 2. ``keep`` (inside the dispatcher's transaction): recognise a duplicate, check the
-   case's total, seal ``salt || content`` with the case's data key bound to the item id,
-   write the blob (fsynced before the row naming it commits), append the evidence leaf,
-   insert the item row and the custody event, and queue the receipt — all in the one
-   transaction, so the receipt exists if and only if everything it vouches for does.
+   case's total, seal ``salt || content`` with the case's data key bound to the item id
+   (or take the blob sealed ahead, if the item got exactly the number and key it was
+   sealed for), write the blob (fsynced before the row naming it commits), append the
+   evidence leaf, insert the item row and the custody event, and queue the receipt — all
+   in the one transaction, so the receipt exists if and only if everything it vouches
+   for does.
+
+A blob sealed ahead for a number the item did not get (another message of the same
+victim was kept in between) is named by no row: it is ciphertext under the case's key,
+like the blob of a transaction that failed after writing it.
 
 What a victim sends is kept byte for byte: a forwarded text is not cleaned or trimmed,
 since the exact bytes are the evidence. What only describes it — file names, MIME types,
@@ -18,12 +28,13 @@ origin names — is untrusted and is sanitised before it is stored.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import mimetypes
 import os
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -36,10 +47,11 @@ from bot.flow import Turn
 from bot.inputs import clean_text
 from bot.prompts import Prompts
 from bot.receipts import Receipts, human_size
-from storage import case_keys, custody, evidence_items, ledger
-from storage.blobs import BlobStore
-from storage.case_keys import CaseKeyErased
-from storage.evidence_items import ItemRecord
+from storage import case_keys, cases, custody, evidence_items, ledger
+from storage.blobs import BlobError, BlobStore
+from storage.case_keys import CaseKeyErased, CaseKeyError
+from storage.database import Database
+from storage.evidence_items import ItemRecord, Usage
 from storage.keys import KeyRing
 from storage.leaves import (
     SALT_SIZE,
@@ -49,8 +61,8 @@ from storage.leaves import (
     content_commitment,
     item_id,
 )
-from storage.offload import offload
-from storage.vault import seal
+from storage.offload import offload, offload_each
+from storage.vault import seal, seal_joined
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +86,19 @@ class EvidenceSettings:
 
 
 @dataclass(frozen=True)
+class SealedAhead:
+    """A file sealed and stored before the transaction, for one case, item and key."""
+
+    case_id: int
+    item_no: int
+    key: bytes = field(repr=False)
+    blob: str
+
+    def fits(self, case_id: int, item_no: int, key: bytes) -> bool:
+        return (self.case_id, self.item_no, self.key) == (case_id, item_no, key)
+
+
+@dataclass(frozen=True)
 class Received:
     """One item's bytes, fetched and fingerprinted before the write lock is taken."""
 
@@ -88,6 +113,7 @@ class Received:
     commitment: str
     source_message_id: str = ""
     edit_of: int | None = None
+    sealed_ahead: SealedAhead | None = None
 
 
 @dataclass(frozen=True)
@@ -102,12 +128,14 @@ class Refused:
 class Evidence:
     def __init__(
         self,
+        db: Database,
         prompts: Prompts,
         receipts: Receipts,
         blobs: BlobStore,
         ring: KeyRing,
         settings: EvidenceSettings,
     ) -> None:
+        self.db = db
         self.prompts = prompts
         self.receipts = receipts
         self.blobs = blobs
@@ -123,16 +151,19 @@ class Evidence:
         if inbound.text:
             content = inbound.text.encode("utf-8")
             items.append(
-                self._fingerprinted(content, TEXT_KIND, TEXT_MIME, TEXT_NAME, origin, original_date)
+                await self._fingerprinted(
+                    content, TEXT_KIND, TEXT_MIME, TEXT_NAME, origin, original_date
+                )
             )
         for attachment in inbound.attachments:
             items.append(await self._fetch(attachment, origin, original_date))
-        return tuple(
+        received = tuple(
             replace(item, source_message_id=inbound.message_id)
             if isinstance(item, Received)
             else item
             for item in items
         )
+        return await self._seal_ahead(inbound, received)
 
     async def _fetch(
         self, attachment: Attachment, origin: Origin | None, original_date: datetime | None
@@ -151,11 +182,9 @@ class Evidence:
         kind = attachment.kind if attachment.kind in FILE_KINDS else OTHER_KIND
         mime = _mime_type(attachment.mime_type, attachment.file_name)
         name = sanitise_filename(attachment.file_name or kind + _extension(mime))
-        return await offload(
-            len(content), self._fingerprinted, content, kind, mime, name, origin, original_date
-        )
+        return await self._fingerprinted(content, kind, mime, name, origin, original_date)
 
-    def _fingerprinted(
+    async def _fingerprinted(
         self,
         content: bytes,
         kind: str,
@@ -167,6 +196,11 @@ class Evidence:
         if len(content) > self.settings.max_item_bytes:
             return Refused("too_large", len(content))
         salt = os.urandom(SALT_SIZE)
+        sha256, commitment = await offload_each(
+            len(content),
+            lambda: hashlib.sha256(content).hexdigest(),
+            lambda: content_commitment(salt, content),
+        )
         return Received(
             kind=kind,
             content=content,
@@ -174,10 +208,83 @@ class Evidence:
             file_name=name,
             origin=origin,
             original_date=original_date,
-            sha256=hashlib.sha256(content).hexdigest(),
+            sha256=sha256,
             salt=salt,
-            commitment=content_commitment(salt, content),
+            commitment=commitment,
         )
+
+    async def _seal_ahead(
+        self, inbound: Inbound, received: tuple[Received | Refused, ...]
+    ) -> tuple[Received | Refused, ...]:
+        """Each file sealed and its blob written under the number it is expected to get
+        (see the module's docstring); the items unchanged where none can be expected."""
+        if not any(isinstance(entry, Received) and entry.kind != TEXT_KIND for entry in received):
+            return received
+        async with self.db.transaction() as conn:
+            expected = await self._expected_numbers(conn, inbound, received)
+        if expected is None:
+            return received
+        case_id, key, numbers = expected
+        sealed = await asyncio.gather(
+            *(self._seal_one_ahead(item, case_id, number, key) for item, number in numbers.values())
+        )
+        ahead = dict(zip(numbers, sealed, strict=True))
+        return tuple(
+            replace(entry, sealed_ahead=ahead[index])
+            if isinstance(entry, Received) and ahead.get(index) is not None
+            else entry
+            for index, entry in enumerate(received)
+        )
+
+    async def _expected_numbers(
+        self, conn: AsyncConnection, inbound: Inbound, received: tuple[Received | Refused, ...]
+    ) -> tuple[int, bytes, dict[int, tuple[Received, int]]] | None:
+        """The victim's case, its key, and the number each file would get if kept now
+        (by position in ``received``), as ``_keep_one`` would number them: a duplicate
+        takes none (so neither does a redelivered message), and nothing is expected
+        from the first item over the case's limit on. None without a case or a key (the
+        first item makes the key)."""
+        who = inbound.identity
+        case_id = await cases.open_case_id(conn, who.platform, who.user_id)
+        if case_id is None:
+            return None
+        try:
+            key = await case_keys.data_key(conn, self.ring, case_id)
+        except CaseKeyError:
+            return None  # none yet, erased or unusable: the transaction says which
+        usage = await evidence_items.usage(conn, case_id)
+        number, total = usage.last_item_no, usage.total_bytes
+        seen: set[str] = set()
+        numbers: dict[int, tuple[Received, int]] = {}
+        for index, entry in enumerate(received):
+            if not isinstance(entry, Received):
+                continue
+            if entry.sha256 in seen or await evidence_items.find_by_content(
+                conn, case_id, entry.sha256
+            ):
+                continue
+            total += len(entry.content)
+            if total > self.settings.max_case_bytes:
+                break
+            seen.add(entry.sha256)
+            number += 1
+            if entry.kind != TEXT_KIND:
+                numbers[index] = (entry, number)
+        return case_id, key, numbers
+
+    async def _seal_one_ahead(
+        self, item: Received, case_id: int, item_no: int, key: bytes
+    ) -> SealedAhead | None:
+        parts = (item.salt, item.content)
+        sealed = await offload(
+            len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
+        )
+        try:
+            blob = await self.blobs.aput(sealed)
+        except BlobError as exc:
+            log.warning("evidence not sealed ahead: %s", exc)
+            return None  # the transaction tries again, and says so if it fails too
+        return SealedAhead(case_id, item_no, key, blob)
 
     # ---- inside the transaction ------------------------------------------------------------
 
@@ -226,7 +333,7 @@ class Evidence:
             turn.say(self.prompts.t(case, "evidence.deletion_noted", items=numbers))
             return True
         if inbound.text:
-            edited = self._fingerprinted(
+            edited = await self._fingerprinted(
                 inbound.text.encode("utf-8"), TEXT_KIND, TEXT_MIME, TEXT_NAME, None, None
             )
             if isinstance(edited, Refused):
@@ -260,7 +367,7 @@ class Evidence:
             key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
         except CaseKeyErased:
             return self.prompts.t(case, "evidence.case_erased")
-        stored, root = await self._store(conn, turn, item, usage.last_item_no + 1, key)
+        stored, root = await self._store(conn, turn, item, usage, key)
         log.info(
             "case %s: kept evidence item %s (%s, %d bytes)",
             case.id,
@@ -271,14 +378,26 @@ class Evidence:
         return stored, root
 
     async def _store(
-        self, conn: AsyncConnection, turn: Turn, item: Received, item_no: int, key: bytes
+        self, conn: AsyncConnection, turn: Turn, item: Received, usage: Usage, key: bytes
     ) -> tuple[ItemRecord, bytes]:
         case_id = turn.case.id
-        plain = item.salt + item.content
-        sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
-        # Files go to the blob store, durable before the row naming them commits; a text
-        # of a few hundred bytes stays in its row and costs no extra fsync.
-        blob = None if item.kind == TEXT_KIND else await self.blobs.aput(sealed)
+        item_no = usage.last_item_no + 1
+        ahead = item.sealed_ahead
+        sealed: bytes | None = None
+        blob: str | None = None
+        if ahead is not None and ahead.fits(case_id, item_no, key):
+            blob = ahead.blob  # already durable in the blob store
+        elif item.kind == TEXT_KIND:
+            # A text of a few hundred bytes stays in its row and costs no extra fsync.
+            plain = item.salt + item.content
+            sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
+        else:
+            # Files go to the blob store, durable before the row naming them commits.
+            parts = (item.salt, item.content)
+            sealed_file = await offload(
+                len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
+            )
+            blob = await self.blobs.aput(sealed_file)
         draft = ItemRecord(
             case_id=case_id,
             item_no=item_no,
@@ -300,7 +419,7 @@ class Evidence:
         )
         appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
         stored = replace(draft, leaf_index=appended.index)
-        await evidence_items.insert_item(conn, stored)
+        await evidence_items.insert_item(conn, stored, usage.total_bytes + stored.size)
         await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
         return stored, appended.root
 

@@ -209,6 +209,7 @@ class Haven:
             duties=(staff.escalator, staff.briefer),
         )
         evidence = Evidence(
+            db,
             prompts,
             Receipts(prompts, config.tz),
             blobs,

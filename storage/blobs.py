@@ -47,7 +47,7 @@ class BlobError(Exception):
     """A blob is missing, corrupted, unreadable or unwritable, or an address is invalid."""
 
 
-def blob_address(data: bytes) -> str:
+def blob_address(data: bytes | bytearray) -> str:
     """The address ``data`` is stored under: its SHA-256, 64 lowercase hex digits."""
     return hashlib.sha256(data).hexdigest()
 
@@ -76,7 +76,7 @@ class BlobStore:
 
     # --- blocking API -------------------------------------------------------------------
 
-    def put(self, data: bytes) -> str:
+    def put(self, data: bytes | bytearray) -> str:
         """Store ``data`` durably and return its address. Idempotent."""
         address = blob_address(data)
         path = self.path_of(address)
@@ -148,7 +148,7 @@ class BlobStore:
 
     # --- async wrappers -------------------------------------------------------------------
 
-    async def aput(self, data: bytes) -> str:
+    async def aput(self, data: bytes | bytearray) -> str:
         return await asyncio.to_thread(self.put, data)
 
     async def aget(self, address: str) -> bytes:
@@ -194,7 +194,7 @@ class BlobStore:
             _fsync_directory(path.parent)
 
     @staticmethod
-    def _write_atomically(path: Path, data: bytes) -> None:
+    def _write_atomically(path: Path, data: bytes | bytearray) -> None:
         # mkstemp creates the file O_EXCL with mode 0600.
         fd, temp_name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=path.parent)
         try:

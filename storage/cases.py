@@ -60,6 +60,13 @@ _FIND_OPEN = Prepared(
         cases.c.status != literal_column("'closed'"),
     )
 )
+_OPEN_ID = Prepared(
+    select(cases.c.id).where(
+        cases.c.platform == bindparam("platform"),
+        cases.c.user_id == bindparam("user_id"),
+        cases.c.status != literal_column("'closed'"),  # as in _FIND_OPEN
+    )
+)
 _GET = Prepared(select(cases).where(cases.c.id == bindparam("case_key")))
 _ANSWERS = Prepared(
     select(answers.c.question_id, answers.c.value).where(answers.c.case_id == bindparam("case_key"))
@@ -110,6 +117,12 @@ _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
     found = await _FIND_OPEN.mappings(conn, {"platform": platform, "user_id": user_id})
     return await _load(conn, found[0]) if found else None
+
+
+async def open_case_id(conn: AsyncConnection, platform: str, user_id: str) -> int | None:
+    """The id of the victim's open case, without loading it."""
+    found = await _OPEN_ID.rows(conn, {"platform": platform, "user_id": user_id})
+    return found[0][0] if found else None
 
 
 async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:

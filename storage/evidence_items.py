@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.blobs import BlobStore
@@ -98,15 +98,17 @@ _FIND_BY_CONTENT = Prepared(
         evidence_items.c.content_sha256 == bindparam("sha256"),
     )
 )
+# The last item holds the case's running total: one row through the (case, item) index.
 _USAGE = Prepared(
-    select(
-        func.coalesce(func.max(evidence_items.c.item_no), 0),
-        func.coalesce(func.sum(evidence_items.c.size), 0),
-    ).where(evidence_items.c.case_id == bindparam("case_key"))
+    select(evidence_items.c.item_no, evidence_items.c.case_bytes)
+    .where(evidence_items.c.case_id == bindparam("case_key"))
+    .order_by(evidence_items.c.item_no.desc())
+    .limit(1)
 )
 
 
-async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
+async def insert_item(conn: AsyncConnection, item: ItemRecord, case_bytes: int) -> None:
+    """Insert the item; ``case_bytes`` is the case's total with it (``usage`` + its size)."""
     origin = item.origin
     origin_values = {
         column: getattr(origin, name) if origin else "" for column, name in _ORIGIN_COLUMNS.items()
@@ -132,6 +134,7 @@ async def insert_item(conn: AsyncConnection, item: ItemRecord) -> None:
             "leaf_index": item.leaf_index,
             "source_message_id": item.source_message_id,
             "edit_of": item.edit_of,
+            "case_bytes": case_bytes,
         },
     )
 
@@ -157,8 +160,11 @@ async def find_by_content(conn: AsyncConnection, case_id: int, sha256: str) -> I
 
 
 async def usage(conn: AsyncConnection, case_id: int) -> Usage:
-    ((last, total),) = await _USAGE.rows(conn, {"case_key": case_id})
-    return Usage(last_item_no=int(last), total_bytes=int(total))
+    last = await _USAGE.rows(conn, {"case_key": case_id})
+    if not last:
+        return Usage(last_item_no=0, total_bytes=0)
+    ((item_no, total),) = last
+    return Usage(last_item_no=item_no, total_bytes=total)
 
 
 async def for_case(conn: AsyncConnection, case_id: int) -> list[ItemRecord]:

@@ -209,6 +209,9 @@ evidence_items = Table(
     Column("source_message_id", String(128), nullable=False, server_default=""),
     # The item an edited message replaces: the edit is a new item, the first one stays.
     Column("edit_of", Integer),
+    # The case's bytes kept with this item, so a new item's quota check reads one row
+    # rather than summing the case (migration 0008). Not part of the leaf.
+    Column("case_bytes", BigInteger, nullable=False),
     UniqueConstraint("case_id", "item_no", name="evidence_item_no"),
     UniqueConstraint("leaf_index", name="evidence_leaf"),
     # One copy of the same bytes per case: a second forward gets the earlier receipt.

@@ -47,8 +47,10 @@ material or plaintext.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from storage.keys import MasterKey
@@ -111,6 +113,30 @@ def seal(data_key: bytes, plaintext: bytes, item_id: str) -> bytes:
     """Encrypt one item's content with its case's data key, bound to ``item_id``."""
     _check_data_key(data_key)
     return _encrypt(data_key, plaintext, _item_aad(item_id))
+
+
+def seal_joined(data_key: bytes, parts: Sequence[bytes], item_id: str) -> bytearray:
+    """``seal(data_key, b"".join(parts), item_id)`` — the same format — without joining
+    the parts first or copying the ciphertext behind its header: for a 20 MB file, two
+    passes over its bytes fewer. The one-shot AESGCM takes a single buffer, so this uses
+    the streaming form of the same AES-256-GCM."""
+    _check_data_key(data_key)
+    label = _VERSION_BYTE + _item_aad(item_id)
+    nonce = os.urandom(NONCE_SIZE)
+    size = sum(len(part) for part in parts)
+    # update_into may need up to a block (16 bytes) more room than it writes.
+    sealed = bytearray(HEADER_SIZE + size + TAG_SIZE + 15)
+    sealed[:HEADER_SIZE] = _VERSION_BYTE + nonce
+    encryptor = Cipher(algorithms.AES(data_key), modes.GCM(nonce)).encryptor()
+    encryptor.authenticate_additional_data(label)
+    with memoryview(sealed) as view:
+        end = HEADER_SIZE
+        for part in parts:
+            end += encryptor.update_into(part, view[end:])
+        encryptor.finalize()
+        view[end : end + TAG_SIZE] = encryptor.tag
+    del sealed[end + TAG_SIZE :]
+    return sealed
 
 
 def open_sealed(data_key: bytes, sealed: bytes, item_id: str) -> bytes:

@@ -273,6 +273,21 @@ async def test_a_case_over_its_total_limit_is_told_so(
     assert len(await stored_items(victim.haven)) == 1
 
 
+async def test_the_case_total_counts_every_item_kept(
+    small_haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    victim = Victim(*small_haven)
+    await triage(victim)
+    for filler in (b"a", b"b", b"c"):
+        await send_file(victim, attachment(filler * 400))
+    replies = await send_file(victim, attachment(b"d" * 400))
+    assert replies[0].text == text_of(
+        victim.haven, "en", "evidence.case_full", used="1.2 KB", size="400 B", limit="1.5 KB"
+    )
+    await send_file(victim, attachment(b"e" * 300))
+    assert [item.size for item in await stored_items(victim.haven)] == [400, 400, 400, 300]
+
+
 @pytest.mark.parametrize(
     "raw",
     [

@@ -8,21 +8,25 @@ bound: appending or proving costs the same few statements at any size.
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import AsyncIterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, MetaData, delete
+from sqlalchemy import Connection, MetaData, create_engine, delete
 
 from storage import ledger
-from storage.database import Database
+from storage.database import MIGRATIONS, Database
 from storage.leaves import LeafKind
 from storage.merkle import (
     EMPTY_ROOT,
@@ -252,6 +256,49 @@ async def test_migration_creates_exactly_the_evidence_tables(db: Database) -> No
 
     async with db.transaction() as conn:
         assert await conn.run_sync(differences) == []
+
+
+def _migrate_to(path: Path, revision: str) -> None:
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as connection:
+        config = AlembicConfig()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        config.attributes["connection"] = connection
+        command.upgrade(config, revision)
+    engine.dispose()
+
+
+def test_migration_0008_gives_each_existing_item_its_cases_running_total(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    _migrate_to(path, "0007")
+    stamp = "2026-01-05 01:00:00.000000"
+    with closing(sqlite3.connect(path)) as old, old:
+        old.executemany(
+            "INSERT INTO cases (id, platform, user_id, chat_id, status, phase, locale, severity,"
+            " created_at, updated_at) VALUES (?, 'p', ?, 'c', 'open', '1', 'en', 'low', ?, ?)",
+            [(case_id, f"u{case_id}", stamp, stamp) for case_id in (1, 2)],
+        )
+        old.executemany(
+            "INSERT INTO ledger_leaves VALUES (?, 'evidence', x'00', ?)",
+            [(index, stamp) for index in range(4)],
+        )
+        old.executemany(
+            "INSERT INTO evidence_items (case_id, item_no, kind, received_at, size, mime_type,"
+            " file_name, content_sha256, content_commitment, leaf_index)"
+            " VALUES (?, ?, 'text', ?, ?, 'text/plain', '', ?, '', ?)",
+            [
+                (1, 1, stamp, 100, "a", 0),
+                (2, 1, stamp, 7, "b", 1),
+                (1, 2, stamp, 30, "c", 2),
+                (1, 3, stamp, 5, "d", 3),
+            ],
+        )
+    _migrate_to(path, "head")
+    with closing(sqlite3.connect(path)) as new:
+        totals = new.execute(
+            "SELECT case_id, item_no, case_bytes FROM evidence_items ORDER BY case_id, item_no"
+        ).fetchall()
+    assert totals == [(1, 1, 100), (1, 2, 130), (1, 3, 135), (2, 1, 7)]
 
 
 def _table_of(diff: Any) -> str:

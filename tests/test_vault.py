@@ -31,6 +31,7 @@ from storage.vault import (
     open_sealed,
     rewrap,
     seal,
+    seal_joined,
     unwrap,
     wrap,
 )
@@ -440,6 +441,18 @@ def test_seal_open_round_trip(size: int) -> None:
     if size >= 16:
         assert plaintext[:16] not in sealed
     assert open_sealed(data_key, sealed, "item-1") == plaintext
+
+
+@pytest.mark.parametrize("sizes", [(), (0,), (32, 0), (32, 1), (32, 100), (32, 5 * 1024 * 1024)])
+def test_sealing_parts_is_sealing_them_joined(sizes: tuple[int, ...]) -> None:
+    data_key = new_data_key()
+    parts = [os.urandom(size) for size in sizes]
+    sealed = seal_joined(data_key, parts, "item-1")
+    assert len(sealed) == sum(sizes) + SEAL_OVERHEAD
+    assert sealed[0] == 1
+    assert open_sealed(data_key, bytes(sealed), "item-1") == b"".join(parts)
+    with pytest.raises(VaultError):
+        open_sealed(data_key, bytes(sealed), "item-2")
 
 
 def test_seal_is_randomised() -> None:
