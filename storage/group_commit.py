@@ -108,7 +108,11 @@ class GroupCommit:
             conn = await self._engine.connect()
             driver = inline_driver(conn)
             assert driver is not None, "groups are for SQLite"
-            await conn.begin()  # BEGIN IMMEDIATE, by the engine's "begin" event
+            try:
+                await conn.begin()  # BEGIN IMMEDIATE, by the engine's "begin" event
+            except BaseException:
+                await conn.close()  # the next transaction starts over with a fresh one
+                raise
             self._conn, self._driver = conn, driver
             self._start_group()
         elif not self._open_group:

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import insert, select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from storage import cases as cases_store
-from storage import messages
+from storage import messages, sqlite_connection
 from storage.database import Database
 from storage.schema import cases
 from tests.sql_trace import traced, tracing
@@ -130,6 +130,26 @@ async def test_begin_waits_for_another_process_without_blocking_the_loop(
     other.close()
     await waiting
     assert users_on_disk(path) == {"after"}
+
+
+@pytest.mark.parametrize("earlier_group", [False, True], ids=["first", "later"])
+async def test_a_lock_held_past_the_busy_timeout_fails_one_transaction_only(
+    db: Database, path: Path, monkeypatch: pytest.MonkeyPatch, earlier_group: bool
+) -> None:
+    """The first group's BEGIN goes through SQLAlchemy, later ones straight to SQLite:
+    either way a BEGIN that times out fails its transaction and the next one works."""
+    monkeypatch.setattr(sqlite_connection, "BUSY_TIMEOUT_MS", 50)
+    if earlier_group:
+        await add_case(db, "earlier")
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with pytest.raises(OperationalError, match="locked"):
+        await add_case(db, "refused")
+    other.execute("COMMIT")
+    other.close()
+    await add_case(db, "after")
+    assert users_on_disk(path) == {"after"} | ({"earlier"} if earlier_group else set())
+    assert write_lock_is_free(path)
 
 
 async def test_a_cancelled_waiter_does_not_leave_the_group_open(db: Database, path: Path) -> None:
