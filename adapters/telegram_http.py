@@ -14,12 +14,17 @@ python-telegram-bot expects from a transport, ``TimedOut`` and ``NetworkError``.
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
+from telegram._utils.types import UploadFileDict
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _Timeout = float | DefaultValue[float] | DefaultValue[None] | None
+# An upload slower than this counts as stalled (see _sending_bound).
+SLOWEST_UPLOAD_BYTES_PER_S = 50_000
 
 
 class AiohttpRequest(BaseRequest):
@@ -72,35 +77,50 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("This AiohttpRequest is not initialized!")
-        files = bool(request_data and request_data.contains_files)
-        timeout = self._timeout(
-            _given(read_timeout, self._read),
-            _given(write_timeout, self._media_write if files else self._write),
-            _given(connect_timeout, self._connect),
-            _given(pool_timeout, self._pool),
+        files = request_data.multipart_data if request_data and request_data.contains_files else {}
+        read = _given(read_timeout, self._read)
+        write = _given(write_timeout, self._media_write if files else self._write)
+        connect = _given(connect_timeout, self._connect)
+        pool = _given(pool_timeout, self._pool)
+        timeout = aiohttp.ClientTimeout(
+            connect=None if connect is None or pool is None else connect + pool,
+            sock_connect=connect,
+            sock_read=read,
         )
         try:
-            async with self._session.request(
-                method, url, data=_body(request_data), timeout=timeout
-            ) as response:
+            async with asyncio.timeout(_sending_bound(read, write, connect, pool, files)):
+                response = await self._session.request(
+                    method, url, data=_body(request_data), timeout=timeout
+                )
+            async with response:
                 return response.status, await response.read()
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
             raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
 
-    @staticmethod
-    def _timeout(
-        read: float | None, write: float | None, connect: float | None, pool: float | None
-    ) -> aiohttp.ClientTimeout:
-        """aiohttp has no write timeout and counts the wait for a pooled connection inside
-        its connect timeout; a bound on the whole request keeps a stalled upload finite."""
-        phases = (read, write, connect, pool)
-        whole = None if None in phases else sum(p for p in phases if p is not None)
-        waiting = None if connect is None or pool is None else connect + pool
-        return aiohttp.ClientTimeout(
-            total=whole, connect=waiting, sock_connect=connect, sock_read=read
-        )
+
+def _sending_bound(
+    read: float | None,
+    write: float | None,
+    connect: float | None,
+    pool: float | None,
+    files: UploadFileDict,
+) -> float | None:
+    """How long sending may take, from the pool to the answer's headers; None: no bound.
+
+    aiohttp has no write timeout (httpx bounds each write), so sending is bounded as a
+    whole: its phases' timeouts, plus, for an upload, its size at a rate below which a
+    transfer counts as stalled (as curl's --speed-limit). Reading the answer's body is
+    bounded per read, as with httpx: a large download is never cut off while it flows.
+    """
+    if read is None or write is None or connect is None or pool is None:
+        return None
+    sizes = [len(c) if isinstance(c, bytes) else None for _, c, _ in files.values()]
+    if None in sizes:
+        return None  # a file handle's size is not known here
+    uploading = sum(size for size in sizes if size is not None)
+    return read + write + connect + pool + uploading / SLOWEST_UPLOAD_BYTES_PER_S
 
 
 def _given(value: _Timeout, default: float | None) -> float | None:

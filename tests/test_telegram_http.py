@@ -110,6 +110,38 @@ async def test_an_answer_slower_than_the_read_timeout_times_out() -> None:
         await runner.cleanup()
 
 
+async def test_a_download_slower_than_all_timeouts_together_completes_while_it_flows() -> None:
+    """Each piece arrives within the read timeout; the whole takes longer than every
+    timeout added up, as a large file on a slow link does."""
+    chunk = b"x" * 1000
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        await response.prepare(request)
+        for _ in range(12):
+            await asyncio.sleep(0.05)
+            await response.write(chunk)
+        await response.write_eof()
+        return response
+
+    app = web.Application()
+    app.router.add_get("/file/{tail:.*}", trickle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    request = AiohttpRequest(
+        read_timeout=0.3, write_timeout=0.1, connect_timeout=0.1, pool_timeout=0.05
+    )
+    await request.initialize()
+    try:
+        data = await request.retrieve(f"http://127.0.0.1:{port}/file/bot123:x/doc.bin")
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+    assert data == chunk * 12
+
+
 async def test_a_request_before_initialize_is_refused() -> None:
     with pytest.raises(NetworkError, match="not initialized"):
         await AiohttpRequest().post("http://127.0.0.1:1/bot123:x/getMe")
