@@ -216,7 +216,7 @@ class Dispatcher:
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
     ) -> None:
         await record_inbound(conn, inbound, answer.case_id, now)
-        for reply in joined(list(answer.replies)):
+        for reply in joined(answer.replies):
             await queue_reply(conn, inbound.chat, reply, answer.case_id, now)
 
     # ---- routing ------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bot.content import LOCALES, Item, Playbook, Question, Severity
@@ -23,7 +24,7 @@ class Reply:
 JOINED_LIMIT = 3000
 
 
-def joined(replies: list[Reply]) -> list[Reply]:
+def joined(replies: Sequence[Reply]) -> list[Reply]:
     """One turn's replies as the fewest messages: text on its own rides with the reply
     after it, so tapping "done" buzzes the victim's phone once, not twice. A file keeps
     its own message (its text is its caption), and nothing grows past JOINED_LIMIT."""
