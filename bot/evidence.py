@@ -18,8 +18,9 @@ An intake has two halves, so that nothing slow happens while the database is loc
    for does.
 
 A blob sealed ahead for a number the item did not get (another message of the same
-victim was kept in between) is named by no row: it is ciphertext under the case's key,
-like the blob of a transaction that failed after writing it.
+victim was kept in between) is deleted once the item is kept under its own number. A
+transaction that fails after writing a blob leaves it behind, as before: ciphertext under
+the case's key that no row names.
 
 What a victim sends is kept byte for byte: a forwarded text is not cleaned or trimmed,
 since the exact bytes are the evidence. What only describes it — file names, MIME types,
@@ -299,6 +300,7 @@ class Evidence:
                 turn.say(self._refusal(turn, entry))
                 continue
             outcome = await self._keep_one(conn, turn, entry)
+            await self._discard_unused(entry, outcome)
             if isinstance(outcome, str):
                 turn.say(outcome)
             else:
@@ -307,6 +309,20 @@ class Evidence:
             turn.say(self.receipts.receipt(turn.case, *kept[0]))
         elif kept:
             turn.say(self.receipts.batch(turn.case, kept))
+
+    async def _discard_unused(
+        self, item: Received, outcome: tuple[ItemRecord, bytes] | str
+    ) -> None:
+        """Delete a blob sealed ahead that no row names (the item got another number, or
+        was not kept). Its address is the hash of ciphertext under a fresh nonce, so no
+        other item can name it either."""
+        ahead = item.sealed_ahead
+        if ahead is None or (not isinstance(outcome, str) and outcome[0].blob == ahead.blob):
+            return
+        try:
+            await self.blobs.adelete(ahead.blob)
+        except BlobError as exc:
+            log.warning("a blob sealed ahead and not used is left behind: %s", exc)
 
     async def follow_change(self, conn: AsyncConnection, turn: Turn, inbound: Inbound) -> bool:
         """An edit or deletion of a message that carried evidence; False if none did.
