@@ -120,7 +120,7 @@ async def test_a_download_slower_than_all_timeouts_together_completes_while_it_f
     async def trickle(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
         await response.prepare(request)
-        for _ in range(12):
+        for _ in range(30):  # 1.5 s in all, each piece 20 times faster than the timeout
             await asyncio.sleep(0.05)
             await response.write(chunk)
         await response.write_eof()
@@ -133,7 +133,7 @@ async def test_a_download_slower_than_all_timeouts_together_completes_while_it_f
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
     request = AiohttpRequest(
-        read_timeout=0.3, write_timeout=0.1, connect_timeout=0.1, pool_timeout=0.05
+        read_timeout=1.0, write_timeout=0.05, connect_timeout=0.05, pool_timeout=0.05
     )
     await request.initialize()
     try:
@@ -141,7 +141,7 @@ async def test_a_download_slower_than_all_timeouts_together_completes_while_it_f
     finally:
         await request.shutdown()
         await runner.cleanup()
-    assert data == chunk * 12
+    assert data == chunk * 30
 
 
 async def test_a_request_before_initialize_is_refused() -> None:
