@@ -90,7 +90,7 @@ class AiohttpRequest(BaseRequest):
         try:
             async with asyncio.timeout(_sending_bound(read, write, connect, pool, files)):
                 response = await self._session.request(
-                    method, url, data=_body(request_data), timeout=timeout
+                    method, url, data=_body(request_data, files), timeout=timeout
                 )
             async with response:
                 return response.status, await response.read()
@@ -127,16 +127,18 @@ def _given(value: _Timeout, default: float | None) -> float | None:
     return default if isinstance(value, DefaultValue) else value
 
 
-def _body(request_data: RequestData | None) -> aiohttp.FormData | dict[str, str] | None:
+def _body(
+    request_data: RequestData | None, files: UploadFileDict
+) -> aiohttp.FormData | dict[str, str] | None:
     """Form fields as python-telegram-bot encodes them; files make it a multipart form."""
     if request_data is None:
         return None
     fields = request_data.json_parameters
-    if not request_data.contains_files:
+    if not files:
         return fields
     # Names as browsers and httpx send them (UTF-8 in quotes); aiohttp's default would
     # percent-encode them, and a victim's bundle would arrive as "%E8%AF%81….zip".
     form = aiohttp.FormData(fields, quote_fields=False)
-    for name, (file_name, content, mime_type) in request_data.multipart_data.items():
+    for name, (file_name, content, mime_type) in files.items():
         form.add_field(name, content, filename=file_name, content_type=mime_type)
     return form
