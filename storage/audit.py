@@ -132,13 +132,18 @@ class _Audit:
         """Chunk by chunk. A chunk proven sound (on SQLite) skips the tree and custody
         checks, which would find nothing there; any other goes through all of them."""
         step = 1 << CHUNK_LEVEL
-        for begin in range(0, size, step):
-            end = min(begin + step, size)
-            if soundness is not None and await soundness.chunk_is_sound(begin, end):
-                items = await self._check_items_of_sound_chunk(begin, end)
-            else:
-                items = await self._check_chunk(begin, end)
-            await self._check_contents(items)
+        chunks = [(begin, min(begin + step, size)) for begin in range(0, size, step)]
+        verdicts = soundness.verdicts(chunks) if soundness is not None else None
+        try:
+            for index, (begin, end) in enumerate(chunks):
+                if verdicts is not None and await verdicts.sound(index):
+                    items = await self._check_items_of_sound_chunk(begin, end)
+                else:
+                    items = await self._check_chunk(begin, end)
+                await self._check_contents(items)
+        finally:
+            if verdicts is not None:
+                verdicts.close()
 
     async def _check_chunk(self, begin: int, end: int) -> list[ItemRecord]:
         chunk = await self._read(begin, end)

@@ -21,16 +21,19 @@ finding and never decides one: it can only make a clean chunk cheaper.
   "received" rows are compared in Python by the caller, as before: each item needs its
   content checked anyway, which costs far more.
 
-Both run in worker threads on connections of their own, which only read (WAL readers
-never wait for, nor hold, the write lock). The row query spends its time inside SQLite
-with the GIL released, so it overlaps the hashing on a second core.
+Both run on connections of their own, which only read (WAL readers never wait for, nor
+hold, the write lock), each in a thread of its own that goes through the chunks in order
+ahead of the caller (:meth:`SqliteSoundness.verdicts`): neither waits for the other to
+finish a chunk, nor for the caller's own work on one. The row query spends its time
+inside SQLite with the GIL released, so it overlaps the hashing on a second core.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -116,22 +119,17 @@ class SqliteSoundness:
             return None
         return cls(Path(name), top_level)
 
+    def verdicts(self, chunks: Sequence[tuple[int, int]]) -> Verdicts:
+        """Whether each chunk ``[begin, end)`` is sound, worked out ahead of the caller.
+        Close them before closing this."""
+        loop = asyncio.get_running_loop()
+        return Verdicts(
+            _Checks(self.tree_is_sound, chunks, loop), _Checks(self.rows_are_sound, chunks, loop)
+        )
+
     def close(self) -> None:
         self._tree.close()
         self._rows.close()
-
-    async def chunk_is_sound(self, begin: int, end: int) -> bool:
-        # Both threads are let finish before an error from either goes on, so that
-        # close() never meets a connection still in use.
-        outcomes = await asyncio.gather(
-            asyncio.to_thread(self.tree_is_sound, begin, end),
-            asyncio.to_thread(self.rows_are_sound, begin, end),
-            return_exceptions=True,
-        )
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome
-        return all(outcomes)
 
     def tree_is_sound(self, begin: int, end: int) -> bool:
         """Leaves and stored nodes of ``[begin, end)`` (levels up to ``top_level``).
@@ -164,6 +162,77 @@ class SqliteSoundness:
         except sqlite3.Error:
             return False  # a value SQL cannot turn into JSON: for the thorough check
         return unproven is None
+
+
+class Verdicts:
+    """The two kinds of checks of every chunk, each running ahead in its own thread."""
+
+    def __init__(self, tree: _Checks, rows: _Checks) -> None:
+        self._checks = (tree, rows)
+
+    async def sound(self, index: int) -> bool:
+        """Whether chunk ``index`` (in the order given) is proven sound."""
+        tree, rows = self._checks
+        return await tree.outcome(index) and await rows.outcome(index)
+
+    def close(self) -> None:
+        """Stop both threads after their current chunk, and wait for them: only then may
+        their connections close."""
+        for checks in self._checks:
+            checks.stop()
+
+
+class _Checks:
+    """One check over every chunk, in order, in a thread of its own. An error ends the
+    thread; it is raised by the chunk it happened on."""
+
+    def __init__(
+        self,
+        check: Callable[[int, int], bool],
+        chunks: Sequence[tuple[int, int]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self._outcomes: list[asyncio.Future[bool]] = [loop.create_future() for _ in chunks]
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(check, chunks, loop), name="audit-check", daemon=True
+        )
+        self._thread.start()
+
+    async def outcome(self, index: int) -> bool:
+        return await self._outcomes[index]
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join()
+        for outcome in self._outcomes:
+            if outcome.done():
+                outcome.exception()  # an error nobody awaited is not one to warn of
+
+    def _run(
+        self,
+        check: Callable[[int, int], bool],
+        chunks: Sequence[tuple[int, int]],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        for (begin, end), outcome in zip(chunks, self._outcomes, strict=True):
+            if self._stopping.is_set():
+                return
+            try:
+                sound = check(begin, end)
+            except Exception as exc:
+                loop.call_soon_threadsafe(_settle, outcome, exc)
+                return
+            loop.call_soon_threadsafe(_settle, outcome, sound)
+
+
+def _settle(outcome: asyncio.Future[bool], result: bool | Exception) -> None:
+    if outcome.done():  # the audit gave up waiting
+        return
+    if isinstance(result, Exception):
+        outcome.set_exception(result)
+    else:
+        outcome.set_result(result)
 
 
 def _reader(path: Path) -> sqlite3.Connection:

@@ -7,6 +7,8 @@ storage/leaves.py's bytes over arbitrary text, numbers and times.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,7 +22,7 @@ from bot.runtime import Haven
 from storage import audit as audit_module
 from storage import custody, ledger
 from storage.audit import CHUNK_LEVEL, Problem
-from storage.audit_sqlite import SqliteSoundness
+from storage.audit_sqlite import SqliteSoundness, Verdicts
 from storage.database import Database
 from storage.leaves import CustodyEvent, LeafKind
 from storage.schema import custody_events, ledger_leaves, ledger_nodes
@@ -67,9 +69,11 @@ async def test_a_kept_vault_is_proven_sound(victim: Victim) -> None:
     haven = await keep_some(victim)
     await record(haven, CustodyEvent(actor="staff:console:a", action="read", at=NOW, case_id=1))
     soundness = proof(haven)
+    verdicts = soundness.verdicts([(0, await log_size(haven))])
     try:
-        assert await soundness.chunk_is_sound(0, await log_size(haven))
+        assert await verdicts.sound(0)
     finally:
+        verdicts.close()
         soundness.close()
 
 
@@ -190,6 +194,35 @@ async def test_every_chunk_of_an_untouched_tree_is_sound(log: Database) -> None:
     assert all(sound_chunks(log, top_level=5))
 
 
+def chunks_of(size: int = 37, top_level: int = 2) -> list[tuple[int, int]]:
+    step = 1 << top_level
+    return [(begin, min(begin + step, size)) for begin in range(0, size, step)]
+
+
+async def test_a_failing_check_fails_its_chunk_and_closing_stops_the_threads(
+    log: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def tree(soundness: SqliteSoundness, begin: int, end: int) -> bool:
+        if begin == 8:
+            raise sqlite3.OperationalError("disk I/O error")
+        return True
+
+    monkeypatch.setattr(SqliteSoundness, "tree_is_sound", tree)
+    monkeypatch.setattr(SqliteSoundness, "rows_are_sound", lambda soundness, b, e: True)
+    soundness = SqliteSoundness.open_for(log, 2)
+    assert soundness is not None
+    before = threading.active_count()
+    verdicts = soundness.verdicts(chunks_of())
+    try:
+        assert await verdicts.sound(0) and await verdicts.sound(1)
+        with pytest.raises(sqlite3.OperationalError, match="disk I/O error"):
+            await verdicts.sound(2)
+    finally:
+        verdicts.close()
+        soundness.close()
+    assert threading.active_count() == before
+
+
 @pytest.mark.parametrize(
     ("change", "chunk"),
     [
@@ -260,13 +293,13 @@ async def test_the_audit_finds_the_same_with_and_without_the_proof(
     await tamper_across_chunks(haven)
     monkeypatch.setattr(audit_module, "CHUNK_LEVEL", 2)
     verdicts: list[bool] = []
-    judge = SqliteSoundness.chunk_is_sound
+    judge = Verdicts.sound
 
-    async def judged(soundness: SqliteSoundness, begin: int, end: int) -> bool:
-        verdicts.append(await judge(soundness, begin, end))
+    async def judged(judging: Verdicts, index: int) -> bool:
+        verdicts.append(await judge(judging, index))
         return verdicts[-1]
 
-    monkeypatch.setattr(SqliteSoundness, "chunk_is_sound", judged)
+    monkeypatch.setattr(Verdicts, "sound", judged)
     proven = await run_audit(haven)
     # 44 leaves, chunks of 4: the changes are in chunks 2, 4, 5, 7 and 10.
     assert verdicts == [number not in (2, 4, 5, 7, 10) for number in range(11)]
