@@ -64,6 +64,7 @@ class ConsoleSettings:
 
 class ConsoleAdapter:
     platform = PLATFORM
+    uploads_files = False  # the person is shown the path of Haven's own copy
 
     def __init__(
         self,

@@ -21,8 +21,9 @@ PLATFORM = "memory"
 class MemoryAdapter:
     platform = PLATFORM
 
-    def __init__(self, platform: str = PLATFORM) -> None:
+    def __init__(self, platform: str = PLATFORM, *, uploads_files: bool = False) -> None:
         self.platform = platform
+        self.uploads_files = uploads_files
         self.sent: dict[str, list[Outbound]] = defaultdict(list)
         self.fail_next = 0
         self._ids = itertools.count(1)

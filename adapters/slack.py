@@ -95,6 +95,7 @@ class SlackOptions:
 
 class SlackAdapter:
     platform = PLATFORM
+    uploads_files = True
 
     def __init__(self, options: SlackOptions) -> None:
         self.options = options

@@ -92,6 +92,7 @@ class _Album:
 
 class TelegramAdapter:
     platform = PLATFORM
+    uploads_files = True
 
     def __init__(self, options: TelegramOptions) -> None:
         self.options = options

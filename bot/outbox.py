@@ -29,6 +29,7 @@ from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
 from bot.content import Texts
 from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
+from bot.handover_files import HandoverFiles
 from bot.prompts import Reply
 from bot.ratelimit import RateBudget, RateLimiter
 from storage import outbox
@@ -166,20 +167,25 @@ class _SentMarks:
     write at its end.
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, handover: HandoverFiles | None) -> None:
         self.db = db
+        self.handover = handover
         self.sent: dict[int, str] = {}  # row id -> the platform's message id
         self.unmarked: set[int] = set()  # sent rows whose mark is not written yet
         self._unwritten: list[tuple[int, str, datetime]] = []
+        self._files: dict[int, str] = {}  # sent row id -> the file it delivered
         self._since = 0.0
         self._writing: list[asyncio.Task[None]] = []
 
-    def add(self, row_id: int, message_id: str, at: datetime, took: float) -> None:
+    def add(self, row: OutboxRow, message_id: str, at: datetime, took: float) -> None:
         if not self._unwritten:
             self._since = time.monotonic()
-        self.sent[row_id] = message_id
-        self.unmarked.add(row_id)
-        self._unwritten.append((row_id, message_id, at))
+        self.sent[row.id] = message_id
+        self.unmarked.add(row.id)
+        self._unwritten.append((row.id, message_id, at))
+        file = row.payload.get("file")
+        if file and self.handover is not None and self.handover.holds(file["path"]):
+            self._files[row.id] = file["path"]
         waited = time.monotonic() - self._since
         if len(self._unwritten) >= MARK_EVERY or max(took, waited) >= MARK_WITHIN_SECONDS:
             self._write_soon()
@@ -193,6 +199,10 @@ class _SentMarks:
             await outbox.mark_sent_many(conn, marks)
         # Only now: a failed write leaves its rows to a later pass, never to this one.
         self.unmarked.difference_update(row_id for row_id, _, _ in marks)
+        delivered = [self._files.pop(row_id) for row_id, _, _ in marks if row_id in self._files]
+        if delivered and self.handover is not None:
+            # Only once marked: a row sent again after a crash still finds its file.
+            await self.handover.remove(delivered)
 
     async def flush(self) -> None:
         """Write what is left and wait until every mark of the pass is committed."""
@@ -219,11 +229,13 @@ class OutboxSender:
         policy: RetryPolicy | None = None,
         budgets: Mapping[str, RateBudget] | None = None,
         idle_poll_seconds: float = 1.0,
+        handover: HandoverFiles | None = None,
     ) -> None:
         self.db = db
         self.adapters = adapters
         self.clock = clock
         self.notice = notice
+        self.handover = handover
         self.policy = policy or RetryPolicy()
         self.idle_poll_seconds = idle_poll_seconds
         budgets = budgets or {}
@@ -276,7 +288,7 @@ class OutboxSender:
         self._recheck_in = min(seconds, self._recheck_in or seconds)
 
     async def _drain_platform(self, platform: str, adapter: Adapter) -> int:
-        marks = _SentMarks(self.db)
+        marks = _SentMarks(self.db, self.handover if adapter.uploads_files else None)
         try:
             return await self._drain_marked(platform, adapter, marks)
         finally:
@@ -344,7 +356,7 @@ class OutboxSender:
             log.exception("adapter %s failed on outbox row %s", row.platform, row.id)
             await self._failed(row, type(exc).__name__, permanent=False)
             return _Result.FAILED
-        marks.add(row.id, message_id, self.clock.now(), time.monotonic() - started)
+        marks.add(row, message_id, self.clock.now(), time.monotonic() - started)
         return _Result.SENT
 
     async def _edited_message_id(self, row: OutboxRow, marks: _SentMarks) -> str:

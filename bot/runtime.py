@@ -36,9 +36,11 @@ from bot.erase_desk import EraseDesk
 from bot.escalation import Escalator, Level
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence import Evidence, EvidenceSettings
+from bot.export import EXPORTS_DIR
 from bot.export_desk import ExportDesk
 from bot.flood import FloodGuard
 from bot.flow import Flow
+from bot.handover_files import HandoverFiles
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.masking import mask
 from bot.memo_desk import MemoDesk
@@ -194,6 +196,7 @@ class Haven:
             StaffNotice(staff_channels(config), playbook.texts, config.default_locale),
             policy=retry_policy_of(config),
             budgets=rate_budgets_of(config),
+            handover=HandoverFiles(config.data_dir / EXPORTS_DIR),
         )
         reminder_texts = ReminderTexts(playbook.texts, config.tz)
         limits = config.limits
@@ -258,6 +261,18 @@ class Haven:
         """Handle one event and deliver its replies before the next (the console's rhythm)."""
         await self.dispatcher.handle(inbound)
         await self.sender.drain()
+
+    async def sweep_handover_files(self) -> None:
+        """Exports left behind by a crash and needed by no message: see
+        bot/handover_files.py. Only for the bot's own start: a command run beside it
+        could meet a bundle written a moment before its message."""
+        handover = self.sender.handover
+        if handover is None:
+            return
+        uploading = [
+            name for name, adapter in self.sender.adapters.items() if adapter.uploads_files
+        ]
+        await handover.sweep(self.db, uploading)
 
     async def close(self) -> None:
         await self.scheduler.stop()
@@ -389,6 +404,7 @@ async def run(
     adapters = build_adapters(config, stdin, stdout)
     haven = await Haven.open(config, adapters, clock)
     freeze_startup_heap()
+    await haven.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
     try:
         await haven.scheduler.start()

@@ -207,6 +207,19 @@ async def requeue_dead(conn: AsyncConnection) -> int:
     return int(result.rowcount)
 
 
+async def file_rows(conn: AsyncConnection) -> list[tuple[str, str, str]]:
+    """Each row that carries a file: the file's path, the row's state and platform."""
+    query = select(outbox.c.payload, outbox.c.state, outbox.c.platform).where(
+        outbox.c.payload.contains('"file"')
+    )
+    found = []
+    for payload, state, platform in await conn.execute(query):
+        file = json.loads(payload).get("file")
+        if file:
+            found.append((str(file["path"]), state, platform))
+    return found
+
+
 async def counts(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
     return {state: int(count) for state, count in rows.all()}

@@ -33,6 +33,7 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
+from bot.export import EXPORTS_DIR
 from bot.runtime import Haven, build_adapters, telegram_options
 from tests.chat_rig import (
     TRIAGE,
@@ -554,7 +555,12 @@ async def test_export_reaches_the_victim_as_a_document(rig: Rig, fake: FakeBotAP
     [document] = fake.sent("sendDocument")
     assert document.params["chat_id"] == str(VICTIM["id"])
     assert document.params["document"]["filename"] == "haven-case-1-evidence.zip"
+    assert document.params["document"]["size"] > 0
     assert "📦" in document.params["caption"]
+    # Telegram holds the victim's copy now: Haven's plaintext one is gone.
+    await rig.haven.sender.drain()
+    exports = rig.haven.config.data_dir / EXPORTS_DIR
+    assert await asyncio.to_thread(lambda: list(exports.iterdir())) == []
 
 
 async def test_timeline_and_search_over_telegram_use_the_forward_dates(rig: Rig) -> None:

@@ -1,0 +1,119 @@
+"""A victim's `/export` bundle is plaintext: once a platform that takes the bytes has it,
+Haven's copy goes; the console's copy, which the person is shown, stays."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from adapters.memory import MemoryAdapter
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.events import ChatKind, ChatRef, OutboundFile
+from bot.export import EXPORTS_DIR
+from bot.handover_files import HandoverFiles
+from bot.outbox import RetryPolicy, queue_reply
+from bot.prompts import Reply
+from bot.runtime import Haven
+from tests.chat_rig import dead_letters
+from tests.conftest import Victim
+from tests.test_evidence import LEAKED, forward
+from tests.test_journey import triage
+
+
+async def exported(victim: Victim) -> Path:
+    await triage(victim)
+    await forward(victim, LEAKED)
+    (reply,) = await victim.command("export")
+    assert reply.file is not None
+    return Path(reply.file.path)
+
+
+def exists(path: Path) -> bool:
+    return path.exists()
+
+
+async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
+    config: Config, clock: ManualClock
+) -> None:
+    adapter = MemoryAdapter(uploads_files=True)
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        bundle = await exported(Victim(haven, adapter))
+        assert bundle.parent == config.data_dir / EXPORTS_DIR
+        assert not await asyncio.to_thread(exists, bundle)
+    finally:
+        await haven.close()
+
+
+async def test_the_consoles_kind_of_delivery_keeps_the_bundle_it_shows(victim: Victim) -> None:
+    assert not victim.adapter.uploads_files
+    bundle = await exported(victim)
+    assert await asyncio.to_thread(exists, bundle)
+
+
+async def test_a_bundle_that_could_not_be_delivered_is_kept_for_the_retry(
+    config: Config, clock: ManualClock
+) -> None:
+    adapter = MemoryAdapter(uploads_files=True)
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    haven.sender.policy = RetryPolicy(attempts=1)  # the first failure makes a dead letter
+    try:
+        victim = Victim(haven, adapter)
+        await triage(victim)
+        await forward(victim, LEAKED)
+        adapter.fail_next = 1
+        await victim.command("export")
+        assert await dead_letters(haven) == 1
+        (bundle,) = (config.data_dir / EXPORTS_DIR).iterdir()
+        await haven.sweep_handover_files()
+        assert await asyncio.to_thread(exists, bundle)
+    finally:
+        await haven.close()
+
+
+async def write(path: Path) -> Path:
+    await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(path.write_bytes, b"PK\x05\x06" + bytes(18))
+    return path
+
+
+async def test_the_sweep_keeps_only_what_a_message_still_needs(
+    haven: tuple[Haven, MemoryAdapter], tmp_path: Path
+) -> None:
+    core, _ = haven
+    exports = core.config.data_dir / EXPORTS_DIR
+    pending = await write(exports / "case-1-pending.zip")
+    shown = await write(exports / "case-1-console.zip")
+    uploaded = await write(exports / "case-1-uploaded.zip")
+    await write(exports / "case-2-crashed.zip")  # its message was never written
+    outside = await write(tmp_path / "not-an-export.zip")
+    now = core.clock.now()
+    async with core.db.transaction() as conn:
+        rows = {}
+        for platform, path in (
+            ("memory", pending),
+            ("console", shown),
+            ("memory", uploaded),
+            ("memory", exports / ".." / ".." / outside.name),
+        ):
+            chat = ChatRef(platform, "v1", ChatKind.PRIVATE)
+            reply = Reply("your bundle", file=OutboundFile(str(path), "b.zip", "application/zip"))
+            rows[path] = await queue_reply(conn, chat, reply, None, now)
+        await conn.exec_driver_sql(
+            "UPDATE outbox SET state = 'sent' WHERE id IN (?, ?, ?)",
+            (rows[shown], rows[uploaded], rows[exports / ".." / ".." / outside.name]),
+        )
+    files = HandoverFiles(exports)
+    assert await files.sweep(core.db, uploading={"memory"}) == 2
+    left = await asyncio.to_thread(lambda: sorted(p.name for p in exports.iterdir()))
+    assert left == [shown.name, pending.name]
+    assert await asyncio.to_thread(exists, outside)
+
+
+def test_only_files_directly_in_the_directory_are_held(tmp_path: Path) -> None:
+    files = HandoverFiles(tmp_path / "exports")
+    assert files.holds(str(tmp_path / "exports" / "case-1.zip"))
+    assert not files.holds(str(tmp_path / "exports" / ".." / "haven.db"))
+    assert not files.holds(str(tmp_path / "exports" / "sub" / "case-1.zip"))
+    assert not files.holds("/etc/passwd")
