@@ -19,7 +19,8 @@ class RateBudget:
 
     global_per_second: float | None = None
     per_chat_per_second: float | None = None
-    # Group and staff chats, counted per minute as Telegram publishes it (20 a minute).
+    # Group and staff chats, counted per minute as Telegram publishes it (20 a minute);
+    # None: they are paced like any other chat.
     per_group_per_minute: float | None = None
 
 
@@ -85,7 +86,7 @@ class RateLimiter:
         if group and self.budget.per_group_per_minute is not None:
             per_minute = self.budget.per_group_per_minute
             rate, capacity = per_minute / 60, max(1.0, per_minute)
-        elif not group and self.budget.per_chat_per_second is not None:
+        elif self.budget.per_chat_per_second is not None:
             rate = self.budget.per_chat_per_second
             capacity = max(1.0, rate)
         else:

@@ -358,10 +358,9 @@ def rate_budgets_of(config: Config) -> dict[str, RateBudget]:
             per_chat_per_second=telegram.rate_per_chat_per_second,
             per_group_per_minute=telegram.rate_per_group_per_minute,
         ),
-        "slack": RateBudget(
-            per_chat_per_second=slack.rate_per_channel_per_second,
-            per_group_per_minute=slack.rate_per_channel_per_second * 60,
-        ),
+        # Slack's limit is per channel and second, staff channels too: a budget per
+        # minute would let a burst of sixty through.
+        "slack": RateBudget(per_chat_per_second=slack.rate_per_channel_per_second),
     }
 
 

@@ -618,7 +618,7 @@ async def test_malformed_requests_are_refused_cleanly_and_the_bot_keeps_running(
     assert [e.text for e in rig.inbound] == ["still there?"]
 
 
-async def test_the_outbox_paces_a_direct_message_at_one_message_per_second(
+async def test_the_outbox_paces_each_channel_at_one_message_per_second(
     tmp_path: Path, fake: FakeSlackAPI
 ) -> None:
     path = tmp_path / "haven.toml"
@@ -631,14 +631,15 @@ async def test_the_outbox_paces_a_direct_message_at_one_message_per_second(
     try:
         async with haven.db.transaction() as conn:
             for n in range(3):
-                await outbox.enqueue(
-                    conn,
-                    platform="slack",
-                    chat_id=DM,
-                    payload=payload_of(ChatRef("slack", DM), Reply(f"message {n}")),
-                    case_id=None,
-                    now=clock.now(),
-                )
+                for chat in (ChatRef("slack", DM), ChatRef("slack", STAFF, ChatKind.STAFF)):
+                    await outbox.enqueue(
+                        conn,
+                        platform="slack",
+                        chat_id=chat.chat_id,
+                        payload=payload_of(chat, Reply(f"message {n}")),
+                        case_id=None,
+                        now=clock.now(),
+                    )
         sent = [await haven.sender.drain()]
         clock.advance(timedelta(seconds=1))
         sent.append(await haven.sender.drain())
@@ -647,8 +648,8 @@ async def test_the_outbox_paces_a_direct_message_at_one_message_per_second(
     finally:
         await adapter.stop()
         await haven.close()
-    assert sent == [1, 1, 1], "one message per second"
-    assert fake.texts(DM) == ["message 0", "message 1", "message 2"]
+    assert sent == [2, 2, 2], "one message per second to each channel, staff ones too"
+    assert fake.texts(DM) == fake.texts(STAFF) == ["message 0", "message 1", "message 2"]
 
 
 async def test_a_rejected_app_token_stops_socket_mode_start_up(fake: FakeSlackAPI) -> None:
