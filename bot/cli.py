@@ -276,6 +276,8 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
             note = "  (on hold: kept)" if case.held else ""
             print(f"case {case.case_id}  closed {case.closed_at:%Y-%m-%d}{note}")
         print(f"{sum(not c.held for c in due)} case(s) would be erased (closed > {days} days)")
+        leftovers = len(await retention.leftover_blobs(store))
+        print(f"{leftovers} leftover blob file(s) that no item names would be deleted")
         return 0
     erased, kept = await retention.apply(store)
     for case in erased:
@@ -283,6 +285,8 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
     for case in kept:
         print(f"case {case.case_id} kept: on legal hold")
     print(f"{len(erased)} case(s) erased, {len(kept)} kept on hold")
+    removed = await retention.remove_leftover_blobs(store)
+    print(f"{removed} leftover blob file(s) that no item names deleted")
     return 0
 
 

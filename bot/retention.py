@@ -2,19 +2,30 @@
 
 Cases on legal hold are listed but kept; erased cases are not listed again. Each erasure
 is the ordinary one (bot/erasure.py), with a custody event naming the retention rule.
+
+It also removes leftover blob files: a file is sealed and written before the
+transaction that names it, so a crash or a failed commit in between leaves an encrypted
+file that no item names and nobody was given a receipt for (and a crash in the middle of
+a write, a temporary file). Only those older than LEFTOVER_AGE go: a running bot writes
+each file a moment before its row commits.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import and_, select
 
 from bot import erasure
 from bot.operator import OPERATOR
 from bot.store import Store
+from storage import evidence_items
 from storage.schema import case_keys, cases, holds
+
+LEFTOVER_AGE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -58,3 +69,16 @@ async def apply(store: Store) -> tuple[list[Due], list[Due]]:
         await erasure.erase(store, case.case_id, actor=OPERATOR, reason=reason)
         done.append(case)
     return done, kept
+
+
+async def leftover_blobs(store: Store) -> list[Path]:
+    """Blob files no item needs (see the module's docstring)."""
+    async with store.db.transaction() as conn:
+        named = await evidence_items.blob_addresses(conn)
+    before = (store.clock.now() - LEFTOVER_AGE).timestamp()
+    return await asyncio.to_thread(store.blobs.leftovers, named, before)
+
+
+async def remove_leftover_blobs(store: Store) -> int:
+    """Delete them; how many."""
+    return await asyncio.to_thread(store.blobs.discard, await leftover_blobs(store))

@@ -34,7 +34,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 DIR_MODE = 0o700
@@ -128,23 +128,46 @@ class BlobStore:
 
     def addresses(self) -> Iterator[str]:
         """Every stored blob's address, in order (temporary and stray files skipped)."""
+        for shard in self._shards():
+            for entry in sorted(shard.iterdir()):
+                if _is_blob_in(entry, shard):
+                    yield entry.name
+
+    def leftovers(self, named: Collection[str], before: float) -> list[Path]:
+        """Files last written before ``before`` (a POSIX time) that nothing needs: blobs
+        whose address is not in ``named``, and temporary files a crash left behind."""
+        found = []
+        for shard in self._shards():
+            for entry in sorted(shard.iterdir()):
+                temporary = entry.name.startswith(_TEMP_PREFIX) and entry.is_file()
+                unnamed = _is_blob_in(entry, shard) and entry.name not in named
+                if (temporary or unnamed) and entry.stat().st_mtime < before:
+                    found.append(entry)
+        return found
+
+    def discard(self, paths: Iterable[Path]) -> int:
+        """Delete files :meth:`leftovers` found; how many were still there."""
+        removed = 0
+        for path in paths:
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise BlobError(f"cannot delete {path.name}: {_reason(exc)}") from None
+            removed += 1
+        return removed
+
+    def _shards(self) -> Iterator[Path]:
+        """The second-level directories, in order."""
         if not self.root.is_dir():
             return
         for first in sorted(self.root.iterdir()):
             if not _is_shard(first.name) or not first.is_dir():
                 continue
             for second in sorted(first.iterdir()):
-                if not _is_shard(second.name) or not second.is_dir():
-                    continue
-                for entry in sorted(second.iterdir()):
-                    name = entry.name
-                    if (
-                        _ADDRESS.fullmatch(name)
-                        and name[:2] == first.name
-                        and name[2:4] == second.name
-                        and entry.is_file()
-                    ):
-                        yield name
+                if _is_shard(second.name) and second.is_dir():
+                    yield second
 
     # --- async wrappers -------------------------------------------------------------------
 
@@ -209,6 +232,17 @@ class BlobStore:
                 os.unlink(temp_name)
             raise
         _fsync_directory(path.parent)
+
+
+def _is_blob_in(entry: Path, shard: Path) -> bool:
+    """A blob file where its address puts it."""
+    name = entry.name
+    return (
+        _ADDRESS.fullmatch(name) is not None
+        and name[:2] == shard.parent.name
+        and name[2:4] == shard.name
+        and entry.is_file()
+    )
 
 
 def _is_shard(name: str) -> bool:

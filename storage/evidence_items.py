@@ -226,3 +226,9 @@ def record_of(row: Mapping[Any, Any]) -> ItemRecord:
         source_message_id=row["source_message_id"],
         edit_of=row["edit_of"],
     )
+
+
+async def blob_addresses(conn: AsyncConnection) -> set[str]:
+    """The address of every blob an item names."""
+    query = select(evidence_items.c.blob).where(evidence_items.c.blob.is_not(None))
+    return {str(address) for (address,) in await conn.execute(query)}

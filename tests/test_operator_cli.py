@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
@@ -323,6 +324,32 @@ def test_retention_erases_old_closed_cases_except_held_ones(
     assert ("operator", "erase", f"retention: closed more than {days} days ago") in actions(config)
     assert haven(args, "retention", "--dry-run") == 0
     assert "case 1" not in capsys.readouterr().out
+    assert haven(args, "audit", "verify") == 0
+
+
+def test_retention_removes_blob_files_no_item_names_once_an_hour_old(
+    store_dir: tuple[Config, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, args = store_dir
+    blobs = BlobStore(config.data_dir / "blobs")
+    (kept,) = list(blobs.addresses())  # case 1's photo
+    hour_ago = time.time() - 3601
+    crashed = blobs.path_of(blobs.put(b"sealed ahead, never committed"))
+    os.utime(crashed, (hour_ago, hour_ago))
+    half_written = crashed.parent / ".tmp-interrupted"
+    half_written.write_bytes(b"half")
+    os.utime(half_written, (hour_ago, hour_ago))
+    in_flight = blobs.path_of(blobs.put(b"sealed a moment ago"))
+    capsys.readouterr()
+
+    assert haven(args, "retention", "--dry-run") == 0
+    assert "2 leftover blob file(s) that no item names would be deleted" in capsys.readouterr().out
+    assert crashed.exists() and half_written.exists()
+
+    assert haven(args, "retention", "--apply") == 0
+    assert "2 leftover blob file(s) that no item names deleted" in capsys.readouterr().out
+    assert not crashed.exists() and not half_written.exists()
+    assert in_flight.exists() and blobs.path_of(kept).exists()
     assert haven(args, "audit", "verify") == 0
 
 
