@@ -50,6 +50,9 @@ class HandoverFiles:
         """Delete every file of the directory no message needs any more; return how
         many. ``uploading``: the platforms whose delivery hands the bytes over. For the
         start, before anything new is written there."""
+        present = await asyncio.to_thread(self._files)
+        if not present:
+            return 0  # the usual case: no reading of the outbox at all
         async with db.transaction() as conn:
             rows = await outbox.file_rows(conn)
         needed = {
@@ -57,16 +60,16 @@ class HandoverFiles:
             for path, state, platform in rows
             if state != "sent" or platform not in uploading
         }
-        leftover = await asyncio.to_thread(self._files_except, needed)
+        leftover = [path for path in present if path not in needed]
         await self.remove(str(path) for path in leftover)
         if leftover:
             log.info("removed %d export(s) no message needs any more", len(leftover))
         return len(leftover)
 
-    def _files_except(self, needed: set[Path]) -> list[Path]:
+    def _files(self) -> list[Path]:
         if not self.directory.is_dir():
             return []
-        return [path for path in self.directory.iterdir() if path.is_file() and path not in needed]
+        return [path for path in self.directory.iterdir() if path.is_file()]
 
 
 def _normal(path: str) -> Path:
