@@ -13,16 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from adapters.slack import PLATFORM as SLACK
-from adapters.slack import SlackAdapter, SlackOptions
-from adapters.telegram import PLATFORM as TELEGRAM
-from adapters.telegram import TelegramAdapter, TelegramOptions
 from bot.access import Roster
 from bot.adapter import Adapter, AdapterStartError
 from bot.briefing import Briefer
@@ -64,6 +60,10 @@ from bot.timeline import Timelines
 from storage.blobs import BlobStore
 from storage.database import Database
 from storage.keys import KeyRing
+
+if TYPE_CHECKING:
+    from adapters.slack import SlackOptions
+    from adapters.telegram import TelegramOptions
 
 log = logging.getLogger(__name__)
 
@@ -293,6 +293,8 @@ def _group_notice(config: Config, key: str = "ui.group_only_private") -> str:
 def telegram_options(config: Config) -> TelegramOptions:
     """The Telegram adapter's settings: `[adapters.telegram]`, the token from the
     environment, and the one-time explanation for groups in both languages."""
+    from adapters.telegram import TelegramOptions
+
     telegram = config.adapters.telegram
     return TelegramOptions(
         token=config.secrets.telegram_token or "",
@@ -312,6 +314,8 @@ def telegram_options(config: Config) -> TelegramOptions:
 def slack_options(config: Config) -> SlackOptions:
     """The Slack adapter's settings: `[adapters.slack]`, the tokens from the environment,
     files limited to the per-item evidence limit, and the explanation for other channels."""
+    from adapters.slack import SlackOptions
+
     slack = config.adapters.slack
     secrets = config.secrets
     return SlackOptions(
@@ -374,13 +378,20 @@ async def _open_keys(config: Config, db: Database) -> tuple[KeyRing, Ed25519Priv
 def build_adapters(
     config: Config, stdin: TextIO | None = None, stdout: TextIO | None = None
 ) -> dict[str, Adapter]:
+    """The enabled adapters, by platform name. A platform's library is imported only
+    when its adapter is enabled: python-telegram-bot and slack-bolt take about 50 MB of
+    memory between them, which a console or single-platform deployment does without."""
     adapters: dict[str, Adapter] = {}
     for name in config.adapters.enabled:
-        if name == TELEGRAM:
-            adapters[TELEGRAM] = TelegramAdapter(telegram_options(config))
+        if name == "telegram":
+            from adapters.telegram import TelegramAdapter
+
+            adapters[name] = TelegramAdapter(telegram_options(config))
             continue
-        if name == SLACK:
-            adapters[SLACK] = SlackAdapter(slack_options(config))
+        if name == "slack":
+            from adapters.slack import SlackAdapter
+
+            adapters[name] = SlackAdapter(slack_options(config))
             continue
         console = config.adapters.console
         settings = ConsoleSettings(
