@@ -5,10 +5,12 @@ can never be read again (see storage/vault.py). In the same transaction it appen
 tombstone leaf and an "erase" custody event to the log, blanks what the item rows hold
 in clear beyond their leaves (file names, the origin's names; the plain SHA-256 becomes
 the salted commitment the leaf has anyway) and drops their inline ciphertext, deletes the
-victim's answers and notes, closes the case, cancels its pending reminders and deletes its unsent
-messages. The blobs are deleted afterwards, only to reclaim space, and so are the
-bundles `/export` left in the data directory, which are plaintext. The log's leaves
-stay: they hold only salted commitments, so the store still audits clean.
+victim's answers and notes, closes the case, cancels its pending reminders and drops its
+unsent messages: blanked, but kept as rows, since a deleted row's id could go to the next
+message while the outbox still knows that id as sent and waiting for its mark. The
+blobs are deleted afterwards, only to reclaim space, and so are the bundles `/export`
+left in the data directory, which are plaintext. The log's leaves stay: they hold only
+salted commitments, so the store still audits clean.
 
 A case under a legal hold cannot be erased until the hold is released.
 """
@@ -115,9 +117,9 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
         pending = [reminder.id for reminder in await reminders.pending_of_case(conn, case_id)]
         await reminders.cancel(conn, pending, now)
         dropped = await conn.execute(
-            delete(outbox).where(
-                outbox.c.case_id == case_id, outbox.c.state.in_(("pending", "dead"))
-            )
+            update(outbox)
+            .where(outbox.c.case_id == case_id, outbox.c.state.in_(("pending", "dead")))
+            .values(state="dropped", payload="{}", last_error="")
         )
     for item in items:
         if item.blob is not None:

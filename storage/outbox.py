@@ -152,9 +152,10 @@ def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
     )
 
 
+# Only a pending row: one dropped meanwhile (its case erased) stays dropped.
 _MARK_SENT = Prepared(
     update(outbox)
-    .where(outbox.c.id == bindparam("row_id"))
+    .where(outbox.c.id == bindparam("row_id"), outbox.c.state == "pending")
     .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message"))
 )
 
