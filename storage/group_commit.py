@@ -49,6 +49,10 @@ class GroupAborted(Exception):
     """SQLite rolled back the whole group's transaction; this member's writes are gone."""
 
 
+class DatabaseClosed(Exception):
+    """A transaction was begun after the database was closed."""
+
+
 class GroupCommit:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -61,10 +65,15 @@ class GroupCommit:
         self._generation = 0
         self._finisher_for = -1
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         await self._lock.acquire()
+        if self._closed:
+            # Opening anew would race the engine's disposal: statements run in place.
+            self._lock.release()
+            raise DatabaseClosed("the database is closed")
         try:
             conn = await self._open()
             first = not self._members
@@ -97,6 +106,7 @@ class GroupCommit:
 
     async def close(self) -> None:
         async with self._lock:
+            self._closed = True
             if self._open_group:
                 await self._end_group()
             if self._conn is not None:
