@@ -34,6 +34,7 @@ from bot.prompts import Reply
 from bot.ratelimit import RateBudget, RateLimiter
 from storage import outbox
 from storage.database import Database
+from storage.group_commit import DatabaseClosed
 from storage.outbox import NewMessage, OutboxRow
 
 log = logging.getLogger(__name__)
@@ -156,60 +157,85 @@ def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
 
 
 class _SentMarks:
-    """The rows one pass has sent, and the writing of their "sent" marks.
+    """The rows sent, and the writing of their "sent" marks, across passes.
 
-    With a fast adapter a transaction per message makes the database the bottleneck, so
-    marks are written together, up to MARK_EVERY sends or MARK_WITHIN_SECONDS at a time.
-    That bounds what a crash can make Haven send twice. A slow send (a real network call)
-    is marked at once. The sender does not wait for those writes (each waits its turn
-    behind the victims' transactions and for the commit): it goes on sending, its reads
-    pass over the rows whose marks are still on the way, and the pass waits for every
-    write at its end.
+    Each write is a transaction, and each transaction a durable commit in the one write
+    pipeline that the victims' turns wait in too. So marks are written together: once
+    MARK_EVERY sends wait for theirs, or MARK_WITHIN_SECONDS after the first of them,
+    whichever comes first (under load, in a group commit with the turns that queued
+    meanwhile); a slow send (a real network call) is marked at once. That bounds what a
+    crash can make Haven send twice. Nothing waits for those writes but :meth:`flush`:
+    until a row's mark is committed it still looks pending, and every read passes over
+    the rows in ``unmarked``. A write that fails gives its rows back to the next pass,
+    which sends them again: at least once, never lost.
     """
 
     def __init__(self, db: Database, handover: HandoverFiles | None) -> None:
         self.db = db
         self.handover = handover
-        self.sent: dict[int, str] = {}  # row id -> the platform's message id
+        self.sent: dict[int, str] = {}  # row id -> the platform's message id, until marked
         self.unmarked: set[int] = set()  # sent rows whose mark is not written yet
         self._unwritten: list[tuple[int, str, datetime]] = []
-        self._files: dict[int, str] = {}  # sent row id -> the file it delivered
-        self._since = 0.0
-        self._writing: list[asyncio.Task[None]] = []
+        self._files: dict[int, str] = {}  # sent row id -> the file it handed over
+        self._timer: asyncio.TimerHandle | None = None
+        self._writing: set[asyncio.Task[None]] = set()
 
-    def add(self, row: OutboxRow, message_id: str, at: datetime, took: float) -> None:
-        if not self._unwritten:
-            self._since = time.monotonic()
+    def add(
+        self, row: OutboxRow, message_id: str, at: datetime, took: float, *, uploaded: bool
+    ) -> None:
         self.sent[row.id] = message_id
         self.unmarked.add(row.id)
         self._unwritten.append((row.id, message_id, at))
         file = row.payload.get("file")
-        if file and self.handover is not None and self.handover.holds(file["path"]):
+        if uploaded and file and self.handover is not None and self.handover.holds(file["path"]):
             self._files[row.id] = file["path"]
-        waited = time.monotonic() - self._since
-        if len(self._unwritten) >= MARK_EVERY or max(took, waited) >= MARK_WITHIN_SECONDS:
-            self._write_soon()
+        if len(self._unwritten) >= MARK_EVERY or took >= MARK_WITHIN_SECONDS:
+            self._write_now()
+        elif self._timer is None:
+            loop = asyncio.get_running_loop()
+            self._timer = loop.call_later(MARK_WITHIN_SECONDS, self._write_now)
 
-    def _write_soon(self) -> None:
+    def _write_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._unwritten:
+            return
         marks, self._unwritten = self._unwritten, []
-        self._writing.append(asyncio.ensure_future(self._write(marks)))
+        task = asyncio.ensure_future(self._write(marks))
+        self._writing.add(task)
+        task.add_done_callback(self._writing.discard)
 
     async def _write(self, marks: list[tuple[int, str, datetime]]) -> None:
-        async with self.db.transaction() as conn:
-            await outbox.mark_sent_many(conn, marks)
-        # Only now: a failed write leaves its rows to a later pass, never to this one.
-        self.unmarked.difference_update(row_id for row_id, _, _ in marks)
-        delivered = [self._files.pop(row_id) for row_id, _, _ in marks if row_id in self._files]
+        row_ids = [row_id for row_id, _, _ in marks]
+        try:
+            async with self.db.transaction() as conn:
+                await outbox.mark_sent_many(conn, marks)
+        except DatabaseClosed:
+            log.warning("%d sent message(s) not marked before the end: sent again", len(marks))
+            self._forget(row_ids)
+            return
+        except Exception:
+            log.exception("%d sent message(s) could not be marked: sending again", len(marks))
+            self._forget(row_ids)
+            return
+        delivered = self._forget(row_ids)
         if delivered and self.handover is not None:
             # Only once marked: a row sent again after a crash still finds its file.
             await self.handover.remove(delivered)
 
+    def _forget(self, row_ids: list[int]) -> list[str]:
+        """Stop passing over these rows; the files they handed over."""
+        self.unmarked.difference_update(row_ids)
+        for row_id in row_ids:
+            self.sent.pop(row_id, None)
+        return [self._files.pop(row_id) for row_id in row_ids if row_id in self._files]
+
     async def flush(self) -> None:
-        """Write what is left and wait until every mark of the pass is committed."""
-        if self._unwritten:
-            self._write_soon()
-        writing, self._writing = self._writing, []
-        await asyncio.gather(*writing)
+        """Write what is left and wait until every mark is committed."""
+        self._write_now()
+        while self._writing:
+            await asyncio.gather(*self._writing)
 
 
 class _Result(Enum):
@@ -248,6 +274,7 @@ class OutboxSender:
         self._requested = 0
         self._covered = 0
         self._queued_here = False  # this pass queued rows itself (dead-letter notices)
+        self._marks = _SentMarks(db, handover)
 
     def wake(self) -> None:
         self._wake.set()
@@ -287,14 +314,12 @@ class OutboxSender:
     def _recheck_after(self, seconds: float) -> None:
         self._recheck_in = min(seconds, self._recheck_in or seconds)
 
-    async def _drain_platform(self, platform: str, adapter: Adapter) -> int:
-        marks = _SentMarks(self.db, self.handover if adapter.uploads_files else None)
-        try:
-            return await self._drain_marked(platform, adapter, marks)
-        finally:
-            await marks.flush()
+    async def settle(self) -> None:
+        """Until every message sent so far is marked sent in the database."""
+        await self._marks.flush()
 
-    async def _drain_marked(self, platform: str, adapter: Adapter, marks: _SentMarks) -> int:
+    async def _drain_platform(self, platform: str, adapter: Adapter) -> int:
+        marks = self._marks
         sent = 0
         limiter = self._limiters[platform]
         # Chats that take nothing more in this pass (budget spent, or a send failed):
@@ -335,7 +360,7 @@ class OutboxSender:
                     blocked.add(row.chat_id)
                     self._recheck_after(wait)
                     continue
-                result = await self._deliver(adapter, row, marks)
+                result = await self._deliver(adapter, row)
                 if result is _Result.PLATFORM_WAITS:
                     return sent
                 if result is _Result.SENT:
@@ -345,8 +370,8 @@ class OutboxSender:
             if len(found) < limit and not self._queued_here:
                 return sent  # everything due up to the horizon was handled
 
-    async def _deliver(self, adapter: Adapter, row: OutboxRow, marks: _SentMarks) -> _Result:
-        edit_of = await self._edited_message_id(row, marks)
+    async def _deliver(self, adapter: Adapter, row: OutboxRow) -> _Result:
+        edit_of = await self._edited_message_id(row)
         started = time.monotonic()
         try:
             message_id = await adapter.send(to_outbound(row, edit_of))
@@ -356,17 +381,18 @@ class OutboxSender:
             log.exception("adapter %s failed on outbox row %s", row.platform, row.id)
             await self._failed(row, type(exc).__name__, permanent=False)
             return _Result.FAILED
-        marks.add(row, message_id, self.clock.now(), time.monotonic() - started)
+        took = time.monotonic() - started
+        self._marks.add(row, message_id, self.clock.now(), took, uploaded=adapter.uploads_files)
         return _Result.SENT
 
-    async def _edited_message_id(self, row: OutboxRow, marks: _SentMarks) -> str:
+    async def _edited_message_id(self, row: OutboxRow) -> str:
         """The platform id of the message ``row`` replaces; "" sends it as a new message
         (the original never went out, so there is nothing to edit)."""
         original = row.payload.get("edit_of_row")
         if original is None:
             return ""
-        if int(original) in marks.sent:  # sent in this very pass
-            return marks.sent[int(original)]
+        if int(original) in self._marks.sent:  # sent, its mark not written yet
+            return self._marks.sent[int(original)]
         async with self.db.transaction() as conn:
             return await outbox.platform_message_id(conn, int(original))
 

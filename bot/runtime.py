@@ -276,6 +276,7 @@ class Haven:
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        await self.sender.settle()  # the "sent" marks still on their way
         await self.db.close()
 
 

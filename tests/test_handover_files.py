@@ -41,6 +41,7 @@ async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
     try:
         bundle = await exported(Victim(haven, adapter))
         assert bundle.parent == config.data_dir / EXPORTS_DIR
+        await haven.sender.settle()  # deleted once the delivery is marked
         assert not await asyncio.to_thread(exists, bundle)
     finally:
         await haven.close()

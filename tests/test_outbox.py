@@ -99,6 +99,7 @@ async def test_an_outage_loses_nothing_and_keeps_each_chats_order(
         clock.advance(timedelta(seconds=30))
     for chat in chats:
         assert texts(adapter, chat) == [f"{chat}-{n}" for n in range(10)]
+    await sender.settle()
     rows = await table(h)
     assert {row["state"] for row in rows} == {"sent"}
     assert sum(int(row["attempts"]) for row in rows) == 12  # type: ignore[call-overload]
@@ -309,7 +310,9 @@ async def test_an_edit_names_the_platform_id_its_original_got_when_it_was_sent(
                 now=h.clock.now(),
             )
     adapter = MemoryAdapter()
-    await sender_for(h, adapter).drain()
+    sender = sender_for(h, adapter)
+    await sender.drain()
+    await sender.settle()
     first, edited, with_file = adapter.sent["staff"]
     sent_id = next(r["platform_message_id"] for r in await table(h) if r["id"] == original)
     assert (first.edit_of, edited.edit_of) == ("", sent_id) and sent_id
@@ -402,9 +405,11 @@ async def test_a_long_pass_sends_each_row_once_and_marks_all_before_it_returns(
     for n in range(total):
         await queue(h, f"c{n % 7}", f"m{n}")
     adapter = MemoryAdapter()
-    assert await sender_for(h, adapter).drain() == total
+    sender = sender_for(h, adapter)
+    assert await sender.drain() == total
     sent = [m.text for chat in adapter.sent.values() for m in chat]
     assert sorted(sent) == sorted(f"m{n}" for n in range(total))
+    await sender.settle()
     assert {row["state"] for row in await table(h)} == {"sent"}
 
 

@@ -558,7 +558,7 @@ async def test_export_reaches_the_victim_as_a_document(rig: Rig, fake: FakeBotAP
     assert document.params["document"]["size"] > 0
     assert "📦" in document.params["caption"]
     # Telegram holds the victim's copy now: Haven's plaintext one is gone.
-    await rig.haven.sender.drain()
+    await rig.haven.sender.settle()
     exports = rig.haven.config.data_dir / EXPORTS_DIR
     assert await asyncio.to_thread(lambda: list(exports.iterdir())) == []
 
