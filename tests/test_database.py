@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from storage import cases as cases_store
 from storage import messages, sqlite_connection
 from storage.database import Database
+from storage.group_commit import DatabaseClosed
 from storage.schema import cases
 from tests.sql_trace import traced, tracing
 
@@ -174,6 +175,16 @@ async def test_a_cancelled_waiter_does_not_leave_the_group_open(db: Database, pa
         await asyncio.sleep(0)
     assert users_on_disk(path) == {"slow", "second"}
     assert write_lock_is_free(path)
+
+
+async def test_a_transaction_after_close_is_refused(path: Path) -> None:
+    db = Database.open(f"sqlite+aiosqlite:///{path}")
+    await db.migrate()
+    await add_case(db, "before")
+    await db.close()
+    with pytest.raises(DatabaseClosed):
+        await add_case(db, "after")
+    assert users_on_disk(path) == {"before"}
 
 
 async def test_a_failing_first_member_releases_the_write_lock(db: Database, path: Path) -> None:
