@@ -211,13 +211,12 @@ class _SentMarks:
         try:
             async with self.db.transaction() as conn:
                 await outbox.mark_sent_many(conn, marks)
-        except DatabaseClosed:
-            log.warning("%d sent message(s) not marked before the end: sent again", len(marks))
-            self._forget(row_ids)
-            return
-        except Exception:
-            log.exception("%d sent message(s) could not be marked: sending again", len(marks))
-            self._forget(row_ids)
+        except Exception as exc:
+            self._forget(row_ids)  # a later pass, or the next start, sends them again
+            if isinstance(exc, DatabaseClosed):
+                log.warning("%d sent message(s) not marked before closing", len(marks))
+            else:
+                log.exception("%d sent message(s) could not be marked", len(marks))
             return
         delivered = self._forget(row_ids)
         if delivered and self.handover is not None:
