@@ -18,13 +18,15 @@ class OutboxCounts:
     pending: int
     dead: int
     sent: int
+    dropped: int  # unsent when their case was erased
 
     def describe(self) -> str:
         hint = "  (`haven outbox retry` sends them again)" if self.dead else ""
         return (
             f"pending       {self.pending}\n"
             f"dead letters  {self.dead}{hint}\n"
-            f"sent          {self.sent}"
+            f"sent          {self.sent}\n"
+            f"dropped       {self.dropped}  (unsent when their case was erased)"
         )
 
 
@@ -38,7 +40,9 @@ async def outbox_command(config: Config, *, retry: bool) -> str:
             counts = await outbox.counts(conn)
     finally:
         await db.close()
-    summary = OutboxCounts(counts.get("pending", 0), counts.get("dead", 0), counts.get("sent", 0))
+    summary = OutboxCounts(
+        *(counts.get(state, 0) for state in ("pending", "dead", "sent", "dropped"))
+    )
     if not retry:
         return summary.describe()
     return (

@@ -235,6 +235,7 @@ def test_haven_outbox_counts_and_retry_requeues(
     assert main(["outbox", *args]) == 0
     shown = capsys.readouterr().out
     assert "pending       0" in shown and "dead letters  2" in shown
+    assert "dropped       0" in shown
     assert main(["outbox", "retry", *args]) == 0
     shown = capsys.readouterr().out
     assert shown.startswith("re-queued 2 dead letter(s)")

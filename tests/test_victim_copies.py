@@ -16,7 +16,7 @@ from bot.store import Store
 from bot.verify import verify_bundle
 from storage import case_keys as case_keys_store
 from storage.audit import audit
-from storage.schema import answers, cases, custody_events
+from storage.schema import answers, cases, custody_events, outbox
 from tests.conftest import Victim
 from tests.test_evidence import LEAKED, attachment, forward, send_file
 from tests.test_journey import triage
@@ -79,6 +79,9 @@ async def test_erase_confirmed_shreds_the_case_closes_it_and_audits_clean(victim
     assert await scalar(haven, select(cases.c.status).where(cases.c.id == 1)) == "closed"
     left = select(func.count()).select_from(answers).where(answers.c.case_id == 1)
     assert await scalar(haven, left) == 0
+    unsent = select(outbox.c.payload).where(outbox.c.case_id == 1, outbox.c.state != "sent")
+    async with haven.db.transaction() as conn:
+        assert set((await conn.execute(unsent)).scalars()) <= {"{}"}  # dropped: blanked
     async with haven.db.transaction() as conn:
         assert await erasure.erased(conn, 1)
     assert await audit(haven.db, haven.blobs, haven.keyring, haven.log_key.public_key()) == []
