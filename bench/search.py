@@ -161,8 +161,10 @@ async def seed(haven: Haven, texts: list[str], rng: random.Random) -> int:
         )
         key = await case_keys.data_key_for_new_item(conn, haven.keyring, case.id, now)
         rows = []
+        case_bytes = 0  # each row holds its case's running total (storage/evidence_items.py)
         for number, text in enumerate(texts, start=1):
             content, salt = text.encode(), os.urandom(SALT_SIZE)
+            case_bytes += len(content)
             sent = START + timedelta(minutes=rng.randrange(60 * 24 * 60))
             leaf = EvidenceLeaf(
                 case_id=case.id,
@@ -193,6 +195,7 @@ async def seed(haven: Haven, texts: list[str], rng: random.Random) -> int:
                     "content_commitment": content_commitment(salt, content),
                     "sealed": seal(key, salt + content, item_id(case.id, number)),
                     "leaf_index": appended.index,
+                    "case_bytes": case_bytes,
                 }
             )
         await conn.execute(insert(evidence_items), rows)
