@@ -289,7 +289,14 @@ async def main() -> None:
     print(f"peak RSS (whole process, seeding included) {rss} MB")
     print(
         json.dumps(
-            {"bench": "briefing", "tenth": small, "full": full, "peak_rss_mb": rss}, default=str
+            {
+                "bench": "briefing",
+                "tenth": small,
+                "full": full,
+                "peak_rss_mb": rss,
+                "ratio": full["ratio"],
+            },
+            default=str,
         )
     )
 

@@ -355,7 +355,7 @@ def report(figures: dict[str, object]) -> None:
         f"{'search peak traced memory':<48}{figures['search_peak_traced_mb']:>10} MB"
         f" ({figures['peak_to_plaintext']} of the plaintext)"
     )
-    print(json.dumps(figures))
+    print(json.dumps({"bench": "search", **figures, "ratio": figures["ratio_search_to_baseline"]}))
 
 
 if __name__ == "__main__":
