@@ -192,11 +192,12 @@ class _Checks:
         chunks: Sequence[tuple[int, int]],
         loop: asyncio.AbstractEventLoop,
     ) -> None:
+        self._check = check
+        self._chunks = chunks
+        self._loop = loop
         self._outcomes: list[asyncio.Future[bool]] = [loop.create_future() for _ in chunks]
         self._stopping = threading.Event()
-        self._thread = threading.Thread(
-            target=self._run, args=(check, chunks, loop), name="audit-check", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="audit-check", daemon=True)
         self._thread.start()
 
     async def outcome(self, index: int) -> bool:
@@ -206,24 +207,19 @@ class _Checks:
         self._stopping.set()
         self._thread.join()
         for outcome in self._outcomes:
-            if outcome.done():
+            if outcome.done() and not outcome.cancelled():
                 outcome.exception()  # an error nobody awaited is not one to warn of
 
-    def _run(
-        self,
-        check: Callable[[int, int], bool],
-        chunks: Sequence[tuple[int, int]],
-        loop: asyncio.AbstractEventLoop,
-    ) -> None:
-        for (begin, end), outcome in zip(chunks, self._outcomes, strict=True):
+    def _run(self) -> None:
+        for (begin, end), outcome in zip(self._chunks, self._outcomes, strict=True):
             if self._stopping.is_set():
                 return
             try:
-                sound = check(begin, end)
+                sound = self._check(begin, end)
             except Exception as exc:
-                loop.call_soon_threadsafe(_settle, outcome, exc)
+                self._loop.call_soon_threadsafe(_settle, outcome, exc)
                 return
-            loop.call_soon_threadsafe(_settle, outcome, sound)
+            self._loop.call_soon_threadsafe(_settle, outcome, sound)
 
 
 def _settle(outcome: asyncio.Future[bool], result: bool | Exception) -> None:
