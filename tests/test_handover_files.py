@@ -50,6 +50,7 @@ async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
 async def test_the_consoles_kind_of_delivery_keeps_the_bundle_it_shows(victim: Victim) -> None:
     assert not victim.adapter.uploads_files
     bundle = await exported(victim)
+    await victim.haven.sender.settle()  # where an upload's copy would be gone
     assert await asyncio.to_thread(exists, bundle)
 
 
