@@ -29,10 +29,6 @@ async def exported(victim: Victim) -> Path:
     return Path(reply.file.path)
 
 
-def exists(path: Path) -> bool:
-    return path.exists()
-
-
 async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
     config: Config, clock: ManualClock
 ) -> None:
@@ -42,7 +38,7 @@ async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
         bundle = await exported(Victim(haven, adapter))
         assert bundle.parent == config.data_dir / EXPORTS_DIR
         await haven.sender.settle()  # deleted once the delivery is marked
-        assert not await asyncio.to_thread(exists, bundle)
+        assert not await asyncio.to_thread(bundle.exists)
     finally:
         await haven.close()
 
@@ -51,7 +47,7 @@ async def test_the_consoles_kind_of_delivery_keeps_the_bundle_it_shows(victim: V
     assert not victim.adapter.uploads_files
     bundle = await exported(victim)
     await victim.haven.sender.settle()  # where an upload's copy would be gone
-    assert await asyncio.to_thread(exists, bundle)
+    assert await asyncio.to_thread(bundle.exists)
 
 
 async def test_a_bundle_that_could_not_be_delivered_is_kept_for_the_retry(
@@ -69,7 +65,7 @@ async def test_a_bundle_that_could_not_be_delivered_is_kept_for_the_retry(
         assert await dead_letters(haven) == 1
         (bundle,) = (config.data_dir / EXPORTS_DIR).iterdir()
         await haven.sweep_handover_files()
-        assert await asyncio.to_thread(exists, bundle)
+        assert await asyncio.to_thread(bundle.exists)
     finally:
         await haven.close()
 
@@ -110,7 +106,7 @@ async def test_the_sweep_keeps_only_what_a_message_still_needs(
     assert await files.sweep(core.db, uploading={"memory"}) == 2
     left = await asyncio.to_thread(lambda: sorted(p.name for p in exports.iterdir()))
     assert left == [shown.name, pending.name]
-    assert await asyncio.to_thread(exists, outside)
+    assert await asyncio.to_thread(outside.exists)
 
 
 def test_only_files_directly_in_the_directory_are_held(tmp_path: Path) -> None:
