@@ -4,9 +4,9 @@ Real SQLite storage in a temporary directory, the in-memory adapter, the real ou
 sender running in the background as it does beside a chat platform (the dispatcher
 queues a turn's replies and wakes it; a victim sends on once the first reply has
 reached it). Prints messages/s, p50/p99 latency from inbound to the first reply reaching
-the adapter, peak RSS; then the same
-count of rows written by bare aiosqlite (one committed insert per message) as a baseline
-measured in the same run, and the ratio. Ends with one JSON line.
+the adapter, peak RSS; then the same count of rows written by bare aiosqlite (one
+committed insert per message) as a baseline measured in the same run, and the ratio.
+Ends with one JSON line.
 
 With every victim sending its next message the moment the last one is answered, the
 latency of the first run is queueing: N victims wait, on average, N / throughput each
