@@ -262,18 +262,6 @@ class Haven:
         await self.dispatcher.handle(inbound)
         await self.sender.drain()
 
-    async def sweep_handover_files(self) -> None:
-        """Exports left behind by a crash and needed by no message: see
-        bot/handover_files.py. Only for the bot's own start: a command run beside it
-        could meet a bundle written a moment before its message."""
-        handover = self.sender.handover
-        if handover is None:
-            return
-        uploading = [
-            name for name, adapter in self.sender.adapters.items() if adapter.uploads_files
-        ]
-        await handover.sweep(self.db, uploading)
-
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.sender.settle()  # the "sent" marks still on their way
@@ -415,7 +403,7 @@ async def run(
     adapters = build_adapters(config, stdin, stdout)
     haven = await Haven.open(config, adapters, clock)
     freeze_startup_heap()
-    await haven.sweep_handover_files()
+    await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
     try:
         await haven.scheduler.start()

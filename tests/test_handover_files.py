@@ -19,14 +19,13 @@ from tests.chat_rig import dead_letters
 from tests.conftest import Victim
 from tests.test_evidence import LEAKED, forward
 from tests.test_journey import triage
+from tests.test_timeline import exported as bundle_of
 
 
 async def exported(victim: Victim) -> Path:
     await triage(victim)
     await forward(victim, LEAKED)
-    (reply,) = await victim.command("export")
-    assert reply.file is not None
-    return Path(reply.file.path)
+    return await bundle_of(victim)
 
 
 async def test_a_delivered_bundle_is_deleted_where_the_platform_took_the_bytes(
@@ -64,7 +63,7 @@ async def test_a_bundle_that_could_not_be_delivered_is_kept_for_the_retry(
         await victim.command("export")
         assert await dead_letters(haven) == 1
         (bundle,) = (config.data_dir / EXPORTS_DIR).iterdir()
-        await haven.sweep_handover_files()
+        await haven.sender.sweep_handover_files()
         assert await asyncio.to_thread(bundle.exists)
     finally:
         await haven.close()
