@@ -430,6 +430,12 @@ async def run(
         await haven.close()
 
 
+# Their DEBUG lines quote what goes over the wire: messages and evidence both ways,
+# people's profiles, and python-telegram-bot's API address, which holds the bot token.
+# --verbose is for Haven's own reasoning; it must not copy a victim's words into a file.
+PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
+
+
 def configure_logging(data_dir: Path, verbose: bool) -> None:
     """Logs go to a file in the data directory, so they never interleave with the chat."""
     handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
@@ -439,3 +445,5 @@ def configure_logging(data_dir: Path, verbose: bool) -> None:
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for noisy in ("aiosqlite", "alembic", "sqlalchemy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for library in PLATFORM_LIBRARIES:
+        logging.getLogger(library).setLevel(logging.INFO)
