@@ -51,6 +51,14 @@ from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundH
 from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
 
 log = logging.getLogger(__name__)
+# slack_sdk and slack-bolt build their DEBUG lines (request and response bodies) whenever
+# their logger has no level of its own, testing `logger.level` rather than the effective
+# level, and logging then drops them: that formatting was a tenth of the adapter's time.
+# Handed loggers at INFO, they skip it (and could not log those bodies if asked).
+_sdk_log = logging.getLogger(f"{__name__}.slack_sdk")
+_sdk_log.setLevel(logging.INFO)
+_bolt_log = logging.getLogger(f"{__name__}.slack_bolt")
+_bolt_log.setLevel(logging.INFO)
 
 PLATFORM = "slack"
 Buttons = tuple[tuple[Button, ...], ...]
@@ -165,6 +173,7 @@ class SlackAdapter:
             base_url=self.options.api_base_url,
             session=session,
             timeout=self.options.timeout_seconds,
+            logger=_sdk_log,
             retry_handlers=[],  # the outbox retries; a retry in here would be a second one
         )
 
@@ -181,6 +190,7 @@ class SlackAdapter:
             client=self._web_client(None, self._session),
             signing_secret=self.options.signing_secret,
             authorize=authorize,
+            logger=_bolt_log,
         )
         app.event("message")(self._on_message)
         app.command(re.compile(r"^/"))(self._on_command)
