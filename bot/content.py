@@ -126,6 +126,7 @@ class Signal:
     phrases: tuple[str, ...]
     escalate: bool = True
     support_now: bool = False
+    in_forwarded: bool = False  # also read in others' words the person forwards
 
 
 @dataclass(frozen=True)
@@ -288,6 +289,7 @@ def _signals(raw: Mapping[str, Any]) -> tuple[Signal, ...]:
             phrases=tuple(body["phrases"]),
             escalate=bool(body.get("escalate", True)),
             support_now=bool(body.get("support_now", False)),
+            in_forwarded=bool(body.get("in_forwarded", False)),
         )
         for signal_id, body in raw.items()
     )

@@ -253,6 +253,7 @@ class Dispatcher:
         elif kind is InboundKind.TEXT:
             self._text(turn, inbound.text, is_new=is_new)
         elif kind in EVIDENCE_KINDS:
+            self._notice_in_evidence(turn, inbound)  # a cry for help comes before a receipt
             if work.received:
                 await self.evidence.keep(conn, turn, work.received)
             else:
@@ -272,6 +273,15 @@ class Dispatcher:
         log.info("case %s: %s of a message noted", turn.case.id, inbound.kind)
         if inbound.kind is InboundKind.EDIT:
             self.flow.notice_signals(turn, clean_text(inbound.text))
+
+    def _notice_in_evidence(self, turn: Turn, inbound: Inbound) -> None:
+        """Words that came with evidence are read for danger signals too: a caption on
+        the person's own upload as their own words, forwarded words as someone else's."""
+        text = clean_text(inbound.text)
+        if inbound.kind is InboundKind.FORWARD or inbound.forward_origin is not None:
+            self.flow.notice_forwarded_signals(turn, text)
+        else:
+            self.flow.notice_signals(turn, text)
 
     def _say(self, turn: Turn, key: str, **fields: object) -> None:
         turn.say(self.prompts.t(turn.case, key, **fields))

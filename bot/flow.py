@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.content import LOCALES, Playbook, Question, Severity
+from bot.content import LOCALES, Playbook, Question, Severity, Signal
 from bot.events import Button, OutboundFile
 from bot.inputs import script_locale
 from bot.prompts import Prompts, Reply
@@ -167,14 +167,31 @@ class Flow:
         """Danger signals raise severity and are answered at once, whatever the step."""
         signals = self.detector.detect(text)
         for signal in signals:
-            reason = SIGNAL_PREFIX + signal.id
-            if reason not in turn.case.reasons:
-                reasons = (*turn.case.reasons, reason)
-                turn.update(reasons=reasons, severity=severity_of(self.playbook, reasons))
-            reply = self.prompts.t(turn.case, f"signal.{signal.id}.reply")
-            contacts = self.prompts.contacts(turn.case, support=signal.support_now)
-            turn.say(f"{reply}\n\n{contacts}")
+            self._raise_for(turn, signal)
+            self._answer(turn, signal, "reply")
         return bool(signals)
+
+    def notice_forwarded_signals(self, turn: Turn, text: str) -> None:
+        """Someone else's words, forwarded as evidence: a threat or demand against the
+        person raises the case as their own words would, answered the first time only
+        (a person forwarding twenty threats needs twenty receipts, not twenty warnings)."""
+        for signal in self.detector.detect(text):
+            if signal.in_forwarded and self._raise_for(turn, signal):
+                self._answer(turn, signal, "forwarded_reply")
+
+    def _raise_for(self, turn: Turn, signal: Signal) -> bool:
+        """Add the signal's reason to the case; False if it was there already."""
+        reason = SIGNAL_PREFIX + signal.id
+        if reason in turn.case.reasons:
+            return False
+        reasons = (*turn.case.reasons, reason)
+        turn.update(reasons=reasons, severity=severity_of(self.playbook, reasons))
+        return True
+
+    def _answer(self, turn: Turn, signal: Signal, reply_key: str) -> None:
+        reply = self.prompts.t(turn.case, f"signal.{signal.id}.{reply_key}")
+        contacts = self.prompts.contacts(turn.case, support=signal.support_now)
+        turn.say(f"{reply}\n\n{contacts}")
 
     def switch_language(self, turn: Turn, locale: str) -> None:
         turn.update(locale=locale)

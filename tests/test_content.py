@@ -464,6 +464,8 @@ def referenced_keys(playbook: Playbook) -> set[str]:
             keys.update(f"item.{item.id}.{part}" for part in ("title", "body", "why"))
     for signal in playbook.signals:
         keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})
+        if signal.in_forwarded:
+            keys.add(f"signal.{signal.id}.forwarded_reply")
     keys.update(f"severity.{level}" for level in Severity)
     return keys
 
@@ -764,6 +766,8 @@ def test_signals_are_configured_as_the_playbook_says(playbook: Playbook) -> None
     for signal in signals.values():
         assert signal.severity is Severity.CRITICAL and signal.escalate, signal.id
     assert signals["self_harm"].support_now
+    # Someone else's words are read for what they do to the person, not as a cry for help.
+    assert {s.id for s in signals.values() if s.in_forwarded} == {"threat", "extortion"}
     for locale in LOCALES:
         for signal_id in signals:
             assert playbook.texts.raw(locale, f"signal.{signal_id}.reply").strip()

@@ -84,7 +84,13 @@ async def test_slack_messages_evidence_and_secrets_stay_out_of_a_verbose_log(
         assert await rig.exchange(rig.traffic.callback(shared))
     text = logged(verbose_log)
     assert "slack:" in text, "the adapter's own lines are there"
-    for secret in (VICTIMS_WORDS, VICTIMS_NAME, EVIDENCE, slack_api.bot_token, slack_api.signing_secret):
+    for secret in (
+        VICTIMS_WORDS,
+        VICTIMS_NAME,
+        EVIDENCE,
+        slack_api.bot_token,
+        slack_api.signing_secret,
+    ):
         assert secret not in text
 
 

@@ -1,0 +1,96 @@
+"""Danger signals in the words that come with evidence, through the real core.
+
+Forwarded words are someone else's: a threat or a demand against the person raises the
+case and alerts the staff, once; someone else's talk of suicide is not the person's cry
+for help. A caption on the person's own upload is their own words, read like a message.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from adapters.memory import MemoryAdapter
+from bot.events import InboundKind, Outbound
+from bot.runtime import Haven
+from storage.schema import cases
+from tests.conftest import Victim
+from tests.test_evidence import attachment, forward, stored_items
+from tests.test_journey import text_of, triage
+
+THREAT = "我知道你住哪，你给我等着"
+DEMAND = "Transfer 20000 by Friday, otherwise I'll send them to your family — 不给钱就发到你公司群"
+
+
+RECEIPT = "✅ Kept"
+
+
+def said(replies: list[Outbound]) -> str:
+    return "\n\n".join(reply.text for reply in replies)
+
+
+async def severity(haven: Haven) -> str:
+    async with haven.db.transaction() as conn:
+        return str((await conn.execute(select(cases.c.severity))).scalar_one())
+
+
+async def test_a_forwarded_threat_raises_the_case_and_alerts_the_staff_once(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await triage(victim)
+    assert await severity(core) == "normal"
+    answer = said(await forward(victim, THREAT))
+    warning = text_of(core, "en", "signal.threat.forwarded_reply")
+    assert answer.startswith(warning), "the warning first, with the emergency numbers"
+    assert "110" in answer and RECEIPT in answer
+    assert await severity(core) == "critical"
+    alerts = len(adapter.sent["staff"])
+    assert alerts, "the staff channel was told"
+
+    again = said(await forward(victim, THREAT + "!!"))
+    assert RECEIPT in again and warning not in again, "warned once, not per message"
+    assert len(adapter.sent["staff"]) == alerts, "no second alert for the same reason"
+    assert len(await stored_items(core)) == 2, "both kept"
+
+
+async def test_a_forwarded_demand_is_answered_in_the_persons_language(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await victim.command("start")
+    await victim.press("lang:zh-CN")
+    replies = [reply.text for reply in await forward(victim, DEMAND)]
+    assert any(
+        t.startswith(text_of(core, "zh-CN", "signal.extortion.forwarded_reply")) for t in replies
+    )
+    assert await severity(core) == "critical"
+    assert adapter.sent["staff"]
+
+
+async def test_someone_elses_talk_of_suicide_is_kept_but_not_taken_as_the_persons(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await triage(victim)
+    answer = said(await forward(victim, "你这种人怎么还不去自杀"))
+    assert answer.startswith(RECEIPT), "the receipt alone"
+    assert text_of(core, "en", "signal.self_harm.reply") not in answer
+    assert await severity(core) == "normal"
+    assert not adapter.sent["staff"]
+    assert len(await stored_items(core)) == 1
+
+
+async def test_a_caption_on_the_persons_own_upload_is_read_as_their_words(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await triage(victim)
+    screenshot = attachment(b"\x89PNG the group chat")
+    sent = await victim._send(
+        InboundKind.ATTACHMENT, text="我真的不想活了", attachments=(screenshot,)
+    )
+    answer = said(sent)
+    assert answer.startswith(text_of(core, "en", "signal.self_harm.reply")), "before the receipt"
+    assert "000-TEST" in answer and RECEIPT in answer, "with the support lines"
+    assert await severity(core) == "critical"
+    assert adapter.sent["staff"]
