@@ -266,13 +266,14 @@ class Dispatcher:
             self._resume_if_new(turn, is_new)
 
     async def _changed(self, conn: AsyncConnection, turn: Turn, inbound: Inbound) -> None:
-        """An edit or deletion: evidence follows it; an edited chat line is only read for
-        danger signals (it must not answer a question twice)."""
+        """An edit or deletion: evidence follows it. An edit is the person's own words (no
+        platform lets one edit what was forwarded), read for danger signals first; an
+        edited chat line is only read for them (it must not answer a question twice)."""
+        if inbound.kind is InboundKind.EDIT:
+            self.flow.notice_signals(turn, clean_text(inbound.text))
         if await self.evidence.follow_change(conn, turn, inbound):
             return
         log.info("case %s: %s of a message noted", turn.case.id, inbound.kind)
-        if inbound.kind is InboundKind.EDIT:
-            self.flow.notice_signals(turn, clean_text(inbound.text))
 
     def _notice_in_evidence(self, turn: Turn, inbound: Inbound) -> None:
         """Words that came with evidence are read for danger signals too: a caption on

@@ -11,7 +11,7 @@ from storage import ledger
 from storage.schema import cases, custody_events
 from tests.conftest import Victim
 from tests.test_evidence import attachment, findings, opened, stored_items
-from tests.test_journey import triage
+from tests.test_journey import text_of, triage
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 
@@ -44,6 +44,18 @@ async def test_an_edited_caption_is_a_new_item_linked_to_the_first(victim: Victi
         leaf = json.loads((await ledger.leaf(conn, edit.leaf_index)).data)
     assert leaf["edit_of"] == "1-1"
     assert await findings(haven) == []
+
+
+async def test_an_edited_caption_is_read_for_danger_before_it_is_kept(victim: Victim) -> None:
+    haven = victim.haven
+    await triage(victim)
+    await captioned_photo(victim, "from the group", "m2")
+    (reply,) = await victim._send(
+        InboundKind.EDIT, text="我真的不想活了", edited_message_id="m2", message_id="m2-edit"
+    )
+    assert reply.text.startswith(text_of(haven, "en", "signal.self_harm.reply"))
+    assert "#1" in reply.text, "and the edit is kept, linked to the caption"
+    assert len(await stored_items(haven)) == 3
 
 
 async def test_a_deletion_is_logged_and_the_evidence_stays(victim: Victim) -> None:
