@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.erase_desk import EraseDesk
 from bot.escalation import Escalator
-from bot.events import Button, ChatKind, Inbound, InboundKind
+from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence import Evidence, Received, Refused
 from bot.export_desk import ExportDesk, Prepared
 from bot.flood import FloodGuard, Verdict
@@ -277,12 +277,13 @@ class Dispatcher:
 
     def _notice_in_evidence(self, turn: Turn, inbound: Inbound) -> None:
         """Words that came with evidence are read for danger signals too: a caption on
-        the person's own upload as their own words, forwarded words as someone else's."""
+        the person's own upload, or a message of their own they forward, as their own
+        words; anything else forwarded as someone else's."""
         text = clean_text(inbound.text)
-        if inbound.kind is InboundKind.FORWARD or inbound.forward_origin is not None:
-            self.flow.notice_forwarded_signals(turn, text)
-        else:
+        if _own_words(inbound):
             self.flow.notice_signals(turn, text)
+        else:
+            self.flow.notice_forwarded_signals(turn, text)
 
     def _say(self, turn: Turn, key: str, **fields: object) -> None:
         turn.say(self.prompts.t(turn.case, key, **fields))
@@ -351,3 +352,10 @@ class Dispatcher:
 
 def _is_command(inbound: Inbound, name: str) -> bool:
     return inbound.kind is InboundKind.COMMAND and inbound.command.lower() == name
+
+
+def _own_words(inbound: Inbound) -> bool:
+    origin = inbound.forward_origin
+    if origin is None:
+        return inbound.kind is not InboundKind.FORWARD
+    return origin.kind is OriginKind.USER and origin.sender_id == inbound.identity.user_id

@@ -2,7 +2,8 @@
 
 Forwarded words are someone else's: a threat or a demand against the person raises the
 case and alerts the staff, once; someone else's talk of suicide is not the person's cry
-for help. A caption on the person's own upload is their own words, read like a message.
+for help. A caption on the person's own upload, or a message of their own they forward, is
+their own words, read like a message.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
-from bot.events import InboundKind, Outbound
+from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.runtime import Haven
 from storage.schema import cases
 from tests.conftest import Victim
@@ -78,6 +79,18 @@ async def test_someone_elses_talk_of_suicide_is_kept_but_not_taken_as_the_person
     assert await severity(core) == "normal"
     assert not adapter.sent["staff"]
     assert len(await stored_items(core)) == 1
+
+
+async def test_a_message_of_their_own_they_forward_is_read_as_their_words(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await triage(victim)
+    themselves = ForwardOrigin(OriginKind.USER, sender_name="Me", sender_id=victim.user)
+    answer = said(await forward(victim, "please delete it, I can't go on, 我不想活了", themselves))
+    assert answer.startswith(text_of(core, "en", "signal.self_harm.reply"))
+    assert await severity(core) == "critical"
+    assert adapter.sent["staff"]
 
 
 async def test_a_caption_on_the_persons_own_upload_is_read_as_their_words(
