@@ -15,6 +15,7 @@ python-telegram-bot expects from a transport, ``TimedOut`` and ``NetworkError``.
 from __future__ import annotations
 
 import asyncio
+import re
 
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
@@ -23,6 +24,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 _Timeout = float | DefaultValue[float] | DefaultValue[None] | None
+_TOKEN_IN_PATH = re.compile(r"/bot[^/\s'\"]+")  # the Bot API's /bot<token>/method
 # An upload slower than this counts as stalled (see _sending_bound).
 SLOWEST_UPLOAD_BYTES_PER_S = 50_000
 
@@ -97,7 +99,10 @@ class AiohttpRequest(BaseRequest):
         except TimeoutError as exc:
             raise TimedOut from exc
         except aiohttp.ClientError as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+            # Some of aiohttp's errors quote the address, which holds the token: the
+            # message is kept without it, and the original is not chained to be logged.
+            detail = _TOKEN_IN_PATH.sub("/bot<token>", str(exc))
+            raise NetworkError(f"aiohttp.{type(exc).__name__}: {detail}") from None
 
 
 def _sending_bound(

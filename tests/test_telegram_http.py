@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import traceback
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
@@ -88,6 +89,32 @@ async def test_a_refused_connection_is_a_network_error() -> None:
             await request.post(f"http://127.0.0.1:{port}/bot123:x/getMe")
     finally:
         await request.shutdown()
+
+
+async def test_a_network_error_never_carries_the_token() -> None:
+    """aiohttp quotes the address in some errors (here TooManyRedirects), and the Bot
+    API's address holds the token; the error, its text and its chain must not."""
+
+    async def loop_back(request: web.Request) -> web.Response:
+        raise web.HTTPFound(str(request.url))
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", loop_back)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    address = f"http://127.0.0.1:{runner.addresses[0][1]}/bot123456:SECRET-token/getMe"
+    request = AiohttpRequest()
+    await request.initialize()
+    try:
+        with pytest.raises(NetworkError) as failed:
+            await request.post(address)
+    finally:
+        await request.shutdown()
+        await runner.cleanup()
+    told = "".join(traceback.format_exception(failed.value))
+    assert "TooManyRedirects" in told
+    assert "SECRET-token" not in told
 
 
 async def test_an_answer_slower_than_the_read_timeout_times_out() -> None:
