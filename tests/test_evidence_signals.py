@@ -8,6 +8,9 @@ their own words, read like a message.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
+import pytest
 from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
@@ -60,10 +63,8 @@ async def test_a_forwarded_demand_is_answered_in_the_persons_language(
     core, adapter = haven
     await victim.command("start")
     await victim.press("lang:zh-CN")
-    replies = [reply.text for reply in await forward(victim, DEMAND)]
-    assert any(
-        t.startswith(text_of(core, "zh-CN", "signal.extortion.forwarded_reply")) for t in replies
-    )
+    answer = said(await forward(victim, DEMAND))
+    assert answer.startswith(text_of(core, "zh-CN", "signal.extortion.forwarded_reply"))
     assert await severity(core) == "critical"
     assert adapter.sent["staff"]
 
@@ -81,28 +82,25 @@ async def test_someone_elses_talk_of_suicide_is_kept_but_not_taken_as_the_person
     assert len(await stored_items(core)) == 1
 
 
-async def test_a_message_of_their_own_they_forward_is_read_as_their_words(
-    haven: tuple[Haven, MemoryAdapter], victim: Victim
-) -> None:
-    core, adapter = haven
-    await triage(victim)
+async def their_own_forward(victim: Victim, text: str) -> list[Outbound]:
     themselves = ForwardOrigin(OriginKind.USER, sender_name="Me", sender_id=victim.user)
-    answer = said(await forward(victim, "please delete it, I can't go on, 我不想活了", themselves))
-    assert answer.startswith(text_of(core, "en", "signal.self_harm.reply"))
-    assert await severity(core) == "critical"
-    assert adapter.sent["staff"]
+    return await forward(victim, text, themselves)
 
 
-async def test_a_caption_on_the_persons_own_upload_is_read_as_their_words(
-    haven: tuple[Haven, MemoryAdapter], victim: Victim
+async def captioned_upload(victim: Victim, text: str) -> list[Outbound]:
+    screenshot = attachment(b"\x89PNG the group chat")
+    return await victim._send(InboundKind.ATTACHMENT, text=text, attachments=(screenshot,))
+
+
+@pytest.mark.parametrize("send", [their_own_forward, captioned_upload])
+async def test_the_persons_own_words_with_evidence_are_read_as_theirs(
+    haven: tuple[Haven, MemoryAdapter],
+    victim: Victim,
+    send: Callable[[Victim, str], Awaitable[list[Outbound]]],
 ) -> None:
     core, adapter = haven
     await triage(victim)
-    screenshot = attachment(b"\x89PNG the group chat")
-    sent = await victim._send(
-        InboundKind.ATTACHMENT, text="我真的不想活了", attachments=(screenshot,)
-    )
-    answer = said(sent)
+    answer = said(await send(victim, "please delete it, I can't go on, 我真的不想活了"))
     assert answer.startswith(text_of(core, "en", "signal.self_harm.reply")), "before the receipt"
     assert "000-TEST" in answer and RECEIPT in answer, "with the support lines"
     assert await severity(core) == "critical"
