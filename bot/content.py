@@ -91,6 +91,9 @@ class Item:
     if_all: tuple[str, ...] = ()
     first_if: tuple[str, ...] = ()
     cites: tuple[str, ...] = ()
+    # The question whose answer words a draft the person can send (item.<id>.draft, with
+    # item.<id>.draft_where.<answer>); "" for an item without one.
+    draft_by: str = ""
 
     def applies(self, tags: frozenset[str]) -> bool:
         if self.if_any and not any(tag in tags for tag in self.if_any):
@@ -268,6 +271,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             if_all=tuple(item.get("if_all", ())),
             first_if=tuple(item.get("first_if", ())),
             cites=tuple(item.get("cites", ())),
+            draft_by=item.get("draft_by", ""),
         )
         for item in raw.get("items", [])
     )
@@ -316,6 +320,8 @@ def _check_references(playbook: Playbook) -> None:
             unknown = [c for c in item.cites if c not in playbook.citations]
             if unknown:
                 raise ContentError(f"item {item.id} cites unknown {unknown}")
+            if item.draft_by and item.draft_by not in question_ids:
+                raise ContentError(f"item {item.id} drafts by unknown question {item.draft_by!r}")
             _check_deadline(item)
     unknown_reasons = playbook.urgent_reasons - _reasons(playbook)
     if unknown_reasons:

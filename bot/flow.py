@@ -278,6 +278,10 @@ class Flow:
         if action == "why":
             turn.say(self.prompts.t(turn.case, f"item.{item_id}.why"))
             return True
+        item = self.playbook.item(item_id)
+        if action == "draft" and item.draft_by:
+            turn.say(self.prompts.draft(turn.case, item))
+            return True
         if action not in ("done", "skip"):
             return False
         state = "done" if action == "done" else "skipped"

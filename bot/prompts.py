@@ -154,14 +154,24 @@ class Prompts:
             parts.append(self.t(case, "ui.item_deadline", duration=duration))
         if item.step == 2:
             parts.append(self.legal_disclaimer(case))
+        more = [Button(self.t(case, "ui.btn_why"), f"{seq}:i:{item.id}=why")]
+        if item.draft_by:
+            more.insert(0, Button(self.t(case, "ui.btn_draft"), f"{seq}:i:{item.id}=draft"))
         buttons = (
             (
                 Button(self.t(case, "ui.btn_done"), f"{seq}:i:{item.id}=done"),
                 Button(self.t(case, "ui.btn_skip"), f"{seq}:i:{item.id}=skip"),
             ),
-            (Button(self.t(case, "ui.btn_why"), f"{seq}:i:{item.id}=why"),),
+            tuple(more),
         )
         return Reply("\n\n".join(parts), buttons)
+
+    def draft(self, case: CaseRecord, item: Item) -> str:
+        """The item's request, ready to copy, worded by the person's own answer (where it
+        leaked); the wording for "unknown" when that question has no answer."""
+        answer = (case.answers.get(item.draft_by) or ("unknown",))[0]
+        where = self.t(case, f"item.{item.id}.draft_where.{answer}")
+        return self.t(case, f"item.{item.id}.draft", where=where)
 
     def item_body(self, case: CaseRecord, item: Item) -> str:
         general = f"item.{item.id}.body_general"

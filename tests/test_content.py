@@ -230,6 +230,7 @@ REQUIRED_KEYS = frozenset(
 # The fields the engine passes to each text; every other text takes none (the engine does
 # not format it, so a stray "{x}" would reach the victim as it is).
 EXPECTED_FIELDS = {
+    "item.preservation_request.draft": {"where"},
     "ui.privacy_notice": {"retention_days"},
     "ui.multi_selected": {"answers"},
     "ui.step_header": {"number", "title"},
@@ -462,6 +463,10 @@ def referenced_keys(playbook: Playbook) -> set[str]:
         keys.update({f"step.{step.number}.title", f"step.{step.number}.intro"})
         for item in step.items:
             keys.update(f"item.{item.id}.{part}" for part in ("title", "body", "why"))
+            if item.draft_by:
+                answers = playbook.question(item.draft_by).answers
+                keys.add(f"item.{item.id}.draft")
+                keys.update(f"item.{item.id}.draft_where.{answer}" for answer in answers)
     for signal in playbook.signals:
         keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})
         if signal.in_forwarded:

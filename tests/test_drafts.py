@@ -1,0 +1,74 @@
+"""Drafts: a checklist item that asks the person to write to someone offers the text,
+worded by what they told Haven (the preservation request, by where it leaked)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adapters.memory import MemoryAdapter
+from bot.content import CONTENT_DIR, ContentError, load_playbook
+from bot.runtime import Haven
+from tests.conftest import Victim
+from tests.test_journey import text_of
+
+TRIAGE_TO = (  # the person's answers, with where it leaked left to each test
+    "ok:",
+    "safety=no",
+    "extortion=no",
+    "minor=no",
+    "spread=private_chats",
+    "leaked=chats",
+    "md:leaked",
+)
+
+
+async def reach_the_request(victim: Victim, locale: str, source: str) -> None:
+    await victim.command("start")
+    await victim.press(f"lang:{locale}")
+    for key in TRIAGE_TO:
+        await victim.press(key)
+    await victim.press(f"source={source}")
+    for _ in range(10):
+        buttons = [b.data for b in victim.adapter.last_buttons(victim.user)]
+        if any(data.endswith(":i:preservation_request=done") for data in buttons):
+            return
+        assert not any(data.endswith("=draft") for data in buttons), "only where a draft is"
+        await victim.raw_press(next(data for data in buttons if data.endswith("=done")))
+    raise AssertionError("the preservation request never came")
+
+
+async def test_the_request_is_drafted_for_a_hotel_and_the_item_stays_open(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, _ = haven
+    await reach_the_request(victim, "en", "hotel")
+    (draft,) = await victim.press("preservation_request=draft")
+    where = text_of(core, "en", "item.preservation_request.draft_where.hotel")
+    assert text_of(core, "en", "item.preservation_request.draft", where=where) == draft.text
+    assert "front desk" in draft.text
+    (done,) = await victim.press("preservation_request=done")
+    assert done.text.startswith(text_of(core, "en", "ui.item_done_ack"))
+
+
+async def test_the_request_is_drafted_in_the_persons_language_for_a_platform(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, _ = haven
+    await reach_the_request(victim, "zh-CN", "platform")
+    (draft,) = await victim.press("preservation_request=draft")
+    where = text_of(core, "zh-CN", "item.preservation_request.draft_where.platform")
+    assert text_of(core, "zh-CN", "item.preservation_request.draft", where=where) == draft.text
+    assert "贵平台或其客服聊天" in draft.text
+
+
+def test_a_draft_by_an_unknown_question_stops_start_up(tmp_path: Path) -> None:
+    content = tmp_path / "content"
+    shutil.copytree(CONTENT_DIR, content)
+    structure = content / "playbook.toml"
+    text = structure.read_text(encoding="utf-8")
+    structure.write_text(text.replace('draft_by = "source"', 'draft_by = "sauce"'), "utf-8")
+    with pytest.raises(ContentError, match="preservation_request drafts by unknown question"):
+        load_playbook(content)
