@@ -94,6 +94,7 @@ class Item:
     # The question whose answer words a draft the person can send (item.<id>.draft, with
     # item.<id>.draft_where.<answer>); "" for an item without one.
     draft_by: str = ""
+    support_lines: bool = False  # shown with the configured support lines
 
     def applies(self, tags: frozenset[str]) -> bool:
         if self.if_any and not any(tag in tags for tag in self.if_any):
@@ -272,6 +273,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             first_if=tuple(item.get("first_if", ())),
             cites=tuple(item.get("cites", ())),
             draft_by=item.get("draft_by", ""),
+            support_lines=bool(item.get("support_lines", False)),
         )
         for item in raw.get("items", [])
     )

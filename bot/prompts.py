@@ -149,6 +149,10 @@ class Prompts:
             parts.append(self.step_intro(case, item.step))
         parts.append(self.t(case, "ui.item_header", position=position, total=total, title=title))
         parts.append(self.item_body(case, item))
+        if item.support_lines and self.deployment.hotline_lines:
+            parts.append(
+                "\n".join((self.t(case, "ui.support_header"), *self.deployment.hotline_lines))
+            )
         if item.deadline:
             duration = self.duration(case, item.deadline.split(",")[0])
             parts.append(self.t(case, "ui.item_deadline", duration=duration))

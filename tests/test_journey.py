@@ -153,3 +153,14 @@ async def test_chinese_self_harm_signal_in_an_english_case(victim: Victim) -> No
     await triage(victim)
     replies = await victim.text("我真的不想活了")
     assert replies[0].text.startswith(text_of(haven, "en", "signal.self_harm.reply"))
+
+
+async def test_the_breathing_item_shows_the_configured_support_lines(victim: Victim) -> None:
+    haven = victim.haven
+    await triage(victim)
+    await finish_step(victim, 1)
+    await victim.press("path=complaint")
+    await finish_step(victim, 2)
+    shown = victim.adapter.last(victim.user).text
+    assert text_of(haven, "en", "item.support_pause.title") in shown
+    assert f"{text_of(haven, 'en', 'ui.support_header')}\n• Test support line" in shown
