@@ -91,8 +91,9 @@ class Item:
     if_all: tuple[str, ...] = ()
     first_if: tuple[str, ...] = ()
     cites: tuple[str, ...] = ()
-    # The question whose answer words a draft the person can send (item.<id>.draft, with
-    # item.<id>.draft_where.<answer>); "" for an item without one.
+    # A text the person can copy and send (item.<id>.draft), and the question whose
+    # answer words it (its {where} is item.<id>.draft_where.<answer>), if any.
+    draft: bool = False
     draft_by: str = ""
     support_lines: bool = False  # shown with the configured support lines
 
@@ -272,6 +273,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             if_all=tuple(item.get("if_all", ())),
             first_if=tuple(item.get("first_if", ())),
             cites=tuple(item.get("cites", ())),
+            draft=bool(item.get("draft", False)) or "draft_by" in item,
             draft_by=item.get("draft_by", ""),
             support_lines=bool(item.get("support_lines", False)),
         )

@@ -279,7 +279,7 @@ class Flow:
             turn.say(self.prompts.t(turn.case, f"item.{item_id}.why"))
             return True
         item = self.playbook.item(item_id)
-        if action == "draft" and item.draft_by:
+        if action == "draft" and item.draft:
             turn.say(self.prompts.draft(turn.case, item))
             return True
         if action not in ("done", "skip"):

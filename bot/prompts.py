@@ -159,7 +159,7 @@ class Prompts:
         if item.step == 2:
             parts.append(self.legal_disclaimer(case))
         more = [Button(self.t(case, "ui.btn_why"), f"{seq}:i:{item.id}=why")]
-        if item.draft_by:
+        if item.draft:
             more.insert(0, Button(self.t(case, "ui.btn_draft"), f"{seq}:i:{item.id}=draft"))
         buttons = (
             (
@@ -171,11 +171,13 @@ class Prompts:
         return Reply("\n\n".join(parts), buttons)
 
     def draft(self, case: CaseRecord, item: Item) -> str:
-        """The item's request, ready to copy, worded by the person's own answer (where it
-        leaked); the wording for "unknown" when that question has no answer."""
+        """The item's text to copy, worded by the person's own answer where it has a
+        `draft_by` question (the wording for "unknown" while that is unanswered)."""
+        key = f"item.{item.id}.draft"
+        if not item.draft_by:
+            return self.t(case, key)
         answer = (case.answers.get(item.draft_by) or ("unknown",))[0]
-        where = self.t(case, f"item.{item.id}.draft_where.{answer}")
-        return self.t(case, f"item.{item.id}.draft", where=where)
+        return self.t(case, key, where=self.t(case, f"{key}_where.{answer}"))
 
     def item_body(self, case: CaseRecord, item: Item) -> str:
         general = f"item.{item.id}.body_general"

@@ -463,9 +463,10 @@ def referenced_keys(playbook: Playbook) -> set[str]:
         keys.update({f"step.{step.number}.title", f"step.{step.number}.intro"})
         for item in step.items:
             keys.update(f"item.{item.id}.{part}" for part in ("title", "body", "why"))
+            if item.draft:
+                keys.add(f"item.{item.id}.draft")
             if item.draft_by:
                 answers = playbook.question(item.draft_by).answers
-                keys.add(f"item.{item.id}.draft")
                 keys.update(f"item.{item.id}.draft_where.{answer}" for answer in answers)
     for signal in playbook.signals:
         keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})

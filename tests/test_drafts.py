@@ -1,5 +1,6 @@
 """Drafts: a checklist item that asks the person to write to someone offers the text,
-worded by what they told Haven (the preservation request, by where it leaked)."""
+worded by what they told Haven where it depends on it (the preservation request, by
+where it leaked), or as it is (messages to family, an employer or a school)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from adapters.memory import MemoryAdapter
 from bot.content import CONTENT_DIR, ContentError, load_playbook
 from bot.runtime import Haven
 from tests.conftest import Victim
-from tests.test_journey import text_of
+from tests.test_journey import finish_step, text_of, triage
 
 TRIAGE_TO = (  # the person's answers, with where it leaked left to each test
     "ok:",
@@ -72,3 +73,17 @@ def test_a_draft_by_an_unknown_question_stops_start_up(tmp_path: Path) -> None:
     structure.write_text(text.replace('draft_by = "source"', 'draft_by = "sauce"'), "utf-8")
     with pytest.raises(ContentError, match="preservation_request drafts by unknown question"):
         load_playbook(content)
+
+
+async def test_messages_to_family_employer_and_school_are_offered(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, _ = haven
+    await triage(victim)
+    await finish_step(victim, 1)
+    await victim.press("path=complaint")
+    await finish_step(victim, 2)
+    await victim.press("support_pause=done")
+    (draft,) = await victim.press("tell_others=draft")
+    assert draft.text == text_of(core, "en", "item.tell_others.draft")
+    assert all(f"To {whom}:" in draft.text for whom in ("family", "an employer", "a school"))
