@@ -272,8 +272,7 @@ class SlackAdapter:
                 return  # not a channel of ours: nothing said there is read or kept
             author = self._translate.author(event)
             person = await self._person(author) if author else Person("")
-            inbound = self._translate.message(event, person)
-            if inbound is not None:
+            for inbound in self._translate.messages(event, person):
                 await self._order.hand_over(inbound)
 
     async def _on_command(self, ack: AsyncAck, command: Payload) -> None:

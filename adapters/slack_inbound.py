@@ -76,36 +76,46 @@ class Translator:
             return str(event.get("previous_message", {}).get("user", ""))
         return str(event.get("user", ""))
 
-    def message(self, event: Payload, person: Person) -> Inbound | None:
-        """A `message` event of any subtype, or None when it is nothing a person said."""
+    def messages(self, event: Payload, person: Person) -> tuple[Inbound, ...]:
+        """What a `message` event of any subtype says, in order; none when it is nothing a
+        person said. A shared message with the person's own comment is two: the comment,
+        as Telegram delivers a comment on a forward, then the share."""
         if event.get("bot_id") or not person.user_id:
-            return None
+            return ()
         subtype = str(event.get("subtype", ""))
         chat = self._chat(event)
         if subtype == "message_changed":
-            return self._edit(event, chat, person)
+            return _one(self._edit(event, chat, person))
         if subtype == "message_deleted":
-            return self._deletion(event, chat, person)
+            return _one(self._deletion(event, chat, person))
         if subtype not in _SPOKEN_SUBTYPES:
-            return None
+            return ()
         ts = str(event.get("ts", ""))
+        own_text = str(event.get("text", ""))
         origin, shared_text = _shared(event)
         attachments = tuple(self._file(f) for f in event.get("files", ()) if f.get("id"))
-        if origin is not None:
-            kind, text = InboundKind.FORWARD, shared_text
-        elif attachments:
-            kind, text = InboundKind.ATTACHMENT, str(event.get("text", ""))
-        else:
-            kind, text = InboundKind.TEXT, str(event.get("text", ""))
-        return self._inbound(
-            kind,
+        if origin is None:
+            kind = InboundKind.ATTACHMENT if attachments else InboundKind.TEXT
+            return (
+                self._inbound(
+                    kind, person, chat, message_id=ts, text=own_text, attachments=attachments
+                ),
+            )
+        share = self._inbound(
+            InboundKind.FORWARD,
             person,
             chat,
             message_id=ts,
-            text=text,
+            text=shared_text,
             forward_origin=origin,
             attachments=attachments,
         )
+        if not own_text.strip():
+            return (share,)
+        comment = self._inbound(
+            InboundKind.TEXT, person, chat, message_id=f"{ts}:comment", text=own_text
+        )
+        return (comment, share)
 
     def command(self, payload: Payload, person: Person, chat: ChatRef) -> Inbound:
         words = str(payload.get("text", "")).strip().split(maxsplit=1)
@@ -194,6 +204,10 @@ class Translator:
             size=size if isinstance(size, int) else None,
             platform_file_id=file_id,
         )
+
+
+def _one(inbound: Inbound | None) -> tuple[Inbound, ...]:
+    return () if inbound is None else (inbound,)
 
 
 def _shared(event: Payload) -> tuple[ForwardOrigin | None, str]:

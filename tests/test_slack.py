@@ -249,6 +249,27 @@ async def test_a_shared_message_keeps_its_author_channel_permalink_and_time(rig:
     assert await evidence_count(rig.haven) == 1
 
 
+async def test_a_comment_on_a_share_is_the_persons_own_message_before_it(rig: Rig) -> None:
+    shared = rig.traffic.shared(
+        DM,
+        VICTIM,
+        author="U0LEAKER1",
+        author_name="Wang Lei",
+        origin="hotel-staff",
+        text="look what she wrote to him",
+        comment="he posted this for everyone. I don't want to live anymore",
+    )
+    assert await rig.post(rig.traffic.callback(shared)) == 200
+    await rig.settle(2)
+    comment, share = rig.inbound
+    assert (comment.kind, comment.text) == (InboundKind.TEXT, shared["text"])
+    assert (share.kind, share.text) == (InboundKind.FORWARD, "look what she wrote to him")
+    assert comment.message_id != share.message_id
+    transcript = "\n".join(rig.fake.texts(DM))
+    assert rig.text("signal.self_harm.reply") in transcript, "the comment was read"
+    assert await evidence_count(rig.haven) == 1, "the share is the evidence"
+
+
 async def test_a_file_is_downloaded_with_the_bot_token_and_kept(rig: Rig) -> None:
     rig.fake.add_file("F0SCREEN1", "screenshot.png", b"\x89PNG screenshot bytes")
     upload = rig.traffic.file_share(DM, VICTIM, rig.fake.file_object("F0SCREEN1"), "from the group")

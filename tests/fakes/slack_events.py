@@ -60,9 +60,18 @@ class Traffic:
         }
 
     def shared(
-        self, channel: str, user: str, *, author: str, author_name: str, origin: str, text: str
+        self,
+        channel: str,
+        user: str,
+        *,
+        author: str,
+        author_name: str,
+        origin: str,
+        text: str,
+        comment: str = "",
     ) -> Json:
-        """A message from #`origin` shared into `channel`, as the share button makes it."""
+        """A message from #`origin` shared into `channel`, as the share button makes it,
+        with the sharer's own `comment` if any."""
         original_ts = "1762180200.000200"
         permalink = "https://haven-test.slack.com/archives/CORIGIN01/p1762180200000200"
         share = {
@@ -80,7 +89,7 @@ class Traffic:
             "footer": f"Posted in #{origin}",
             "mrkdwn_in": ["text"],
         }
-        return self.message(channel, user, "", attachments=[share])
+        return self.message(channel, user, comment, attachments=[share])
 
     def file_share(self, channel: str, user: str, file: Json, text: str = "") -> Json:
         return self.message(channel, user, text, subtype="file_share", files=[file])
