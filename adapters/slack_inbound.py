@@ -41,6 +41,8 @@ Payload = Mapping[str, Any]
 # Subtypes that are a person saying something; every other subtype (joins, topic changes,
 # bot messages) is not reported.
 _SPOKEN_SUBTYPES = frozenset({"", "file_share", "thread_broadcast", "me_message"})
+# The id of the comment typed on a shared message: the message's ts with this after it.
+_COMMENT_SUFFIX = ":comment"
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ class Translator:
         if not own_text.strip():
             return (share,)
         comment = self._inbound(
-            InboundKind.TEXT, person, chat, message_id=f"{ts}:comment", text=own_text
+            InboundKind.TEXT, person, chat, message_id=ts + _COMMENT_SUFFIX, text=own_text
         )
         return (comment, share)
 
@@ -161,6 +163,8 @@ class Translator:
         if not edited or changed.get("bot_id"):
             return None  # a link preview added by Slack, or our own message updated
         original = str(changed.get("ts", ""))
+        if _shared(changed)[0] is not None:
+            original += _COMMENT_SUFFIX  # only the comment can be edited, never the share
         return self._inbound(
             InboundKind.EDIT,
             person,

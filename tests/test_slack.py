@@ -269,6 +269,12 @@ async def test_a_comment_on_a_share_is_the_persons_own_message_before_it(rig: Ri
     assert rig.text("signal.self_harm.reply") in transcript, "the comment was read"
     assert await evidence_count(rig.haven) == 1, "the share is the evidence"
 
+    changed = rig.traffic.edited(shared, "he posted this for everyone, in #general")
+    await rig.exchange(rig.traffic.callback(changed))
+    edit = rig.inbound[-1]
+    assert edit.edited_message_id == comment.message_id, "an edit changes the comment"
+    assert await evidence_count(rig.haven) == 1, "not the shared evidence"
+
 
 async def test_a_file_is_downloaded_with_the_bot_token_and_kept(rig: Rig) -> None:
     rig.fake.add_file("F0SCREEN1", "screenshot.png", b"\x89PNG screenshot bytes")
