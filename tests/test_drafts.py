@@ -12,18 +12,11 @@ import pytest
 from adapters.memory import MemoryAdapter
 from bot.content import CONTENT_DIR, ContentError, load_playbook
 from bot.runtime import Haven
+from tests.chat_rig import TRIAGE
 from tests.conftest import Victim
 from tests.test_journey import finish_step, text_of, triage
 
-TRIAGE_TO = (  # the person's answers, with where it leaked left to each test
-    "ok:",
-    "safety=no",
-    "extortion=no",
-    "minor=no",
-    "spread=private_chats",
-    "leaked=chats",
-    "md:leaked",
-)
+TRIAGE_TO = TRIAGE[1:-1]  # past the language, and short of where it leaked
 
 
 async def reach_the_request(victim: Victim, locale: str, source: str) -> None:
@@ -41,28 +34,21 @@ async def reach_the_request(victim: Victim, locale: str, source: str) -> None:
     raise AssertionError("the preservation request never came")
 
 
-async def test_the_request_is_drafted_for_a_hotel_and_the_item_stays_open(
-    haven: tuple[Haven, MemoryAdapter], victim: Victim
+@pytest.mark.parametrize(
+    ("locale", "source", "wording"),
+    [("en", "hotel", "front desk"), ("zh-CN", "platform", "贵平台或其客服聊天")],
+)
+async def test_the_request_is_drafted_for_where_it_leaked_and_the_item_stays_open(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str, source: str, wording: str
 ) -> None:
     core, _ = haven
-    await reach_the_request(victim, "en", "hotel")
+    await reach_the_request(victim, locale, source)
     (draft,) = await victim.press("preservation_request=draft")
-    where = text_of(core, "en", "item.preservation_request.draft_where.hotel")
-    assert text_of(core, "en", "item.preservation_request.draft", where=where) == draft.text
-    assert "front desk" in draft.text
+    where = text_of(core, locale, f"item.preservation_request.draft_where.{source}")
+    assert text_of(core, locale, "item.preservation_request.draft", where=where) == draft.text
+    assert wording in draft.text
     (done,) = await victim.press("preservation_request=done")
-    assert done.text.startswith(text_of(core, "en", "ui.item_done_ack"))
-
-
-async def test_the_request_is_drafted_in_the_persons_language_for_a_platform(
-    haven: tuple[Haven, MemoryAdapter], victim: Victim
-) -> None:
-    core, _ = haven
-    await reach_the_request(victim, "zh-CN", "platform")
-    (draft,) = await victim.press("preservation_request=draft")
-    where = text_of(core, "zh-CN", "item.preservation_request.draft_where.platform")
-    assert text_of(core, "zh-CN", "item.preservation_request.draft", where=where) == draft.text
-    assert "贵平台或其客服聊天" in draft.text
+    assert done.text.startswith(text_of(core, locale, "ui.item_done_ack"))
 
 
 def test_a_draft_by_an_unknown_question_stops_start_up(tmp_path: Path) -> None:
