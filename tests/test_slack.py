@@ -221,15 +221,21 @@ async def test_the_slash_command_in_a_direct_message(rig: Rig) -> None:
 # ---- evidence ---------------------------------------------------------------------------
 
 
-async def test_a_shared_message_keeps_its_author_channel_permalink_and_time(rig: Rig) -> None:
-    shared = rig.traffic.shared(
+def leaked_share(rig: Rig, comment: str = "") -> dict[str, Any]:
+    """Wang Lei's message from #hotel-staff, shared into the victim's direct message."""
+    return rig.traffic.shared(
         DM,
         VICTIM,
         author="U0LEAKER1",
         author_name="Wang Lei",
         origin="hotel-staff",
         text="look what she wrote to him",
+        comment=comment,
     )
+
+
+async def test_a_shared_message_keeps_its_author_channel_permalink_and_time(rig: Rig) -> None:
+    shared = leaked_share(rig)
     replies = await rig.exchange(rig.traffic.callback(shared))
     assert replies, "the victim got an answer (a receipt)"
     event = rig.inbound[0]
@@ -250,15 +256,7 @@ async def test_a_shared_message_keeps_its_author_channel_permalink_and_time(rig:
 
 
 async def test_a_comment_on_a_share_is_the_persons_own_message_before_it(rig: Rig) -> None:
-    shared = rig.traffic.shared(
-        DM,
-        VICTIM,
-        author="U0LEAKER1",
-        author_name="Wang Lei",
-        origin="hotel-staff",
-        text="look what she wrote to him",
-        comment="he posted this for everyone. I don't want to live anymore",
-    )
+    shared = leaked_share(rig, "he posted this for everyone. I don't want to live anymore")
     assert await rig.post(rig.traffic.callback(shared)) == 200
     await rig.settle(2)
     comment, share = rig.inbound
