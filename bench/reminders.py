@@ -41,7 +41,7 @@ from bot.clock import SystemClock
 from bot.config import Config, load_config
 from bot.events import ChatKind, ChatRef
 from bot.outbox import OutboxSender, StaffNotice, payload_of
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.runtime import Haven
 from storage import cases, outbox, reminders
 from storage.outbox import NewMessage

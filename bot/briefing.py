@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.events import ChatRef
 from bot.outbox import payload_of
 from bot.progress_notes import ProgressNotes
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.staff_texts import StaffTexts
 from storage import briefings, ledger
 from storage.database import Database

@@ -62,7 +62,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bot.content import LOCALES
+from bot.content.playbook import LOCALES
 from bot.filenames import sanitise_filename
 from storage.leaves import SALT_SIZE
 from storage.merkle import HASH_SIZE, TreeHead

@@ -22,7 +22,7 @@ from bot.bundle import (
     head_time,
     utc_text,
 )
-from bot.content import CONTENT_DIR, LOCALES, ContentError
+from bot.content.playbook import CONTENT_DIR, LOCALES, ContentError
 from bot.filenames import shown
 from storage.leaves import content_commitment
 from storage.merkle import leaf_hash

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot import erasure, export, retention, rotation, verify
 from bot.bundle import key_fingerprint
 from bot.config import Config, ConfigError, load_config
-from bot.content import ContentError
+from bot.content.playbook import ContentError
 from bot.data_dir import StartupError, prepare_data_dir
 from bot.demo import DEMO_SCRIPT
 from bot.keyfiles import log_key_path, master_key_path, publish_public_key

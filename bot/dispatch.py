@@ -28,7 +28,7 @@ from bot.inputs import clean_text
 from bot.memo_desk import MemoDesk
 from bot.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
-from bot.prompts import Reply, joined
+from bot.content.prompts import Reply, joined
 from bot.reminder_desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
 from storage import cases

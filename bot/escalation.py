@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import Button, ChatKind, ChatRef
 from bot.outbox import queue_reply
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.staff_texts import StaffTexts
 from storage import cases, escalations, handling
 from storage.cases import CaseRecord

@@ -46,7 +46,7 @@ from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.filenames import sanitise_filename
 from bot.flow import Turn
 from bot.inputs import clean_text
-from bot.prompts import Prompts
+from bot.content.prompts import Prompts
 from bot.receipts import Receipts, human_size
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, BlobStore

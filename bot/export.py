@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead, TimelineFiles
 from bot.bundle_writer import write_bundle
-from bot.content import load_playbook
+from bot.content.playbook import load_playbook
 from bot.filenames import sanitise_filename
 from bot.store import OperatorError, Store
 from bot.timeline import Timeline, Timelines

@@ -10,10 +10,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from bot.content import LOCALES, Playbook, Question, Severity, Signal
+from bot.content.playbook import LOCALES, Playbook, Question, Severity, Signal
 from bot.events import Button, OutboundFile
 from bot.inputs import script_locale
-from bot.prompts import Prompts, Reply
+from bot.content.prompts import Prompts, Reply
 from bot.signals import SignalDetector
 from bot.triage import (
     SIGNAL_PREFIX,

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.flow import Turn
 from bot.inputs import clean_text
-from bot.prompts import Prompts
+from bot.content.prompts import Prompts
 from bot.timeline import CHAT_LIMIT, Timelines
 from storage import case_keys, evidence_search, notes
 from storage.case_keys import CaseKeyErased, CaseKeyError

@@ -27,10 +27,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
-from bot.content import Texts
+from bot.content.playbook import Texts
 from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
 from bot.handover_files import HandoverFiles
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.ratelimit import RateBudget, RateLimiter
 from storage import outbox
 from storage.database import Database

@@ -12,10 +12,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.content import Texts
+from bot.content.playbook import Texts
 from bot.events import ChatKind, ChatRef, Inbound, InboundKind
 from bot.outbox import payload_of
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.reminder_desk import DeskAnswer
 from storage import outbox, progress, reminders
 from storage.outbox import NewMessage

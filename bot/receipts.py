@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.prompts import Prompts
+from bot.content.prompts import Prompts
 from storage.cases import CaseRecord
 from storage.evidence_items import ItemRecord
 

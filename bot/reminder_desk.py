@@ -13,10 +13,10 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.deadlines import QuietHours
+from bot.content.deadlines import QuietHours
 from bot.events import Inbound, InboundKind
 from bot.flow import Outcome
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import (
     AFTER_DONE,

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.content import Playbook
-from bot.deadlines import (
+from bot.content.playbook import Playbook
+from bot.content.deadlines import (
     Duration,
     QuietHours,
     WorkingDays,

@@ -24,9 +24,9 @@ from bot.adapter import Adapter, AdapterStartError
 from bot.briefing import Briefer
 from bot.clock import Clock, SystemClock
 from bot.config import Config, Contact
-from bot.content import Playbook, Severity, load_playbook
+from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
-from bot.deadlines import QuietHours
+from bot.content.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.erase_desk import EraseDesk
 from bot.escalation import Escalator, Level
@@ -42,7 +42,7 @@ from bot.masking import mask
 from bot.memo_desk import MemoDesk
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.progress_notes import ProgressNotes
-from bot.prompts import Deployment, Prompts
+from bot.content.prompts import Deployment, Prompts
 from bot.ratelimit import RateBudget
 from bot.receipts import Receipts
 from bot.reminder_desk import ReminderDesk

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from bot.events import Inbound
 from bot.flow import Turn
-from bot.prompts import Prompts
+from bot.content.prompts import Prompts
 from bot.search import Searcher, SearchResult
 from bot.search_query import QueryError, parse_query
 from bot.search_results import describe

@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 
 from bot.char_filter import CharFilter
-from bot.content import Signal
+from bot.content.playbook import Signal
 
 
 def is_word_part(ch: str) -> bool:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot.access import Roster
-from bot.content import Severity, Texts
+from bot.content.playbook import Severity, Texts
 
 
 class StaffTexts:

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.content import Texts
+from bot.content.playbook import Texts
 from bot.evidence import DELETED_ON_PLATFORM
 from storage import custody, evidence_search, notes
 from storage.cases import CaseRecord

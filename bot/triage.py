@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from bot.content import Playbook, Question, Severity
+from bot.content.playbook import Playbook, Question, Severity
 
 SIGNAL_PREFIX = "signal_"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from adapters.memory import MemoryAdapter, victim_event
 from bot.clock import ManualClock
 from bot.config import Config
-from bot.content import load_playbook
+from bot.content.playbook import load_playbook
 from bot.events import (
     Attachment,
     ChatKind,

@@ -44,7 +44,7 @@ from bot.bundle import (
 from bot.bundle_readme import readme_templates, render_readme
 from bot.bundle_writer import write_bundle
 from bot.cli import main
-from bot.content import LOCALES
+from bot.content.playbook import LOCALES
 from bot.filenames import MAX_NAME_BYTES, sanitise_filename
 from bot.safezip import ZipLimits
 from bot.verify import Problem, format_report, verify_bundle

@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.content import Severity, load_playbook
+from bot.content.playbook import Severity, load_playbook
 from bot.flow import Flow
-from bot.prompts import Deployment, Prompts
+from bot.content.prompts import Deployment, Prompts
 from storage.cases import CaseRecord
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

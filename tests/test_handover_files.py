@@ -13,7 +13,7 @@ from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.export import EXPORTS_DIR
 from bot.handover_files import HandoverFiles
 from bot.outbox import RetryPolicy, queue_reply
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.runtime import Haven
 from tests.chat_rig import dead_letters
 from tests.conftest import Victim

@@ -24,7 +24,7 @@ from bot.config import ConfigError, load_config
 from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
 from bot.outbox import DUE_BATCH, MARK_EVERY, OutboxSender, RetryPolicy, StaffNotice, payload_of
 from bot.outbox_admin import outbox_command
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.ratelimit import RateBudget
 from bot.runtime import Haven
 from storage import outbox

@@ -1,9 +1,9 @@
-"""One turn's replies are sent as the fewest messages (bot/prompts.py `joined`)."""
+"""One turn's replies are sent as the fewest messages (bot/content/prompts.py `joined`)."""
 
 from __future__ import annotations
 
 from bot.events import Button, OutboundFile
-from bot.prompts import JOINED_LIMIT, Reply, joined
+from bot.content.prompts import JOINED_LIMIT, Reply, joined
 
 BUTTONS = ((Button("Done", "1:i:x=done"),),)
 FILE = OutboundFile("/data/exports/bundle.zip", "bundle.zip", "application/zip")

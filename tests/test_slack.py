@@ -37,7 +37,7 @@ from bot.events import (
     OutboundFile,
 )
 from bot.outbox import payload_of
-from bot.prompts import Reply
+from bot.content.prompts import Reply
 from bot.runtime import Haven, build_adapters, slack_options
 from storage import outbox, schema
 from tests.chat_rig import (

@@ -15,9 +15,9 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from bot.deadlines import parse_schedule
+from bot.content.deadlines import parse_schedule
 
-CONTENT_DIR = Path(__file__).parent / "content"
+CONTENT_DIR = Path(__file__).parent
 LOCALES = ("zh-CN", "en")
 # How an item's deadlines become reminders: nudges while it is still open, or check-ins
 # on how it went once it is done.

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.content import LOCALES, Playbook, Severity, citation_tokens, load_playbook
+from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, load_playbook
 from bot.dispatch import CASE_COMMANDS
 from bot.signals import SignalDetector, normalise
 from bot.triage import reasons_from_answers, severity_of, tags
 
-LEGAL_REFERENCE = Path(__file__).parents[2] / "shared" / "legal-reference.md"
+LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 
 # Keys the engine and the playbook's journey need, beyond those derived from playbook.toml.
 UI_KEYS = (

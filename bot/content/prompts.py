@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from bot.content import LOCALES, Item, Playbook, Question, Severity
+from bot.content.playbook import LOCALES, Item, Playbook, Question, Severity
 from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord
 

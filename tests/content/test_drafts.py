@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from adapters.memory import MemoryAdapter
-from bot.content import CONTENT_DIR, ContentError, load_playbook
+from bot.content.playbook import CONTENT_DIR, ContentError, load_playbook
 from bot.runtime import Haven
 from tests.chat_rig import TRIAGE
 from tests.conftest import Victim

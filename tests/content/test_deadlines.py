@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.deadlines import (
+from bot.content.deadlines import (
     DEFAULT_QUIET_HOURS,
     MAX_AMOUNT,
     UNITS,
