@@ -38,7 +38,7 @@ from bot.flood import FloodGuard
 from bot.flow import Flow
 from bot.handover_files import HandoverFiles
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
-from bot.masking import mask
+from bot.privacy.masking import mask
 from bot.memo_desk import MemoDesk
 from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.progress_notes import ProgressNotes

@@ -33,7 +33,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.masking import mask
+from bot.privacy.masking import mask
 from bot.search_query import Query
 from bot.text_match import Needle, needle
 from storage import case_keys, custody, evidence_search

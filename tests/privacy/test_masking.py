@@ -9,13 +9,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.id_numbers import is_card_number, is_resident_id, luhn_valid, resident_id_check_char
-from bot.masking import mask
+from bot.privacy.id_numbers import is_card_number, is_resident_id, luhn_valid, resident_id_check_char
+from bot.privacy.masking import mask
 
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")
 
 
-# Check digits computed here in a different way from bot/id_numbers.py, so that a mistake
+# Check digits computed here in a different way from bot/privacy/id_numbers.py, so that a mistake
 # there cannot hide behind the same mistake in the test.
 def id_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 in its recursive form."""

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 
 import phonenumbers
 
-from bot.id_numbers import is_card_number, is_resident_id
+from bot.privacy.id_numbers import is_card_number, is_resident_id
 
 MASK_CHAR = "*"
 CHINESE_NAME_MASK = "某某"

@@ -1,0 +1,8 @@
+"""Personal data and how it is kept out of sight: what staff see unless access was approved.
+
+- ``masking``: phone numbers, Chinese ID numbers, bank cards and e-mail addresses masked
+  out of staff-facing text (alerts, case summaries, search snippets);
+- ``id_numbers``: the check digits that tell a real ID or card number from other digits.
+
+A privacy primitive under both search and the staff side; it imports nothing of theirs.
+"""
