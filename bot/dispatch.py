@@ -21,10 +21,10 @@ from bot.escalation import Escalator
 from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence import Evidence, Received, Refused
 from bot.export_desk import ExportDesk, Prepared
-from bot.flood import FloodGuard, Verdict
-from bot.flow import Flow, Outcome, Turn
-from bot.inbound_log import already_seen, record_inbound
-from bot.inputs import clean_text
+from bot.conversation.flood import FloodGuard, Verdict
+from bot.conversation.flow import Flow, Outcome, Turn
+from bot.conversation.inbound_log import already_seen, record_inbound
+from bot.conversation.inputs import clean_text
 from bot.memo_desk import MemoDesk
 from bot.outbox import queue_reply
 from bot.progress_notes import ProgressNotes

@@ -13,7 +13,7 @@ import logging
 
 from bot.erasure import erase
 from bot.events import Button, Inbound, InboundKind
-from bot.flow import Turn
+from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts, Reply
 from bot.reminder_desk import DeskAnswer
 from bot.store import OperatorError, Store

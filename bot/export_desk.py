@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from bot.erasure import erased
 from bot.events import Inbound, OutboundFile
 from bot.export import Exported, default_path, export_case
-from bot.flow import Turn
+from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
 from bot.store import OperatorError, Store
 from storage import cases, evidence_items

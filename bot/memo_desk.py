@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.flow import Turn
-from bot.inputs import clean_text
+from bot.conversation.flow import Turn
+from bot.conversation.inputs import clean_text
 from bot.content.prompts import Prompts
 from bot.timeline import CHAT_LIMIT, Timelines
 from storage import case_keys, evidence_search, notes

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.deadlines import QuietHours
 from bot.events import Inbound, InboundKind
-from bot.flow import Outcome
+from bot.conversation.flow import Outcome
 from bot.content.prompts import Reply
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import (

@@ -34,8 +34,8 @@ from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence import Evidence, EvidenceSettings
 from bot.export import EXPORTS_DIR
 from bot.export_desk import ExportDesk
-from bot.flood import FloodGuard
-from bot.flow import Flow
+from bot.conversation.flood import FloodGuard
+from bot.conversation.flow import Flow
 from bot.handover_files import HandoverFiles
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.privacy.masking import mask

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
 from bot.events import Inbound
-from bot.flow import Turn
+from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
 from bot.search import Searcher, SearchResult
 from bot.search_query import QueryError, parse_query

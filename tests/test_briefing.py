@@ -19,7 +19,7 @@ from storage import briefings, ledger
 from storage.schema import outbox
 from tests.conftest import Victim
 from tests.staff_rig import FIRST, SECOND, Rig, open_rig
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 HOUR = timedelta(hours=1)
 

@@ -18,7 +18,7 @@ from bot.clock import ManualClock
 from bot.events import Button
 from tests.conftest import Victim
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 MINUTES = timedelta(minutes=1)
 

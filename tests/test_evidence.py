@@ -23,7 +23,7 @@ from storage.leaves import content_commitment
 from storage.schema import custody_events, outbox
 from storage.schema import evidence_items as items_table
 from tests.conftest import Victim, make_config
-from tests.test_journey import text_of, triage
+from tests.conversation.test_journey import text_of, triage
 
 LEAKED = "他把我们的聊天记录发到了公司群里 — the screenshots are in the group"
 

@@ -14,7 +14,7 @@ from bot.runtime import Haven
 from storage import cases, evidence_items
 from tests.conftest import Victim
 from tests.test_evidence import attachment, findings, opened, send_file, stored_items
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 
 def blob_count(haven: Haven) -> int:

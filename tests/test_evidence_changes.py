@@ -11,7 +11,7 @@ from storage import ledger
 from storage.schema import cases, custody_events
 from tests.conftest import Victim
 from tests.test_evidence import attachment, findings, opened, stored_items
-from tests.test_journey import text_of, triage
+from tests.conversation.test_journey import text_of, triage
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 

@@ -18,7 +18,7 @@ from bot.runtime import Haven
 from tests.chat_rig import dead_letters
 from tests.conftest import Victim
 from tests.test_evidence import LEAKED, forward
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 from tests.test_timeline import exported as bundle_of
 
 

@@ -33,7 +33,7 @@ from storage.schema import cases, custody_events, outbox, reminders
 from storage.schema import evidence_items as items_table
 from tests.conftest import Victim, make_config
 from tests.test_evidence import LEAKED, attachment, forward, send_file
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 T = TypeVar("T")
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8

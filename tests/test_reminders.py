@@ -18,7 +18,7 @@ from bot.events import Outbound
 from bot.runtime import Haven, StartupError
 from storage.schema import reminders
 from tests.conftest import Victim, make_config
-from tests.test_journey import finish_step, text_of, triage
+from tests.conversation.test_journey import finish_step, text_of, triage
 
 T0 = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 

@@ -18,7 +18,7 @@ from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outboun
 from bot.verify import verify_bundle
 from storage import custody, retrievals
 from tests.staff_rig import FIRST, Rig, open_rig
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 HOUR = timedelta(hours=1)
 DORA = """

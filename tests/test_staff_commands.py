@@ -13,7 +13,7 @@ from bot.runtime import Haven
 from storage import custody
 from tests.conftest import Victim
 from tests.staff_rig import PLATFORM, STAFF_CONFIG, Rig, open_rig, staff_config
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 ALICE = """
 [[staff]]

@@ -18,7 +18,7 @@ from storage.schema import case_notes
 from tests.conftest import Victim
 from tests.test_cli import haven as run_haven
 from tests.test_evidence import attachment, forward, send_file
-from tests.test_journey import text_of, triage
+from tests.conversation.test_journey import text_of, triage
 from tests.test_reminders import button, fire, reminder_messages
 from tests.test_search import origin, utc
 

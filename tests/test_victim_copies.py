@@ -19,7 +19,7 @@ from storage.audit import audit
 from storage.schema import answers, cases, custody_events, outbox
 from tests.conftest import Victim
 from tests.test_evidence import LEAKED, attachment, forward, send_file
-from tests.test_journey import triage
+from tests.conversation.test_journey import triage
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

@@ -19,8 +19,8 @@ import pytest
 
 from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, load_playbook
 from bot.dispatch import CASE_COMMANDS
-from bot.signals import SignalDetector, normalise
-from bot.triage import reasons_from_answers, severity_of, tags
+from bot.conversation.signals import SignalDetector, normalise
+from bot.conversation.triage import reasons_from_answers, severity_of, tags
 
 LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 

@@ -14,7 +14,7 @@ from bot.content.playbook import CONTENT_DIR, ContentError, load_playbook
 from bot.runtime import Haven
 from tests.chat_rig import TRIAGE
 from tests.conftest import Victim
-from tests.test_journey import finish_step, text_of, triage
+from tests.conversation.test_journey import finish_step, text_of, triage
 
 TRIAGE_TO = TRIAGE[1:-1]  # past the language, and short of where it leaked
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.char_filter import CharFilter
+from bot.conversation.char_filter import CharFilter
 from bot.content.playbook import Signal
 
 

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.char_filter import CharFilter
-from bot.inputs import clean_text, is_shown
-from bot.signals import is_word_part, normalise
+from bot.conversation.char_filter import CharFilter
+from bot.conversation.inputs import clean_text, is_shown
+from bot.conversation.signals import is_word_part, normalise
 
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.char_filter import CharFilter
+from bot.conversation.char_filter import CharFilter
 
 # Bidi embeddings, overrides and isolates can make a text display as something else.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")

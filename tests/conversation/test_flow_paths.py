@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.content.playbook import Severity, load_playbook
-from bot.flow import Flow
+from bot.conversation.flow import Flow
 from bot.content.prompts import Deployment, Prompts
 from storage.cases import CaseRecord
 

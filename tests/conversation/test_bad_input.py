@@ -24,7 +24,7 @@ from bot.runtime import Haven
 from storage import cases
 from storage.cases import CaseRecord
 from tests.conftest import Victim
-from tests.test_journey import text_of, triage
+from tests.conversation.test_journey import text_of, triage
 
 
 async def current_case(victim: Victim) -> CaseRecord:

@@ -12,10 +12,10 @@ from typing import Any
 
 from bot.content.playbook import LOCALES, Playbook, Question, Severity, Signal
 from bot.events import Button, OutboundFile
-from bot.inputs import script_locale
+from bot.conversation.inputs import script_locale
 from bot.content.prompts import Prompts, Reply
-from bot.signals import SignalDetector
-from bot.triage import (
+from bot.conversation.signals import SignalDetector
+from bot.conversation.triage import (
     SIGNAL_PREFIX,
     escalating_reasons,
     merge_reasons,
