@@ -40,7 +40,7 @@ from adapters.memory import MemoryAdapter
 from bot.clock import SystemClock
 from bot.config import Config, load_config
 from bot.events import ChatKind, ChatRef
-from bot.outbox import OutboxSender, StaffNotice, payload_of
+from bot.delivery.outbox import OutboxSender, StaffNotice, payload_of
 from bot.content.prompts import Reply
 from bot.runtime import Haven
 from storage import cases, outbox, reminders

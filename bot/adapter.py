@@ -51,7 +51,7 @@ class AdapterStartError(Exception):
 class Adapter(Protocol):
     platform: str
     # True when send() hands a file's bytes to the platform, so that Haven's own copy of
-    # a delivered export may go (bot/handover_files.py); False when the person is shown
+    # a delivered export may go (bot/delivery/handover_files.py); False when the person is shown
     # that copy itself (the console prints its path).
     uploads_files: bool
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import ChatRef
-from bot.outbox import payload_of
+from bot.delivery.outbox import payload_of
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Reply
 from bot.staff_texts import StaffTexts

@@ -22,7 +22,7 @@ from bot.data_dir import StartupError, prepare_data_dir
 from bot.demo import DEMO_SCRIPT
 from bot.keyfiles import log_key_path, master_key_path, publish_public_key
 from bot.operator import OPERATOR, audit_store, open_store
-from bot.outbox_admin import outbox_command
+from bot.delivery.outbox_admin import outbox_command
 from bot.runtime import configure_logging, run
 from bot.store import OperatorError, Store
 from storage.database import SchemaError

@@ -26,7 +26,7 @@ from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.conversation.inputs import clean_text
 from bot.memo_desk import MemoDesk
-from bot.outbox import queue_reply
+from bot.delivery.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Reply, joined
 from bot.reminder_desk import DeskAnswer, ReminderDesk

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import Button, ChatKind, ChatRef
-from bot.outbox import queue_reply
+from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
 from bot.staff_texts import StaffTexts
 from storage import cases, escalations, handling

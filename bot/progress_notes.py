@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.playbook import Texts
 from bot.events import ChatKind, ChatRef, Inbound, InboundKind
-from bot.outbox import payload_of
+from bot.delivery.outbox import payload_of
 from bot.content.prompts import Reply
 from bot.reminder_desk import DeskAnswer
 from storage import outbox, progress, reminders

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.access import StaffRef
 from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.export import export_case, retrieval_copies, retrieval_path
-from bot.outbox import queue_reply
+from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
 from bot.search import Searcher, SearchRefused
 from bot.search_query import QueryError, parse_query

@@ -36,14 +36,14 @@ from bot.export import EXPORTS_DIR
 from bot.export_desk import ExportDesk
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
-from bot.handover_files import HandoverFiles
+from bot.delivery.handover_files import HandoverFiles
 from bot.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.privacy.masking import mask
 from bot.memo_desk import MemoDesk
-from bot.outbox import OutboxSender, RetryPolicy, StaffNotice
+from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Deployment, Prompts
-from bot.ratelimit import RateBudget
+from bot.delivery.ratelimit import RateBudget
 from bot.receipts import Receipts
 from bot.reminder_desk import ReminderDesk
 from bot.reminder_texts import ReminderTexts

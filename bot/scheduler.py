@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.events import ChatKind, ChatRef
-from bot.outbox import payload_of
+from bot.delivery.outbox import payload_of
 from bot.reminder_texts import ReminderTexts
 from bot.reminders import LATE_AFTER, ReminderPolicy
 from storage import outbox, reminders

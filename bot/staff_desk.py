@@ -21,7 +21,7 @@ from bot.clock import Clock
 from bot.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.events import ChatRef, Inbound, InboundKind
 from bot.conversation.inbound_log import already_seen, record_inbound
-from bot.outbox import queue_reply
+from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
 from bot.retrieval import RetrievalDesk
 from bot.staff_ask import Ask, case_number

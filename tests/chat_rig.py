@@ -12,7 +12,7 @@ from typing import TypeVar
 from sqlalchemy import select
 
 from bot.adapter import Adapter, InboundHandler
-from bot.outbox import RetryPolicy
+from bot.delivery.outbox import RetryPolicy
 from bot.runtime import Haven
 from storage import outbox, schema
 

@@ -36,7 +36,7 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
-from bot.outbox import payload_of
+from bot.delivery.outbox import payload_of
 from bot.content.prompts import Reply
 from bot.runtime import Haven, build_adapters, slack_options
 from storage import outbox, schema

@@ -22,10 +22,10 @@ from bot.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
-from bot.outbox import DUE_BATCH, MARK_EVERY, OutboxSender, RetryPolicy, StaffNotice, payload_of
-from bot.outbox_admin import outbox_command
+from bot.delivery.outbox import DUE_BATCH, MARK_EVERY, OutboxSender, RetryPolicy, StaffNotice, payload_of
+from bot.delivery.outbox_admin import outbox_command
 from bot.content.prompts import Reply
-from bot.ratelimit import RateBudget
+from bot.delivery.ratelimit import RateBudget
 from bot.runtime import Haven
 from storage import outbox
 from storage.database import Database
@@ -166,7 +166,7 @@ async def test_a_failing_staff_channel_is_logged_loudly_and_kept_for_retry(
     await queue(h, "staff", "🚨 an alert", ChatKind.STAFF)
     gone = DeliveryError("400 Bad Request: chat not found", permanent=True)
     adapter = Flaky(lambda m: gone if m.chat.chat_id == "staff" else None)
-    with caplog.at_level(logging.CRITICAL, logger="bot.outbox"):
+    with caplog.at_level(logging.CRITICAL, logger="bot.delivery.outbox"):
         await sender_for(h, adapter).drain()
     assert "STAFF CHANNEL UNREACHABLE" in caplog.text
     (row,) = await table(h)  # no alert about the alert

@@ -11,8 +11,8 @@ from bot.clock import ManualClock
 from bot.config import Config
 from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.export import EXPORTS_DIR
-from bot.handover_files import HandoverFiles
-from bot.outbox import RetryPolicy, queue_reply
+from bot.delivery.handover_files import HandoverFiles
+from bot.delivery.outbox import RetryPolicy, queue_reply
 from bot.content.prompts import Reply
 from bot.runtime import Haven
 from tests.chat_rig import dead_letters

@@ -29,9 +29,9 @@ from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
 from bot.content.playbook import Texts
 from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
-from bot.handover_files import HandoverFiles
+from bot.delivery.handover_files import HandoverFiles
 from bot.content.prompts import Reply
-from bot.ratelimit import RateBudget, RateLimiter
+from bot.delivery.ratelimit import RateBudget, RateLimiter
 from storage import outbox
 from storage.database import Database
 from storage.group_commit import DatabaseClosed
@@ -315,7 +315,7 @@ class OutboxSender:
 
     async def sweep_handover_files(self) -> None:
         """Exports left behind by a crash and needed by no message (see
-        bot/handover_files.py). Only at the bot's own start: a command run beside it
+        bot/delivery/handover_files.py). Only at the bot's own start: a command run beside it
         could meet a bundle written a moment before its message."""
         if self.handover is None:
             return
