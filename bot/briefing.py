@@ -1,6 +1,6 @@
 """The daily briefing: the state of the case load, posted to every staff channel.
 
-It is a duty of the reminder scheduler (bot/scheduler.py): the next briefing is a row due
+It is a duty of the reminder scheduler (bot/reminders/scheduler.py): the next briefing is a row due
 at the configured local time; posting claims the row and queues the messages in one
 transaction. A briefing missed while Haven was down is posted once at the next start,
 marked late. With it go the daily progress notes to victims who asked for them

@@ -29,7 +29,7 @@ from bot.memo_desk import MemoDesk
 from bot.delivery.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Reply, joined
-from bot.reminder_desk import DeskAnswer, ReminderDesk
+from bot.reminders.desk import DeskAnswer, ReminderDesk
 from bot.search_desk import Found, SearchDesk
 from storage import cases
 from storage.cases import CaseRecord

@@ -15,7 +15,7 @@ from bot.erasure import erase
 from bot.events import Button, Inbound, InboundKind
 from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts, Reply
-from bot.reminder_desk import DeskAnswer
+from bot.reminders.desk import DeskAnswer
 from bot.store import OperatorError, Store
 from storage import cases
 from storage.cases import CaseRecord

@@ -16,7 +16,7 @@ from bot.content.playbook import Texts
 from bot.events import ChatKind, ChatRef, Inbound, InboundKind
 from bot.delivery.outbox import payload_of
 from bot.content.prompts import Reply
-from bot.reminder_desk import DeskAnswer
+from bot.reminders.desk import DeskAnswer
 from storage import outbox, progress, reminders
 from storage.outbox import NewMessage
 from storage.progress import Progress

@@ -45,11 +45,11 @@ from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Deployment, Prompts
 from bot.delivery.ratelimit import RateBudget
 from bot.receipts import Receipts
-from bot.reminder_desk import ReminderDesk
-from bot.reminder_texts import ReminderTexts
-from bot.reminders import ReminderPolicy
+from bot.reminders.desk import ReminderDesk
+from bot.reminders.texts import ReminderTexts
+from bot.reminders.planning import ReminderPolicy
 from bot.retrieval import RetrievalDesk
-from bot.scheduler import ReminderScheduler
+from bot.reminders.scheduler import ReminderScheduler
 from bot.search import Searcher
 from bot.search_desk import SearchDesk
 from bot.staff_desk import StaffDesk

@@ -19,7 +19,7 @@ from tests.conftest import Victim
 from tests.test_cli import haven as run_haven
 from tests.test_evidence import attachment, forward, send_file
 from tests.conversation.test_journey import text_of, triage
-from tests.test_reminders import button, fire, reminder_messages
+from tests.reminders.test_reminders import button, fire, reminder_messages
 from tests.test_search import origin, utc
 
 TZ = ZoneInfo("Asia/Shanghai")

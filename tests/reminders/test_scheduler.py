@@ -144,7 +144,7 @@ async def test_a_clock_jumping_backward_fires_nothing_early_and_nothing_twice(
     clock.set(t0 + timedelta(minutes=30))
     await haven.scheduler.sweep()
     assert len(await sent_keys(haven)) == 1
-    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="bot.reminders.scheduler"):
         clock.set(t0 - timedelta(hours=1))
         await haven.scheduler.sweep()
     assert "clock jumped backward" in caplog.text
@@ -177,7 +177,7 @@ async def test_a_clock_jumping_forward_fires_what_it_skipped_once_marked_late(
     t0 = clock.now()
     await seed(haven, [t0 + timedelta(minutes=30), t0 + timedelta(hours=2)], t0)
     await haven.scheduler.sweep()
-    with caplog.at_level(logging.WARNING, logger="bot.scheduler"):
+    with caplog.at_level(logging.WARNING, logger="bot.reminders.scheduler"):
         clock.advance(timedelta(days=1))
         await haven.scheduler.sweep()
     assert "clock jumped forward" in caplog.text

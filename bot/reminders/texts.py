@@ -14,7 +14,7 @@ from bot.content.playbook import Texts
 from bot.content.deadlines import QuietHours, describe_local
 from bot.events import Button
 from bot.content.prompts import Reply
-from bot.reminders import LATE_AFTER, UNTIL_DONE, Action, Press, QuietPress
+from bot.reminders.planning import LATE_AFTER, UNTIL_DONE, Action, Press, QuietPress
 from storage.reminders import Fired, NewReminder, Reminder
 
 _SEPARATOR = {"zh-CN": "；", "en": "; "}

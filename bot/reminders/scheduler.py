@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.events import ChatKind, ChatRef
 from bot.delivery.outbox import payload_of
-from bot.reminder_texts import ReminderTexts
-from bot.reminders import LATE_AFTER, ReminderPolicy
+from bot.reminders.texts import ReminderTexts
+from bot.reminders.planning import LATE_AFTER, ReminderPolicy
 from storage import outbox, reminders
 from storage.database import Database
 from storage.outbox import NewMessage

@@ -17,8 +17,8 @@ from bot.content.deadlines import QuietHours
 from bot.events import Inbound, InboundKind
 from bot.conversation.flow import Outcome
 from bot.content.prompts import Reply
-from bot.reminder_texts import ReminderTexts
-from bot.reminders import (
+from bot.reminders.texts import ReminderTexts
+from bot.reminders.planning import (
     AFTER_DONE,
     UNTIL_DONE,
     Action,
