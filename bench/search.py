@@ -49,11 +49,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
 from bot.events import InboundKind
-from bot.evidence import TEXT_MIME
+from bot.evidence.intake import TEXT_MIME
 from bot.runtime import Haven
 from bot.search import Searcher
 from bot.search_query import parse_query
-from bot.timeline import Timelines
+from bot.evidence.timeline import Timelines
 from storage import case_keys, cases, ledger
 from storage.evidence_search import BATCH_SIZE, Window
 from storage.leaves import SALT_SIZE, EvidenceLeaf, LeafKind, content_commitment, item_id

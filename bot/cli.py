@@ -14,17 +14,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import erasure, export, retention, rotation, verify
-from bot.bundle import key_fingerprint
+from bot.evidence import erasure, export, retention, rotation, verify
+from bot.evidence.bundle import key_fingerprint
 from bot.config import Config, ConfigError, load_config
 from bot.content.playbook import ContentError
 from bot.data_dir import StartupError, prepare_data_dir
 from bot.demo import DEMO_SCRIPT
-from bot.keyfiles import log_key_path, master_key_path, publish_public_key
+from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
 from bot.operator import OPERATOR, audit_store, open_store
 from bot.delivery.outbox_admin import outbox_command
 from bot.runtime import configure_logging, run
-from bot.store import OperatorError, Store
+from bot.evidence.store import OperatorError, Store
 from storage.database import SchemaError
 
 EXIT_USAGE = 2

@@ -16,11 +16,11 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.erase_desk import EraseDesk
+from bot.evidence.erase_desk import EraseDesk
 from bot.escalation import Escalator
 from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
-from bot.evidence import Evidence, Received, Refused
-from bot.export_desk import ExportDesk, Prepared
+from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, record_inbound
@@ -155,7 +155,7 @@ class Dispatcher:
 
     async def _groundwork(self, inbound: Inbound) -> Groundwork:
         """What must happen before the write lock is taken: downloads and hashing (see
-        bot/evidence.py), and the commands that run transactions of their own."""
+        bot/evidence/intake.py), and the commands that run transactions of their own."""
         logged = _is_command(inbound, "export") or _is_command(inbound, "search")
         if logged and await self._seen(inbound):
             return Groundwork()  # a redelivery: no second bundle or custody event

@@ -13,8 +13,8 @@ from contextlib import asynccontextmanager
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
-from bot.keyfiles import KeySetupError, open_keyring, open_log_key
-from bot.store import Store
+from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.evidence.store import Store
 from storage.audit import Finding, audit
 from storage.blobs import BlobStore
 from storage.database import Database

@@ -4,7 +4,7 @@
 `/approve R` (with a TOTP code, RFC 6238, when that admin has one configured; the
 requester likewise gives `--totp` when they have one). The bundle of the case's items
 that happened in the window (original date, else time received) is then built
-(bot/export.py, verified before it is handed over) and sent privately to the requester;
+(bot/evidence/export.py, verified before it is handed over) and sent privately to the requester;
 `/fetch R` sends it again and `/search R …` searches within the same window until the
 retrieval expires. Every step, and every refusal, is a custody event of the case.
 """
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.access import StaffRef
 from bot.events import ChatKind, ChatRef, OutboundFile
-from bot.export import export_case, retrieval_copies, retrieval_path
+from bot.evidence.export import export_case, retrieval_copies, retrieval_path
 from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
 from bot.search import Searcher, SearchRefused
@@ -32,7 +32,7 @@ from bot.search_query import QueryError, parse_query
 from bot.search_results import describe
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
-from bot.store import OperatorError, Store
+from bot.evidence.store import OperatorError, Store
 from storage import cases, custody, retrievals
 from storage.evidence_search import Window
 from storage.leaves import CustodyEvent

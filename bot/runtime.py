@@ -28,23 +28,23 @@ from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
 from bot.content.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
-from bot.erase_desk import EraseDesk
+from bot.evidence.erase_desk import EraseDesk
 from bot.escalation import Escalator, Level
 from bot.events import ChatKind, ChatRef, Inbound
-from bot.evidence import Evidence, EvidenceSettings
-from bot.export import EXPORTS_DIR
-from bot.export_desk import ExportDesk
+from bot.evidence.intake import Evidence, EvidenceSettings
+from bot.evidence.export import EXPORTS_DIR
+from bot.evidence.export_desk import ExportDesk
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
 from bot.delivery.handover_files import HandoverFiles
-from bot.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.privacy.masking import mask
 from bot.memo_desk import MemoDesk
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Deployment, Prompts
 from bot.delivery.ratelimit import RateBudget
-from bot.receipts import Receipts
+from bot.evidence.receipts import Receipts
 from bot.reminders.desk import ReminderDesk
 from bot.reminders.texts import ReminderTexts
 from bot.reminders.planning import ReminderPolicy
@@ -55,8 +55,8 @@ from bot.search_desk import SearchDesk
 from bot.staff_desk import StaffDesk
 from bot.staff_texts import StaffTexts
 from bot.startup_heap import freeze_startup_heap
-from bot.store import Store
-from bot.timeline import Timelines
+from bot.evidence.store import Store
+from bot.evidence.timeline import Timelines
 from storage.blobs import BlobStore
 from storage.database import Database
 from storage.keys import KeyRing

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import erasure
+from bot.evidence import erasure
 from bot.access import ADMIN, OPERATOR, Roster, StaffRef
 from bot.briefing import Briefer
 from bot.clock import Clock

@@ -28,7 +28,7 @@ from storage.schema import (
     tree_heads,
 )
 from tests.conftest import Victim
-from tests.test_evidence import attachment, forward, send_file, stored_items
+from tests.evidence.test_evidence import attachment, forward, send_file, stored_items
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 

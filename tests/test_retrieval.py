@@ -15,7 +15,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outbound
-from bot.verify import verify_bundle
+from bot.evidence.verify import verify_bundle
 from storage import custody, retrievals
 from tests.staff_rig import FIRST, Rig, open_rig
 from tests.conversation.test_journey import triage

@@ -19,7 +19,7 @@ from storage import custody
 from storage.evidence_search import Window
 from storage.schema import evidence_items
 from tests.conftest import Victim
-from tests.test_evidence import attachment, forward, send_file
+from tests.evidence.test_evidence import attachment, forward, send_file
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -33,7 +33,7 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
-from bot.export import EXPORTS_DIR
+from bot.evidence.export import EXPORTS_DIR
 from bot.runtime import Haven, build_adapters, telegram_options
 from tests.chat_rig import (
     TRIAGE,

@@ -10,16 +10,16 @@ from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.events import ChatKind, ChatRef, OutboundFile
-from bot.export import EXPORTS_DIR
+from bot.evidence.export import EXPORTS_DIR
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import RetryPolicy, queue_reply
 from bot.content.prompts import Reply
 from bot.runtime import Haven
 from tests.chat_rig import dead_letters
 from tests.conftest import Victim
-from tests.test_evidence import LEAKED, forward
+from tests.evidence.test_evidence import LEAKED, forward
 from tests.conversation.test_journey import triage
-from tests.test_timeline import exported as bundle_of
+from tests.evidence.test_timeline import exported as bundle_of
 
 
 async def exported(victim: Victim) -> Path:

@@ -12,12 +12,12 @@ import pytest
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config, Secrets
-from bot.keyfiles import log_key_path, master_key_path
+from bot.evidence.keyfiles import log_key_path, master_key_path
 from bot.runtime import Haven, StartupError
 from storage import ledger
 from storage.keys import MasterKey
 from tests.conftest import Victim, make_config
-from tests.test_evidence import forward
+from tests.evidence.test_evidence import forward
 
 
 async def open_haven(config: Config) -> Haven:

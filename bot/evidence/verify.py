@@ -7,7 +7,7 @@ proof leads to the signed tree head; and whether that head's signature verifies 
 key in the bundle and with a key obtained independently (``--key``). The commitment is
 what ties the file to the signed log: the plain hash is kept out of the log on purpose.
 
-The archive is never extracted: :mod:`bot.safezip` vets it, then members are read into
+The archive is never extracted: :mod:`bot.evidence.safezip` vets it, then members are read into
 memory under caps or streamed through the hashes. A bundle that cannot be trusted to be
 read (not a zip, hostile paths, a decompression bomb, files missing from or added to the
 manifest) is *refused* with one line saying why; a readable bundle gets a full report.
@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
-from bot.bundle import (
+from bot.evidence.bundle import (
     MANIFEST,
     PUBLIC_KEY,
     STH_BIN,
@@ -48,8 +48,8 @@ from bot.bundle import (
     key_fingerprint,
     utc_text,
 )
-from bot.filenames import shown
-from bot.safezip import DEFAULT_LIMITS, ArchiveError, MiB, SafeZip, ZipLimits
+from bot.evidence.filenames import shown
+from bot.evidence.safezip import DEFAULT_LIMITS, ArchiveError, MiB, SafeZip, ZipLimits
 from storage.merkle import TreeHead, leaf_hash, verify_inclusion, verify_tree_head
 
 EXIT_VERIFIED = 0

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 
-from bot.filenames import shown
+from bot.evidence.filenames import shown
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB

@@ -3,7 +3,7 @@
 The bundle is built before the turn's transaction, like evidence downloads (see
 bot/dispatch.py): decrypting and zipping a case takes time and must not hold the write
 lock. The turn then queues the reply that carries the file. The export itself is a
-custody event (bot/export.py), so the log shows that the victim took a copy, and when.
+custody event (bot/evidence/export.py), so the log shows that the victim took a copy, and when.
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.erasure import erased
+from bot.evidence.erasure import erased
 from bot.events import Inbound, OutboundFile
-from bot.export import Exported, default_path, export_case
+from bot.evidence.export import Exported, default_path, export_case
 from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
-from bot.store import OperatorError, Store
+from bot.evidence.store import OperatorError, Store
 from storage import cases, evidence_items
 
 log = logging.getLogger(__name__)

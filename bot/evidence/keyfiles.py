@@ -41,7 +41,7 @@ def master_key_path(config: Config) -> Path:
 
 
 def pending_master_key_path(config: Config) -> Path:
-    """The next master key while a rotation (bot/rotation.py) is under way."""
+    """The next master key while a rotation (bot/evidence/rotation.py) is under way."""
     path = master_key_path(config)
     return path.with_name(path.name + ".next")
 

@@ -1,4 +1,4 @@
-"""Writing an evidence bundle: the zip described in :mod:`bot.bundle`.
+"""Writing an evidence bundle: the zip described in :mod:`bot.evidence.bundle`.
 
 The file appears whole or not at all (written beside its destination, flushed, renamed),
 and it is created readable by its owner only: it holds a victim's private evidence.
@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from bot.bundle import (
+from bot.evidence.bundle import (
     MANIFEST,
     PUBLIC_KEY,
     README,
@@ -28,7 +28,7 @@ from bot.bundle import (
     custody_proof_path,
     public_key_pem,
 )
-from bot.bundle_readme import render_readme
+from bot.evidence.bundle_readme import render_readme
 from storage.merkle import leaf_hash
 
 _MEMBER_MODE = (stat.S_IFREG | 0o600) << 16

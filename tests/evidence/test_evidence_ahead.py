@@ -1,4 +1,4 @@
-"""Files sealed ahead of their transaction (bot/evidence.py): kept, numbered, receipted
+"""Files sealed ahead of their transaction (bot/evidence/intake.py): kept, numbered, receipted
 and readable exactly as if sealed inside it — when several victims send files at once,
 when the number a file was sealed for is taken by another message first, and when the
 same file comes again."""
@@ -13,7 +13,7 @@ from bot.events import InboundKind
 from bot.runtime import Haven
 from storage import cases, evidence_items
 from tests.conftest import Victim
-from tests.test_evidence import attachment, findings, opened, send_file, stored_items
+from tests.evidence.test_evidence import attachment, findings, opened, send_file, stored_items
 from tests.conversation.test_journey import triage
 
 

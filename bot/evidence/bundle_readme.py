@@ -12,7 +12,7 @@ import shlex
 import tomllib
 from functools import cache
 
-from bot.bundle import (
+from bot.evidence.bundle import (
     PUBLIC_KEY,
     STH_BIN,
     STH_SIG,
@@ -23,7 +23,7 @@ from bot.bundle import (
     utc_text,
 )
 from bot.content.playbook import CONTENT_DIR, LOCALES, ContentError
-from bot.filenames import shown
+from bot.evidence.filenames import shown
 from storage.leaves import content_commitment
 from storage.merkle import leaf_hash
 

@@ -1,4 +1,4 @@
-"""Export a case as an evidence bundle (bot/bundle.py) that checks without Haven.
+"""Export a case as an evidence bundle (bot/evidence/bundle.py) that checks without Haven.
 
 Order matters: the export's own custody event is appended first, then a tree head is
 signed, so the head covers the event and the bundle can prove it was exported, when, by
@@ -7,7 +7,7 @@ that one head. The written bundle is then checked with the offline verifier
 (:func:`bot.verify.verify_bundle`); one that does not verify is deleted and reported,
 never handed over.
 
-The bundle also holds the case's timeline (bot/timeline.py), as a readable text in the
+The bundle also holds the case's timeline (bot/evidence/timeline.py), as a readable text in the
 case's language and as JSON, with the start of each evidence text in it.
 
 Used by `haven export` (operator), the victim's `/export` and staff retrievals.
@@ -23,13 +23,13 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from bot.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead, TimelineFiles
-from bot.bundle_writer import write_bundle
+from bot.evidence.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead, TimelineFiles
+from bot.evidence.bundle_writer import write_bundle
 from bot.content.playbook import load_playbook
-from bot.filenames import sanitise_filename
-from bot.store import OperatorError, Store
-from bot.timeline import Timeline, Timelines
-from bot.verify import verify_bundle
+from bot.evidence.filenames import sanitise_filename
+from bot.evidence.store import OperatorError, Store
+from bot.evidence.timeline import Timeline, Timelines
+from bot.evidence.verify import verify_bundle
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError
 from storage.case_keys import CaseKeyErased, CaseKeyError

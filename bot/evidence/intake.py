@@ -43,11 +43,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import FileTooLarge
 from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
-from bot.filenames import sanitise_filename
+from bot.evidence.filenames import sanitise_filename
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
 from bot.content.prompts import Prompts
-from bot.receipts import Receipts, human_size
+from bot.evidence.receipts import Receipts, human_size
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, BlobStore
 from storage.case_keys import CaseKeyErased, CaseKeyError

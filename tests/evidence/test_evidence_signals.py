@@ -18,7 +18,7 @@ from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.runtime import Haven
 from storage.schema import cases
 from tests.conftest import Victim
-from tests.test_evidence import attachment, forward, stored_items
+from tests.evidence.test_evidence import attachment, forward, stored_items
 from tests.conversation.test_journey import text_of, triage
 
 THREAT = "我知道你住哪，你给我等着"

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.playbook import Texts
-from bot.evidence import DELETED_ON_PLATFORM
+from bot.evidence.intake import DELETED_ON_PLATFORM
 from storage import custody, evidence_search, notes
 from storage.cases import CaseRecord
 from storage.evidence_search import DatedItem, Scope

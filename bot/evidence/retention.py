@@ -1,7 +1,7 @@
 """`haven retention`: erase cases closed longer than ``retention.closed_case_days``.
 
 Cases on legal hold are listed but kept; erased cases are not listed again. Each erasure
-is the ordinary one (bot/erasure.py), with a custody event naming the retention rule.
+is the ordinary one (bot/evidence/erasure.py), with a custody event naming the retention rule.
 
 It also removes leftover blob files: a file is sealed and written before the
 transaction that names it, so a crash or a failed commit in between leaves an encrypted
@@ -19,9 +19,9 @@ from pathlib import Path
 
 from sqlalchemy import and_, select
 
-from bot import erasure
+from bot.evidence import erasure
 from bot.operator import OPERATOR
-from bot.store import Store
+from bot.evidence.store import Store
 from storage import evidence_items
 from storage.schema import case_keys, cases, holds
 

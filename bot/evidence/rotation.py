@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import select, update
 
-from bot.keyfiles import master_key_path, pending_master_key_path
+from bot.evidence.keyfiles import master_key_path, pending_master_key_path
 from bot.operator import OPERATOR
-from bot.store import OperatorError, Store
+from bot.evidence.store import OperatorError, Store
 from storage import custody
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.leaves import CustodyEvent

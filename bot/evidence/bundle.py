@@ -1,6 +1,6 @@
 """The evidence bundle format: a zip that lets anyone check Haven's evidence without Haven.
 
-Contract with evidence intake (bot/evidence.py) and the log leaves (storage/leaves.py)
+Contract with evidence intake (bot/evidence/intake.py) and the log leaves (storage/leaves.py)
 ------------------------------------------------------------------------------------------
 - An evidence item's log leaf data is the UTF-8 bytes of a JSON object: the item's
   canonical metadata. A bundle carries those bytes unchanged (they are what the log
@@ -40,13 +40,13 @@ Layout of the zip (NNN is the item number, zero-padded to three digits)::
     sth.sig               the raw 64-byte Ed25519 signature of sth.bin
     log-public-key.pem    the log's public key (SubjectPublicKeyInfo PEM)
 
-The timeline files are the victim's account put in order (bot/timeline.py); they are
+The timeline files are the victim's account put in order (bot/evidence/timeline.py); they are
 not in the log and carry no proof of their own. The manifest names them under
 "timeline" when a bundle has them, and a verifier checks that every item number they
 rest on is an item of the bundle. A bundle without them (exported before they existed)
 verifies as before.
 
-Writing is :mod:`bot.bundle_writer`; checking is :mod:`bot.verify`.
+Writing is :mod:`bot.evidence.bundle_writer`; checking is :mod:`bot.evidence.verify`.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.content.playbook import LOCALES
-from bot.filenames import sanitise_filename
+from bot.evidence.filenames import sanitise_filename
 from storage.leaves import SALT_SIZE
 from storage.merkle import HASH_SIZE, TreeHead
 

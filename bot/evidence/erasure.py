@@ -24,8 +24,8 @@ from datetime import datetime
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.export import plaintext_copies
-from bot.store import OperatorError, Store
+from bot.evidence.export import plaintext_copies
+from bot.evidence.store import OperatorError, Store
 from storage import cases, custody, escalations, evidence_items, ledger, reminders
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
 from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes

@@ -1,9 +1,9 @@
 """The victim's `/erase`: asked, confirmed with a button, then carried out.
 
 `/erase` only asks. The confirming press is carried out before the turn's transaction,
-like an export (bot/export_desk.py), because erasing runs its own transaction: the data
+like an export (bot/evidence/export_desk.py), because erasing runs its own transaction: the data
 key is destroyed, a tombstone goes into the log, reminders and unsent messages of the
-case are dropped and the case is closed (bot/erasure.py). The answer then goes to the
+case are dropped and the case is closed (bot/evidence/erasure.py). The answer then goes to the
 chat on no case at all, since the case it belonged to is gone.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import logging
 
-from bot.erasure import erase
+from bot.evidence.erasure import erase
 from bot.events import Button, Inbound, InboundKind
 from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts, Reply
 from bot.reminders.desk import DeskAnswer
-from bot.store import OperatorError, Store
+from bot.evidence.store import OperatorError, Store
 from storage import cases
 from storage.cases import CaseRecord
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.events import Attachment, ForwardOrigin, InboundKind, OriginKind, Outbound
-from bot.filenames import sanitise_filename
+from bot.evidence.filenames import sanitise_filename
 from bot.runtime import Haven
 from storage import case_keys, custody, evidence_items, ledger
 from storage.audit import audit

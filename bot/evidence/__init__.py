@@ -1,0 +1,12 @@
+"""Evidence: what the victim forwards becomes sealed, logged, exportable and erasable.
+
+- ``intake``: a forwarded message or file becomes encrypted evidence with a log leaf, a
+  custody event and a receipt (``receipts``), in one transaction;
+- ``bundle``, ``bundle_writer``, ``bundle_readme``: the export bundle format, writing it,
+  and its README; ``export`` and ``export_desk``: building one (operator, victim);
+  ``timeline``: the incident in order, part of every bundle;
+- ``verify`` and ``safezip``: ``haven verify``, offline, on a zip nobody vouches for;
+- ``erasure``, ``erase_desk``, ``retention``: legal holds and crypto-shredding;
+- ``keyfiles``, ``rotation``: where the keys come from, and rotating the master key;
+- ``store``: what these operations work on; ``filenames``: untrusted names made safe.
+"""
