@@ -51,8 +51,8 @@ from bot.config import load_config
 from bot.events import InboundKind
 from bot.evidence.intake import TEXT_MIME
 from bot.runtime import Haven
-from bot.search import Searcher
-from bot.search_query import parse_query
+from bot.search.searcher import Searcher
+from bot.search.query import parse_query
 from bot.evidence.timeline import Timelines
 from storage import case_keys, cases, ledger
 from storage.evidence_search import BATCH_SIZE, Window

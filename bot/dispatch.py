@@ -25,12 +25,12 @@ from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.conversation.inputs import clean_text
-from bot.memo_desk import MemoDesk
+from bot.search.memo_desk import MemoDesk
 from bot.delivery.outbox import queue_reply
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Reply, joined
 from bot.reminders.desk import DeskAnswer, ReminderDesk
-from bot.search_desk import Found, SearchDesk
+from bot.search.desk import Found, SearchDesk
 from storage import cases
 from storage.cases import CaseRecord
 from storage.database import Database

@@ -27,9 +27,9 @@ from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.evidence.export import export_case, retrieval_copies, retrieval_path
 from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
-from bot.search import Searcher, SearchRefused
-from bot.search_query import QueryError, parse_query
-from bot.search_results import describe
+from bot.search.searcher import Searcher, SearchRefused
+from bot.search.query import QueryError, parse_query
+from bot.search.results import describe
 from bot.staff_ask import Ask, case_number
 from bot.staff_texts import StaffTexts
 from bot.evidence.store import OperatorError, Store

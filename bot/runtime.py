@@ -39,7 +39,7 @@ from bot.conversation.flow import Flow
 from bot.delivery.handover_files import HandoverFiles
 from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.privacy.masking import mask
-from bot.memo_desk import MemoDesk
+from bot.search.memo_desk import MemoDesk
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.progress_notes import ProgressNotes
 from bot.content.prompts import Deployment, Prompts
@@ -50,8 +50,8 @@ from bot.reminders.texts import ReminderTexts
 from bot.reminders.planning import ReminderPolicy
 from bot.retrieval import RetrievalDesk
 from bot.reminders.scheduler import ReminderScheduler
-from bot.search import Searcher
-from bot.search_desk import SearchDesk
+from bot.search.searcher import Searcher
+from bot.search.desk import SearchDesk
 from bot.staff_desk import StaffDesk
 from bot.staff_texts import StaffTexts
 from bot.startup_heap import freeze_startup_heap

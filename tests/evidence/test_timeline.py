@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.memo_desk import stated_time
+from bot.search.memo_desk import stated_time
 from bot.evidence.verify import Problem, verify_bundle
 from storage import notes
 from storage.schema import case_notes
@@ -20,7 +20,7 @@ from tests.test_cli import haven as run_haven
 from tests.evidence.test_evidence import attachment, forward, send_file
 from tests.conversation.test_journey import text_of, triage
 from tests.reminders.test_reminders import button, fire, reminder_messages
-from tests.test_search import origin, utc
+from tests.search.test_search import origin, utc
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 11, 6, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai

@@ -1,7 +1,7 @@
 """The victim's `/search`: their own case's evidence, by words, sender, dates and kind.
 
 Like `/export`, the search runs before the turn's transaction (bot/dispatch.py): it
-reads and decrypts batch by batch in short transactions of its own (bot/search.py), and
+reads and decrypts batch by batch in short transactions of its own (bot/search/searcher.py), and
 the turn then only says what it found. The victim sees their own evidence unmasked.
 """
 
@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 from bot.events import Inbound
 from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
-from bot.search import Searcher, SearchResult
-from bot.search_query import QueryError, parse_query
-from bot.search_results import describe
+from bot.search.searcher import Searcher, SearchResult
+from bot.search.query import QueryError, parse_query
+from bot.search.results import describe
 from storage import cases
 from storage.database import Database
 

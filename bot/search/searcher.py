@@ -11,7 +11,7 @@ retrieval (:meth:`Searcher.search`), so both follow the same rules:
 - Rows are read a batch at a time, each batch in its own short transaction, and
   decrypted one item at a time outside it: memory stays bounded, and the write lock is
   never held while decrypting.
-- Words are matched as bot/text_match.py describes (width, case, traditional and
+- Words are matched as bot/search/text_match.py describes (width, case, traditional and
   simplified alike; literally, never as patterns), in message texts, in the content of
   text documents and in file names. Pictures, voice messages and videos are matched by
   their file name only: the answer counts them, so nobody takes "nothing found" for
@@ -34,8 +34,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.privacy.masking import mask
-from bot.search_query import Query
-from bot.text_match import Needle, needle
+from bot.search.query import Query
+from bot.search.text_match import Needle, needle
 from storage import case_keys, custody, evidence_search
 from storage.blobs import BlobError, BlobStore
 from storage.case_keys import CaseKeyErased, CaseKeyError

@@ -1,7 +1,7 @@
 """What a search found, as the lines of one chat message, for victims and staff alike.
 
 ``t`` looks up a text in the reader's language: the victim's case locale, or the staff
-channel's. Staff results carry masked snippets already (bot/search.py masks them).
+channel's. Staff results carry masked snippets already (bot/search/searcher.py masks them).
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
-from bot.search import ERASED, NO_EVIDENCE, Hit, SearchResult
+from bot.search.searcher import ERASED, NO_EVIDENCE, Hit, SearchResult
 
 _TIME = "%Y-%m-%d %H:%M"
 

@@ -1,0 +1,7 @@
+"""Finding things in a case: search, its query syntax, and the victim's own notes.
+
+- ``searcher``: one case's evidence by words, original sender, time window and kind;
+- ``query``: the ``/search`` syntax; ``results``: what a search found, as chat lines;
+- ``text_match``: matching the way a person means it (width, case, traditional forms);
+- ``desk``: the victim's ``/search``; ``memo_desk``: ``/memo`` and ``/timeline``.
+"""
