@@ -2,7 +2,7 @@
 
 Seeds (with bare sqlite3, in chunks) 100,000 cases, 1,000,000 evidence items with their
 log leaves and Merkle nodes, 500,000 reminders, some unacknowledged escalations and dead
-letters; then times Haven's briefing (bot/briefing.py: every figure plus signing a fresh
+letters; then times Haven's briefing (bot/staff/briefing.py: every figure plus signing a fresh
 tree head of the 1,000,000-leaf log) against a baseline measured in the same run: the
 same counts by hand-written SQL over plain sqlite3 on the same file.
 

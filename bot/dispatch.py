@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
 from bot.evidence.erase_desk import EraseDesk
-from bot.escalation import Escalator
+from bot.staff.escalation import Escalator
 from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence.intake import Evidence, Received, Refused
 from bot.evidence.export_desk import ExportDesk, Prepared
@@ -27,7 +27,7 @@ from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.conversation.inputs import clean_text
 from bot.search.memo_desk import MemoDesk
 from bot.delivery.outbox import queue_reply
-from bot.progress_notes import ProgressNotes
+from bot.staff.progress_notes import ProgressNotes
 from bot.content.prompts import Reply, joined
 from bot.reminders.desk import DeskAnswer, ReminderDesk
 from bot.search.desk import Found, SearchDesk

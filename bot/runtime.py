@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.access import Roster
+from bot.staff.access import Roster
 from bot.adapter import Adapter, AdapterStartError
-from bot.briefing import Briefer
+from bot.staff.briefing import Briefer
 from bot.clock import Clock, SystemClock
 from bot.config import Config, Contact
 from bot.content.playbook import Playbook, Severity, load_playbook
@@ -29,7 +29,7 @@ from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
 from bot.content.deadlines import QuietHours
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.evidence.erase_desk import EraseDesk
-from bot.escalation import Escalator, Level
+from bot.staff.escalation import Escalator, Level
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence.intake import Evidence, EvidenceSettings
 from bot.evidence.export import EXPORTS_DIR
@@ -41,19 +41,19 @@ from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.privacy.masking import mask
 from bot.search.memo_desk import MemoDesk
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
-from bot.progress_notes import ProgressNotes
+from bot.staff.progress_notes import ProgressNotes
 from bot.content.prompts import Deployment, Prompts
 from bot.delivery.ratelimit import RateBudget
 from bot.evidence.receipts import Receipts
 from bot.reminders.desk import ReminderDesk
 from bot.reminders.texts import ReminderTexts
 from bot.reminders.planning import ReminderPolicy
-from bot.retrieval import RetrievalDesk
+from bot.staff.retrieval import RetrievalDesk
 from bot.reminders.scheduler import ReminderScheduler
 from bot.search.searcher import Searcher
 from bot.search.desk import SearchDesk
-from bot.staff_desk import StaffDesk
-from bot.staff_texts import StaffTexts
+from bot.staff.desk import StaffDesk
+from bot.staff.texts import StaffTexts
 from bot.startup_heap import freeze_startup_heap
 from bot.evidence.store import Store
 from bot.evidence.timeline import Timelines

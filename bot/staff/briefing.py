@@ -4,7 +4,7 @@ It is a duty of the reminder scheduler (bot/reminders/scheduler.py): the next br
 at the configured local time; posting claims the row and queues the messages in one
 transaction. A briefing missed while Haven was down is posted once at the next start,
 marked late. With it go the daily progress notes to victims who asked for them
-(bot/progress_notes.py), when the deployment offers them. Each briefing signs a fresh
+(bot/staff/progress_notes.py), when the deployment offers them. Each briefing signs a fresh
 tree head of the evidence log and shows it, so the staff channel holds an outside record
 that the log's history was not rewritten.
 """
@@ -20,9 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.events import ChatRef
 from bot.delivery.outbox import payload_of
-from bot.progress_notes import ProgressNotes
+from bot.staff.progress_notes import ProgressNotes
 from bot.content.prompts import Reply
-from bot.staff_texts import StaffTexts
+from bot.staff.texts import StaffTexts
 from storage import briefings, ledger
 from storage.database import Database
 from storage.outbox import NewMessage, enqueue_many

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.events import Button, ChatKind, ChatRef
 from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
-from bot.staff_texts import StaffTexts
+from bot.staff.texts import StaffTexts
 from storage import cases, escalations, handling
 from storage.cases import CaseRecord
 from storage.database import Database

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.access import Roster
+from bot.staff.access import Roster
 from bot.content.playbook import Severity, Texts
 
 

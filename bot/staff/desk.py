@@ -1,7 +1,7 @@
 """The staff channel: commands and alert buttons, checked against the staff's roles.
 
 Every command's answer goes to the outbox in the transaction that carried it out. Who may
-do what is bot/access.py; someone without the role is refused and logged, and a refusal
+do what is bot/staff/access.py; someone without the role is refused and logged, and a refusal
 that touches a case's evidence (retrievals, holds, the custody log) is also a custody event.
 """
 
@@ -15,17 +15,17 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.evidence import erasure
-from bot.access import ADMIN, OPERATOR, Roster, StaffRef
-from bot.briefing import Briefer
+from bot.staff.access import ADMIN, OPERATOR, Roster, StaffRef
+from bot.staff.briefing import Briefer
 from bot.clock import Clock
-from bot.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
+from bot.staff.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.events import ChatRef, Inbound, InboundKind
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
-from bot.retrieval import RetrievalDesk
-from bot.staff_ask import Ask, case_number
-from bot.staff_texts import StaffTexts
+from bot.staff.retrieval import RetrievalDesk
+from bot.staff.ask import Ask, case_number
+from bot.staff.texts import StaffTexts
 from storage import cases, custody, escalations, evidence_items, handling
 from storage import reminders as reminder_rows
 from storage.caseload import open_lines

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.access import StaffRef
+from bot.staff.access import StaffRef
 from bot.events import ChatRef
 
 

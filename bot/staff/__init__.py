@@ -1,0 +1,9 @@
+"""The staff side: who the staff are, what reaches them, and what they may read.
+
+- ``access``: staff roles and what each may do;
+- ``escalation``: a serious case reaches a person, level by level, until one acknowledges;
+- ``briefing``: the daily briefing; ``progress_notes``: daily notes to victims who asked;
+- ``retrieval``: reading a victim's evidence takes two people, a reason and a window;
+- ``desk``: staff commands and alert buttons, checked against roles (``ask``: one
+  command as the handlers receive it); ``texts``: words for the staff channel.
+"""
