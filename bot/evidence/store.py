@@ -2,7 +2,7 @@
 
 A `Store` is the database, the blob store and both keys, without adapters: the running
 bot builds one from its parts (bot/runtime.py) and the operator commands open one from
-the config (bot/operator.py). Every operation on it is a custody event naming an actor.
+the config (bot/ops/operator.py). Every operation on it is a custody event naming an actor.
 """
 
 from __future__ import annotations

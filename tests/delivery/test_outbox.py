@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
 from bot.adapter import DeliveryError
-from bot.cli import main
+from bot.ops.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
 from bot.events import ChatKind, ChatRef, Outbound, OutboundFile

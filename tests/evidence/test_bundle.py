@@ -43,7 +43,7 @@ from bot.evidence.bundle import (
 )
 from bot.evidence.bundle_readme import readme_templates, render_readme
 from bot.evidence.bundle_writer import write_bundle
-from bot.cli import main
+from bot.ops.cli import main
 from bot.content.playbook import LOCALES
 from bot.evidence.filenames import MAX_NAME_BYTES, sanitise_filename
 from bot.evidence.safezip import ZipLimits

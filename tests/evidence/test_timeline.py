@@ -16,7 +16,7 @@ from bot.evidence.verify import Problem, verify_bundle
 from storage import notes
 from storage.schema import case_notes
 from tests.conftest import Victim
-from tests.test_cli import haven as run_haven
+from tests.ops.test_cli import haven as run_haven
 from tests.evidence.test_evidence import attachment, forward, send_file
 from tests.conversation.test_journey import text_of, triage
 from tests.reminders.test_reminders import button, fire, reminder_messages

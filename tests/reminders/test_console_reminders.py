@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cli import haven
+from tests.ops.test_cli import haven
 
 # Up to the first checklist item, which has a 30-minute deadline, and no further.
 SCRIPT = "\n".join(

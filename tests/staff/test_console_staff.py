@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.test_cli import haven
+from tests.ops.test_cli import haven
 
 CONFIG = """
 default_locale = "en"

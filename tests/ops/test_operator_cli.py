@@ -18,11 +18,11 @@ from sqlalchemy import func, select, update
 
 from adapters.memory import MemoryAdapter
 from bot.evidence import rotation
-from bot.cli import main
+from bot.ops.cli import main
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.evidence.keyfiles import master_key_path, pending_master_key_path
-from bot.operator import audit_store, open_store
+from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
 from bot.evidence.store import OperatorError, Store
 from bot.evidence.verify import verify_bundle

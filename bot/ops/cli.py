@@ -19,9 +19,9 @@ from bot.evidence.bundle import key_fingerprint
 from bot.config import Config, ConfigError, load_config
 from bot.content.playbook import ContentError
 from bot.data_dir import StartupError, prepare_data_dir
-from bot.demo import DEMO_SCRIPT
+from bot.ops.demo import DEMO_SCRIPT
 from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
-from bot.operator import OPERATOR, audit_store, open_store
+from bot.ops.operator import OPERATOR, audit_store, open_store
 from bot.delivery.outbox_admin import outbox_command
 from bot.runtime import configure_logging, run
 from bot.evidence.store import OperatorError, Store

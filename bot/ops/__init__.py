@@ -1,0 +1,8 @@
+"""Operating Haven from the command line: the ``haven`` command and its operator commands.
+
+- ``cli``: ``haven run``, ``init``, ``audit``, ``export``, ``verify``, ``erase``, …;
+- ``operator``: opening the store the way ``haven run`` does, for one operator command;
+- ``demo``: ``haven demo``, a short scripted incident on the real console and storage.
+
+The top layer: it may use everything below; nothing imports it.
+"""
