@@ -16,7 +16,7 @@ finding and never decides one: it can only make a clean chunk cheaper.
 - The rows (:meth:`rows_are_sound`), in SQL, so nothing comes back when all is well:
   every custody row other than "received" rebuilds its leaf byte for byte (the leaf's
   canonical JSON is rebuilt with SQLite's ``json_object``, which writes the compact form
-  with the same escapes as storage/leaves.py — tests/test_audit_sqlite.py proves it over
+  with the same escapes as storage/leaves.py — tests/storage/test_audit_sqlite.py proves it over
   arbitrary text), and every evidence or custody leaf has its row. Evidence item rows and
   "received" rows are compared in Python by the caller, as before: each item needs its
   content checked anyway, which costs far more.

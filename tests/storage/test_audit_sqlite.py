@@ -27,7 +27,7 @@ from storage.database import Database
 from storage.leaves import CustodyEvent, LeafKind
 from storage.schema import custody_events, ledger_leaves, ledger_nodes
 from tests.conftest import Victim
-from tests.test_audit import keep_some, problems, run_audit
+from tests.storage.test_audit import keep_some, problems, run_audit
 
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 
