@@ -45,8 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
 from bot.events import InboundKind, Outbound
-from bot.runtime import Haven
-from bot.startup_heap import freeze_startup_heap
+from bot.runtime import Haven, freeze_startup_heap
 
 
 class TimedAdapter(MemoryAdapter):

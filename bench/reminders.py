@@ -39,9 +39,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from adapters.memory import MemoryAdapter
 from bot.clock import SystemClock
 from bot.config import Config, load_config
-from bot.events import ChatKind, ChatRef
-from bot.delivery.outbox import OutboxSender, StaffNotice, payload_of
 from bot.content.prompts import Reply
+from bot.delivery.outbox import OutboxSender, StaffNotice, payload_of
+from bot.events import ChatKind, ChatRef
 from bot.runtime import Haven
 from storage import cases, outbox, reminders
 from storage.outbox import NewMessage

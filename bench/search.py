@@ -50,10 +50,10 @@ from adapters.memory import MemoryAdapter, victim_event
 from bot.config import load_config
 from bot.events import InboundKind
 from bot.evidence.intake import TEXT_MIME
-from bot.runtime import Haven
-from bot.search.searcher import Searcher
-from bot.search.query import parse_query
 from bot.evidence.timeline import Timelines
+from bot.runtime import Haven
+from bot.search.query import parse_query
+from bot.search.searcher import Searcher
 from storage import case_keys, cases, ledger
 from storage.evidence_search import BATCH_SIZE, Window
 from storage.leaves import SALT_SIZE, EvidenceLeaf, LeafKind, content_commitment, item_id

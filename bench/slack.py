@@ -48,8 +48,7 @@ from adapters.slack import SlackAdapter, SlackOptions
 from bot.clock import SystemClock
 from bot.config import load_config
 from bot.events import Inbound, Outbound
-from bot.runtime import Haven
-from bot.startup_heap import freeze_startup_heap
+from bot.runtime import Haven, freeze_startup_heap
 from tests.chat_rig import serving
 from tests.fakes.slack_api import BOT_TOKEN, FakeSlackAPI
 from tests.fakes.slack_events import Request, Traffic

@@ -42,8 +42,7 @@ from telegram.ext import ApplicationBuilder, ContextTypes, TypeHandler
 from adapters.telegram import TelegramAdapter, TelegramOptions
 from bot.clock import SystemClock
 from bot.config import load_config
-from bot.runtime import Haven
-from bot.startup_heap import freeze_startup_heap
+from bot.runtime import Haven, freeze_startup_heap
 from tests.chat_rig import serving
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import Call, FakeBotAPI

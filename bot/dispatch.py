@@ -16,21 +16,22 @@ from typing import Protocol
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.evidence.erase_desk import EraseDesk
-from bot.staff.escalation import Escalator
-from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
-from bot.evidence.intake import Evidence, Received, Refused
-from bot.evidence.export_desk import ExportDesk, Prepared
+from bot.content.prompts import Reply, joined
+from bot.conversation.desk_answer import DeskAnswer
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.conversation.inputs import clean_text
-from bot.search.memo_desk import MemoDesk
 from bot.delivery.outbox import queue_reply
-from bot.staff.progress_notes import ProgressNotes
-from bot.content.prompts import Reply, joined
-from bot.reminders.desk import DeskAnswer, ReminderDesk
+from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
+from bot.evidence.erase_desk import EraseDesk
+from bot.evidence.export_desk import ExportDesk, Prepared
+from bot.evidence.intake import Evidence, Received, Refused
+from bot.reminders.desk import ReminderDesk
 from bot.search.desk import Found, SearchDesk
+from bot.search.memo_desk import MemoDesk
+from bot.staff.escalation import Escalator
+from bot.staff.progress_notes import ProgressNotes
 from storage import cases
 from storage.cases import CaseRecord
 from storage.database import Database

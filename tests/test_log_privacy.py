@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.runtime import configure_logging
-from tests import test_slack as slack
-from tests import test_telegram as telegram
+from tests.adapters import test_slack as slack
+from tests.adapters import test_telegram as telegram
 from tests.fakes import telegram_updates as tu
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.fakes.telegram_api import FakeBotAPI

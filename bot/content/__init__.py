@@ -7,3 +7,7 @@
 
 Everything else in ``bot`` reads content through these; nothing here imports a capability.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["deadlines", "playbook", "prompts"]

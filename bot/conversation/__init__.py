@@ -10,3 +10,7 @@
 The per-command desks (evidence, reminders, search, …) build on ``Turn``; the router that
 picks a desk for each message is ``bot.dispatch``.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["desk_answer", "flood", "flow", "inbound_log", "inputs"]

@@ -11,9 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from bot.content.playbook import LOCALES, Playbook, Question, Severity, Signal
-from bot.events import Button, OutboundFile
-from bot.conversation.inputs import script_locale
 from bot.content.prompts import Prompts, Reply
+from bot.conversation.inputs import script_locale
 from bot.conversation.signals import SignalDetector
 from bot.conversation.triage import (
     SIGNAL_PREFIX,
@@ -23,6 +22,7 @@ from bot.conversation.triage import (
     severity_of,
     tags,
 )
+from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord, ChecklistEntry
 
 TEXT_ANSWER_LIMIT = 200

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import unicodedata
 
-from bot.conversation.char_filter import CharFilter
 from bot.content.playbook import Signal
+from bot.conversation.char_filter import CharFilter
 
 
 def is_word_part(ch: str) -> bool:

@@ -6,3 +6,7 @@
 - ``handover_files``: files that exist only to be handed over (``/export`` bundles);
 - ``outbox_admin``: ``haven outbox`` and ``haven outbox retry``.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["handover_files", "outbox", "outbox_admin", "ratelimit"]

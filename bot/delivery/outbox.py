@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.adapter import Adapter, DeliveryError
 from bot.clock import Clock
 from bot.content.playbook import Texts
-from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
-from bot.delivery.handover_files import HandoverFiles
 from bot.content.prompts import Reply
+from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.ratelimit import RateBudget, RateLimiter
+from bot.events import Button, ChatKind, ChatRef, Outbound, OutboundFile
 from storage import outbox
 from storage.database import Database
 from storage.group_commit import DatabaseClosed

@@ -10,3 +10,21 @@
 - ``keyfiles``, ``rotation``: where the keys come from, and rotating the master key;
 - ``store``: what these operations work on; ``filenames``: untrusted names made safe.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = [
+    "bundle",
+    "erase_desk",
+    "erasure",
+    "export",
+    "export_desk",
+    "intake",
+    "keyfiles",
+    "receipts",
+    "retention",
+    "rotation",
+    "store",
+    "timeline",
+    "verify",
+]

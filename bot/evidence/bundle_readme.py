@@ -12,6 +12,7 @@ import shlex
 import tomllib
 from functools import cache
 
+from bot.content.playbook import CONTENT_DIR, LOCALES, ContentError
 from bot.evidence.bundle import (
     PUBLIC_KEY,
     STH_BIN,
@@ -22,7 +23,6 @@ from bot.evidence.bundle import (
     head_time,
     utc_text,
 )
-from bot.content.playbook import CONTENT_DIR, LOCALES, ContentError
 from bot.evidence.filenames import shown
 from storage.leaves import content_commitment
 from storage.merkle import leaf_hash

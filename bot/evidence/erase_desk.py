@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from bot.evidence.erasure import erase
-from bot.events import Button, Inbound, InboundKind
-from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts, Reply
-from bot.reminders.desk import DeskAnswer
+from bot.conversation.desk_answer import DeskAnswer
+from bot.conversation.flow import Turn
+from bot.events import Button, Inbound, InboundKind
+from bot.evidence.erasure import erase
 from bot.evidence.store import OperatorError, Store
 from storage import cases
 from storage.cases import CaseRecord

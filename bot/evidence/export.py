@@ -23,9 +23,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from bot.content.playbook import load_playbook
 from bot.evidence.bundle import Bundle, BundleItem, CustodyEntry, SignedTreeHead, TimelineFiles
 from bot.evidence.bundle_writer import write_bundle
-from bot.content.playbook import load_playbook
 from bot.evidence.filenames import sanitise_filename
 from bot.evidence.store import OperatorError, Store
 from bot.evidence.timeline import Timeline, Timelines

@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from bot.evidence.erasure import erased
-from bot.events import Inbound, OutboundFile
-from bot.evidence.export import Exported, default_path, export_case
-from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
+from bot.conversation.flow import Turn
+from bot.events import Inbound, OutboundFile
+from bot.evidence.erasure import erased
+from bot.evidence.export import Exported, default_path, export_case
 from bot.evidence.store import OperatorError, Store
 from storage import cases, evidence_items
 

@@ -42,11 +42,11 @@ from typing import Literal
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import FileTooLarge
-from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
-from bot.evidence.filenames import sanitise_filename
+from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
-from bot.content.prompts import Prompts
+from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
+from bot.evidence.filenames import sanitise_filename
 from bot.evidence.receipts import Receipts, human_size
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, BlobStore

@@ -20,8 +20,7 @@ from pathlib import Path
 from sqlalchemy import and_, select
 
 from bot.evidence import erasure
-from bot.ops.operator import OPERATOR
-from bot.evidence.store import Store
+from bot.evidence.store import OPERATOR, Store
 from storage import evidence_items
 from storage.schema import case_keys, cases, holds
 

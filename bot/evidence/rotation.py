@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select, update
 
 from bot.evidence.keyfiles import master_key_path, pending_master_key_path
-from bot.ops.operator import OPERATOR
-from bot.evidence.store import OperatorError, Store
+from bot.evidence.store import OPERATOR, OperatorError, Store
 from storage import custody
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.leaves import CustodyEvent

@@ -17,6 +17,9 @@ from storage.blobs import BlobStore
 from storage.database import Database
 from storage.keys import KeyRing
 
+# The actor that custody events of the operator commands name.
+OPERATOR = "operator"
+
 
 class OperatorError(Exception):
     """An evidence operation cannot be carried out. One line; never key material."""

@@ -6,3 +6,7 @@
 
 The top layer: it may use everything below; nothing imports it.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["cli"]

@@ -14,17 +14,17 @@ from pathlib import Path
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.evidence import erasure, export, retention, rotation, verify
-from bot.evidence.bundle import key_fingerprint
 from bot.config import Config, ConfigError, load_config
 from bot.content.playbook import ContentError
-from bot.data_dir import StartupError, prepare_data_dir
-from bot.ops.demo import DEMO_SCRIPT
-from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
-from bot.ops.operator import OPERATOR, audit_store, open_store
 from bot.delivery.outbox_admin import outbox_command
-from bot.runtime import configure_logging, run
-from bot.evidence.store import OperatorError, Store
+from bot.evidence import erasure, export, retention, rotation, verify
+from bot.evidence.bundle import key_fingerprint
+from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
+from bot.evidence.store import OPERATOR, OperatorError, Store
+from bot.ops.demo import DEMO_SCRIPT
+from bot.ops.operator import audit_store, open_store
+from bot.runtime import StartupError, configure_logging, run
+from storage.data_dir import DataDirError, prepare_data_dir
 from storage.database import SchemaError
 
 EXIT_USAGE = 2
@@ -50,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperatorError as exc:
         print(f"haven: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    except (ConfigError, StartupError, SchemaError, ContentError) as exc:
+    except (ConfigError, StartupError, DataDirError, SchemaError, ContentError) as exc:
         print(f"haven: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except SQLAlchemyError as exc:

@@ -2,7 +2,7 @@
 
 :func:`open_store` opens the database, the blob store and both keys the way Haven does at
 start-up, without adapters, reminders or the outbox sender. Every operator action is a
-custody event; :data:`OPERATOR` is the actor those events name.
+custody event naming :data:`bot.evidence.store.OPERATOR`.
 """
 
 from __future__ import annotations
@@ -12,14 +12,13 @@ from contextlib import asynccontextmanager
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
-from bot.data_dir import BLOB_DIR, StartupError, prepare_data_dir
 from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.evidence.store import Store
+from bot.runtime import StartupError
 from storage.audit import Finding, audit
 from storage.blobs import BlobStore
+from storage.data_dir import BLOB_DIR, prepare_data_dir
 from storage.database import Database
-
-OPERATOR = "operator"
 
 
 @asynccontextmanager

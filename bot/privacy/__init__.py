@@ -6,3 +6,7 @@
 
 A privacy primitive under both search and the staff side; it imports nothing of theirs.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["masking"]

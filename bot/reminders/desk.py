@@ -14,10 +14,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.deadlines import QuietHours
-from bot.events import Inbound, InboundKind
-from bot.conversation.flow import Outcome
 from bot.content.prompts import Reply
-from bot.reminders.texts import ReminderTexts
+from bot.conversation.desk_answer import DeskAnswer
+from bot.conversation.flow import Outcome
+from bot.events import Inbound, InboundKind
 from bot.reminders.planning import (
     AFTER_DONE,
     UNTIL_DONE,
@@ -28,21 +28,13 @@ from bot.reminders.planning import (
     changes_of,
     parse_button,
 )
+from bot.reminders.texts import ReminderTexts
 from storage import cases, reminders
 from storage.cases import CaseRecord
 from storage.reminders import NewReminder, Reminder, Retimed
 
 COMMANDS = ("reminders", "quiet")
 LISTED = 20
-
-
-@dataclass(frozen=True)
-class DeskAnswer:
-    """A reply given outside the flow; `armed` are the reminder times it set."""
-
-    case_id: int | None
-    replies: tuple[Reply, ...]
-    armed: tuple[datetime, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from bot.content.playbook import Playbook
 from bot.content.deadlines import (
     Duration,
     QuietHours,
@@ -31,6 +30,7 @@ from bot.content.deadlines import (
     parse_schedule,
     tomorrow_morning,
 )
+from bot.content.playbook import Playbook
 from storage.cases import CaseRecord
 from storage.reminders import NewReminder
 

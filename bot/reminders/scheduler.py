@@ -32,10 +32,10 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
-from bot.events import ChatKind, ChatRef
 from bot.delivery.outbox import payload_of
-from bot.reminders.texts import ReminderTexts
+from bot.events import ChatKind, ChatRef
 from bot.reminders.planning import LATE_AFTER, ReminderPolicy
+from bot.reminders.texts import ReminderTexts
 from storage import outbox, reminders
 from storage.database import Database
 from storage.outbox import NewMessage

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.content.playbook import Texts
 from bot.content.deadlines import QuietHours, describe_local
-from bot.events import Button
+from bot.content.playbook import Texts
 from bot.content.prompts import Reply
+from bot.events import Button
 from bot.reminders.planning import LATE_AFTER, UNTIL_DONE, Action, Press, QuietPress
 from storage.reminders import Fired, NewReminder, Reminder
 

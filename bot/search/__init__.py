@@ -5,3 +5,7 @@
 - ``text_match``: matching the way a person means it (width, case, traditional forms);
 - ``desk``: the victim's ``/search``; ``memo_desk``: ``/memo`` and ``/timeline``.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["desk", "memo_desk", "query", "results", "searcher"]

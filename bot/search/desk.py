@@ -12,12 +12,12 @@ import logging
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from bot.events import Inbound
-from bot.conversation.flow import Turn
 from bot.content.prompts import Prompts
-from bot.search.searcher import Searcher, SearchResult
+from bot.conversation.flow import Turn
+from bot.events import Inbound
 from bot.search.query import QueryError, parse_query
 from bot.search.results import describe
+from bot.search.searcher import Searcher, SearchResult
 from storage import cases
 from storage.database import Database
 

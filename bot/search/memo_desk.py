@@ -17,9 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
-from bot.content.prompts import Prompts
 from bot.evidence.timeline import CHAT_LIMIT, Timelines
 from storage import case_keys, evidence_search, notes
 from storage.case_keys import CaseKeyErased, CaseKeyError

@@ -7,3 +7,7 @@
 - ``desk``: staff commands and alert buttons, checked against roles (``ask``: one
   command as the handlers receive it); ``texts``: words for the staff channel.
 """
+
+# The modules other packages may import; the rest serve this package alone
+# (tests/test_layers.py checks it).
+__all__ = ["access", "briefing", "desk", "escalation", "progress_notes", "retrieval", "texts"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.staff.access import StaffRef
 from bot.events import ChatRef
+from bot.staff.access import StaffRef
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.events import ChatRef
-from bot.delivery.outbox import payload_of
-from bot.staff.progress_notes import ProgressNotes
 from bot.content.prompts import Reply
+from bot.delivery.outbox import payload_of
+from bot.events import ChatRef
+from bot.staff.progress_notes import ProgressNotes
 from bot.staff.texts import StaffTexts
 from storage import briefings, ledger
 from storage.database import Database

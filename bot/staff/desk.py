@@ -14,17 +14,17 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.evidence import erasure
-from bot.staff.access import ADMIN, OPERATOR, Roster, StaffRef
-from bot.staff.briefing import Briefer
 from bot.clock import Clock
-from bot.staff.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
-from bot.events import ChatRef, Inbound, InboundKind
+from bot.content.prompts import Reply
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.delivery.outbox import queue_reply
-from bot.content.prompts import Reply
-from bot.staff.retrieval import RetrievalDesk
+from bot.events import ChatRef, Inbound, InboundKind
+from bot.evidence import erasure
+from bot.staff.access import ADMIN, OPERATOR, Roster, StaffRef
 from bot.staff.ask import Ask, case_number
+from bot.staff.briefing import Briefer
+from bot.staff.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
+from bot.staff.retrieval import RetrievalDesk
 from bot.staff.texts import StaffTexts
 from storage import cases, custody, escalations, evidence_items, handling
 from storage import reminders as reminder_rows

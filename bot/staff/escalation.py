@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.events import Button, ChatKind, ChatRef
-from bot.delivery.outbox import queue_reply
 from bot.content.prompts import Reply
+from bot.delivery.outbox import queue_reply
+from bot.events import Button, ChatKind, ChatRef
 from bot.staff.texts import StaffTexts
 from storage import cases, escalations, handling
 from storage.cases import CaseRecord

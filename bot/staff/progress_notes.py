@@ -13,10 +13,10 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.content.playbook import Texts
-from bot.events import ChatKind, ChatRef, Inbound, InboundKind
-from bot.delivery.outbox import payload_of
 from bot.content.prompts import Reply
-from bot.reminders.desk import DeskAnswer
+from bot.conversation.desk_answer import DeskAnswer
+from bot.delivery.outbox import payload_of
+from bot.events import ChatKind, ChatRef, Inbound, InboundKind
 from storage import outbox, progress, reminders
 from storage.outbox import NewMessage
 from storage.progress import Progress

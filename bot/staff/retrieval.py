@@ -22,17 +22,17 @@ from zoneinfo import ZoneInfo
 import pyotp
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.staff.access import StaffRef
+from bot.content.prompts import Reply
+from bot.delivery.outbox import queue_reply
 from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.evidence.export import export_case, retrieval_copies, retrieval_path
-from bot.delivery.outbox import queue_reply
-from bot.content.prompts import Reply
-from bot.search.searcher import Searcher, SearchRefused
+from bot.evidence.store import OperatorError, Store
 from bot.search.query import QueryError, parse_query
 from bot.search.results import describe
+from bot.search.searcher import Searcher, SearchRefused
+from bot.staff.access import StaffRef
 from bot.staff.ask import Ask, case_number
 from bot.staff.texts import StaffTexts
-from bot.evidence.store import OperatorError, Store
 from storage import cases, custody, retrievals
 from storage.evidence_search import Window
 from storage.leaves import CustodyEvent

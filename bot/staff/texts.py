@@ -6,8 +6,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bot.staff.access import Roster
 from bot.content.playbook import Severity, Texts
+from bot.staff.access import Roster
 
 
 class StaffTexts:

@@ -26,6 +26,8 @@ from adapters.slack import SlackAdapter, SlackOptions
 from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge
 from bot.clock import ManualClock, SystemClock
 from bot.config import ConfigError, load_config
+from bot.content.prompts import Reply
+from bot.delivery.outbox import payload_of
 from bot.events import (
     Button,
     ChatKind,
@@ -36,8 +38,6 @@ from bot.events import (
     Outbound,
     OutboundFile,
 )
-from bot.delivery.outbox import payload_of
-from bot.content.prompts import Reply
 from bot.runtime import Haven, build_adapters, slack_options
 from storage import outbox, schema
 from tests.chat_rig import (

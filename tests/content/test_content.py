@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, load_playbook
-from bot.dispatch import CASE_COMMANDS
 from bot.conversation.signals import SignalDetector, normalise
 from bot.conversation.triage import reasons_from_answers, severity_of, tags
+from bot.dispatch import CASE_COMMANDS
 
 LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 

@@ -12,8 +12,8 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.content.playbook import Severity, load_playbook
-from bot.conversation.flow import Flow
 from bot.content.prompts import Deployment, Prompts
+from bot.conversation.flow import Flow
 from storage.cases import CaseRecord
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.events import Button, OutboundFile
 from bot.content.prompts import JOINED_LIMIT, Reply, joined
+from bot.events import Button, OutboundFile
 
 BUTTONS = ((Button("Done", "1:i:x=done"),),)
 FILE = OutboundFile("/data/exports/bundle.zip", "bundle.zip", "application/zip")

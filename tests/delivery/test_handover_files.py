@@ -9,16 +9,16 @@ from pathlib import Path
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
-from bot.events import ChatKind, ChatRef, OutboundFile
-from bot.evidence.export import EXPORTS_DIR
+from bot.content.prompts import Reply
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import RetryPolicy, queue_reply
-from bot.content.prompts import Reply
+from bot.events import ChatKind, ChatRef, OutboundFile
+from bot.evidence.export import EXPORTS_DIR
 from bot.runtime import Haven
 from tests.chat_rig import dead_letters
 from tests.conftest import Victim
-from tests.evidence.test_evidence import LEAKED, forward
 from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import LEAKED, forward
 from tests.evidence.test_timeline import exported as bundle_of
 
 

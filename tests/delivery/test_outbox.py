@@ -18,14 +18,21 @@ from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
 from bot.adapter import DeliveryError
-from bot.ops.cli import main
 from bot.clock import ManualClock
 from bot.config import ConfigError, load_config
-from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
-from bot.delivery.outbox import DUE_BATCH, MARK_EVERY, OutboxSender, RetryPolicy, StaffNotice, payload_of
-from bot.delivery.outbox_admin import outbox_command
 from bot.content.prompts import Reply
+from bot.delivery.outbox import (
+    DUE_BATCH,
+    MARK_EVERY,
+    OutboxSender,
+    RetryPolicy,
+    StaffNotice,
+    payload_of,
+)
+from bot.delivery.outbox_admin import outbox_command
 from bot.delivery.ratelimit import RateBudget
+from bot.events import ChatKind, ChatRef, Outbound, OutboundFile
+from bot.ops.cli import main
 from bot.runtime import Haven
 from storage import outbox
 from storage.database import Database

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.content.playbook import LOCALES
 from bot.evidence.bundle import (
     MANIFEST,
     PUBLIC_KEY,
@@ -43,11 +44,10 @@ from bot.evidence.bundle import (
 )
 from bot.evidence.bundle_readme import readme_templates, render_readme
 from bot.evidence.bundle_writer import write_bundle
-from bot.ops.cli import main
-from bot.content.playbook import LOCALES
 from bot.evidence.filenames import MAX_NAME_BYTES, sanitise_filename
 from bot.evidence.safezip import ZipLimits
 from bot.evidence.verify import Problem, format_report, verify_bundle
+from bot.ops.cli import main
 from storage.leaves import SALT_SIZE, CustodyEvent, EvidenceLeaf, content_commitment
 from storage.merkle import MemoryTree, TreeHead, sign_tree_head
 

@@ -13,8 +13,8 @@ from bot.events import InboundKind
 from bot.runtime import Haven
 from storage import cases, evidence_items
 from tests.conftest import Victim
-from tests.evidence.test_evidence import attachment, findings, opened, send_file, stored_items
 from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import attachment, findings, opened, send_file, stored_items
 
 
 def blob_count(haven: Haven) -> int:

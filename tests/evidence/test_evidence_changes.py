@@ -10,8 +10,8 @@ from bot.events import InboundKind
 from storage import ledger
 from storage.schema import cases, custody_events
 from tests.conftest import Victim
-from tests.evidence.test_evidence import attachment, findings, opened, stored_items
 from tests.conversation.test_journey import text_of, triage
+from tests.evidence.test_evidence import attachment, findings, opened, stored_items
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(200))
 

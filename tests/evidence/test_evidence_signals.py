@@ -18,8 +18,8 @@ from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.runtime import Haven
 from storage.schema import cases
 from tests.conftest import Victim
-from tests.evidence.test_evidence import attachment, forward, stored_items
 from tests.conversation.test_journey import text_of, triage
+from tests.evidence.test_evidence import attachment, forward, stored_items
 
 THREAT = "我知道你住哪，你给我等着"
 DEMAND = "Transfer 20000 by Friday, otherwise I'll send them to your family — 不给钱就发到你公司群"

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from bot.clock import ManualClock
-from bot.search.memo_desk import stated_time
 from bot.evidence.verify import Problem, verify_bundle
+from bot.search.memo_desk import stated_time
 from storage import notes
 from storage.schema import case_notes
 from tests.conftest import Victim
-from tests.ops.test_cli import haven as run_haven
-from tests.evidence.test_evidence import attachment, forward, send_file
 from tests.conversation.test_journey import text_of, triage
+from tests.evidence.test_evidence import attachment, forward, send_file
+from tests.ops.test_cli import haven as run_haven
 from tests.reminders.test_reminders import button, fire, reminder_messages
 from tests.search.test_search import origin, utc
 

@@ -9,17 +9,17 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from adapters.memory import MemoryAdapter
-from bot.evidence import erasure
 from bot.events import InboundKind
-from bot.runtime import Haven
+from bot.evidence import erasure
 from bot.evidence.store import Store
 from bot.evidence.verify import verify_bundle
+from bot.runtime import Haven
 from storage import case_keys as case_keys_store
 from storage.audit import audit
 from storage.schema import answers, cases, custody_events, outbox
 from tests.conftest import Victim
-from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
 from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 

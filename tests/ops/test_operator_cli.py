@@ -17,23 +17,23 @@ import pytest
 from sqlalchemy import func, select, update
 
 from adapters.memory import MemoryAdapter
-from bot.evidence import rotation
-from bot.ops.cli import main
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.evidence import rotation
 from bot.evidence.keyfiles import master_key_path, pending_master_key_path
-from bot.ops.operator import audit_store, open_store
-from bot.runtime import Haven
 from bot.evidence.store import OperatorError, Store
 from bot.evidence.verify import verify_bundle
+from bot.ops.cli import main
+from bot.ops.operator import audit_store, open_store
+from bot.runtime import Haven
 from storage import case_keys, evidence_items
 from storage.blobs import BlobStore
 from storage.schema import case_keys as case_keys_table
 from storage.schema import cases, custody_events, outbox, reminders
 from storage.schema import evidence_items as items_table
 from tests.conftest import Victim, make_config
-from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
 from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
 
 T = TypeVar("T")
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8

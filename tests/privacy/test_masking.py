@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.privacy.id_numbers import is_card_number, is_resident_id, luhn_valid, resident_id_check_char
+from bot.privacy.id_numbers import (
+    is_card_number,
+    is_resident_id,
+    luhn_valid,
+    resident_id_check_char,
+)
 from bot.privacy.masking import mask
 
 FULL_WIDTH_DIGITS = str.maketrans("0123456789", "０１２３４５６７８９")

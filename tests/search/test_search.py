@@ -12,8 +12,8 @@ from sqlalchemy import update
 from adapters.memory import MemoryAdapter
 from bot.events import ForwardOrigin, OriginKind
 from bot.runtime import Haven
-from bot.search.searcher import ERASED, NO_EVIDENCE, Searcher, SearchRefused
 from bot.search.query import Query, QueryError, parse_query
+from bot.search.searcher import ERASED, NO_EVIDENCE, Searcher, SearchRefused
 from bot.search.text_match import fold, needle
 from storage import custody
 from storage.evidence_search import Window

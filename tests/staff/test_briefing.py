@@ -18,8 +18,8 @@ from bot.events import ForwardOrigin, InboundKind, OriginKind
 from storage import briefings, ledger
 from storage.schema import outbox
 from tests.conftest import Victim
-from tests.staff_rig import FIRST, SECOND, Rig, open_rig
 from tests.conversation.test_journey import triage
+from tests.staff_rig import FIRST, SECOND, Rig, open_rig
 
 HOUR = timedelta(hours=1)
 

@@ -17,8 +17,8 @@ import pytest
 from bot.clock import ManualClock
 from bot.events import Button
 from tests.conftest import Victim
-from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 from tests.conversation.test_journey import triage
+from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
 MINUTES = timedelta(minutes=1)
 

@@ -17,8 +17,8 @@ from bot.clock import ManualClock
 from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.evidence.verify import verify_bundle
 from storage import custody, retrievals
-from tests.staff_rig import FIRST, Rig, open_rig
 from tests.conversation.test_journey import triage
+from tests.staff_rig import FIRST, Rig, open_rig
 
 HOUR = timedelta(hours=1)
 DORA = """

@@ -12,8 +12,8 @@ from bot.clock import ManualClock
 from bot.runtime import Haven
 from storage import custody
 from tests.conftest import Victim
-from tests.staff_rig import PLATFORM, STAFF_CONFIG, Rig, open_rig, staff_config
 from tests.conversation.test_journey import triage
+from tests.staff_rig import PLATFORM, STAFF_CONFIG, Rig, open_rig, staff_config
 
 ALICE = """
 [[staff]]
