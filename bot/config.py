@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -46,6 +47,7 @@ from pydantic_core import ErrorDetails
 
 Locale = Literal["zh-CN", "en"]
 Platform = Literal["console", "telegram", "slack"]
+AdapterName = Literal["console", "telegram", "slack", "web"]
 Role = Literal["operator", "admin", "auditor"]
 
 TELEGRAM_TOKEN_ENV = "HAVEN_TELEGRAM_TOKEN"
@@ -149,6 +151,8 @@ def _item_id(value: str) -> str:
 
 
 def _channel(value: str) -> str:
+    if value.startswith("web:"):
+        raise ValueError("the web chat is for victims only: staff channels are on other platforms")
     if _CHANNEL.match(value):
         return value
     raise ValueError(
@@ -340,24 +344,62 @@ class SlackSettings(_Table):
         return value
 
 
-def _console_only() -> list[Platform]:
+def _ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"expected an IP address such as 127.0.0.1, got {_show(value)}") from None
+    return value
+
+
+IpAddress = Annotated[str, AfterValidator(_ip_address)]
+
+
+def _local_proxies() -> list[str]:
+    return ["127.0.0.1", "::1"]
+
+
+class WebSettings(_Table):
+    """The web chat (adapters/web); files are limited by limits.max_item_bytes."""
+
+    listen: HostPort = Field(default="127.0.0.1:8080", description='"host:port"')
+    quick_exit_url: HttpUrl = Field(default="https://www.baidu.com/", description="a URL")
+    idle_minutes: float = Field(default=30, gt=0, description=_POSITIVE_NUMBER)
+    trusted_proxies: list[IpAddress] = Field(
+        default_factory=_local_proxies, description='a list of IP addresses, such as ["127.0.0.1"]'
+    )
+    requests_per_minute: int = Field(default=120, ge=1, description=_POSITIVE_INT)
+    request_burst: int = Field(default=60, ge=1, description=_POSITIVE_INT)
+    new_chats_per_hour: int = Field(default=10, ge=1, description=_POSITIVE_INT)
+    messages_per_minute: int = Field(default=30, ge=1, description=_POSITIVE_INT)
+    connections_per_address: int = Field(default=20, ge=1, description=_POSITIVE_INT)
+    max_connections: int = Field(default=5000, ge=1, description=_POSITIVE_INT)
+    max_uploads: int = Field(default=8, ge=1, description=_POSITIVE_INT)
+    free_guesses: int = Field(default=5, ge=1, description=_POSITIVE_INT)
+    guess_backoff_seconds: float = Field(default=2, gt=0, description=_POSITIVE_NUMBER)
+    guess_backoff_cap_seconds: float = Field(default=3600, gt=0, description=_POSITIVE_NUMBER)
+    poll_seconds: float = Field(default=25, gt=0, le=60, description="a number above 0, at most 60")
+
+
+def _console_only() -> list[AdapterName]:
     """The embedded default: works with no platform account at all."""
     return ["console"]
 
 
 class Adapters(_Table):
-    enabled: list[Platform] = Field(
+    enabled: list[AdapterName] = Field(
         default_factory=_console_only,
         min_length=1,
-        description='a non-empty list from "console", "telegram" and "slack"',
+        description='a non-empty list from "console", "telegram", "slack" and "web"',
     )
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     slack: SlackSettings = Field(default_factory=SlackSettings)
+    web: WebSettings = Field(default_factory=WebSettings)
 
     @field_validator("enabled")
     @classmethod
-    def _no_duplicates(cls, value: list[Platform]) -> list[Platform]:
+    def _no_duplicates(cls, value: list[AdapterName]) -> list[AdapterName]:
         for name in value:
             if value.count(name) > 1:
                 raise ValueError(f'"{name}" is listed more than once')

@@ -31,6 +31,7 @@ from bot.conversation.flow import Flow
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
+from bot.delivery.web_records import WebRecords, web_secret
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence.erase_desk import EraseDesk
@@ -60,10 +61,12 @@ from storage.blobs import BlobStore
 from storage.data_dir import BLOB_DIR, prepare_data_dir
 from storage.database import Database
 from storage.keys import KeyRing
+from storage.secret_files import SecretFileError
 
 if TYPE_CHECKING:
     from adapters.slack import SlackOptions
     from adapters.telegram import TelegramOptions
+    from adapters.web import WebOptions
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +327,40 @@ def slack_options(config: Config) -> SlackOptions:
     )
 
 
+def web_options(config: Config) -> WebOptions:
+    """The web chat's settings: `[adapters.web]`, the shared limits, and the secret that
+    signs its cookies (created in the data directory on first use)."""
+    from adapters.web import WebOptions
+
+    web = config.adapters.web
+    prepare_data_dir(config.data_dir)
+    try:
+        secret = web_secret(config.data_dir)
+    except SecretFileError as exc:
+        raise StartupError(str(exc)) from None
+    return WebOptions(
+        secret=secret,
+        listen=web.listen,
+        default_locale=config.default_locale,
+        quick_exit_url=web.quick_exit_url,
+        idle_minutes=web.idle_minutes,
+        max_upload_bytes=config.limits.max_item_bytes,
+        max_text_chars=config.limits.max_text_chars,
+        trusted_proxies=frozenset(web.trusted_proxies),
+        requests_per_minute=web.requests_per_minute,
+        request_burst=web.request_burst,
+        new_chats_per_hour=web.new_chats_per_hour,
+        connections_per_address=web.connections_per_address,
+        max_connections=web.max_connections,
+        messages_per_minute=web.messages_per_minute,
+        max_uploads=web.max_uploads,
+        free_guesses=web.free_guesses,
+        guess_backoff_seconds=web.guess_backoff_seconds,
+        guess_backoff_cap_seconds=web.guess_backoff_cap_seconds,
+        poll_seconds=web.poll_seconds,
+    )
+
+
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
     settings = config.reminders
     quiet = QuietHours(settings.quiet_start, settings.quiet_end, settings.quiet_hours_enabled)
@@ -369,13 +406,22 @@ async def _open_keys(config: Config, db: Database) -> tuple[KeyRing, Ed25519Priv
 
 
 def build_adapters(
-    config: Config, stdin: TextIO | None = None, stdout: TextIO | None = None
+    config: Config,
+    stdin: TextIO | None = None,
+    stdout: TextIO | None = None,
+    web_records: WebRecords | None = None,
 ) -> dict[str, Adapter]:
     """The enabled adapters, by platform name. A platform's library is imported only
     when its adapter is enabled: python-telegram-bot and slack-bolt take about 50 MB of
-    memory between them, which a console or single-platform deployment does without."""
+    memory between them, which a console or single-platform deployment does without.
+    The web chat keeps its state through `web_records`, opened once the database is."""
     adapters: dict[str, Adapter] = {}
     for name in config.adapters.enabled:
+        if name == "web":
+            from adapters.web import WebAdapter
+
+            adapters[name] = WebAdapter(web_options(config), web_records or WebRecords())
+            continue
         if name == "telegram":
             from adapters.telegram import TelegramAdapter
 
@@ -404,8 +450,10 @@ async def run(
     clock: Clock | None = None,
 ) -> None:
     """Run until every adapter has closed (the console at end of input) or interrupted."""
-    adapters = build_adapters(config, stdin, stdout)
+    web_records = WebRecords()
+    adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
+    web_records.open(haven.db, haven.clock)
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())

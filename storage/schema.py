@@ -452,3 +452,33 @@ case_notes = Table(
     Column("sealed", LargeBinary, nullable=False),
     UniqueConstraint("case_id", "note_no", name="case_note_no"),
 )
+
+# ---- the web chat (migration 0009_web_chat) -------------------------------------------------
+
+# A person on the web chat has no account: a chat is known by a random id, found again
+# with a recovery code whose SHA-256 is all that is kept (the code has 100 random bits,
+# so the hash cannot be searched backwards). `passphrase` is an optional scrypt hash;
+# `epoch` goes up when the person locks the chat, which ends every session signed before.
+web_chats = Table(
+    "web_chats",
+    metadata,
+    Column("chat_id", String(64), primary_key=True),
+    Column("code_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("passphrase", Text, nullable=False, server_default=""),
+    Column("epoch", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# What Haven said to a web chat: delivering to the web is writing it here. The page reads
+# on from the last id it showed, so a message sent while nobody was connected appears on
+# the next visit, and a reloaded page or another device shows the conversation again.
+# Erasing the case deletes these rows.
+web_mailbox = Table(
+    "web_mailbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(64), ForeignKey("web_chats.chat_id"), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("web_mailbox_by_chat", "chat_id", "id"),
+)

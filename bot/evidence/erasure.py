@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.evidence.export import plaintext_copies
 from bot.evidence.store import OperatorError, Store
-from storage import cases, custody, escalations, evidence_items, ledger, reminders
+from storage import cases, custody, escalations, evidence_items, ledger, reminders, web_chats
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
 from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes
 from storage.schema import cases as cases_table
@@ -116,6 +116,7 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
         await custody.record(conn, event)
         pending = [reminder.id for reminder in await reminders.pending_of_case(conn, case_id)]
         await reminders.cancel(conn, pending, now)
+        await web_chats.forget_case(conn, case_id)  # what a web page would show again
         dropped = await conn.execute(
             update(outbox)
             .where(outbox.c.case_id == case_id, outbox.c.state.in_(("pending", "dead")))

@@ -1,0 +1,7 @@
+"""The web chat: victims who cannot use Telegram or Slack talk to Haven in a browser."""
+
+from adapters.web.adapter import WebAdapter
+from adapters.web.intake import PLATFORM
+from adapters.web.options import WebOptions
+
+__all__ = ["PLATFORM", "WebAdapter", "WebOptions"]
