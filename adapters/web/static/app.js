@@ -57,6 +57,7 @@
   function show(name) {
     screens.forEach(function (screen) { $(screen).hidden = screen !== name; });
     $("lock").hidden = name !== "chat" && name !== "code";
+    window.scrollTo(0, 0);
     var heading = $(name).querySelector("h1");
     if (heading && name !== "chat") { heading.setAttribute("tabindex", "-1"); heading.focus(); }
   }
@@ -99,7 +100,9 @@
     item.appendChild(label);
     item.appendChild(body);
     $("log").appendChild(item);
-    item.scrollIntoView({ block: "end" });
+    /* Haven's messages from their first line (they can be long); the person's own to
+       their end. */
+    item.scrollIntoView({ block: who === "you" ? "end" : "start" });
     return item;
   }
 
@@ -114,6 +117,7 @@
         var element = document.createElement("button");
         element.type = "button";
         element.textContent = button.label;
+        element.setAttribute("data-value", button.data);
         element.addEventListener("click", function () { press(box, button); });
         box.appendChild(element);
       });
