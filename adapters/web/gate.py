@@ -70,12 +70,15 @@ class Gate:
         self.signer = signer
         self.records = records
         self.now = now
-        self.requests = Buckets(options.requests_per_minute, options.request_burst)
-        self.new_chats = Buckets(options.new_chats_per_hour / 60, options.new_chats_per_hour)
-        self.messages = Buckets(options.messages_per_minute, options.messages_per_minute)
+        self.requests = Buckets(options.requests_per_minute, options.request_burst, now)
+        self.new_chats = Buckets(options.new_chats_per_hour / 60, options.new_chats_per_hour, now)
+        self.messages = Buckets(options.messages_per_minute, options.messages_per_minute, now)
         self.connections = Connections(options.connections_per_address, options.max_connections)
         self.guesses = Guesses(
-            options.free_guesses, options.guess_backoff_seconds, options.guess_backoff_cap_seconds
+            options.free_guesses,
+            options.guess_backoff_seconds,
+            options.guess_backoff_cap_seconds,
+            now,
         )
         self._seen_requests: OrderedDict[str, None] = OrderedDict()
         self._chats: OrderedDict[str, tuple[float, ChatRecord | None]] = OrderedDict()

@@ -116,7 +116,7 @@ class Guesses:
         misses = self._misses.pop(address, None) or _Misses(0, 0.0)
         misses.count += 1
         over = misses.count - self.free
-        wait = 0.0 if over < 0 else min(self.cap, self.base * 2**over)
+        wait = 0.0 if over <= 0 else min(self.cap, self.base * 2 ** (over - 1))
         misses.blocked_until = self.now() + wait
         self._misses[address] = misses
         while len(self._misses) > self.max_keys:
