@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from adapters.web.gate import SESSION_COOKIE
 from adapters.web.page import TEXTS
 from storage import schema
-from tests.chat_rig import dead_letters, until_outbox_empty
+from tests.chat_rig import dead_letters, outbox_texts, until_outbox_empty
 from tests.web_rig import Page, WebRig, tuned, web_haven
 
 
@@ -51,6 +51,18 @@ async def stored(rig: WebRig) -> dict[str, int]:
         for name, table in tables.items():
             counts[name] = (await conn.execute(select(func.count()).select_from(table))).scalar()
     return counts
+
+
+async def offered(page: Page, answer: str) -> str:
+    """The data of the newest button the chat was offered for `answer`."""
+    _, found = await page.get("/api/poll?after=0")
+    return [
+        button["data"]
+        for message in found["messages"]
+        for row in message["buttons"]
+        for button in row
+        if button["data"].endswith(answer)
+    ][-1]
 
 
 async def started(http: aiohttp.ClientSession, rig: WebRig) -> tuple[Page, str]:
@@ -280,3 +292,17 @@ def test_every_page_text_exists_in_every_locale() -> None:
         texts = tomllib.load(handle)
     assert set(texts) == {"zh-CN", "en"}
     assert set(texts["zh-CN"]) == set(texts["en"])
+
+
+async def test_staff_see_a_web_case_like_any_other_marked_as_web(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with web_haven(tmp_path / "data") as rig:
+        page, _ = await started(http, rig)
+        for data in ("1:lang:en", "2:ok:"):
+            assert (await page.post("/api/button", {"data": data}))[0] == 200
+        for answer in ("safety=no", "extortion=yes"):
+            assert (await page.post("/api/button", {"data": await offered(page, answer)}))[0] == 200
+        (alert,) = await outbox_texts(rig.haven, "staff")
+        words = rig.haven.playbook.texts
+        assert words.get(rig.haven.config.default_locale, "platform.web") in alert

@@ -305,6 +305,7 @@ class StaffDesk:
             step=case.step or "—",
             age=words.span(ask.now - case.created_at),
             locale=words.language(case.locale),
+            via=words.platform(case.platform),
             items=usage.last_item_no,
             reminders=len(pending),
             escalation=self._escalation_text(escalation, ask.now),

@@ -223,6 +223,7 @@ class Escalator:
             step=case.step or "—",
             age=words.span(now - case.created_at),
             locale=words.language(case.locale),
+            via=words.platform(case.platform),
         )
 
     def _buttons(self, row: EscalationRow, *, acknowledged: bool) -> tuple[tuple[Button, ...], ...]:

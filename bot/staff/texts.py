@@ -59,3 +59,9 @@ class StaffTexts:
 
     def language(self, locale: str) -> str:
         return self.texts.get(locale, "meta.language_name")
+
+    def platform(self, platform: str) -> str:
+        """Where the victim talks to Haven ("web chat"); a platform without a name of its
+        own (a test backend) by its id."""
+        key = f"platform.{platform}"
+        return self.t(key) if self.texts.has(self.locale, key) else platform

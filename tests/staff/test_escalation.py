@@ -49,6 +49,7 @@ async def test_an_extortion_answer_alerts_the_first_level_with_buttons(rig: Rig)
         step="—",
         age=rig.t("staff.duration_s", n=0),
         locale="English",
+        via=rig.t("platform.console"),
     )
     assert [b.label for row in alert.buttons for b in row] == [
         rig.t("staff.btn_ack"),
