@@ -6,7 +6,11 @@ restarted, are there when it comes back."""
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
+import socket
+import sys
 import tomllib
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -306,3 +310,44 @@ async def test_staff_see_a_web_case_like_any_other_marked_as_web(
         (alert,) = await outbox_texts(rig.haven, "staff")
         words = rig.haven.playbook.texts
         assert words.get(rig.haven.config.default_locale, "platform.web") in alert
+
+
+async def test_haven_run_serves_the_web_chat(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    """`haven run` with enabled = ["web"]: a real process, stopped as an operator would."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "haven.toml"
+    config.write_text(
+        f'[adapters]\nenabled = ["web"]\n\n[adapters.web]\nlisten = "127.0.0.1:{port}"\n',
+        encoding="utf-8",
+    )
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "run",
+        "--config",
+        str(config),
+        "--data-dir",
+        str(tmp_path / "data"),
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=environment,
+    )
+    try:
+        log = tmp_path / "data" / "haven.log"
+        while "serving the chat page" not in (log.read_text() if log.exists() else ""):
+            assert process.returncode is None, await process.stderr.read()  # type: ignore[union-attr]
+            await asyncio.sleep(0.05)  # another process: its log is the only signal
+        page = Page(http, f"http://127.0.0.1:{port}")
+        await page.open()
+        assert (await page.post("/api/start", {}))[0] == 200
+        status, answer = await page.get("/api/poll?after=0")
+        assert status == 200 and answer["messages"][0]["buttons"]
+    finally:
+        process.send_signal(signal.SIGINT)
+        await asyncio.wait_for(process.wait(), 30)
+    assert process.returncode == 130

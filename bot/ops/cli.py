@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(run_cmd)
     run_cmd.add_argument(
         "--adapter",
-        choices=["console", "telegram", "slack"],
+        choices=["console", "telegram", "slack", "web"],
         help="run only this adapter (default: adapters.enabled from the config)",
     )
     run_cmd.add_argument("-v", "--verbose", action="store_true", help="debug logging")
