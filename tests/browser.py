@@ -7,6 +7,7 @@ a test can fail on either.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator
@@ -53,7 +54,7 @@ class Watched:
         return reported + said
 
     async def shot(self, name: str) -> Path:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         await self.page.screenshot(path=str(path))
         return path
