@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import cases, web_chats, web_mailbox
@@ -51,13 +51,16 @@ async def next_epoch(conn: AsyncConnection, chat_id: str) -> int:
     return -1 if found is None else found.epoch
 
 
-async def post(conn: AsyncConnection, chat_id: str, body: str, now: datetime) -> int:
+async def post(conn: AsyncConnection, chat_id: str, body: str, now: datetime) -> tuple[int, int]:
+    """Append a message; its id, and the id of the chat's message before it (0: none)."""
+    last = select(func.max(web_mailbox.c.id)).where(web_mailbox.c.chat_id == chat_id)
+    previous = (await conn.execute(last)).scalar() or 0
     done = await conn.execute(
         insert(web_mailbox).values(chat_id=chat_id, body=body, created_at=now)
     )
     key = done.inserted_primary_key
     assert key is not None
-    return int(key[0])
+    return int(key[0]), int(previous)
 
 
 async def since(

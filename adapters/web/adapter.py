@@ -26,7 +26,7 @@ from aiohttp import web
 from adapters.web.access import Access
 from adapters.web.gate import LANG_COOKIE, Gate, Refused
 from adapters.web.intake import PLATFORM, Intake, Turns
-from adapters.web.live import Hub, Live
+from adapters.web.live import Hub, Live, Posted
 from adapters.web.options import WebOptions
 from adapters.web.page import STATIC_TYPES, PageSettings, locale_of, render, static_file
 from adapters.web.records import ChatRecords
@@ -200,12 +200,13 @@ class WebAdapter:
         try:
             if await self.gate.chat(chat_id) is None:
                 raise DeliveryError("web: no such chat", permanent=True)
-            message_id = await self.records.post(chat_id, json.dumps(_body(message)))
+            body = json.dumps(_body(message))
+            message_id, previous = await self.records.post(chat_id, body)
         except DeliveryError:
             raise
         except Exception as exc:  # the database is busy or gone: the outbox tries again
             raise DeliveryError(f"web: could not keep the message ({type(exc).__name__})") from exc
-        self.hub.posted(chat_id)
+        self.hub.posted(chat_id, Posted(message_id, previous, body))
         return str(message_id)
 
 

@@ -1,10 +1,13 @@
 """Haven's messages reaching an open page: over a WebSocket, or by long polling where an
 in-app browser blocks WebSockets.
 
-The mailbox (adapters/web/records.py) is the truth; the hub only wakes the pages of a
-chat when something was posted to it. A page says which message it showed last and
-gets everything after it, so a reconnect — after a network change or a restart of
-Haven — loses nothing and repeats nothing.
+The mailbox (adapters/web/records.py) is the truth. A page says which message it showed
+last and gets everything after it, so a reconnect — after a network change or a restart
+of Haven — loses nothing and repeats nothing. While a page is open, a message this
+instance posts reaches it straight from the hub, with the id of the chat's message
+before it: when that is the last one the page has, nothing can be missing and the
+database is not read; otherwise (a message posted by another instance in between, or
+wake-ups dropped while a page was slow) the page is brought up to date from the mailbox.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import WSMsgType, web
@@ -26,6 +30,15 @@ log = logging.getLogger(__name__)
 CLOSE_LOCKED = 4001  # the page shows the locked screen rather than reconnecting
 _CATCH_UP_SECONDS = 15.0  # a page also rereads its mailbox this often (other instances)
 _QUEUE = 256
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A message just posted to a chat's mailbox, and the chat's message before it."""
+
+    id: int
+    previous: int
+    body: str
 
 
 def client_view(message_id: int, body: str) -> dict[str, Any]:
@@ -44,18 +57,22 @@ def client_view(message_id: int, body: str) -> dict[str, Any]:
     return view
 
 
+News = Posted | None  # None: the chat was locked
+Waiting = asyncio.Queue[News]
+
+
 class Hub:
-    """The open pages of each chat, waiting to hear that their mailbox grew."""
+    """The open pages of each chat, waiting for what is posted to their mailbox."""
 
     def __init__(self) -> None:
-        self._waiting: dict[str, set[asyncio.Queue[bool]]] = defaultdict(set)
+        self._waiting: dict[str, set[Waiting]] = defaultdict(set)
 
-    def join(self, chat_id: str) -> asyncio.Queue[bool]:
-        queue: asyncio.Queue[bool] = asyncio.Queue(_QUEUE)
+    def join(self, chat_id: str) -> Waiting:
+        queue: Waiting = asyncio.Queue(_QUEUE)
         self._waiting[chat_id].add(queue)
         return queue
 
-    def leave(self, chat_id: str, queue: asyncio.Queue[bool]) -> None:
+    def leave(self, chat_id: str, queue: Waiting) -> None:
         waiting = self._waiting.get(chat_id)
         if waiting is None:
             return
@@ -63,15 +80,15 @@ class Hub:
         if not waiting:
             del self._waiting[chat_id]
 
-    def posted(self, chat_id: str) -> None:
-        self._tell(chat_id, True)
+    def posted(self, chat_id: str, posted: Posted) -> None:
+        self._tell(chat_id, posted)
 
     def locked(self, chat_id: str) -> None:
-        self._tell(chat_id, False)
+        self._tell(chat_id, None)
 
-    def _tell(self, chat_id: str, news: bool) -> None:
+    def _tell(self, chat_id: str, news: News) -> None:
         for queue in self._waiting.get(chat_id, ()):
-            with contextlib.suppress(asyncio.QueueFull):  # it has a wake-up waiting already
+            with contextlib.suppress(asyncio.QueueFull):  # a slow page catches up later
                 queue.put_nowait(news)
 
 
@@ -85,6 +102,14 @@ class Live:
     async def _read(self, chat_id: str, after: int) -> list[dict[str, Any]]:
         found = await self.records.since(chat_id, after, self.options.history)
         return [client_view(message_id, body) for message_id, body in found]
+
+    async def _news(self, chat_id: str, after: int, posted: Posted) -> list[dict[str, Any]]:
+        """What a page that showed up to `after` gets for a message just posted."""
+        if posted.id <= after:
+            return []  # it had it already, from the mailbox
+        if posted.previous == after:
+            return [client_view(posted.id, posted.body)]
+        return await self._read(chat_id, after)
 
     async def socket(self, request: web.Request) -> web.StreamResponse:
         gate = self.gate
@@ -109,7 +134,9 @@ class Live:
             finally:
                 for task in (reader, feed):
                     task.cancel()
-                await asyncio.gather(reader, feed, return_exceptions=True)
+                for ended in await asyncio.gather(reader, feed, return_exceptions=True):
+                    if isinstance(ended, Exception):
+                        log.error("web: a live connection failed: %s", type(ended).__name__)
             return ws
         finally:
             self.hub.leave(session.chat_id, queue)
@@ -118,15 +145,15 @@ class Live:
     async def _feed(
         self,
         ws: web.WebSocketResponse,
-        queue: asyncio.Queue[bool],
+        queue: Waiting,
         chat_id: str,
         after: int,
         idle_left: float,
     ) -> None:
         loop = asyncio.get_running_loop()
         idle_until = loop.time() + idle_left
+        messages = await self._read(chat_id, after)
         while not ws.closed:
-            messages = await self._read(chat_id, after)
             if messages:
                 await ws.send_json({"messages": messages})
                 after = messages[-1]["id"]
@@ -138,10 +165,12 @@ class Live:
                 async with asyncio.timeout(wait):
                     news = await queue.get()
             except TimeoutError:
+                messages = await self._read(chat_id, after)
                 continue
-            if not news:
+            if news is None:
                 await ws.close(code=CLOSE_LOCKED, message=b"locked")
                 return
+            messages = await self._news(chat_id, after, news)
 
     async def poll(self, request: web.Request) -> web.Response:
         """Long polling: answers at once when there is news, else within poll_seconds."""
@@ -154,13 +183,14 @@ class Live:
         queue = self.hub.join(session.chat_id)
         try:
             messages = await self._read(session.chat_id, after)
-            if not messages:
-                wait = min(self.options.poll_seconds, gate.idle_left(session))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(max(0.0, wait)):
-                        if not await queue.get():
+            wait = min(self.options.poll_seconds, gate.idle_left(session))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(0.0, wait)):
+                    while not messages:
+                        news = await queue.get()
+                        if news is None:
                             raise Refused(401, "locked")
-                messages = await self._read(session.chat_id, after)
+                        messages = await self._news(session.chat_id, after, news)
             return web.json_response({"messages": messages})
         finally:
             self.hub.leave(session.chat_id, queue)

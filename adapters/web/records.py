@@ -35,8 +35,9 @@ class ChatRecords(Protocol):
     async def lock(self, chat_id: str) -> int:
         """Raise the chat's epoch, ending every session signed before; the new epoch."""
 
-    async def post(self, chat_id: str, body: str) -> int:
-        """Append a message (JSON) to the chat's mailbox; its id, increasing per chat."""
+    async def post(self, chat_id: str, body: str) -> tuple[int, int]:
+        """Append a message (JSON) to the chat's mailbox; its id, increasing per chat, and
+        the id of the chat's message before it (0 for the first)."""
 
     async def since(self, chat_id: str, after: int, limit: int) -> list[tuple[int, str]]:
         """The mailbox after id `after`, oldest first (the newest `limit` at most)."""

@@ -74,7 +74,7 @@ class WebRecords:
         async with self.db.transaction() as conn:
             return await web_chats.next_epoch(conn, chat_id)
 
-    async def post(self, chat_id: str, body: str) -> int:
+    async def post(self, chat_id: str, body: str) -> tuple[int, int]:
         async with self.db.transaction() as conn:
             return await web_chats.post(conn, chat_id, body, self.clock.now())
 
