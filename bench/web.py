@@ -42,10 +42,9 @@ from adapters.memory import MemoryAdapter, victim_event
 from adapters.web import WebAdapter
 from bot.clock import SystemClock
 from bot.config import Config, load_config
+from bot.delivery.web_records import WebRecords
 from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
-from bot.runtime import Haven, web_options
-from bot.startup_heap import freeze_startup_heap
-from bot.web_records import WebRecords
+from bot.runtime import Haven, freeze_startup_heap, web_options
 from tests.chat_rig import serving
 from tests.web_rig import Page
 
