@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -139,6 +140,14 @@ async def test_the_whole_journey_in_english(rig: WebRig, browser: Browser, tmp_p
     words = rig.haven.playbook.texts
     assert words.get("en", "item.forward_evidence.title") in await transcript(watched)
     await type_and_send(watched, "They shared my chats in the company group.")
+    # Large tap targets, and the page fits a 360 px screen without sideways scrolling.
+    smallest = await page.evaluate(
+        """() => Math.min(...[...document.querySelectorAll('button, .button, textarea')]
+                 .filter((e) => e.offsetParent !== null)
+                 .map((e) => e.getBoundingClientRect().height))"""
+    )
+    assert smallest >= 44
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 360
 
     # A file, streamed with a progress bar; its receipt carries its SHA-256.
     picture = tmp_path / "screenshot-of-group.png"
@@ -216,6 +225,11 @@ async def test_the_journey_in_chinese(rig: WebRig, browser: Browser) -> None:
     assert await page.get_attribute("html", "lang") == "zh-CN"
     assert await page.inner_text("#start") == "开始新的对话"
     await watched.shot("welcome-zh")
+    # By keyboard: the skip link first, then quick exit, reachable before anything else.
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.className") == "skip"
+    await page.keyboard.press("Tab")
+    assert await page.evaluate("document.activeElement.id") == "exit"
     await start_chat(watched, rig.url + "/")
     await press(watched, "lang:zh-CN")
     for key in TRIAGE[1:]:
@@ -277,4 +291,25 @@ async def test_the_policy_holds_and_its_violations_are_seen(rig: WebRig, browser
     assert ran is False
     await watched.page.wait_for_function("() => window.__csp.length > 0")
     assert any("script-src" in line for line in await watched.violations())
+    await context.close()
+
+
+async def test_an_open_page_reconnects_after_a_restart_and_carries_on(
+    tmp_path: Path, browser: Browser
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fixed = tuned(listen=f"127.0.0.1:{port}")
+    context, watched = await phone(browser, "en-US")
+    page = watched.page
+    async with web_haven(tmp_path / "data", tune=fixed) as rig:
+        await start_chat(watched, rig.url + "/?lang=en")
+        await press(watched, "lang:en")
+    # Haven is down: the page says it lost the connection and keeps trying.
+    await page.wait_for_selector("#status:has-text('Reconnecting')")
+    async with web_haven(tmp_path / "data", tune=fixed) as rig:
+        await page.wait_for_selector("#status:empty")
+        await press(watched, "ok:")
+        await no_violations(watched)
     await context.close()

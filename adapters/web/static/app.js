@@ -8,7 +8,7 @@
   var T = config.texts;
   var $ = function (id) { return document.getElementById(id); };
   var state = { chat: "", after: 0, socket: null, polling: false, failures: 0,
-                opened: false, lastActive: Date.now(), lastTouch: 0, live: 0 };
+                opened: false, lastActive: Date.now(), lastTouch: 0, live: 0, ready: false };
 
   function say(template, fields) {
     return template.replace(/\{(\w+)\}/g, function (_, key) { return fields[key]; });
@@ -58,8 +58,13 @@
     screens.forEach(function (screen) { $(screen).hidden = screen !== name; });
     $("lock").hidden = name !== "chat" && name !== "code";
     window.scrollTo(0, 0);
+    /* Focus follows a change the person made; the first screen leaves it at the top,
+       where the skip link and quick exit come first. */
     var heading = $(name).querySelector("h1");
-    if (heading && name !== "chat") { heading.setAttribute("tabindex", "-1"); heading.focus(); }
+    if (state.ready && heading && name !== "chat") {
+      heading.setAttribute("tabindex", "-1");
+      heading.focus();
+    }
   }
 
   function clearConversation() {
@@ -84,7 +89,7 @@
     history.replaceState(null, "", "/c/" + chat);
     show("chat");
     startLive();
-    $("text").focus();
+    if (state.ready) { $("text").focus(); }
   }
 
   /* ---- the conversation --------------------------------------------------------- */
@@ -314,8 +319,22 @@
     if (shot) {
       upload(shot, { "X-Haven-Who": encodeURIComponent(who), "X-Haven-When": encodeURIComponent(when) });
     }
+    closeForward();
+  }
+
+  /* The forward form takes the place of the message box while it is open. */
+  function openForward() {
+    $("forward").hidden = false;
+    $("compose").hidden = true;
+    $("tools").hidden = true;
+    $("forward-who").focus();
+  }
+
+  function closeForward() {
     $("forward").reset();
     $("forward").hidden = true;
+    $("compose").hidden = false;
+    $("tools").hidden = false;
     $("open-forward").focus();
   }
 
@@ -415,11 +434,8 @@
     if (file) { upload(file, {}); }
     $("file").value = "";
   });
-  on("open-forward", "click", function () {
-    $("forward").hidden = false;
-    $("forward-who").focus();
-  });
-  on("forward-cancel", "click", function () { $("forward").reset(); $("forward").hidden = true; });
+  on("open-forward", "click", openForward);
+  on("forward-cancel", "click", closeForward);
   on("forward", "submit", sendForward);
   on("switch", "click", function (event) {
     event.preventDefault();
@@ -429,10 +445,12 @@
     document.addEventListener(kind, active, { passive: true });
   });
 
-  post("/api/touch", {}, 0).then(function (answer) {
-    if (answer.ok) { enterChat(answer.data.chat); return; }
-    if (answer.data && answer.data.error === "locked") { locked(); return; }
-    history.replaceState(null, "", "/");
-    show("welcome");
-  }, function () { show("welcome"); });
+  function firstScreen(answer) {
+    if (answer.ok) { enterChat(answer.data.chat); }
+    else if (answer.data && answer.data.error === "locked") { locked(); }
+    else { history.replaceState(null, "", "/"); show("welcome"); }
+    state.ready = true;
+  }
+
+  post("/api/touch", {}, 0).then(firstScreen, function () { firstScreen({}); });
 }());
