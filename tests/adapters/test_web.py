@@ -364,3 +364,20 @@ async def test_haven_run_serves_the_web_chat(tmp_path: Path, http: aiohttp.Clien
         process.send_signal(signal.SIGINT)
         await asyncio.wait_for(process.wait(), 30)
     assert process.returncode == 130
+
+
+async def test_erasing_the_case_empties_what_the_page_would_show_again(
+    tmp_path: Path, http: aiohttp.ClientSession
+) -> None:
+    async with web_haven(tmp_path / "data") as rig:
+        page, _ = await started(http, rig)
+        assert (await page.post("/api/button", {"data": await offered(page, "lang:en")}))[0] == 200
+        await page.post("/api/message", {"text": "/erase"})
+        assert (await page.post("/api/button", {"data": await offered(page, "erase:yes:1")}))[
+            0
+        ] == 200
+        await until_outbox_empty(rig.haven)
+        status, answer = await page.get("/api/poll?after=0")
+        shown = "\n".join(message["text"] for message in answer["messages"])
+        assert "can never be read again" in shown
+        assert rig.haven.playbook.texts.get("en", "ui.welcome") not in shown
