@@ -385,6 +385,32 @@ async def test_a_forged_webhook_request_gets_403_and_nothing_is_processed(
         assert fake.texts(VICTIM["id"]), "the genuine update was answered"
 
 
+async def test_each_start_registers_a_fresh_webhook_secret_and_the_old_one_is_refused(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    registered: list[str] = []
+    for start in range(2):
+        port = free_port()
+        options = {
+            "mode": "webhook",
+            "webhook_listen": f"127.0.0.1:{port}",
+            "webhook_url": "https://haven.example.org/telegram/hook",
+        }
+        async with running(tmp_path, fake, **options) as rig:
+            registered.append(str(fake.webhook["secret_token"]))
+            if start == 0:
+                continue
+            url = f"http://127.0.0.1:{port}/telegram/hook"
+            update = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
+            old = {"X-Telegram-Bot-Api-Secret-Token": registered[0]}
+            async with aiohttp.ClientSession() as http:
+                async with http.post(url, json=update, headers=old) as response:
+                    assert response.status == 403, "the last run's secret is worthless now"
+    first, second = registered
+    assert len(first) >= 32 and len(second) >= 32
+    assert first != second, "Telegram was handed the same secret at both starts"
+
+
 # ---- load and failure -------------------------------------------------------------------
 
 
