@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint demo bench clean
+.PHONY: run test lint demo bench mutation clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/slack.py
 	$(BIN)/python bench/web.py
+
+# Mutation testing, on demand (never in CI): tests/mutation/modules.toml lists the modules
+# and their tests; tests/mutation/equivalent.md the survivors judged equivalent.
+mutation: $(STAMP)
+	$(BIN)/python -m tests.mutation.run $(ARGS)
 
 clean:
 	rm -rf $(VENV)

@@ -6,8 +6,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator, Callable
-from typing import TypeVar
+from collections.abc import AsyncIterator
 
 from sqlalchemy import select
 
@@ -15,8 +14,6 @@ from bot.adapter import Adapter, InboundHandler
 from bot.delivery.outbox import RetryPolicy
 from bot.runtime import Haven
 from storage import outbox, schema
-
-T = TypeVar("T")
 
 # The answers that take a new victim through triage into step one.
 TRIAGE = (
@@ -30,15 +27,6 @@ TRIAGE = (
     "md:leaked",
     "source=hotel",
 )
-
-
-async def until(check: Callable[[], T | None], seconds: float = 5.0) -> T:
-    """Poll a condition every few milliseconds: for state outside the fake (the core's)."""
-    deadline = time.monotonic() + seconds
-    while not (found := check()):
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.005)
-    return found
 
 
 async def until_outbox_empty(haven: Haven) -> None:

@@ -41,7 +41,6 @@ from tests.chat_rig import (
     outbox_texts,
     retry_quickly,
     serving,
-    until,
     until_outbox_empty,
 )
 from tests.fakes import telegram_updates as tu
@@ -98,10 +97,11 @@ class Rig:
             await self.haven.dispatcher.handle(event)
         finally:
             self.handled += 1
+            self.fake.notify()  # wakes wait_for: the core's progress is an event too
 
     async def settle(self, events: int) -> None:
         """Until the core has handled `events` in all and the outbox is empty."""
-        await until(lambda: self.handled >= events)
+        await self.fake.wait_for(lambda: self.handled >= events)
         await until_outbox_empty(self.haven)
 
     async def exchange(self, update: dict[str, Any]) -> list[str]:
@@ -371,18 +371,47 @@ async def test_a_forged_webhook_request_gets_403_and_nothing_is_processed(
         assert fake.webhook["url"] == "https://haven.example.org/telegram/hook"
         assert fake.webhook["secret_token"] == secret
         url = f"http://127.0.0.1:{port}/telegram/hook"
-        update = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
+        forged = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "forged")}
+        update = {"update_id": 2, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
         async with aiohttp.ClientSession() as http:
             for headers in ({}, {"X-Telegram-Bot-Api-Secret-Token": "guess"}):
-                async with http.post(url, json=update, headers=headers) as response:
+                async with http.post(url, json=forged, headers=headers) as response:
                     assert response.status == 403
-            await asyncio.sleep(0.02)  # time for a wrongly accepted update to surface
-            assert rig.inbound == [] and not fake.sent()
             good = {"X-Telegram-Bot-Api-Secret-Token": secret}
             async with http.post(url, json=update, headers=good) as response:
                 assert response.status == 200
+        # Updates reach the core in order: a forged one wrongly accepted would come first.
         await rig.settle(1)
+        assert [(e.kind, e.text) for e in rig.inbound] == [(InboundKind.COMMAND, "/start")]
         assert fake.texts(VICTIM["id"]), "the genuine update was answered"
+
+
+async def test_each_start_registers_a_fresh_webhook_secret_and_the_old_one_is_refused(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    registered: list[str] = []
+    for start in range(2):
+        port = free_port()
+        options = {
+            "mode": "webhook",
+            "webhook_listen": f"127.0.0.1:{port}",
+            "webhook_url": "https://haven.example.org/telegram/hook",
+        }
+        async with running(tmp_path, fake, **options) as rig:
+            registered.append(str(fake.webhook["secret_token"]))
+            if start == 0:
+                continue
+            url = f"http://127.0.0.1:{port}/telegram/hook"
+            update = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
+            old = {"X-Telegram-Bot-Api-Secret-Token": registered[0]}
+            async with (
+                aiohttp.ClientSession() as http,
+                http.post(url, json=update, headers=old) as response,
+            ):
+                assert response.status == 403, "the last run's secret is worthless now"
+    first, second = registered
+    assert len(first) >= 32 and len(second) >= 32
+    assert first != second, "Telegram was handed the same secret at both starts"
 
 
 # ---- load and failure -------------------------------------------------------------------
@@ -409,10 +438,10 @@ async def test_an_outage_loses_nothing(rig: Rig) -> None:
     rig.fake.outage(drop=True, spare={"getUpdates"})
     rig.fake.push(rig.updates.press(VICTIM_CHAT, VICTIM, english))
     rig.fake.push(rig.updates.message(VICTIM_CHAT, VICTIM, "are you there?"))
-    await until(lambda: rig.handled >= 3 and len(rig.fake.failed) >= 3)
+    await rig.fake.wait_for(lambda: rig.handled >= 3 and len(rig.fake.failed) >= 3)
     rig.fake.outage(status=502, spare={"getUpdates"})
     failed = len(rig.fake.failed)
-    await until(lambda: len(rig.fake.failed) > failed + 2)
+    await rig.fake.wait_for(lambda: len(rig.fake.failed) > failed + 2)
     during = len(rig.fake.texts(VICTIM["id"]))
     rig.fake.restore()
     await until_outbox_empty(rig.haven)

@@ -16,7 +16,7 @@ from bot.clock import ManualClock
 from bot.events import Attachment, ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.evidence.filenames import sanitise_filename
 from bot.runtime import Haven
-from storage import case_keys, custody, evidence_items, ledger
+from storage import case_keys, custody, evidence_items, ledger, sqlite_connection
 from storage.audit import audit
 from storage.evidence_items import ItemRecord
 from storage.leaves import content_commitment
@@ -92,6 +92,28 @@ async def test_a_forward_is_answered_with_its_receipt(victim: Victim) -> None:
         root=root.hex(),
     )
     assert [reply.text for reply in replies] == [expected]
+
+
+async def test_the_running_bots_connection_makes_every_commit_durable(victim: Victim) -> None:
+    """A receipt promises the item survives a power cut: the live connection the bot wrote
+    the item and its receipt on runs in WAL mode with synchronous=FULL, which makes each
+    commit wait for fsync of the WAL (NORMAL would leave the last commits to the OS cache)."""
+    haven = victim.haven
+    await triage(victim)
+    (receipt,) = await forward(victim, LEAKED)
+    assert hashlib.sha256(LEAKED.encode()).hexdigest() in receipt.text
+    async with haven.db.transaction() as conn:
+        live = sqlite_connection.inline_sqlite(conn)
+        assert live is not None, "the bot writes through the in-place SQLite connection"
+        pragmas = {
+            name: live.execute(f"PRAGMA {name}").fetchone()[0]
+            for name in ("synchronous", "journal_mode", "foreign_keys")
+        }
+        through_sqlalchemy = (await conn.exec_driver_sql("PRAGMA synchronous")).scalar()
+        items = (await conn.execute(select(func.count()).select_from(items_table))).scalar()
+    assert pragmas == {"synchronous": 2, "journal_mode": "wal", "foreign_keys": 1}  # 2 = FULL
+    assert through_sqlalchemy == 2
+    assert items == 1
 
 
 async def test_each_item_gets_the_next_number_and_log_position(victim: Victim) -> None:

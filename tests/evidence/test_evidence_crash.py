@@ -135,7 +135,6 @@ def test_receipted_items_survive_sigkill_at_random_moments(tmp_path: Path) -> No
     data_dir = tmp_path / "data"
     sent: dict[str, bytes] = {}
     receipted: dict[str, bytes] = {}
-    started = time.monotonic()
     for round_no in range(ROUNDS):
         lines, handed_over = items_for(round_no, tmp_path, rng)
         sent.update(handed_over)
@@ -148,4 +147,3 @@ def test_receipted_items_survive_sigkill_at_random_moments(tmp_path: Path) -> No
         receipted.update((digest, sent[digest]) for digest in run.kill())
         asyncio.run(check(data_dir, receipted))
     assert len(receipted) >= ROUNDS  # at least one receipt per round reached the screen
-    assert time.monotonic() - started < 120

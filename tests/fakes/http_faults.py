@@ -121,6 +121,7 @@ class FakeServer:
         if fault is not None:
             self.failed.append(method)
             self.failed_with.append(0 if fault.drop else 429 if fault.retry_after else fault.status)
+            self.notify()
         return fault
 
     def record(self, call: Call) -> None:

@@ -122,6 +122,9 @@ def test_luhn_and_card_networks() -> None:
         ("公司 (0755) 8765 4321", "公司 (0755) **** 4321"),
         ("his London number is +44 20 7946 0958", "his London number is +44 20 **** 0958"),
         ("US cell +1 415-555-2671", "US cell +1 415-***-**71"),
+        ("call +1 415-555-2671 ext. 89", "call +1 415-***-**71 ext. 89"),  # not the extension
+        ("Solomon Islands +677 21234", "Solomon Islands +677 ***34"),  # five digits: two stay
+        ("Niue +683 4002", "Niue +683 ****"),  # four digits or fewer: none stay
     ],
 )
 def test_phone_numbers_keep_operator_or_area_code_and_last_digits(text: str, expected: str) -> None:
@@ -228,6 +231,32 @@ def test_english_names_match_whole_words_in_any_case() -> None:
 
 def test_the_longer_of_two_names_wins() -> None:
     assert mask("张伟明和张伟", names=["张伟", "张伟明"]) == "某某和某某"
+
+
+def test_chinese_names_are_masked_even_against_latin_letters_and_digits() -> None:
+    assert mask("ID9王芳abc", names=["王芳"]) == "ID9某某abc"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("MsLily and Lily", "Lily", "MsLily and [name]"),
+        ("AJ. Smith; J. Smith", "J. Smith", "AJ. Smith; [name]"),
+        ("J. Smithson, J. Smith", "J. Smith", "J. Smithson, [name]"),
+        ("ZLǐ Wei, Lǐ Wei", "Lǐ Wei", "ZLǐ Wei, [name]"),
+        ("Lǐ Weiss, Lǐ Wei", "Lǐ Wei", "Lǐ Weiss, [name]"),
+        ("Renées, Renée", "Renée", "Renées, [name]"),
+        ("Wang Jo, Wang J", "Wang J", "Wang Jo, [name]"),
+    ],
+)
+def test_latin_names_are_whole_words_whatever_letters_they_start_or_end_with(
+    text: str, name: str, expected: str
+) -> None:
+    assert mask(text, names=[name]) == expected
+
+
+def test_a_name_too_short_to_use_does_not_stop_the_others() -> None:
+    assert mask("王芳说", names=["L", "王芳"]) == "某某说"
 
 
 @pytest.mark.parametrize("name", ["", " ", "王", "L"])
@@ -352,6 +381,41 @@ def test_masking_any_text_is_idempotent(text: str) -> None:
 @given(st.text(alphabet=st.characters(exclude_categories=["Nd"], exclude_characters="@＠")))
 def test_text_without_digits_or_at_signs_comes_back_unchanged(text: str) -> None:
     assert mask(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("13812345678*", "13812345678*"),  # glued to a mask after it
+        ("** 13812345678", "** 138****5678"),  # a mask two characters away is not glued
+        ("13812345678 *x", "138****5678 *x"),
+    ],
+)
+def test_only_digits_right_beside_a_mask_count_as_masked(text: str, expected: str) -> None:
+    assert mask(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("王芳zhang@qq.com", "某某z***@qq.com"),
+        ("zhang@qq.com王芳", "z***@qq.com某某"),
+        ("Zhangwei: z@qq.com", "[name]: z***@qq.com"),  # two findings of one length
+    ],
+)
+def test_findings_side_by_side_are_all_masked(text: str, expected: str) -> None:
+    assert mask(text, names=["王芳", "Zhangwei"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("hi @all, mail z@qq.com", "hi @all, mail z***@qq.com"),
+        ("a1@qq.com, b2@163.com", "a***@qq.com, b***@163.com"),
+    ],
+)
+def test_each_email_keeps_its_own_domain(text: str, expected: str) -> None:
+    assert mask(text) == expected
 
 
 def test_digits_glued_to_a_mask_are_not_read_as_a_new_number() -> None:

@@ -227,3 +227,64 @@ async def test_erasing_a_case_ends_its_escalation(rig: Rig) -> None:
     await rig.tick(120 * MINUTES)
     assert rig.channel(SECOND) == [], "an erased case never escalates"
     assert len(rig.channel(FIRST)) == 1
+
+
+# ---- the configured threshold ------------------------------------------------------------
+
+# One victim per severity: no escalating answer (normal), a leak in group chats (high),
+# extortion (critical).
+SEVERITY_OF_VICTIM = {
+    "normal": {"extortion": "no", "spread": "private_chats"},
+    "high": {"extortion": "no", "spread": "group_chats"},
+    "critical": {"extortion": "yes", "spread": "private_chats"},
+}
+RANK = {"normal": 0, "high": 1, "critical": 2}
+
+
+@pytest.mark.parametrize("threshold", ["normal", "high", "critical"])
+async def test_only_cases_at_or_above_the_configured_threshold_alert(
+    tmp_path: Path, clock: ManualClock, threshold: str
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock, f'\n[escalation]\nthreshold = "{threshold}"\n')
+    try:
+        for severity, answers in SEVERITY_OF_VICTIM.items():
+            await triage(Victim(rig.haven, rig.adapter, severity), **answers)
+        alerted = {
+            severity
+            for severity in SEVERITY_OF_VICTIM
+            if rig.t("ui.escalated") in "\n".join(m.text for m in rig.adapter.sent[severity])
+        }
+        # A case with no escalating answer never alerts, whatever the threshold.
+        expected = {s for s in ("high", "critical") if RANK[s] >= RANK[threshold]}
+        assert alerted == expected
+        assert len(alerts(rig, FIRST)) == len(expected)
+        severities = {rig.t(f"severity.{s}") for s in expected}
+        assert {text.split(" · ")[1] for text in alerts(rig, FIRST)} == severities
+    finally:
+        await rig.haven.close()
+
+
+# ---- which case a button acknowledges ----------------------------------------------------
+
+
+async def test_an_alerts_acknowledge_button_acknowledges_that_case_and_no_other(
+    rig: Rig,
+) -> None:
+    # Case 1 opens quietly and only later turns serious, so case 2's escalation is the
+    # first: escalation and case numbers differ, as they do in a real deployment.
+    quiet, loud = Victim(rig.haven, rig.adapter, "quiet"), Victim(rig.haven, rig.adapter, "loud")
+    await triage(quiet)
+    await triage(loud, extortion="yes")
+    await quiet.text("he wrote: I will kill you if you tell anyone")  # a threat: case 1 alerts
+    first, second = alerts(rig, FIRST)
+    assert first.startswith("🚨 Case #2 ") and second.startswith("🚨 Case #1 ")
+    (case_1_alert,) = [m for m in rig.channel(FIRST) if m.text.startswith("🚨 Case #1 ")]
+
+    replies = await rig.press("bob", buttons_of(case_1_alert)["ack"])
+
+    assert replies[-1].text == rig.t("staff.acknowledged", case_id=1, who="Bob")
+    assert quiet.transcript().endswith(rig.t("ui.staff_on_it"))
+    assert rig.t("ui.staff_on_it") not in loud.transcript()
+    await rig.tick(30 * MINUTES)
+    escalated = alerts(rig, SECOND)
+    assert len(escalated) == 1 and "Case #2 " in escalated[0], "case 2 is still unacknowledged"

@@ -1,0 +1,95 @@
+"""Erasure leaves its mark in the log: a tombstone leaf for the case, then the custody
+event that says who erased it and why, both appended in the erasure's own transaction.
+
+The log is what an auditor or a court trusts; an erasure that left no leaf would make a
+case vanish without trace from the record that every bundle's proofs lead to.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.memory import MemoryAdapter
+from bot.clock import ManualClock
+from bot.config import Config
+from bot.evidence import erasure
+from bot.evidence.store import OperatorError, Store
+from bot.ops.operator import audit_store, open_store
+from bot.runtime import Haven
+from storage import ledger
+from storage.leaves import LeafKind, utc_stamp
+from tests.conftest import Victim, make_config
+from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
+
+
+@pytest.fixture
+async def store(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+    """Cases 1 and 2 of two victims, each with a forward and a photo in the log."""
+    config: Config = make_config(tmp_path / "data")
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        for user in ("v1", "v2"):
+            victim = Victim(haven, adapter, user)
+            await triage(victim)
+            await forward(victim, LEAKED)
+            await send_file(victim, attachment(b"\x89PNG" + user.encode() * 300, name="a.png"))
+    finally:
+        await haven.close()
+    async with open_store(config, clock) as opened:
+        yield opened
+
+
+async def log_of(store: Store) -> list[ledger.StoredLeaf]:
+    async with store.db.transaction() as conn:
+        return await ledger.leaves_in(conn, 0, await ledger.tree_size(conn))
+
+
+async def test_erasure_appends_a_tombstone_then_the_erase_event(store: Store) -> None:
+    before = await log_of(store)
+    await erasure.erase(store, 1, actor="operator:alice", reason="the victim asked")
+    after = await log_of(store)
+
+    assert after[: len(before)] == before, "the log only grows"
+    tombstone, event = after[len(before) :]
+    assert tombstone.kind is LeafKind.TOMBSTONE
+    assert json.loads(tombstone.data) == {
+        "at": utc_stamp(store.clock.now()),
+        "case": 1,
+        "type": "tombstone",
+        "v": 1,
+    }
+    assert event.kind is LeafKind.CUSTODY
+    fields = json.loads(event.data)
+    assert (fields["action"], fields["actor"], fields["case"], fields["reason"]) == (
+        "erase",
+        "operator:alice",
+        1,
+        "the victim asked",
+    )
+    assert await audit_store(store) == [], "the store still audits clean"
+
+
+async def test_each_erased_case_gets_its_own_tombstone(store: Store) -> None:
+    start = len(await log_of(store))
+    await erasure.erase(store, 2, actor="operator", reason="r")
+    await erasure.erase(store, 1, actor="operator", reason="r")
+    added = (await log_of(store))[start:]
+    tombstones = [leaf for leaf in added if leaf.kind is LeafKind.TOMBSTONE]
+    assert [json.loads(leaf.data)["case"] for leaf in tombstones] == [2, 1]
+    assert len(added) == 4
+
+
+async def test_a_refused_erasure_leaves_the_log_as_it_was(store: Store) -> None:
+    await erasure.hold(store, 1, actor="operator", reason="court order")
+    before = await log_of(store)
+    with pytest.raises(OperatorError, match="legal hold"):
+        await erasure.erase(store, 1, actor="operator", reason="r")
+    with pytest.raises(OperatorError, match="no case 9"):
+        await erasure.erase(store, 9, actor="operator", reason="r")
+    assert await log_of(store) == before
