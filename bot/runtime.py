@@ -184,7 +184,7 @@ class Haven:
         playbook = playbook or load_playbook()
         reminder_policy = reminder_policy_of(config, playbook)
         prepare_data_dir(config.data_dir)
-        db = Database.open(config.database_url)
+        db = Database.open(config.database_url, password=config.secrets.database_password)
         try:
             await db.migrate()
             keyring, log_key = await _open_keys(config, db)

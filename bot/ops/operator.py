@@ -24,7 +24,7 @@ from storage.database import Database
 @asynccontextmanager
 async def open_store(config: Config, clock: Clock | None = None) -> AsyncIterator[Store]:
     prepare_data_dir(config.data_dir)
-    db = Database.open(config.database_url)
+    db = Database.open(config.database_url, password=config.secrets.database_password)
     try:
         await db.migrate()
         try:

@@ -35,6 +35,9 @@ from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 T = TypeVar("T")
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
