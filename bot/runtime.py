@@ -39,7 +39,7 @@ from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
 from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
-from bot.evidence.store import Store
+from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
 from bot.privacy.masking import mask
 from bot.reminders.desk import ReminderDesk
@@ -56,8 +56,8 @@ from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
 from bot.staff.texts import StaffTexts
-from storage.blobs import BlobStore
-from storage.data_dir import BLOB_DIR, prepare_data_dir
+from storage.blobs import Blobs
+from storage.data_dir import prepare_data_dir
 from storage.database import Database
 from storage.keys import KeyRing
 
@@ -168,7 +168,7 @@ class Haven:
     clock: Clock
     keyring: KeyRing
     log_key: Ed25519PrivateKey
-    blobs: BlobStore
+    blobs: Blobs
     scheduler: ReminderScheduler
     staff: StaffSide
 
@@ -204,7 +204,7 @@ class Haven:
         )
         reminder_texts = ReminderTexts(playbook.texts, config.tz)
         limits = config.limits
-        blobs = BlobStore(config.data_dir / BLOB_DIR)
+        blobs = blob_store(db, config.data_dir)
         store = Store(config, db, blobs, keyring, log_key, clock)
         staff = staff_side(config, playbook, store, sender.wake)
         scheduler = ReminderScheduler(
