@@ -50,7 +50,7 @@ LOCKED_CHAT_RECHECK_SECONDS = 0.2
 
 
 class ChatLocks(Protocol):
-    """One sender per chat across instances (bot/chat_locks.py); none on SQLite."""
+    """One sender per chat across instances (bot/cluster/chat_locks.py); none on SQLite."""
 
     async def acquire(self, platform: str, chats: Collection[str]) -> set[str]:
         """Take the chats nobody else holds; return those taken."""
