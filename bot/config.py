@@ -493,6 +493,19 @@ class Outbox(_Table):
         return self
 
 
+class Health(_Table):
+    """Health checks for a load balancer: /healthz and /readyz (adapters/health.py)."""
+
+    listen: str = Field(
+        default="", description='"" (no health listener) or "host:port" such as "0.0.0.0:8081"'
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _off_or_address(cls, value: str) -> str:
+        return _host_port(value) if value else value
+
+
 class Config(_Table):
     """The whole configuration. Build it with `load_config` or `default_config`."""
 
@@ -521,6 +534,7 @@ class Config(_Table):
     reminders: Reminders = Field(default_factory=Reminders)
     outbox: Outbox = Field(default_factory=Outbox)
     search: Search = Field(default_factory=Search)
+    health: Health = Field(default_factory=Health)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )

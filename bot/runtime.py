@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
+from adapters.health import HealthServer
 from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
@@ -448,6 +449,8 @@ async def run(
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
     elections: list[asyncio.Task[None]] = []
+    started = asyncio.Event()
+    health = await _serve_health(config, haven, started)
     try:
         await haven.scheduler.start()
         # Approved before a crash and never handed over: deliver now.
@@ -456,6 +459,7 @@ async def run(
             elected = await _start_adapter(haven, name, adapter)
             if elected is not None:
                 elections.append(asyncio.create_task(elected.run()))
+        started.set()
         await asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
         await haven.scheduler.settle(END_OF_INPUT_WAIT)
         await haven.sender.drain()
@@ -466,7 +470,37 @@ async def run(
                 await task
         for adapter in adapters.values():
             await adapter.stop()
+        if health is not None:
+            await health.stop()
         await haven.close()
+
+
+async def _serve_health(
+    config: Config, haven: Haven, started: asyncio.Event
+) -> HealthServer | None:
+    """/healthz and /readyz on [health] listen (adapters/health.py), before anything else
+    starts: a load balancer sees the instance alive but not ready until it is."""
+    if not config.health.listen:
+        return None
+    host, _, port = config.health.listen.rpartition(":")
+    server = HealthServer(
+        host.removeprefix("[").removesuffix("]"), int(port), lambda: readiness(haven, started)
+    )
+    await server.start()
+    return server
+
+
+async def readiness(haven: Haven, started: asyncio.Event) -> dict[str, bool]:
+    """Ready: the database answers, its schema is this version's, every adapter started,
+    and with several instances, this one's coordination session is up."""
+    try:
+        at_head = await haven.db.at_head()
+    except Exception:
+        return {"database": False, "migrations": False, "adapters": started.is_set()}
+    checks = {"database": True, "migrations": at_head, "adapters": started.is_set()}
+    if haven.coordinator is not None:
+        checks["coordination"] = haven.coordinator.alive
+    return checks
 
 
 def freeze_startup_heap() -> None:
