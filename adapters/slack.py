@@ -126,6 +126,17 @@ class SlackAdapter:
     # ---- lifecycle ----------------------------------------------------------------
 
     async def start(self, handler: InboundHandler) -> None:
+        await self.prepare(handler)
+        await self.start_receiving()
+
+    @property
+    def needs_election(self) -> bool:
+        """A Socket Mode app gets each event on one of its connections, so one instance
+        holds it; HTTP requests reach any instance behind the load balancer."""
+        return self.options.mode == "socket"
+
+    async def prepare(self, handler: InboundHandler) -> None:
+        """Ready to send (auth.test checked the token); not receiving yet."""
         self._order.handler = handler
         self._session = aiohttp.ClientSession()
         self._client = self._web_client(self.options.bot_token, self._session)
@@ -144,11 +155,20 @@ class SlackAdapter:
             auth_test_response=auth, bot_token=self.options.bot_token
         )
         self.app = self._build_app()
+
+    async def start_receiving(self) -> None:
+        assert self.app is not None and self._client is not None, "prepare() first"
         if self.options.mode == "socket":
             await self._connect_socket(self.app, self._client)
         else:
             await self._serve_http()
-        log.info("slack: %s receiving by %s", auth.get("user", "bot"), self.options.mode)
+        log.info("slack: receiving by %s", self.options.mode)
+
+    async def stop_receiving(self) -> None:
+        if self._socket is not None:
+            await self._socket.close_async()  # type: ignore[no-untyped-call]
+            self._socket = None
+        log.info("slack: no longer receiving")
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

@@ -71,6 +71,8 @@ class TelegramOptions:
     file_base_url: str = "https://api.telegram.org/file/bot"
     webhook_listen: str = "127.0.0.1:8443"
     webhook_url: str = ""
+    # "" draws a new secret at each start; several instances behind one URL share one.
+    webhook_secret: str = field(default="", repr=False)
     rate_global_per_second: float | None = 30
     rate_per_group_per_minute: float | None = 20
     max_download_bytes: int = CLOUD_DOWNLOAD_LIMIT
@@ -108,6 +110,16 @@ class TelegramAdapter:
     # ---- lifecycle ----------------------------------------------------------------
 
     async def start(self, handler: InboundHandler) -> None:
+        await self.prepare(handler)
+        await self.start_receiving()
+
+    @property
+    def needs_election(self) -> bool:
+        """getUpdates has one consumer per bot; webhooks reach any instance."""
+        return self.options.mode == "polling"
+
+    async def prepare(self, handler: InboundHandler) -> None:
+        """Ready to send (getMe checked the token); not receiving yet."""
         self._order.handler = handler
         self.app.add_handler(TypeHandler(Update, self._on_update))
         try:
@@ -116,13 +128,16 @@ class TelegramAdapter:
             raise AdapterStartError(f"telegram: cannot start: {exc.message}") from exc
         self._translate.bot_username = self.app.bot.username
         await self.app.start()
+
+    async def start_receiving(self) -> None:
         updater = self.app.updater
         assert updater is not None  # the builder always makes one
         if self.options.mode == "webhook":
             host, port = _host_and_port(self.options.webhook_listen)
             # A fresh secret per start: setWebhook hands it to Telegram, so nobody has to
-            # configure it, and one leaked from an old run is worthless.
-            self.webhook_secret = secrets.token_urlsafe(32)
+            # configure it, and one leaked from an old run is worthless. Several instances
+            # behind one URL share one instead (given in the options).
+            self.webhook_secret = self.options.webhook_secret or secrets.token_urlsafe(32)
             await updater.start_webhook(
                 listen=host,
                 port=port,
@@ -138,6 +153,11 @@ class TelegramAdapter:
                 allowed_updates=ALLOWED_UPDATES,
             )
         log.info("telegram: @%s receiving by %s", self.app.bot.username, self.options.mode)
+
+    async def stop_receiving(self) -> None:
+        if self.app.updater is not None and self.app.updater.running:
+            await self.app.updater.stop()
+        log.info("telegram: no longer receiving")
 
     async def wait_closed(self) -> None:
         await self._closed.wait()

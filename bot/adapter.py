@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from bot.events import Inbound, Outbound
 
@@ -66,3 +66,23 @@ class Adapter(Protocol):
 
     async def stop(self) -> None:
         """Stop receiving and release resources."""
+
+
+@runtime_checkable
+class ElectedReceiver(Protocol):
+    """An adapter that can send without receiving. Some ways of receiving allow one
+    consumer per bot (Telegram's getUpdates, Slack's Socket Mode): with several Haven
+    instances, every instance sends but only the elected one receives
+    (bot/cluster/election.py). ``start`` is ``prepare`` then ``start_receiving``."""
+
+    @property
+    def needs_election(self) -> bool:
+        """True when the configured way of receiving allows one consumer only."""
+
+    async def prepare(self, handler: InboundHandler) -> None:
+        """Everything ``start`` does except receiving: afterwards ``send`` works."""
+
+    async def start_receiving(self) -> None: ...
+
+    async def stop_receiving(self) -> None:
+        """Stop receiving (another instance takes over); sending goes on."""

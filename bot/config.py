@@ -55,12 +55,14 @@ SLACK_BOT_TOKEN_ENV = "HAVEN_SLACK_BOT_TOKEN"
 SLACK_SIGNING_SECRET_ENV = "HAVEN_SLACK_SIGNING_SECRET"
 SLACK_APP_TOKEN_ENV = "HAVEN_SLACK_APP_TOKEN"
 MASTER_KEY_ENV = "HAVEN_MASTER_KEY"
+DATABASE_PASSWORD_ENV = "HAVEN_DATABASE_PASSWORD"
 SECRET_ENV_VARS = (
     TELEGRAM_TOKEN_ENV,
     SLACK_BOT_TOKEN_ENV,
     SLACK_SIGNING_SECRET_ENV,
     SLACK_APP_TOKEN_ENV,
     MASTER_KEY_ENV,
+    DATABASE_PASSWORD_ENV,
 )
 
 DATABASE_SCHEMES = ("sqlite+aiosqlite://", "postgresql+asyncpg://")
@@ -88,6 +90,7 @@ class Secrets:
     slack_signing_secret: str | None = field(default=None, repr=False)
     slack_app_token: str | None = field(default=None, repr=False)
     master_key: str | None = field(default=None, repr=False)
+    database_password: str | None = field(default=None, repr=False)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Secrets:
@@ -102,6 +105,7 @@ class Secrets:
             slack_signing_secret=get(SLACK_SIGNING_SECRET_ENV),
             slack_app_token=get(SLACK_APP_TOKEN_ENV),
             master_key=get(MASTER_KEY_ENV),
+            database_password=get(DATABASE_PASSWORD_ENV),
         )
 
 
@@ -208,13 +212,13 @@ def _cn_emergency_numbers() -> list[Contact]:
 
 
 class Storage(_Table):
-    url: str = Field(
+    database_url: str = Field(
         default="",
         description='"" for SQLite in data_dir, or a sqlite+aiosqlite:// or '
         "postgresql+asyncpg:// URL",
     )
 
-    @field_validator("url")
+    @field_validator("database_url")
     @classmethod
     def _known_driver_no_password(cls, value: str) -> str:
         """The URL is never echoed back: it may hold a host name worth keeping private."""
@@ -226,7 +230,8 @@ class Storage(_Table):
         if value and urlsplit(value).password is not None:
             raise ValueError(
                 "the URL holds a password; secrets are not read from the config file: "
-                "remove it and set PGPASSWORD in the environment"
+                f"remove it and set {DATABASE_PASSWORD_ENV} in the environment "
+                "(or name a libpq service file entry with ?service=)"
             )
         return value
 
@@ -530,6 +535,19 @@ class Outbox(_Table):
         return self
 
 
+class Health(_Table):
+    """Health checks for a load balancer: /healthz and /readyz (adapters/health.py)."""
+
+    listen: str = Field(
+        default="", description='"" (no health listener) or "host:port" such as "0.0.0.0:8081"'
+    )
+
+    @field_validator("listen")
+    @classmethod
+    def _off_or_address(cls, value: str) -> str:
+        return _host_port(value) if value else value
+
+
 class Config(_Table):
     """The whole configuration. Build it with `load_config` or `default_config`."""
 
@@ -558,6 +576,7 @@ class Config(_Table):
     reminders: Reminders = Field(default_factory=Reminders)
     outbox: Outbox = Field(default_factory=Outbox)
     search: Search = Field(default_factory=Search)
+    health: Health = Field(default_factory=Health)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )
@@ -619,8 +638,8 @@ class Config(_Table):
     @property
     def database_url(self) -> str:
         """The SQLAlchemy URL: the configured one, or SQLite inside the data directory."""
-        if self.storage.url:
-            return self.storage.url
+        if self.storage.database_url:
+            return self.storage.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'haven.db').as_posix()}"
 
     def missing_secrets(self) -> list[str]:
@@ -740,6 +759,8 @@ def _where_secret_goes(loc: tuple[str | int, ...]) -> str:
     key = str(loc[-1]).lower()
     if key == "master_key":
         return f"set {MASTER_KEY_ENV} in the environment"
+    if loc[0] == "storage":
+        return f"set {DATABASE_PASSWORD_ENV} in the environment"
     if "telegram" in loc:
         return f"set {TELEGRAM_TOKEN_ENV} in the environment"
     if "slack" in loc:

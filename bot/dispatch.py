@@ -34,6 +34,7 @@ from bot.staff.escalation import Escalator
 from bot.staff.progress_notes import ProgressNotes
 from storage import cases
 from storage.cases import CaseRecord
+from storage.coordination import Scope, serialise
 from storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,10 @@ class Dispatcher:
         now = self.clock.now()
         work = Groundwork() if verdict is Verdict.WARN else await self._groundwork(inbound)
         async with self.db.transaction() as conn:
+            # With several instances (PostgreSQL), one person's turns take turns: a
+            # redelivery waits for the first delivery's turn, then finds it seen.
+            who = inbound.identity
+            await serialise(conn, Scope.PERSON, f"{who.platform}:{who.user_id}")
             if await already_seen(conn, inbound):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
                 return

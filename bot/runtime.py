@@ -7,8 +7,11 @@ through `bot.adapter.Adapter`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import gc
+import hashlib
+import hmac
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,8 +23,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.adapter import Adapter, AdapterStartError
+from adapters.health import HealthServer
+from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
 from bot.clock import Clock, SystemClock
+from bot.cluster.chat_locks import SessionChatLocks
+from bot.cluster.election import ReceiverElection
+from bot.cluster.wakeups import Wakeups
 from bot.config import Config, Contact
 from bot.content.deadlines import QuietHours
 from bot.content.playbook import Playbook, Severity, load_playbook
@@ -40,7 +47,7 @@ from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
 from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
-from bot.evidence.store import Store
+from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
 from bot.privacy.masking import mask
 from bot.reminders.desk import ReminderDesk
@@ -57,8 +64,9 @@ from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
 from bot.staff.texts import StaffTexts
-from storage.blobs import BlobStore
-from storage.data_dir import BLOB_DIR, prepare_data_dir
+from storage.blobs import Blobs
+from storage.coordinator import Coordinator
+from storage.data_dir import prepare_data_dir
 from storage.database import Database
 from storage.keys import KeyRing
 from storage.secret_files import SecretFileError
@@ -79,6 +87,8 @@ class StartupError(Exception):
 # within this window are still sent, so a scripted run shows them; later ones wait for
 # the next start.
 END_OF_INPUT_WAIT = timedelta(seconds=60)
+SWEEP_SECONDS = 30.0
+SHARED_SWEEP_SECONDS = 5.0
 
 
 def deployment_of(config: Config) -> Deployment:
@@ -171,9 +181,10 @@ class Haven:
     clock: Clock
     keyring: KeyRing
     log_key: Ed25519PrivateKey
-    blobs: BlobStore
+    blobs: Blobs
     scheduler: ReminderScheduler
     staff: StaffSide
+    coordinator: Coordinator | None = None
 
     @classmethod
     async def open(
@@ -187,13 +198,16 @@ class Haven:
         playbook = playbook or load_playbook()
         reminder_policy = reminder_policy_of(config, playbook)
         prepare_data_dir(config.data_dir)
-        db = Database.open(config.database_url)
+        db = Database.open(config.database_url, password=config.secrets.database_password)
         try:
             await db.migrate()
             keyring, log_key = await _open_keys(config, db)
         except Exception:
             await db.close()
             raise
+        # Several instances may share a PostgreSQL database: their own session for
+        # what must happen once among them (bot/cluster).
+        coordinator = await Coordinator.open(db) if db.is_postgresql else None
         prompts = Prompts(playbook, deployment_of(config))
         flow = Flow(prompts, Severity(config.escalation.threshold))
         sender = OutboxSender(
@@ -204,20 +218,30 @@ class Haven:
             policy=retry_policy_of(config),
             budgets=rate_budgets_of(config),
             handover=HandoverFiles(config.data_dir / EXPORTS_DIR),
+            chat_locks=SessionChatLocks(coordinator) if coordinator else None,
         )
         reminder_texts = ReminderTexts(playbook.texts, config.tz)
         limits = config.limits
-        blobs = BlobStore(config.data_dir / BLOB_DIR)
+        blobs = blob_store(db, config.data_dir)
         store = Store(config, db, blobs, keyring, log_key, clock)
-        staff = staff_side(config, playbook, store, sender.wake)
+        wakeups = Wakeups(coordinator, sender.wake) if coordinator else None
+        on_outbox = wakeups.outbox_queued if wakeups else sender.wake
+        staff = staff_side(config, playbook, store, on_outbox)
         scheduler = ReminderScheduler(
             db,
             clock,
             reminder_policy,
             reminder_texts,
-            sender.wake,
+            on_outbox,
             duties=(staff.escalator, staff.briefer),
+            # Rows another instance claimed and never committed (it died) are pending
+            # again: found within seconds, not half a minute.
+            sweep_seconds=SHARED_SWEEP_SECONDS if coordinator else SWEEP_SECONDS,
         )
+        on_reminders = scheduler.arm
+        if wakeups is not None:
+            await wakeups.listen(scheduler.arm)
+            on_reminders = wakeups.timers_set
         evidence = Evidence(
             db,
             prompts,
@@ -246,8 +270,8 @@ class Haven:
             staff.escalator,
             staff.desk,
             staff.progress,
-            on_outbox=sender.wake,
-            on_reminders=scheduler.arm,
+            on_outbox=on_outbox,
+            on_reminders=on_reminders,
         )
         return cls(
             config,
@@ -262,6 +286,7 @@ class Haven:
             blobs,
             scheduler,
             staff,
+            coordinator,
         )
 
     async def handle_and_deliver(self, inbound: Inbound) -> None:
@@ -272,6 +297,8 @@ class Haven:
     async def close(self) -> None:
         await self.scheduler.stop()
         await self.sender.settle()  # the "sent" marks still on their way
+        if self.coordinator is not None:
+            await self.coordinator.close()
         await self.db.close()
 
 
@@ -300,11 +327,23 @@ def telegram_options(config: Config) -> TelegramOptions:
         file_base_url=telegram.file_base_url,
         webhook_listen=telegram.webhook_listen,
         webhook_url=telegram.webhook_url,
+        webhook_secret=shared_webhook_secret(config),
         rate_global_per_second=telegram.rate_global_per_second,
         rate_per_group_per_minute=telegram.rate_per_group_per_minute,
         max_download_bytes=telegram.max_download_bytes,
         group_notice=_group_notice(config),
     )
+
+
+def shared_webhook_secret(config: Config) -> str:
+    """With PostgreSQL several instances may serve one webhook URL, and Telegram keeps one
+    secret token for it: each derives the same one from the bot token (HMAC, so the
+    token cannot be read back from it). With SQLite: "" (a new one at every start)."""
+    token = config.secrets.telegram_token
+    if not token or not config.database_url.startswith("postgresql"):
+        return ""
+    digest = hmac.new(token.encode(), b"haven telegram webhook secret v1", hashlib.sha256)
+    return base64.urlsafe_b64encode(digest.digest()).decode().rstrip("=")
 
 
 def slack_options(config: Config) -> SlackOptions:
@@ -457,29 +496,59 @@ async def run(
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
+    elections: list[asyncio.Task[None]] = []
+    started = asyncio.Event()
+    health = await _serve_health(config, haven, started)
     try:
         await haven.scheduler.start()
         # Approved before a crash and never handed over: deliver now.
         await haven.staff.retrievals.deliver_approved()
-        for adapter in adapters.values():
-            # The console waits for each reply before reading on; chat platforms hand the
-            # event over and let the outbox sender deliver in the background.
-            console = isinstance(adapter, ConsoleAdapter)
-            handler = haven.handle_and_deliver if console else haven.dispatcher.handle
-            try:
-                await adapter.start(handler)
-            except AdapterStartError as exc:
-                raise StartupError(str(exc)) from None
+        for name, adapter in adapters.items():
+            elected = await _start_adapter(haven, name, adapter)
+            if elected is not None:
+                elections.append(asyncio.create_task(elected.run()))
+        started.set()
         await asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
         await haven.scheduler.settle(END_OF_INPUT_WAIT)
         await haven.sender.drain()
     finally:
-        sender_task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sender_task
+        for task in (*elections, sender_task):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for adapter in adapters.values():
             await adapter.stop()
+        if health is not None:
+            await health.stop()
         await haven.close()
+
+
+async def _serve_health(
+    config: Config, haven: Haven, started: asyncio.Event
+) -> HealthServer | None:
+    """/healthz and /readyz on [health] listen (adapters/health.py), before anything else
+    starts: a load balancer sees the instance alive but not ready until it is."""
+    if not config.health.listen:
+        return None
+    host, _, port = config.health.listen.rpartition(":")
+    server = HealthServer(
+        host.removeprefix("[").removesuffix("]"), int(port), lambda: readiness(haven, started)
+    )
+    await server.start()
+    return server
+
+
+async def readiness(haven: Haven, started: asyncio.Event) -> dict[str, bool]:
+    """Ready: the database answers, its schema is this version's, every adapter started,
+    and with several instances, this one's coordination session is up."""
+    try:
+        at_head = await haven.db.at_head()
+    except Exception:
+        return {"database": False, "migrations": False, "adapters": started.is_set()}
+    checks = {"database": True, "migrations": at_head, "adapters": started.is_set()}
+    if haven.coordinator is not None:
+        checks["coordination"] = haven.coordinator.alive
+    return checks
 
 
 def freeze_startup_heap() -> None:
@@ -492,6 +561,27 @@ def freeze_startup_heap() -> None:
     """
     gc.collect()
     gc.freeze()
+
+
+async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> ReceiverElection | None:
+    """Start one adapter. With several instances (PostgreSQL) one whose platform allows a
+    single receiver only prepares to send, and gets an election to run."""
+    # The console waits for each reply before reading on; chat platforms hand the event
+    # over and let the outbox sender deliver in the background.
+    console = isinstance(adapter, ConsoleAdapter)
+    handler = haven.handle_and_deliver if console else haven.dispatcher.handle
+    try:
+        if (
+            haven.coordinator is not None
+            and isinstance(adapter, ElectedReceiver)
+            and adapter.needs_election
+        ):
+            await adapter.prepare(handler)
+            return ReceiverElection(haven.coordinator, name, adapter)
+        await adapter.start(handler)
+    except AdapterStartError as exc:
+        raise StartupError(str(exc)) from None
+    return None
 
 
 # Their DEBUG lines quote what goes over the wire: messages and evidence both ways,

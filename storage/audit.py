@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import case_keys, custody, evidence_items, ledger
 from storage.audit_sqlite import SqliteSoundness
-from storage.blobs import BlobError, BlobStore
+from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord
@@ -88,7 +88,7 @@ class Finding:
 
 
 async def audit(
-    db: Database, blobs: BlobStore, ring: KeyRing, public_key: Ed25519PublicKey
+    db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
 ) -> list[Finding]:
     """Every mismatch between the log, the rows and the blobs; empty when all is well."""
     return await _Audit(db, blobs, ring, public_key).run()
@@ -106,7 +106,7 @@ class _Chunk:
 
 class _Audit:
     def __init__(
-        self, db: Database, blobs: BlobStore, ring: KeyRing, public_key: Ed25519PublicKey
+        self, db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
     ) -> None:
         self.db = db
         self.blobs = blobs

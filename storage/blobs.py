@@ -23,6 +23,10 @@ Guarantees:
 - **Private.** Files are created 0600 and directories 0700.
 
 I/O is blocking; the ``a*`` methods run it in a worker thread for the event loop.
+
+:class:`Blobs` is what Haven asks of a blob store; this one serves SQLite deployments.
+With PostgreSQL the blobs live in the database (storage/blob_chunks.py), written in
+their item's own transaction.
 """
 
 from __future__ import annotations
@@ -34,13 +38,52 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import AsyncIterator, Collection, Iterable, Iterator
 from pathlib import Path
+from typing import Protocol
+
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = ".tmp-"
+# What stream() reads at a time.
+STREAM_CHUNK = 256 * 1024
+
+
+class Blobs(Protocol):
+    """A store of sealed evidence, addressed by the SHA-256 of the stored bytes."""
+
+    in_transaction: bool
+    """True: a blob is written with its item's connection, in its item's transaction
+    (PostgreSQL). False: it is written and made durable before that transaction, so it
+    may be written ahead, outside it (files)."""
+
+    async def put_in(self, conn: AsyncConnection, data: bytes | bytearray) -> str:
+        """Store ``data`` and return its address; durable once ``conn`` commits."""
+
+    async def aput(self, data: bytes | bytearray) -> str:
+        """Store ``data`` on its own (durable when this returns); its address."""
+
+    async def aget(self, address: str) -> bytes:
+        """The bytes under ``address``, verified against it (BlobError otherwise)."""
+
+    def stream(self, address: str) -> AsyncIterator[bytes]:
+        """The bytes under ``address`` a piece at a time, never the whole in memory;
+        BlobError at the end if they do not hash to it."""
+
+    async def aexists(self, address: str) -> bool: ...
+
+    async def adelete(self, address: str) -> bool:
+        """Remove a blob (after crypto-shredding: reclaims space); True if there was one."""
+
+    async def aleftovers(self, named: Collection[str], before: float) -> list[str]:
+        """What nobody needs and was written before ``before`` (a POSIX time): blobs
+        whose address is not in ``named``, and what crashed writes left."""
+
+    async def adiscard(self, leftovers: Iterable[str]) -> int:
+        """Remove what :meth:`aleftovers` found; how many were still there."""
 
 
 class BlobError(Exception):
@@ -62,6 +105,8 @@ def check_address(address: str) -> str:
 
 class BlobStore:
     """Encrypted evidence files under ``root``, addressed by SHA-256."""
+
+    in_transaction = False
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -182,6 +227,35 @@ class BlobStore:
 
     async def adelete(self, address: str) -> bool:
         return await asyncio.to_thread(self.delete, address)
+
+    async def put_in(self, conn: AsyncConnection, data: bytes | bytearray) -> str:
+        """A file, fsynced before ``conn``'s transaction (which names it) commits."""
+        return await self.aput(data)
+
+    async def stream(self, address: str) -> AsyncIterator[bytes]:
+        path = self.path_of(address)
+        digest = hashlib.sha256()
+        try:
+            file = await asyncio.to_thread(open, path, "rb")
+        except FileNotFoundError:
+            raise BlobError(f"blob {address} is missing") from None
+        except OSError as exc:
+            raise BlobError(f"blob {address} cannot be read: {_reason(exc)}") from None
+        try:
+            while piece := await asyncio.to_thread(file.read, STREAM_CHUNK):
+                digest.update(piece)
+                yield piece
+        finally:
+            file.close()
+        if digest.hexdigest() != address:
+            raise BlobError(f"blob {address} is corrupted")
+
+    async def aleftovers(self, named: Collection[str], before: float) -> list[str]:
+        found = await asyncio.to_thread(self.leftovers, named, before)
+        return [str(path) for path in found]
+
+    async def adiscard(self, leftovers: Iterable[str]) -> int:
+        return await asyncio.to_thread(self.discard, [Path(p) for p in leftovers])
 
     # --- internals ------------------------------------------------------------------------
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Table, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Table, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.caseload import OpenCount, open_counts
+from storage.coordination import insert_or_skip
 from storage.escalations import open_case_ids
 from storage.reminders import OPEN_STATES
 from storage.schema import briefings, cases, evidence_items, outbox, reminders
@@ -44,6 +45,8 @@ async def claim_due(conn: AsyncConnection, now: datetime) -> datetime | None:
         select(briefings.c.id, briefings.c.due_at)
         .where(briefings.c.state == PENDING, briefings.c.due_at <= now)
         .order_by(briefings.c.due_at)
+        # Another instance posting them holds them: passed over, not waited for.
+        .with_for_update(skip_locked=True)
     )
     rows = due.all()
     if not rows:
@@ -77,9 +80,10 @@ async def schedule(conn: AsyncConnection, due_at: datetime, now: datetime) -> No
             briefings.c.state == PENDING, briefings.c.due_at > now, briefings.c.due_at != due_at
         )
     )
-    exists = await conn.execute(select(briefings.c.id).where(briefings.c.due_at == due_at))
-    if exists.first() is None:
-        await conn.execute(insert(briefings).values(due_at=due_at, state=PENDING, late=False))
+    # Instances scheduling the same moment at once: the first one's row stands.
+    await conn.execute(
+        insert_or_skip(conn, briefings, ["due_at"]).values(due_at=due_at, state=PENDING, late=False)
+    )
 
 
 async def next_due(conn: AsyncConnection, after: datetime) -> datetime | None:

@@ -4,7 +4,12 @@ SQLite allows one writer at a time; rather than letting concurrent transactions 
 on "database is locked", Haven funnels every transaction through one connection, one at a
 time, and transactions that queue up share one durable commit (storage/group_commit.py).
 Statements on that connection run without a thread hop (storage/sqlite_connection.py).
-PostgreSQL gets an ordinary pool.
+
+PostgreSQL gets an ordinary pool, and may be shared by several Haven instances: what
+must happen once across them is claimed in the database itself (storage/coordination.py).
+Its password never comes from the URL: it is given here (Haven reads it from
+HAVEN_DATABASE_PASSWORD), or asyncpg finds it the way libpq does (a service file named by
+``?service=``, ``~/.pgpass``, PGPASSWORD).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from pathlib import Path
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, event, make_url
+from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
@@ -24,6 +29,12 @@ from storage import sqlite_connection
 from storage.group_commit import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+POSTGRESQL = "postgresql"
+# Instances starting together would otherwise run the same migration twice at once.
+_MIGRATION_LOCK = 0x48415645_4E4D4947  # "HAVENMIG"
+# Connections per instance: a turn holds one for its transaction; the outbox sender, the
+# timer and the staff side one each now and then.
+POOL_SIZE = 10
 
 
 class SchemaError(Exception):
@@ -31,13 +42,16 @@ class SchemaError(Exception):
 
 
 class Database:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, password: str | None = None) -> None:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
+        self.is_postgresql = engine.dialect.name == POSTGRESQL
+        self.password = password
         self._group = GroupCommit(engine) if self.is_sqlite else None
 
     @classmethod
-    def open(cls, url: str) -> Database:
+    def open(cls, url: str, *, password: str | None = None) -> Database:
+        """An engine for ``url``; ``password`` is PostgreSQL's, never part of the URL."""
         if url.startswith("sqlite"):
             engine = create_async_engine(
                 url,
@@ -49,13 +63,28 @@ class Database:
             event.listen(engine.sync_engine, "connect", sqlite_connection.set_pragmas)
             event.listen(engine.sync_engine, "begin", sqlite_connection.begin_immediate)
         else:
-            engine = create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
-        return cls(engine)
+            engine = create_async_engine(
+                url,
+                hide_parameters=True,
+                pool_size=POOL_SIZE,
+                max_overflow=POOL_SIZE,
+                connect_args=connect_args(password),
+            )
+        return cls(engine, password)
 
     async def migrate(self) -> None:
         """Bring the schema to this version's head; refuse a database from a newer one."""
         async with self.engine.begin() as conn:
+            if self.is_postgresql:
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK}
+                )
             await conn.run_sync(_upgrade)
+
+    async def at_head(self) -> bool:
+        """Whether the schema is at this version's head (what /readyz asks)."""
+        async with self.engine.connect() as conn:
+            return await conn.run_sync(_is_at_head)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
@@ -71,6 +100,21 @@ class Database:
         if self._group is not None:
             await self._group.close()
         await self.engine.dispose()
+
+
+def connect_args(password: str | None) -> dict[str, object]:
+    """asyncpg's connection settings: the password, and keepalives so that a host that
+    vanished without closing its connections is noticed in seconds, not hours (its
+    session's locks and claims go with it; storage/coordination.py)."""
+    settings = {
+        "tcp_keepalives_idle": "5",
+        "tcp_keepalives_interval": "2",
+        "tcp_keepalives_count": "3",
+    }
+    args: dict[str, object] = {"server_settings": settings}
+    if password:
+        args["password"] = password
+    return args
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
@@ -93,3 +137,9 @@ def _upgrade(connection: Connection) -> None:
             f"(latest {scripts.get_current_head()}); upgrade Haven or use another data directory"
         )
     command.upgrade(config, "head")
+
+
+def _is_at_head(connection: Connection) -> bool:
+    scripts = ScriptDirectory.from_config(_alembic_config(connection))
+    current = MigrationContext.configure(connection).get_current_revision()
+    return current == scripts.get_current_head()

@@ -124,11 +124,15 @@ async def add_reasons(
 
 
 async def due(conn: AsyncConnection, now: datetime, limit: int) -> list[EscalationRow]:
+    """Open escalations whose step is due, locked until the caller's transaction ends.
+    On PostgreSQL rows another instance is stepping are skipped, not waited for; the
+    conditional UPDATE in :func:`advance` stays the claim either way."""
     query = (
         select(escalations)
         .where(escalations.c.state == OPEN, escalations.c.next_at <= now)
         .order_by(escalations.c.next_at, escalations.c.id)
         .limit(limit)
+        .with_for_update(skip_locked=True)
     )
     return [_row(row) for row in (await conn.execute(query)).mappings()]
 

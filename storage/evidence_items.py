@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.blobs import BlobStore
+from storage.blobs import Blobs
 from storage.leaves import SALT_SIZE, EvidenceLeaf, Origin, item_id
 from storage.offload import offload
 from storage.prepared import Prepared
@@ -187,7 +187,7 @@ async def in_leaf_range(conn: AsyncConnection, begin: int, end: int) -> list[Ite
     return [record_of(row) for row in (await conn.execute(query)).mappings()]
 
 
-async def open_item(blobs: BlobStore, data_key: bytes, item: ItemRecord) -> OpenedItem:
+async def open_item(blobs: Blobs, data_key: bytes, item: ItemRecord) -> OpenedItem:
     """Decrypt an item with its case's data key (storage.case_keys.data_key).
 
     Raises BlobError when its blob is missing or damaged, VaultError when the ciphertext

@@ -482,3 +482,26 @@ web_mailbox = Table(
     Column("created_at", UtcDateTime, nullable=False),
     Index("web_mailbox_by_chat", "chat_id", "id"),
 )
+
+# ---- blobs in the database, for PostgreSQL deployments (migration 0010) -----------------
+
+# With PostgreSQL, instances on different hosts share nothing but the database, so the
+# sealed files live here (storage/blob_chunks.py): a blob is its chunks, in order, and a
+# head row written last, all in the transaction of the item naming it. SQLite deployments
+# keep files (storage/blobs.py) and leave these tables empty.
+blob_heads = Table(
+    "blob_heads",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("chunks", Integer, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+blob_chunks = Table(
+    "blob_chunks",
+    metadata,
+    Column("address", String(64), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("data", LargeBinary, nullable=False),
+)

@@ -1,8 +1,13 @@
-"""Shared fixtures: a real Haven (SQLite file, real flow) behind the in-memory adapter."""
+"""Shared fixtures: a real Haven (real database, real flow) behind the in-memory adapter.
+
+Every test that asks for ``backend`` (directly, or through ``config`` or ``haven``) runs
+twice: on SQLite and on PostgreSQL (tests/backends.py). ``--backend sqlite`` or
+``--backend postgresql`` runs one half only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +17,8 @@ from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.events import InboundKind, Outbound
 from bot.runtime import Haven
+from tests import backends
+from tests.backends import BACKENDS, POSTGRESQL, SQLITE, Backend, PostgresSession
 
 TEST_CONFIG = """
 [support]
@@ -23,9 +30,93 @@ channels = ["memory:staff"]
 
 
 def make_config(data_dir: Path, extra: str = "") -> Config:
+    """A config file beside ``data_dir`` for the test's database backend."""
     path = data_dir.parent / f"{data_dir.name}.toml"
-    path.write_text(TEST_CONFIG + extra, encoding="utf-8")
+    path.write_text(backends.active.config_text(TEST_CONFIG + extra), encoding="utf-8")
     return load_config(path, data_dir_override=data_dir)
+
+
+# ---- the two backends ------------------------------------------------------------------
+
+_postgres: dict[str, PostgresSession] = {}
+_skipped_postgres: list[str] = []
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=(*BACKENDS, "both"),
+        default="both",
+        help="run the database tests on SQLite, PostgreSQL or both (default)",
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    chosen = metafunc.config.getoption("--backend")
+    names = BACKENDS if chosen == "both" else (chosen,)
+    # @pytest.mark.only_on("sqlite"): what it checks is one engine's own (its query plans).
+    only = metafunc.definition.get_closest_marker("only_on")
+    if only is not None:
+        names = tuple(name for name in names if name in only.args)
+    metafunc.parametrize("backend", names, indirect=True, ids=names)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "only_on(*backends): run on these database backends only")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without a reachable PostgreSQL, leave its half out (or stop, in CI)."""
+    on_postgres = [item for item in items if f"[{POSTGRESQL}" in item.nodeid]
+    if not on_postgres:
+        return
+    problem = backends.reachable(backends.admin_url())
+    if problem is None:
+        return
+    if backends.in_ci():
+        pytest.exit(f"CI=true and PostgreSQL is unreachable ({problem})", returncode=1)
+    _skipped_postgres.append(problem)
+    config.hook.pytest_deselected(items=on_postgres)
+    items[:] = [item for item in items if item not in on_postgres]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for problem in _skipped_postgres:
+        terminalreporter.write_line(
+            f"PostgreSQL suite skipped ({problem}): {backends.HOW_TO_RUN}", yellow=True
+        )
+
+
+def pytest_sessionfinish() -> None:
+    for session in _postgres.values():
+        session.stop()
+    _postgres.clear()
+
+
+def _postgres_session() -> PostgresSession:
+    if POSTGRESQL not in _postgres:
+        session = PostgresSession(backends.admin_url())
+        _postgres[POSTGRESQL] = session
+        session.start()
+    return _postgres[POSTGRESQL]
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The database this test runs on; PostgreSQL's is emptied first."""
+    if request.param == SQLITE:
+        chosen = backends.SQLITE_BACKEND
+    else:
+        session = _postgres_session()
+        session.reset()
+        chosen = Backend(POSTGRESQL, session.url, session)
+    backends.active = chosen
+    try:
+        yield chosen
+    finally:
+        backends.active = backends.SQLITE_BACKEND
 
 
 class Victim:
@@ -70,7 +161,7 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
+def config(tmp_path: Path, backend: Backend) -> Config:
     return make_config(tmp_path / "data")
 
 

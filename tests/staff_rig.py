@@ -13,6 +13,7 @@ from bot.clock import ManualClock
 from bot.config import Config, load_config
 from bot.events import Button, ChatKind, ChatRef, Identity, Inbound, InboundKind, Outbound
 from bot.runtime import Haven
+from tests import backends
 from tests.conftest import Victim
 
 PLATFORM = "console"
@@ -58,7 +59,7 @@ _ids = itertools.count(1)
 
 def staff_config(data_dir: Path, extra: str = "", base: str = STAFF_CONFIG) -> Config:
     path = data_dir.parent / f"{data_dir.name}.toml"
-    path.write_text(base + extra, encoding="utf-8")
+    path.write_text(backends.active.config_text(base + extra), encoding="utf-8")
     return load_config(path, data_dir_override=data_dir)
 
 

@@ -199,18 +199,20 @@ def test_every_kind_of_secret_key_is_refused(tmp_path: Path) -> None:
 
 
 def test_password_in_database_url_is_refused_without_echoing_it(tmp_path: Path) -> None:
-    message = error_of(tmp_path, '[storage]\nurl = "postgresql+asyncpg://u:hunter2@db/haven"\n')
-    assert "storage.url: the URL holds a password" in message
-    assert "PGPASSWORD" in message
+    message = error_of(
+        tmp_path, '[storage]\ndatabase_url = "postgresql+asyncpg://u:hunter2@db/haven"\n'
+    )
+    assert "storage.database_url: the URL holds a password" in message
+    assert "HAVEN_DATABASE_PASSWORD" in message
     assert "hunter2" not in message
 
 
 def test_database_url_scheme_is_checked(tmp_path: Path) -> None:
-    message = error_of(tmp_path, '[storage]\nurl = "mysql://db/haven"\n')
-    assert "storage.url: " in message
+    message = error_of(tmp_path, '[storage]\ndatabase_url = "mysql://db/haven"\n')
+    assert "storage.database_url: " in message
     assert "postgresql+asyncpg://" in message
     url = "postgresql+asyncpg://haven@db/haven"
-    config = load_config(write(tmp_path, f'[storage]\nurl = "{url}"\n'), environ=NO_ENV)
+    config = load_config(write(tmp_path, f'[storage]\ndatabase_url = "{url}"\n'), environ=NO_ENV)
     assert config.database_url == url
 
 
@@ -295,7 +297,7 @@ def test_directory_instead_of_file_is_refused(tmp_path: Path) -> None:
 
 def test_loading_creates_nothing_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    path = write(tmp_path, 'data_dir = "relative/data"\n[storage]\nurl = ""\n')
+    path = write(tmp_path, 'data_dir = "relative/data"\n[storage]\ndatabase_url = ""\n')
     before = sorted(p.name for p in tmp_path.rglob("*"))
     config = load_config(path, environ=NO_ENV)
     load_config(None, environ=NO_ENV)

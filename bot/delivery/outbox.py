@@ -17,11 +17,11 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -45,6 +45,20 @@ MARK_EVERY = 20
 MARK_WITHIN_SECONDS = 0.05
 # Rows read at once; a full batch means more may be due, so the pass reads again.
 DUE_BATCH = 100
+# A chat another instance is sending to is looked at again this soon.
+LOCKED_CHAT_RECHECK_SECONDS = 0.2
+
+
+class ChatLocks(Protocol):
+    """One sender per chat across instances (bot/cluster/chat_locks.py); none on SQLite."""
+
+    async def acquire(self, platform: str, chats: Collection[str]) -> set[str]:
+        """Take the chats nobody else holds; return those taken."""
+
+    def holds(self, platform: str, chat: str) -> bool:
+        """Still held (a lost coordination session loses every chat at once)."""
+
+    async def release(self, platform: str, chats: Collection[str]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -255,8 +269,10 @@ class OutboxSender:
         budgets: Mapping[str, RateBudget] | None = None,
         idle_poll_seconds: float = 1.0,
         handover: HandoverFiles | None = None,
+        chat_locks: ChatLocks | None = None,
     ) -> None:
         self.db = db
+        self.chat_locks = chat_locks
         self.adapters = adapters
         self.clock = clock
         self.notice = notice
@@ -327,6 +343,17 @@ class OutboxSender:
         await self._marks.flush()
 
     async def _drain_platform(self, platform: str, adapter: Adapter) -> int:
+        held: set[str] = set()
+        try:
+            return await self._drain_chats(platform, adapter, held)
+        finally:
+            if held and self.chat_locks is not None:
+                # Another instance may take these chats once they are let go: by then the
+                # rows sent here must read as sent.
+                await self._marks.flush()
+                await self.chat_locks.release(platform, held)
+
+    async def _drain_chats(self, platform: str, adapter: Adapter, held: set[str]) -> int:
         marks = self._marks
         sent = 0
         limiter = self._limiters[platform]
@@ -351,16 +378,25 @@ class OutboxSender:
             self._queued_here = False
             # Rows whose marks are still on the way look pending: read enough to find a
             # batch of others.
-            limit = DUE_BATCH + len(marks.unmarked)
+            # Taken before the read: a mark committed while it runs leaves the set, yet
+            # the read may still have found its row pending (PostgreSQL runs the two at
+            # once; SQLite one after the other).
+            unmarked = set(marks.unmarked)
+            limit = DUE_BATCH + len(unmarked)
             async with self.db.transaction() as conn:
                 if horizon is None or look_further:
                     horizon = await outbox.last_id(conn)
                 found = await outbox.due(conn, platform, now, limit, up_to=horizon, skip=blocked)
-            rows = [row for row in found if row.id not in marks.unmarked]
+            rows = [row for row in found if row.id not in unmarked]
             if not rows:
                 return sent
+            if await self._take_chats(platform, rows, held, blocked):
+                continue  # read again: what was read before the lock may be stale
             for row in rows:
                 if row.chat_id in blocked:
+                    continue
+                if self.chat_locks is not None and not self.chat_locks.holds(platform, row.chat_id):
+                    blocked.add(row.chat_id)  # lost with the coordination session
                     continue
                 group = row.payload.get("kind", "private") != ChatKind.PRIVATE
                 wait = limiter.reserve(row.chat_id, group=group, now=self.clock.now())
@@ -377,6 +413,24 @@ class OutboxSender:
                     blocked.add(row.chat_id)
             if len(found) < limit and not self._queued_here:
                 return sent  # everything due up to the horizon was handled
+
+    async def _take_chats(
+        self, platform: str, rows: Sequence[OutboxRow], held: set[str], blocked: set[str]
+    ) -> bool:
+        """With several instances, one sender per chat at a time: take the chats of
+        ``rows`` not held yet, pass over those another instance holds. True when any was
+        taken."""
+        if self.chat_locks is None:
+            return False
+        fresh = {row.chat_id for row in rows} - held - blocked
+        if not fresh:
+            return False
+        taken = await self.chat_locks.acquire(platform, fresh)
+        held.update(taken)
+        if fresh - taken:
+            blocked.update(fresh - taken)
+            self._recheck_after(LOCKED_CHAT_RECHECK_SECONDS)
+        return bool(taken)
 
     async def _deliver(self, adapter: Adapter, row: OutboxRow) -> _Result:
         edit_of = await self._edited_message_id(row)

@@ -32,7 +32,7 @@ class OutboxCounts:
 
 async def outbox_command(config: Config, *, retry: bool) -> str:
     """The text `haven outbox [retry]` prints."""
-    db = Database.open(config.database_url)
+    db = Database.open(config.database_url, password=config.secrets.database_password)
     try:
         await db.migrate()
         async with db.transaction() as conn:

@@ -49,7 +49,7 @@ from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.evidence.filenames import sanitise_filename
 from bot.evidence.receipts import Receipts, human_size
 from storage import case_keys, cases, custody, evidence_items, ledger
-from storage.blobs import BlobError, BlobStore
+from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord, Usage
@@ -132,7 +132,7 @@ class Evidence:
         db: Database,
         prompts: Prompts,
         receipts: Receipts,
-        blobs: BlobStore,
+        blobs: Blobs,
         ring: KeyRing,
         settings: EvidenceSettings,
     ) -> None:
@@ -221,6 +221,8 @@ class Evidence:
         (see the module's docstring); the items unchanged where none can be expected."""
         if not any(isinstance(entry, Received) and entry.kind != TEXT_KIND for entry in received):
             return received
+        if self.blobs.in_transaction:
+            return received  # the blob goes in with its item (PostgreSQL): nothing ahead
         async with self.db.transaction() as conn:
             expected = await self._expected_numbers(conn, inbound, received)
         if expected is None:
@@ -408,12 +410,13 @@ class Evidence:
             plain = item.salt + item.content
             sealed = await offload(len(plain), seal, key, plain, item_id(case_id, item_no))
         else:
-            # Files go to the blob store, durable before the row naming them commits.
+            # Files go to the blob store: durable before the row naming them commits, or
+            # written in its very transaction (PostgreSQL).
             parts = (item.salt, item.content)
             sealed_file = await offload(
                 len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
             )
-            blob = await self.blobs.aput(sealed_file)
+            blob = await self.blobs.put_in(conn, sealed_file)
         draft = ItemRecord(
             case_id=case_id,
             item_no=item_no,

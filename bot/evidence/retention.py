@@ -12,10 +12,8 @@ each file a moment before its row commits.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import and_, select
 
@@ -70,14 +68,14 @@ async def apply(store: Store) -> tuple[list[Due], list[Due]]:
     return done, kept
 
 
-async def leftover_blobs(store: Store) -> list[Path]:
-    """Blob files no item needs (see the module's docstring)."""
+async def leftover_blobs(store: Store) -> list[str]:
+    """Blobs no item needs (see the module's docstring)."""
     async with store.db.transaction() as conn:
         named = await evidence_items.blob_addresses(conn)
     before = (store.clock.now() - LEFTOVER_AGE).timestamp()
-    return await asyncio.to_thread(store.blobs.leftovers, named, before)
+    return await store.blobs.aleftovers(named, before)
 
 
 async def remove_leftover_blobs(store: Store) -> int:
     """Delete them; how many."""
-    return await asyncio.to_thread(store.blobs.discard, await leftover_blobs(store))
+    return await store.blobs.adiscard(await leftover_blobs(store))

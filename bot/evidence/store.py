@@ -8,12 +8,15 @@ the config (bot/ops/operator.py). Every operation on it is a custody event namin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from bot.clock import Clock
 from bot.config import Config
-from storage.blobs import BlobStore
+from storage.blob_chunks import DatabaseBlobStore
+from storage.blobs import Blobs, BlobStore
+from storage.data_dir import BLOB_DIR
 from storage.database import Database
 from storage.keys import KeyRing
 
@@ -29,7 +32,15 @@ class OperatorError(Exception):
 class Store:
     config: Config
     db: Database
-    blobs: BlobStore
+    blobs: Blobs
     keyring: KeyRing
     log_key: Ed25519PrivateKey
     clock: Clock
+
+
+def blob_store(db: Database, data_dir: Path) -> Blobs:
+    """Where sealed files go: files under the data directory with SQLite; the database
+    itself with PostgreSQL, which is all that several instances share."""
+    if db.is_postgresql:
+        return DatabaseBlobStore(db)
+    return BlobStore(data_dir / BLOB_DIR)

@@ -22,6 +22,7 @@ from bot.evidence.bundle import key_fingerprint
 from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
 from bot.evidence.store import OPERATOR, OperatorError, Store
 from bot.ops.demo import DEMO_SCRIPT
+from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import StartupError, configure_logging, run
 from storage.data_dir import DataDirError, prepare_data_dir
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return verify.run(args.bundle, args.key)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
+        if args.command == "migrate":
+            return asyncio.run(migrate(_load(args), args.to))
         return _run(args)
     except OperatorError as exc:
         print(f"haven: {exc}", file=sys.stderr)
@@ -127,6 +130,13 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     keys_cmd = commands.add_parser("keys", help="`haven keys rotate`: replace the master key")
     keys_cmd.add_argument("action", choices=["rotate"])
     _common(keys_cmd)
+    migrate_cmd = commands.add_parser(
+        "migrate", help="copy this SQLite deployment into an empty PostgreSQL database"
+    )
+    migrate_cmd.add_argument(
+        "--to", required=True, metavar="URL", help="postgresql+asyncpg://user@host/db"
+    )
+    _common(migrate_cmd)
 
 
 def _common(command: argparse.ArgumentParser) -> None:

@@ -13,18 +13,17 @@ from contextlib import asynccontextmanager
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
-from bot.evidence.store import Store
+from bot.evidence.store import Store, blob_store
 from bot.runtime import StartupError
 from storage.audit import Finding, audit
-from storage.blobs import BlobStore
-from storage.data_dir import BLOB_DIR, prepare_data_dir
+from storage.data_dir import prepare_data_dir
 from storage.database import Database
 
 
 @asynccontextmanager
 async def open_store(config: Config, clock: Clock | None = None) -> AsyncIterator[Store]:
     prepare_data_dir(config.data_dir)
-    db = Database.open(config.database_url)
+    db = Database.open(config.database_url, password=config.secrets.database_password)
     try:
         await db.migrate()
         try:
@@ -32,7 +31,7 @@ async def open_store(config: Config, clock: Clock | None = None) -> AsyncIterato
             log_key = await open_log_key(config, db)
         except KeySetupError as exc:
             raise StartupError(str(exc)) from None
-        blobs = BlobStore(config.data_dir / BLOB_DIR)
+        blobs = blob_store(db, config.data_dir)
         yield Store(config, db, blobs, keyring, log_key, clock or SystemClock())
     finally:
         await db.close()

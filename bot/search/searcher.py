@@ -37,7 +37,7 @@ from bot.privacy.masking import mask
 from bot.search.query import Query
 from bot.search.text_match import Needle, needle
 from storage import case_keys, custody, evidence_search
-from storage.blobs import BlobError, BlobStore
+from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_search import Candidate, Scope, Window
@@ -124,7 +124,7 @@ class Searcher:
     def __init__(
         self,
         db: Database,
-        blobs: BlobStore,
+        blobs: Blobs,
         ring: KeyRing,
         clock: Clock,
         batch_size: int = evidence_search.BATCH_SIZE,

@@ -50,6 +50,9 @@ from tests.chat_rig import (
 from tests.fakes.slack_api import BOT_TOKEN, SIGNING_SECRET, FakeSlackAPI
 from tests.fakes.slack_events import Request, Traffic
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 STAFF = "CSTAFF001"
 VICTIM = "U0VICTIM1"
 DM = "D0VICTIM1"  # the direct-message channel Slack names for the victim and the bot

@@ -46,6 +46,9 @@ from tests.chat_rig import (
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import BOT_USER, FakeBotAPI
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 STAFF_GROUP = -100500
 VICTIM = tu.user(7001, "Mei", language_code="en")
 VICTIM_CHAT = tu.private_chat(VICTIM)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import update
+
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
@@ -15,6 +17,7 @@ from bot.delivery.outbox import RetryPolicy, queue_reply
 from bot.events import ChatKind, ChatRef, OutboundFile
 from bot.evidence.export import EXPORTS_DIR
 from bot.runtime import Haven
+from storage import schema
 from tests.chat_rig import dead_letters
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
@@ -97,9 +100,9 @@ async def test_the_sweep_keeps_only_what_a_message_still_needs(
             chat = ChatRef(platform, "v1", ChatKind.PRIVATE)
             reply = Reply("your bundle", file=OutboundFile(str(path), "b.zip", "application/zip"))
             rows[path] = await queue_reply(conn, chat, reply, None, now)
-        await conn.exec_driver_sql(
-            "UPDATE outbox SET state = 'sent' WHERE id IN (?, ?, ?)",
-            (rows[shown], rows[uploaded], rows[exports / ".." / ".." / outside.name]),
+        sent = (rows[shown], rows[uploaded], rows[exports / ".." / ".." / outside.name])
+        await conn.execute(
+            update(schema.outbox).where(schema.outbox.c.id.in_(sent)).values(state="sent")
         )
     files = HandoverFiles(exports)
     assert await files.sweep(core.db, uploading={"memory"}) == 2

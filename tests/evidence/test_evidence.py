@@ -22,6 +22,7 @@ from storage.evidence_items import ItemRecord
 from storage.leaves import content_commitment
 from storage.schema import custody_events, outbox
 from storage.schema import evidence_items as items_table
+from tests import blob_access
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import text_of, triage
 
@@ -168,7 +169,7 @@ async def test_a_file_is_kept_encrypted_in_the_blob_store(victim: Victim) -> Non
     await send_file(victim, attachment(data, mime="image/png"))
     [item] = await stored_items(haven)
     assert item.blob is not None and item.sealed is None
-    on_disk = haven.blobs.path_of(item.blob).read_bytes()
+    on_disk = await blob_access.stored_bytes(haven.blobs, item.blob)
     assert data not in on_disk and len(on_disk) == 32 + len(data) + 29
     assert (await opened(haven, item))[1] == data
     assert item.mime_type == "image/png"

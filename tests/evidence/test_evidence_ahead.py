@@ -12,13 +12,14 @@ from adapters.memory import MemoryAdapter, victim_event
 from bot.events import InboundKind
 from bot.runtime import Haven
 from storage import cases, evidence_items
+from tests import blob_access
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import attachment, findings, opened, send_file, stored_items
 
 
-def blob_count(haven: Haven) -> int:
-    return len(list(haven.blobs.addresses()))
+async def blob_count(haven: Haven) -> int:
+    return await blob_access.count(haven.blobs)
 
 
 async def items_of(haven: Haven, case_id: int) -> list[evidence_items.ItemRecord]:
@@ -62,7 +63,7 @@ async def test_files_from_many_victims_at_once_are_each_kept_with_their_receipt(
         said = replies_to(adapter, victim.user)
         for content in files[victim.user]:
             assert hashlib.sha256(content).hexdigest() in said
-    assert blob_count(opened_haven) == 20  # each blob named by its item: none left over
+    assert await blob_count(opened_haven) == 20  # each blob named by its item: none left over
     assert await findings(opened_haven) == []
 
 
@@ -94,7 +95,7 @@ async def test_a_file_whose_number_was_taken_meanwhile_is_sealed_again_for_its_o
     assert hashlib.sha256(second).hexdigest() in said
     # Both were sealed ahead as item 2: the one that came second was sealed again as
     # item 3, and what it had written ahead, named by no row, is gone.
-    assert blob_count(haven) == len(items)
+    assert await blob_count(haven) == len(items)
     assert await findings(haven) == []
 
 
@@ -113,4 +114,4 @@ async def test_a_redelivered_or_repeated_file_writes_no_second_blob(victim: Vict
     await haven.handle_and_deliver(event)
     await send_file(victim, attachment(b"a photo sent once, delivered twice " * 50))
     assert len(await stored_items(haven)) == 2
-    assert blob_count(haven) == 2
+    assert await blob_count(haven) == 2

@@ -19,6 +19,9 @@ from storage.keys import MasterKey
 from tests.conftest import Victim, make_config
 from tests.evidence.test_evidence import forward
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 
 async def open_haven(config: Config) -> Haven:
     return await Haven.open(config, {"memory": MemoryAdapter()}, ManualClock())

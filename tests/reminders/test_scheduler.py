@@ -26,6 +26,9 @@ from storage.schema import outbox
 from storage.schema import reminders as reminder_rows
 from tests.conftest import make_config
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 ITEMS = ("forward_evidence", "police_report", "watch_respread", "report_content")
 
 

@@ -21,6 +21,9 @@ from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, SECOND, Rig, open_rig
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 HOUR = timedelta(hours=1)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.backends import Backend
 from tests.ops.test_cli import haven
 
 CONFIG = """
@@ -54,10 +55,10 @@ SCRIPT = "\n".join(
 
 
 def test_escalation_acknowledgement_briefing_and_retrieval_from_the_console(
-    tmp_path: Path,
+    tmp_path: Path, backend: Backend
 ) -> None:
     config = tmp_path / "staff.toml"
-    config.write_text(CONFIG, encoding="utf-8")
+    config.write_text(backend.config_text(CONFIG), encoding="utf-8")
     args = ("run", "--adapter", "console", "--config", str(config))
     result = haven(*args, "--data-dir", str(tmp_path / "data"), stdin=SCRIPT + "\n")
     assert result.returncode == 0, result.stderr

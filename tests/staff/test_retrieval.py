@@ -20,6 +20,9 @@ from storage import custody, retrievals
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, Rig, open_rig
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 HOUR = timedelta(hours=1)
 DORA = """
 [[staff]]

@@ -15,6 +15,9 @@ from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.staff_rig import PLATFORM, STAFF_CONFIG, Rig, open_rig, staff_config
 
+# Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
+pytestmark = pytest.mark.usefixtures("backend")
+
 ALICE = """
 [[staff]]
 platform = "console"

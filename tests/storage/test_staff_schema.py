@@ -13,11 +13,12 @@ from sqlalchemy import Connection
 
 from storage.database import Database
 from storage.schema import metadata
+from tests.backends import Backend
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    opened = Database.open(f"sqlite+aiosqlite:///{tmp_path / 'haven.db'}")
+async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
+    opened = Database.open(backend.database_url(tmp_path / "haven.db"))
     await opened.migrate()
     yield opened
     await opened.close()

@@ -1,0 +1,4 @@
+"""Several Haven instances on one PostgreSQL database: one sender per chat, one receiver
+for the platforms that allow only one (Telegram polling, Slack Socket Mode), and the
+wake-ups that tell the other instances when work was queued. With SQLite (one instance
+per data directory) none of this runs."""

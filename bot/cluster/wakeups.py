@@ -1,0 +1,45 @@
+"""LISTEN/NOTIFY between instances: work queued on one wakes the others at once.
+
+An instance that queued outbox rows wakes its own sender and tells the others (they may
+hold a chat this one cannot send to now). One that set reminders or an escalation step
+arms its own timer and tells the others when, so that if it dies before then another
+fires them on time (claiming each row once: storage/reminders.py, bot/staff/escalation.py).
+Nothing depends on a notification arriving: the senders poll and the timers sweep.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import datetime
+
+from storage.coordinator import Coordinator
+
+OUTBOX = "haven_outbox"
+TIMER = "haven_timer"
+
+
+class Wakeups:
+    def __init__(self, coordinator: Coordinator, wake_sender: Callable[[], None]) -> None:
+        self.coordinator = coordinator
+        self.wake_sender = wake_sender
+        self.arm_timer: Callable[[Iterable[datetime]], None] = lambda _moments: None
+
+    async def listen(self, arm_timer: Callable[[Iterable[datetime]], None]) -> None:
+        """Wake this instance's sender and timer when the others say so."""
+        self.arm_timer = arm_timer
+        await self.coordinator.listen(OUTBOX, lambda _payload: self.wake_sender())
+        await self.coordinator.listen(TIMER, self._timer_set_elsewhere)
+
+    def outbox_queued(self) -> None:
+        self.wake_sender()
+        self.coordinator.announce(OUTBOX)
+
+    def timers_set(self, moments: Iterable[datetime]) -> None:
+        earliest = min(moments, default=None)
+        if earliest is None:
+            return
+        self.arm_timer([earliest])
+        self.coordinator.announce(TIMER, earliest.isoformat())
+
+    def _timer_set_elsewhere(self, payload: str) -> None:
+        self.arm_timer([datetime.fromisoformat(payload)])

@@ -1,0 +1,167 @@
+"""Several instances on one PostgreSQL database, in one process: each instance its own
+coordination session (storage/coordinator.py), as two processes would have. The
+two-process journeys, the 10,000 reminders and a kill -9 are in test_instances.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from adapters.memory import MemoryAdapter
+from bot.adapter import InboundHandler
+from bot.clock import ManualClock
+from bot.cluster.chat_locks import SessionChatLocks
+from bot.cluster.election import ReceiverElection
+from bot.cluster.wakeups import OUTBOX, Wakeups
+from bot.content.prompts import Reply
+from bot.delivery.outbox import OutboxSender, StaffNotice, payload_of
+from bot.events import ChatKind, ChatRef, Outbound
+from bot.runtime import Haven
+from storage import outbox
+from storage.coordinator import Coordinator
+from storage.database import Database
+from tests.backends import Backend
+from tests.conftest import make_config
+
+pytestmark = pytest.mark.only_on("postgresql")
+
+
+@pytest.fixture
+async def db(backend: Backend) -> AsyncIterator[Database]:
+    assert backend.url is not None
+    opened = Database.open(backend.url)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def pair(db: Database) -> AsyncIterator[tuple[Coordinator, Coordinator]]:
+    first, second = await Coordinator.open(db), await Coordinator.open(db)
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def test_a_chat_has_one_sender_until_its_session_ends(
+    pair: tuple[Coordinator, Coordinator],
+) -> None:
+    one, other = SessionChatLocks(pair[0]), SessionChatLocks(pair[1])
+    assert await one.acquire("telegram", {"c1", "c2"}) == {"c1", "c2"}
+    assert await other.acquire("telegram", {"c1", "c3"}) == {"c3"}
+    assert one.holds("telegram", "c1") and not other.holds("telegram", "c1")
+    await one.release("telegram", {"c1"})
+    assert await other.acquire("telegram", {"c1"}) == {"c1"}
+    await pair[0].close()  # as if the instance died: its session, and c2 with it, are gone
+    assert await other.acquire("telegram", {"c2"}) == {"c2"}
+
+
+class Receiver:
+    """An adapter that records whether it is receiving."""
+
+    needs_election = True
+
+    def __init__(self) -> None:
+        self.receiving = asyncio.Event()
+
+    async def prepare(self, handler: InboundHandler) -> None:
+        return None
+
+    async def start_receiving(self) -> None:
+        self.receiving.set()
+
+    async def stop_receiving(self) -> None:
+        self.receiving.clear()
+
+
+async def test_one_instance_receives_and_another_takes_over_when_it_dies(
+    pair: tuple[Coordinator, Coordinator],
+) -> None:
+    first, second = Receiver(), Receiver()
+    leader = ReceiverElection(pair[0], "telegram", first, retry_seconds=0.05)
+    standby = ReceiverElection(pair[1], "telegram", second, retry_seconds=0.05)
+    leading = asyncio.create_task(leader.run())
+    await first.receiving.wait()
+    standing_by = asyncio.create_task(standby.run())
+    for _ in range(5):  # several tries of the standby: none is elected while the leader lives
+        await asyncio.sleep(0.05)
+        assert not second.receiving.is_set()
+    await pair[0].close()  # the leader's session ends (its process died)
+    await asyncio.wait_for(second.receiving.wait(), timeout=10)
+    assert not first.receiving.is_set()  # it stepped down on losing its session
+    for task in (leading, standing_by):
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_queued_work_wakes_the_other_instance(pair: tuple[Coordinator, Coordinator]) -> None:
+    woken = asyncio.Event()
+    other = Wakeups(pair[1], woken.set)
+    await other.listen(lambda _moments: None)
+    Wakeups(pair[0], lambda: None).outbox_queued()
+    await asyncio.wait_for(woken.wait(), timeout=10)
+    assert OUTBOX == "haven_outbox"
+
+
+async def test_two_senders_send_each_row_once_and_each_chat_in_order(
+    tmp_path: Path, backend: Backend
+) -> None:
+    clock = ManualClock()
+    config = make_config(tmp_path / "data")
+    first = await Haven.open(config, {"memory": MemoryAdapter()}, clock)
+    second = await Haven.open(config, {"memory": MemoryAdapter()}, clock)
+    try:
+        # More chats than one read of the outbox holds: each sender gets some.
+        chats = [f"c{n}" for n in range(150)]
+        async with first.db.transaction() as conn:
+            for n in range(3):
+                for chat in chats:
+                    payload = payload_of(ChatRef("memory", chat, ChatKind.PRIVATE), Reply(f"{n}"))
+                    await outbox.enqueue(
+                        conn,
+                        platform="memory",
+                        chat_id=chat,
+                        payload=payload,
+                        case_id=None,
+                        now=clock.now(),
+                    )
+        seen: list[tuple[str, str]] = []
+        adapters = [Recording(seen), Recording(seen)]
+        senders = [
+            OutboxSender(
+                haven.db,
+                {"memory": adapter},
+                clock,
+                StaffNotice((), haven.playbook.texts, "en"),
+                chat_locks=haven.sender.chat_locks,
+            )
+            for haven, adapter in zip((first, second), adapters, strict=True)
+        ]
+        while len(seen) < 3 * len(chats):
+            await asyncio.gather(*(sender.drain() for sender in senders))
+        for sender in senders:
+            await sender.settle()
+        assert sorted(seen) == sorted((chat, str(n)) for chat in chats for n in range(3))
+        for chat in chats:
+            assert [text for to, text in seen if to == chat] == [str(n) for n in range(3)]
+        assert all(adapter.count for adapter in adapters), "both instances sent"
+    finally:
+        await first.close()
+        await second.close()
+
+
+class Recording(MemoryAdapter):
+    """Sends slowly enough that two senders overlap, into one shared list."""
+
+    def __init__(self, seen: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.seen = seen
+        self.count = 0
+
+    async def send(self, message: Outbound) -> str:
+        await asyncio.sleep(0)
+        self.seen.append((message.chat.chat_id, message.text))
+        self.count += 1
+        return await super().send(message)
