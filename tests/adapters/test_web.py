@@ -378,6 +378,7 @@ async def test_erasing_the_case_empties_what_the_page_would_show_again(
         ] == 200
         await until_outbox_empty(rig.haven)
         status, answer = await page.get("/api/poll?after=0")
+        assert status == 200
         shown = "\n".join(message["text"] for message in answer["messages"])
         assert "can never be read again" in shown
         assert rig.haven.playbook.texts.get("en", "ui.welcome") not in shown
