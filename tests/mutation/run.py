@@ -101,6 +101,11 @@ def prepare(module: Module, tests_dir: Path) -> Path:
         link = workdir / name
         link.unlink(missing_ok=True)
         link.symlink_to(tests_dir if name == "tests" else ROOT / name)
+    # Tests find the shared test vectors beside the checkout (../shared); the mutants'
+    # copy of the tests lives in workdir/mutants, so the vectors must be beside that.
+    shared = workdir / "shared"
+    if (ROOT.parent / "shared").is_dir() and not shared.is_symlink():
+        shared.symlink_to(ROOT.parent / "shared")
     settings = {
         "source_paths": list(SOURCES),
         "only_mutate": [module.path],
