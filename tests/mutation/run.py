@@ -37,6 +37,7 @@ SOURCES = ("bot", "storage", "adapters")
 # mutmut's exit codes (mutmut.stats.status_by_exit_code) that count as the tests noticing.
 KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -9, -11}
 SURVIVED = 0
+NO_TESTS = {5, 33}
 LISTED = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
 
 
@@ -57,6 +58,7 @@ class Score:
     total: int
     survivors: tuple[str, ...]
     unchecked: int
+    untested: tuple[str, ...] = ()
 
     def line(self, listed: set[str]) -> str:
         unlisted = [name for name in self.survivors if name not in listed]
@@ -99,6 +101,11 @@ def prepare(module: Module, tests_dir: Path) -> Path:
         link = workdir / name
         link.unlink(missing_ok=True)
         link.symlink_to(tests_dir if name == "tests" else ROOT / name)
+    # Tests find the shared test vectors beside the checkout (../shared); the mutants'
+    # copy of the tests lives in workdir/mutants, so the vectors must be beside that.
+    shared = workdir / "shared"
+    if (ROOT.parent / "shared").is_dir() and not shared.is_symlink():
+        shared.symlink_to(ROOT.parent / "shared")
     settings = {
         "source_paths": list(SOURCES),
         "only_mutate": [module.path],
@@ -132,7 +139,8 @@ def run_mutmut(workdir: Path, children: int, names: tuple[str, ...] = ()) -> Non
 
 def retry(workdir: Path, survivors: tuple[str, ...], children: int, tests_dir: Path) -> None:
     """mutmut keeps a verdict until the function changes; when the tests changed since the
-    last run, the survivors are tried again so that a test written to kill one is seen."""
+    last run, the survivors (and mutants no test reached) are tried again, so that a test
+    written to kill one is seen."""
     digest = hashlib.sha256()
     for path in sorted(tests_dir.rglob("*.py")):
         if path.parent.name == "mutation":
@@ -150,7 +158,8 @@ def score(module: Module, workdir: Path) -> Score:
     codes: dict[str, int | None] = meta["exit_code_by_key"]
     counts = Counter("killed" if code in KILLED else code for code in codes.values())
     survivors = tuple(sorted(name for name, code in codes.items() if code == SURVIVED))
-    return Score(module.path, counts["killed"], len(codes), survivors, counts[33] + counts[5])
+    untested = tuple(sorted(name for name, code in codes.items() if code in NO_TESTS))
+    return Score(module.path, counts["killed"], len(codes), survivors, len(untested), untested)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.fresh:
             shutil.rmtree(workdir / "mutants", ignore_errors=True)
         run_mutmut(workdir, args.children)
-        retry(workdir, score(module, workdir).survivors, args.children, args.tests_dir.resolve())
+        first = score(module, workdir)
+        retry(workdir, first.survivors + first.untested, args.children, args.tests_dir.resolve())
         scores.append(score(module, workdir))
         print(f"{scores[-1].line(listed)}  [{time.monotonic() - started:.0f} s]", flush=True)
     unlisted = [name for s in scores for name in s.survivors if name not in listed]

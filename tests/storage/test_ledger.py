@@ -313,3 +313,53 @@ def _table_of(diff: Any) -> str:
     if operation.endswith(("_index", "_constraint")):
         return str(details[0].table.name)
     return str(details[1])  # (schema, table, column, ...)
+
+
+# ---- what append reports, and the audit's bulk reads ------------------------------------------
+
+
+async def test_append_reports_what_the_stored_log_then_holds(db: Database) -> None:
+    async with db.transaction() as conn:
+        for index, data in enumerate(LEAVES[:9]):
+            appended = await ledger.append(conn, LeafKind.EVIDENCE, data, NOW)
+            assert appended == ledger.Appended(
+                index=index,
+                leaf_hash=leaf_hash(data),
+                tree_size=index + 1,
+                root=await ledger.root(conn, index + 1),
+            )
+        assert appended.root == reference_root(LEAVES[:9])
+        with pytest.raises(ledger.LedgerError) as missing:
+            await ledger.leaf(conn, 9)
+        assert str(missing.value) == "leaf 9 is not in the log"
+
+
+async def test_leaves_in_a_range_come_in_order_and_only_those(filled: Database) -> None:
+    async with filled.transaction() as conn:
+        found = await ledger.leaves_in(conn, 5, 9)
+        assert [(leaf.index, leaf.kind, leaf.data) for leaf in found] == [
+            (i, LeafKind.CUSTODY, LEAVES[i]) for i in range(5, 9)
+        ]
+        assert await ledger.leaves_in(conn, 9, 9) == []
+        assert [leaf.index for leaf in await ledger.leaves_in(conn, N - 2, N + 5)] == [N - 2, N - 1]
+
+
+async def test_leaves_at_finds_each_stored_index_across_batches(db: Database) -> None:
+    many = [b"audit-%d" % i for i in range(1200)]
+    await fill(db, many)
+    wanted = [1199, 3, 700, 501, 500, 499, 5000, 0, 1000]
+    async with db.transaction() as conn:
+        found = await ledger.leaves_at(conn, wanted)
+    assert sorted((leaf.index, leaf.data) for leaf in found) == sorted(
+        (i, many[i]) for i in wanted if i < len(many)
+    )
+    assert {leaf.kind for leaf in found} == {LeafKind.CUSTODY}
+
+
+async def test_nodes_in_gives_one_level_of_the_tree_in_a_range(filled: Database) -> None:
+    async with filled.transaction() as conn:
+        leaves = await ledger.nodes_in(conn, 0, 2, 5)
+        pairs = await ledger.nodes_in(conn, 1, 3, 4)
+        assert await ledger.nodes_in(conn, 0, N, N + 3) == {}
+    assert leaves == {i: leaf_hash(LEAVES[i]) for i in range(2, 5)}
+    assert pairs == {3: reference_root(LEAVES[6:8])}

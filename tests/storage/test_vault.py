@@ -19,6 +19,7 @@ from storage.keys import (
     MasterKey,
     MasterKeyError,
     create_key_file,
+    decode_master_key,
     load_master_key,
 )
 from storage.secret_files import SECRET_FILE_MODE
@@ -26,6 +27,7 @@ from storage.vault import (
     DATA_KEY_SIZE,
     SEAL_OVERHEAD,
     WRAPPED_KEY_SIZE,
+    ItemOpener,
     VaultError,
     new_data_key,
     open_sealed,
@@ -537,3 +539,118 @@ def test_seal_open_round_trip_property(plaintext: bytes, item_id: str) -> None:
             item_id.encode("utf-8")
         return
     assert open_sealed(_DATA_KEY, sealed, item_id) == plaintext
+
+
+# --- what each refusal says ---------------------------------------------------------------
+# One line naming what is wrong, for the operator who reads it: the exact words matter.
+
+MASTER = MasterKey.generate()
+ALTERED = "wrong data key, wrong item, or the ciphertext was altered"
+DATA_KEY = new_data_key()
+SEALED = seal(DATA_KEY, b"private words", "item-1")
+
+
+def other_version(blob: bytes) -> bytes:
+    return bytes([7]) + blob[1:]
+
+
+@pytest.mark.parametrize(
+    ("attempt", "message"),
+    [
+        (
+            lambda: unwrap(MASTER, wrap(MASTER, DATA_KEY, 7)[:-1], 7),
+            "wrapped data key for case 7 is 60 bytes, expected 61",
+        ),
+        (
+            lambda: open_sealed(DATA_KEY, SEALED[:10], "item-1"),
+            "sealed item 'item-1' is 10 bytes, shorter than the 29-byte minimum",
+        ),
+        (
+            lambda: open_sealed(DATA_KEY, SEALED, "item-2"),
+            "cannot decrypt item 'item-2': " + ALTERED,
+        ),
+        (
+            lambda: open_sealed(DATA_KEY, other_version(SEALED), "item-1"),
+            "cannot decrypt item 'item-1': unknown format version 7",
+        ),
+        (lambda: seal(DATA_KEY, "not bytes", "item-1"), "encryption failed: TypeError"),
+        (lambda: wrap(MASTER, DATA_KEY, -1), "case id must be a non-negative integer"),
+        (lambda: seal(DATA_KEY, b"x", ""), "item id must be a non-empty string"),
+        (lambda: seal(DATA_KEY, b"x", "\ud800"), "item id is not valid Unicode text"),
+        (lambda: ItemOpener(b"short"), "a data key must be exactly 32 bytes"),
+        (
+            lambda: ItemOpener(DATA_KEY).open(SEALED[:28], "item-1"),
+            "sealed item 'item-1' is shorter than the minimum",
+        ),
+        (
+            lambda: ItemOpener(DATA_KEY).open(SEALED, "item-2"),
+            "cannot decrypt item 'item-2': " + ALTERED,
+        ),
+    ],
+)
+def test_each_vault_refusal_says_what_is_wrong(attempt: Callable[[], object], message: str) -> None:
+    with pytest.raises(VaultError) as info:
+        attempt()
+    assert str(info.value) == message
+
+
+def test_an_item_opener_opens_what_seal_sealed_and_nothing_else() -> None:
+    opener = ItemOpener(DATA_KEY)
+    assert opener.open(SEALED, "item-1") == b"private words"
+    assert opener.open(seal(DATA_KEY, b"", "empty"), "empty") == b""  # exactly the overhead
+    with pytest.raises(VaultError):
+        ItemOpener(new_data_key()).open(SEALED, "item-1")
+
+
+@pytest.mark.parametrize(
+    ("attempt", "message"),
+    [
+        (lambda: MasterKey(b"short"), "a master key must be exactly 32 bytes"),
+        (
+            lambda: KeyRing(MASTER).get("0" * 16),
+            f"no loaded master key has id {'0' * 16!r}; load the key that wrapped this "
+            f"data (loaded: {MASTER.key_id})",
+        ),
+        (
+            lambda: load_master_key(None, None),
+            "no master key: set HAVEN_MASTER_KEY (base64 of 32 bytes) or configure a key file",
+        ),
+        (
+            lambda: load_master_key(None, "X" * 64),
+            "HAVEN_MASTER_KEY decodes to 48 bytes; a master key is exactly 32 bytes "
+            "(base64 of 32 random bytes)",
+        ),
+    ],
+)
+def test_each_master_key_refusal_says_what_is_wrong(
+    attempt: Callable[[], object], message: str
+) -> None:
+    with pytest.raises(MasterKeyError) as info:
+        attempt()
+    assert str(info.value) == message
+
+
+def test_a_ring_lists_every_loaded_key_when_one_is_missing() -> None:
+    old = MasterKey.generate()
+    with pytest.raises(MasterKeyError) as info:
+        KeyRing(MASTER, [old]).get("f" * 16)
+    assert str(info.value).endswith(f"(loaded: {MASTER.key_id}, {old.key_id})")
+
+
+def test_key_file_errors_name_the_key_file(tmp_path: Path) -> None:
+    path = tmp_path / "master.key"
+    with pytest.raises(KeyFileError) as missing:
+        load_master_key(path, None)
+    assert str(missing.value) == f"key file {path} does not exist"
+    create_key_file(path)
+    with pytest.raises(KeyFileError) as again:
+        create_key_file(path)
+    assert str(again.value).startswith(f"key file {path} already exists;")
+
+
+def test_hex_keys_may_be_upper_case_and_base64_must_be_clean() -> None:
+    secret = os.urandom(MASTER_KEY_SIZE)
+    assert decode_master_key(secret.hex().upper(), "test").secret == secret
+    text = base64.b64encode(secret).decode()
+    with pytest.raises(MasterKeyError, match="not base64"):
+        decode_master_key(text[:10] + "*" + text[10:], "test")
