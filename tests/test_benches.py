@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.backends import Backend
+
 ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {
@@ -28,13 +30,25 @@ SMALL = {
 
 @pytest.mark.parametrize("name", sorted(SMALL))
 def test_the_bench_runs_and_reports_a_ratio(name: str) -> None:
+    assert_reports(name, SMALL[name], timeout=110)
+
+
+# It starts five Haven processes in turn, on PostgreSQL and on SQLite: with the
+# PostgreSQL half of the suite.
+@pytest.mark.only_on("postgresql")
+@pytest.mark.timeout(400)
+def test_the_scale_bench_runs_and_reports_a_ratio(backend: Backend) -> None:
+    assert_reports("scale", "--victims 2", timeout=380)
+
+
+def assert_reports(name: str, args: str, *, timeout: float) -> None:
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / f"{name}.py"), *SMALL[name].split()],
+        [sys.executable, str(ROOT / "bench" / f"{name}.py"), *args.split()],
         cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,
-        timeout=110,
+        timeout=timeout,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])

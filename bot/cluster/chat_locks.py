@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+from bot.cluster.wakeups import OUTBOX
 from storage.coordination import Scope
 from storage.coordinator import Coordinator, CoordinatorLost
 
@@ -26,6 +27,10 @@ class SessionChatLocks:
             taken = await self.coordinator.try_locks(Scope.OUTBOX_CHAT, list(names))
         except CoordinatorLost:
             return set()  # no session, no chat: the rows wait for it to come back
+        if len(taken) < len(names):
+            # Rows for chats another instance is sending to: it may have read before
+            # they were queued, so it is told to look again (bot/cluster/wakeups.py).
+            self.coordinator.announce(OUTBOX)
         return {names[name] for name in taken}
 
     def holds(self, platform: str, chat: str) -> bool:

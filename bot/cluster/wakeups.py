@@ -1,7 +1,9 @@
 """LISTEN/NOTIFY between instances: work queued on one wakes the others at once.
 
-An instance that queued outbox rows wakes its own sender and tells the others (they may
-hold a chat this one cannot send to now). One that set reminders or an escalation step
+An instance whose sender finds rows for a chat another instance is sending to tells the
+others (bot/cluster/chat_locks.py): the one holding the chat may have read the outbox
+before those rows were queued. Rows an instance queues for chats nobody else holds it
+sends itself, so those need no notice. One that set reminders or an escalation step
 arms its own timer and tells the others when, so that if it dies before then another
 fires them on time (claiming each row once: storage/reminders.py, bot/staff/escalation.py).
 Nothing depends on a notification arriving: the senders poll and the timers sweep.
@@ -31,8 +33,8 @@ class Wakeups:
         await self.coordinator.listen(TIMER, self._timer_set_elsewhere)
 
     def outbox_queued(self) -> None:
+        """Rows were queued here: this instance's sender takes them (see above)."""
         self.wake_sender()
-        self.coordinator.announce(OUTBOX)
 
     def timers_set(self, moments: Iterable[datetime]) -> None:
         earliest = min(moments, default=None)

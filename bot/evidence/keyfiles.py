@@ -85,10 +85,14 @@ async def open_log_key(config: Config, db: Database) -> Ed25519PrivateKey:
             return load_log_key(path)
         async with db.transaction() as conn:
             signed = await ledger.latest_head(conn)
-        if signed is not None:
+            # With PostgreSQL other instances may be appending under their copy of the key:
+            # a log with any leaf needs that copy, not a new key.
+            shared_log = db.is_postgresql and await ledger.tree_size(conn) > 0
+        if signed is not None or shared_log:
             raise KeySetupError(
-                f"the log signing key {path} is missing, and signed tree heads need it; "
-                "restore the file — a new key would not match the published heads"
+                f"the log signing key {path} is missing, and the log already needs it "
+                "(signed tree heads, or other instances writing to it); restore the file, "
+                "or copy it from another instance — a new key would not match"
             )
         return create_log_key(path)
     except LogKeyError as exc:

@@ -2,10 +2,11 @@
 
 It serves what the Telegram adapter calls (getMe, getUpdates, sendMessage,
 editMessageText, answerCallbackQuery, sendDocument, getFile, file downloads,
-deleteWebhook, setWebhook), checks what real Telegram checks where a mistake would hide
-(text length, callback data length, the token), records every successful call, and can
-answer with 429 + retry_after, a 5xx, or a dropped connection — once, or for as long as an
-outage lasts.
+deleteWebhook, setWebhook), delivers updates to a webhook round-robin over several
+instances (on to the next when one refuses or is gone, as Telegram retries), checks what
+real Telegram checks where a mistake would hide (text length, callback data length, the
+token), records every successful call, and can answer with 429 + retry_after, a 5xx, or
+a dropped connection — once, or for as long as an outage lasts.
 
 python-telegram-bot posts form-encoded (or multipart) bodies: every value is a string and
 nested objects are JSON strings, so those are decoded here before recording.
@@ -23,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 
 from tests.fakes.http_faults import Call, FakeServer, Fault, drop
@@ -54,6 +56,8 @@ ALL_METHODS = frozenset(
 )
 _JSON_PARAMS = {"reply_markup", "allowed_updates", "entities", "caption_entities"}
 _LONG_POLL_CAP = 0.5  # seconds; short, so closing the fake never waits on a poll
+_WEBHOOK_TIMEOUT_SECONDS = 10.0
+_WEBHOOK_RETRY_SECONDS = 0.2  # between rounds over every target, all of them refusing
 
 
 @dataclass
@@ -73,6 +77,11 @@ class FakeBotAPI(FakeServer):
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _message_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(100_000))
     _files: dict[str, StoredFile] = field(default_factory=dict)
+    # Where deliver() posts webhooks (each instance's own address), and which took each.
+    webhook_targets: list[str] = field(default_factory=list)
+    delivered_to: dict[int, int] = field(default_factory=dict)
+    _round_robin: itertools.count[int] = field(default_factory=itertools.count)
+    _client: aiohttp.ClientSession | None = None
 
     # ---- running ------------------------------------------------------------------
 
@@ -96,6 +105,41 @@ class FakeBotAPI(FakeServer):
         self._updates.append({"update_id": update_id, **update})
         self.notify()
         return update_id
+
+    async def deliver(self, update: Mapping[str, Any], *, first: int | None = None) -> int:
+        """Post an update to the webhook the way Telegram does, one instance after another
+        behind the load balancer: round-robin over ``webhook_targets`` (or from
+        ``first``), and on to the next while one refuses or cannot be reached, as
+        Telegram retries. Returns its update_id and records which target took it."""
+        update_id = next(self._update_ids)
+        body = json.dumps({"update_id": update_id, **update})
+        headers = {
+            "Content-Type": "application/json",
+            "X-Telegram-Bot-Api-Secret-Token": str(self.webhook.get("secret_token", "")),
+        }
+        start = next(self._round_robin) if first is None else first
+        for attempt in itertools.count():
+            index = (start + attempt) % len(self.webhook_targets)
+            with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                async with self._webhook_client().post(
+                    self.webhook_targets[index], data=body, headers=headers
+                ) as response:
+                    if response.status == 200:
+                        self.delivered_to[update_id] = index
+                        return update_id
+            if attempt >= len(self.webhook_targets):
+                await asyncio.sleep(_WEBHOOK_RETRY_SECONDS)
+
+    async def close_webhook_client(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    def _webhook_client(self) -> aiohttp.ClientSession:
+        if self._client is None:
+            timeout = aiohttp.ClientTimeout(total=_WEBHOOK_TIMEOUT_SECONDS)
+            self._client = aiohttp.ClientSession(timeout=timeout)
+        return self._client
 
     def add_file(self, file_id: str, data: bytes, size: int | None = None) -> None:
         """A file the bot may fetch; `size` can claim more than `data` holds."""
