@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args)
         if args.command == "verify":
-            return verify.run(args.bundle, args.key)
+            return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         return _run(args)
@@ -85,7 +85,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify_cmd.add_argument("bundle", type=Path, metavar="BUNDLE.zip")
     verify_cmd.add_argument(
-        "--key", type=Path, metavar="PEM", help="the log's public key, obtained independently"
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the log's public key, obtained independently (PEM, or the .vkey verifier key)",
+    )
+    verify_cmd.add_argument(
+        "--tsa-ca",
+        type=Path,
+        metavar="PEM",
+        help="CA certificate(s) of the time-stamping authorities, to check the timestamps",
+    )
+    verify_cmd.add_argument(
+        "-v", "--verbose", action="store_true", help="a line for every item and custody event"
     )
     _operator_parsers(commands)
     return parser
