@@ -37,8 +37,9 @@ from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
+from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store
 from bot.evidence.timeline import Timelines
 from bot.privacy.masking import mask
@@ -129,7 +130,11 @@ class StaffSide:
 
 
 def staff_side(
-    config: Config, playbook: Playbook, store: Store, on_outbox: Callable[[], None]
+    config: Config,
+    playbook: Playbook,
+    store: Store,
+    on_outbox: Callable[[], None],
+    stamper: Stamper | None = None,
 ) -> StaffSide:
     roster = Roster.from_config(config)
     words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
@@ -145,6 +150,8 @@ def staff_side(
         config.briefing.time_of_day,
         progress,
         enabled=config.briefing.enabled,
+        origin=log_origin(config, store.log_key),
+        stamper=stamper,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -171,6 +178,7 @@ class Haven:
     blobs: BlobStore
     scheduler: ReminderScheduler
     staff: StaffSide
+    stamper: Stamper | None = None
 
     @classmethod
     async def open(
@@ -206,14 +214,15 @@ class Haven:
         limits = config.limits
         blobs = BlobStore(config.data_dir / BLOB_DIR)
         store = Store(config, db, blobs, keyring, log_key, clock)
-        staff = staff_side(config, playbook, store, sender.wake)
+        stamper = Stamper(db, config.evidence.tsa_urls, config.evidence.tsa_timeout_seconds, clock)
+        staff = staff_side(config, playbook, store, sender.wake, stamper)
         scheduler = ReminderScheduler(
             db,
             clock,
             reminder_policy,
             reminder_texts,
             sender.wake,
-            duties=(staff.escalator, staff.briefer),
+            duties=(staff.escalator, staff.briefer, stamper),
         )
         evidence = Evidence(
             db,
@@ -259,6 +268,7 @@ class Haven:
             blobs,
             scheduler,
             staff,
+            stamper,
         )
 
     async def handle_and_deliver(self, inbound: Inbound) -> None:
@@ -268,6 +278,8 @@ class Haven:
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        if self.stamper is not None:
+            await self.stamper.settle()  # timestamps asked for: keep what came back
         await self.sender.settle()  # the "sent" marks still on their way
         await self.db.close()
 

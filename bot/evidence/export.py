@@ -214,8 +214,10 @@ async def _opened(store: Store, read: _Read) -> list[BundleItem]:
     for record in read.records:
         try:
             opened = await evidence_items.open_item(store.blobs, read.key, record)
-        except (BlobError, VaultError) as exc:
-            raise OperatorError(f"item {record.item_id} cannot be read: {exc}") from None
+        except (BlobError, VaultError):
+            # Missing, damaged, or sealed under another item's number (swapped rows).
+            read.problems.append((record.item_no, "its content does not open under its number"))
+            continue
         differ = await offload(
             record.size, content_differences, record, opened.salt, opened.content
         )

@@ -115,6 +115,9 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     export_cmd.add_argument("case", type=int, metavar="CASE")
     export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
     export_cmd.add_argument("--reason", required=True, help="why (logged as a custody event)")
+    export_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
     _common(export_cmd)
     hold_cmd = commands.add_parser("hold", help="put a case on legal hold (no erasure)")
     hold_cmd.add_argument("case", type=int, metavar="CASE")
@@ -185,6 +188,20 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def writable(out: Path, force: bool) -> Path:
+    """Where to write an operator's file: made absolute without following any symbolic
+    link (the file is written beside it and renamed over it, so a link named FILE is
+    replaced, never its target), and refused if something is there already, unless
+    ``force``."""
+    path = Path(os.path.abspath(out))
+    if path.is_symlink() or path.exists():
+        if not force:
+            raise OperatorError(f"{path} exists; choose another file, or add --force to replace it")
+        if path.is_dir() and not path.is_symlink():
+            raise OperatorError(f"{path} is a directory")
+    return path
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
@@ -249,7 +266,7 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
 
 async def _export(store: Store, args: argparse.Namespace) -> int:
     done = await export.export_case(
-        store, args.case, args.out.resolve(), actor=OPERATOR, reason=args.reason
+        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
     )
     print(
         f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "

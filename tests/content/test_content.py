@@ -21,6 +21,7 @@ from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, l
 from bot.conversation.signals import SignalDetector, normalise
 from bot.conversation.triage import reasons_from_answers, severity_of, tags
 from bot.dispatch import CASE_COMMANDS
+from bot.evidence.export_desk import MISMATCH_REASON
 
 LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 
@@ -198,6 +199,7 @@ STAFF_KEYS = (
     "briefing.reminders_sent",
     "briefing.dead_letters",
     "briefing.tree_head",
+    "briefing.timestamps_waiting",
     "retrieval.requested",
     "retrieval.approved",
     "retrieval.denied",
@@ -216,6 +218,9 @@ STAFF_KEYS = (
     "retrieval.state_denied",
     "retrieval.state_expired",
 )
+# Reasons the code alerts the staff with on its own, besides the playbook's.
+CODE_REASON_KEYS = frozenset({f"reason.{MISMATCH_REASON}"})
+
 REQUIRED_KEYS = frozenset(
     {
         "meta.language_name",
@@ -224,6 +229,7 @@ REQUIRED_KEYS = frozenset(
         *STAFF_KEYS,
         *(f"ui.{name}" for name in UI_KEYS),
         *(f"evidence.{name}" for name in EVIDENCE_KEYS),
+        *CODE_REASON_KEYS,
     }
 )
 
@@ -330,6 +336,7 @@ EXPECTED_FIELDS = {
     "briefing.reminders_sent": {"n"},
     "briefing.dead_letters": {"n"},
     "briefing.tree_head": {"root", "size"},
+    "briefing.timestamps_waiting": {"n"},
     "retrieval.requested": {"case_id", "end", "expires", "id", "start", "who"},
     "retrieval.approved": {"expires", "id", "who"},
     "retrieval.denied": {"id"},
@@ -506,7 +513,7 @@ def test_required_and_referenced_keys_exist(playbook: Playbook) -> None:
 
 def test_no_stray_keys_in_the_playbook_namespaces(playbook: Playbook) -> None:
     """A misspelt item or question id would leave its real key missing and this one unused."""
-    known = referenced_keys(playbook) | {
+    known = referenced_keys(playbook) | CODE_REASON_KEYS | {
         f"item.{item.id}.body_general" for step in playbook.steps for item in step.items
     }
     derived = ("question.", "item.", "step.", "notice.", "reason.", "signal.", "severity.")
