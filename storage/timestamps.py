@@ -58,7 +58,8 @@ async def due(
         .order_by(rows.next_at, rows.id)
         .limit(limit)
     )
-    query = query.where(rows.head_id.in_(head_ids)) if head_ids else query.where(rows.next_at <= now)
+    wanted = rows.head_id.in_(head_ids) if head_ids else rows.next_at <= now
+    query = query.where(wanted)
     return [Waiting(*row) for row in await conn.execute(query)]
 
 

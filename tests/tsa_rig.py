@@ -147,7 +147,7 @@ class TsaServer:
         rig = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (the stdlib's name)
+            def do_POST(self) -> None:
                 rig.requests += 1
                 length = int(self.headers.get("Content-Length", "0"))
                 query = self.rfile.read(length)

@@ -513,9 +513,11 @@ def test_required_and_referenced_keys_exist(playbook: Playbook) -> None:
 
 def test_no_stray_keys_in_the_playbook_namespaces(playbook: Playbook) -> None:
     """A misspelt item or question id would leave its real key missing and this one unused."""
-    known = referenced_keys(playbook) | CODE_REASON_KEYS | {
-        f"item.{item.id}.body_general" for step in playbook.steps for item in step.items
-    }
+    known = (
+        referenced_keys(playbook)
+        | CODE_REASON_KEYS
+        | {f"item.{item.id}.body_general" for step in playbook.steps for item in step.items}
+    )
     derived = ("question.", "item.", "step.", "notice.", "reason.", "signal.", "severity.")
     for locale in LOCALES:
         stray = {
