@@ -66,6 +66,7 @@ class Authority:
 
     @classmethod
     def create(cls, directory: Path, name: str = "Haven Test Root CA") -> Authority:
+        directory.mkdir(parents=True, exist_ok=True)
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import aiohttp
 from cryptography import x509
 from rfc3161_client import (
+    HashAlgorithm,
     PKIStatus,
     TimestampRequestBuilder,
     TimeStampResponse,
@@ -58,6 +59,7 @@ async def fetch_token(
     request = (
         TimestampRequestBuilder()
         .data(data)
+        .hash_algorithm(HashAlgorithm.SHA256)
         .nonce(nonce=True)
         .cert_request(cert_request=True)
         .build()
