@@ -27,6 +27,7 @@ from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
 from bot.search.desk import Found, SearchDesk
 from bot.search.memo_desk import MemoDesk
@@ -66,6 +67,7 @@ class Groundwork:
     search run, an erasure carried out (see `Dispatcher._groundwork`)."""
 
     received: tuple[Received | Refused, ...] = ()
+    contradicted: Contradicted | None = None
     exported: Prepared | None = None
     found: Found | None = None
     erasure: DeskAnswer | None = None
@@ -163,9 +165,12 @@ class Dispatcher:
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)
+        listing = _is_command(inbound, "evidence")
+        contradicted = await self.evidence.vet_listing(inbound) if listing else None
         exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
         found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
-        return Groundwork(received, exported, found, await self.erasures.answer(inbound))
+        erasure = await self.erasures.answer(inbound)
+        return Groundwork(received, contradicted, exported, found, erasure)
 
     async def _seen(self, inbound: Inbound) -> bool:
         async with self.db.transaction() as conn:
@@ -233,7 +238,7 @@ class Dispatcher:
     ) -> None:
         kind = inbound.kind
         if _is_command(inbound, "evidence"):
-            await self.evidence.list_items(conn, turn)
+            await self.evidence.list_items(conn, turn, work.contradicted or {})
             self._resume_if_new(turn, is_new)
         elif work.exported is not None:
             self.exports.reply(turn, work.exported)

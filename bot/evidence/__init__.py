@@ -24,7 +24,9 @@ __all__ = [
     "receipts",
     "retention",
     "rotation",
+    "stamping",
     "store",
     "timeline",
     "verify",
+    "vetting",
 ]

@@ -17,13 +17,13 @@ from bot.events import Inbound, OutboundFile
 from bot.evidence.erasure import erased
 from bot.evidence.export import EvidenceMismatch, Exported, default_path, export_case
 from bot.evidence.store import OperatorError, Store
+from bot.evidence.vetting import ALERT_REASON
 from storage import cases, evidence_items
 
 log = logging.getLogger(__name__)
 
 VICTIM = "victim"
-MISMATCH_REASON = "evidence_mismatch"
-"""The reason staff are alerted with when a case's records contradict its log."""
+MISMATCH_REASON = ALERT_REASON
 REASON = "the victim asked for their evidence bundle (/export)"
 ZIP = "application/zip"
 

@@ -99,6 +99,7 @@ EVIDENCE_KEYS = (
     "list_header",
     "list_item",
     "list_more",
+    "list_contradicted",
     "list_empty",
     *(f"kind.{kind}" for kind in ("text", "photo", "document", "voice", "video", "audio", "file")),
 )
@@ -115,6 +116,7 @@ SEARCH_KEYS = (
     *(f"timeline.basis_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
     "search.help",
     "search.none",
+    "search.contradicted",
     "search.results",
     "search.pictures",
     "search.bad_date",
@@ -365,6 +367,7 @@ EXPECTED_FIELDS = {
     "evidence.list_header": {"count", "total"},
     "evidence.list_item": {"item_no", "kind", "size", "received_local", "name", "digest_short"},
     "evidence.list_more": {"count"},
+    "evidence.list_contradicted": {"item_no"},
     "memo.usage": {"example"},
     "memo.kept": {"note_no", "when"},
     "memo.kept_written": {"note_no", "when", "example"},

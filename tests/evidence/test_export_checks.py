@@ -144,3 +144,32 @@ def test_export_out_never_follows_a_link(
         hashlib.sha256(target.read_bytes()).hexdigest()
         != hashlib.sha256(link.read_bytes()).hexdigest()
     )
+
+
+async def test_evidence_and_search_do_not_show_what_the_log_contradicts(
+    victim: Victim, haven: tuple[Haven, MemoryAdapter]
+) -> None:
+    running, adapter = haven
+    await triage(victim)
+    await forward(victim, LEAKED)
+    await forward(victim, "second message, untouched")
+    forged = "f" * 64
+    async with running.db.transaction() as conn:
+        await conn.execute(
+            update(evidence_items).where(ITEM_1).values(content_sha256=forged, origin_sender="Zed")
+        )
+    (listing,) = await victim.command("evidence")
+    marked = running.playbook.texts.get("en", "evidence.list_contradicted", item_no=1)
+    assert marked in listing.text
+    assert forged[:12] not in listing.text and "Zed" not in listing.text
+    assert "#2 · " in listing.text  # the untouched item is listed as usual
+    (found, *_) = await victim.command("search", "from:Zed")
+    assert "Zed" not in found.text.replace("from:Zed", "")
+    (found, *_) = await victim.command("search", "screenshots")
+    assert f"#1 · {running.playbook.texts.get('en', 'search.contradicted')}" in found.text
+    (found, *_) = await victim.command("search", "second")
+    assert "#2 · " in found.text and "second message" in found.text
+    staff_text = running.playbook.texts.get(
+        running.config.default_locale, f"reason.{MISMATCH_REASON}"
+    )
+    assert any(staff_text in message.text for message in adapter.sent["staff"])
