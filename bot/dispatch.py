@@ -27,6 +27,7 @@ from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.report_desk import PreparedReport, ReportDesk
 from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
 from bot.search.desk import Found, SearchDesk
@@ -50,6 +51,7 @@ CASE_COMMANDS = (
     "timeline",
     "search",
     "export",
+    "report",
     "erase",
 )
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
@@ -71,6 +73,7 @@ class Groundwork:
     exported: Prepared | None = None
     found: Found | None = None
     erasure: DeskAnswer | None = None
+    reported: PreparedReport | None = None
 
 
 class StaffHandler(Protocol):
@@ -94,6 +97,7 @@ class Dispatcher:
         escalator: Escalator,
         staff: StaffHandler,
         progress: ProgressNotes,
+        reports: ReportDesk,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -112,6 +116,7 @@ class Dispatcher:
         self.escalator = escalator
         self.staff = staff
         self.progress = progress
+        self.reports = reports
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -159,7 +164,7 @@ class Dispatcher:
     async def _groundwork(self, inbound: Inbound) -> Groundwork:
         """What must happen before the write lock is taken: downloads and hashing (see
         bot/evidence/intake.py), and the commands that run transactions of their own."""
-        logged = _is_command(inbound, "export") or _is_command(inbound, "search")
+        logged = any(_is_command(inbound, name) for name in ("export", "search", "report"))
         if logged and await self._seen(inbound):
             return Groundwork()  # a redelivery: no second bundle or custody event
         received: tuple[Received | Refused, ...] = ()
@@ -170,7 +175,8 @@ class Dispatcher:
         exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
         found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
         erasure = await self.erasures.answer(inbound)
-        return Groundwork(received, contradicted, exported, found, erasure)
+        reported = await self.reports.prepare(inbound) if _is_command(inbound, "report") else None
+        return Groundwork(received, contradicted, exported, found, erasure, reported)
 
     async def _seen(self, inbound: Inbound) -> bool:
         async with self.db.transaction() as conn:
@@ -242,6 +248,9 @@ class Dispatcher:
             self._resume_if_new(turn, is_new)
         elif work.exported is not None:
             self.exports.reply(turn, work.exported)
+            self._resume_if_new(turn, is_new)
+        elif work.reported is not None:
+            self.reports.reply(turn, work.reported)
             self._resume_if_new(turn, is_new)
         elif work.found is not None:
             self.searches.reply(turn, work.found)

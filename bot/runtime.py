@@ -39,6 +39,7 @@ from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
 from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
+from bot.evidence.report_desk import ReportDesk
 from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store
 from bot.evidence.timeline import Timelines
@@ -252,6 +253,7 @@ class Haven:
             staff.escalator,
             staff.desk,
             staff.progress,
+            ReportDesk(store, prompts),
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )

@@ -15,6 +15,7 @@
 # (tests/test_layers.py checks it).
 __all__ = [
     "bundle",
+    "case_report",
     "erase_desk",
     "erasure",
     "export",
@@ -22,6 +23,7 @@ __all__ = [
     "intake",
     "keyfiles",
     "receipts",
+    "report_desk",
     "retention",
     "rotation",
     "stamping",

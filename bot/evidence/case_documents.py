@@ -43,6 +43,9 @@ p {{ margin: 0 0 5pt 0; }}
 pre {{ font-family: "{mono}", monospace; font-size: 7.5pt; white-space: pre-wrap;
   word-break: break-all; margin: 0; }}
 .clear {{ clear: both; }}
+.cover {{ page-break-after: always; padding-top: 40mm; }}
+.cover h1 {{ font-size: 24pt; margin-bottom: 10pt; }}
+.cover .field {{ font-size: 11pt; margin-bottom: 5pt; }}
 """
 
 

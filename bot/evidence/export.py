@@ -101,6 +101,28 @@ class _Read:
     problems: list[tuple[int, str]]
 
 
+@dataclass(frozen=True)
+class CaseEvidence:
+    """A case's evidence, read and decrypted, every row checked against the log; the
+    items' proofs are still to be made, against a head signed afterwards."""
+
+    case: CaseRecord
+    key: bytes
+    records: list[ItemRecord]
+    items: list[BundleItem]
+
+
+async def read_case_evidence(
+    store: Store, case_id: int, window: tuple[datetime, datetime] | None = None
+) -> CaseEvidence:
+    """The case's evidence; :class:`EvidenceMismatch` if the log contradicts a row."""
+    read = await _read_checked(store, case_id, window)
+    items = await _opened(store, read)
+    if read.problems:
+        raise EvidenceMismatch(case_id, sorted(read.problems))
+    return CaseEvidence(read.case, read.key, read.records, items)
+
+
 async def export_case(
     store: Store,
     case_id: int,
@@ -119,10 +141,8 @@ async def export_case(
     ``[start, end)``, as a search under the same retrieval sees them. The custody
     history is always whole.
     """
-    read = await _read_checked(store, case_id, window)
-    items = await _opened(store, read)
-    if read.problems:
-        raise EvidenceMismatch(case_id, sorted(read.problems))
+    read = await read_case_evidence(store, case_id, window)
+    items = read.items
     now = store.clock.now()
     origin = log_origin(store.config, store.log_key)
     stamper = Stamper(
@@ -138,8 +158,8 @@ async def export_case(
         await stamper.queue(conn, signed, now)
         size = signed.head.size
         proofs = [await ledger.inclusion_proof(conn, r.leaf_index, size) for r in read.records]
-        entries = await _custody_entries(conn, case_id, size)
         timelines = Timelines(load_playbook().texts, store.config.tz)
+        entries = await _custody_entries(conn, case_id, size)
         # A retrieval is scoped to evidence in a window; the victim's notes and steps in
         # the timeline reach beyond it, so only a whole-case export carries the timeline.
         timeline = (
@@ -308,9 +328,10 @@ def retrieval_path(store: Store, retrieval_id: int, case_id: int) -> Path:
 
 
 def plaintext_copies(store: Store, case_id: int) -> list[Path]:
-    """The bundles of case ``case_id`` in the data directory: `/export`s and retrievals."""
+    """The plaintext files of case ``case_id`` in the data directory: `/export` bundles,
+    `/report` PDFs and retrievals."""
     data = store.config.data_dir
-    exported = (data / EXPORTS_DIR).glob(f"case-{case_id}-*.zip")
+    exported = (data / EXPORTS_DIR).glob(f"case-{case_id}-*")
     retrieved = (data / RETRIEVALS_DIR).glob(f"retrieval-*-case-{case_id}-*.zip")
     return sorted([*exported, *retrieved])
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Config, ConfigError, load_config
 from bot.content.playbook import ContentError
 from bot.delivery.outbox_admin import outbox_command
-from bot.evidence import erasure, export, retention, rotation, verify
+from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
 from bot.evidence.store import OPERATOR, OperatorError, Store
@@ -119,6 +119,16 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
         "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
     )
     _common(export_cmd)
+    report_cmd = commands.add_parser(
+        "report", help="write a case report (PDF) for a lawyer or the police"
+    )
+    report_cmd.add_argument("case", type=int, metavar="CASE")
+    report_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    report_cmd.add_argument("--reason", required=True, help="why (logged as a custody event)")
+    report_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
+    _common(report_cmd)
     hold_cmd = commands.add_parser("hold", help="put a case on legal hold (no erasure)")
     hold_cmd.add_argument("case", type=int, metavar="CASE")
     hold_cmd.add_argument("--reason", required=True)
@@ -206,7 +216,17 @@ def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-_OPERATOR_COMMANDS = ("init", "audit", "export", "hold", "release", "erase", "retention", "keys")
+_OPERATOR_COMMANDS = (
+    "init",
+    "audit",
+    "export",
+    "report",
+    "hold",
+    "release",
+    "erase",
+    "retention",
+    "keys",
+)
 
 
 def _operator(args: argparse.Namespace) -> int:
@@ -275,6 +295,14 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _report(store: Store, args: argparse.Namespace) -> int:
+    done = await case_report.write_report(
+        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
+    )
+    print(f"case {args.case}: report with {done.items} item(s) -> {done.path}")
+    return 0
+
+
 async def _hold(store: Store, args: argparse.Namespace) -> int:
     await erasure.hold(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case} is on legal hold")
@@ -332,6 +360,7 @@ _OPERATIONS = {
     "init": _init,
     "audit": _audit,
     "export": _export,
+    "report": _report,
     "hold": _hold,
     "release": _release,
     "erase": _erase,

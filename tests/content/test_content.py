@@ -232,6 +232,10 @@ REQUIRED_KEYS = frozenset(
         *(f"ui.{name}" for name in UI_KEYS),
         *(f"evidence.{name}" for name in EVIDENCE_KEYS),
         *CODE_REASON_KEYS,
+        "export.mismatch",
+        "report.ready",
+        "report.empty",
+        "report.failed",
     }
 )
 
@@ -255,6 +259,7 @@ EXPECTED_FIELDS = {
     "ui.status_phase_step": {"number", "title"},
     "ui.unknown_command": {"command"},
     "ui.too_long": {"limit"},
+    "report.ready": {"count"},
     "export.ready": {"count"},
     "evidence.batch_header": {
         "count",
