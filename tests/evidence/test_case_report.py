@@ -88,8 +88,9 @@ def check_report(path: Path, tmp_path: Path) -> None:
     for content in (THREAT.encode(), PHOTO):
         assert hashlib.sha256(content).hexdigest() in flat
     reader = PdfReader(io.BytesIO(data))
-    images = [image for page in reader.pages for image in page.images]
-    assert len(images) == 1 and max(Image.open(io.BytesIO(images[0].data)).size) <= 360
+    images = {image.name: image.data for page in reader.pages for image in page.images}
+    assert len(images) == 1  # the one picture, small
+    assert all(max(Image.open(io.BytesIO(data)).size) <= 360 for data in images.values())
     fonts = {
         str(font["/BaseFont"])
         for page in reader.pages
