@@ -931,3 +931,20 @@ def test_triage_effects_follow_the_playbook(playbook: Playbook) -> None:
     assert playbook.question("safety_recheck").ask_if == ("leaked:address",)
     assert playbook.question("extortion_amount").ask_if == ("extortion:yes",)
     assert playbook.question("leaked").multi
+
+
+def test_the_notarisation_handoff_says_what_to_bring_in_both_languages(
+    playbook: Playbook,
+) -> None:
+    """Issue 19: how to take the phone and the bundle to a notary office, from the
+    reference rows (notarised preservation; SPC evidence provisions arts. 93-94)."""
+    wanted = {
+        "en": ("notary office", "evidence-preservation notarisation", "your ID", "(/export)"),
+        "zh-CN": ("公证处", "证据保全公证", "身份证件", "（/export）"),
+    }
+    for locale, phrases in wanted.items():
+        body = playbook.texts.raw(locale, "item.evidence_value.body")
+        assert all(phrase in body for phrase in phrases), locale
+        assert "/report" in body and "[[spc_evidence_93_94]]" in body
+        general = playbook.texts.raw(locale, "item.evidence_value.body_general")
+        assert "/export" in general and "[[" not in general
