@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/telegram.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/slack.py
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV)
