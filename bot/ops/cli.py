@@ -19,7 +19,12 @@ from bot.content.playbook import ContentError
 from bot.delivery.outbox_admin import outbox_command
 from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
-from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
+from bot.evidence.keyfiles import (
+    log_key_path,
+    log_verifier,
+    master_key_path,
+    publish_public_key,
+)
 from bot.evidence.store import OPERATOR, OperatorError, Store
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.operator import audit_store, open_store
@@ -264,6 +269,7 @@ async def _init(store: Store, args: argparse.Namespace) -> int:
     print(f"  log signing key  {log_key_path(config)}")
     print(f"  log public key   {public}")
     print(f"                   SHA-256 fingerprint {key_fingerprint(raw).hex()}")
+    print(f"  verifier key     {log_verifier(config, store.log_key).vkey()}")
     print(
         "Back up the master key somewhere safe and apart from the data: without it no "
         "evidence can be read.\nPublish the log public key (or its fingerprint) where "
