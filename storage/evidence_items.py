@@ -177,9 +177,7 @@ async def for_case(conn: AsyncConnection, case_id: int) -> list[ItemRecord]:
     return [record_of(row) for row in (await conn.execute(query)).mappings()]
 
 
-async def numbered(
-    conn: AsyncConnection, case_id: int, numbers: Sequence[int]
-) -> list[ItemRecord]:
+async def numbered(conn: AsyncConnection, case_id: int, numbers: Sequence[int]) -> list[ItemRecord]:
     """The case's items with these numbers, by item number."""
     query = (
         select(evidence_items)

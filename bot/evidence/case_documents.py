@@ -36,6 +36,7 @@ p {{ margin: 0 0 5pt 0; }}
 .mono {{ font-family: "{mono}", monospace; font-size: 7pt; word-break: break-all; }}
 .row {{ margin: 0 0 4pt 0; padding: 0 0 3pt 0; border-bottom: 0.3pt solid #ccc;
   page-break-inside: avoid; }}
+.lines {{ white-space: pre-line; }}
 .field {{ margin: 0 0 2pt 0; }}
 .label {{ color: #444; }}
 .box {{ border: 0.6pt solid #888; padding: 5pt; margin: 6pt 0; }}

@@ -172,22 +172,18 @@ def _item_block(w: dict[str, Any], item: BundleItem) -> str:
     thumb = _thumbnail(item) if item.kind in _PICTURE_KINDS else ""
     image = f"<img class='thumb' src='{thumb}'>" if thumb else ""
     kind = w.get(f"kind_{item.kind}", item.kind)
-    lines = [f"<b>#{item.number}</b> · {esc(kind)} · {esc(item.name)} · {len(item.content)} B"]
+    lines = [f"#{item.number} · {kind} · {item.name} · {len(item.content)} B"]
     if origin is not None and (origin.sender_name or origin.chat_title):
         sender = " · ".join(p for p in (origin.sender_name, origin.chat_title) if p)
-        lines.append(f"{esc(w['col_sender'])}: {esc(sender)}")
+        lines.append(f"{w['col_sender']}: {sender}")
     if details is not None:
         original = utc_text(details.original_date) if details.original_date else w["unknown"]
-        lines.append(
-            f"{esc(w['col_original_time'])}: {esc(original)} · "
-            f"{esc(w['col_received'])}: {esc(utc_text(details.received_at))}"
-        )
-    digest = item.record().sha256.hex()
-    body = "".join(f"<div>{line}</div>" for line in lines)
-    return (
-        f"<div class='row'>{image}{body}<div class='mono'>SHA-256 {digest}</div>"
-        "<div class='clear'></div></div>"
-    )
+        received = utc_text(details.received_at)
+        lines.append(f"{w['col_original_time']}: {original} · {w['col_received']}: {received}")
+    lines.append(f"SHA-256 {item.record().sha256.hex()}")
+    # One block of plain lines (see extraction_record._item_blocks); a picture floats in it.
+    clear = "<div class='clear'></div>" if image else ""
+    return f"<div class='row lines'>{image}{esc(chr(10).join(lines))}{clear}</div>"
 
 
 def _thumbnail(item: BundleItem) -> str:
