@@ -173,13 +173,13 @@ def _item_block(w: dict[str, Any], item: BundleItem) -> str:
     image = f"<img class='thumb' src='{thumb}'>" if thumb else ""
     kind = w.get(f"kind_{item.kind}", item.kind)
     lines = [f"#{item.number} · {kind} · {item.name} · {len(item.content)} B"]
-    if origin is not None and (origin.sender_name or origin.chat_title):
+    if thumb and origin is not None and (origin.sender_name or origin.chat_title):
+        # Beside a picture there is room; the timeline names every item's sender anyway.
         sender = " · ".join(p for p in (origin.sender_name, origin.chat_title) if p)
         lines.append(f"{w['col_sender']}: {sender}")
-    if details is not None:
+    if thumb and details is not None:
         original = utc_text(details.original_date) if details.original_date else w["unknown"]
-        received = utc_text(details.received_at)
-        lines.append(f"{w['col_original_time']}: {original} · {w['col_received']}: {received}")
+        lines.append(f"{w['col_original_time']}: {original}")
     lines.append(f"SHA-256 {item.record().sha256.hex()}")
     # One block of plain lines (see extraction_record._item_blocks); a picture floats in it.
     clear = "<div class='clear'></div>" if image else ""

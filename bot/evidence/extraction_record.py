@@ -151,8 +151,9 @@ def _body(
         f"<p>{esc(words['record_intro'].format(case_id=bundle.case_id))}</p>",
         f"<p class='box'>{esc(words['record_disclaimer'])}</p>",
         *(_field(label, value) for label, value in _heading(words, bundle)),
+        *(_field(words["col_obtained"], how) for how in _shared_method(rows)),
         f"<h2>{esc(words['record_items'])} ({len(rows)})</h2>",
-        *_item_blocks(words, rows),
+        *_item_blocks(words, rows, shared=bool(_shared_method(rows))),
         f"<h2>{esc(words['record_bundle_hash'])}</h2>",
         f"<div class='mono'>{sums_hash.hex()}</div>",
         f"<h2>{esc(words['record_checkpoint'])}</h2>",
@@ -165,19 +166,28 @@ def _body(
     return "".join(parts)
 
 
-def _item_blocks(words: dict[str, Any], rows: Sequence[list[str]]) -> Iterator[str]:
+def _shared_method(rows: Sequence[list[str]]) -> list[str]:
+    """How every item was obtained, when it is the same for all (one adapter, one Haven):
+    the PDF then says it once, above the items, not on each of a thousand."""
+    methods = {row[9] for row in rows}
+    return list(methods) if len(methods) == 1 else []
+
+
+def _item_blocks(
+    words: dict[str, Any], rows: Sequence[list[str]], *, shared: bool
+) -> Iterator[str]:
     """One block of plain lines per item: WeasyPrint lays a box out at a cost, and a
     thousand items in nested boxes take twice as long as in one box each."""
     labels = [words[key] for key in _COLUMNS]
     for row in rows:
         number, kind, sender, original, source, received, name, size, digest, how = row
-        lines = (
-            f"#{number} · {kind} · {name} · {size} B",
+        lines = [
+            f"#{number} · {kind} · {name} · {size} B · SHA-256 {digest}",
             f"{labels[2]}: {sender} · {labels[3]}: {original} · {labels[5]}: {received}",
             f"{labels[4]}: {source}",
-            f"{labels[9]}: {how}",
-            f"SHA-256 {digest}",
-        )
+        ]
+        if not shared:
+            lines.append(f"{labels[9]}: {how}")
         yield f"<div class='row lines'>{esc(chr(10).join(lines))}</div>"
 
 
