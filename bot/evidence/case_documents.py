@@ -3,8 +3,10 @@ HTML into a PDF a clerk can print.
 
 PDFs are made with WeasyPrint, in Noto Sans CJK (Debian's fonts-noto-cjk), which covers
 Chinese and Latin alike; WeasyPrint embeds only the glyphs a document uses (a subset),
-so the file opens the same on any machine. Long lists are plain blocks, not tables:
-WeasyPrint lays a thousand-row table out several times slower.
+so the file opens the same on any machine. One face only (regular; headings stand out
+by size, hashes are set small): subsetting a CJK face holds some 45 MB while it runs,
+so a bold and a monospaced face would each add that again. Long lists are plain blocks,
+not tables: WeasyPrint lays a thousand-row table out several times slower.
 """
 
 from __future__ import annotations
@@ -23,17 +25,17 @@ log = logging.getLogger(__name__)
 
 TEXTS = CONTENT_DIR / "case-documents.toml"
 FONT = "Noto Sans CJK SC"
-MONO = "Noto Sans Mono CJK SC"
 
 _STYLE = """
 @page {{ size: A4; margin: 16mm 14mm 18mm 14mm;
   @bottom-right {{ content: counter(page) " / " counter(pages); font-size: 7pt; color: #555; }} }}
 html {{ font-family: "{font}", sans-serif; font-size: 9pt; line-height: 1.35; color: #111; }}
-h1 {{ font-size: 16pt; margin: 0 0 4pt 0; }}
-h2 {{ font-size: 11.5pt; margin: 12pt 0 4pt 0; border-bottom: 0.6pt solid #888; }}
+* {{ font-weight: normal; font-style: normal; }}
+h1 {{ font-size: 17pt; margin: 0 0 4pt 0; color: #000; }}
+h2 {{ font-size: 12pt; margin: 12pt 0 4pt 0; border-bottom: 0.8pt solid #666; color: #000; }}
 p {{ margin: 0 0 5pt 0; }}
 .muted {{ color: #555; }}
-.mono {{ font-family: "{mono}", monospace; font-size: 7pt; word-break: break-all; }}
+.mono {{ font-size: 7.5pt; word-break: break-all; }}
 .row {{ margin: 0 0 4pt 0; padding: 0 0 3pt 0; border-bottom: 0.3pt solid #ccc;
   page-break-inside: avoid; }}
 .lines {{ white-space: pre-line; }}
@@ -41,11 +43,11 @@ p {{ margin: 0 0 5pt 0; }}
 .label {{ color: #444; }}
 .box {{ border: 0.6pt solid #888; padding: 5pt; margin: 6pt 0; }}
 .thumb {{ float: right; max-width: 32mm; max-height: 32mm; margin: 0 0 2pt 6pt; }}
-pre {{ font-family: "{mono}", monospace; font-size: 7.5pt; white-space: pre-wrap;
+pre {{ font-family: "{font}", sans-serif; font-size: 7.5pt; white-space: pre-wrap;
   word-break: break-all; margin: 0; }}
 .clear {{ clear: both; }}
 .cover {{ page-break-after: always; padding-top: 40mm; }}
-.cover h1 {{ font-size: 24pt; margin-bottom: 10pt; }}
+.cover h1 {{ font-size: 26pt; margin-bottom: 12pt; }}
 .cover .field {{ font-size: 11pt; margin-bottom: 5pt; }}
 """
 
@@ -73,7 +75,7 @@ def esc(text: object) -> str:
 
 def page(locale: str, title: str, body: str) -> str:
     lang = "zh-Hans" if locale.startswith("zh") else "en"
-    style = _STYLE.format(font=FONT, mono=MONO)
+    style = _STYLE.format(font=FONT)
     return (
         f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8">'
         f"<title>{esc(title)}</title><style>{style}</style></head><body>{body}</body></html>"
