@@ -73,6 +73,13 @@ def esc(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def field(label: str, value: str, colon: str) -> str:
+    """A labelled line; ``colon`` is the language's own (": " or "：")."""
+    return (
+        f"<div class='field'><span class='label'>{esc(label)}{esc(colon)}</span>{esc(value)}</div>"
+    )
+
+
 def page(locale: str, title: str, body: str) -> str:
     lang = "zh-Hans" if locale.startswith("zh") else "en"
     style = _STYLE.format(font=FONT)

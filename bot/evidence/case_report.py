@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.content.playbook import load_playbook
 from bot.evidence.bundle import BundleItem, key_fingerprint, utc_text
-from bot.evidence.case_documents import document_texts, esc, page, render_pdf
+from bot.evidence.case_documents import document_texts, esc, field, page, render_pdf
 from bot.evidence.export import EXPORTS_DIR, read_case_evidence
 from bot.evidence.keyfiles import log_verifier
 from bot.evidence.store import Store
@@ -128,7 +128,7 @@ class ReportDocument:
             (w["report_severity"], self._t(f"severity.{case.severity}")),
             (w["report_why"], reasons),
         ):
-            yield f"<div class='field'><span class='label'>{esc(label)}:</span> {esc(value)}</div>"
+            yield field(label, value, w["colon"])
         yield f"<p class='muted'>{esc(w['report_not_advice'])}</p></div>"
 
     def _timeline(self, timeline: Timeline) -> Iterator[str]:
@@ -161,7 +161,7 @@ class ReportDocument:
         raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         yield f"<h2>{esc(w['report_check'])}</h2>"
         yield f"<p>{esc(w['report_check_text'])}</p>"
-        yield f"<p class='label'>{esc(w['report_key'])}:</p>"
+        yield f"<p class='label'>{esc(w['report_key'])}{esc(w['colon'])}</p>"
         yield f"<div class='mono'>{esc(log_verifier(self.store.config, key).vkey())}</div>"
         yield f"<div class='mono'>SHA-256 {key_fingerprint(raw).hex()}</div>"
 
@@ -176,10 +176,10 @@ def _item_block(w: dict[str, Any], item: BundleItem) -> str:
     if thumb and origin is not None and (origin.sender_name or origin.chat_title):
         # Beside a picture there is room; the timeline names every item's sender anyway.
         sender = " · ".join(p for p in (origin.sender_name, origin.chat_title) if p)
-        lines.append(f"{w['col_sender']}: {sender}")
+        lines.append(f"{w['col_sender']}{w['colon']}{sender}")
     if thumb and details is not None:
         original = utc_text(details.original_date) if details.original_date else w["unknown"]
-        lines.append(f"{w['col_original_time']}: {original}")
+        lines.append(f"{w['col_original_time']}{w['colon']}{original}")
     lines.append(f"SHA-256 {item.record().sha256.hex()}")
     # One block of plain lines (see extraction_record._item_blocks); a picture floats in it.
     clear = "<div class='clear'></div>" if image else ""

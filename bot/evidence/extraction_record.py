@@ -21,7 +21,7 @@ from importlib import metadata
 from typing import Any
 
 from bot.evidence.bundle import Bundle, BundleItem, utc_text
-from bot.evidence.case_documents import document_texts, esc, page, render_pdf
+from bot.evidence.case_documents import document_texts, esc, field, page, render_pdf
 from bot.evidence.tsa import TokenError, read_token
 
 UNKNOWN_VERSION = "development"
@@ -150,8 +150,8 @@ def _body(
         f"<h1>{esc(words['record_title'])}</h1>",
         f"<p>{esc(words['record_intro'].format(case_id=bundle.case_id))}</p>",
         f"<p class='box'>{esc(words['record_disclaimer'])}</p>",
-        *(_field(label, value) for label, value in _heading(words, bundle)),
-        *(_field(words["col_obtained"], how) for how in _shared_method(rows)),
+        *(field(label, value, words["colon"]) for label, value in _heading(words, bundle)),
+        *(field(words["col_obtained"], how, words["colon"]) for how in _shared_method(rows)),
         f"<h2>{esc(words['record_items'])} ({len(rows)})</h2>",
         *_item_blocks(words, rows, shared=bool(_shared_method(rows))),
         f"<h2>{esc(words['record_bundle_hash'])}</h2>",
@@ -161,7 +161,7 @@ def _body(
         f"<h2>{esc(words['record_timestamp'])}</h2>",
         *(f"<p>{esc(line)}</p>" for line in _timestamps(words, bundle)),
         f"<h2>{esc(words['record_fill_in'])}</h2>",
-        *(_field(name, "_" * 40) for name in words["record_fill_fields"]),
+        *(field(name, "_" * 40, words["colon"]) for name in words["record_fill_fields"]),
     ]
     return "".join(parts)
 
@@ -179,17 +179,15 @@ def _item_blocks(
     """One block of plain lines per item: WeasyPrint lays a box out at a cost, and a
     thousand items in nested boxes take twice as long as in one box each."""
     labels = [words[key] for key in _COLUMNS]
+    colon = words["colon"]
     for row in rows:
         number, kind, sender, original, source, received, name, size, digest, how = row
         lines = [
             f"#{number} · {kind} · {name} · {size} B · SHA-256 {digest}",
-            f"{labels[2]}: {sender} · {labels[3]}: {original} · {labels[5]}: {received}",
-            f"{labels[4]}: {source}",
+            f"{labels[2]}{colon}{sender} · {labels[3]}{colon}{original} · "
+            f"{labels[5]}{colon}{received}",
+            f"{labels[4]}{colon}{source}",
         ]
         if not shared:
-            lines.append(f"{labels[9]}: {how}")
+            lines.append(f"{labels[9]}{colon}{how}")
         yield f"<div class='row lines'>{esc(chr(10).join(lines))}</div>"
-
-
-def _field(label: str, value: str) -> str:
-    return f"<div class='field'><span class='label'>{esc(label)}:</span> {esc(value)}</div>"
