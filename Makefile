@@ -39,6 +39,7 @@ bench: $(STAMP)
 # and their tests; tests/mutation/equivalent.md the survivors judged equivalent.
 mutation: $(STAMP)
 	$(BIN)/python -m tests.mutation.run $(ARGS)
+	$(BIN)/python bench/report.py
 
 clean:
 	rm -rf $(VENV)

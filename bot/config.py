@@ -521,6 +521,46 @@ class Search(_Table):
         return value
 
 
+_ORIGIN = re.compile(r"^[^\s+\x00-\x1f\x7f]{1,255}$")
+
+
+class Evidence(_Table):
+    """How the evidence log presents itself to others, and who vouches for its time."""
+
+    log_origin: str = Field(
+        default="",
+        description='"" (haven/ and the first 16 hex digits of the log key\'s fingerprint) '
+        "or a name such as haven.example.org/evidence: no spaces or '+', at most 255 characters",
+    )
+    tsa_urls: list[str] = Field(
+        default_factory=list,
+        max_length=8,
+        description="a list of at most 8 http:// or https:// URLs of RFC 3161 "
+        "time-stamping authorities",
+    )
+    tsa_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=300, description="a number above 0 and at most 300"
+    )
+
+    @field_validator("log_origin")
+    @classmethod
+    def _origin_is_a_key_name(cls, value: str) -> str:
+        if value and not _ORIGIN.fullmatch(value):
+            raise ValueError("no spaces, '+' or control characters, at most 255 characters")
+        return value
+
+    @field_validator("tsa_urls")
+    @classmethod
+    def _http_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname or len(url) > 512:
+                raise ValueError(f"{_show(url)} is not an http:// or https:// URL")
+        if len(set(value)) != len(value):
+            raise ValueError("a URL is listed twice")
+        return value
+
+
 class Outbox(_Table):
     """Retries of outbound messages; rate budgets are per adapter, in [adapters.*]."""
 
@@ -577,6 +617,7 @@ class Config(_Table):
     outbox: Outbox = Field(default_factory=Outbox)
     search: Search = Field(default_factory=Search)
     health: Health = Field(default_factory=Health)
+    evidence: Evidence = Field(default_factory=Evidence)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )

@@ -27,6 +27,8 @@ from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.report_desk import PreparedReport, ReportDesk
+from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
 from bot.search.desk import Found, SearchDesk
 from bot.search.memo_desk import MemoDesk
@@ -50,6 +52,7 @@ CASE_COMMANDS = (
     "timeline",
     "search",
     "export",
+    "report",
     "erase",
 )
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
@@ -67,9 +70,11 @@ class Groundwork:
     search run, an erasure carried out (see `Dispatcher._groundwork`)."""
 
     received: tuple[Received | Refused, ...] = ()
+    contradicted: Contradicted | None = None
     exported: Prepared | None = None
     found: Found | None = None
     erasure: DeskAnswer | None = None
+    reported: PreparedReport | None = None
 
 
 class StaffHandler(Protocol):
@@ -93,6 +98,7 @@ class Dispatcher:
         escalator: Escalator,
         staff: StaffHandler,
         progress: ProgressNotes,
+        reports: ReportDesk,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -111,6 +117,7 @@ class Dispatcher:
         self.escalator = escalator
         self.staff = staff
         self.progress = progress
+        self.reports = reports
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -162,15 +169,19 @@ class Dispatcher:
     async def _groundwork(self, inbound: Inbound) -> Groundwork:
         """What must happen before the write lock is taken: downloads and hashing (see
         bot/evidence/intake.py), and the commands that run transactions of their own."""
-        logged = _is_command(inbound, "export") or _is_command(inbound, "search")
+        logged = any(_is_command(inbound, name) for name in ("export", "search", "report"))
         if logged and await self._seen(inbound):
             return Groundwork()  # a redelivery: no second bundle or custody event
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)
+        listing = _is_command(inbound, "evidence")
+        contradicted = await self.evidence.vet_listing(inbound) if listing else None
         exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
         found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
-        return Groundwork(received, exported, found, await self.erasures.answer(inbound))
+        erasure = await self.erasures.answer(inbound)
+        reported = await self.reports.prepare(inbound) if _is_command(inbound, "report") else None
+        return Groundwork(received, contradicted, exported, found, erasure, reported)
 
     async def _seen(self, inbound: Inbound) -> bool:
         async with self.db.transaction() as conn:
@@ -238,10 +249,13 @@ class Dispatcher:
     ) -> None:
         kind = inbound.kind
         if _is_command(inbound, "evidence"):
-            await self.evidence.list_items(conn, turn)
+            await self.evidence.list_items(conn, turn, work.contradicted or {})
             self._resume_if_new(turn, is_new)
         elif work.exported is not None:
             self.exports.reply(turn, work.exported)
+            self._resume_if_new(turn, is_new)
+        elif work.reported is not None:
+            self.reports.reply(turn, work.reported)
             self._resume_if_new(turn, is_new)
         elif work.found is not None:
             self.searches.reply(turn, work.found)

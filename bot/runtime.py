@@ -45,8 +45,10 @@ from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import KeySetupError, open_keyring, open_log_key
+from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
+from bot.evidence.report_desk import ReportDesk
+from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
 from bot.privacy.masking import mask
@@ -142,7 +144,11 @@ class StaffSide:
 
 
 def staff_side(
-    config: Config, playbook: Playbook, store: Store, on_outbox: Callable[[], None]
+    config: Config,
+    playbook: Playbook,
+    store: Store,
+    on_outbox: Callable[[], None],
+    stamper: Stamper | None = None,
 ) -> StaffSide:
     roster = Roster.from_config(config)
     words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
@@ -158,6 +164,8 @@ def staff_side(
         config.briefing.time_of_day,
         progress,
         enabled=config.briefing.enabled,
+        origin=log_origin(config, store.log_key),
+        stamper=stamper,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -185,6 +193,7 @@ class Haven:
     scheduler: ReminderScheduler
     staff: StaffSide
     coordinator: Coordinator | None = None
+    stamper: Stamper | None = None
 
     @classmethod
     async def open(
@@ -226,14 +235,15 @@ class Haven:
         store = Store(config, db, blobs, keyring, log_key, clock)
         wakeups = Wakeups(coordinator, sender.wake) if coordinator else None
         on_outbox = wakeups.outbox_queued if wakeups else sender.wake
-        staff = staff_side(config, playbook, store, on_outbox)
+        stamper = Stamper(db, config.evidence.tsa_urls, config.evidence.tsa_timeout_seconds, clock)
+        staff = staff_side(config, playbook, store, on_outbox, stamper)
         scheduler = ReminderScheduler(
             db,
             clock,
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer),
+            duties=(staff.escalator, staff.briefer, stamper),
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
             sweep_seconds=SHARED_SWEEP_SECONDS if coordinator else SWEEP_SECONDS,
@@ -270,6 +280,7 @@ class Haven:
             staff.escalator,
             staff.desk,
             staff.progress,
+            ReportDesk(store, prompts),
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )
@@ -287,6 +298,7 @@ class Haven:
             scheduler,
             staff,
             coordinator,
+            stamper,
         )
 
     async def handle_and_deliver(self, inbound: Inbound) -> None:
@@ -296,6 +308,8 @@ class Haven:
 
     async def close(self) -> None:
         await self.scheduler.stop()
+        if self.stamper is not None:
+            await self.stamper.settle()  # timestamps asked for: keep what came back
         await self.sender.settle()  # the "sent" marks still on their way
         if self.coordinator is not None:
             await self.coordinator.close()

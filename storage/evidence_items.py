@@ -8,7 +8,7 @@ item's own 32-byte salt (see storage/leaves.py), bound to the item id.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -172,6 +172,16 @@ async def for_case(conn: AsyncConnection, case_id: int) -> list[ItemRecord]:
     query = (
         select(evidence_items)
         .where(evidence_items.c.case_id == case_id)
+        .order_by(evidence_items.c.item_no)
+    )
+    return [record_of(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def numbered(conn: AsyncConnection, case_id: int, numbers: Sequence[int]) -> list[ItemRecord]:
+    """The case's items with these numbers, by item number."""
+    query = (
+        select(evidence_items)
+        .where(evidence_items.c.case_id == case_id, evidence_items.c.item_no.in_(numbers))
         .order_by(evidence_items.c.item_no)
     )
     return [record_of(row) for row in (await conn.execute(query)).mappings()]

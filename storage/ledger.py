@@ -48,6 +48,7 @@ from storage.merkle import (
 )
 from storage.prepared import Prepared
 from storage.schema import ledger_leaves, ledger_nodes, tree_heads
+from storage.tlog import Checkpoint, sign_checkpoint
 
 # Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
 _APPEND_LOCK = 0x48415645_4E4C4F47  # "HAVENLOG"
@@ -80,6 +81,9 @@ class StoredLeaf:
 class SignedHead:
     head: TreeHead
     signature: bytes
+    checkpoint: str = ""
+    """The head as a signed C2SP checkpoint note (storage/tlog.py); "" for older heads."""
+    id: int = 0
 
 
 # Built once: every evidence item and custody event appends a leaf.
@@ -141,17 +145,27 @@ async def leaf(conn: AsyncConnection, index: int) -> StoredLeaf:
     return StoredLeaf(index=index, kind=LeafKind(row.kind), data=bytes(row.data))
 
 
-async def sign_head(conn: AsyncConnection, key: Ed25519PrivateKey, now: datetime) -> SignedHead:
-    """Sign and store the head of the log as it is now."""
+async def sign_head(
+    conn: AsyncConnection, key: Ed25519PrivateKey, now: datetime, *, origin: str = ""
+) -> SignedHead:
+    """Sign and store the head of the log as it is now; with an ``origin``, also as a
+    C2SP checkpoint of the log of that name."""
     size = await tree_size(conn)
     head = TreeHead(size=size, root=await root(conn, size), timestamp_ms=_ms(now))
     signature = sign_tree_head(head, key)
-    await conn.execute(
-        insert(tree_heads).values(
-            tree_size=head.size, timestamp_ms=head.timestamp_ms, root=head.root, signature=signature
+    note = sign_checkpoint(Checkpoint(origin, head.size, head.root), key) if origin else ""
+    inserted = await conn.execute(
+        insert(tree_heads)
+        .values(
+            tree_size=head.size,
+            timestamp_ms=head.timestamp_ms,
+            root=head.root,
+            signature=signature,
+            checkpoint=note or None,
         )
+        .returning(tree_heads.c.id)
     )
-    return SignedHead(head, signature)
+    return SignedHead(head, signature, note, inserted.scalar_one())
 
 
 async def latest_head(conn: AsyncConnection) -> SignedHead | None:
@@ -258,4 +272,4 @@ def _signed_head(row: RowMapping) -> SignedHead:
     head = TreeHead(
         size=row["tree_size"], root=bytes(row["root"]), timestamp_ms=row["timestamp_ms"]
     )
-    return SignedHead(head, bytes(row["signature"]))
+    return SignedHead(head, bytes(row["signature"]), row["checkpoint"] or "", row["id"])

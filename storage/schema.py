@@ -164,7 +164,27 @@ tree_heads = Table(
     Column("timestamp_ms", BigInteger, nullable=False),
     Column("root", LargeBinary, nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    # The same head as a signed C2SP checkpoint note; NULL for heads signed before 0009.
+    Column("checkpoint", Text),
     Index("tree_heads_by_size", "tree_size"),
+)
+
+# An RFC 3161 timestamp of a signed head, one row per time-stamping authority: written
+# with the head, the token filled in once the authority answers (retried until then).
+head_timestamps = Table(
+    "head_timestamps",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("head_id", Integer, ForeignKey("tree_heads.id"), nullable=False),
+    Column("tsa_url", String(512), nullable=False),
+    Column("token", LargeBinary),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_at", UtcDateTime, nullable=False),
+    Column("last_error", String(200), nullable=False, server_default=""),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("stamped_at", UtcDateTime),
+    UniqueConstraint("head_id", "tsa_url", name="one_timestamp_per_head_and_tsa"),
+    Index("head_timestamps_waiting", "stamped_at", "next_at"),
 )
 
 # A case's data key, wrapped by the master key; NULL once erased (crypto-shredding).

@@ -25,6 +25,7 @@ SMALL = {
     "briefing": "--cases 200 --items 1000 --reminders 500",
     "search": "--items 200 --runs 1",
     "web": "--sessions 3 --messages 3",
+    "report": "--items 40 --images 4",
 }
 
 

@@ -45,6 +45,7 @@ class Turn:
         self.now = now
         self.replies: list[Reply] = []
         self.marks: list[tuple[int, str]] = []
+        self.alerts: list[str] = []
 
     def update(self, **changes: Any) -> None:
         self.case = replace(self.case, **changes)
@@ -56,6 +57,12 @@ class Turn:
         file: OutboundFile | None = None,
     ) -> None:
         self.replies.append(Reply(text, buttons, file))
+
+    def alert(self, reason: str) -> None:
+        """Tell the staff about ``reason`` now, whatever the case's severity: something
+        went wrong that a person must look at (a ``reason.*`` text names it)."""
+        if reason not in self.alerts:
+            self.alerts.append(reason)
 
     def mark(self, item_id: str) -> None:
         """Note that what was said so far ends with an item shown or ticked off, so the
@@ -119,6 +126,7 @@ class Flow:
             )
         if fresh:
             turn.update(alerted_reasons=case.alerted_reasons + fresh)
+        fresh += tuple(reason for reason in turn.alerts if reason not in fresh)
         return Outcome(turn.case, tuple(turn.replies), fresh, tuple(turn.marks))
 
     def prompt(self, turn: Turn) -> None:

@@ -56,7 +56,7 @@ import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -64,11 +64,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.content.playbook import LOCALES
 from bot.evidence.filenames import sanitise_filename
-from storage.leaves import SALT_SIZE
+from storage.leaves import SALT_SIZE, Origin, utc_stamp
 from storage.merkle import HASH_SIZE, TreeHead
 
 FORMAT = "haven-evidence-bundle"
 VERSION = 1
+"""Bundles without a checkpoint: the legacy head (sth.*) and JSON proofs only."""
+VERSION_CHECKPOINTS = 2
+"""Bundles with a C2SP checkpoint, tlog proofs, a signed manifest, SHA256SUMS and an
+extraction record, besides everything version 1 has."""
 SIGNATURE_SIZE = 64
 LEAF_COMMITMENT = "content_commitment"
 LEAF_SIZE = "size"
@@ -84,9 +88,27 @@ FIXED_FILES = (README, MANIFEST, STH_BIN, STH_JSON, STH_SIG, PUBLIC_KEY)
 TIMELINE_TEXT = "timeline.txt"
 TIMELINE_JSON = "timeline.json"
 TIMELINE_FILES = (TIMELINE_TEXT, TIMELINE_JSON)
+CHECKPOINT = "checkpoint"
+VKEY = "log-public-key.vkey"
+MANIFEST_NOTE = "manifest.note"
+SUMS = "SHA256SUMS"
+RECORD_CSV = "extraction-record.csv"
+RECORD_PDF = "extraction-record.pdf"
+RECORD_FILES = (RECORD_CSV, RECORD_PDF)
+FIXED_FILES_V2 = (*FIXED_FILES, CHECKPOINT, VKEY, MANIFEST_NOTE, SUMS, *RECORD_FILES)
+MANIFEST_NOTE_LINE = "haven-bundle-manifest-v1"
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_ORIGIN_FIELDS = (
+    "kind",
+    "sender_name",
+    "sender_id",
+    "chat_title",
+    "message_id",
+    "author_signature",
+    "permalink",
+)
 # A proof has one element per tree level; 64 covers any tree a 64-bit size allows.
 _MAX_PROOF_LENGTH = 64
 
@@ -105,6 +127,25 @@ def leaf_path(number: int) -> str:
 
 def proof_path(number: int) -> str:
     return f"proofs/{number:03d}.json"
+
+
+def tlog_proof_path(number: int) -> str:
+    return f"proofs/{number:03d}.tlog-proof"
+
+
+def custody_tlog_proof_path(number: int) -> str:
+    return f"custody/{number:03d}.tlog-proof"
+
+
+def timestamp_path(number: int) -> str:
+    return f"timestamps/{number:02d}.tsr"
+
+
+def manifest_note_text(origin: str, manifest: bytes) -> str:
+    """What manifest.note signs: the log's name, what this is, the manifest's SHA-256.
+    Its second line is no number, so no checkpoint parser can mistake it for a head."""
+    digest = hashlib.sha256(manifest).hexdigest()
+    return f"{origin}\n{MANIFEST_NOTE_LINE}\nsha256 {digest}\n"
 
 
 def custody_leaf_path(number: int) -> str:
@@ -210,6 +251,35 @@ class TimelineFiles:
 
 
 @dataclass(frozen=True)
+class ItemDetails:
+    """What a version 2 manifest says of an item besides its file: the times and origin
+    its leaf commits to (the origin salted, so the salt lets anyone check these)."""
+
+    received_at: dt.datetime
+    original_date: dt.datetime | None
+    mime_type: str
+    origin: Origin | None
+
+    def to_dict(self) -> dict[str, Any]:
+        origin = self.origin
+        return {
+            "received_at": utc_stamp(self.received_at),
+            "original_date": utc_stamp(self.original_date) if self.original_date else None,
+            "mime": self.mime_type,
+            "origin": None if origin is None else {f: getattr(origin, f) for f in _ORIGIN_FIELDS},
+        }
+
+    @classmethod
+    def from_fields(cls, fields: _Fields) -> ItemDetails:
+        origin = None
+        if fields.value("origin") is not None:
+            named = fields.nested("origin")
+            origin = Origin(**{f: named.text(f) for f in _ORIGIN_FIELDS})
+        original = None if fields.value("original_date") is None else fields.time("original_date")
+        return cls(fields.time("received_at"), original, fields.text("mime"), origin)
+
+
+@dataclass(frozen=True)
 class BundleItem:
     """One piece of evidence as the export reads it from the vault and the ledger."""
 
@@ -221,12 +291,13 @@ class BundleItem:
     leaf_data: bytes
     leaf_index: int
     proof: tuple[bytes, ...]
+    details: ItemDetails | None = None
 
     def __post_init__(self) -> None:
         _check_item(self.number, self.kind, self.name, self.salt)
         _check_proof(self.proof)
 
-    def record(self) -> ItemRecord:
+    def record(self, version: int = VERSION) -> ItemRecord:
         return ItemRecord(
             number=self.number,
             kind=self.kind,
@@ -235,7 +306,17 @@ class BundleItem:
             sha256=hashlib.sha256(self.content).digest(),
             salt=self.salt,
             leaf_index=self.leaf_index,
+            version=version,
+            details=self.details if version >= VERSION_CHECKPOINTS else None,
         )
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """An RFC 3161 token over the bundle's checkpoint, and the authority asked."""
+
+    tsa_url: str
+    token: bytes
 
 
 @dataclass(frozen=True)
@@ -265,6 +346,17 @@ class Bundle:
     items: tuple[BundleItem, ...]
     custody: tuple[CustodyEntry, ...] = ()
     timeline: TimelineFiles | None = None
+    checkpoint: str = ""
+    """The tree head as a signed C2SP checkpoint: with it the bundle is of version 2."""
+    timestamps: tuple[Timestamp, ...] = ()
+
+    @property
+    def version(self) -> int:
+        return VERSION_CHECKPOINTS if self.checkpoint else VERSION
+
+    @property
+    def origin(self) -> str:
+        return self.checkpoint.split("\n", 1)[0]
 
     def __post_init__(self) -> None:
         if self.locale not in LOCALES:
@@ -278,7 +370,9 @@ class Bundle:
         if any(not 0 <= index < self.tree_head.head.size for index in indices):
             raise ValueError("every leaf index must lie inside the signed tree")
 
-    def manifest(self) -> Manifest:
+    def manifest(self, sealed: Sealed | None = None) -> Manifest:
+        """The manifest; a version 2 bundle's names the hashes ``sealed`` gives."""
+        version = self.version
         return Manifest(
             case_id=self.case_id,
             locale=self.locale,
@@ -286,13 +380,27 @@ class Bundle:
             exported_by=self.exported_by,
             reason=self.reason,
             key_fingerprint=key_fingerprint(self.log_key),
-            items=tuple(item.record() for item in self.items),
+            items=tuple(item.record(version) for item in self.items),
             custody=tuple(
-                CustodyRecord(number, entry.leaf_index)
+                CustodyRecord(number, entry.leaf_index, version)
                 for number, entry in enumerate(self.custody, start=1)
             ),
             has_timeline=self.timeline is not None,
+            version=version,
+            origin=self.origin if version >= VERSION_CHECKPOINTS else "",
+            timestamps=tuple(t.tsa_url for t in self.timestamps),
+            sealed=sealed,
         )
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """The hashes a version 2 manifest vouches for beyond the items: SHA256SUMS (which
+    lists every other file but the manifest, its note and the extraction record) and the
+    extraction record's two files."""
+
+    sums: bytes
+    records: tuple[tuple[str, bytes], ...]
 
 
 # ---- what the files say ---------------------------------------------------------------
@@ -309,6 +417,8 @@ class ItemRecord:
     sha256: bytes
     salt: bytes
     leaf_index: int
+    version: int = VERSION
+    details: ItemDetails | None = None
 
     def __post_init__(self) -> None:
         _check_item(self.number, self.kind, self.name, self.salt)
@@ -325,8 +435,16 @@ class ItemRecord:
     def proof(self) -> str:
         return proof_path(self.number)
 
+    @property
+    def tlog_proof(self) -> str:
+        return tlog_proof_path(self.number)
+
+    def files(self) -> tuple[str, ...]:
+        own = (self.file, self.leaf, self.proof)
+        return (*own, self.tlog_proof) if self.version >= VERSION_CHECKPOINTS else own
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        value = {
             "number": self.number,
             "kind": self.kind,
             "name": self.name,
@@ -338,9 +456,13 @@ class ItemRecord:
             "leaf": self.leaf,
             "proof": self.proof,
         }
+        if self.version >= VERSION_CHECKPOINTS:
+            value["tlog_proof"] = self.tlog_proof
+            value.update(self.details.to_dict() if self.details else {})
+        return value
 
     @classmethod
-    def from_fields(cls, fields: _Fields) -> ItemRecord:
+    def from_fields(cls, fields: _Fields, version: int) -> ItemRecord:
         try:
             record = cls(
                 number=fields.whole("number"),
@@ -350,6 +472,8 @@ class ItemRecord:
                 sha256=fields.hex_bytes("sha256", HASH_SIZE),
                 salt=fields.hex_bytes("salt", SALT_SIZE),
                 leaf_index=fields.whole("leaf_index"),
+                version=version,
+                details=ItemDetails.from_fields(fields) if version >= VERSION_CHECKPOINTS else None,
             )
         except BundleFormatError:
             raise
@@ -358,6 +482,8 @@ class ItemRecord:
         fields.expect("file", record.file)
         fields.expect("leaf", record.leaf)
         fields.expect("proof", record.proof)
+        if version >= VERSION_CHECKPOINTS:
+            fields.expect("tlog_proof", record.tlog_proof)
         return record
 
 
@@ -367,6 +493,7 @@ class CustodyRecord:
 
     number: int
     leaf_index: int
+    version: int = VERSION
 
     @property
     def leaf(self) -> str:
@@ -376,19 +503,32 @@ class CustodyRecord:
     def proof(self) -> str:
         return custody_proof_path(self.number)
 
+    @property
+    def tlog_proof(self) -> str:
+        return custody_tlog_proof_path(self.number)
+
+    def files(self) -> tuple[str, ...]:
+        own = (self.leaf, self.proof)
+        return (*own, self.tlog_proof) if self.version >= VERSION_CHECKPOINTS else own
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        value = {
             "number": self.number,
             "leaf_index": self.leaf_index,
             "leaf": self.leaf,
             "proof": self.proof,
         }
+        if self.version >= VERSION_CHECKPOINTS:
+            value["tlog_proof"] = self.tlog_proof
+        return value
 
     @classmethod
-    def from_fields(cls, fields: _Fields) -> CustodyRecord:
-        record = cls(number=fields.whole("number"), leaf_index=fields.whole("leaf_index"))
+    def from_fields(cls, fields: _Fields, version: int) -> CustodyRecord:
+        record = cls(fields.whole("number"), fields.whole("leaf_index"), version)
         fields.expect("leaf", record.leaf)
         fields.expect("proof", record.proof)
+        if version >= VERSION_CHECKPOINTS:
+            fields.expect("tlog_proof", record.tlog_proof)
         return record
 
 
@@ -405,6 +545,12 @@ class Manifest:
     items: tuple[ItemRecord, ...]
     custody: tuple[CustodyRecord, ...]
     has_timeline: bool = False
+    version: int = VERSION
+    origin: str = ""
+    """The log's name (version 2): its checkpoint's origin and its key's name."""
+    timestamps: tuple[str, ...] = ()
+    """The authorities whose tokens are timestamps/01.tsr, 02.tsr … (version 2)."""
+    sealed: Sealed | None = None
 
     def __post_init__(self) -> None:
         indices = [item.leaf_index for item in self.items]
@@ -413,67 +559,128 @@ class Manifest:
         if [record.number for record in self.custody] != list(range(1, len(self.custody) + 1)):
             raise ValueError("custody events must be numbered 1, 2, 3… in order")
 
+    @property
+    def timestamp_files(self) -> tuple[str, ...]:
+        return tuple(timestamp_path(n) for n in range(1, len(self.timestamps) + 1))
+
     def files(self) -> frozenset[str]:
         """Every member the bundle must hold, and nothing else."""
-        names = set(FIXED_FILES)
+        names = set(FIXED_FILES_V2 if self.version >= VERSION_CHECKPOINTS else FIXED_FILES)
         if self.has_timeline:
             names.update(TIMELINE_FILES)
         for item in self.items:
-            names.update((item.file, item.leaf, item.proof))
+            names.update(item.files())
         for record in self.custody:
-            names.update((record.leaf, record.proof))
+            names.update(record.files())
+        names.update(self.timestamp_files)
         return frozenset(names)
+
+    def summed_files(self) -> list[str]:
+        """What SHA256SUMS lists: every file but itself, the manifest, its note and the
+        extraction record (whose hashes the manifest gives)."""
+        left_out = {SUMS, MANIFEST, MANIFEST_NOTE, *RECORD_FILES}
+        return sorted(name for name in self.files() if name not in left_out)
 
     def to_json(self) -> bytes:
         timeline = {"text": TIMELINE_TEXT, "json": TIMELINE_JSON} if self.has_timeline else {}
-        return _json_bytes(
-            {
-                "format": FORMAT,
-                "version": VERSION,
-                "case_id": self.case_id,
-                "locale": self.locale,
-                "exported_at": utc_text(self.exported_at),
-                "exported_by": self.exported_by,
-                "reason": self.reason,
-                "commitment": {"scheme": "SHA-256(salt || content)", "leaf_key": LEAF_COMMITMENT},
-                "tree_head": {"signed_bytes": STH_BIN, "signature": STH_SIG, "json": STH_JSON},
-                "log_public_key": {
-                    "file": PUBLIC_KEY,
-                    "algorithm": "Ed25519",
-                    "sha256": self.key_fingerprint.hex(),
-                },
-                "items": [item.to_dict() for item in self.items],
-                "custody": [record.to_dict() for record in self.custody],
-                **({"timeline": timeline} if timeline else {}),
-            }
-        )
+        value: dict[str, Any] = {
+            "format": FORMAT,
+            "version": self.version,
+            "case_id": self.case_id,
+            "locale": self.locale,
+            "exported_at": utc_text(self.exported_at),
+            "exported_by": self.exported_by,
+            "reason": self.reason,
+            "commitment": {"scheme": "SHA-256(salt || content)", "leaf_key": LEAF_COMMITMENT},
+            "tree_head": {"signed_bytes": STH_BIN, "signature": STH_SIG, "json": STH_JSON},
+            "log_public_key": {
+                "file": PUBLIC_KEY,
+                "algorithm": "Ed25519",
+                "sha256": self.key_fingerprint.hex(),
+            },
+            "items": [item.to_dict() for item in self.items],
+            "custody": [record.to_dict() for record in self.custody],
+            **({"timeline": timeline} if timeline else {}),
+        }
+        if self.version >= VERSION_CHECKPOINTS:
+            value.update(self._v2_fields())
+        return _json_bytes(value)
+
+    def _v2_fields(self) -> dict[str, Any]:
+        sealed = self.sealed
+        if sealed is None:
+            raise ValueError("a version 2 manifest names the hashes of SHA256SUMS and the record")
+        return {
+            "log": {"origin": self.origin, "checkpoint": CHECKPOINT, "vkey": VKEY},
+            "signed_by": MANIFEST_NOTE,
+            "sha256sums": {"file": SUMS, "sha256": sealed.sums.hex()},
+            "extraction_record": [
+                {"file": name, "sha256": digest.hex()} for name, digest in sealed.records
+            ],
+            "timestamps": [
+                {"file": name, "authority_url": url}
+                for name, url in zip(self.timestamp_files, self.timestamps, strict=True)
+            ],
+        }
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
         fields = _Fields.parse(data, MANIFEST)
         fields.expect("format", FORMAT)
-        fields.expect("version", VERSION)
+        version = fields.whole("version")
+        if version not in (VERSION, VERSION_CHECKPOINTS):
+            raise BundleFormatError(f"{MANIFEST}: version {version} is not one this Haven reads")
         fields.nested("log_public_key").expect("file", PUBLIC_KEY)
         has_timeline = fields.has("timeline")
         if has_timeline:
             fields.nested("timeline").expect("text", TIMELINE_TEXT)
             fields.nested("timeline").expect("json", TIMELINE_JSON)
         try:
-            return cls(
+            manifest = cls(
                 case_id=fields.text("case_id"),
                 locale=fields.text("locale"),
                 exported_at=fields.time("exported_at"),
                 exported_by=fields.text("exported_by"),
                 reason=fields.text("reason"),
                 key_fingerprint=fields.nested("log_public_key").hex_bytes("sha256", HASH_SIZE),
-                items=tuple(ItemRecord.from_fields(f) for f in fields.objects("items")),
-                custody=tuple(CustodyRecord.from_fields(f) for f in fields.objects("custody")),
+                items=tuple(ItemRecord.from_fields(f, version) for f in fields.objects("items")),
+                custody=tuple(
+                    CustodyRecord.from_fields(f, version) for f in fields.objects("custody")
+                ),
                 has_timeline=has_timeline,
+                version=version,
             )
         except BundleFormatError:
             raise
         except ValueError as exc:
             raise BundleFormatError(f"{MANIFEST}: {exc}") from exc
+        if version < VERSION_CHECKPOINTS:
+            return manifest
+        return manifest._with_v2_fields(fields)
+
+    def _with_v2_fields(self, fields: _Fields) -> Manifest:
+        log = fields.nested("log")
+        log.expect("checkpoint", CHECKPOINT)
+        log.expect("vkey", VKEY)
+        fields.expect("signed_by", MANIFEST_NOTE)
+        sums = fields.nested("sha256sums")
+        sums.expect("file", SUMS)
+        records = tuple(
+            (entry.text("file"), entry.hex_bytes("sha256", HASH_SIZE))
+            for entry in fields.objects("extraction_record")
+        )
+        if tuple(name for name, _ in records) != RECORD_FILES:
+            raise BundleFormatError(f"{MANIFEST}: 'extraction_record' must list {RECORD_FILES}")
+        stamps = fields.objects("timestamps")
+        urls = tuple(entry.text("authority_url") for entry in stamps)
+        for number, entry in enumerate(stamps, start=1):
+            entry.expect("file", timestamp_path(number))
+        return replace(
+            self,
+            origin=log.text("origin"),
+            timestamps=urls,
+            sealed=Sealed(sums.hex_bytes("sha256", HASH_SIZE), records),
+        )
 
 
 @dataclass(frozen=True)
@@ -599,6 +806,9 @@ class _Fields:
 
     def has(self, key: str) -> bool:
         return key in self._value
+
+    def value(self, key: str) -> object:
+        return self._value.get(key)
 
     def expect(self, key: str, wanted: object) -> None:
         if self._value.get(key) != wanted:

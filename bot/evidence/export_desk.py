@@ -15,13 +15,15 @@ from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.events import Inbound, OutboundFile
 from bot.evidence.erasure import erased
-from bot.evidence.export import Exported, default_path, export_case
+from bot.evidence.export import EvidenceMismatch, Exported, default_path, export_case
 from bot.evidence.store import OperatorError, Store
+from bot.evidence.vetting import ALERT_REASON
 from storage import cases, evidence_items
 
 log = logging.getLogger(__name__)
 
 VICTIM = "victim"
+MISMATCH_REASON = ALERT_REASON
 REASON = "the victim asked for their evidence bundle (/export)"
 ZIP = "application/zip"
 
@@ -32,6 +34,8 @@ class Prepared:
 
     exported: Exported | None = None
     problem: str = ""
+    alert: str = ""
+    """A reason to alert the staff with (the records contradict the log)."""
 
 
 class ExportDesk:
@@ -52,6 +56,9 @@ class ExportDesk:
         try:
             path = default_path(self.store, case.id)
             exported = await export_case(self.store, case.id, path, actor=VICTIM, reason=REASON)
+        except EvidenceMismatch as exc:
+            log.error("case %s: the victim's export was refused: %s", case.id, exc)
+            return Prepared(problem="export.mismatch", alert=MISMATCH_REASON)
         except OperatorError as exc:
             log.error("case %s: the victim's export failed: %s", case.id, exc)
             return Prepared(problem="export.failed")
@@ -63,6 +70,8 @@ class ExportDesk:
         done = prepared.exported
         if done is None:
             turn.say(self.prompts.t(turn.case, prepared.problem))
+            if prepared.alert:
+                turn.alert(prepared.alert)
             return
         name = f"haven-case-{turn.case.id}-evidence.zip"
         text = self.prompts.t(turn.case, "export.ready", count=done.items)

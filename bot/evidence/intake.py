@@ -47,7 +47,8 @@ from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
 from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.evidence.filenames import sanitise_filename
-from bot.evidence.receipts import Receipts, human_size
+from bot.evidence.receipts import LIST_LIMIT, Receipts, human_size
+from bot.evidence.vetting import ALERT_REASON, Contradicted, contradicted
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
@@ -362,10 +363,27 @@ class Evidence:
             await self.keep(conn, turn, (link,))
         return True
 
-    async def list_items(self, conn: AsyncConnection, turn: Turn) -> None:
-        """The /evidence command: what the case holds."""
+    async def vet_listing(self, inbound: Inbound) -> Contradicted:
+        """Before the turn: what /evidence would show that the log contradicts (the rows
+        listed are checked against their leaves and content, outside the write lock)."""
+        identity = inbound.identity
+        async with self.db.transaction() as conn:
+            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            if case is None:
+                return {}
+            last = (await evidence_items.usage(conn, case.id)).last_item_no
+        shown = range(max(1, last - LIST_LIMIT + 1), last + 1)
+        return await contradicted(self.db, self.blobs, self.ring, case.id, shown)
+
+    async def list_items(
+        self, conn: AsyncConnection, turn: Turn, contradicted: Contradicted
+    ) -> None:
+        """The /evidence command: what the case holds; a row the log contradicts is
+        shown as such, without its values, and the staff are alerted."""
         items = await evidence_items.for_case(conn, turn.case.id)
-        turn.say(self.receipts.listing(turn.case, items))
+        turn.say(self.receipts.listing(turn.case, items, contradicted))
+        if contradicted:
+            turn.alert(ALERT_REASON)
 
     async def _keep_one(
         self, conn: AsyncConnection, turn: Turn, item: Received

@@ -15,6 +15,7 @@ to start and says which file to restore.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -25,10 +26,13 @@ from storage import case_keys, ledger
 from storage.database import Database
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.log_key import LogKeyError, create_log_key, load_log_key
+from storage.signed_note import NoteVerifier, verifier_of
 
 MASTER_KEY_FILE = "master.key"
 LOG_KEY_FILE = "log-signing.key"
 PUBLIC_KEY_FILE = "log-public-key.pem"
+VKEY_FILE = "log-public-key.vkey"
+DEFAULT_ORIGIN_PREFIX = "haven/"
 
 
 class KeySetupError(Exception):
@@ -99,9 +103,25 @@ async def open_log_key(config: Config, db: Database) -> Ed25519PrivateKey:
         raise KeySetupError(str(exc)) from None
 
 
+def log_origin(config: Config, key: Ed25519PrivateKey) -> str:
+    """The log's name in its checkpoints: ``[evidence] log_origin``, or one derived from
+    the key, so that two deployments never share a name by default."""
+    if config.evidence.log_origin:
+        return config.evidence.log_origin
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return DEFAULT_ORIGIN_PREFIX + hashlib.sha256(raw).hexdigest()[:16]
+
+
+def log_verifier(config: Config, key: Ed25519PrivateKey) -> NoteVerifier:
+    """The log's public key as signed notes name it (its vkey)."""
+    return verifier_of(log_origin(config, key), key)
+
+
 def publish_public_key(config: Config, key: Ed25519PrivateKey) -> Path:
-    """Write the log's public key as PEM for handing out (``haven verify --key``)."""
+    """Write the log's public key for handing out (``haven verify --key``): as PEM, and
+    beside it as a signed-note verifier key (``log-public-key.vkey``)."""
     path = config.data_dir / PUBLIC_KEY_FILE
     pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
     path.write_bytes(pem)
+    (config.data_dir / VKEY_FILE).write_text(log_verifier(config, key).vkey() + "\n")
     return path

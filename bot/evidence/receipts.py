@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -84,7 +84,14 @@ class Receipts:
         )
         return "\n".join([*lines, footer])
 
-    def listing(self, case: CaseRecord, items: Sequence[ItemRecord]) -> str:
+    def listing(
+        self,
+        case: CaseRecord,
+        items: Sequence[ItemRecord],
+        contradicted: Mapping[int, tuple[str, ...]] | None = None,
+    ) -> str:
+        """The list; an item in ``contradicted`` is named only, with no value of its row."""
+        contradicted = contradicted or {}
         if not items:
             return self.prompts.t(case, "evidence.list_empty")
         total = sum(item.size for item in items)
@@ -94,7 +101,12 @@ class Receipts:
         hidden = len(items) - LIST_LIMIT
         if hidden > 0:
             lines.append(self.prompts.t(case, "evidence.list_more", count=hidden))
-        lines.extend(self._line(case, item) for item in items[-LIST_LIMIT:])
+        lines.extend(
+            self.prompts.t(case, "evidence.list_contradicted", item_no=item.item_no)
+            if item.item_no in contradicted
+            else self._line(case, item)
+            for item in items[-LIST_LIMIT:]
+        )
         return "\n".join(lines)
 
     def _line(self, case: CaseRecord, item: ItemRecord) -> str:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from bot.evidence.filenames import shown
 
@@ -76,11 +77,11 @@ class SafeZip:
 
     def __init__(self, path: Path, limits: ZipLimits = DEFAULT_LIMITS) -> None:
         self._limits = limits
-        self._zip = _open(path, limits)
+        self._zip, self._file = _open(path, limits)
         try:
             self._members = _vet(self._zip.infolist(), limits)
         except ArchiveError:
-            self._zip.close()
+            self.close()
             raise
 
     def __enter__(self) -> SafeZip:
@@ -92,7 +93,12 @@ class SafeZip:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """The archive and the file under it (given as an open file, zipfile leaves it)."""
         self._zip.close()
+        self._file.close()
 
     @property
     def names(self) -> frozenset[str]:
@@ -123,19 +129,31 @@ class SafeZip:
             ) from exc
 
 
-def _open(path: Path, limits: ZipLimits) -> zipfile.ZipFile:
+def _open(path: Path, limits: ZipLimits) -> tuple[zipfile.ZipFile, BinaryIO]:
+    """The archive, if ``path`` is a regular file. Opened without blocking and checked on
+    the open descriptor: a FIFO would block for a writer, and a device (/dev/zero) has
+    no end to read to."""
     try:
-        size = os.stat(path).st_size
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise ArchiveError(ArchiveProblem.UNREADABLE, _reason(exc)) from exc
-    if size > limits.max_archive_bytes:
-        raise ArchiveError(
-            ArchiveProblem.TOO_LARGE,
-            f"the archive is {size} bytes; at most {limits.max_archive_bytes} accepted",
-        )
+    handle = os.fdopen(fd, "rb")
     try:
-        return zipfile.ZipFile(path)
+        facts = os.fstat(fd)
+        if not stat.S_ISREG(facts.st_mode):
+            raise ArchiveError(ArchiveProblem.UNREADABLE, "not a regular file")
+        if facts.st_size > limits.max_archive_bytes:
+            raise ArchiveError(
+                ArchiveProblem.TOO_LARGE,
+                f"the archive is {facts.st_size} bytes; at most {limits.max_archive_bytes} "
+                "accepted",
+            )
+        return zipfile.ZipFile(handle), handle
+    except ArchiveError:
+        handle.close()
+        raise
     except _ZIP_ERRORS as exc:
+        handle.close()
         raise ArchiveError(
             ArchiveProblem.UNREADABLE, f"not a readable zip archive: {_reason(exc)}"
         ) from exc

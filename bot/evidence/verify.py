@@ -7,21 +7,30 @@ proof leads to the signed tree head; and whether that head's signature verifies 
 key in the bundle and with a key obtained independently (``--key``). The commitment is
 what ties the file to the signed log: the plain hash is kept out of the log on purpose.
 
+A version 2 bundle also has its C2SP checkpoint checked with the log's key, each item's
+tlog proof, the log key's signed note over the manifest (which covers the case, the
+reason, who exported it and, through SHA256SUMS, every other file), the extraction
+record, and its RFC 3161 timestamps: their time and authority always, their signature
+with ``--tsa-ca``. The timeline is checked against the log entries in every version.
+
 The archive is never extracted: :mod:`bot.evidence.safezip` vets it, then members are read into
 memory under caps or streamed through the hashes. A bundle that cannot be trusted to be
-read (not a zip, hostile paths, a decompression bomb, files missing from or added to the
-manifest) is *refused* with one line saying why; a readable bundle gets a full report.
+read (not a regular file, not a zip, hostile paths, a decompression bomb, files missing
+from or added to the manifest) is *refused* with one line saying why; a readable bundle
+gets a report: a summary in plain words, and every item's line with ``--verbose``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import stat
 import sys
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -36,7 +45,7 @@ from bot.evidence.bundle import (
     STH_BIN,
     STH_JSON,
     STH_SIG,
-    TIMELINE_JSON,
+    VERSION_CHECKPOINTS,
     BundleFormatError,
     CustodyRecord,
     ItemRecord,
@@ -50,7 +59,16 @@ from bot.evidence.bundle import (
 )
 from bot.evidence.filenames import shown
 from bot.evidence.safezip import DEFAULT_LIMITS, ArchiveError, MiB, SafeZip, ZipLimits
+from bot.evidence.verify_sealed import (
+    SealedChecks,
+    Sealing,
+    StampResult,
+    TrustedKey,
+    leaf_fields,
+)
+from bot.evidence.verify_timeline import check_timeline
 from storage.merkle import TreeHead, leaf_hash, verify_inclusion, verify_tree_head
+from storage.signed_note import NoteError, NoteVerifier, parse_vkey
 
 EXIT_VERIFIED = 0
 EXIT_NOT_VERIFIED = 1
@@ -77,6 +95,7 @@ class Problem(StrEnum):
     INCLUSION = "inclusion"  # a proof does not lead from the leaf to the signed root
     SIGNATURE = "signature"  # the tree head's signature fails with the bundle's key
     TRUSTED_KEY = "trusted_key"  # ... or with the key given by --key
+    TIMESTAMP = "timestamp"  # an RFC 3161 token is damaged, missing or does not check
 
 
 @dataclass(frozen=True)
@@ -118,6 +137,8 @@ class Report:
     signature_ok: bool = False
     trusted_key_ok: bool | None = None
     """None when no independently obtained key was given."""
+    sealing: Sealing | None = None
+    """What the version 2 checks found; None for an older bundle."""
 
     @property
     def ok(self) -> bool:
@@ -132,7 +153,7 @@ class Report:
 
 
 class KeyFileError(Exception):
-    """The ``--key`` file is not an Ed25519 public key in PEM form."""
+    """The ``--key`` or ``--tsa-ca`` file is not what it must be."""
 
 
 class _Refused(Exception):
@@ -142,12 +163,16 @@ class _Refused(Exception):
 
 
 def verify_bundle(
-    path: Path, trusted_key: Ed25519PublicKey | None = None, limits: ZipLimits = DEFAULT_LIMITS
+    path: Path,
+    trusted_key: TrustedKey | None = None,
+    limits: ZipLimits = DEFAULT_LIMITS,
+    tsa_roots: list[x509.Certificate] | None = None,
 ) -> Report:
-    """Check the bundle at ``path``; never raises for anything the bundle contains."""
+    """Check the bundle at ``path``; never raises for anything the bundle contains.
+    ``tsa_roots``: the CA certificates to check its timestamps with (``--tsa-ca``)."""
     try:
         with SafeZip(path, limits) as archive:
-            return _Verification(path, archive, trusted_key).run()
+            return _Verification(path, archive, trusted_key, tsa_roots).run()
     except ArchiveError as exc:
         return _refusal(path, Problem(exc.problem.value), str(exc))
     except BundleFormatError as exc:
@@ -156,31 +181,63 @@ def verify_bundle(
         return _refusal(path, exc.problem, str(exc))
 
 
-def load_key(path: Path) -> Ed25519PublicKey:
-    """An Ed25519 public key from a PEM file, e.g. the log key published by the organisation."""
+def load_key(path: Path) -> TrustedKey:
+    """The log key as the organisation published it: a PEM public key, or a signed-note
+    verifier key (``log-public-key.vkey``, which also names the log)."""
+    data = _small_file(path)
+    if not data.lstrip().startswith(b"-----BEGIN"):
+        try:
+            return parse_vkey(data.decode("utf-8"))
+        except (NoteError, UnicodeDecodeError) as exc:
+            raise KeyFileError(
+                f"{path}: not a public key in PEM form nor a verifier key ({_first_line(exc)})"
+            ) from exc
     try:
-        with path.open("rb") as handle:
-            key = load_pem_public_key(handle.read(_MAX_SMALL_FILE_BYTES))
-    except (OSError, ValueError, UnsupportedAlgorithm) as exc:
+        key = load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
         raise KeyFileError(f"{path}: not a public key in PEM form ({_first_line(exc)})") from exc
     if not isinstance(key, Ed25519PublicKey):
         raise KeyFileError(f"{path}: not an Ed25519 public key")
     return key
 
 
-def run(bundle: Path, key_file: Path | None) -> int:
+def load_tsa_roots(path: Path) -> list[x509.Certificate]:
+    """The CA certificates (PEM) that vouch for the time-stamping authorities."""
+    try:
+        roots = x509.load_pem_x509_certificates(_small_file(path))
+    except ValueError as exc:
+        raise KeyFileError(f"{path}: not PEM certificates ({_first_line(exc)})") from exc
+    return roots
+
+
+def run(
+    bundle: Path, key_file: Path | None, tsa_ca: Path | None = None, verbose: bool = False
+) -> int:
     """The ``haven verify`` command: print the report, return the exit status."""
     try:
         trusted = load_key(key_file) if key_file is not None else None
+        roots = load_tsa_roots(tsa_ca) if tsa_ca is not None else None
     except KeyFileError as exc:
         print(f"haven verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    report = verify_bundle(bundle, trusted)
+    report = verify_bundle(bundle, trusted, tsa_roots=roots)
     if report.refused:
         print(f"haven verify: {bundle}: {report.findings[0].detail}", file=sys.stderr)
         return EXIT_NOT_VERIFIED
-    print(format_report(report))
+    print(format_report(report, verbose=verbose))
     return EXIT_VERIFIED if report.ok else EXIT_NOT_VERIFIED
+
+
+def _small_file(path: Path) -> bytes:
+    """A key or certificate file: a regular file, read up to its cap."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                raise KeyFileError(f"{path}: not a regular file")
+            return handle.read(_MAX_SMALL_FILE_BYTES)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: {_first_line(exc)}") from exc
 
 
 def _refusal(path: Path, problem: Problem, detail: str) -> Report:
@@ -190,16 +247,27 @@ def _refusal(path: Path, problem: Problem, detail: str) -> Report:
 class _Verification:
     """One run over one opened archive, collecting findings as it goes."""
 
-    def __init__(self, path: Path, archive: SafeZip, trusted_key: Ed25519PublicKey | None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        archive: SafeZip,
+        trusted_key: TrustedKey | None,
+        tsa_roots: list[x509.Certificate] | None,
+    ) -> None:
         self._path = path
         self._archive = archive
         self._trusted_key = trusted_key
+        self._tsa_roots = tsa_roots
         self._findings: list[Finding] = []
+        self._leaves: dict[int, dict[str, object]] = {}
+        self._sealed: SealedChecks | None = None
+        self._sealing: Sealing | None = None
 
     def run(self) -> Report:
         if MANIFEST not in self._archive.names:
             raise _Refused(Problem.MISSING_FILE, f"no {MANIFEST}: not a Haven evidence bundle")
-        manifest = Manifest.from_json(self._archive.read(MANIFEST, _MAX_MANIFEST_BYTES))
+        manifest_bytes = self._archive.read(MANIFEST, _MAX_MANIFEST_BYTES)
+        manifest = Manifest.from_json(manifest_bytes)
         self._check_file_set(manifest)
         head, signature = self._tree_head()
         bundle_key = self._bundle_key(manifest)
@@ -209,18 +277,23 @@ class _Verification:
                 Problem.SIGNATURE, "tree head", f"{STH_SIG} does not verify with {PUBLIC_KEY}"
             )
         trusted_ok = None
-        if self._trusted_key is not None:
-            trusted_ok = verify_tree_head(head, signature, self._trusted_key)
+        trusted_pem = self._trusted_public()
+        if trusted_pem is not None:
+            trusted_ok = verify_tree_head(head, signature, trusted_pem)
             if not trusted_ok:
                 self._find(
                     Problem.TRUSTED_KEY,
                     "tree head",
                     f"{STH_SIG} does not verify with the --key key",
                 )
+        if manifest.version >= VERSION_CHECKPOINTS:
+            raw = bundle_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+            trusted_ok = self._seal_checks(manifest, manifest_bytes, raw, head, trusted_ok)
         items = tuple(self._item(record, head) for record in manifest.items)
         custody = tuple(self._custody(record, head) for record in manifest.custody)
         if manifest.has_timeline:
-            self._timeline(manifest)
+            by_number = {record.number: record for record in manifest.items}
+            check_timeline(self._archive, by_number, self._leaves, self._find_named)
         return Report(
             path=self._path,
             findings=tuple(self._findings),
@@ -228,12 +301,47 @@ class _Verification:
             tree_head=head,
             items=items,
             custody=custody,
-            signature_ok=signature_ok,
+            signature_ok=signature_ok and (self._sealing is None or self._sealing.manifest_signed),
             trusted_key_ok=trusted_ok,
+            sealing=self._sealing,
         )
+
+    def _trusted_public(self) -> Ed25519PublicKey | None:
+        key = self._trusted_key
+        if isinstance(key, NoteVerifier):
+            return Ed25519PublicKey.from_public_bytes(key.public_key)
+        return key
+
+    def _seal_checks(
+        self,
+        manifest: Manifest,
+        manifest_bytes: bytes,
+        raw_key: bytes,
+        head: TreeHead,
+        trusted_ok: bool | None,
+    ) -> bool | None:
+        try:
+            self._sealed = SealedChecks(
+                self._archive,
+                manifest,
+                manifest_bytes,
+                raw_key,
+                self._trusted_key,
+                self._tsa_roots,
+                self._find_named,
+            )
+        except NoteError as exc:
+            raise _Refused(Problem.FORMAT, f"{MANIFEST}: the log's origin: {exc}") from exc
+        self._sealing = self._sealed.run(head)
+        if self._sealing.trusted_ok is None:
+            return trusted_ok
+        return bool(trusted_ok) and self._sealing.trusted_ok
 
     def _find(self, problem: Problem, subject: str, detail: str) -> None:
         self._findings.append(Finding(problem, subject, detail))
+
+    def _find_named(self, problem: str, subject: str, detail: str) -> None:
+        self._find(Problem(problem), subject, detail)
 
     def _read(self, name: str) -> bytes:
         return self._archive.read(name, _MAX_SMALL_FILE_BYTES)
@@ -282,10 +390,19 @@ class _Verification:
         except BundleFormatError as exc:
             claims = None
             self._find(Problem.FORMAT, subject, str(exc))
+        self._leaves[record.number] = fields = leaf_fields(leaf)
         digest, salted, size = self._hash_content(record)
         hash_ok = (digest, size) == (record.sha256, record.size)
         if not hash_ok:
             self._find(Problem.CONTENT_HASH, subject, f"{record.file} is not the file listed")
+        inclusion_ok = self._inclusion(subject, leaf, record.leaf_index, record.proof, head)
+        if self._sealed is not None and self._sealing is not None:
+            self._sealed.details(subject, record, fields)
+            if self._sealing.sums.get(record.file) not in (None, digest):
+                self._find(Problem.CONTENT_HASH, subject, f"{record.file} differs from SHA256SUMS")
+            inclusion_ok &= self._sealed.proof(
+                subject, leaf_hash(leaf), record.leaf_index, record.tlog_proof, self._sealing
+            )
         if claims is not None and (differs := claims.mismatch(size, digest)):
             hash_ok = False
             self._find(Problem.CONTENT_HASH, subject, differs)
@@ -300,33 +417,18 @@ class _Verification:
             file=record.file,
             hash_ok=hash_ok,
             commitment_ok=commitment_ok,
-            inclusion_ok=self._inclusion(subject, leaf, record.leaf_index, record.proof, head),
+            inclusion_ok=inclusion_ok,
         )
 
     def _custody(self, record: CustodyRecord, head: TreeHead) -> CustodyResult:
         subject = f"custody {record.number:03d}"
         leaf = self._read(record.leaf)
         ok = self._inclusion(subject, leaf, record.leaf_index, record.proof, head)
-        return CustodyResult(record.number, ok)
-
-    def _timeline(self, manifest: Manifest) -> None:
-        """Every item number the timeline rests on must be an item of this bundle."""
-        try:
-            entries = json.loads(self._archive.read(TIMELINE_JSON, _MAX_MANIFEST_BYTES))["entries"]
-            rests_on = [entry["rests_on"] for entry in entries]
-            cited = {r["item"] for r in rests_on if "item" in r}
-            cited |= {n for r in rests_on for n in r.get("items", ())}
-        except (ValueError, KeyError, TypeError) as exc:
-            self._find(Problem.FORMAT, "timeline", f"{TIMELINE_JSON}: {_first_line(exc)}")
-            return
-        unknown = cited - {item.number for item in manifest.items}
-        if unknown:
-            listed = ", ".join(str(n) for n in sorted(unknown, key=str)[:_LISTED_NAMES])
-            self._find(
-                Problem.INCONSISTENT,
-                "timeline",
-                f"{TIMELINE_JSON} rests on items not here: {listed}",
+        if self._sealed is not None and self._sealing is not None:
+            ok &= self._sealed.proof(
+                subject, leaf_hash(leaf), record.leaf_index, record.tlog_proof, self._sealing
             )
+        return CustodyResult(record.number, ok)
 
     def _hash_content(self, record: ItemRecord) -> tuple[bytes, bytes, int]:
         """SHA-256(file), SHA-256(salt || file) and the size, in one streamed pass."""
@@ -363,8 +465,10 @@ class _Verification:
         return True
 
 
-def format_report(report: Report) -> str:
-    """The report as ``haven verify`` prints it: the bundle, then one line per item."""
+def format_report(report: Report, *, verbose: bool = False) -> str:
+    """The report as ``haven verify`` prints it: what the bundle is, what was checked and
+    how it came out, in plain words; every item's line with ``verbose`` (else only the
+    items with a problem)."""
     manifest, head = report.manifest, report.tree_head
     if manifest is None or head is None:
         return f"REFUSED: {report.findings[0].detail}"
@@ -376,21 +480,77 @@ def format_report(report: Report) -> str:
         f"Tree head  {head.size} entries, {utc_text(head_time(head))}, root {head.root.hex()}",
         f"Log key    SHA-256 fingerprint {manifest.key_fingerprint.hex()}",
         "",
-        f"Signature with the key in the bundle: {_mark(report.signature_ok)}",
-        f"Signature with --key:                 {_trusted_mark(report.trusted_key_ok)}",
+        "What was checked:",
+        *_checked(report),
         "",
-        _ROW.format("", "kind", "hash", "commitment", "inclusion", "file"),
     ]
-    for item in report.items:
-        marks = (_mark(item.hash_ok), _mark(item.commitment_ok), _mark(item.inclusion_ok))
-        lines.append(_ROW.format(f"item {item.number:03d}", item.kind, *marks, item.file))
-    for entry in report.custody:
-        label = f"custody {entry.number:03d}"
-        lines.append(_ROW.format(label, "", "", "", _mark(entry.inclusion_ok), "").rstrip())
-    lines.append("")
+    failed = {finding.subject for finding in report.findings}
+    rows = [
+        _ROW.format(f"item {item.number:03d}", item.kind, *_marks(item), item.file)
+        for item in report.items
+        if verbose or f"item {item.number:03d}" in failed
+    ]
+    rows += [
+        _ROW.format(f"custody {e.number:03d}", "", "", "", _mark(e.inclusion_ok), "").rstrip()
+        for e in report.custody
+        if verbose or f"custody {e.number:03d}" in failed
+    ]
+    if rows:
+        lines += [_ROW.format("", "kind", "hash", "commitment", "inclusion", "file"), *rows, ""]
     lines += [f"problem: {shown(str(finding))}" for finding in report.findings]
     lines.append(_verdict(report))
     return "\n".join(lines)
+
+
+def _checked(report: Report) -> list[str]:
+    """One line per kind of check, with how many passed."""
+    sealing = report.sealing
+    items, custody = report.items, report.custody
+    signed = "the log key in the bundle"
+    lines = [
+        f"- signature of the tree head (sth.sig) with {signed}: {_mark(report.signature_ok)}",
+        f"- the same with a key obtained apart from the bundle (--key): "
+        f"{_trusted_mark(report.trusted_key_ok)}",
+    ]
+    if sealing is not None:
+        checkpoint = sealing.checkpoint
+        named = f"{shown(checkpoint.origin)}, {checkpoint.size} entries" if checkpoint else "—"
+        lines += [
+            f"- C2SP checkpoint ({named}) signed by {signed}: {_mark(checkpoint is not None)}",
+            f"- manifest (case, reason, who exported, every file's SHA-256) signed by the "
+            f"log key (manifest.note): {_mark(sealing.manifest_signed)}",
+        ]
+    hashed = sum(item.hash_ok for item in items)
+    committed = sum(item.commitment_ok for item in items)
+    proven = sum(item.inclusion_ok for item in items)
+    proofs = (
+        "inclusion proofs (RFC 9162 and c2sp.org/tlog-proof)" if sealing else "inclusion proofs"
+    )
+    lines += [
+        f"- items: SHA-256 as listed {hashed}/{len(items)}, salted commitment as logged "
+        f"{committed}/{len(items)}, {proofs} to the signed root {proven}/{len(items)}",
+        f"- custody events proven in the log: {sum(e.inclusion_ok for e in custody)}"
+        f"/{len(custody)}",
+    ]
+    if sealing is not None:
+        lines += [_stamp_line(stamp) for stamp in sealing.stamps] or [
+            "- trusted timestamp (RFC 3161): none in this bundle"
+        ]
+    return lines
+
+
+def _stamp_line(stamp: StampResult) -> str:
+    facts = stamp.facts
+    if facts is None:
+        return f"- trusted timestamp {stamp.file}: damaged"
+    said = f"{utc_text(facts.time)} by {shown(facts.authority)}"
+    if stamp.ok is None:
+        return f"- trusted timestamp {stamp.file}: {said}; not checked (no --tsa-ca given)"
+    return f"- trusted timestamp {stamp.file}: {said}; signature and certificate: {_mark(stamp.ok)}"
+
+
+def _marks(item: ItemResult) -> tuple[str, str, str]:
+    return _mark(item.hash_ok), _mark(item.commitment_ok), _mark(item.inclusion_ok)
 
 
 def _verdict(report: Report) -> str:

@@ -17,9 +17,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.config import Config, ConfigError, load_config
 from bot.content.playbook import ContentError
 from bot.delivery.outbox_admin import outbox_command
-from bot.evidence import erasure, export, retention, rotation, verify
+from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
-from bot.evidence.keyfiles import log_key_path, master_key_path, publish_public_key
+from bot.evidence.keyfiles import (
+    log_key_path,
+    log_verifier,
+    master_key_path,
+    publish_public_key,
+)
 from bot.evidence.store import OPERATOR, OperatorError, Store
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
@@ -44,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args)
         if args.command == "verify":
-            return verify.run(args.bundle, args.key)
+            return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         if args.command == "migrate":
@@ -88,7 +93,19 @@ def _parser() -> argparse.ArgumentParser:
     )
     verify_cmd.add_argument("bundle", type=Path, metavar="BUNDLE.zip")
     verify_cmd.add_argument(
-        "--key", type=Path, metavar="PEM", help="the log's public key, obtained independently"
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the log's public key, obtained independently (PEM, or the .vkey verifier key)",
+    )
+    verify_cmd.add_argument(
+        "--tsa-ca",
+        type=Path,
+        metavar="PEM",
+        help="CA certificate(s) of the time-stamping authorities, to check the timestamps",
+    )
+    verify_cmd.add_argument(
+        "-v", "--verbose", action="store_true", help="a line for every item and custody event"
     )
     _operator_parsers(commands)
     return parser
@@ -106,7 +123,20 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     export_cmd.add_argument("case", type=int, metavar="CASE")
     export_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
     export_cmd.add_argument("--reason", required=True, help="why (logged as a custody event)")
+    export_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
     _common(export_cmd)
+    report_cmd = commands.add_parser(
+        "report", help="write a case report (PDF) for a lawyer or the police"
+    )
+    report_cmd.add_argument("case", type=int, metavar="CASE")
+    report_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    report_cmd.add_argument("--reason", required=True, help="why (logged as a custody event)")
+    report_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
+    _common(report_cmd)
     hold_cmd = commands.add_parser("hold", help="put a case on legal hold (no erasure)")
     hold_cmd.add_argument("case", type=int, metavar="CASE")
     hold_cmd.add_argument("--reason", required=True)
@@ -183,11 +213,35 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def writable(out: Path, force: bool) -> Path:
+    """Where to write an operator's file: made absolute without following any symbolic
+    link (the file is written beside it and renamed over it, so a link named FILE is
+    replaced, never its target), and refused if something is there already, unless
+    ``force``."""
+    path = Path(os.path.abspath(out))
+    if path.is_symlink() or path.exists():
+        if not force:
+            raise OperatorError(f"{path} exists; choose another file, or add --force to replace it")
+        if path.is_dir() and not path.is_symlink():
+            raise OperatorError(f"{path} is a directory")
+    return path
+
+
 def _first_line(exc: BaseException) -> str:
     return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
-_OPERATOR_COMMANDS = ("init", "audit", "export", "hold", "release", "erase", "retention", "keys")
+_OPERATOR_COMMANDS = (
+    "init",
+    "audit",
+    "export",
+    "report",
+    "hold",
+    "release",
+    "erase",
+    "retention",
+    "keys",
+)
 
 
 def _operator(args: argparse.Namespace) -> int:
@@ -225,6 +279,7 @@ async def _init(store: Store, args: argparse.Namespace) -> int:
     print(f"  log signing key  {log_key_path(config)}")
     print(f"  log public key   {public}")
     print(f"                   SHA-256 fingerprint {key_fingerprint(raw).hex()}")
+    print(f"  verifier key     {log_verifier(config, store.log_key).vkey()}")
     print(
         "Back up the master key somewhere safe and apart from the data: without it no "
         "evidence can be read.\nPublish the log public key (or its fingerprint) where "
@@ -247,12 +302,20 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
 
 async def _export(store: Store, args: argparse.Namespace) -> int:
     done = await export.export_case(
-        store, args.case, args.out.resolve(), actor=OPERATOR, reason=args.reason
+        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
     )
     print(
         f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "
         f"verified -> {done.path}"
     )
+    return 0
+
+
+async def _report(store: Store, args: argparse.Namespace) -> int:
+    done = await case_report.write_report(
+        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
+    )
+    print(f"case {args.case}: report with {done.items} item(s) -> {done.path}")
     return 0
 
 
@@ -313,6 +376,7 @@ _OPERATIONS = {
     "init": _init,
     "audit": _audit,
     "export": _export,
+    "report": _report,
     "hold": _hold,
     "release": _release,
     "erase": _erase,

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.events import Inbound
+from bot.evidence.vetting import ALERT_REASON
 from bot.search.query import QueryError, parse_query
 from bot.search.results import describe
 from bot.search.searcher import Searcher, SearchResult
@@ -66,6 +67,8 @@ class SearchDesk:
             turn.say(self._t(turn, found.problem, **found.fields))
             return
         turn.say(describe(result, functools.partial(self.prompts.t, turn.case), self.tz))
+        if result.contradicted:
+            turn.alert(ALERT_REASON)
 
     def _t(self, turn: Turn, key: str, **fields: object) -> str:
         return self.prompts.t(turn.case, key, **fields)

@@ -37,6 +37,8 @@ def describe(result: SearchResult, t: Lookup, tz: ZoneInfo) -> str:
 
 
 def _hit(hit: Hit, t: Lookup, tz: ZoneInfo) -> str:
+    if hit.contradicted:
+        return f"#{hit.item_no} · {t('search.contradicted')}"
     when = hit.event_time.astimezone(tz).strftime(_TIME)
     if not hit.dated:
         when += " " + t("timeline.basis_received")

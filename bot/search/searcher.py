@@ -18,6 +18,9 @@ retrieval (:meth:`Searcher.search`), so both follow the same rules:
   "not there". No text recognition (OCR) runs in this build.
 - ``masked=True`` passes every snippet, sender and file name through
   :func:`bot.masking.mask`, for staff.
+- Each hit's row is checked against the log before it is shown (bot/evidence/vetting.py):
+  a hit the log contradicts is shown by its number only, marked, and the victim's desk
+  alerts the staff.
 - Every search, whatever it finds (and every one refused), is a custody event: who
   searched, what for (with personal data masked, since log entries outlive an
   erasure) and how many results.
@@ -33,6 +36,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.clock import Clock
+from bot.evidence.vetting import contradicted
 from bot.privacy.masking import mask
 from bot.search.query import Query
 from bot.search.text_match import Needle, needle
@@ -82,6 +86,9 @@ class Hit:
     sender: str
     file_name: str
     snippet: str
+    contradicted: tuple[str, ...] = ()
+    """What the item's row says differently from the log (bot/evidence/vetting.py): then
+    the hit carries none of the row's values, only its number."""
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,10 @@ class SearchResult:
     media_unsearched: int = 0
     """Voice messages, audio and videos in scope, matched by name only."""
     unreadable: int = 0
+
+    @property
+    def contradicted(self) -> int:
+        return sum(bool(hit.contradicted) for hit in self.hits)
 
 
 @dataclass
@@ -173,7 +184,7 @@ class Searcher:
         result = SearchResult(
             status=status,
             window=window,
-            hits=tuple(tally.hits),
+            hits=await self._vetted(case_id, tally.hits),
             total=tally.total,
             examined=tally.examined,
             pictures_unsearched=tally.pictures if request.needles else 0,
@@ -182,6 +193,18 @@ class Searcher:
         )
         await self._record(actor, case_id, query, result, request, purpose)
         return result
+
+    async def _vetted(self, case_id: int, hits: list[Hit]) -> tuple[Hit, ...]:
+        """The hits, those whose rows the log contradicts stripped of the row's values."""
+        flagged = await contradicted(
+            self.db, self.blobs, self.ring, case_id, [hit.item_no for hit in hits]
+        )
+        return tuple(
+            Hit(hit.item_no, hit.kind, hit.event_time, False, "", "", "", flagged[hit.item_no])
+            if hit.item_no in flagged
+            else hit
+            for hit in hits
+        )
 
     async def _record(
         self,

@@ -6,7 +6,9 @@ transaction. A briefing missed while Haven was down is posted once at the next s
 marked late. With it go the daily progress notes to victims who asked for them
 (bot/staff/progress_notes.py), when the deployment offers them. Each briefing signs a fresh
 tree head of the evidence log and shows it, so the staff channel holds an outside record
-that the log's history was not rewritten.
+that the log's history was not rewritten. The head is a C2SP checkpoint, timestamped by
+the configured authorities like an export's (bot/evidence/stamping.py); the briefing says
+how many heads still wait for a timestamp.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.content.prompts import Reply
 from bot.delivery.outbox import payload_of
 from bot.events import ChatRef
+from bot.evidence.stamping import Stamper
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.texts import StaffTexts
-from storage import briefings, ledger
+from storage import briefings, ledger, timestamps
 from storage.database import Database
 from storage.outbox import NewMessage, enqueue_many
 
@@ -52,6 +55,8 @@ class Briefer:
         progress: ProgressNotes,
         *,
         enabled: bool = True,
+        origin: str = "",
+        stamper: Stamper | None = None,
     ) -> None:
         self.db = db
         self.words = words
@@ -60,6 +65,8 @@ class Briefer:
         self.at = at
         self.progress = progress
         self.enabled = enabled
+        self.origin = origin
+        self.stamper = stamper
 
     async def fire_due(self, now: datetime) -> int:
         """Post the briefing if it is due (once, late if it was missed); schedule the next."""
@@ -94,7 +101,9 @@ class Briefer:
     ) -> str:
         words = self.words
         figures = await briefings.figures(conn, now)
-        head = await ledger.sign_head(conn, self.log_key, now)
+        head = await ledger.sign_head(conn, self.log_key, now, origin=self.origin)
+        if self.stamper is not None:
+            await self.stamper.queue(conn, head, now)
         if on_request:
             title = words.t("briefing.title_now", at=words.at(now))
         elif late_for is not None:
@@ -127,4 +136,7 @@ class Briefer:
         if figures.dead_letters:
             lines.append(words.t("briefing.dead_letters", n=figures.dead_letters))
         lines.append(words.t("briefing.tree_head", size=head.head.size, root=head.head.root.hex()))
+        if self.stamper is not None and self.stamper.enabled:
+            waiting = await timestamps.waiting_count(conn)
+            lines.append(words.t("briefing.timestamps_waiting", n=waiting))
         return "\n".join(lines)

@@ -21,6 +21,7 @@ from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, l
 from bot.conversation.signals import SignalDetector, normalise
 from bot.conversation.triage import reasons_from_answers, severity_of, tags
 from bot.dispatch import CASE_COMMANDS
+from bot.evidence.export_desk import MISMATCH_REASON
 
 LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 
@@ -98,6 +99,7 @@ EVIDENCE_KEYS = (
     "list_header",
     "list_item",
     "list_more",
+    "list_contradicted",
     "list_empty",
     *(f"kind.{kind}" for kind in ("text", "photo", "document", "voice", "video", "audio", "file")),
 )
@@ -114,6 +116,7 @@ SEARCH_KEYS = (
     *(f"timeline.basis_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
     "search.help",
     "search.none",
+    "search.contradicted",
     "search.results",
     "search.pictures",
     "search.bad_date",
@@ -198,6 +201,7 @@ STAFF_KEYS = (
     "briefing.reminders_sent",
     "briefing.dead_letters",
     "briefing.tree_head",
+    "briefing.timestamps_waiting",
     "retrieval.requested",
     "retrieval.approved",
     "retrieval.denied",
@@ -216,6 +220,9 @@ STAFF_KEYS = (
     "retrieval.state_denied",
     "retrieval.state_expired",
 )
+# Reasons the code alerts the staff with on its own, besides the playbook's.
+CODE_REASON_KEYS = frozenset({f"reason.{MISMATCH_REASON}"})
+
 REQUIRED_KEYS = frozenset(
     {
         "meta.language_name",
@@ -224,6 +231,11 @@ REQUIRED_KEYS = frozenset(
         *STAFF_KEYS,
         *(f"ui.{name}" for name in UI_KEYS),
         *(f"evidence.{name}" for name in EVIDENCE_KEYS),
+        *CODE_REASON_KEYS,
+        "export.mismatch",
+        "report.ready",
+        "report.empty",
+        "report.failed",
     }
 )
 
@@ -247,6 +259,7 @@ EXPECTED_FIELDS = {
     "ui.status_phase_step": {"number", "title"},
     "ui.unknown_command": {"command"},
     "ui.too_long": {"limit"},
+    "report.ready": {"count"},
     "export.ready": {"count"},
     "evidence.batch_header": {
         "count",
@@ -331,6 +344,7 @@ EXPECTED_FIELDS = {
     "briefing.reminders_sent": {"n"},
     "briefing.dead_letters": {"n"},
     "briefing.tree_head": {"root", "size"},
+    "briefing.timestamps_waiting": {"n"},
     "retrieval.requested": {"case_id", "end", "expires", "id", "start", "who"},
     "retrieval.approved": {"expires", "id", "who"},
     "retrieval.denied": {"id"},
@@ -359,6 +373,7 @@ EXPECTED_FIELDS = {
     "evidence.list_header": {"count", "total"},
     "evidence.list_item": {"item_no", "kind", "size", "received_local", "name", "digest_short"},
     "evidence.list_more": {"count"},
+    "evidence.list_contradicted": {"item_no"},
     "memo.usage": {"example"},
     "memo.kept": {"note_no", "when"},
     "memo.kept_written": {"note_no", "when", "example"},
@@ -507,9 +522,11 @@ def test_required_and_referenced_keys_exist(playbook: Playbook) -> None:
 
 def test_no_stray_keys_in_the_playbook_namespaces(playbook: Playbook) -> None:
     """A misspelt item or question id would leave its real key missing and this one unused."""
-    known = referenced_keys(playbook) | {
-        f"item.{item.id}.body_general" for step in playbook.steps for item in step.items
-    }
+    known = (
+        referenced_keys(playbook)
+        | CODE_REASON_KEYS
+        | {f"item.{item.id}.body_general" for step in playbook.steps for item in step.items}
+    )
     derived = ("question.", "item.", "step.", "notice.", "reason.", "signal.", "severity.")
     for locale in LOCALES:
         stray = {
@@ -915,3 +932,20 @@ def test_triage_effects_follow_the_playbook(playbook: Playbook) -> None:
     assert playbook.question("safety_recheck").ask_if == ("leaked:address",)
     assert playbook.question("extortion_amount").ask_if == ("extortion:yes",)
     assert playbook.question("leaked").multi
+
+
+def test_the_notarisation_handoff_says_what_to_bring_in_both_languages(
+    playbook: Playbook,
+) -> None:
+    """Issue 19: how to take the phone and the bundle to a notary office, from the
+    reference rows (notarised preservation; SPC evidence provisions arts. 93-94)."""
+    wanted = {
+        "en": ("notary office", "evidence-preservation notarisation", "your ID", "(/export)"),
+        "zh-CN": ("公证处", "证据保全公证", "身份证件", "（/export）"),
+    }
+    for locale, phrases in wanted.items():
+        body = playbook.texts.raw(locale, "item.evidence_value.body")
+        assert all(phrase in body for phrase in phrases), locale
+        assert "/report" in body and "[[spc_evidence_93_94]]" in body
+        general = playbook.texts.raw(locale, "item.evidence_value.body_general")
+        assert "/export" in general and "[[" not in general

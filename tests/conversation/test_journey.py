@@ -11,9 +11,11 @@ def text_of(haven: Haven, locale: str, key: str, **fields: object) -> str:
     return haven.playbook.texts.get(locale, key, **fields)
 
 
-async def triage(victim: Victim, *, extortion: str = "no", spread: str = "private_chats") -> None:
+async def triage(
+    victim: Victim, *, extortion: str = "no", spread: str = "private_chats", lang: str = "en"
+) -> None:
     await victim.command("start")
-    await victim.press("lang:en")
+    await victim.press(f"lang:{lang}")
     await victim.press("ok:")
     await victim.press("safety=no")
     await victim.press(f"extortion={extortion}")

@@ -528,6 +528,8 @@ def test_cli_exits_zero_only_when_everything_verifies(
     assert main(["verify", str(bundle_path), "--key", str(good_key)]) == 0
     out = capsys.readouterr().out
     assert "VERIFIED" in out and "NOT VERIFIED" not in out
+    assert main(["verify", str(bundle_path), "--verbose"]) == 0
+    out = capsys.readouterr().out
     assert re.search(r"item 002\s+text\s+ok\s+ok\s+ok\s+items/002-message.txt", out)
 
     assert main(["verify", str(bundle_path)]) == 0

@@ -159,3 +159,23 @@ async def test_progress_notes_are_off_unless_the_deployment_offers_them(rig: Rig
     assert (await rig.victim.command("updates", "on"))[-1].text == rig.t("progress.not_offered")
     await rig.tick(24 * HOUR)
     assert "📬" not in rig.victim.transcript()
+
+
+async def test_the_briefing_head_is_a_checkpoint_and_says_how_many_wait_for_a_timestamp(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Issue 19: the briefing's head is timestamped like an export's; a time-stamping
+    authority that does not answer (nothing listens on this port) holds nothing up, and
+    the briefing says how many heads still wait."""
+    down = '\n[evidence]\ntsa_urls = ["http://127.0.0.1:9/tsa"]\ntsa_timeout_seconds = 1\n'
+    rig = await open_rig(tmp_path / "data", clock, down)
+    try:
+        text = (await rig.command("bob", "brief"))[-1].text
+        assert rig.t("briefing.timestamps_waiting", n=1) in text
+        text = (await rig.command("bob", "brief"))[-1].text
+        assert rig.t("briefing.timestamps_waiting", n=2) in text
+        async with rig.haven.db.transaction() as conn:
+            head = await ledger.latest_head(conn)
+        assert head is not None and head.checkpoint.startswith("haven/")
+    finally:
+        await rig.haven.close()
