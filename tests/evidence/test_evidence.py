@@ -95,6 +95,7 @@ async def test_a_forward_is_answered_with_its_receipt(victim: Victim) -> None:
     assert [reply.text for reply in replies] == [expected]
 
 
+@pytest.mark.only_on("sqlite")
 async def test_the_running_bots_connection_makes_every_commit_durable(victim: Victim) -> None:
     """A receipt promises the item survives a power cut: the live connection the bot wrote
     the item and its receipt on runs in WAL mode with synchronous=FULL, which makes each
