@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from storage import case_keys, evidence_items, ledger
-from storage.blobs import BlobError, BlobStore
+from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyError
 from storage.database import Database
 from storage.item_checks import content_differences, leaf_differences
@@ -33,7 +33,7 @@ ALERT_REASON = "evidence_mismatch"
 
 
 async def contradicted(
-    db: Database, blobs: BlobStore, ring: KeyRing, case_id: int, numbers: Collection[int]
+    db: Database, blobs: Blobs, ring: KeyRing, case_id: int, numbers: Collection[int]
 ) -> Contradicted:
     if not numbers:
         return {}
