@@ -164,7 +164,7 @@ tree_heads = Table(
     Column("timestamp_ms", BigInteger, nullable=False),
     Column("root", LargeBinary, nullable=False),
     Column("signature", LargeBinary, nullable=False),
-    # The same head as a signed C2SP checkpoint note; NULL for heads signed before 0009.
+    # The same head as a signed C2SP checkpoint note; NULL for heads signed before 0011.
     Column("checkpoint", Text),
     Index("tree_heads_by_size", "tree_size"),
 )
