@@ -52,7 +52,13 @@ ALL_METHODS = frozenset(
         "download",
     }
 )
-_JSON_PARAMS = {"reply_markup", "allowed_updates", "entities", "caption_entities"}
+_JSON_PARAMS = {
+    "reply_markup",
+    "allowed_updates",
+    "entities",
+    "caption_entities",
+    "reply_parameters",
+}
 _LONG_POLL_CAP = 0.5  # seconds; short, so closing the fake never waits on a poll
 
 
