@@ -111,9 +111,7 @@ class ConsoleAdapter:
         if staff:
             edited = "(edited) " if message.edit_of else ""
             answer = "↳ " if message.reply_to else ""
-            self._write(
-                "\n".join(f"[{channel}] {edited}{answer}{line}" for line in lines), _YELLOW
-            )
+            self._write("\n".join(f"[{channel}] {edited}{answer}{line}" for line in lines), _YELLOW)
         elif private_to_staff:
             who = message.chat.chat_id
             self._write("\n".join(f"[staff:{who}] {line}" for line in lines), _YELLOW)

@@ -372,7 +372,9 @@ class StaffMember(_Table):
     role: Role = Field(description='"operator", "admin" or "auditor"')
     name: str = Field(default="", description="a string")
     # What a victim sees when this person talks with them: never the platform handle.
-    display_name: str = Field(default="", max_length=40, description="a string of 40 characters at most")
+    display_name: str = Field(
+        default="", max_length=40, description="a string of 40 characters at most"
+    )
     totp_secret_env: str = Field(
         default="",
         pattern=r"^([A-Z_][A-Z0-9_]*)?$",

@@ -55,6 +55,7 @@ from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
+from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
 from storage.blobs import BlobStore
 from storage.data_dir import BLOB_DIR, prepare_data_dir
@@ -126,11 +127,13 @@ class StaffSide:
     retrievals: RetrievalDesk
     desk: StaffDesk
     progress: ProgressNotes
+    talks: Talks
 
 
 def staff_side(
-    config: Config, playbook: Playbook, store: Store, on_outbox: Callable[[], None]
+    config: Config, flow: Flow, store: Store, on_outbox: Callable[[], None]
 ) -> StaffSide:
+    playbook = flow.playbook
     roster = Roster.from_config(config)
     words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
     escalator = Escalator(store.db, escalation_levels(config), words)
@@ -149,10 +152,11 @@ def staff_side(
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
     )
+    talks = Talks(store.db, store.keyring, words, escalator, flow, config.handoff, mask)
     desk = StaffDesk(
-        store.db, store.clock, roster, words, escalator, briefer, retrievals, on_outbox
+        store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
     )
-    return StaffSide(roster, escalator, briefer, retrievals, desk, progress)
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress, talks)
 
 
 @dataclass
@@ -206,15 +210,17 @@ class Haven:
         limits = config.limits
         blobs = BlobStore(config.data_dir / BLOB_DIR)
         store = Store(config, db, blobs, keyring, log_key, clock)
-        staff = staff_side(config, playbook, store, sender.wake)
+        staff = staff_side(config, flow, store, sender.wake)
         scheduler = ReminderScheduler(
             db,
             clock,
             reminder_policy,
             reminder_texts,
             sender.wake,
-            duties=(staff.escalator, staff.briefer),
+            duties=(staff.escalator, staff.briefer, staff.talks),
+            hold_in_talk=config.handoff.pause_reminders,
         )
+        staff.talks.wake_reminders = scheduler.arm
         evidence = Evidence(
             db,
             prompts,
@@ -243,6 +249,7 @@ class Haven:
             staff.escalator,
             staff.desk,
             staff.progress,
+            staff.talks,
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )

@@ -49,7 +49,9 @@ class TalkMessage:
 
     def text(self, data_key: bytes) -> str:
         """The words; VaultError when the key (erased?) or the ciphertext is wrong."""
-        return open_sealed(data_key, self.sealed, message_id(self.case_id, self.message_no)).decode()
+        return open_sealed(
+            data_key, self.sealed, message_id(self.case_id, self.message_no)
+        ).decode()
 
 
 def message_id(case_id: int, message_no: int) -> str:
@@ -57,7 +59,7 @@ def message_id(case_id: int, message_no: int) -> str:
     return f"{case_id}-talk-{message_no}"
 
 
-def _row(row: Mapping[str, Any]) -> TalkRow:
+def _row(row: Mapping[Any, Any]) -> TalkRow:
     return TalkRow(
         id=row["id"],
         case_id=row["case_id"],
@@ -117,7 +119,9 @@ async def held_by(conn: AsyncConnection, staff: str) -> list[TalkRow]:
     return [_row(r) for r in (await conn.execute(query)).mappings()]
 
 
-async def victim_wrote(conn: AsyncConnection, talk: TalkRow, *, now: datetime, due: datetime) -> None:
+async def victim_wrote(
+    conn: AsyncConnection, talk: TalkRow, *, now: datetime, due: datetime
+) -> None:
     """The victim is waiting for an answer from now, due by `due` (an earlier unanswered
     message keeps its own clock: the wait began then)."""
     if talk.waiting_since is not None:
@@ -208,7 +212,9 @@ async def add_message(
     )
 
 
-async def messages(conn: AsyncConnection, case_id: int, limit: int) -> tuple[list[TalkMessage], int]:
+async def messages(
+    conn: AsyncConnection, case_id: int, limit: int
+) -> tuple[list[TalkMessage], int]:
     """The latest `limit` messages of the case's conversations, oldest first, and how many."""
     where = talk_messages.c.case_id == case_id
     total = (await conn.execute(select(func.count()).where(where))).scalar() or 0
