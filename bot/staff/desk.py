@@ -268,7 +268,12 @@ class StaffDesk:
         current = await escalations.latest_of_case(conn, case_id)
         if current is not None and current.state == escalations.OPEN:
             await self.escalator.close(
-                conn, current.id, state=escalations.ACKNOWLEDGED, by=ask.member.actor, now=ask.now
+                conn,
+                current.id,
+                state=escalations.ACKNOWLEDGED,
+                by=ask.member.actor,
+                now=ask.now,
+                tell_victim=False,
             )
         return taken.replies or [
             Reply(self.words.t("staff.taken", case_id=case_id, who=ask.member.label))

@@ -211,15 +211,17 @@ class Escalator:
         state: str,
         by: str,
         now: datetime,
+        tell_victim: bool = True,
     ) -> Closed | None:
-        """Acknowledge or resolve; None when there is no such escalation."""
+        """Acknowledge or resolve; None when there is no such escalation. `tell_victim`
+        is False when the victim already hears more (a person is talking with them)."""
         won = await escalations.close(conn, escalation_id, state=state, by=by, now=now)
         row = await escalations.get(conn, escalation_id)
         if row is None:
             return None
         if won:
             await self._mark_alerts(conn, row, now)
-            if state == escalations.ACKNOWLEDGED:
+            if state == escalations.ACKNOWLEDGED and tell_victim:
                 await self._tell_victim(conn, row.case_id, "ui.staff_on_it", now)
         return Closed(won, row)
 
