@@ -21,10 +21,10 @@ from adapters.telegram import TelegramAdapter
 from bot.clock import ManualClock
 from bot.config import load_config
 from bot.runtime import Haven
+from storage import schema
 from tests.adapters.test_telegram import CONFIG, STAFF_GROUP, VICTIM, VICTIM_CHAT, Rig, options_for
 from tests.chat_rig import retry_quickly, serving, until
 from tests.fakes import telegram_updates as tu
-from storage import schema
 from tests.fakes.telegram_api import FakeBotAPI
 
 STAFF = tu.user(9001, "Operator", language_code="en")

@@ -20,7 +20,6 @@ from bot.clock import ManualClock
 from bot.events import Outbound
 from bot.staff.talk import END_TALK
 from storage import custody, schema
-from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
@@ -162,7 +161,12 @@ async def test_an_unanswered_message_tells_the_victim_and_alerts_the_team_again(
 async def test_an_unanswered_message_outside_staffed_hours_says_when_people_are_back(
     tmp_path: Path, clock: ManualClock
 ) -> None:
-    hours = '\n[handoff]\nstaffed_from = "10:00"\nstaffed_until = "18:00"\nstaffed_days = ["mon", "tue", "wed", "thu", "fri"]\n'
+    hours = """
+[handoff]
+staffed_from = "10:00"
+staffed_until = "18:00"
+staffed_days = ["mon", "tue", "wed", "thu", "fri"]
+"""
     rig = await open_rig(tmp_path / "data", clock, extra=hours)
     try:
         await taken_by(rig)
