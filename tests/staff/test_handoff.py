@@ -17,10 +17,10 @@ import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.events import Outbound
+from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.staff.talk import END_TALK
-from storage import custody, schema
-from tests.conversation.test_journey import triage
+from storage import cases, custody, schema
+from tests.conversation.test_journey import finish_step, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
 MINUTES = timedelta(minutes=1)
@@ -249,20 +249,49 @@ async def test_a_case_the_victim_closes_while_its_alert_waits_says_so_and_stays_
     rig: Rig,
 ) -> None:
     await triage(rig.victim, extortion="yes")
-    async with rig.haven.db.transaction() as conn:
-        from storage import cases
-
-        case = await cases.get(conn, 1)
-        assert case is not None
-        await rig.haven.staff.escalator.victim_closed(conn, case, rig.clock.now())
-        await conn.execute(
-            schema.cases.update().where(schema.cases.c.id == 1).values(status="closed")
-        )
-    await rig.haven.sender.drain()
+    await finish_step(rig.victim, 1)
+    await rig.victim.press("path=police")
+    await finish_step(rig.victim, 2)
+    await finish_step(rig.victim, 3)
     edited = [m for m in rig.channel(FIRST) if m.edit_of][-1]
     assert edited.text.endswith(rig.t("staff.alert_victim_closed", at="2026-01-05 09:00"))
+    assert buttons_of(edited)["ack"], "still waiting for somebody"
     listing = (await rig.command("bob", "cases"))[-1].text
     assert "#1" in listing and rig.t("talk.closed_by_person") in listing
+    await rig.press("bob", buttons_of(edited)["ack"])
+    assert "#1" not in (await rig.command("bob", "cases"))[-1].text
+
+
+async def test_a_request_for_a_person_leads_to_talk_to_the_person(rig: Rig) -> None:
+    await triage(rig.victim)  # nothing serious: no alert of its own
+    assert rig.channel(FIRST) == []
+    async with rig.haven.db.transaction() as conn:
+        case = await cases.get(conn, 1)
+        assert case is not None
+        raised = await rig.haven.staff.talks.request_person(conn, case, rig.clock.now())
+    await rig.haven.sender.drain()
+    assert raised.tell_victim and raised.next_at is not None
+    (alert,) = rig.channel(FIRST)
+    assert rig.t("staff_reason.asked_for_person") in alert.text
+    talk = next(b for row in alert.buttons for b in row if b.data.startswith("s:take:"))
+    assert talk.label == rig.t("staff.btn_talk")
+    await rig.press("alice", talk)
+    name = rig.t("talk.default_name")
+    assert rig.adapter.last("v1").text == rig.t("talk.victim_started", name=name)
+
+
+async def test_evidence_in_a_conversation_gets_its_receipt_and_the_holder_hears_of_it(
+    rig: Rig,
+) -> None:
+    await taken_by(rig)
+    replies = await rig.victim._send(
+        InboundKind.FORWARD,
+        text="pay 5000 or I post it",
+        forward_origin=ForwardOrigin(OriginKind.USER, sender_name="Zhang San"),
+    )
+    assert any("#1" in m.text for m in replies), "the receipt, as ever"
+    assert rig.adapter.sent["alice"][-1].text == rig.t("talk.relayed_evidence", case_id=1)
+    assert "5000" not in "\n".join(m.text for m in rig.adapter.sent["alice"])
 
 
 async def test_custody_has_each_handoff_release_and_staff_message_in_words(rig: Rig) -> None:
