@@ -442,10 +442,6 @@ class Handoff(_Table):
         description='a non-empty list of "mon" … "sun"',
     )
 
-    @property
-    def always_staffed(self) -> bool:
-        return self.staffed_from == self.staffed_until and len(set(self.staffed_days)) == 7
-
     def staffed_at(self, moment: dt.datetime) -> bool:
         """Whether someone is expected to be on duty at a local moment; equal from and
         until mean the whole day, and the span may cross midnight."""

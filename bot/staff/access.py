@@ -41,7 +41,7 @@ _OPERATOR_ACTIONS = frozenset(
 _PERMISSIONS: dict[str, frozenset[str]] = {
     OPERATOR: _OPERATOR_ACTIONS | {"fetch", "search"},
     ADMIN: _OPERATOR_ACTIONS | {"fetch", "search", "approve", "deny", "hold", "unhold", "custody"},
-    AUDITOR: frozenset({"help", "brief", "custody"}),
+    AUDITOR: frozenset({"help", "brief", "custody", "start"}),
 }
 
 

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.clock import ManualClock
+from bot.config import ConfigError, Handoff
 from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.staff.talk import END_TALK
 from storage import cases, custody, schema
+from tests.conftest import make_config
 from tests.conversation.test_journey import finish_step, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
@@ -324,3 +326,14 @@ async def test_while_in_a_conversation_reminders_wait_and_danger_is_still_read(
     await rig.command("alice", "release", "1")
     await rig.tick(1 * MINUTES)
     assert len(rig.adapter.sent["v1"]) > before
+
+
+def test_staffed_hours_cross_midnight_and_skip_days_off(tmp_path: Path) -> None:
+    night = Handoff(staffed_from="22:00", staffed_until="06:00", staffed_days=["sat", "sun"])
+    assert night.staffed_at(datetime(2026, 1, 10, 23, 0))  # a Saturday night
+    assert night.staffed_at(datetime(2026, 1, 11, 5, 59))
+    assert not night.staffed_at(datetime(2026, 1, 11, 6, 0))
+    assert not night.staffed_at(datetime(2026, 1, 12, 23, 0))  # a Monday
+    assert Handoff().staffed_at(datetime(2026, 1, 12, 3, 0)), "by default always"
+    with pytest.raises(ConfigError, match=r"handoff\.staffed_days"):
+        make_config(tmp_path / "bad", '\n[handoff]\nstaffed_days = ["funday"]\n')
