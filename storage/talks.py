@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.prepared import Prepared
@@ -74,6 +75,9 @@ def _row(row: Mapping[Any, Any]) -> TalkRow:
     )
 
 
+# The partial unique index's condition, as the conflict target must name it.
+_OPEN_ONLY = text("state = 'open'")
+
 # Built once: every message a victim sends asks whether their case is in a conversation.
 _OPEN_OF_CASE = Prepared(
     select(talks).where(talks.c.case_id == bindparam("case_key"), talks.c.state == OPEN)
@@ -88,14 +92,21 @@ async def open_of_case(conn: AsyncConnection, case_id: int) -> TalkRow | None:
 async def start(
     conn: AsyncConnection, case_id: int, *, staff: str, display_name: str, now: datetime
 ) -> TalkRow | None:
-    """Open a conversation; None when the case has one already (someone was first)."""
-    if await open_of_case(conn, case_id) is not None:
-        return None
-    await conn.execute(
-        insert(talks).values(
+    """Open a conversation; None when the case has one already (someone was first).
+
+    The insert gives way to an open conversation (ON CONFLICT on the partial unique
+    index), so of two processes taking the case at once neither fails: one holds it.
+    """
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(talks)
+        .values(
             case_id=case_id, staff=staff, display_name=display_name, state=OPEN, opened_at=now
         )
+        .on_conflict_do_nothing(index_elements=[talks.c.case_id], index_where=_OPEN_ONLY)
     )
+    if not (await conn.execute(statement)).rowcount:
+        return None
     return await open_of_case(conn, case_id)
 
 

@@ -20,7 +20,7 @@ from bot.clock import ManualClock
 from bot.config import ConfigError, Handoff
 from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.staff.talk import END_TALK
-from storage import cases, custody, schema
+from storage import cases, custody, schema, talks
 from tests.conftest import make_config
 from tests.conversation.test_journey import finish_step, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
@@ -337,3 +337,13 @@ def test_staffed_hours_cross_midnight_and_skip_days_off(tmp_path: Path) -> None:
     assert Handoff().staffed_at(datetime(2026, 1, 12, 3, 0)), "by default always"
     with pytest.raises(ConfigError, match=r"handoff\.staffed_days"):
         make_config(tmp_path / "bad", '\n[handoff]\nstaffed_days = ["funday"]\n')
+
+
+async def test_a_second_conversation_on_a_case_gives_way_in_the_database(rig: Rig) -> None:
+    """What keeps two processes (PostgreSQL) from both holding a case: the insert itself."""
+    await triage(rig.victim)
+    now = rig.clock.now()
+    async with rig.haven.db.transaction() as conn:
+        first = await talks.start(conn, 1, staff="console:alice", display_name="", now=now)
+        second = await talks.start(conn, 1, staff="console:bob", display_name="", now=now)
+    assert first is not None and first.staff == "console:alice" and second is None
