@@ -100,9 +100,7 @@ async def start(
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = (
         dialect.insert(talks)
-        .values(
-            case_id=case_id, staff=staff, display_name=display_name, state=OPEN, opened_at=now
-        )
+        .values(case_id=case_id, staff=staff, display_name=display_name, state=OPEN, opened_at=now)
         .on_conflict_do_nothing(index_elements=[talks.c.case_id], index_where=_OPEN_ONLY)
     )
     if not (await conn.execute(statement)).rowcount:
