@@ -7,9 +7,12 @@ say. `/attach PATH` stands for a file sent to the bot. A line beginning with `@s
 typed into the staff channel by the console's staff user, and `@staff:NAME ` by the staff
 member NAME (so a demo can show two people, as four-eyes approval needs). A button is
 chosen by its number or its label; a staff button by `@staff N` (the numbers of the
-latest staff message with buttons). `@wait SECONDS` pauses a scripted run so timers can
-be seen firing. Messages Haven sends privately to a staff member (a retrieval's bundle)
-are shown marked as such.
+latest staff message with buttons). `@dm:NAME TEXT` (or `@dm TEXT` for the console's
+staff user) is typed by staff member NAME in their private chat with Haven, where a
+victim's words reach whoever talks with them; what Haven sends there (those words, a
+retrieval's bundle) is shown as `[staff:NAME] …`. A victim's words posted under their
+case's alert in the staff channel are shown `[staff] ↳ …`. `@wait SECONDS` pauses a
+scripted run so timers can be seen firing.
 When standard input is not a terminal, the adapter reads to the end and then closes.
 """
 
@@ -47,6 +50,7 @@ PLATFORM = "console"
 VICTIM_CHAT = "victim"
 STAFF_CHAT = "staff"
 STAFF_PREFIX = "@staff"
+DM_PREFIX = "@dm"
 WAIT_PREFIX = "@wait "
 MAX_WAIT_SECONDS = 600.0
 _DECORATIONS = ("✓ ", "★ ")
@@ -106,10 +110,11 @@ class ConsoleAdapter:
         channel = "staff" if message.chat.chat_id == STAFF_CHAT else message.chat.chat_id
         if staff:
             edited = "(edited) " if message.edit_of else ""
-            self._write("\n".join(f"[{channel}] {edited}{line}" for line in lines), _YELLOW)
+            answer = "↳ " if message.reply_to else ""
+            self._write("\n".join(f"[{channel}] {edited}{answer}{line}" for line in lines), _YELLOW)
         elif private_to_staff:
             who = message.chat.chat_id
-            self._write("\n".join(f"[to {who} privately] {line}" for line in lines), _YELLOW)
+            self._write("\n".join(f"[staff:{who}] {line}" for line in lines), _YELLOW)
         else:
             self._write("Haven › " + "\n        ".join(lines), _CYAN)
         flat = tuple(button for row in message.buttons for button in row)
@@ -174,7 +179,11 @@ class ConsoleAdapter:
 
     def parse(self, line: str) -> Inbound | None:
         """Turn one typed line into an inbound event, as a platform adapter would."""
-        staff_line = _staff_line(line)
+        direct = _prefixed(line, DM_PREFIX)
+        if direct is not None:
+            user, typed = direct
+            return self._typed(typed, staff=user or self.settings.staff_user, privately=True)
+        staff_line = _prefixed(line, STAFF_PREFIX)
         if staff_line is not None:
             user, typed = staff_line
             user = user or self.settings.staff_user
@@ -208,17 +217,27 @@ class ConsoleAdapter:
         )
         return self._inbound(InboundKind.FORWARD, text=text.strip(), forward_origin=origin)
 
-    def _typed(self, text: str, *, staff: str) -> Inbound:
+    def _typed(self, text: str, *, staff: str, privately: bool = False) -> Inbound:
         if text.startswith("/") and len(text) > 1:
             command, _, args = text[1:].partition(" ")
             return self._inbound(
-                InboundKind.COMMAND, staff=staff, command=command, args=args.strip()
+                InboundKind.COMMAND,
+                staff=staff,
+                privately=privately,
+                command=command,
+                args=args.strip(),
             )
-        return self._inbound(InboundKind.TEXT, staff=staff, text=text)
+        return self._inbound(InboundKind.TEXT, staff=staff, privately=privately, text=text)
 
-    def _inbound(self, kind: InboundKind, *, staff: str = "", **fields: Any) -> Inbound:
-        """An event from the victim, or (`staff` names who) from the staff channel."""
-        if staff:
+    def _inbound(
+        self, kind: InboundKind, *, staff: str = "", privately: bool = False, **fields: Any
+    ) -> Inbound:
+        """An event from the victim, or (`staff` names who) from the staff channel or,
+        `privately`, from that staff member's own private chat with Haven."""
+        if staff and privately:
+            identity = Identity(PLATFORM, staff, staff)
+            chat = ChatRef(PLATFORM, staff, ChatKind.PRIVATE)
+        elif staff:
             identity = Identity(PLATFORM, staff, staff)
             chat = ChatRef(PLATFORM, STAFF_CHAT, ChatKind.STAFF)
         else:
@@ -246,12 +265,13 @@ class ConsoleAdapter:
         return self._inbound(InboundKind.ATTACHMENT, attachments=(attachment,))
 
 
-def _staff_line(line: str) -> tuple[str, str] | None:
-    """`@staff TEXT` → ("", TEXT); `@staff:NAME TEXT` → (NAME, TEXT); otherwise None."""
-    if not line.startswith(STAFF_PREFIX):
+def _prefixed(line: str, prefix: str) -> tuple[str, str] | None:
+    """`@staff TEXT` → ("", TEXT); `@staff:NAME TEXT` → (NAME, TEXT); otherwise None
+    (likewise for `@dm`)."""
+    if not line.startswith(prefix):
         return None
     head, _, text = line.partition(" ")
-    rest = head[len(STAFF_PREFIX) :]
+    rest = head[len(prefix) :]
     if rest == "":
         return "", text
     if rest.startswith(":") and len(rest) > 1:

@@ -462,7 +462,7 @@ class SlackAdapter:
         for index in range(done, len(pieces)):
             buttons = message.buttons if index == len(pieces) - 1 else ()
             edit_of = message.edit_of if index == 0 else ""
-            last_id = await self._post(channel, pieces[index], buttons, edit_of)
+            last_id = await self._post(channel, pieces[index], buttons, edit_of, message.reply_to)
             self._progress.delivered(key, index + 1, last_id)
         if file is not None:
             comment = message.text if comment_fits else ""
@@ -470,7 +470,9 @@ class SlackAdapter:
         self._progress.finished(key)
         return last_id
 
-    async def _post(self, channel: str, sections: list[str], buttons: Buttons, edit_of: str) -> str:
+    async def _post(
+        self, channel: str, sections: list[str], buttons: Buttons, edit_of: str, reply_to: str
+    ) -> str:
         blocks = blocks_of(sections, buttons)
         text = fallback_text(sections)
         target = _message_ref(edit_of)
@@ -478,7 +480,12 @@ class SlackAdapter:
             edited_channel, ts = target
             await self.client.chat_update(channel=edited_channel, ts=ts, text=text, blocks=blocks)
             return edit_of
-        sent = await self.client.chat_postMessage(channel=channel, text=text, blocks=blocks)
+        # Into the thread of the message it answers, when that is in this channel.
+        parent = _message_ref(reply_to)
+        thread = parent[1] if parent is not None and parent[0] == channel else None
+        sent = await self.client.chat_postMessage(
+            channel=channel, text=text, blocks=blocks, thread_ts=thread
+        )
         return f"{sent['channel']}:{sent['ts']}"
 
     async def _upload(self, channel: str, file: OutboundFile, comment: str) -> str:

@@ -100,7 +100,13 @@ class Translator:
             kind = InboundKind.ATTACHMENT if attachments else InboundKind.TEXT
             return (
                 self._inbound(
-                    kind, person, chat, message_id=ts, text=own_text, attachments=attachments
+                    kind,
+                    person,
+                    chat,
+                    message_id=ts,
+                    text=own_text,
+                    attachments=attachments,
+                    reply_to=_thread_of(event, chat),
                 ),
             )
         share = self._inbound(
@@ -208,6 +214,14 @@ class Translator:
             size=size if isinstance(size, int) else None,
             platform_file_id=file_id,
         )
+
+
+def _thread_of(event: Payload, chat: ChatRef) -> str:
+    """A reply in a thread answers the thread's first message, named as `send` names it."""
+    thread = str(event.get("thread_ts", ""))
+    if not thread or thread == str(event.get("ts", "")):
+        return ""
+    return f"{chat.chat_id}:{thread}"
 
 
 def _one(inbound: Inbound | None) -> tuple[Inbound, ...]:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, ReplyParameters, Update
 from telegram.constants import ChatMemberStatus
 from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, TelegramError
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
@@ -353,7 +353,9 @@ class TelegramAdapter:
                 if "not modified" not in exc.message.lower():
                     raise
             return message.edit_of
-        sent = await bot.send_message(chat_id, text, reply_markup=markup)
+        sent = await bot.send_message(
+            chat_id, text, reply_markup=markup, reply_parameters=_answering(message, index)
+        )
         return str(sent.message_id)
 
     async def _send_file(
@@ -407,6 +409,14 @@ def _keyboard(message: Outbound) -> InlineKeyboardMarkup | None:
             for row in message.buttons
         ]
     )
+
+
+def _answering(message: Outbound, index: int) -> ReplyParameters | None:
+    """A reply to the message it answers (a victim's words under their case's alert), for
+    the first piece; sent on its own if that message is gone."""
+    if index or not message.reply_to.isdigit():
+        return None
+    return ReplyParameters(int(message.reply_to), allow_sending_without_reply=True)
 
 
 def _chat_id(text: str) -> int:

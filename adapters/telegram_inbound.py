@@ -132,6 +132,7 @@ class Translator:
             kind, command, args = _classify(first, origin, attachments)
         if kind is InboundKind.UNSUPPORTED and chat_kind is ChatKind.STAFF:
             return None  # service messages in a staff group (joins, pins) are not for us
+        answered = first.reply_to_message
         return Inbound(
             kind=kind,
             identity=self._identity(sender),
@@ -143,6 +144,7 @@ class Translator:
             forward_origin=origin,
             attachments=attachments,
             locale_hint=sender.language_code or "",
+            reply_to=str(answered.message_id) if answered is not None else "",
             **fields,
         )
 

@@ -418,6 +418,10 @@ class StaffMember(_Table):
     )
     role: Role = Field(description='"operator", "admin" or "auditor"')
     name: str = Field(default="", description="a string")
+    # What a victim sees when this person talks with them: never the platform handle.
+    display_name: str = Field(
+        default="", max_length=40, description="a string of 40 characters at most"
+    )
     totp_secret_env: str = Field(
         default="",
         pattern=r"^([A-Z_][A-Z0-9_]*)?$",
@@ -465,6 +469,39 @@ class Retrieval(_Table):
     """Four-eyes access to a victim's evidence by the staff."""
 
     expires_hours: float = Field(default=24, gt=0, description=_POSITIVE_NUMBER)
+
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = get_args(Weekday)
+
+
+class Handoff(_Table):
+    """A staff member talking with a victim through Haven once they take a case."""
+
+    relay: Literal["dm", "thread"] = Field(default="dm", description='"dm" or "thread"')
+    answer_minutes: float = Field(default=15, gt=0, description=_POSITIVE_NUMBER)
+    pause_reminders: bool = Field(default=True, description="true or false")
+    staffed_from: ClockTime = Field(default="00:00", description=_HH_MM)
+    staffed_until: ClockTime = Field(default="00:00", description=_HH_MM)
+    staffed_days: list[Weekday] = Field(
+        default_factory=lambda: list(WEEKDAYS),
+        min_length=1,
+        description='a non-empty list of "mon" … "sun"',
+    )
+
+    def staffed_at(self, moment: dt.datetime) -> bool:
+        """Whether someone is expected to be on duty at a local moment; equal from and
+        until mean the whole day, and the span may cross midnight."""
+        if WEEKDAYS[moment.weekday()] not in self.staffed_days:
+            return False
+        start = dt.time.fromisoformat(self.staffed_from)
+        end = dt.time.fromisoformat(self.staffed_until)
+        now = moment.time()
+        if start == end:
+            return True
+        if start < end:
+            return start <= now < end
+        return now >= start or now < end
 
 
 class Reminders(_Table):
@@ -613,6 +650,7 @@ class Config(_Table):
     escalation: Escalation = Field(default_factory=Escalation)
     briefing: Briefing = Field(default_factory=Briefing)
     retrieval: Retrieval = Field(default_factory=Retrieval)
+    handoff: Handoff = Field(default_factory=Handoff)
     reminders: Reminders = Field(default_factory=Reminders)
     outbox: Outbox = Field(default_factory=Outbox)
     search: Search = Field(default_factory=Search)

@@ -23,7 +23,7 @@ from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.conversation.inputs import clean_text
 from bot.delivery.outbox import queue_reply
-from bot.events import Button, ChatKind, Inbound, InboundKind, OriginKind
+from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
@@ -34,10 +34,12 @@ from bot.search.desk import Found, SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.staff.escalation import Escalator
 from bot.staff.progress_notes import ProgressNotes
+from bot.staff.talk import END_TALK, Talks
 from storage import cases
 from storage.cases import CaseRecord
 from storage.coordination import Scope, serialise
 from storage.database import Database
+from storage.talks import TalkRow
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,9 @@ class Groundwork:
 class StaffHandler(Protocol):
     async def handle(self, inbound: Inbound) -> None: ...
 
+    def is_member(self, identity: Identity) -> bool:
+        """Someone on the staff: their private chat with Haven is a staff chat."""
+
 
 class Dispatcher:
     def __init__(
@@ -99,6 +104,7 @@ class Dispatcher:
         staff: StaffHandler,
         progress: ProgressNotes,
         reports: ReportDesk,
+        talks: Talks,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -118,12 +124,15 @@ class Dispatcher:
         self.staff = staff
         self.progress = progress
         self.reports = reports
+        self.talks = talks
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
     async def handle(self, inbound: Inbound) -> None:
         """Take one inbound event to the end: state saved, replies queued."""
-        if inbound.chat.kind is ChatKind.STAFF:
+        if inbound.chat.kind is ChatKind.STAFF or (
+            inbound.chat.kind is ChatKind.PRIVATE and self.staff.is_member(inbound.identity)
+        ):
             await self.staff.handle(inbound)
             return
         if inbound.chat.kind is not ChatKind.PRIVATE:
@@ -157,12 +166,13 @@ class Dispatcher:
             else:
                 before, is_new = await self._open(conn, routed, now)
                 turn = self.flow.begin(before, now)
+                waits: tuple[datetime, ...] = ()
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
                 else:
-                    await self._route(conn, turn, routed, work, is_new=is_new)
+                    waits = await self._route(conn, turn, routed, work, is_new=is_new)
                 outcome = self.flow.finish(turn)
-                armed = await self._persist(conn, routed, before, outcome, now)
+                armed = (*await self._persist(conn, routed, before, outcome, now), *waits)
         self._on_outbox()
         self._on_reminders(armed)
 
@@ -219,15 +229,19 @@ class Dispatcher:
         await cases.save(conn, before, case, now)
         planned = await self.reminders.plan_turn(conn, before, outcome, now)
         await record_inbound(conn, inbound, case.id, now)
+        if case.status == "closed" and before.status != "closed":
+            await self.escalator.victim_closed(conn, case, now)
         replies = list(planned.replies)
+        raised = None
         if outcome.alert_reasons:
-            replies.append(Reply(self.prompts.t(case, "ui.escalated")))
+            raised = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
+            if raised.tell_victim:
+                replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in joined(replies):
             await queue_reply(conn, inbound.chat, reply, case.id, now)
-        if not outcome.alert_reasons:
+        if raised is None or raised.next_at is None:
             return planned.armed
-        next_step = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
-        return planned.armed if next_step is None else (*planned.armed, next_step)
+        return (*planned.armed, raised.next_at)
 
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
@@ -239,6 +253,49 @@ class Dispatcher:
     # ---- routing ------------------------------------------------------------------
 
     async def _route(
+        self,
+        conn: AsyncConnection,
+        turn: Turn,
+        inbound: Inbound,
+        work: Groundwork,
+        *,
+        is_new: bool,
+    ) -> tuple[datetime, ...]:
+        """Carry out one event; return when the timer must wake for what it set (an
+        answer from a staff member falling due)."""
+        talk = None if is_new else await self.talks.open_of_case(conn, turn.case.id)
+        if inbound.kind is InboundKind.BUTTON and inbound.button_data == END_TALK:
+            await self._end_talk(conn, turn, talk)
+            return ()
+        if talk is not None and inbound.kind is InboundKind.TEXT:
+            return await self._to_person(conn, turn, inbound, talk)
+        if talk is not None and work.received:
+            await self.talks.victim_sent_evidence(conn, turn.case, talk, turn.now)
+        await self._by_kind(conn, turn, inbound, work, is_new=is_new)
+        return ()
+
+    async def _end_talk(self, conn: AsyncConnection, turn: Turn, talk: TalkRow | None) -> None:
+        """The victim pressed *End the conversation*: Haven answers again, where it was."""
+        if talk is None:
+            self._say(turn, "talk.victim_already_ended")
+            return
+        turn.say(await self.talks.victim_ended(conn, turn.case, talk, turn.now))
+        if turn.case.status == "open":
+            self.flow.prompt(turn)
+
+    async def _to_person(
+        self, conn: AsyncConnection, turn: Turn, inbound: Inbound, talk: TalkRow
+    ) -> tuple[datetime, ...]:
+        """While a person holds the conversation the victim's words go to them, not to
+        the flow; danger signals are still read and answered at once."""
+        text = clean_text(inbound.text)
+        if not text:
+            self._say(turn, "ui.empty_message")
+            return ()
+        self.flow.notice_signals(turn, text)
+        return (await self.talks.from_victim(conn, turn.case, talk, text, turn.now),)
+
+    async def _by_kind(
         self,
         conn: AsyncConnection,
         turn: Turn,

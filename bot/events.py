@@ -101,6 +101,9 @@ class Inbound:
     edited_message_id: str = ""  # the earlier message an EDIT replaces or a DELETE removes
     media_group_id: str = ""
     locale_hint: str = ""
+    # The platform's id of the message this one answers (a reply, or a thread's first
+    # message), as `Adapter.send` returned it for Haven's own messages; "" for none.
+    reply_to: str = ""
 
 
 @dataclass(frozen=True)
@@ -128,3 +131,6 @@ class Outbound:
     file: OutboundFile | None = None
     edit_of: str = ""
     key: str = field(default="", compare=False)
+    # Post as an answer to this message (a reply, or into its thread): an id `send`
+    # returned earlier; "" posts on its own.
+    reply_to: str = ""

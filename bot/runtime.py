@@ -65,6 +65,7 @@ from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
+from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
 from storage.blobs import Blobs
 from storage.coordinator import Coordinator
@@ -141,15 +142,17 @@ class StaffSide:
     retrievals: RetrievalDesk
     desk: StaffDesk
     progress: ProgressNotes
+    talks: Talks
 
 
 def staff_side(
     config: Config,
-    playbook: Playbook,
+    flow: Flow,
     store: Store,
     on_outbox: Callable[[], None],
     stamper: Stamper | None = None,
 ) -> StaffSide:
+    playbook = flow.playbook
     roster = Roster.from_config(config)
     words = StaffTexts(playbook.texts, config.default_locale, config.tz, roster, mask)
     escalator = Escalator(store.db, escalation_levels(config), words)
@@ -170,10 +173,11 @@ def staff_side(
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
     )
+    talks = Talks(store.db, store.keyring, words, escalator, flow, config.handoff, mask)
     desk = StaffDesk(
-        store.db, store.clock, roster, words, escalator, briefer, retrievals, on_outbox
+        store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
     )
-    return StaffSide(roster, escalator, briefer, retrievals, desk, progress)
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress, talks)
 
 
 @dataclass
@@ -236,14 +240,15 @@ class Haven:
         wakeups = Wakeups(coordinator, sender.wake) if coordinator else None
         on_outbox = wakeups.outbox_queued if wakeups else sender.wake
         stamper = Stamper(db, config.evidence.tsa_urls, config.evidence.tsa_timeout_seconds, clock)
-        staff = staff_side(config, playbook, store, on_outbox, stamper)
+        staff = staff_side(config, flow, store, on_outbox, stamper)
         scheduler = ReminderScheduler(
             db,
             clock,
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, stamper),
+            duties=(staff.escalator, staff.briefer, staff.talks, stamper),
+            hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
             sweep_seconds=SHARED_SWEEP_SECONDS if coordinator else SWEEP_SECONDS,
@@ -252,6 +257,7 @@ class Haven:
         if wakeups is not None:
             await wakeups.listen(scheduler.arm)
             on_reminders = wakeups.timers_set
+        staff.talks.wake_reminders = on_reminders
         evidence = Evidence(
             db,
             prompts,
@@ -281,6 +287,7 @@ class Haven:
             staff.desk,
             staff.progress,
             ReportDesk(store, prompts),
+            staff.talks,
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import case_handling, cases, escalations
@@ -29,6 +29,7 @@ class CaseLine:
     created_at: datetime
     assignee: str
     unacknowledged: bool
+    closed: bool = False  # by the victim, while an alert of it still waits
 
 
 @dataclass(frozen=True)
@@ -45,8 +46,10 @@ def _unacknowledged() -> Select[tuple[int]]:
 
 
 async def open_lines(conn: AsyncConnection, limit: int) -> tuple[list[CaseLine], int]:
-    """The most pressing `limit` open cases (severity, then step, then age) and the total."""
-    total = await conn.execute(select(func.count()).select_from(_OPEN_CASES).where(_IS_OPEN))
+    """The most pressing `limit` open cases (severity, then step, then age) and the total;
+    a case the victim closed is listed while an alert of it waits for somebody."""
+    listed = or_(_IS_OPEN, _unacknowledged().exists())
+    total = await conn.execute(select(func.count()).select_from(_OPEN_CASES).where(listed))
     rows = await conn.execute(
         select(
             cases.c.id,
@@ -55,13 +58,16 @@ async def open_lines(conn: AsyncConnection, limit: int) -> tuple[list[CaseLine],
             cases.c.created_at,
             func.coalesce(case_handling.c.assignee, ""),
             _unacknowledged().exists(),
+            cases.c.status,
         )
         .select_from(_OPEN_CASES)
-        .where(_IS_OPEN)
+        .where(listed)
         .order_by(_SEVERITY_ORDER, cases.c.step, cases.c.created_at)
         .limit(limit)
     )
-    lines = [CaseLine(r[0], r[1], r[2], r[3], r[4], bool(r[5])) for r in rows]
+    lines = [
+        CaseLine(r[0], r[1], r[2], r[3], r[4], bool(r[5]), closed=r[6] == "closed") for r in rows
+    ]
     return lines, int(total.scalar() or 0)
 
 

@@ -251,3 +251,34 @@ async def alerts(conn: AsyncConnection, escalation_id: int) -> list[AlertRow]:
         )
         for row in (await conn.execute(query)).mappings()
     ]
+
+
+async def set_alert_text(conn: AsyncConnection, alert_id: int, text: str) -> None:
+    """An alert was edited in place: later edits start from what it says now."""
+    await conn.execute(
+        update(escalation_alerts).where(escalation_alerts.c.id == alert_id).values(text=text)
+    )
+
+
+async def first_alert_of_case(conn: AsyncConnection, case_id: int) -> AlertRow | None:
+    """The first alert of the case's latest escalation that posted one: where the thread
+    of a conversation with the victim goes."""
+    query = (
+        select(escalation_alerts)
+        .join(escalations, escalations.c.id == escalation_alerts.c.escalation_id)
+        .where(escalations.c.case_id == case_id)
+        .order_by(escalations.c.id.desc(), escalation_alerts.c.id)
+        .limit(1)
+    )
+    row = (await conn.execute(query)).mappings().first()
+    if row is None:
+        return None
+    return AlertRow(
+        id=row["id"],
+        escalation_id=row["escalation_id"],
+        level=row["level"],
+        outbox_id=row["outbox_id"],
+        platform=row["platform"],
+        chat_id=row["chat_id"],
+        text=row["text"],
+    )

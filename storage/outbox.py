@@ -224,3 +224,22 @@ async def file_rows(conn: AsyncConnection) -> list[tuple[str, str, str]]:
 async def counts(conn: AsyncConnection) -> dict[str, int]:
     rows = await conn.execute(select(outbox.c.state, func.count()).group_by(outbox.c.state))
     return {state: int(count) for state, count in rows.all()}
+
+
+async def case_of_sent(
+    conn: AsyncConnection, platform: str, chat_id: str, message_id: str
+) -> int | None:
+    """The case of the message the platform calls `message_id` in that chat (what a staff
+    member's reply answers); None when Haven sent no such message about a case."""
+    query = (
+        select(outbox.c.case_id)
+        .where(
+            outbox.c.platform == platform,
+            outbox.c.chat_id == chat_id,
+            outbox.c.platform_message_id == message_id,
+            outbox.c.case_id.is_not(None),
+        )
+        .limit(1)
+    )
+    found = (await conn.execute(query)).scalar()
+    return None if found is None else int(found)

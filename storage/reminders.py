@@ -12,12 +12,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import RowMapping, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    ColumnElement,
+    RowMapping,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.person_flags import set_flag
 from storage.prepared import Prepared
-from storage.schema import cases, reminder_prefs, reminders
+from storage.schema import cases, reminder_prefs, reminders, talks
 
 OPEN_STATES = ("pending", "fired")
 
@@ -153,17 +163,30 @@ async def close_items(
     )
 
 
-async def claim_due(conn: AsyncConnection, now: datetime, limit: int) -> list[Fired]:
+def _waiting(*, hold_in_talk: bool) -> tuple[ColumnElement[bool], ...]:
+    """Reminders that wait: those of paused cases, and with `hold_in_talk` those of cases
+    a staff member is talking with."""
+    paused = cases.c.status != "paused"
+    if not hold_in_talk:
+        return (paused,)
+    in_talk = exists().where(talks.c.case_id == reminders.c.case_id, talks.c.state == "open")
+    return paused, ~in_talk
+
+
+async def claim_due(
+    conn: AsyncConnection, now: datetime, limit: int, *, hold_in_talk: bool = False
+) -> list[Fired]:
     """Mark up to `limit` due reminders fired and return them; the one place that fires.
 
     The UPDATE is the claim: it only touches rows still pending, so of two processes
-    racing for a row exactly one gets it back. Reminders of paused cases wait.
+    racing for a row exactly one gets it back. Reminders of paused cases wait, and with
+    `hold_in_talk` so do those of cases in a conversation with a staff member.
     """
     due_ids = (
         select(reminders.c.id)
         .select_from(_JOINED)
         .where(reminders.c.state == "pending", reminders.c.fire_at <= now)
-        .where(cases.c.status != "paused")
+        .where(*_waiting(hold_in_talk=hold_in_talk))
         .order_by(reminders.c.fire_at)
         .limit(limit)
         .with_for_update(skip_locked=True, of=reminders)
@@ -218,13 +241,16 @@ async def cancel(conn: AsyncConnection, ids: Sequence[int], now: datetime) -> No
         )
 
 
-async def next_fire_at(conn: AsyncConnection, after: datetime) -> datetime | None:
-    """When the next pending reminder is due, later than `after`; paused cases excluded."""
+async def next_fire_at(
+    conn: AsyncConnection, after: datetime, *, hold_in_talk: bool = False
+) -> datetime | None:
+    """When the next pending reminder is due, later than `after`; those that wait (see
+    `claim_due`) excluded."""
     query = (
         select(func.min(reminders.c.fire_at))
         .select_from(_JOINED)
         .where(reminders.c.state == "pending", reminders.c.fire_at > after)
-        .where(cases.c.status != "paused")
+        .where(*_waiting(hold_in_talk=hold_in_talk))
     )
     found: datetime | None = (await conn.execute(query)).scalar()
     return found

@@ -114,3 +114,17 @@ async def redeliver(conn: AsyncConnection, retrieval_id: int) -> None:
     await conn.execute(
         update(retrievals).where(retrievals.c.id == retrieval_id).values(delivered_at=None)
     )
+
+
+async def approved_windows(
+    conn: AsyncConnection, case_id: int, requester: str, now: datetime
+) -> list[tuple[datetime, datetime]]:
+    """The windows of `requester`'s approved, unexpired retrievals of a case: what they
+    may read unmasked."""
+    query = select(retrievals.c.window_start, retrievals.c.window_end).where(
+        retrievals.c.case_id == case_id,
+        retrievals.c.requester == requester,
+        retrievals.c.state == APPROVED,
+        retrievals.c.expires_at > now,
+    )
+    return [(start, end) for start, end in await conn.execute(query)]

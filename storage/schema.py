@@ -292,6 +292,9 @@ outbox = Table(
     Column("platform_message_id", String(128), nullable=False, server_default=""),
     Column("dead_at", UtcDateTime),
     Index("outbox_pending", "state", "platform", "id"),
+    # A staff member's reply names the message it answers by the platform's id: this
+    # finds that message's case (migration 0009).
+    Index("outbox_by_platform_message", "platform", "chat_id", "platform_message_id"),
     # Finds the head of each chat's queue, so one chat's order holds across retries.
     Index("outbox_chat_order", "platform", "chat_id", "state", "id"),
 )
@@ -524,4 +527,61 @@ blob_chunks = Table(
     Column("address", String(64), primary_key=True),
     Column("seq", Integer, primary_key=True, autoincrement=False),
     Column("data", LargeBinary, nullable=False),
+)
+
+# ---- a staff member talking with the victim (migration 0012) -------------------------------
+
+# One row per conversation: open while a staff member holds the case's conversation.
+# answer_due_at is set when the victim writes and nobody has answered since: when it
+# passes, the victim is told and the team alerted again (the row is the timer's truth,
+# as escalations are). One open conversation per case, whoever tries to take it at once.
+talks = Table(
+    "talks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("staff", String(160), nullable=False),
+    Column("display_name", String(64), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("waiting_since", UtcDateTime),
+    Column("answer_due_at", UtcDateTime),
+    Column("ended_at", UtcDateTime),
+    Column("ended_by", String(160), nullable=False, server_default=""),
+    Index(
+        "one_open_talk_per_case",
+        "case_id",
+        unique=True,
+        sqlite_where=text("state = 'open'"),
+        postgresql_where=text("state = 'open'"),
+    ),
+    Index("talks_due", "state", "answer_due_at"),
+    Index("talks_by_staff", "staff", "state"),
+)
+
+# What was said in a conversation, both ways, sealed with the case's data key like the
+# victim's notes (erasing the case shreds it). A staff message is also a custody event
+# whose reason commits to the text's hash; the victim's words are not put in the log.
+talk_messages = Table(
+    "talk_messages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("talk_id", Integer, ForeignKey("talks.id"), nullable=False),
+    Column("message_no", Integer, nullable=False),
+    Column("author", String(160), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("leaf_index", Integer, ForeignKey("ledger_leaves.leaf_index")),
+    UniqueConstraint("case_id", "message_no", name="talk_message_no"),
+)
+
+# The name a staff member chose to be shown to victims (/name), over `display_name` in
+# [[staff]]; staff are named as "platform:user_id".
+staff_names = Table(
+    "staff_names",
+    metadata,
+    Column("actor", String(160), primary_key=True),
+    Column("display_name", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

@@ -102,6 +102,32 @@ class Rig:
     async def press(self, user: str, button: Button, chat_id: str = FIRST) -> list[Outbound]:
         return await self._act(user, InboundKind.BUTTON, chat_id, button_data=button.data)
 
+    async def say(
+        self, user: str, text: str, chat_id: str = FIRST, **fields: str
+    ) -> list[Outbound]:
+        """Plain words in the staff channel (`reply_to` answers one of Haven's messages)."""
+        return await self._act(user, InboundKind.TEXT, chat_id, text=text, **fields)
+
+    async def dm(self, user: str, text: str, **fields: str) -> list[Outbound]:
+        """A staff member writing in their own private chat with Haven."""
+        before = len(self.adapter.sent[user])
+        kind = InboundKind.COMMAND if text.startswith("/") else InboundKind.TEXT
+        command, _, args = text[1:].partition(" ")
+        typed = (
+            {"command": command, "args": args} if kind is InboundKind.COMMAND else {"text": text}
+        )
+        inbound = Inbound(
+            kind=kind,
+            identity=Identity(PLATFORM, user, user),
+            chat=ChatRef(PLATFORM, user, ChatKind.PRIVATE),
+            received_at=datetime.now(UTC),
+            message_id=f"d{next(_ids)}",
+            **typed,
+            **fields,
+        )
+        await self.haven.handle_and_deliver(inbound)
+        return self.adapter.sent[user][before:]
+
     async def tick(self, delta: object) -> None:
         """Move the clock and let the timer do what fell due, then deliver."""
         self.clock.advance(delta)  # type: ignore[arg-type]

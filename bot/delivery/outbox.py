@@ -106,13 +106,19 @@ class StaffNotice:
 
 
 def payload_of(
-    chat: ChatRef, reply: Reply, key: str = "", *, edit_of_row: int | None = None
+    chat: ChatRef,
+    reply: Reply,
+    key: str = "",
+    *,
+    edit_of_row: int | None = None,
+    reply_to_row: int | None = None,
 ) -> dict[str, Any]:
     """What an outbox row stores for one message; `to_outbound` reads it back.
 
     ``edit_of_row`` names the outbox row of an earlier message to this chat that this one
-    replaces (an alert updated once acknowledged). The platform's id for that message is
-    only known once it was sent, so the sender looks it up at delivery time.
+    replaces (an alert updated once acknowledged); ``reply_to_row`` one it answers (a
+    victim's words posted in the thread of their case's alert). The platform's id for
+    that message is only known once it was sent, so the sender looks it up at delivery.
     """
     payload: dict[str, Any] = {
         "kind": str(chat.kind),
@@ -129,6 +135,8 @@ def payload_of(
         }
     if edit_of_row is not None:
         payload["edit_of_row"] = edit_of_row
+    if reply_to_row is not None:
+        payload["reply_to_row"] = reply_to_row
     return payload
 
 
@@ -140,20 +148,22 @@ async def queue_reply(
     now: datetime,
     *,
     edit_of_row: int | None = None,
+    reply_to_row: int | None = None,
 ) -> int:
     """Write ``reply`` to ``chat`` into the outbox, in the caller's transaction."""
     return await outbox.enqueue(
         conn,
         platform=chat.platform,
         chat_id=chat.chat_id,
-        payload=payload_of(chat, reply, edit_of_row=edit_of_row),
+        payload=payload_of(chat, reply, edit_of_row=edit_of_row, reply_to_row=reply_to_row),
         case_id=case_id,
         now=now,
     )
 
 
-def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
-    """The message an outbox row holds; ``edit_of`` is the platform id it replaces."""
+def to_outbound(row: OutboxRow, edit_of: str = "", reply_to: str = "") -> Outbound:
+    """The message an outbox row holds; ``edit_of`` is the platform id it replaces,
+    ``reply_to`` the one it answers."""
     payload: Mapping[str, Any] = row.payload
     buttons = tuple(
         tuple(Button(b["label"], b["data"]) for b in line) for line in payload.get("buttons", [])
@@ -167,6 +177,7 @@ def to_outbound(row: OutboxRow, edit_of: str = "") -> Outbound:
         file=OutboundFile(file["path"], file["file_name"], file["mime_type"]) if file else None,
         edit_of=edit_of,
         key=payload.get("key", ""),
+        reply_to=reply_to,
     )
 
 
@@ -433,10 +444,11 @@ class OutboxSender:
         return bool(taken)
 
     async def _deliver(self, adapter: Adapter, row: OutboxRow) -> _Result:
-        edit_of = await self._edited_message_id(row)
+        edit_of = await self._sent_id(row, "edit_of_row")
+        reply_to = await self._sent_id(row, "reply_to_row")
         started = time.monotonic()
         try:
-            message_id = await adapter.send(to_outbound(row, edit_of))
+            message_id = await adapter.send(to_outbound(row, edit_of, reply_to))
         except DeliveryError as exc:
             return await self._refused(row, exc)
         except Exception as exc:  # an adapter bug must not stop delivery to everyone else
@@ -447,10 +459,11 @@ class OutboxSender:
         self._marks.add(row, message_id, self.clock.now(), took, uploaded=adapter.uploads_files)
         return _Result.SENT
 
-    async def _edited_message_id(self, row: OutboxRow) -> str:
-        """The platform id of the message ``row`` replaces; "" sends it as a new message
-        (the original never went out, so there is nothing to edit)."""
-        original = row.payload.get("edit_of_row")
+    async def _sent_id(self, row: OutboxRow, field: str) -> str:
+        """The platform id of the message ``row`` replaces or answers (``field``); ""
+        sends it as a new message (the original never went out: nothing to edit or
+        answer)."""
+        original = row.payload.get(field)
         if original is None:
             return ""
         if int(original) in self._marks.sent:  # sent, its mark not written yet

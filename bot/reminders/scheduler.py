@@ -71,6 +71,7 @@ class ReminderScheduler:
         batch: int = 500,
         sweep_seconds: float = 30.0,
         duties: Sequence[Duty] = (),
+        hold_in_talk: bool = False,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -80,6 +81,8 @@ class ReminderScheduler:
         self.batch = batch
         self.sweep_seconds = sweep_seconds
         self.duties = tuple(duties)
+        # Reminders of a case a staff member is talking with wait for the talk to end.
+        self.hold_in_talk = hold_in_talk
         self._timer = AsyncIOScheduler(timezone=UTC)
         self._armed_at: datetime | None = None
         self._claimed_until: datetime | None = None
@@ -147,7 +150,9 @@ class ReminderScheduler:
             while True:
                 now = self.clock.now()
                 async with self.db.transaction() as conn:
-                    claimed = await reminders.claim_due(conn, now, self.batch)
+                    claimed = await reminders.claim_due(
+                        conn, now, self.batch, hold_in_talk=self.hold_in_talk
+                    )
                     messages = self._messages(claimed, now)
                     stale = [f.id for f in claimed if not self.policy.knows(f.item_id)]
                     await reminders.cancel(conn, stale, now)
@@ -251,7 +256,7 @@ class ReminderScheduler:
         self._set_wake(upcoming)
 
     async def _next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
-        moments = [await reminders.next_fire_at(conn, after)]
+        moments = [await reminders.next_fire_at(conn, after, hold_in_talk=self.hold_in_talk)]
         moments += [await duty.next_due(conn, after) for duty in self.duties]
         return min((m for m in moments if m is not None), default=None)
 

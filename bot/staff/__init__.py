@@ -5,9 +5,19 @@
 - ``briefing``: the daily briefing; ``progress_notes``: daily notes to victims who asked;
 - ``retrieval``: reading a victim's evidence takes two people, a reason and a window;
 - ``desk``: staff commands and alert buttons, checked against roles (``ask``: one
-  command as the handlers receive it); ``texts``: words for the staff channel.
+  command as the handlers receive it); ``texts``: words for the staff channel;
+- ``talk``: a staff member and the victim talking through Haven once a case is taken.
 """
 
 # The modules other packages may import; the rest serve this package alone
 # (tests/test_layers.py checks it).
-__all__ = ["access", "briefing", "desk", "escalation", "progress_notes", "retrieval", "texts"]
+__all__ = [
+    "access",
+    "briefing",
+    "desk",
+    "escalation",
+    "progress_notes",
+    "retrieval",
+    "talk",
+    "texts",
+]

@@ -19,12 +19,29 @@ AUDITOR = "auditor"
 
 # Each staff command and button, by the action it is checked as.
 _OPERATOR_ACTIONS = frozenset(
-    {"help", "cases", "case", "note", "assign", "resolve", "brief", "ack", "take", "retrieve"}
+    {
+        "help",
+        "cases",
+        "case",
+        "note",
+        "assign",
+        "resolve",
+        "brief",
+        "ack",
+        "take",
+        "retrieve",
+        # talking with the victim (bot/staff/talk.py); "talk" is a plain message in it
+        "reply",
+        "release",
+        "name",
+        "talk",
+        "start",
+    }
 )
 _PERMISSIONS: dict[str, frozenset[str]] = {
     OPERATOR: _OPERATOR_ACTIONS | {"fetch", "search"},
-    ADMIN: _OPERATOR_ACTIONS | {"fetch", "search", "approve", "deny", "hold", "release", "custody"},
-    AUDITOR: frozenset({"help", "brief", "custody"}),
+    ADMIN: _OPERATOR_ACTIONS | {"fetch", "search", "approve", "deny", "hold", "unhold", "custody"},
+    AUDITOR: frozenset({"help", "brief", "custody", "start"}),
 }
 
 
@@ -35,6 +52,8 @@ class StaffRef:
     role: str
     name: str = ""
     totp_secret_env: str = ""
+    # What victims see when this person talks with them (`display_name` in [[staff]]).
+    display_name: str = ""
 
     @property
     def actor(self) -> str:
@@ -56,7 +75,8 @@ class Roster:
     @classmethod
     def from_config(cls, config: Config) -> Roster:
         members = [
-            StaffRef(m.platform, m.user_id, m.role, m.name, m.totp_secret_env) for m in config.staff
+            StaffRef(m.platform, m.user_id, m.role, m.name, m.totp_secret_env, m.display_name)
+            for m in config.staff
         ]
         console = config.adapters.console
         known = {(m.platform, m.user_id) for m in members}
@@ -66,6 +86,9 @@ class Roster:
 
     def find(self, platform: str, user_id: str) -> StaffRef | None:
         return self._by_id.get((platform, user_id))
+
+    def is_member(self, platform: str, user_id: str) -> bool:
+        return (platform, user_id) in self._by_id
 
     def by_actor(self, actor: str) -> StaffRef | None:
         platform, _, user_id = actor.partition(":")

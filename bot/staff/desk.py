@@ -18,13 +18,14 @@ from bot.clock import Clock
 from bot.content.prompts import Reply
 from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.delivery.outbox import queue_reply
-from bot.events import ChatRef, Inbound, InboundKind
+from bot.events import ChatKind, ChatRef, Identity, Inbound, InboundKind
 from bot.evidence import erasure
 from bot.staff.access import ADMIN, OPERATOR, Roster, StaffRef
 from bot.staff.ask import Ask, case_number
 from bot.staff.briefing import Briefer
 from bot.staff.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.staff.retrieval import RetrievalDesk
+from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
 from storage import cases, custody, escalations, evidence_items, handling
 from storage import reminders as reminder_rows
@@ -44,8 +45,11 @@ CUSTODY_SHOWN = 30
 UNKNOWN_BUTTON = "unknown_button"
 # Commands whose refusal is a custody event: they reach for a case's evidence or its hold.
 _EVIDENCE_ACTIONS = frozenset(
-    {"retrieve", "approve", "deny", "fetch", "search", "hold", "release", "custody"}
+    {"retrieve", "approve", "deny", "fetch", "search", "hold", "unhold", "custody"}
 )
+# `/case N --talk`, `/hold N --release`
+_TALK_OPTION = "--talk"
+_RELEASE_OPTION = "--release"
 
 
 Handler = Callable[[AsyncConnection, Ask], Awaitable[list[Reply]]]
@@ -61,6 +65,7 @@ class StaffDesk:
         escalator: Escalator,
         briefer: Briefer,
         retrievals: RetrievalDesk,
+        talks: Talks,
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
@@ -70,6 +75,7 @@ class StaffDesk:
         self.escalator = escalator
         self.briefer = briefer
         self.retrievals = retrievals
+        self.talks = talks
         self._on_outbox = on_outbox
         self._commands: dict[str, Handler] = {
             "help": self._help,
@@ -80,11 +86,21 @@ class StaffDesk:
             "resolve": self._resolve_command,
             "brief": self._brief,
             "hold": self._hold,
+            "unhold": self._unhold,
             "release": self._release,
+            "reply": self._reply,
+            "name": self._name,
+            "start": self._start,
             "custody": self._custody,
         }
 
+    def is_member(self, identity: Identity) -> bool:
+        return self.roster.is_member(identity.platform, identity.user_id)
+
     async def handle(self, inbound: Inbound) -> None:
+        if inbound.kind is InboundKind.TEXT:
+            await self._words(inbound)
+            return
         if inbound.kind not in (InboundKind.COMMAND, InboundKind.BUTTON):
             return  # the staff talking among themselves
         now = self.clock.now()
@@ -109,6 +125,24 @@ class StaffDesk:
             await self._say(conn, inbound.chat, replies or [], now)
         self._on_outbox()
         await self.retrievals.deliver_approved()
+
+    async def _words(self, inbound: Inbound) -> None:
+        """Plain words: to the person of a conversation this staff member holds, when
+        written in their private chat or in answer to a case's message; otherwise the
+        staff talking among themselves."""
+        member = self.roster.find(inbound.identity.platform, inbound.identity.user_id)
+        if member is None or not member.may("talk"):
+            return
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            if await already_seen(conn, inbound):
+                return
+            replies = await self.talks.staff_wrote(conn, member, inbound, now)
+            if replies is None:
+                return
+            await record_inbound(conn, inbound, None, now)
+            await self._say(conn, inbound.chat, replies, now)
+        self._on_outbox()
 
     def _action_of(self, inbound: Inbound) -> tuple[str, str]:
         if inbound.kind is InboundKind.COMMAND:
@@ -219,20 +253,31 @@ class StaffDesk:
         return Reply(self.words.t(key, case_id=case_id, who=self.words.who(row.closed_by), at=when))
 
     async def _take(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        """*Take case* (or *Talk to the person*): the case is this person's, and so is
+        the conversation with the victim; of two people pressing at once, one wins."""
         case_id = int(ask.args)
         state = await handling.get(conn, case_id)
         if state.resolved_at is not None:
             return [self._resolved_already(case_id, state, "staff.already_resolved")]
+        taken = await self.talks.take(conn, case_id, ask.member, ask.now)
+        if taken.talk is None:
+            return taken.replies
         await handling.assign(
             conn, case_id, assignee=ask.member.actor, by=ask.member.actor, now=ask.now
         )
-        replies = [Reply(self.words.t("staff.taken", case_id=case_id, who=ask.member.label))]
         current = await escalations.latest_of_case(conn, case_id)
         if current is not None and current.state == escalations.OPEN:
             await self.escalator.close(
-                conn, current.id, state=escalations.ACKNOWLEDGED, by=ask.member.actor, now=ask.now
+                conn,
+                current.id,
+                state=escalations.ACKNOWLEDGED,
+                by=ask.member.actor,
+                now=ask.now,
+                tell_victim=False,
             )
-        return replies
+        return taken.replies or [
+            Reply(self.words.t("staff.taken", case_id=case_id, who=ask.member.label))
+        ]
 
     def _resolved_already(self, case_id: int, state: handling.Handling, key: str) -> Reply:
         when = self.words.at(state.resolved_at) if state.resolved_at else "—"
@@ -252,6 +297,7 @@ class StaffDesk:
         if not await handling.resolve(conn, case.id, by=ask.member.actor, now=ask.now):
             state = await handling.get(conn, case.id)
             return [self._resolved_already(case.id, state, "staff.resolve_already")]
+        await self.talks.resolved(conn, ask.member, case.id, ask.now)
         await self.escalator.resolve_case(conn, case.id, by=ask.member.actor, now=ask.now)
         log.info("case %s resolved by %s", case.id, ask.member.actor)
         return [Reply(self.words.t("staff.resolved", case_id=case.id, who=ask.member.label))]
@@ -272,6 +318,7 @@ class StaffDesk:
                     age=words.span(ask.now - line.created_at),
                     handling=self._handler_text(line.assignee, line.unacknowledged),
                 )
+                + (f" · {words.t('talk.closed_by_person')}" if line.closed else "")
             )
         if total > len(lines):
             shown.append(words.t("staff.cases_more", n=total - len(lines)))
@@ -288,9 +335,11 @@ class StaffDesk:
         return f"{text} · {words.t('staff.awaiting_ack')}" if unacknowledged else text
 
     async def _case(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
-        case, refusal = await self._existing_case(conn, ask.args, "/case N")
+        case, refusal = await self._existing_case(conn, ask.args, "/case N [--talk]")
         if case is None:
             return refusal
+        if _TALK_OPTION in ask.args.split()[1:]:
+            return await self.talks.record(conn, ask.member, case.id, ask.now)
         words = self.words
         state = await handling.get(conn, case.id)
         usage = await evidence_items.usage(conn, case.id)
@@ -382,13 +431,13 @@ class StaffDesk:
             conn, case.id, assignee=person.actor, by=ask.member.actor, now=ask.now
         )
         log.info("case %s assigned to %s by %s", case.id, person.actor, ask.member.actor)
-        return [
-            Reply(
-                self.words.t(
-                    "staff.assigned", case_id=case.id, who=person.label, by=ask.member.label
-                )
-            )
-        ]
+        assigned = self.words.t(
+            "staff.assigned", case_id=case.id, who=person.label, by=ask.member.label
+        )
+        if case.status == "closed":
+            return [Reply(assigned)]
+        taken = await self.talks.take(conn, case.id, person, ask.now, handing_over=True)
+        return [Reply(assigned), *taken.replies]
 
     async def _brief(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
         return [Reply(await self.briefer.compose(conn, ask.now, on_request=True))]
@@ -399,6 +448,8 @@ class StaffDesk:
             return refusal
         parts = ask.args.split(maxsplit=1)
         reason = parts[1].strip() if len(parts) > 1 else ""
+        if reason.split()[:1] == [_RELEASE_OPTION]:
+            return await self._lift_hold(conn, ask, case, reason.removeprefix(_RELEASE_OPTION))
         if not reason:
             return self._usage("/hold N REASON")
         if await erasure.held(conn, case.id):
@@ -406,17 +457,52 @@ class StaffDesk:
         await erasure.place_hold(conn, case.id, actor=ask.member.actor, reason=reason, now=ask.now)
         return [Reply(self.words.t("staff.held", case_id=case.id))]
 
-    async def _release(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
-        case, refusal = await self._existing_case(conn, ask.args, "/release N [REASON]")
+    async def _unhold(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        case, refusal = await self._existing_case(conn, ask.args, "/unhold N [REASON]")
         if case is None:
             return refusal
         parts = ask.args.split(maxsplit=1)
-        reason = parts[1].strip() if len(parts) > 1 else ""
+        return await self._lift_hold(conn, ask, case, parts[1] if len(parts) > 1 else "")
+
+    async def _lift_hold(
+        self, conn: AsyncConnection, ask: Ask, case: CaseRecord, reason: str
+    ) -> list[Reply]:
         lifted = await erasure.lift_hold(
-            conn, case.id, actor=ask.member.actor, reason=reason, now=ask.now
+            conn, case.id, actor=ask.member.actor, reason=reason.strip(), now=ask.now
         )
         key = "staff.released" if lifted else "staff.hold_none"
         return [Reply(self.words.t(key, case_id=case.id))]
+
+    async def _release(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        """`/release N` ends the conversation with the victim. It lifted legal holds
+        before conversations existed: said so when there is none to end."""
+        case, refusal = await self._existing_case(conn, ask.args, "/release N")
+        if case is None:
+            return refusal
+        ended = await self.talks.release(conn, ask.member, case.id, ask.now)
+        if ended is not None:
+            return ended
+        return [Reply(self.words.t("talk.nothing_to_release", case_id=case.id))]
+
+    async def _reply(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        usage = self.words.t("talk.reply_usage")
+        case, refusal = await self._existing_case(conn, ask.args, usage)
+        if case is None:
+            return refusal
+        parts = ask.args.split(maxsplit=1)
+        text = parts[1].strip() if len(parts) > 1 else ""
+        if not text:
+            return self._usage(usage)
+        return await self.talks.reply(conn, ask.member, case.id, text, ask.now)
+
+    async def _name(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        return await self.talks.name(conn, ask.member, ask.args, ask.now)
+
+    async def _start(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
+        """A staff member opening their private chat with Haven (Telegram's /start)."""
+        if ask.chat.kind is ChatKind.PRIVATE:
+            return [Reply(self.words.t("talk.dm_hello"))]
+        return [Reply(self.words.t("staff.help"))]
 
     async def _custody(self, conn: AsyncConnection, ask: Ask) -> list[Reply]:
         case, refusal = await self._existing_case(conn, ask.args, "/custody N")
@@ -429,14 +515,16 @@ class StaffDesk:
         shown = [words.t("staff.custody_header", case_id=case.id, total=len(rows))]
         for row in rows[-CUSTODY_SHOWN:]:
             event = row.event
-            item = f"#{event.item_no}" if event.item_no is not None else ""
+            item = "" if event.item_no is None else words.t("custody.item", item_no=event.item_no)
+            reason = words.masked(event.reason)
             shown.append(
                 words.t(
-                    "staff.custody_line",
+                    "custody.line",
                     at=words.at(event.at),
-                    actor=words.who(event.actor),
-                    action=f"{event.action}{item}",
-                    reason=words.masked(event.reason),
+                    actor=words.actor(event.actor),
+                    action=words.custody_action(event.action),
+                    item=item,
+                    reason=f" · {reason}" if reason else "",
                 )
             )
         return [Reply("\n".join(shown))]

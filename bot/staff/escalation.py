@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 ACK, TAKE, RESOLVE = "ack", "take", "resolve"
 BUTTON_PREFIX = "s"
+# Reasons raised by the conversation with a staff member (bot/staff/talk.py), not by the
+# playbook: the victim asked for a person, or their messages went unanswered.
+ASKED_FOR_PERSON = "asked_for_person"
+UNANSWERED = "talk_unanswered"
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,16 @@ class Level:
     channels: tuple[ChatRef, ...]
     timeout: timedelta
     repeat: timedelta
+
+
+@dataclass(frozen=True)
+class Raised:
+    """What raising a case came to: when the timer must wake, and whether the victim
+    should hear that the team was alerted (only when a new alert went out and nobody was
+    on the case already: new reasons on an open alert edit it, and are not news to them)."""
+
+    next_at: datetime | None
+    tell_victim: bool
 
 
 @dataclass(frozen=True)
@@ -81,22 +95,63 @@ class Escalator:
 
     async def raise_for(
         self, conn: AsyncConnection, case: CaseRecord, reasons: tuple[str, ...], now: datetime
-    ) -> datetime | None:
-        """Alert the staff about `reasons` of `case`; return when the timer must wake."""
+    ) -> Raised:
+        """Alert the staff about `reasons` of `case`: one alert per escalation, edited in
+        place as its reasons grow."""
         current = await escalations.latest_of_case(conn, case.id)
         if current is not None and current.state == escalations.OPEN:
-            # Still unacknowledged: say what is new where the chain is now, keep its clock.
+            # Still unacknowledged: the alerts it posted say what is new; its clock runs on.
             await escalations.add_reasons(conn, current, reasons, now)
             refreshed = await escalations.get(conn, current.id)
             assert refreshed is not None
             header = self.words.t("staff.alert_update")
-            await self._alert(conn, refreshed, case, current.level, header, now)
-            return None
+            text = f"{header}\n{self.alert_text(case, refreshed.reasons, now)}"
+            await self._edit_alerts(
+                conn, refreshed, text, self._buttons(refreshed, acknowledged=False), now
+            )
+            return Raised(None, tell_victim=False)
         await handling.reopen(conn, case.id)
         opened = await escalations.create(conn, case.id, reasons, now + self.levels[0].timeout, now)
         await self._alert(conn, opened, case, 0, "", now)
         log.warning("case %s escalated: %s", case.id, ",".join(reasons))
-        return opened.next_at
+        someone_on_it = current is not None and current.state == escalations.ACKNOWLEDGED
+        return Raised(opened.next_at, tell_victim=not someone_on_it)
+
+    async def victim_closed(self, conn: AsyncConnection, case: CaseRecord, now: datetime) -> None:
+        """The victim closed the case while its alert waits: the alert says so."""
+        current = await escalations.latest_of_case(conn, case.id)
+        if current is None or current.state != escalations.OPEN:
+            return
+        line = self.words.t("staff.alert_victim_closed", at=self.words.at(now))
+        buttons = self._buttons(current, acknowledged=False)
+        for alert in await escalations.alerts(conn, current.id):
+            await self._edit_alert(conn, current, alert, f"{alert.text}\n{line}", buttons, now)
+
+    async def _edit_alerts(
+        self,
+        conn: AsyncConnection,
+        row: EscalationRow,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+        now: datetime,
+    ) -> None:
+        for alert in await escalations.alerts(conn, row.id):
+            await self._edit_alert(conn, row, alert, text, buttons, now)
+
+    async def _edit_alert(
+        self,
+        conn: AsyncConnection,
+        row: EscalationRow,
+        alert: escalations.AlertRow,
+        text: str,
+        buttons: tuple[tuple[Button, ...], ...],
+        now: datetime,
+    ) -> None:
+        chat = ChatRef(alert.platform, alert.chat_id, ChatKind.STAFF)
+        await queue_reply(
+            conn, chat, Reply(text, buttons), row.case_id, now, edit_of_row=alert.outbox_id
+        )
+        await escalations.set_alert_text(conn, alert.id, text)
 
     # ---- the timer ----------------------------------------------------------------
 
@@ -156,21 +211,25 @@ class Escalator:
         state: str,
         by: str,
         now: datetime,
+        tell_victim: bool = True,
     ) -> Closed | None:
-        """Acknowledge or resolve; None when there is no such escalation."""
+        """Acknowledge or resolve; None when there is no such escalation. `tell_victim`
+        is False when the victim already hears more (a person is talking with them)."""
         won = await escalations.close(conn, escalation_id, state=state, by=by, now=now)
         row = await escalations.get(conn, escalation_id)
         if row is None:
             return None
         if won:
             await self._mark_alerts(conn, row, now)
-            await self._tell_victim(conn, row.case_id, now)
+            if state == escalations.ACKNOWLEDGED and tell_victim:
+                await self._tell_victim(conn, row.case_id, "ui.staff_on_it", now)
         return Closed(won, row)
 
     async def resolve_case(
         self, conn: AsyncConnection, case_id: int, *, by: str, now: datetime
     ) -> None:
-        """The case is resolved: stop its chain and show so on its alerts."""
+        """The case is resolved: stop its chain, show so on its alerts, tell the victim."""
+        await self._tell_victim(conn, case_id, "talk.victim_resolved", now)
         row = await escalations.latest_of_case(conn, case_id)
         if row is None:
             return
@@ -202,14 +261,14 @@ class Escalator:
             reply = Reply(f"{alert.text}\n{suffix}", buttons)
             await queue_reply(conn, chat, reply, row.case_id, now, edit_of_row=alert.outbox_id)
 
-    async def _tell_victim(self, conn: AsyncConnection, case_id: int, now: datetime) -> None:
+    async def _tell_victim(
+        self, conn: AsyncConnection, case_id: int, key: str, now: datetime
+    ) -> None:
         case = await cases.get(conn, case_id)
         if case is None or case.status == "closed":
             return
         chat = ChatRef(case.platform, case.chat_id, ChatKind.PRIVATE)
-        await queue_reply(
-            conn, chat, Reply(self.words.victim(case.locale, "ui.staff_on_it")), case.id, now
-        )
+        await queue_reply(conn, chat, Reply(self.words.victim(case.locale, key)), case.id, now)
 
     # ---- alerts -------------------------------------------------------------------
 
@@ -227,7 +286,9 @@ class Escalator:
         )
 
     def _buttons(self, row: EscalationRow, *, acknowledged: bool) -> tuple[tuple[Button, ...], ...]:
-        take = Button(self.words.t("staff.btn_take"), button_data(TAKE, row.case_id))
+        # An alert raised because the person asked for one leads straight to talking.
+        label = "staff.btn_talk" if ASKED_FOR_PERSON in row.reasons else "staff.btn_take"
+        take = Button(self.words.t(label), button_data(TAKE, row.case_id))
         resolve = Button(self.words.t("staff.btn_resolve"), button_data(RESOLVE, row.case_id))
         if acknowledged:
             return ((take, resolve),)

@@ -32,8 +32,9 @@ class StaffTexts:
     def t(self, key: str, /, **fields: object) -> str:
         return self.texts.get(self.locale, key, **fields)
 
-    def victim(self, locale: str, key: str) -> str:
-        return self.texts.get(locale, key)
+    def victim(self, locale: str, key: str, /, **fields: object) -> str:
+        """Words for the victim, in the victim's language."""
+        return self.texts.get(locale, key, **fields)
 
     def span(self, delta: timedelta) -> str:
         if delta < timedelta(minutes=1):  # shortened timeouts of a demo
@@ -55,7 +56,24 @@ class StaffTexts:
         return self.t(f"severity.{Severity(severity)}")
 
     def reasons(self, reasons: tuple[str, ...]) -> str:
-        return ", ".join(self.t(f"reason.{r}") for r in reasons) or "—"
+        """Why a case was raised, about the person (not to them, as the victim reads it)."""
+        return ", ".join(self._reason(r) for r in reasons) or "—"
+
+    def _reason(self, reason: str) -> str:
+        key = f"staff_reason.{reason}"
+        return self.t(key if self.texts.has(self.locale, key) else f"reason.{reason}")
+
+    def custody_action(self, action: str) -> str:
+        key = f"custody.{action}"
+        if self.texts.has(self.locale, key):
+            return self.t(key)
+        return self.t("custody.other", action=action)
+
+    def actor(self, actor: str) -> str:
+        """Who did something in the custody log: a staff member's name, the person, an
+        operator at the command line."""
+        key = f"custody.actor_{actor}"
+        return self.t(key) if self.texts.has(self.locale, key) else self.who(actor)
 
     def language(self, locale: str) -> str:
         return self.texts.get(locale, "meta.language_name")

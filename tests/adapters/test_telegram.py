@@ -214,7 +214,7 @@ async def test_a_staff_member_acknowledges_in_the_group_and_the_alert_is_edited(
         ]
 
     (text,) = await rig.fake.wait_for(edited)
-    assert rig.text("reason.extortion") in text and "✅ Acknowledged by Operator at" in text
+    assert rig.text("staff_reason.extortion") in text and "✅ Acknowledged by Operator at" in text
     on_it = rig.text("ui.staff_on_it")
     await rig.fake.wait_for(lambda: on_it in rig.fake.texts(VICTIM["id"]))
 

@@ -80,7 +80,7 @@ async def test_extortion_answer_escalates_once_and_tells_the_victim(
     staff = adapter.sent["staff"]
     assert len(staff) == 1
     staff_locale = core.config.default_locale
-    assert text_of(core, staff_locale, "reason.extortion") in staff[0].text
+    assert text_of(core, staff_locale, "staff_reason.extortion") in staff[0].text
     assert text_of(core, "en", "ui.escalated") in victim.transcript()
     assert text_of(core, "en", "notice.extortion_advice") in victim.transcript()
     await victim.command("status")

@@ -54,7 +54,13 @@ ALL_METHODS = frozenset(
         "download",
     }
 )
-_JSON_PARAMS = {"reply_markup", "allowed_updates", "entities", "caption_entities"}
+_JSON_PARAMS = {
+    "reply_markup",
+    "allowed_updates",
+    "entities",
+    "caption_entities",
+    "reply_parameters",
+}
 _LONG_POLL_CAP = 0.5  # seconds; short, so closing the fake never waits on a poll
 _WEBHOOK_TIMEOUT_SECONDS = 10.0
 _WEBHOOK_RETRY_SECONDS = 0.2  # between rounds over every target, all of them refusing

@@ -75,7 +75,7 @@ def test_escalation_acknowledgement_briefing_and_retrieval_from_the_console(
     assert "[staff] Open cases (1):" in out
     assert "[staff] 📋 Briefing on request" in out
     assert "Retrieval #1 is your own request" in out
-    delivered = out.index("[to staff privately] 🔐 Retrieval #1: the evidence bundle of case #1")
+    delivered = out.index("[staff:staff] 🔐 Retrieval #1: the evidence bundle of case #1")
     assert "📎 " in out[delivered:]
     assert "pay or else" not in out[out.index("/retrieve") :].replace(
         "you   › /forward Zhang San | pay or else", ""

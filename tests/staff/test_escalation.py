@@ -48,7 +48,7 @@ async def test_an_extortion_answer_alerts_the_first_level_with_buttons(rig: Rig)
         "staff.alert",
         case_id=1,
         severity=rig.t("severity.critical"),
-        reasons=rig.t("reason.extortion"),
+        reasons=rig.t("staff_reason.extortion"),
         step="—",
         age=rig.t("staff.duration_s", n=0),
         locale="English",
@@ -148,7 +148,8 @@ async def test_buttons_of_a_resolved_case_say_so_and_change_nothing(rig: Rig) ->
 async def test_take_case_assigns_and_acknowledges(rig: Rig) -> None:
     await raise_alert(rig)
     replies = await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["take"])
-    assert replies[-1].text == rig.t("staff.taken", case_id=1, who="Alice")
+    name = rig.t("talk.default_name")
+    assert replies[-1].text == rig.t("talk.taken", case_id=1, who="Alice", name=name)
     case = (await rig.command("bob", "case", "1"))[-1].text
     assert rig.t("staff.assigned_to", who="Alice") in case
     assert rig.t("staff.escalation_acknowledged", who="Alice", at="2026-01-05 09:00") in case
@@ -201,9 +202,11 @@ async def test_new_danger_on_an_unacknowledged_case_updates_without_restarting_t
     await raise_alert(rig)
     await rig.tick(10 * MINUTES)
     await rig.victim.text("he threatened to kill me if I tell anyone")
-    update = alerts(rig, FIRST)[-1]
+    edits = [m.text for m in rig.channel(FIRST) if m.edit_of]
+    assert len(alerts(rig, FIRST)) == 1 and len(edits) == 1, "the alert is edited in place"
+    update = edits[0]
     assert update.startswith(rig.t("staff.alert_update"))
-    assert rig.t("reason.signal_threat") in update or rig.t("reason.safety_threat") in update
+    assert rig.t("staff_reason.signal_threat") in update
     await rig.tick(20 * MINUTES)
     assert len(alerts(rig, SECOND)) == 1, "still escalated 30 minutes after the first alert"
 

@@ -65,15 +65,15 @@ async def test_case_shows_a_summary_and_never_content(rig: Rig) -> None:
     await rig.victim.text("he threatened to kill me, my number is 13812345678")
     summary = await last(rig, "alice", "case", "1")
     assert summary.startswith("Case #1 · " + rig.t("severity.critical"))
-    assert rig.t("reason.extortion") in summary
+    assert rig.t("staff_reason.extortion") in summary
     assert "13812345678" not in summary and "threatened" not in summary
 
 
 @pytest.mark.parametrize(
     ("command", "args", "key", "fields"),
     [
-        ("case", "", "staff.usage", {"usage": "/case N"}),
-        ("case", "abc", "staff.usage", {"usage": "/case N"}),
+        ("case", "", "staff.usage", {"usage": "/case N [--talk]"}),
+        ("case", "abc", "staff.usage", {"usage": "/case N [--talk]"}),
         ("case", "99", "staff.no_such_case", {"case_id": 99}),
         ("note", "1", "staff.note_empty", {}),
         ("note", "x text", "staff.usage", {"usage": "/note N TEXT"}),
@@ -104,9 +104,12 @@ async def test_a_note_is_custody_logged_by_its_hash_and_shown_in_the_case(rig: R
 
 async def test_assign_and_resolve(rig: Rig) -> None:
     await two_cases(rig)
-    assert await last(rig, "bob", "assign", "2 @alice") == rig.t(
-        "staff.assigned", case_id=2, who="Alice", by="Bob"
-    )
+    assigned = [m.text for m in await rig.command("bob", "assign", "2 @alice")]
+    name = rig.t("talk.default_name")
+    assert assigned == [
+        rig.t("staff.assigned", case_id=2, who="Alice", by="Bob"),
+        rig.t("talk.taken", case_id=2, who="Alice", name=name),
+    ]
     assert rig.t("staff.assigned_to", who="Alice") in await last(rig, "bob", "case", "2")
     assert await last(rig, "alice", "resolve", "2") == rig.t(
         "staff.resolved", case_id=2, who="Alice"
@@ -161,11 +164,18 @@ async def test_admins_manage_holds_and_auditors_read_the_custody_log(rig: Rig) -
     assert await last(rig, "bob", "hold", "1") == rig.t("staff.usage", usage="/hold N REASON")
     assert await last(rig, "bob", "hold", "1 court order 2026-17") == rig.t("staff.held", case_id=1)
     assert await last(rig, "bob", "hold", "1 again") == rig.t("staff.hold_already", case_id=1)
-    assert await last(rig, "bob", "release", "1") == rig.t("staff.released", case_id=1)
-    assert await last(rig, "bob", "release", "1") == rig.t("staff.hold_none", case_id=1)
+    # /release now ends a conversation with the victim, and says where holds went.
+    moved = rig.t("talk.nothing_to_release", case_id=1)
+    assert await last(rig, "bob", "release", "1") == moved
+    assert await last(rig, "bob", "unhold", "1") == rig.t("staff.released", case_id=1)
+    assert await last(rig, "bob", "unhold", "1") == rig.t("staff.hold_none", case_id=1)
+    assert await last(rig, "bob", "hold", "1 again") == rig.t("staff.held", case_id=1)
+    assert await last(rig, "bob", "hold", "1 --release") == rig.t("staff.released", case_id=1)
     log = (await last(rig, "carol", "custody", "1")).splitlines()
-    assert log[0] == rig.t("staff.custody_header", case_id=1, total=2)
-    assert "Bob: hold court order 2026-17" in log[1] and "Bob: release" in log[2]
+    assert log[0] == rig.t("staff.custody_header", case_id=1, total=4)
+    placed, lifted = rig.t("custody.hold"), rig.t("custody.release")
+    assert log[1] == f"• 2026-01-05 09:00 · Bob · {placed} · court order 2026-17"
+    assert log[2] == f"• 2026-01-05 09:00 · Bob · {lifted}"
 
 
 async def test_a_staff_member_removed_while_holding_a_case(
