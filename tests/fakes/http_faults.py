@@ -104,7 +104,7 @@ class FakeServer:
         """Every answered call of one method, refused ones included."""
         return [c for c in self.calls if c.method == method]
 
-    async def wait_for(self, check: Callable[[], T | None], seconds: float = 5.0) -> T:
+    async def wait_for(self, check: Callable[[], T | None], seconds: float = 30.0) -> T:
         """Wait until `check()` returns something truthy; re-checked after every request."""
         async with self._changed, asyncio.timeout(seconds):
             found = await self._changed.wait_for(check)
