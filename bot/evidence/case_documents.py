@@ -36,8 +36,9 @@ h2 {{ font-size: 12pt; margin: 12pt 0 4pt 0; border-bottom: 0.8pt solid #666; co
 p {{ margin: 0 0 5pt 0; }}
 .muted {{ color: #555; }}
 .mono {{ font-size: 7.5pt; word-break: break-all; }}
-.row {{ margin: 0 0 4pt 0; padding: 0 0 3pt 0; border-bottom: 0.3pt solid #ccc;
-  page-break-inside: avoid; }}
+.row {{ margin: 0 0 3pt 0; padding: 0 0 2pt 0; border-bottom: 0.3pt solid #ccc;
+  page-break-inside: avoid; font-size: 7.5pt; }}
+.entry {{ font-size: 8pt; }}
 .lines {{ white-space: pre-line; }}
 .field {{ margin: 0 0 2pt 0; }}
 .label {{ color: #444; }}

@@ -137,7 +137,7 @@ class ReportDocument:
         note = w["report_timeline_note"].format(timezone=timeline.timezone)
         yield f"<p class='muted'>{esc(note)}</p>"
         for line in self.timelines.lines(self.case, timeline):
-            yield f"<div>{esc(line)}</div>"
+            yield f"<div class='entry'>{esc(line)}</div>"
 
     def _evidence(self, items: Sequence[BundleItem]) -> Iterator[str]:
         w = self.words
@@ -172,18 +172,23 @@ def _item_block(w: dict[str, Any], item: BundleItem) -> str:
     thumb = _thumbnail(item) if item.kind in _PICTURE_KINDS else ""
     image = f"<img class='thumb' src='{thumb}'>" if thumb else ""
     kind = w.get(f"kind_{item.kind}", item.kind)
-    lines = [f"#{item.number} · {kind} · {item.name} · {len(item.content)} B"]
-    if thumb and origin is not None and (origin.sender_name or origin.chat_title):
+    head = f"#{item.number} · {kind} · {item.name} · {len(item.content)} B"
+    digest = f"SHA-256 {item.record().sha256.hex()}"
+    if not thumb:
+        return f"<div class='row'>{esc(head)} · {digest}</div>"
+    lines = [head]
+    if origin is not None and (origin.sender_name or origin.chat_title):
         # Beside a picture there is room; the timeline names every item's sender anyway.
         sender = " · ".join(p for p in (origin.sender_name, origin.chat_title) if p)
         lines.append(f"{w['col_sender']}{w['colon']}{sender}")
-    if thumb and details is not None:
+    if details is not None:
         original = utc_text(details.original_date) if details.original_date else w["unknown"]
         lines.append(f"{w['col_original_time']}{w['colon']}{original}")
-    lines.append(f"SHA-256 {item.record().sha256.hex()}")
-    # One block of plain lines (see extraction_record._item_blocks); a picture floats in it.
-    clear = "<div class='clear'></div>" if image else ""
-    return f"<div class='row lines'>{image}{esc(chr(10).join(lines))}{clear}</div>"
+    lines.append(digest)
+    # One block of plain lines (see extraction_record._item_blocks); the picture floats in it.
+    return (
+        f"<div class='row lines'>{image}{esc(chr(10).join(lines))}<div class='clear'></div></div>"
+    )
 
 
 def _thumbnail(item: BundleItem) -> str:
