@@ -332,6 +332,12 @@ async def test_append_reports_what_the_stored_log_then_holds(db: Database) -> No
         with pytest.raises(ledger.LedgerError) as missing:
             await ledger.leaf(conn, 9)
         assert str(missing.value) == "leaf 9 is not in the log"
+        with pytest.raises(ledger.LedgerError) as beyond:
+            await ledger.root(conn, 10)
+        assert str(beyond.value).endswith(
+            ": the tree size asked for is beyond the log, "
+            "or the log is damaged (`haven audit verify` tells which)"
+        )
 
 
 async def test_leaves_in_a_range_come_in_order_and_only_those(filled: Database) -> None:
