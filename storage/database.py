@@ -19,7 +19,6 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -124,6 +123,8 @@ def postgresql_connector(url: str, password: str | None) -> Callable[[], Awaitab
         dsn = dsn.replace("postgresql:///", "postgresql://", 1)
 
     async def connect() -> Any:
+        import asyncpg  # loaded by PostgreSQL deployments only
+
         return await asyncpg.connect(dsn, password=password or None, server_settings=_KEEPALIVES)
 
     return connect
