@@ -23,7 +23,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from adapters.health import HealthServer
 from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
@@ -75,6 +74,7 @@ from storage.keys import KeyRing
 from storage.secret_files import SecretFileError
 
 if TYPE_CHECKING:
+    from adapters.health import HealthServer
     from adapters.slack import SlackOptions
     from adapters.telegram import TelegramOptions
     from adapters.web import WebOptions
@@ -551,6 +551,10 @@ async def _serve_health(
     starts: a load balancer sees the instance alive but not ready until it is."""
     if not config.health.listen:
         return None
+    # Imported when configured, as the platform adapters are: aiohttp is not otherwise
+    # loaded by a console deployment, whose start-up time people wait through.
+    from adapters.health import HealthServer
+
     host, _, port = config.health.listen.rpartition(":")
     server = HealthServer(
         host.removeprefix("[").removesuffix("]"), int(port), lambda: readiness(haven, started)

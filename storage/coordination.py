@@ -21,8 +21,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from enum import IntEnum
 
-from sqlalchemy import Table, text
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Insert, Table, text
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 _XACT_LOCK = text("SELECT pg_advisory_xact_lock(:scope, hashtext(:name))")
@@ -44,11 +44,13 @@ async def serialise(conn: AsyncConnection, scope: Scope, name: str) -> None:
     await conn.execute(_XACT_LOCK, {"scope": int(scope), "name": name})
 
 
-def insert_or_skip(
-    conn: AsyncConnection, table: Table, keys: Sequence[str]
-) -> postgresql.Insert | sqlite.Insert:
+def insert_or_skip(conn: AsyncConnection, table: Table, keys: Sequence[str]) -> Insert:
     """An INSERT that does nothing when a row with the same ``keys`` (a unique
     constraint's columns) exists, committed by another transaction or not yet."""
     if conn.dialect.name == "postgresql":
+        # Imported here: SQLAlchemy's PostgreSQL dialect package loads every driver of it
+        # (a seventh of a second), which SQLite deployments never need.
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing(index_elements=list(keys))
     return sqlite.insert(table).on_conflict_do_nothing(index_elements=list(keys))

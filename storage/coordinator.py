@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from storage.coordination import Scope
-from storage.database import Database, connect_args
+from storage.database import Database, postgresql_connector
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +69,12 @@ class Coordinator:
     async def open(cls, db: Database) -> Coordinator:
         """Connected, heartbeat running. Only for PostgreSQL."""
         assert db.is_postgresql, "a coordinator is PostgreSQL's"
+        url = db.engine.url.render_as_string(hide_password=False)
         engine = create_async_engine(
-            db.engine.url,
+            url,
             poolclass=NullPool,
             hide_parameters=True,
-            connect_args=connect_args(db.password),
+            async_creator=postgresql_connector(url, db.password),
         )
         coordinator = cls(engine)
         await coordinator._connect()

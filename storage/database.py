@@ -14,9 +14,10 @@ HAVEN_DATABASE_PASSWORD), or asyncpg finds it the way libpq does (a service file
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -35,6 +36,11 @@ _MIGRATION_LOCK = 0x48415645_4E4D4947  # "HAVENMIG"
 # Connections per instance: a turn holds one for its transaction; the outbox sender, the
 # timer and the staff side one each now and then.
 POOL_SIZE = 10
+_KEEPALIVES = {
+    "tcp_keepalives_idle": "5",
+    "tcp_keepalives_interval": "2",
+    "tcp_keepalives_count": "3",
+}
 
 
 class SchemaError(Exception):
@@ -68,7 +74,7 @@ class Database:
                 hide_parameters=True,
                 pool_size=POOL_SIZE,
                 max_overflow=POOL_SIZE,
-                connect_args=connect_args(password),
+                async_creator=postgresql_connector(url, password),
             )
         return cls(engine, password)
 
@@ -102,19 +108,26 @@ class Database:
         await self.engine.dispose()
 
 
-def connect_args(password: str | None) -> dict[str, object]:
-    """asyncpg's connection settings: the password, and keepalives so that a host that
-    vanished without closing its connections is noticed in seconds, not hours (its
-    session's locks and claims go with it; storage/coordination.py)."""
-    settings = {
-        "tcp_keepalives_idle": "5",
-        "tcp_keepalives_interval": "2",
-        "tcp_keepalives_count": "3",
-    }
-    args: dict[str, object] = {"server_settings": settings}
-    if password:
-        args["password"] = password
-    return args
+def postgresql_connector(url: str, password: str | None) -> Callable[[], Awaitable[Any]]:
+    """SQLAlchemy's ``async_creator`` for PostgreSQL: asyncpg given the URL itself, so that
+    it resolves what the URL leaves out as libpq does (``?service=`` in a service file,
+    ``~/.pgpass``, PG* variables; given as separate arguments, asyncpg would skip the
+    service file), plus the password, and keepalives so that a host that vanished without
+    closing its connections is noticed in seconds, not hours (its session's locks and
+    claims go with it; storage/coordinator.py)."""
+    parsed = make_url(url).set(drivername="postgresql")
+    dsn = parsed.render_as_string(hide_password=False)
+    if not parsed.host and not parsed.database:
+        # "postgresql:///?service=…" would name the database "" for asyncpg, and the
+        # service file's dbname would be passed over.
+        dsn = dsn.replace("postgresql:///", "postgresql://", 1)
+
+    async def connect() -> Any:
+        import asyncpg  # loaded by PostgreSQL deployments only
+
+        return await asyncpg.connect(dsn, password=password or None, server_settings=_KEEPALIVES)
+
+    return connect
 
 
 def _alembic_config(connection: Connection) -> AlembicConfig:
