@@ -32,6 +32,7 @@ from bot.search.desk import Found, SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.staff.escalation import Escalator
 from bot.staff.progress_notes import ProgressNotes
+from bot.staff.unanswered import UnansweredQuestions
 from storage import cases
 from storage.cases import CaseRecord
 from storage.database import Database
@@ -92,6 +93,7 @@ class Dispatcher:
         escalator: Escalator,
         staff: StaffHandler,
         progress: ProgressNotes,
+        unanswered: UnansweredQuestions,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -110,6 +112,7 @@ class Dispatcher:
         self.escalator = escalator
         self.staff = staff
         self.progress = progress
+        self.unanswered = unanswered
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -208,10 +211,15 @@ class Dispatcher:
             replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in joined(replies):
             await queue_reply(conn, inbound.chat, reply, case.id, now)
-        if not outcome.alert_reasons:
-            return planned.armed
-        next_step = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
-        return planned.armed if next_step is None else (*planned.armed, next_step)
+        armed = list(planned.armed)
+        unanswered_at = await self.unanswered.plan(conn, before, case, now)
+        if unanswered_at is not None:
+            armed.append(unanswered_at)
+        if outcome.staff_reasons:
+            next_step = await self.escalator.raise_for(conn, case, outcome.staff_reasons, now)
+            if next_step is not None:
+                armed.append(next_step)
+        return tuple(armed)
 
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime

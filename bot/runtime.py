@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,6 +29,7 @@ from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.content.prompts import Deployment, Prompts
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
+from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
@@ -56,6 +58,7 @@ from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
 from bot.staff.texts import StaffTexts
+from bot.staff.unanswered import UnansweredQuestions
 from storage.blobs import BlobStore
 from storage.data_dir import BLOB_DIR, prepare_data_dir
 from storage.database import Database
@@ -126,6 +129,7 @@ class StaffSide:
     retrievals: RetrievalDesk
     desk: StaffDesk
     progress: ProgressNotes
+    unanswered: UnansweredQuestions
 
 
 def staff_side(
@@ -152,7 +156,13 @@ def staff_side(
     desk = StaffDesk(
         store.db, store.clock, roster, words, escalator, briefer, retrievals, on_outbox
     )
-    return StaffSide(roster, escalator, briefer, retrievals, desk, progress)
+    unanswered = UnansweredQuestions(
+        store.db,
+        escalator,
+        timedelta(minutes=config.signals.unanswered_alert_minutes),
+        staffed=len(roster) > 0,
+    )
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress, unanswered)
 
 
 @dataclass
@@ -179,9 +189,11 @@ class Haven:
         adapters: dict[str, Adapter],
         clock: Clock | None = None,
         playbook: Playbook | None = None,
+        signal_model: SignalModel | None = None,
     ) -> Haven:
         clock = clock or SystemClock()
         playbook = playbook or load_playbook()
+        signal_model = signal_model or default_model()
         reminder_policy = reminder_policy_of(config, playbook)
         prepare_data_dir(config.data_dir)
         db = Database.open(config.database_url)
@@ -192,7 +204,7 @@ class Haven:
             await db.close()
             raise
         prompts = Prompts(playbook, deployment_of(config))
-        flow = Flow(prompts, Severity(config.escalation.threshold))
+        flow = Flow(prompts, Severity(config.escalation.threshold), signal_model)
         sender = OutboxSender(
             db,
             adapters,
@@ -213,7 +225,7 @@ class Haven:
             reminder_policy,
             reminder_texts,
             sender.wake,
-            duties=(staff.escalator, staff.briefer),
+            duties=(staff.escalator, staff.briefer, staff.unanswered),
         )
         evidence = Evidence(
             db,
@@ -243,6 +255,7 @@ class Haven:
             staff.escalator,
             staff.desk,
             staff.progress,
+            staff.unanswered,
             on_outbox=sender.wake,
             on_reminders=scheduler.arm,
         )
@@ -397,6 +410,17 @@ def build_adapters(
     return adapters
 
 
+def startup_warnings(config: Config) -> list[str]:
+    """What an operator should fix, though Haven can run without it."""
+    if config.support.hotlines:
+        return []
+    return [
+        "no support line is set ([support] hotlines): a person who writes about ending "
+        "their life is shown the emergency numbers only. config.example.toml lists public "
+        "national lines to confirm before you add them."
+    ]
+
+
 async def run(
     config: Config,
     stdin: TextIO | None = None,
@@ -406,6 +430,9 @@ async def run(
     """Run until every adapter has closed (the console at end of input) or interrupted."""
     adapters = build_adapters(config, stdin, stdout)
     haven = await Haven.open(config, adapters, clock)
+    for warning in startup_warnings(config):
+        log.warning(warning)
+        print(f"haven: warning: {warning}", file=sys.stderr)
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot.content import CONTENT_DIR
+from bot.content.playbook import CONTENT_DIR
 
 CORPUS_DIR = CONTENT_DIR / "signals-corpus"
 CLASSES = ("self_harm", "threat", "extortion", "minor")

@@ -37,9 +37,9 @@ import numpy as np
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
-from bot.signal_corpus import CLASSES, Example, load_split
-from bot.signal_model import MODEL_PATH
-from bot.signal_text import NGRAM_RANGE, RECIPE, ngrams
+from bot.conversation.signal_corpus import CLASSES, Example, load_split
+from bot.conversation.signal_model import MODEL_PATH
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, ngrams
 
 # Regularisation: smaller is smoother. Chosen by hand on the validation split.
 C = 8.0

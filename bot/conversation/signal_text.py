@@ -45,7 +45,9 @@ _EN_NUMBER = (
 )
 # A number right after these words is an age unless a unit follows it.
 _ZH_LEAD = "今年|才|刚满|满|还不到|不到|还没到"
-_EN_LEAD = "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
+_EN_LEAD = (
+    "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
+)
 _NOT_AGE_ZH = "[\\d年月号日点时分秒个天次张楼块元万%层号岁周]"
 _NOT_AGE_EN = (
     r"\s*(?:[:.,]?\d|%|[ap]\.?m\b|min|hour|hr|h\b|sec|day|week|month|time|people|member"
@@ -59,7 +61,11 @@ _AGES = re.compile(
     rf"|\b(?:{_EN_LEAD}) (?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
     rf"|\b(?P<tag>1\d|[2-9]\d)(?=[fm]\b)"
 )
-_HAN_DIGITS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
+_HAN_DIGITS = {
+    char: value
+    for value, chars in enumerate(("", "一", "二两", "三", "四", "五", "六", "七", "八", "九"))
+    for char in chars
+}
 _EN_VALUES = {word: 10 + index for index, word in enumerate(_EN_NUMBER.split("|"))}
 _SPACES = re.compile(r" +")
 _SCRIPT_CHANGE = re.compile(r"(?<=[\u3400-\u9fff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u9fff])")
@@ -99,6 +105,11 @@ def _simplified() -> dict[int, str]:
     }
 
 
+def to_simplified(text: str) -> str:
+    """Traditional characters as simplified ones, one character for one character."""
+    return text.translate(_simplified())
+
+
 def _han_value(numeral: str) -> int:
     """十五 → 15, 三十 → 30, 十 → 10, 七 → 7 (the ages people write in characters)."""
     if "十" not in numeral:
@@ -125,7 +136,7 @@ def _age_mark(match: re.Match[str]) -> str:
 
 def fold(text: str) -> str:
     """The message as the classifier reads it (see the module's description)."""
-    folded = unicodedata.normalize("NFKC", text).casefold().translate(_simplified())
+    folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
     folded = _AGES.sub(_age_mark, folded.translate(_APOSTROPHES))
     spaced = _SCRIPT_CHANGE.sub(" ", folded.translate(_SEPARATORS))
     return " " + _SPACES.sub(" ", spaced).strip() + " "
@@ -135,7 +146,7 @@ def ngrams(text: str) -> list[str]:
     """Every character n-gram of the folded text, n in NGRAM_RANGE, spaces included."""
     folded = fold(text)
     low, high = NGRAM_RANGE
-    grams = []
+    grams: list[str] = []
     for n in range(low, high + 1):
         grams.extend(folded[i : i + n] for i in range(len(folded) - n + 1))
     return [gram for gram in grams if gram.strip()]

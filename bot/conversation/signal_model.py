@@ -1,6 +1,6 @@
 """The danger-signal classifier at run time: plain-data weights, scored in pure Python.
 
-The weights are trained with scikit-learn by bot/signal_training.py and kept in
+The weights are trained with scikit-learn by bot/conversation/signal_training.py and kept in
 bot/content/signals-model.json: for each character n-gram its inverse document frequency
 and one weight per crisis class, an intercept per class, and two thresholds per class
 chosen on the validation split. Scoring repeats exactly what scikit-learn's
@@ -15,15 +15,17 @@ three zones: below `ask` it is ordinary talk, from `ask` Haven asks directly, fr
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 
-from bot.content import CONTENT_DIR, ContentError
-from bot.signal_text import NGRAM_RANGE, RECIPE, counts
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.content.playbook import CONTENT_DIR, ContentError
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, counts
 
 MODEL_PATH = CONTENT_DIR / "signals-model.json"
 
@@ -47,6 +49,27 @@ class Thresholds:
         return Zone.ORDINARY
 
 
+class _Zones(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ask: float
+    clear: float
+
+
+class _Document(BaseModel):
+    """The model file as written by bot/conversation/signal_training.py."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipe: str
+    ngram_range: tuple[int, int]
+    classes: tuple[str, ...]
+    intercepts: tuple[float, ...]
+    thresholds: dict[str, _Zones]
+    # n-gram → (idf, weight of each class in `classes` order)
+    features: dict[str, tuple[float, ...]]
+
+
 class SignalModel:
     def __init__(
         self,
@@ -64,30 +87,30 @@ class SignalModel:
     def load(cls, path: Path = MODEL_PATH) -> SignalModel:
         """Raises ContentError when the file is missing, malformed or of another recipe."""
         try:
-            document = json.loads(path.read_text(encoding="utf-8"))
-            return cls.from_document(document)
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            document = _Document.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as exc:
             raise ContentError(f"{path.name}: {exc}") from exc
+        if document.recipe != RECIPE or document.ngram_range != NGRAM_RANGE:
+            raise ContentError(
+                f"{path.name} was made with recipe {document.recipe!r}, this Haven reads "
+                f"{RECIPE!r}: retrain it with `make signals-model`"
+            )
+        return cls.from_document(document)
 
     @classmethod
-    def from_document(cls, document: Mapping[str, object]) -> SignalModel:
-        recipe = document["recipe"]
-        if recipe != RECIPE or tuple(document["ngram_range"]) != NGRAM_RANGE:  # type: ignore[call-overload]
-            raise ValueError(
-                f"made with recipe {recipe!r}, this Haven reads {RECIPE!r}: "
-                "retrain with `python -m bot.signal_training`"
-            )
-        classes = tuple(document["classes"])  # type: ignore[call-overload]
-        features = {
-            gram: tuple(float(value) for value in values)
-            for gram, values in document["features"].items()  # type: ignore[attr-defined]
+    def from_document(cls, document: _Document) -> SignalModel:
+        width = len(document.classes) + 1
+        if any(len(values) != width for values in document.features.values()):
+            raise ContentError("each n-gram needs an idf and one weight per class")
+        if len(document.intercepts) != len(document.classes):
+            raise ContentError("one intercept per class is needed")
+        missing = set(document.classes) - set(document.thresholds)
+        if missing:
+            raise ContentError(f"no thresholds for {sorted(missing)}")
+        thresholds = {
+            name: Thresholds(zones.ask, zones.clear) for name, zones in document.thresholds.items()
         }
-        if any(len(values) != len(classes) + 1 for values in features.values()):
-            raise ValueError("each feature needs an idf and one weight per class")
-        raw = document["thresholds"]
-        thresholds = {c: Thresholds(float(raw[c]["ask"]), float(raw[c]["clear"])) for c in classes}  # type: ignore[index]
-        intercepts = tuple(float(b) for b in document["intercepts"])  # type: ignore[attr-defined]
-        return cls(classes, features, intercepts, thresholds)
+        return cls(document.classes, document.features, document.intercepts, thresholds)
 
     def probabilities(self, text: str) -> dict[str, float]:
         """The probability of each class for one message."""
@@ -119,3 +142,9 @@ def _sigmoid(x: float) -> float:
         return 1.0 / (1.0 + math.exp(-x))
     e = math.exp(x)
     return e / (1.0 + e)
+
+
+@cache
+def default_model() -> SignalModel:
+    """The model file shipped beside the content, read once per process."""
+    return SignalModel.load()
