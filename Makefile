@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint demo bench clean
+.PHONY: run test lint demo bench signals-model clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -28,11 +28,17 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/haven demo
 
+# The danger-signal classifier's weights, trained from bot/content/signals-corpus/ (run it
+# after changing the corpus; tests fail while the stored weights are stale).
+signals-model: $(STAMP)
+	$(BIN)/python -m bot.conversation.signal_training
+
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/telegram.py
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/slack.py
+	$(BIN)/python bench/signals.py
 
 clean:
 	rm -rf $(VENV)

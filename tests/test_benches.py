@@ -22,6 +22,7 @@ SMALL = {
     "reminders": "--pending 200 --burst 20 --messages 50",
     "briefing": "--cases 200 --items 1000 --reminders 500",
     "search": "--items 200 --runs 1",
+    "signals": "--runs 1",
 }
 
 

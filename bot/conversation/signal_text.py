@@ -17,6 +17,8 @@ Ages become one of two marks, under 18 or not: "我才15岁", "I'm 16", "a 14 ye
 other. A handful of examples then teaches every age, and "room 1602" or "16:30" is no
 age at all.
 
+Besides the n-grams, one constant feature (SHORT_PRIOR) stands for the message as a whole.
+
 Character n-grams work for Chinese without cutting it into words, and for English slang,
 typos and run-together words, which a word list would miss.
 """
@@ -32,13 +34,18 @@ import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-age-1"
+RECIPE = "char-ngrams-age-prior-1"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
 # Private-use characters: nobody types them, so they mean only what they are made to.
 UNDER_18 = "\ue010"
 ADULT_AGE = "\ue011"
+# One feature every message has, counted as often as this: after L2 normalisation its
+# share is the larger the shorter the message, so the model learns how little two words
+# ("你好", "good night") may say, instead of letting one n-gram of them decide.
+SHORT_PRIOR = "\ue030"
+SHORT_PRIOR_COUNT = 20
 _HAN_NUMBER = "[一二两三四五六七八九十]{1,3}"
 _EN_NUMBER = (
     "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
@@ -149,7 +156,7 @@ def ngrams(text: str) -> list[str]:
     grams: list[str] = []
     for n in range(low, high + 1):
         grams.extend(folded[i : i + n] for i in range(len(folded) - n + 1))
-    return [gram for gram in grams if gram.strip()]
+    return [gram for gram in grams if gram.strip()] + [SHORT_PRIOR] * SHORT_PRIOR_COUNT
 
 
 def counts(text: str) -> Counter[str]:

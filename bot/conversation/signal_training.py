@@ -41,21 +41,21 @@ from bot.conversation.signal_corpus import CLASSES, Example, load_split
 from bot.conversation.signal_model import MODEL_PATH
 from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, ngrams
 
-# Regularisation: smaller is smoother. Chosen by hand on the validation split.
-C = 8.0
+# Regularisation: smaller is smoother. Chosen on the validation split.
+C = 16.0
 MIN_DF = 2
 # An n-gram whose largest weight over the classes is below this is dropped.
 PRUNE_BELOW = 0.08
 DIGITS = 5
 # Validation recall the `ask` threshold aims for, per class: self-harm highest, because
-# a kind question asked once too often costs far less than a missed cry for help.
-RECALL_TARGET = {"self_harm": 0.99, "threat": 0.97, "extortion": 0.97, "minor": 0.97}
-# At most this share of ordinary validation messages may reach `ask`, per class.
-ORDINARY_ASK_CAP = 0.01
+# a kind question asked once too often costs far less than a missed cry for help...
+RECALL_TARGET = {"self_harm": 0.97, "threat": 0.92, "extortion": 0.92, "minor": 0.92}
+# ...unless more than this share of ordinary validation messages would be asked about.
+ORDINARY_ASK_CAP = {"self_harm": 0.05, "threat": 0.02, "extortion": 0.02, "minor": 0.02}
 # Above `clear`, at least this share of validation messages must be of the class, and at
 # most this share of ordinary ones may get there.
 CLEAR_PRECISION = 0.97
-ORDINARY_CLEAR_CAP = 0.002
+ORDINARY_CLEAR_CAP = 0.005
 
 
 @dataclass(frozen=True)
@@ -117,20 +117,22 @@ def choose_thresholds(
     for column, name in enumerate(CLASSES):
         own = scores[labels[:, column], column]
         plain = scores[ordinary, column]
-        ask = _ask(own, plain, RECALL_TARGET[name])
+        ask = _ask(own, plain, RECALL_TARGET[name], ORDINARY_ASK_CAP[name])
         clear = _clear(scores[:, column], labels[:, column], plain, ask)
         chosen[name] = {"ask": round(ask, DIGITS), "clear": round(clear, DIGITS)}
     return chosen
 
 
-def _ask(own: np.ndarray, plain: np.ndarray, target: float) -> float:
-    """The highest threshold that keeps `target` recall, raised if ordinary talk would
-    reach it too often."""
+def _ask(own: np.ndarray, plain: np.ndarray, target: float, cap: float) -> float:
+    """The highest threshold that keeps `target` recall, raised where more than `cap` of
+    ordinary talk would reach it."""
     ranked = np.sort(own)
-    allowed_misses = int(np.floor((1 - target) * len(ranked)))
-    threshold = float(ranked[allowed_misses])
-    cap = float(np.quantile(plain, 1 - ORDINARY_ASK_CAP, method="higher"))
-    return max(threshold, np.nextafter(cap, 1.0)) if cap >= threshold else threshold
+    threshold = float(ranked[int(np.floor((1 - target) * len(ranked)))])
+    allowed = int(np.floor(cap * len(plain)))
+    highest_plain = np.sort(plain)[::-1]
+    if allowed < len(highest_plain) and highest_plain[allowed] >= threshold:
+        return float(np.nextafter(highest_plain[allowed], 1.0))
+    return threshold
 
 
 def _clear(column: np.ndarray, positive: np.ndarray, plain: np.ndarray, ask: float) -> float:

@@ -113,7 +113,7 @@ async def test_an_uncertain_signal_is_asked_about_directly_and_nobody_is_alerted
 async def test_an_ordinary_idiom_lets_the_flow_go_on_with_a_person_on_offer(
     haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str, idiom: str
 ) -> None:
-    core, adapter = haven
+    _, adapter = haven
     await at_first_question(victim, locale)
     ack, question = await victim.text(idiom)
     assert ack.text == said(victim, locale, "ui.free_text_ack")
