@@ -82,7 +82,7 @@ def test_a_model_of_another_recipe_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ContentError, match="make signals-model"):
         SignalModel.load(path)
     path.write_text("{not json", encoding="utf-8")
-    with pytest.raises(ContentError, match="signals-model.json"):
+    with pytest.raises(ContentError, match=r"signals-model\.json"):
         SignalModel.load(path)
 
 
