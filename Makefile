@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
 .PHONY: run test lint demo bench mutation clean
+.PHONY: run test lint demo bench signals-model clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)
@@ -28,6 +29,11 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/haven demo
 
+# The danger-signal classifier's weights, trained from bot/content/signals-corpus/ (run it
+# after changing the corpus; tests fail while the stored weights are stale).
+signals-model: $(STAMP)
+	$(BIN)/python -m bot.conversation.signal_training
+
 bench: $(STAMP)
 	$(BIN)/python bench/journey.py
 	$(BIN)/python bench/telegram.py
@@ -40,6 +46,7 @@ bench: $(STAMP)
 mutation: $(STAMP)
 	$(BIN)/python -m tests.mutation.run $(ARGS)
 	$(BIN)/python bench/report.py
+	$(BIN)/python bench/signals.py
 
 clean:
 	rm -rf $(VENV)

@@ -541,6 +541,15 @@ class Reminders(_Table):
         return moment >= start or moment < end
 
 
+class Signals(_Table):
+    """Danger signals in what victims write (README, "Danger signals")."""
+
+    # When the classifier is unsure, Haven asks the person directly ("are you thinking
+    # about ending your life?"); with no answer after this long, the staff get a
+    # lower-priority alert.
+    unanswered_alert_minutes: float = Field(default=15, gt=0, description=_POSITIVE_NUMBER)
+
+
 class Search(_Table):
     # Text inside pictures is searchable only with text recognition (OCR). This build has
     # no OCR engine, so the switch refuses to be turned on rather than pretend: searches
@@ -656,6 +665,7 @@ class Config(_Table):
     search: Search = Field(default_factory=Search)
     health: Health = Field(default_factory=Health)
     evidence: Evidence = Field(default_factory=Evidence)
+    signals: Signals = Field(default_factory=Signals)
     deadlines: dict[ItemId, Duration] = Field(
         default_factory=dict, description='a table of item_id = "duration"'
     )
@@ -677,6 +687,22 @@ class Config(_Table):
             patched = support.model_copy(update={"emergency_numbers": _cn_emergency_numbers()})
             return {**data, "support": patched}
         return data
+
+    @model_validator(mode="after")
+    def _someone_to_call(self) -> Config:
+        """Anyone in danger is shown these numbers; an empty list would show them nothing."""
+        if self.support.emergency_numbers:
+            return self
+        if self.jurisdiction == "CN":
+            raise ValueError(
+                "support.emergency_numbers is empty: Haven shows these numbers to anyone in "
+                "danger; leave the key out for 110 and 120, or list the numbers to show"
+            )
+        raise ValueError(
+            f'support.emergency_numbers: jurisdiction "{self.jurisdiction}" has no default '
+            "emergency numbers, and Haven shows them to anyone in danger: list your local "
+            'ones, such as { name = "Emergency services", number = "…" }'
+        )
 
     @field_validator("data_dir")
     @classmethod

@@ -35,6 +35,7 @@ from bot.search.memo_desk import MemoDesk
 from bot.staff.escalation import Escalator
 from bot.staff.progress_notes import ProgressNotes
 from bot.staff.talk import END_TALK, Talks
+from bot.staff.unanswered import UnansweredQuestions
 from storage import cases
 from storage.cases import CaseRecord
 from storage.coordination import Scope, serialise
@@ -105,6 +106,7 @@ class Dispatcher:
         progress: ProgressNotes,
         reports: ReportDesk,
         talks: Talks,
+        unanswered: UnansweredQuestions,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -125,6 +127,7 @@ class Dispatcher:
         self.progress = progress
         self.reports = reports
         self.talks = talks
+        self.unanswered = unanswered
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -233,15 +236,19 @@ class Dispatcher:
             await self.escalator.victim_closed(conn, case, now)
         replies = list(planned.replies)
         raised = None
-        if outcome.alert_reasons:
-            raised = await self.escalator.raise_for(conn, case, outcome.alert_reasons, now)
+        if outcome.staff_reasons:
+            raised = await self.escalator.raise_for(conn, case, outcome.staff_reasons, now)
             if raised.tell_victim:
                 replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in joined(replies):
             await queue_reply(conn, inbound.chat, reply, case.id, now)
-        if raised is None or raised.next_at is None:
-            return planned.armed
-        return (*planned.armed, raised.next_at)
+        armed = list(planned.armed)
+        unanswered_at = await self.unanswered.plan(conn, before, case, now)
+        if unanswered_at is not None:
+            armed.append(unanswered_at)
+        if raised is not None and raised.next_at is not None:
+            armed.append(raised.next_at)
+        return tuple(armed)
 
     async def _persist_answer(
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime

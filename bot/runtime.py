@@ -13,6 +13,7 @@ import gc
 import hashlib
 import hmac
 import logging
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,6 +35,7 @@ from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.content.prompts import Deployment, Prompts
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
+from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
@@ -66,6 +68,7 @@ from bot.staff.progress_notes import ProgressNotes
 from bot.staff.retrieval import RetrievalDesk
 from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
+from bot.staff.unanswered import UnansweredQuestions
 from storage.blobs import Blobs
 from storage.coordinator import Coordinator
 from storage.data_dir import prepare_data_dir
@@ -143,6 +146,7 @@ class StaffSide:
     desk: StaffDesk
     progress: ProgressNotes
     talks: Talks
+    unanswered: UnansweredQuestions
 
 
 def staff_side(
@@ -177,7 +181,13 @@ def staff_side(
     desk = StaffDesk(
         store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
     )
-    return StaffSide(roster, escalator, briefer, retrievals, desk, progress, talks)
+    unanswered = UnansweredQuestions(
+        store.db,
+        escalator,
+        timedelta(minutes=config.signals.unanswered_alert_minutes),
+        staffed=len(roster) > 0,
+    )
+    return StaffSide(roster, escalator, briefer, retrievals, desk, progress, talks, unanswered)
 
 
 @dataclass
@@ -206,9 +216,11 @@ class Haven:
         adapters: dict[str, Adapter],
         clock: Clock | None = None,
         playbook: Playbook | None = None,
+        signal_model: SignalModel | None = None,
     ) -> Haven:
         clock = clock or SystemClock()
         playbook = playbook or load_playbook()
+        signal_model = signal_model or default_model()
         reminder_policy = reminder_policy_of(config, playbook)
         prepare_data_dir(config.data_dir)
         db = Database.open(config.database_url, password=config.secrets.database_password)
@@ -222,7 +234,7 @@ class Haven:
         # what must happen once among them (bot/cluster).
         coordinator = await Coordinator.open(db) if db.is_postgresql else None
         prompts = Prompts(playbook, deployment_of(config))
-        flow = Flow(prompts, Severity(config.escalation.threshold))
+        flow = Flow(prompts, Severity(config.escalation.threshold), signal_model)
         sender = OutboxSender(
             db,
             adapters,
@@ -247,7 +259,7 @@ class Haven:
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, staff.talks, stamper),
+            duties=(staff.escalator, staff.briefer, staff.talks, staff.unanswered, stamper),
             hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
@@ -288,6 +300,7 @@ class Haven:
             staff.progress,
             ReportDesk(store, prompts),
             staff.talks,
+            staff.unanswered,
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )
@@ -503,6 +516,17 @@ def build_adapters(
     return adapters
 
 
+def startup_warnings(config: Config) -> list[str]:
+    """What an operator should fix, though Haven can run without it."""
+    if config.support.hotlines:
+        return []
+    return [
+        "no support line is set ([support] hotlines): a person who writes about ending "
+        "their life is shown the emergency numbers only. config.example.toml lists public "
+        "national lines to confirm before you add them."
+    ]
+
+
 async def run(
     config: Config,
     stdin: TextIO | None = None,
@@ -514,6 +538,9 @@ async def run(
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
+    for warning in startup_warnings(config):
+        log.warning(warning)
+        print(f"haven: warning: {warning}", file=sys.stderr)
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())

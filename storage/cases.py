@@ -43,6 +43,7 @@ class CaseRecord:
     step: int = 0
     prompt_seq: int = 0
     language_offered: str = ""
+    asking: str = ""  # the signal asked about directly, awaiting an answer
     closed_at: datetime | None = None
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     checklist: tuple[ChecklistEntry, ...] = ()
@@ -103,6 +104,7 @@ _SCALARS = (
     "changing",
     "step",
     "language_offered",
+    "asking",
 )
 _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
@@ -253,6 +255,7 @@ async def _load(conn: AsyncConnection, row: Mapping[str, Any]) -> CaseRecord:
         step=row["step"],
         prompt_seq=row["prompt_seq"],
         language_offered=row["language_offered"],
+        asking=row["asking"],
         closed_at=row["closed_at"],
         answers={qid: tuple(json.loads(value)) for qid, value in answer_rows},
         checklist=tuple(ChecklistEntry(*r) for r in checklist_rows),

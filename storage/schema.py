@@ -81,6 +81,8 @@ cases = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("closed_at", UtcDateTime),
     Column("language_offered", String(16), nullable=False, server_default=""),
+    # The danger signal Haven asked the person about directly, until they answer.
+    Column("asking", String(32), nullable=False, server_default=""),
     Index(
         "one_open_case_per_victim",
         "platform",
@@ -293,7 +295,7 @@ outbox = Table(
     Column("dead_at", UtcDateTime),
     Index("outbox_pending", "state", "platform", "id"),
     # A staff member's reply names the message it answers by the platform's id: this
-    # finds that message's case (migration 0009).
+    # finds that message's case (migration 0012).
     Index("outbox_by_platform_message", "platform", "chat_id", "platform_message_id"),
     # Finds the head of each chat's queue, so one chat's order holds across retries.
     Index("outbox_chat_order", "platform", "chat_id", "state", "id"),
@@ -333,6 +335,24 @@ reminder_prefs = Table(
     Column("user_id", String(128), primary_key=True),
     Column("quiet_hours", Boolean, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# One row per direct question about a danger signal ("are you thinking about ending your
+# life?"): `waiting` until the person answers (`answered`) or `alert_at` passes, when the
+# staff get a lower-priority alert (`alerted`). Like reminders, the row is the timer's
+# source of truth, so the alert survives a restart.
+signal_checks = Table(
+    "signal_checks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("case_id", Integer, ForeignKey("cases.id"), nullable=False),
+    Column("signal", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("asked_at", UtcDateTime, nullable=False),
+    Column("alert_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("signal_checks_due", "state", "alert_at"),
+    Index("signal_checks_of_case", "case_id", "state"),
 )
 
 # ---- the staff side (migration 0006) ------------------------------------------------------

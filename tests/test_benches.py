@@ -27,6 +27,7 @@ SMALL = {
     "search": "--items 200 --runs 1",
     "web": "--sessions 3 --messages 3",
     "report": "--items 40 --images 4",
+    "signals": "--runs 1",
 }
 
 

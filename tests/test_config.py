@@ -111,10 +111,20 @@ def is_model(annotation: object) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def test_outside_cn_there_are_no_default_emergency_numbers(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, 'jurisdiction = "DE"\n'), environ=NO_ENV)
-    assert config.support.emergency_numbers == []
+def test_outside_cn_there_are_no_default_emergency_numbers_so_start_is_refused(
+    tmp_path: Path,
+) -> None:
+    message = error_of(tmp_path, 'jurisdiction = "GB"\n')
+    assert 'support.emergency_numbers: jurisdiction "GB" has no default' in message
+    numbers = '[support]\nemergency_numbers = [{ name = "Emergency", number = "999" }]\n'
+    config = load_config(write(tmp_path, 'jurisdiction = "GB"\n' + numbers), environ=NO_ENV)
+    assert [c.number for c in config.support.emergency_numbers] == ["999"]
     assert config.support.hotlines == []
+
+
+def test_an_empty_list_of_emergency_numbers_is_refused_in_cn_too(tmp_path: Path) -> None:
+    message = error_of(tmp_path, "[support]\nemergency_numbers = []\n")
+    assert "support.emergency_numbers is empty" in message
 
 
 def test_unknown_top_level_key_is_named(tmp_path: Path) -> None:

@@ -89,6 +89,9 @@ class Item:
     urgent: bool = False
     if_any: tuple[str, ...] = ()
     if_all: tuple[str, ...] = ()
+    # Never with any of these tags: where another item stands in for this one (the
+    # variant for young people of an item that would have them copy images).
+    unless: tuple[str, ...] = ()
     first_if: tuple[str, ...] = ()
     cites: tuple[str, ...] = ()
     # A text the person can copy and send (item.<id>.draft), and the question whose
@@ -99,6 +102,8 @@ class Item:
 
     def applies(self, tags: frozenset[str]) -> bool:
         if self.if_any and not any(tag in tags for tag in self.if_any):
+            return False
+        if any(tag in tags for tag in self.unless):
             return False
         return all(tag in tags for tag in self.if_all)
 
@@ -132,6 +137,10 @@ class Signal:
     escalate: bool = True
     support_now: bool = False
     in_forwarded: bool = False  # also read in others' words the person forwards
+    # A triage answer the signal records, as if tapped: (question id, answer).
+    answers: tuple[str, str] | None = None
+    # Case reasons that already say what the direct question would ask about.
+    known_by: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -271,6 +280,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             urgent=bool(item.get("urgent", False)),
             if_any=tuple(item.get("if_any", ())),
             if_all=tuple(item.get("if_all", ())),
+            unless=tuple(item.get("unless", ())),
             first_if=tuple(item.get("first_if", ())),
             cites=tuple(item.get("cites", ())),
             draft=bool(item.get("draft", False)) or "draft_by" in item,
@@ -298,9 +308,21 @@ def _signals(raw: Mapping[str, Any]) -> tuple[Signal, ...]:
             escalate=bool(body.get("escalate", True)),
             support_now=bool(body.get("support_now", False)),
             in_forwarded=bool(body.get("in_forwarded", False)),
+            answers=_question_answer(signal_id, body.get("answers", "")),
+            known_by=tuple(body.get("known_by", ())),
         )
         for signal_id, body in raw.items()
     )
+
+
+def _question_answer(signal_id: str, text: str) -> tuple[str, str] | None:
+    """ "minor=yes" → ("minor", "yes")."""
+    if not text:
+        return None
+    question, equals, answer = text.partition("=")
+    if not (equals and question and answer):
+        raise ContentError(f'signal {signal_id}: answers must look like "question=answer"')
+    return question, answer
 
 
 def _citations(raw: Mapping[str, Any]) -> dict[str, Citation]:
@@ -327,6 +349,8 @@ def _check_references(playbook: Playbook) -> None:
             if item.draft_by and item.draft_by not in question_ids:
                 raise ContentError(f"item {item.id} drafts by unknown question {item.draft_by!r}")
             _check_deadline(item)
+    for signal in playbook.signals:
+        _check_signal(playbook, signal)
     unknown_reasons = playbook.urgent_reasons - _reasons(playbook)
     if unknown_reasons:
         raise ContentError(f"reminders.urgent_reasons: unknown {sorted(unknown_reasons)}")
@@ -335,6 +359,17 @@ def _check_references(playbook: Playbook) -> None:
             for token in citation_tokens(playbook.texts.raw(locale, key)):
                 if token not in playbook.citations:
                     raise ContentError(f"{locale}.toml {key}: unknown citation [[{token}]]")
+
+
+def _check_signal(playbook: Playbook, signal: Signal) -> None:
+    if signal.answers is not None:
+        question_id, answer = signal.answers
+        known = {q.id: q.answers for q in playbook.questions}
+        if answer not in known.get(question_id, ()):
+            raise ContentError(f"signal {signal.id} answers unknown {question_id}={answer}")
+    unknown = set(signal.known_by) - _reasons(playbook)
+    if unknown:
+        raise ContentError(f"signal {signal.id}: known_by names unknown reasons {sorted(unknown)}")
 
 
 def _check_deadline(item: Item) -> None:

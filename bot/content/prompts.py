@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,6 +11,10 @@ from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord
 
 DURATION_UNITS = ("wd", "m", "h", "d")
+# The direct question's answers, as button data (bot.conversation.flow reads them back).
+CHECK_ANSWERS = ("yes", "no", "skip")
+# Spacing and punctuation around a typed answer ("No.", " 没有！").
+_TYPED_NOISE = re.compile(r"[\s\W_]+")
 _MARKS = {"done": "✅", "skipped": "⏭", "pending": "▫️"}
 
 
@@ -255,6 +260,28 @@ class Prompts:
             title = self.t(case, f"item.{entry.item_id}.title")
             lines.append(f"{_MARKS.get(entry.state, '•')} {title}")
         return lines
+
+    def signal_question(self, case: CaseRecord, signal_id: str) -> Reply:
+        """The direct question about a danger signal, with Yes / No / I'd rather not say."""
+        seq = case.prompt_seq
+        buttons = tuple(
+            (Button(self.t(case, f"ui.btn_check_{answer}"), f"{seq}:ck:{signal_id}={answer}"),)
+            for answer in CHECK_ANSWERS
+        )
+        return Reply(self.t(case, f"signal.{signal_id}.ask"), buttons)
+
+    def typed_check_answer(self, case: CaseRecord, text: str) -> str | None:
+        """The direct question's answer when typed instead of tapped ("yes", "没有", "不想说"),
+        in either language; None for anything else."""
+        typed = _TYPED_NOISE.sub("", text).casefold()
+        for answer in CHECK_ANSWERS:
+            for locale in LOCALES:
+                words = self.texts.get(locale, f"ui.typed_check_{answer}")
+                label = self.texts.get(locale, f"ui.btn_check_{answer}")
+                wanted = {_TYPED_NOISE.sub("", w).casefold() for w in (*words.split(","), label)}
+                if typed in wanted - {""}:
+                    return answer
+        return None
 
     def change_which(self, case: CaseRecord) -> Reply:
         rows = tuple(

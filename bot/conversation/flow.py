@@ -11,9 +11,10 @@ from datetime import datetime
 from typing import Any
 
 from bot.content.playbook import LOCALES, Playbook, Question, Severity, Signal
-from bot.content.prompts import Prompts, Reply
+from bot.content.prompts import CHECK_ANSWERS, Prompts, Reply
 from bot.conversation.inputs import script_locale
-from bot.conversation.signals import SignalDetector
+from bot.conversation.signal_model import SignalModel
+from bot.conversation.signals import Reading, SignalDetector
 from bot.conversation.triage import (
     SIGNAL_PREFIX,
     escalating_reasons,
@@ -26,6 +27,11 @@ from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord, ChecklistEntry
 
 TEXT_ANSWER_LIMIT = 200
+# Alert reasons that are events, not facts about the case: the staff hear of them, the
+# case's severity does not change. A person was asked for; a direct question was
+# declined ("I'd rather not say").
+PERSON_REASON = "asked_for_person"
+DECLINED_PREFIX = "declined_"
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,12 @@ class Outcome:
     alert_reasons: tuple[str, ...] = ()
     # (reply index, item id): where the replies about each item end (see Turn.mark).
     marks: tuple[tuple[int, str], ...] = ()
+    # Alerts about events the person was already told of (they asked for a person).
+    event_alerts: tuple[str, ...] = ()
+
+    @property
+    def staff_reasons(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*self.alert_reasons, *self.event_alerts)))
 
 
 class Turn:
@@ -71,18 +83,23 @@ class Turn:
 
 
 class Flow:
-    def __init__(self, prompts: Prompts, threshold: Severity) -> None:
+    def __init__(
+        self, prompts: Prompts, threshold: Severity, model: SignalModel | None = None
+    ) -> None:
         self.prompts = prompts
         self.playbook: Playbook = prompts.playbook
         self.jurisdiction = prompts.deployment.jurisdiction
         self.threshold = threshold
-        self.detector = SignalDetector(self.playbook.signals)
+        self.detector = SignalDetector(self.playbook.signals, model)
+        self._signals = {signal.id: signal for signal in self.playbook.signals}
         self._escalating = escalating_reasons(self.playbook)
 
     # ---- entry points -------------------------------------------------------------
 
     def begin(self, case: CaseRecord, now: datetime) -> Turn:
         turn = Turn(case, now)
+        if case.asking and case.asking not in self._signals:
+            turn.update(asking="")  # a signal the content no longer has
         self._reconcile(turn)
         return turn
 
@@ -126,13 +143,16 @@ class Flow:
             )
         if fresh:
             turn.update(alerted_reasons=case.alerted_reasons + fresh)
-        fresh += tuple(reason for reason in turn.alerts if reason not in fresh)
-        return Outcome(turn.case, tuple(turn.replies), fresh, tuple(turn.marks))
+        events = tuple(dict.fromkeys(turn.alerts))
+        return Outcome(turn.case, tuple(turn.replies), fresh, tuple(turn.marks), events)
 
     def prompt(self, turn: Turn) -> None:
         """Show the current question or checklist item, with fresh buttons."""
         turn.update(prompt_seq=turn.case.prompt_seq + 1)
         case = turn.case
+        if case.asking and case.phase != "closed":  # a direct question comes before all else
+            turn.replies.append(self.prompts.signal_question(case, case.asking))
+            return
         if case.phase == "language":
             turn.replies.append(self.prompts.language_choice(case.prompt_seq))
             return
@@ -154,37 +174,131 @@ class Flow:
         if verb == "sw" and arg in LOCALES:
             self.switch_language(turn, arg)
             return
+        if verb == "person":  # honoured from any earlier message: a person asked for one
+            self.ask_for_person(turn)
+            return
         if seq != str(turn.case.prompt_seq) or not self._apply_press(turn, verb, arg):
             turn.say(self.prompts.t(turn.case, "ui.stale_button"))
             self.prompt(turn)
 
     def text(self, turn: Turn, text: str) -> None:
-        fired = self.notice_signals(turn, text)
+        asking = turn.case.asking
+        typed = self.prompts.typed_check_answer(turn.case, text) if asking else None
+        if typed is not None:
+            self._answer_check(turn, asking, typed)
+            return
+        answers = turn.case.answers
+        reading = self._notice(turn, text)
+        if turn.case.asking and not any(s.support_now for s in reading.clear):
+            if not (reading.clear or reading.uncertain):
+                self._acknowledge(turn, text)  # the direct question still waits
+            self.prompt(turn)
+            return
         question = self.current_question(turn.case)
         if question is not None and question.kind == "text":
             self._record(turn, question, (text[:TEXT_ANSWER_LIMIT],))
             return
-        if fired:
+        if reading.clear:
+            if turn.case.answers != answers:
+                self.prompt(turn)  # a signal answered a question: where we are has moved
             return
         if turn.case.phase != "language":
-            turn.say(self.prompts.t(turn.case, "ui.free_text_ack"))
-            self._offer_language(turn, text)
+            self._acknowledge(turn, text)
+        self.prompt(turn)
+
+    def _acknowledge(self, turn: Turn, text: str) -> None:
+        """Words where a button was expected: thanks, a person on offer, then (from the
+        caller) the question again."""
+        person = self.prompts.t(turn.case, "ui.btn_person")
+        turn.say(
+            self.prompts.t(turn.case, "ui.free_text_ack"),
+            ((Button(person, f"{turn.case.prompt_seq}:person:"),),),
+        )
+        self._offer_language(turn, text)
+
+    def ask_for_person(self, turn: Turn) -> None:
+        turn.alert(PERSON_REASON)
+        turn.say(self.prompts.t(turn.case, "ui.person_told"))
         self.prompt(turn)
 
     def notice_signals(self, turn: Turn, text: str) -> bool:
-        """Danger signals raise severity and are answered at once, whatever the step."""
-        signals = self.detector.detect(text)
-        for signal in signals:
-            self._raise_for(turn, signal)
-            self._answer(turn, signal, "reply")
-        return bool(signals)
+        """Danger signals raise severity and are answered at once, whatever the step; one
+        the classifier is unsure of is asked about directly. True if anything was said."""
+        reading = self._notice(turn, text)
+        if turn.case.asking and reading.uncertain:
+            self.prompt(turn)
+        return bool(reading.clear or reading.uncertain)
+
+    def _notice(self, turn: Turn, text: str) -> Reading:
+        reading = self.detector.read(text)
+        written = script_locale(text)
+        if (reading.clear or reading.uncertain) and turn.case.phase == "language" and written:
+            turn.update(locale=written)  # answer in their language before they choose one
+        for signal in reading.clear:
+            self._confirm(turn, signal)
+        asked = self._ask_about(turn, reading.uncertain)
+        return Reading(reading.clear, (asked,) if asked is not None else ())
+
+    def _confirm(self, turn: Turn, signal: Signal) -> None:
+        """A clear signal, or a Yes to the direct question: raised, answered, recorded."""
+        if turn.case.asking == signal.id:
+            turn.update(asking="")
+        self._raise_for(turn, signal)
+        self._record_signal_answer(turn, signal)
+        self._answer(turn, signal, "reply")
+
+    def _ask_about(self, turn: Turn, uncertain: tuple[Signal, ...]) -> Signal | None:
+        """The first uncertain signal the case does not know of yet becomes the question."""
+        if turn.case.asking:
+            return None
+        for signal in uncertain:
+            known = {SIGNAL_PREFIX + signal.id, *signal.known_by}
+            if known.isdisjoint(turn.case.reasons):
+                turn.update(asking=signal.id)
+                return signal
+        return None
+
+    def _answer_check(self, turn: Turn, signal_id: str, answer: str) -> None:
+        signal = self._signals[signal_id]
+        turn.update(asking="")
+        if answer == "yes":
+            self._confirm(turn, signal)
+        elif answer == "no":
+            turn.say(self.prompts.t(turn.case, f"signal.{signal_id}.no"))
+        else:
+            turn.alert(DECLINED_PREFIX + signal_id)
+            self._answer(turn, signal, "skip")
+        if not signal.support_now or answer == "no":
+            self.prompt(turn)
+
+    def _record_signal_answer(self, turn: Turn, signal: Signal) -> None:
+        """The triage answer a signal stands for (a minor: "under 18? yes"), as if tapped;
+        the triage moves past it and the checklist takes its variant."""
+        if signal.answers is None:
+            return
+        question_id, answer = signal.answers
+        case = turn.case
+        if case.answers.get(question_id) == (answer,):
+            return
+        answers = {**case.answers, question_id: (answer,)}
+        reasons = merge_reasons(self.playbook, answers, case.reasons)
+        turn.update(answers=answers, reasons=reasons, severity=severity_of(self.playbook, reasons))
+        if case.changing == question_id:
+            turn.update(changing="")
+        if case.phase == "triage" and case.question_id == question_id:
+            following = next_question(self.playbook, answers, self.jurisdiction)
+            if following is None:
+                turn.update(phase="step", step=1, question_id="")
+            else:
+                turn.update(question_id=following.id)
+        self._refresh_checklist(turn)
 
     def notice_forwarded_signals(self, turn: Turn, text: str) -> None:
         """Someone else's words, forwarded as evidence: a threat or demand against the
         person raises the case as their own words would, answered the first time only
         (a person forwarding twenty threats needs twenty receipts, not twenty warnings)."""
-        for signal in self.detector.detect(text):
-            if signal.in_forwarded and self._raise_for(turn, signal):
+        for signal in self.detector.read(text, forwarded=True).clear:
+            if self._raise_for(turn, signal):
                 self._answer(turn, signal, "forwarded_reply")
 
     def _raise_for(self, turn: Turn, signal: Signal) -> bool:
@@ -241,6 +355,8 @@ class Flow:
             return True
         if verb == "chq":
             return self._change(turn, arg)
+        if verb == "ck":
+            return self._press_check(turn, arg)
         if verb == "i":
             return self._press_item(turn, arg)
         return self._press_answer(turn, verb, arg)
@@ -268,6 +384,13 @@ class Flow:
             self._record(turn, question, ())
             return True
         return False
+
+    def _press_check(self, turn: Turn, arg: str) -> bool:
+        signal_id, _, answer = arg.partition("=")
+        if signal_id != turn.case.asking or answer not in CHECK_ANSWERS:
+            return False
+        self._answer_check(turn, signal_id, answer)
+        return True
 
     def _change(self, turn: Turn, question_id: str) -> bool:
         if question_id not in turn.case.answers or turn.case.status == "closed":

@@ -26,7 +26,17 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.evidence.export import plaintext_copies
 from bot.evidence.store import OperatorError, Store
-from storage import cases, custody, escalations, evidence_items, ledger, reminders, talks, web_chats
+from storage import (
+    cases,
+    custody,
+    escalations,
+    evidence_items,
+    ledger,
+    reminders,
+    signal_checks,
+    talks,
+    web_chats,
+)
 from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json, utc_stamp
 from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes
 from storage.schema import cases as cases_table
@@ -112,6 +122,7 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
         await _forget_case(conn, case_id, now)
         await escalations.end_for_erasure(conn, case_id, by=actor, now=now)
         await talks.end_for_erasure(conn, case_id, by=actor, now=now)
+        await signal_checks.settle(conn, case_id, now)
         await ledger.append(conn, LeafKind.TOMBSTONE, _tombstone(case_id, now), now)
         event = CustodyEvent(actor=actor, action=ERASE, at=now, case_id=case_id, reason=reason)
         await custody.record(conn, event)

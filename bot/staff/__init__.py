@@ -3,6 +3,7 @@
 - ``access``: staff roles and what each may do;
 - ``escalation``: a serious case reaches a person, level by level, until one acknowledges;
 - ``briefing``: the daily briefing; ``progress_notes``: daily notes to victims who asked;
+- ``unanswered``: a direct question about a danger signal left unanswered alerts the staff;
 - ``retrieval``: reading a victim's evidence takes two people, a reason and a window;
 - ``desk``: staff commands and alert buttons, checked against roles (``ask``: one
   command as the handlers receive it); ``texts``: words for the staff channel;
@@ -20,4 +21,5 @@ __all__ = [
     "retrieval",
     "talk",
     "texts",
+    "unanswered",
 ]

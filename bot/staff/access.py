@@ -84,6 +84,9 @@ class Roster:
             members.append(StaffRef("console", console.staff_user, console.staff_role))
         return cls(members)
 
+    def __len__(self) -> int:
+        return len(self._by_id)
+
     def find(self, platform: str, user_id: str) -> StaffRef | None:
         return self._by_id.get((platform, user_id))
 

@@ -444,6 +444,7 @@ EXPECTED_DEADLINES = {
     "forward_evidence": "30m",
     "preservation_request": "24h",
     "report_content": "72h",
+    "report_content_minor": "72h",
     "complaint_written": "3d",
     "complaint_no_answer": "15wd",
     "police_report": "24h,7d",
@@ -471,9 +472,8 @@ PRC_ONLY = re.compile(
     re.IGNORECASE,
 )
 # Texts that may stay CN-specific although every deployment shows them: the CN disclaimer
-# (the engine shows not_legal_advice_general elsewhere) and the no-hotline fallback, which
-# is written for mainland China on purpose.
-CN_ONLY_KEYS = frozenset({"ui.not_legal_advice", "ui.no_hotlines"})
+# (the engine shows not_legal_advice_general elsewhere).
+CN_ONLY_KEYS = frozenset({"ui.not_legal_advice"})
 
 
 @pytest.fixture(scope="module")
@@ -520,8 +520,12 @@ def referenced_keys(playbook: Playbook) -> set[str]:
                 keys.update(f"item.{item.id}.draft_where.{answer}" for answer in answers)
     for signal in playbook.signals:
         keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})
+        # The direct question, its answers, and the staff's words when it goes unanswered.
+        keys.update(f"signal.{signal.id}.{key}" for key in ("ask", "no", "skip"))
+        keys.update({f"reason.unanswered_{signal.id}", f"reason.declined_{signal.id}"})
         if signal.in_forwarded:
             keys.add(f"signal.{signal.id}.forwarded_reply")
+    keys.add("reason.asked_for_person")
     keys.update(f"severity.{level}" for level in Severity)
     return keys
 
@@ -771,6 +775,22 @@ DETECTED = [
     ("extortion", "Pay me or I'll post the screenshots"),
     ("extortion", "send money or I'll share everything with your boss"),
     ("extortion", "this is blackmail"),
+    # phrases added with the classifier (issue 15); traditional characters fold to simplified
+    ("self_harm", "我不活了"),
+    ("self_harm", "我怕我會做傻事"),
+    ("self_harm", "我已經寫好遺書了"),
+    ("self_harm", "想从楼顶跳下去"),
+    ("self_harm", "I don't want to be here anymore"),
+    ("self_harm", "everyone would be better off without me"),
+    ("self_harm", "thinking about unaliving myself"),
+    ("self_harm", "I've been cutting myself again"),
+    ("threat", "He is waiting outside my school"),
+    ("threat", "他在我學校門口等我"),
+    ("threat", "he said he'd kill me if I went to the police"),
+    ("extortion", "he'll send it to my boss unless I pay"),
+    ("extortion", "他要我转钱，不转就发给我爸妈"),
+    ("minor", "我还没成年"),
+    ("minor", "I'm 15, I'm underage"),
 ]
 
 ORDINARY = [
@@ -791,6 +811,13 @@ ORDINARY = [
     "I don't want to spend it all",
     "my mom is going to kill me when she finds out",
     "thank you, this helps",
+    "我想跳槽了",
+    "我一直在划手机",
+    "他送了我一把紫砂壶",
+    "I can't go on holiday this year",
+    "I took a sleeping pill and slept well",
+    "my friend is waiting outside for me",
+    "没有人未成年，我们都是大人",
 ]
 
 
@@ -820,7 +847,7 @@ def test_missing_you_idiom_is_an_accepted_false_alarm(detector: SignalDetector) 
 
 def test_signals_are_configured_as_the_playbook_says(playbook: Playbook) -> None:
     signals = {signal.id: signal for signal in playbook.signals}
-    assert set(signals) == {"self_harm", "threat", "extortion"}
+    assert set(signals) == {"self_harm", "threat", "extortion", "minor"}
     for signal in signals.values():
         assert signal.severity is Severity.CRITICAL and signal.escalate, signal.id
     assert signals["self_harm"].support_now
@@ -829,6 +856,10 @@ def test_signals_are_configured_as_the_playbook_says(playbook: Playbook) -> None
     for locale in LOCALES:
         for signal_id in signals:
             assert playbook.texts.raw(locale, f"signal.{signal_id}.reply").strip()
+    # A minor in free text is the triage answer "under 18: yes", with its checklist variant.
+    assert signals["minor"].answers == ("minor", "yes")
+    assert signals["minor"].known_by == ("minor",)
+    assert signals["threat"].known_by == ("safety_threat",)
 
 
 def test_signal_phrases_are_in_both_languages_distinct_and_not_too_short(
@@ -892,15 +923,21 @@ def _check_step_one(
 ) -> None:
     items = [item.id for item in playbook.step(1).checklist(found)]
     leaked, spread, source = answers["leaked"], answers["spread"], answers["source"]
+    minor = answers["minor"] == ("yes",)
     assert "forward_evidence" in items
     assert ("contact_bank" in items) == ("id_bank" in leaked)
     assert ("preservation_request" in items) == (source[0] in ("hotel", "platform", "workplace"))
+    # With a minor, nothing asks the person to copy images: each such item has a variant.
+    report = "report_content_minor" if minor else "report_content"
+    assert report in items and ("minor_no_copies" in items) == minor
+    if minor:
+        assert not {"screen_record", "report_content"} & set(items), answers
+    first = ["minor_no_copies"] if minor else []
     if "id_bank" in leaked:
-        assert items[:2] == ["secure_accounts", "contact_bank"], answers
-    elif spread == ("public",):
-        assert items[0] == "report_content", answers
-    else:
-        assert items[0] == "forward_evidence", answers
+        first += ["secure_accounts", "contact_bank"]
+    if spread == ("public",):
+        first.append(report)
+    assert items[: len(first) or 1] == (first or ["forward_evidence"]), answers
 
 
 def _check_step_two(

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from bot.conversation.char_filter import CharFilter
 from bot.conversation.inputs import clean_text, is_shown
+from bot.conversation.signal_text import to_simplified
 from bot.conversation.signals import is_word_part, normalise
 
 ANY_TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=200)
@@ -35,10 +36,11 @@ def test_clean_text_drops_exactly_controls_surrogates_and_bidi_overrides(text: s
 
 @given(ANY_TEXT)
 def test_normalise_keeps_exactly_letters_numbers_and_marks_after_folding(text: str) -> None:
-    folded = unicodedata.normalize("NFKC", text).casefold()
+    folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
     assert normalise(text) == asked_each(folded, is_word_part)
 
 
 def test_what_is_dropped() -> None:
     assert clean_text(" a\u202eb\x00c\n\td\ud800 ") == "abc\n\td"
     assert normalise("不 想，活 了！ I'LL ＫＩＬＬ") == "不想活了illkill"
+    assert normalise("我想自殺") == "我想自杀"

@@ -160,11 +160,17 @@ def _check_step_one(case: CaseRecord, path: dict[str, tuple[str, ...]], where: s
     assert ("contact_bank" in items) == ("id_bank" in path["leaked"]), where
     venue = path["source"][0] in ("hotel", "platform", "workplace")
     assert ("preservation_request" in items) == venue, where
+    minor = path["minor"] == ("yes",)
+    # With a minor, the "copy nothing" item comes first and reporting has its own variant.
+    leading = items[1:] if minor else items
+    if minor:
+        assert items[0] == "minor_no_copies", where
+    report = "report_content_minor" if minor else "report_content"
     if path["spread"] == ("public",) and "id_bank" not in path["leaked"]:
-        assert items[0] == "report_content", where
+        assert leading[0] == report, where
     if "id_bank" in path["leaked"]:
-        assert set(items[:2]) <= {"contact_bank", "secure_accounts", "report_content"}, where
-        assert "contact_bank" in items[:3], where
+        assert set(leading[:2]) <= {"contact_bank", "secure_accounts", report}, where
+        assert "contact_bank" in leading[:3], where
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,150 @@
+"""The danger-signal classifier at run time: plain-data weights, scored in pure Python.
+
+The weights are trained with scikit-learn by bot/conversation/signal_training.py and kept in
+bot/content/signals-model.json: for each character n-gram its inverse document frequency
+and one weight per crisis class, an intercept per class, and two thresholds per class
+chosen on the validation split. Scoring repeats exactly what scikit-learn's
+TfidfVectorizer (sublinear term frequency, L2 norm) and one logistic regression per class
+compute, so the running bot needs neither scikit-learn nor a pickled object.
+
+One class at a time (one-vs-rest), so a message can carry several: a 16-year-old being
+blackmailed is both `minor` and `extortion`. Each class's probability falls in one of
+three zones: below `ask` it is ordinary talk, from `ask` Haven asks directly, from
+`clear` it answers as a crisis at once.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from bot.content.playbook import CONTENT_DIR, ContentError
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, counts
+
+MODEL_PATH = CONTENT_DIR / "signals-model.json"
+
+
+class Zone(StrEnum):
+    ORDINARY = "ordinary"
+    UNCERTAIN = "uncertain"
+    CLEAR = "clear"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    ask: float
+    clear: float
+
+    def zone(self, probability: float) -> Zone:
+        if probability >= self.clear:
+            return Zone.CLEAR
+        if probability >= self.ask:
+            return Zone.UNCERTAIN
+        return Zone.ORDINARY
+
+
+class _Zones(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ask: float
+    clear: float
+
+
+class _Document(BaseModel):
+    """The model file as written by bot/conversation/signal_training.py."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    recipe: str
+    ngram_range: tuple[int, int]
+    classes: tuple[str, ...]
+    intercepts: tuple[float, ...]
+    thresholds: dict[str, _Zones]
+    # n-gram → (idf, weight of each class in `classes` order)
+    features: dict[str, tuple[float, ...]]
+
+
+class SignalModel:
+    def __init__(
+        self,
+        classes: tuple[str, ...],
+        features: Mapping[str, tuple[float, ...]],
+        intercepts: tuple[float, ...],
+        thresholds: Mapping[str, Thresholds],
+    ) -> None:
+        self.classes = classes
+        self._features = features
+        self._intercepts = intercepts
+        self.thresholds = thresholds
+
+    @classmethod
+    def load(cls, path: Path = MODEL_PATH) -> SignalModel:
+        """Raises ContentError when the file is missing, malformed or of another recipe."""
+        try:
+            document = _Document.model_validate_json(path.read_bytes())
+        except (OSError, ValidationError) as exc:
+            raise ContentError(f"{path.name}: {exc}") from exc
+        if document.recipe != RECIPE or document.ngram_range != NGRAM_RANGE:
+            raise ContentError(
+                f"{path.name} was made with recipe {document.recipe!r}, this Haven reads "
+                f"{RECIPE!r}: retrain it with `make signals-model`"
+            )
+        return cls.from_document(document)
+
+    @classmethod
+    def from_document(cls, document: _Document) -> SignalModel:
+        width = len(document.classes) + 1
+        if any(len(values) != width for values in document.features.values()):
+            raise ContentError("each n-gram needs an idf and one weight per class")
+        if len(document.intercepts) != len(document.classes):
+            raise ContentError("one intercept per class is needed")
+        missing = set(document.classes) - set(document.thresholds)
+        if missing:
+            raise ContentError(f"no thresholds for {sorted(missing)}")
+        thresholds = {
+            name: Thresholds(zones.ask, zones.clear) for name, zones in document.thresholds.items()
+        }
+        return cls(document.classes, document.features, document.intercepts, thresholds)
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        """The probability of each class for one message."""
+        found = [(self._features.get(gram), tf) for gram, tf in counts(text).items()]
+        norm = 0.0
+        sums = [0.0] * len(self.classes)
+        for values, tf in found:
+            if values is None:
+                continue
+            weight = (1.0 + math.log(tf)) * values[0]
+            norm += weight * weight
+            for index in range(len(sums)):
+                sums[index] += weight * values[index + 1]
+        scale = 1.0 / math.sqrt(norm) if norm else 0.0
+        return {
+            name: _sigmoid(total * scale + intercept)
+            for name, total, intercept in zip(self.classes, sums, self._intercepts, strict=True)
+        }
+
+    def zones(self, text: str) -> dict[str, Zone]:
+        return {
+            name: self.thresholds[name].zone(probability)
+            for name, probability in self.probabilities(text).items()
+        }
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@cache
+def default_model() -> SignalModel:
+    """The model file shipped beside the content, read once per process."""
+    return SignalModel.load()

@@ -1,0 +1,163 @@
+"""What the danger-signal classifier sees of a message: folded text cut into character n-grams.
+
+One recipe serves the training script (bot/signal_training.py, which hands it to
+scikit-learn as its analyzer) and the scorer in the running bot (bot/signal_model.py), so
+the two can never disagree about what a feature is.
+
+Folding: Unicode NFKC (full-width forms become plain ones), case folding, traditional
+characters as simplified ones (OpenCC's tables, one character for one character), the
+apostrophes people leave out anyway removed ("don't" and "dont" are one word), every other
+space or punctuation mark one space, and a space between Han characters and Latin letters
+("我想kms" reads "我想 kms"). Letters, digits, marks and symbols (emoji) stay. The text is
+padded with a space at each end, so an n-gram can mark where a Latin word begins or ends
+(" kms " is not "skms").
+
+Ages become one of two marks, under 18 or not: "我才15岁", "I'm 16", "a 14 year old" and
+"15f" all carry the under-18 mark where the number was, "I'm 26" and "我今年30岁" the
+other. A handful of examples then teaches every age, and "room 1602" or "16:30" is no
+age at all.
+
+Besides the n-grams, one constant feature (SHORT_PRIOR) stands for the message as a whole.
+
+Character n-grams work for Chinese without cutting it into words, and for English slang,
+typos and run-together words, which a word list would miss.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections import Counter
+from functools import cache
+
+import opencc
+
+# The recipe's version: the model file records it, and a model made with another recipe
+# is refused at start rather than scored with features it never saw.
+RECIPE = "char-ngrams-age-prior-1"
+NGRAM_RANGE = (1, 4)
+
+_APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
+# Private-use characters: nobody types them, so they mean only what they are made to.
+UNDER_18 = "\ue010"
+ADULT_AGE = "\ue011"
+# One feature every message has, counted as often as this: after L2 normalisation its
+# share is the larger the shorter the message, so the model learns how little two words
+# ("你好", "good night") may say, instead of letting one n-gram of them decide.
+SHORT_PRIOR = "\ue030"
+SHORT_PRIOR_COUNT = 20
+_HAN_NUMBER = "[一二两三四五六七八九十]{1,3}"
+_EN_NUMBER = (
+    "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
+)
+# A number right after these words is an age unless a unit follows it.
+_ZH_LEAD = "今年|才|刚满|满|还不到|不到|还没到"
+_EN_LEAD = (
+    "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
+)
+_NOT_AGE_ZH = "[\\d年月号日点时分秒个天次张楼块元万%层号岁周]"
+_NOT_AGE_EN = (
+    r"\s*(?:[:.,]?\d|%|[ap]\.?m\b|min|hour|hr|h\b|sec|day|week|month|time|people|member"
+    r"|screenshot|photo|pic|message|cop(?:y|ies)|post|group|k\b|th\b|st\b|nd\b|rd\b|dollar|pound"
+    r"|euro|yuan|usd|rmb|percent|mile|km)"
+)
+_AGES = re.compile(
+    rf"(?P<zh>\d{{1,3}}|{_HAN_NUMBER})(?=\s*(?:周岁|足岁|岁))"
+    rf"|(?:{_ZH_LEAD})(?P<zh_lead>\d{{1,2}}|{_HAN_NUMBER})(?!{_NOT_AGE_ZH})"
+    rf"|\b(?P<en>\d{{1,3}}|{_EN_NUMBER})(?=\s*-?\s*(?:years?|yrs?|y/?o|y\.o\.)\b)"
+    rf"|\b(?:{_EN_LEAD}) (?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
+    rf"|\b(?P<tag>1\d|[2-9]\d)(?=[fm]\b)"
+)
+_HAN_DIGITS = {
+    char: value
+    for value, chars in enumerate(("", "一", "二两", "三", "四", "五", "六", "七", "八", "九"))
+    for char in chars
+}
+_EN_VALUES = {word: 10 + index for index, word in enumerate(_EN_NUMBER.split("|"))}
+_SPACES = re.compile(r" +")
+_SCRIPT_CHANGE = re.compile(r"(?<=[\u3400-\u9fff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u9fff])")
+
+
+class _Separators(dict[int, int | None]):
+    """A translate table: letters, numbers, marks, symbols and the age marks stay, any
+    other character becomes a space. Each verdict is asked once per code point."""
+
+    def __missing__(self, code: int) -> int | None:
+        char = chr(code)
+        if char in (UNDER_18, ADULT_AGE) or (
+            unicodedata.category(char)[0] in "LNMS" and not char.isspace()
+        ):
+            verdict = code
+        else:
+            verdict = ord(" ")
+        if len(self) < 16_384:
+            self[code] = verdict
+        return verdict
+
+
+_SEPARATORS = _Separators()
+
+
+@cache
+def _simplified() -> dict[int, str]:
+    """Traditional → simplified, character by character, from OpenCC's own tables."""
+    chars = [chr(code) for code in range(0x3400, 0xA000)]
+    chars += [chr(code) for code in range(0xF900, 0xFB00)]
+    # One character per line: OpenCC's phrase tables never join across a line break.
+    converted = opencc.OpenCC("t2s").convert("\n".join(chars)).split("\n")
+    return {
+        ord(source): target
+        for source, target in zip(chars, converted, strict=True)
+        if source != target and len(target) == 1
+    }
+
+
+def to_simplified(text: str) -> str:
+    """Traditional characters as simplified ones, one character for one character."""
+    return text.translate(_simplified())
+
+
+def _han_value(numeral: str) -> int:
+    """十五 → 15, 三十 → 30, 十 → 10, 七 → 7 (the ages people write in characters)."""
+    if "十" not in numeral:
+        return _HAN_DIGITS.get(numeral[-1], 0)
+    tens, _, units = numeral.partition("十")
+    return _HAN_DIGITS.get(tens, 1) * 10 + _HAN_DIGITS.get(units, 0)
+
+
+def _age_mark(match: re.Match[str]) -> str:
+    """The match with its number replaced by the mark of its age band."""
+    name, number = next((k, v) for k, v in match.groupdict().items() if v)
+    if number.isdigit():
+        age = int(number)
+    elif number in _EN_VALUES:
+        age = _EN_VALUES[number]
+    else:
+        age = _han_value(number)
+    start, end = match.span(name)
+    whole = match.group(0)
+    offset = match.start()
+    mark = UNDER_18 if 0 < age < 18 else ADULT_AGE
+    return whole[: start - offset] + mark + whole[end - offset :]
+
+
+def fold(text: str) -> str:
+    """The message as the classifier reads it (see the module's description)."""
+    folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
+    folded = _AGES.sub(_age_mark, folded.translate(_APOSTROPHES))
+    spaced = _SCRIPT_CHANGE.sub(" ", folded.translate(_SEPARATORS))
+    return " " + _SPACES.sub(" ", spaced).strip() + " "
+
+
+def ngrams(text: str) -> list[str]:
+    """Every character n-gram of the folded text, n in NGRAM_RANGE, spaces included."""
+    folded = fold(text)
+    low, high = NGRAM_RANGE
+    grams: list[str] = []
+    for n in range(low, high + 1):
+        grams.extend(folded[i : i + n] for i in range(len(folded) - n + 1))
+    return [gram for gram in grams if gram.strip()] + [SHORT_PRIOR] * SHORT_PRIOR_COUNT
+
+
+def counts(text: str) -> Counter[str]:
+    return Counter(ngrams(text))

@@ -1,0 +1,198 @@
+"""Train the danger-signal classifier from the corpus and keep its weights as plain data.
+
+    .venv/bin/python -m bot.signal_training          # rewrite bot/content/signals-model.json
+    .venv/bin/python -m bot.signal_training --check  # exit 1 if the stored file is stale
+
+(`make signals-model` runs the first.) A development tool: it needs scikit-learn, which
+the running bot never imports (bot/signal_model.py scores the weights in pure Python).
+
+What it does, all deterministic, so the same corpus always gives the same file:
+
+1. TF-IDF over the character n-grams of bot/signal_text.py (sublinear term frequency,
+   L2 norm; an n-gram must occur in at least two training messages), one logistic
+   regression per crisis class (one-vs-rest, classes weighted by their size), on the
+   train split only.
+2. Prune: n-grams whose weights are all tiny are dropped and the model is fitted again
+   on the n-grams kept, so the file stays small and the stored weights are exactly what
+   was trained (the scorer's L2 norm runs over the same n-grams as the fit's).
+3. Two thresholds per class, chosen on the validation split: `ask` is where recall
+   reaches its target (the direct question catches what the model is unsure of), held
+   below a cap of false alarms on ordinary messages; `clear` is where the messages above
+   it are nearly all of the class, so a crisis reply is not given on a guess.
+
+The test split is never read here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+
+from bot.conversation.signal_corpus import CLASSES, Example, load_split
+from bot.conversation.signal_model import MODEL_PATH
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, ngrams
+
+# Regularisation: smaller is smoother. Chosen on the validation split.
+C = 16.0
+MIN_DF = 2
+# An n-gram whose largest weight over the classes is below this is dropped.
+PRUNE_BELOW = 0.08
+DIGITS = 5
+# Validation recall the `ask` threshold aims for, per class: self-harm highest, because
+# a kind question asked once too often costs far less than a missed cry for help...
+RECALL_TARGET = {"self_harm": 0.97, "threat": 0.92, "extortion": 0.92, "minor": 0.92}
+# ...unless more than this share of ordinary validation messages would be asked about.
+ORDINARY_ASK_CAP = {"self_harm": 0.05, "threat": 0.02, "extortion": 0.02, "minor": 0.02}
+# Above `clear`, at least this share of validation messages must be of the class, and at
+# most this share of ordinary ones may get there.
+CLEAR_PRECISION = 0.97
+ORDINARY_CLEAR_CAP = 0.005
+
+
+@dataclass(frozen=True)
+class Fitted:
+    vectorizer: TfidfVectorizer
+    models: tuple[LogisticRegression, ...]
+
+
+def _vectorizer(vocabulary: Sequence[str] | None = None) -> TfidfVectorizer:
+    return TfidfVectorizer(
+        analyzer=ngrams,
+        sublinear_tf=True,
+        min_df=1 if vocabulary is not None else MIN_DF,
+        norm="l2",
+        smooth_idf=True,
+        vocabulary=vocabulary,
+        dtype=np.float64,
+    )
+
+
+def _fit(texts: Sequence[str], labels: np.ndarray, vocabulary: Sequence[str] | None) -> Fitted:
+    vectorizer = _vectorizer(vocabulary)
+    matrix = vectorizer.fit_transform(texts)
+    models = []
+    for column in range(labels.shape[1]):
+        model = LogisticRegression(
+            C=C, class_weight="balanced", solver="liblinear", max_iter=1000, random_state=0
+        )
+        model.fit(matrix, labels[:, column])
+        models.append(model)
+    return Fitted(vectorizer, tuple(models))
+
+
+def label_matrix(examples: Sequence[Example]) -> np.ndarray:
+    return np.array([[c in e.labels for c in CLASSES] for e in examples], dtype=np.int8)
+
+
+def fit(train: Sequence[Example]) -> Fitted:
+    texts = [e.text for e in train]
+    labels = label_matrix(train)
+    first = _fit(texts, labels, None)
+    weights = np.vstack([m.coef_[0] for m in first.models])
+    names = first.vectorizer.get_feature_names_out()
+    kept = sorted(str(names[i]) for i in np.flatnonzero(np.abs(weights).max(axis=0) >= PRUNE_BELOW))
+    return _fit(texts, labels, kept)
+
+
+def probabilities(fitted: Fitted, texts: Sequence[str]) -> np.ndarray:
+    matrix = fitted.vectorizer.transform(texts)
+    return np.column_stack([m.predict_proba(matrix)[:, 1] for m in fitted.models])
+
+
+def choose_thresholds(
+    scores: np.ndarray, examples: Sequence[Example]
+) -> dict[str, dict[str, float]]:
+    labels = label_matrix(examples).astype(bool)
+    ordinary = np.array([e.ordinary for e in examples])
+    chosen = {}
+    for column, name in enumerate(CLASSES):
+        own = scores[labels[:, column], column]
+        plain = scores[ordinary, column]
+        ask = _ask(own, plain, RECALL_TARGET[name], ORDINARY_ASK_CAP[name])
+        clear = _clear(scores[:, column], labels[:, column], plain, ask)
+        chosen[name] = {"ask": round(ask, DIGITS), "clear": round(clear, DIGITS)}
+    return chosen
+
+
+def _ask(own: np.ndarray, plain: np.ndarray, target: float, cap: float) -> float:
+    """The highest threshold that keeps `target` recall, raised where more than `cap` of
+    ordinary talk would reach it."""
+    ranked = np.sort(own)
+    threshold = float(ranked[int(np.floor((1 - target) * len(ranked)))])
+    allowed = int(np.floor(cap * len(plain)))
+    highest_plain = np.sort(plain)[::-1]
+    if allowed < len(highest_plain) and highest_plain[allowed] >= threshold:
+        return float(np.nextafter(highest_plain[allowed], 1.0))
+    return threshold
+
+
+def _clear(column: np.ndarray, positive: np.ndarray, plain: np.ndarray, ask: float) -> float:
+    """The lowest threshold at or above `ask` whose messages are nearly all of the class."""
+    for threshold in np.unique(column[column >= ask]):
+        above = column >= threshold
+        precision = positive[above].mean()
+        ordinary_share = (plain >= threshold).mean()
+        if precision >= CLEAR_PRECISION and ordinary_share <= ORDINARY_CLEAR_CAP:
+            return float(threshold)
+    return 1.0
+
+
+def document(fitted: Fitted, thresholds: dict[str, dict[str, float]]) -> dict[str, Any]:
+    vectorizer = fitted.vectorizer
+    names = vectorizer.get_feature_names_out()
+    weights = np.vstack([m.coef_[0] for m in fitted.models])
+    features = {
+        str(name): [round(float(vectorizer.idf_[i]), DIGITS)]
+        + [round(float(w), DIGITS) for w in weights[:, i]]
+        for i, name in enumerate(names)
+    }
+    return {
+        "recipe": RECIPE,
+        "ngram_range": list(NGRAM_RANGE),
+        "classes": list(CLASSES),
+        "intercepts": [round(float(m.intercept_[0]), DIGITS) for m in fitted.models],
+        "thresholds": thresholds,
+        "features": features,
+    }
+
+
+def train_document() -> dict[str, Any]:
+    """The model file's content, trained afresh from the corpus."""
+    fitted = fit(load_split("train"))
+    validation = load_split("validation")
+    scores = probabilities(fitted, [e.text for e in validation])
+    return document(fitted, choose_thresholds(scores, validation))
+
+
+def serialise(model: dict[str, Any]) -> str:
+    return json.dumps(model, ensure_ascii=False, sort_keys=True, separators=(",", ":")) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bot.signal_training")
+    parser.add_argument("--check", action="store_true", help="compare, do not write")
+    parser.add_argument("--out", type=Path, default=MODEL_PATH)
+    args = parser.parse_args(argv)
+    model = train_document()
+    if args.check:
+        stored = json.loads(args.out.read_text(encoding="utf-8"))
+        if stored != json.loads(serialise(model)):
+            print(f"{args.out} is stale: run `make signals-model`", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(serialise(model), encoding="utf-8")
+    print(f"wrote {args.out}: {len(model['features'])} n-grams, thresholds {model['thresholds']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

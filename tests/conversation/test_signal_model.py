@@ -1,0 +1,136 @@
+"""The classifier's weights: plain data the bot scores in pure Python, never stale.
+
+Retraining from the corpus must give the file in the repository (so a corpus edit without
+`make signals-model` fails here, in CI), and the pure-Python scorer must give exactly
+what scikit-learn computes from the same fit.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.content.playbook import ContentError
+from bot.conversation import signal_training
+from bot.conversation.signal_corpus import CLASSES, load_split
+from bot.conversation.signal_model import MODEL_PATH, SignalModel, Thresholds, Zone
+from bot.conversation.signal_text import ADULT_AGE, SHORT_PRIOR, UNDER_18, fold, ngrams
+
+# Weights are stored to five decimals; a platform's floating point may differ in the last.
+TOLERANCE = 2e-4
+
+
+@pytest.fixture(scope="module")
+def retrained() -> dict[str, Any]:
+    return signal_training.train_document()
+
+
+def test_the_stored_model_is_what_the_corpus_trains(retrained: dict[str, Any]) -> None:
+    stored = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    assert stored["recipe"] == retrained["recipe"]
+    assert stored["classes"] == list(CLASSES) == retrained["classes"]
+    assert stored["features"].keys() == retrained["features"].keys(), "run `make signals-model`"
+    for gram, values in retrained["features"].items():
+        assert stored["features"][gram] == pytest.approx(values, abs=TOLERANCE), gram
+    assert stored["intercepts"] == pytest.approx(retrained["intercepts"], abs=TOLERANCE)
+    for name in CLASSES:
+        for edge in ("ask", "clear"):
+            expected = retrained["thresholds"][name][edge]
+            assert stored["thresholds"][name][edge] == pytest.approx(expected, abs=TOLERANCE)
+
+
+def test_pure_python_scoring_equals_scikit_learn(tmp_path: Path) -> None:
+    fitted = signal_training.fit(load_split("train")[::4])
+    texts = [e.text for e in load_split("validation")[:80]] + ["", "🙏", "ＫＩＬＬ ＭＹＳＥＬＦ"]
+    expected = signal_training.probabilities(fitted, texts)
+    thresholds = {name: {"ask": 0.5, "clear": 0.9} for name in CLASSES}
+    path = tmp_path / "signals-model.json"
+    path.write_text(signal_training.serialise(signal_training.document(fitted, thresholds)))
+    model = SignalModel.load(path)
+    for text, row in zip(texts, expected, strict=True):
+        found = model.probabilities(text)
+        # the file keeps five decimals of each weight: agreement to a thousandth
+        assert [found[name] for name in CLASSES] == pytest.approx(list(row), abs=1e-3), text
+
+
+def test_every_class_has_two_thresholds_in_order() -> None:
+    model = SignalModel.load()
+    assert set(model.thresholds) == set(CLASSES)
+    for name, edges in model.thresholds.items():
+        assert 0 < edges.ask <= edges.clear <= 1, name
+
+
+def test_zones() -> None:
+    edges = Thresholds(ask=0.4, clear=0.8)
+    assert [edges.zone(p) for p in (0.1, 0.4, 0.79, 0.8, 1.0)] == [
+        Zone.ORDINARY,
+        Zone.UNCERTAIN,
+        Zone.UNCERTAIN,
+        Zone.CLEAR,
+        Zone.CLEAR,
+    ]
+
+
+def test_a_model_of_another_recipe_is_refused(tmp_path: Path) -> None:
+    document = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    document["recipe"] = "words-0"
+    path = tmp_path / "signals-model.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ContentError, match="make signals-model"):
+        SignalModel.load(path)
+    path.write_text("{not json", encoding="utf-8")
+    with pytest.raises(ContentError, match=r"signals-model\.json"):
+        SignalModel.load(path)
+
+
+# ---- what the classifier sees ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "folded"),
+    [
+        ("我想kms", " 我想 kms "),
+        ("I DON'T want to", " i dont want to "),
+        ("不 想，活 了！", " 不 想 活 了 "),
+        ("我想自殺", " 我想自杀 "),
+        ("ｋｍｓ！！", " kms "),
+    ],
+)
+def test_folding(text: str, folded: str) -> None:
+    assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    ("text", "mark"),
+    [
+        ("我才15岁", UNDER_18),
+        ("我今年十六岁", UNDER_18),
+        ("I'm 16 and he has my photos", UNDER_18),
+        ("a 14 year old", UNDER_18),
+        ("my 13-year-old", UNDER_18),
+        ("15f", UNDER_18),
+        ("I am fifteen years old", UNDER_18),
+        ("我今年26岁", ADULT_AGE),
+        ("I'm 26", ADULT_AGE),
+        ("my son is 30", ADULT_AGE),
+    ],
+)
+def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
+    folded = fold(text)
+    assert mark in folded and not any(ch.isdigit() for ch in folded)
+
+
+@pytest.mark.parametrize(
+    "text", ["room 1602", "at 16:30", "I have 16 screenshots", "已经13天了", "我住在16楼"]
+)
+def test_numbers_that_are_not_ages_stay_numbers(text: str) -> None:
+    folded = fold(text)
+    assert UNDER_18 not in folded and ADULT_AGE not in folded
+
+
+def test_every_message_carries_the_short_message_prior() -> None:
+    assert ngrams("你好").count(SHORT_PRIOR) == ngrams("a much longer message").count(SHORT_PRIOR)
+    assert ngrams("") == [SHORT_PRIOR] * ngrams("").count(SHORT_PRIOR)
