@@ -238,7 +238,8 @@ class Dispatcher:
         raised = None
         if outcome.staff_reasons:
             raised = await self.escalator.raise_for(conn, case, outcome.staff_reasons, now)
-            if raised.tell_victim:
+            # Event alerts (a person asked for) were answered by the flow itself.
+            if raised.tell_victim and outcome.alert_reasons:
                 replies.append(Reply(self.prompts.t(case, "ui.escalated")))
         for reply in joined(replies):
             await queue_reply(conn, inbound.chat, reply, case.id, now)

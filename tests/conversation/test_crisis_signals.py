@@ -135,7 +135,7 @@ async def test_talk_to_a_person_alerts_the_staff_says_so_and_asks_the_question_a
     assert told.text.startswith(said(victim, "en", "ui.person_told"))
     assert told.text.endswith(said(victim, "en", "question.safety.prompt"))
     (alert,) = staff(adapter)
-    assert text_of(core, "zh-CN", "reason.asked_for_person") in alert.text
+    assert text_of(core, "zh-CN", "staff_reason.asked_for_person") in alert.text
     # a request, not a finding: the case's severity and reasons are what they were
     case = await open_case(victim)
     assert case.severity == "normal" and case.reasons == ()
