@@ -411,7 +411,7 @@ class Dispatcher:
         turn.say(choice.text, buttons)
 
     def _button(self, turn: Turn, data: str) -> None:
-        if turn.case.status == "paused":
+        if turn.case.status == "paused" and not self.flow.answers_while_paused(turn, data):
             self._say(turn, "ui.paused")
             return
         self.flow.press(turn, data)
@@ -428,7 +428,7 @@ class Dispatcher:
                 self._say(turn, "ui.too_long", limit=self.settings.max_text_chars)
             self._resume_if_new(turn, is_new)
             return
-        if turn.case.status == "paused":
+        if turn.case.status == "paused" and not turn.case.asking:
             if not self.flow.notice_signals(turn, text):
                 self._say(turn, "ui.paused")
             return

@@ -181,6 +181,13 @@ class Flow:
             turn.say(self.prompts.t(turn.case, "ui.stale_button"))
             self.prompt(turn)
 
+    def answers_while_paused(self, turn: Turn, data: str) -> bool:
+        """A pause stops the checklist, not a direct question about a danger signal nor a
+        request for a person."""
+        _, _, rest = data.partition(":")
+        verb = rest.partition(":")[0]
+        return verb == "person" or (verb == "ck" and bool(turn.case.asking))
+
     def text(self, turn: Turn, text: str) -> None:
         asking = turn.case.asking
         typed = self.prompts.typed_check_answer(turn.case, text) if asking else None
@@ -219,6 +226,13 @@ class Flow:
     def ask_for_person(self, turn: Turn) -> None:
         turn.alert(PERSON_REASON)
         turn.say(self.prompts.t(turn.case, "ui.person_told"))
+        self._carry_on(turn)
+
+    def _carry_on(self, turn: Turn) -> None:
+        """Where we were: the current prompt, or, in a paused case, that it is paused."""
+        if turn.case.status == "paused":
+            turn.say(self.prompts.t(turn.case, "ui.paused"))
+            return
         self.prompt(turn)
 
     def notice_signals(self, turn: Turn, text: str) -> bool:
@@ -236,7 +250,9 @@ class Flow:
             turn.update(locale=written)  # answer in their language before they choose one
         for signal in reading.clear:
             self._confirm(turn, signal)
-        asked = self._ask_about(turn, reading.uncertain)
+        # A message already answered as a crisis, with the staff alerted, is not also
+        # asked about: one question on top of a crisis reply is one too many.
+        asked = None if reading.clear else self._ask_about(turn, reading.uncertain)
         return Reading(reading.clear, (asked,) if asked is not None else ())
 
     def _confirm(self, turn: Turn, signal: Signal) -> None:
@@ -269,7 +285,7 @@ class Flow:
             turn.alert(DECLINED_PREFIX + signal_id)
             self._answer(turn, signal, "skip")
         if not signal.support_now or answer == "no":
-            self.prompt(turn)
+            self._carry_on(turn)
 
     def _record_signal_answer(self, turn: Turn, signal: Signal) -> None:
         """The triage answer a signal stands for (a minor: "under 18? yes"), as if tapped;

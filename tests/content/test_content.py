@@ -788,6 +788,7 @@ DETECTED = [
     ("threat", "他在我學校門口等我"),
     ("threat", "he said he'd kill me if I went to the police"),
     ("extortion", "he'll send it to my boss unless I pay"),
+    ("extortion", "He said he'll send the photos to my school"),
     ("extortion", "他要我转钱，不转就发给我爸妈"),
     ("minor", "我还没成年"),
     ("minor", "I'm 15, I'm underage"),

@@ -349,3 +349,20 @@ async def test_a_self_harm_case_keeps_quiet_hours_for_its_tasks_while_the_staff_
         (row,) = (await conn.execute(select(reminders))).mappings().all()
     assert row["item_id"] == "forward_evidence"
     assert not row["urgent"] and row["fire_at"] == morning
+
+
+async def test_a_pause_does_not_stop_the_direct_question_or_a_request_for_a_person(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim
+) -> None:
+    core, adapter = haven
+    await at_first_question(victim, "en")
+    await victim.command("stop")
+    (question,) = await victim.text(message_in_zone(core, "self_harm", Zone.UNCERTAIN, "en"))
+    assert question.text == said(victim, "en", "signal.self_harm.ask")
+    (answer,) = await victim.press("ck:self_harm=no")
+    assert answer.text == f"{said(victim, 'en', 'signal.self_harm.no')}\n\n" + said(
+        victim, "en", "ui.paused"
+    )
+    ack = await victim.text("hello?")
+    assert ack[-1].text == said(victim, "en", "ui.paused")
+    assert staff(adapter) == []
