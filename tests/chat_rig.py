@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import TypeVar
 
 from sqlalchemy import select
 
@@ -27,6 +28,19 @@ TRIAGE = (
     "md:leaked",
     "source=hotel",
 )
+
+
+T = TypeVar("T")
+
+
+async def until(check: Callable[[], T | None], seconds: float = 30.0) -> T:
+    """Poll a condition every few milliseconds: for state outside the fake (the core's),
+    where no event announces the change."""
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.005)
+    return found
 
 
 async def until_outbox_empty(haven: Haven) -> None:
