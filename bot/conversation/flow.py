@@ -202,7 +202,7 @@ class Flow:
             self.prompt(turn)
             return
         question = self.current_question(turn.case)
-        if question is not None and question.kind == "text":
+        if question is not None and question.kind == "text" and not turn.case.asking:
             self._record(turn, question, (text[:TEXT_ANSWER_LIMIT],))
             return
         if reading.clear:

@@ -1,24 +1,25 @@
 """Train the danger-signal classifier from the corpus and keep its weights as plain data.
 
-    .venv/bin/python -m bot.signal_training          # rewrite bot/content/signals-model.json
-    .venv/bin/python -m bot.signal_training --check  # exit 1 if the stored file is stale
+    .venv/bin/python -m bot.conversation.signal_training          # rewrite the model file
+    .venv/bin/python -m bot.conversation.signal_training --check  # exit 1 if it is stale
 
-(`make signals-model` runs the first.) A development tool: it needs scikit-learn, which
-the running bot never imports (bot/signal_model.py scores the weights in pure Python).
+(`make signals-model` runs the first; the file is bot/content/signals-model.json.) A
+development tool: it needs scikit-learn, which the running bot never imports
+(signal_model.py scores the weights in pure Python).
 
 What it does, all deterministic, so the same corpus always gives the same file:
 
-1. TF-IDF over the character n-grams of bot/signal_text.py (sublinear term frequency,
-   L2 norm; an n-gram must occur in at least two training messages), one logistic
-   regression per crisis class (one-vs-rest, classes weighted by their size), on the
-   train split only.
+1. TF-IDF over what signal_text.py makes of each message — character n-grams, age marks
+   and the short-message prior — with sublinear term frequency and the L2 norm (an
+   n-gram must occur in at least two training messages), and one logistic regression per
+   crisis class (one-vs-rest, the classes weighted by their size), on the train split only.
 2. Prune: n-grams whose weights are all tiny are dropped and the model is fitted again
    on the n-grams kept, so the file stays small and the stored weights are exactly what
    was trained (the scorer's L2 norm runs over the same n-grams as the fit's).
 3. Two thresholds per class, chosen on the validation split: `ask` is where recall
-   reaches its target (the direct question catches what the model is unsure of), held
-   below a cap of false alarms on ordinary messages; `clear` is where the messages above
-   it are nearly all of the class, so a crisis reply is not given on a guess.
+   reaches its target (the direct question catches what the model is unsure of), raised
+   where more than a set share of ordinary messages would reach it; `clear` is where the
+   messages above it are nearly all of the class, so a crisis reply is not given on a guess.
 
 The test split is never read here.
 """
