@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 
 
@@ -29,3 +29,10 @@ class ManualClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment
+
+
+def latest_passed(now: datetime, at: time) -> datetime:
+    """The latest moment at the clock time ``at`` that is not after ``now`` (both in the
+    same zone): "15:30" said at 10:00 is yesterday's 15:30."""
+    moment = datetime.combine(now.date(), at, tzinfo=now.tzinfo)
+    return moment if moment <= now else moment - timedelta(days=1)

@@ -12,8 +12,6 @@ from sqlalchemy import func, select
 
 from bot.clock import ManualClock
 from bot.evidence.verify import Problem, verify_bundle
-from bot.search.memo_desk import stated_time
-from storage import notes
 from storage.schema import case_notes
 from tests.conftest import Victim
 from tests.conversation.test_journey import text_of, triage
@@ -24,27 +22,6 @@ from tests.search.test_search import origin, utc
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2025, 11, 6, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
-
-
-def test_a_note_is_placed_at_the_time_it_states() -> None:
-    assert stated_time("saw it at 15:30 in the group", NOW, TZ) == (
-        datetime(2025, 11, 5, 15, 30, tzinfo=TZ),  # 15:30 has not come yet today
-        notes.STATED_TIME,
-    )
-    assert stated_time("在群里看到 08:15", NOW, TZ) == (
-        datetime(2025, 11, 6, 8, 15, tzinfo=TZ),
-        notes.STATED_TIME,
-    )
-    assert stated_time("2025-11-03 14:30 发到公司群", NOW, TZ) == (
-        datetime(2025, 11, 3, 14, 30, tzinfo=TZ),
-        notes.STATED_TIME,
-    )
-    assert stated_time("2025年11月2日 he called my boss", NOW, TZ) == (
-        datetime(2025, 11, 2, tzinfo=TZ),
-        notes.STATED_DAY,
-    )
-    assert stated_time("a colleague told me about it", NOW, TZ) == (None, notes.WRITTEN)
-    assert stated_time("2025-02-30 broken date", NOW, TZ) == (None, notes.WRITTEN)
 
 
 async def build_case(victim: Victim, clock: ManualClock) -> None:
