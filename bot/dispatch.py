@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -59,6 +59,7 @@ CASE_COMMANDS = (
     "erase",
 )
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
+NEW_CASE = "newcase:"  # + the case taken up again, which the press closes
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,8 @@ class Dispatcher:
             else:
                 before, is_new = await self._open(conn, routed, now)
                 turn = self.flow.begin(before, now)
+                if before.status == "closed":
+                    self._take_up_again(turn)
                 waits: tuple[datetime, ...] = ()
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
@@ -203,17 +206,24 @@ class Dispatcher:
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime
     ) -> tuple[CaseRecord, bool]:
-        """The victim's open case, or a new one; True when it was just opened."""
+        """The victim's current case (open, or closed and not erased), or a new one; True
+        when it was just opened. "Start a new case" on a case taken up again closes it
+        and opens a new one."""
         identity = inbound.identity
-        found = await cases.find_open(conn, identity.platform, identity.user_id)
-        if found is not None:
+        found = await cases.find_current(conn, identity.platform, identity.user_id)
+        if found is not None and not _starts_new_case(inbound, found):
             return found, False
+        if found is not None:
+            closed = replace(found, status="closed", closed_at=found.closed_at or now)
+            await cases.save(conn, found, closed, now)
+            log.info("case %s closed for a new one", found.id)
+        locale = await cases.last_locale(conn, identity.platform, identity.user_id)
         created = await cases.create(
             conn,
             platform=identity.platform,
             user_id=identity.user_id,
             chat_id=inbound.chat.chat_id,
-            locale=self.settings.default_locale,
+            locale=locale or self.settings.default_locale,
             now=now,
         )
         log.info("opened case %s", created.id)
@@ -333,6 +343,8 @@ class Dispatcher:
             self._resume_if_new(turn, is_new)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
+        elif kind is InboundKind.BUTTON and is_new and inbound.button_data.startswith(NEW_CASE):
+            self.flow.prompt(turn)
         elif kind is InboundKind.BUTTON:
             self._button(turn, inbound.button_data)
         elif kind is InboundKind.TEXT:
@@ -369,6 +381,17 @@ class Dispatcher:
             self.flow.notice_signals(turn, text)
         else:
             self.flow.notice_forwarded_signals(turn, text)
+
+    def _take_up_again(self, turn: Turn) -> None:
+        """A closed case is opened again by the person's next message, and they are told
+        so: what they send goes with what they kept, and the erasure clock stops."""
+        case = turn.case
+        turn.update(status="open", closed_at=None)
+        label = self.prompts.t(case, "ui.btn_new_case")
+        turn.say(
+            self.prompts.t(case, "ui.case_taken_up", case_no=case.id),
+            ((Button(label, f"{NEW_CASE}{case.id}"),),),
+        )
 
     def _say(self, turn: Turn, key: str, **fields: object) -> None:
         turn.say(self.prompts.t(turn.case, key, **fields))
@@ -433,6 +456,10 @@ class Dispatcher:
                 self._say(turn, "ui.paused")
             return
         self.flow.text(turn, text)
+
+
+def _starts_new_case(inbound: Inbound, case: CaseRecord) -> bool:
+    return inbound.kind is InboundKind.BUTTON and inbound.button_data == f"{NEW_CASE}{case.id}"
 
 
 def _is_command(inbound: Inbound, name: str) -> bool:

@@ -159,6 +159,13 @@ class Flow:
         if case.phase == "privacy":
             turn.replies.append(self.prompts.privacy(case))
             return
+        if case.phase == "closed" and case.status != "closed":
+            label = self.prompts.t(case, "ui.btn_close_case")
+            turn.say(
+                self.prompts.t(case, "ui.case_open_done", case_no=case.id),
+                ((Button(label, f"{case.prompt_seq}:close:"),),),
+            )
+            return
         if case.phase == "closed":
             turn.say(self._closed_text(case))
             return
@@ -368,6 +375,10 @@ class Flow:
         if verb == "chg" and case.answers and case.status != "closed":
             turn.update(prompt_seq=case.prompt_seq + 1)
             turn.replies.append(self.prompts.change_which(turn.case))
+            return True
+        if verb == "close" and case.phase == "closed" and case.status != "closed":
+            turn.update(status="closed", closed_at=turn.now)
+            self.prompt(turn)
             return True
         if verb == "chq":
             return self._change(turn, arg)

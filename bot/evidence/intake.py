@@ -368,7 +368,7 @@ class Evidence:
         listed are checked against their leaves and content, outside the write lock)."""
         identity = inbound.identity
         async with self.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
             if case is None:
                 return {}
             last = (await evidence_items.usage(conn, case.id)).last_item_no
