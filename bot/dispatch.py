@@ -347,6 +347,8 @@ class Dispatcher:
             self.flow.prompt(turn)
         elif kind is InboundKind.BUTTON:
             self._button(turn, inbound.button_data)
+        elif kind is InboundKind.TEXT and self._is_note(turn, inbound.text):
+            await self._note(conn, turn, inbound.text)
         elif kind is InboundKind.TEXT:
             self._text(turn, inbound.text, is_new=is_new)
         elif kind in EVIDENCE_KINDS:
@@ -381,6 +383,22 @@ class Dispatcher:
             self.flow.notice_signals(turn, text)
         else:
             self.flow.notice_forwarded_signals(turn, text)
+
+    def _is_note(self, turn: Turn, raw: str) -> bool:
+        text = clean_text(raw)
+        return (
+            bool(text)
+            and len(text) <= self.settings.max_text_chars
+            and (self.flow.takes_notes(turn.case))
+        )
+
+    async def _note(self, conn: AsyncConnection, turn: Turn, raw: str) -> None:
+        """Typed while the item asks them to write down where they saw it: a note, kept
+        as /memo would keep it (a danger signal in it is answered first)."""
+        text = clean_text(raw)
+        self.flow.notice_signals(turn, text)
+        await self.memos.memo(conn, turn, text)
+        self._say(turn, "ui.note_more")
 
     def _take_up_again(self, turn: Turn) -> None:
         """A closed case is opened again by the person's next message, and they are told

@@ -99,6 +99,8 @@ class Item:
     draft: bool = False
     draft_by: str = ""
     support_lines: bool = False  # shown with the configured support lines
+    # What the person types while this item is shown is kept as a /memo note.
+    takes_notes: bool = False
 
     def applies(self, tags: frozenset[str]) -> bool:
         if self.if_any and not any(tag in tags for tag in self.if_any):
@@ -286,6 +288,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             draft=bool(item.get("draft", False)) or "draft_by" in item,
             draft_by=item.get("draft_by", ""),
             support_lines=bool(item.get("support_lines", False)),
+            takes_notes=bool(item.get("takes_notes", False)),
         )
         for item in raw.get("items", [])
     )

@@ -349,6 +349,13 @@ class Flow:
         turn.update(prompt_seq=case.prompt_seq + 1)
         turn.replies.append(self.prompts.status(turn.case, title))
 
+    def takes_notes(self, case: CaseRecord) -> bool:
+        """The item shown asks the person to write things down: what they type is a note."""
+        if case.status != "open" or case.asking or self.current_question(case) is not None:
+            return False
+        entry = self._current_entry(case)
+        return entry is not None and self.playbook.item(entry.item_id).takes_notes
+
     def current_question(self, case: CaseRecord) -> Question | None:
         if case.changing:
             return self.playbook.question(case.changing)

@@ -102,3 +102,28 @@ async def test_memo_dates_reach_the_timeline_and_unclear_ones_are_asked(
     assert "2026-11-03 15:30 · Your note #2" in timeline.text
     assert "Your note #4" not in timeline.text  # the unclear one was not kept
     assert "2026-12-06 16:00" not in timeline.text  # nothing silently placed today
+
+
+async def reach_item(victim: Victim, item_id: str) -> None:
+    for _ in range(10):
+        datas = [b.data for b in victim.adapter.last_buttons(victim.user)]
+        if any(f":i:{item_id}=" in d for d in datas):
+            return
+        await victim.raw_press(next(d for d in datas if d.endswith("=done")))
+    raise AssertionError(f"item {item_id} never shown")
+
+
+async def test_a_note_typed_while_asked_where_it_was_seen_is_kept(
+    victim: Victim, clock: ManualClock
+) -> None:
+    clock.set(NOW)
+    await triage(victim)
+    await reach_item(victim, "note_spread")
+    replies = await victim.text("昨天晚上8点 在“同城交友”群里看到，是小王告诉我的")
+    shown = "\n".join(m.text for m in replies)
+    assert "note #1" in shown and "2026-12-05 20:00" in shown
+    assert "Thank you for writing" not in shown
+    (timeline,) = await victim.command("timeline")
+    assert "2026-12-05 20:00 · Your note #1: 昨天晚上8点" in timeline.text
+    await victim.press("note_spread=done")  # the item's buttons still answer
+    assert "note_spread" not in " ".join(b.data for b in victim.adapter.last_buttons(victim.user))
