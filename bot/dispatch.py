@@ -341,6 +341,8 @@ class Dispatcher:
         elif _is_command(inbound, "timeline"):
             await self.memos.timeline(conn, turn)
             self._resume_if_new(turn, is_new)
+        elif _is_command(inbound, "lang") and inbound.args.strip():
+            self._language_named(turn, inbound.args)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
         elif kind is InboundKind.BUTTON and is_new and inbound.button_data.startswith(NEW_CASE):
@@ -442,6 +444,18 @@ class Dispatcher:
             turn.update(status="open")
             self._say(turn, "ui.resumed")
         self.flow.prompt(turn)
+
+    def _language_named(self, turn: Turn, args: str) -> None:
+        """`/lang en`, `/lang 中文`: switched at once; a name not known shows the menu."""
+        locale = self.prompts.locale_named(args)
+        if locale is None:
+            self._language_menu(turn)
+            return
+        if turn.case.phase == "language":
+            turn.update(locale=locale, phase="privacy")
+            self.flow.prompt(turn)
+            return
+        self.flow.switch_language(turn, locale)
 
     def _language_menu(self, turn: Turn) -> None:
         choice = self.prompts.language_choice(turn.case.prompt_seq)

@@ -70,6 +70,8 @@ class Question:
     optional: bool = False
     ask_if: tuple[str, ...] = ()
     effects: tuple[Effect, ...] = ()
+    # A text answer must say something in words or with a currency, not a bare number.
+    needs_words: bool = False
 
     def effects_of(self, answer: str) -> tuple[Effect, ...]:
         return tuple(effect for effect in self.effects if effect.answer == answer)
@@ -268,6 +270,7 @@ def _question(raw: Mapping[str, Any]) -> Question:
         optional=bool(raw.get("optional", False)),
         ask_if=tuple(raw.get("ask_if", ())),
         effects=effects,
+        needs_words=bool(raw.get("needs_words", False)),
     )
 
 

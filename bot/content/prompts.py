@@ -270,6 +270,20 @@ class Prompts:
         )
         return Reply(self.t(case, f"signal.{signal_id}.ask"), buttons)
 
+    def locale_named(self, words: str) -> str | None:
+        """The locale `/lang` names: its code ("en", "zh-CN", "zh"), or its name in
+        either language ("English", "中文", "英文")."""
+        typed = _TYPED_NOISE.sub("", words).casefold()
+        for locale in LOCALES:
+            names = {locale, locale.split("-")[0], self.texts.get(locale, "meta.language_name")}
+            names.update(
+                self.texts.get(other, "meta.language_names").split(",")[LOCALES.index(locale)]
+                for other in LOCALES
+            )
+            if typed in {_TYPED_NOISE.sub("", n).casefold() for n in names}:
+                return locale
+        return None
+
     def typed_check_answer(self, case: CaseRecord, text: str) -> str | None:
         """The direct question's answer when typed instead of tapped ("yes", "没有", "不想说"),
         in either language; None for anything else."""

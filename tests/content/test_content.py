@@ -515,6 +515,8 @@ def referenced_keys(playbook: Playbook) -> set[str]:
     keys: set[str] = set()
     for question in playbook.questions:
         keys.add(f"question.{question.id}.prompt")
+        if question.needs_words:
+            keys.add(f"question.{question.id}.needs_words")
         keys.update(f"question.{question.id}.answer.{answer}" for answer in question.answers)
         for effect in question.effects:
             keys.update(f"notice.{notice}" for notice in effect.notices)
