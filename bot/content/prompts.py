@@ -277,7 +277,9 @@ class Prompts:
         for locale in LOCALES:
             names = {locale, locale.split("-")[0], self.texts.get(locale, "meta.language_name")}
             names.update(
-                self.texts.get(other, "meta.language_names").split(",")[LOCALES.index(locale)]
+                self.texts.get(other, "meta.language_names")
+                .replace("、", ",")
+                .split(",")[LOCALES.index(locale)]
                 for other in LOCALES
             )
             if typed in {_TYPED_NOISE.sub("", n).casefold() for n in names}:

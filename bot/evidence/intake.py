@@ -348,7 +348,9 @@ class Evidence:
                     item_no=item.item_no,
                 )
                 await custody.record(conn, event)
-            numbers = ", ".join(f"#{item.item_no}" for item in carried)
+            numbers = self.prompts.t(case, "meta.list_separator").join(
+                f"#{item.item_no}" for item in carried
+            )
             turn.say(self.prompts.t(case, "evidence.deletion_noted", items=numbers))
             return True
         if inbound.text:

@@ -158,7 +158,7 @@ class Timelines:
         rests_on: dict[str, object] = {"note": note.note_no}
         if note.items:
             rests_on["items"] = list(note.items)
-            refs = ", ".join(f"#{n}" for n in note.items)
+            refs = self._t(case, "meta.list_separator").join(f"#{n}" for n in note.items)
             line += self._t(case, "timeline.note_items", items=refs)
         return Entry(note.event_time, note.basis, "note", line, rests_on, note.note_no)
 

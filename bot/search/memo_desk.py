@@ -94,7 +94,7 @@ class MemoDesk:
             shown = when.strftime("%Y-%m-%d" if basis == notes.STATED_DAY else _EXAMPLE)
             reply = self.prompts.t(case, "memo.kept", note_no=note.note_no, when=shown)
         if items:
-            refs = ", ".join(f"#{n}" for n in items)
+            refs = self.prompts.t(case, "meta.list_separator").join(f"#{n}" for n in items)
             reply += "\n" + self.prompts.t(case, "memo.linked", items=refs)
         turn.say(reply)
 
