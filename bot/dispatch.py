@@ -27,6 +27,7 @@ from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginK
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.receipts import details_asked
 from bot.evidence.report_desk import PreparedReport, ReportDesk
 from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
@@ -345,6 +346,9 @@ class Dispatcher:
             self._language_named(turn, inbound.args)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
+        elif kind is InboundKind.BUTTON and (asked := details_asked(inbound.button_data)):
+            await self.evidence.details(conn, turn, asked)
+            self._resume_if_new(turn, is_new)
         elif kind is InboundKind.BUTTON and is_new and inbound.button_data.startswith(NEW_CASE):
             self.flow.prompt(turn)
         elif kind is InboundKind.BUTTON:

@@ -37,7 +37,7 @@ async def finish_step(victim: Victim, case_step: int) -> None:
             case = await cases.find_open(conn, victim.adapter.platform, victim.user)
         if case is None or case.step != case_step:
             return
-        buttons = victim.adapter.last_buttons(victim.user)
+        buttons = victim.prompt_buttons()
         done = next(b for b in buttons if b.data.endswith("=done"))
         await victim.raw_press(done.data)
     raise AssertionError("step did not finish")

@@ -181,7 +181,7 @@ async def test_a_long_timeline_shows_the_latest_and_counts_the_rest(
         await forward(victim, f"message {n}", origin("张三", utc(2025, 10, 1) - timedelta(days=n)))
     await victim.command("memo", "2025-10-01 12:00 the last thing that happened")
     (reply,) = await victim.command("timeline")
-    assert "(34 entries" in reply.text
+    assert "(entries: 34;" in reply.text
     assert "…4 earlier entries aren't shown here" in reply.text
     lines = [line for line in reply.text.splitlines() if " · " in line]
     assert len(lines) == 30

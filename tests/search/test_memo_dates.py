@@ -106,7 +106,7 @@ async def test_memo_dates_reach_the_timeline_and_unclear_ones_are_asked(
 
 async def reach_item(victim: Victim, item_id: str) -> None:
     for _ in range(10):
-        datas = [b.data for b in victim.adapter.last_buttons(victim.user)]
+        datas = [b.data for b in victim.prompt_buttons()]
         if any(f":i:{item_id}=" in d for d in datas):
             return
         await victim.raw_press(next(d for d in datas if d.endswith("=done")))
