@@ -472,7 +472,8 @@ class Flow:
             return True
         item = self.playbook.item(item_id)
         if action == "draft" and item.draft:
-            turn.say(self.prompts.draft(turn.case, item))
+            for part in self.prompts.draft_parts(turn.case, item):
+                turn.replies.append(Reply(part, alone=True))  # each copied on its own
             return True
         if action not in ("done", "skip"):
             return False

@@ -129,6 +129,8 @@ SEARCH_KEYS = (
     "timeline.more",
     "timeline.legend",
     *(f"timeline.basis_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
+    *(f"timeline.mark_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
+    "timeline.mark_means",
     "search.help",
     "search.none",
     "search.contradicted",
@@ -444,6 +446,7 @@ EXPECTED_FIELDS = {
     "memo.linked": {"items"},
     "memo.too_long": {"limit"},
     "timeline.header": {"count", "timezone"},
+    "timeline.mark_means": {"mark", "meaning"},
     "timeline.more": {"count"},
     "timeline.item": {"item_no", "kind"},
     "timeline.item_from": {"item_no", "kind", "sender"},
@@ -534,6 +537,7 @@ def referenced_keys(playbook: Playbook) -> set[str]:
     keys: set[str] = set()
     for question in playbook.questions:
         keys.add(f"question.{question.id}.prompt")
+        keys.add(f"question.{question.id}.short")
         if question.needs_words:
             keys.add(f"question.{question.id}.needs_words")
         keys.update(f"question.{question.id}.answer.{answer}" for answer in question.answers)

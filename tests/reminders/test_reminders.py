@@ -195,12 +195,13 @@ async def test_follow_ups_are_counted_from_done_and_said_right_after_the_ack(
         await victim.press(f"{item}=done")
     clock.advance(timedelta(hours=1))
     replies = await victim.press("preservation_request=done")
-    (reply,) = replies  # one message: the ack, the check-in time, the next item
-    paragraphs = reply.text.split("\n\n")
+    # The ack, the check-in time, the next item: as few messages as fit a phone's screen.
+    paragraphs = "\n\n".join(reply.text for reply in replies).split("\n\n")
+    assert len(replies) <= 2
     assert paragraphs[0] == text_of(haven, "en", "ui.item_done_ack")
     assert paragraphs[1] == f"{said(haven, 'scheduled_check_in')} Tue 6 Jan, 10:00"
     assert text_of(haven, "en", "item.report_content.title") in paragraphs[2]
-    assert reply.buttons
+    assert replies[-1].buttons
     await victim.press("report_content=skip")  # skipped: no check-in about it
     pending = [r["item_id"] for r in await rows(haven) if r["state"] == "pending"]
     assert pending == ["preservation_request"]
