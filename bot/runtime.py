@@ -13,6 +13,7 @@ import gc
 import hashlib
 import hmac
 import logging
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
+from bot import startup
 from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
@@ -46,9 +48,16 @@ from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
+from bot.evidence.keyfiles import (
+    KeySetupError,
+    holds_haven_data,
+    log_origin,
+    open_keyring,
+    open_log_key,
+)
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
+from bot.evidence.retention import RetentionRounds
 from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
@@ -61,7 +70,7 @@ from bot.search.desk import SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.search.searcher import Searcher
 from bot.staff.access import Roster
-from bot.staff.briefing import Briefer
+from bot.staff.briefing import Briefer, next_occurrence
 from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
@@ -173,6 +182,7 @@ def staff_side(
         enabled=config.briefing.enabled,
         origin=log_origin(config, store.log_key),
         stamper=stamper,
+        retention_days=config.retention.closed_case_days,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -259,7 +269,15 @@ class Haven:
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, staff.talks, staff.unanswered, stamper),
+            # Retention before the briefing: the briefing at the same moment reports it.
+            duties=(
+                retention_rounds(config, store),
+                staff.escalator,
+                staff.briefer,
+                staff.talks,
+                staff.unanswered,
+                stamper,
+            ),
             hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
@@ -434,6 +452,12 @@ def web_options(config: Config) -> WebOptions:
     )
 
 
+def retention_rounds(config: Config, store: Store) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted."""
+    zone, at = config.tz, config.briefing.time_of_day
+    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
+
+
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
     settings = config.reminders
     quiet = QuietHours(settings.quiet_start, settings.quiet_end, settings.quiet_hours_enabled)
@@ -516,17 +540,6 @@ def build_adapters(
     return adapters
 
 
-def startup_warnings(config: Config) -> list[str]:
-    """What an operator should fix, though Haven can run without it."""
-    if config.support.hotlines:
-        return []
-    return [
-        "no support line is set ([support] hotlines): a person who writes about ending "
-        "their life is shown the emergency numbers only. config.example.toml lists public "
-        "national lines to confirm before you add them."
-    ]
-
-
 async def run(
     config: Config,
     stdin: TextIO | None = None,
@@ -534,13 +547,15 @@ async def run(
     clock: Clock | None = None,
 ) -> None:
     """Run until every adapter has closed (the console at end of input) or interrupted."""
+    refused = startup.refusals(config, sys.stdin if stdin is None else stdin)
+    if refused:
+        raise StartupError(refused[0])
+    new_data_dir = not holds_haven_data(config)
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    for warning in startup_warnings(config):
-        log.warning(warning)
-        print(f"haven: warning: {warning}", file=sys.stderr)
+    _report_start(config, new_data_dir)
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
@@ -569,6 +584,17 @@ async def run(
         if health is not None:
             await health.stop()
         await haven.close()
+
+
+def _report_start(config: Config, new_data_dir: bool) -> None:
+    """The summary, and a warning for each thing an operator should fix (bot/startup.py):
+    on stderr, which the console chat does not use, and in the log."""
+    lines = startup.summary(config, new_data_dir=new_data_dir)
+    log.info("\n".join(lines))
+    for warning in startup.warnings(config, os.environ):
+        log.warning(warning)
+        lines.append(f"haven: warning: {warning}")
+    print("\n".join(lines), file=sys.stderr)
 
 
 async def _serve_health(

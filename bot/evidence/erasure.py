@@ -44,7 +44,7 @@ from storage.schema import evidence_items as items_table
 
 HOLD = "hold"
 RELEASE = "release"
-ERASE = "erase"
+ERASE = custody.ERASE
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from bot.delivery.outbox_admin import outbox_command
 from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.keyfiles import (
+    holds_haven_data,
     log_key_path,
     log_verifier,
     master_key_path,
@@ -29,9 +30,11 @@ from bot.evidence.store import OPERATOR, OperatorError, Store
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
+from bot.ops.progress import terminal_progress
 from bot.runtime import StartupError, configure_logging, run
 from storage.data_dir import DataDirError, prepare_data_dir
 from storage.database import SchemaError
+from storage.work_progress import Progress
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -49,11 +52,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args)
         if args.command == "verify":
-            return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose)
+            with terminal_progress() as progress:
+                return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose, progress)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         if args.command == "migrate":
-            return asyncio.run(migrate(_load(args), args.to))
+            return asyncio.run(migrate(_existing(args), args.to))
         return _run(args)
     except OperatorError as exc:
         print(f"haven: {exc}", file=sys.stderr)
@@ -185,6 +189,19 @@ def _load(args: argparse.Namespace, data_dir: Path | None = None) -> Config:
     return config
 
 
+def _existing(args: argparse.Namespace) -> Config:
+    """The config of a data directory Haven has been set up in; anything else (a typo in
+    --data-dir, a missing mount) is refused before a file is made there, so a command
+    never reports on a store it has just created empty."""
+    config = _load(args)
+    if not holds_haven_data(config):
+        raise DataDirError(
+            f"{config.data_dir} holds no Haven data: check --data-dir (or data_dir in the "
+            "config); `haven init` or `haven run` sets up a new one"
+        )
+    return config
+
+
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
     prepare_data_dir(config.data_dir)
@@ -196,8 +213,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    config = _load(args)
-    prepare_data_dir(config.data_dir)
+    config = _existing(args)
     print(asyncio.run(outbox_command(config, retry=args.action == "retry")))
     return 0
 
@@ -245,11 +261,12 @@ _OPERATOR_COMMANDS = (
 
 
 def _operator(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args) if args.command == "init" else _existing(args)
     if args.command == "erase" and not args.yes and not _confirmed(args.case):
         print("haven: not erased", file=sys.stderr)
         return EXIT_FAILED
-    return asyncio.run(_operate(config, args))
+    with terminal_progress() as progress:
+        return asyncio.run(_operate(config, args, progress))
 
 
 def _confirmed(case_id: int) -> bool:
@@ -263,12 +280,12 @@ def _confirmed(case_id: int) -> bool:
     return answer.strip() == str(case_id)
 
 
-async def _operate(config: Config, args: argparse.Namespace) -> int:
+async def _operate(config: Config, args: argparse.Namespace, progress: Progress) -> int:
     async with open_store(config) as store:
-        return await _OPERATIONS[args.command](store, args)
+        return await _OPERATIONS[args.command](store, args, progress)
 
 
-async def _init(store: Store, args: argparse.Namespace) -> int:
+async def _init(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     config = store.config
     public = publish_public_key(config, store.log_key)
     raw = store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -289,8 +306,8 @@ async def _init(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(store: Store, args: argparse.Namespace) -> int:
-    findings = await audit_store(store)
+async def _audit(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    findings = await audit_store(store, progress)
     for finding in findings:
         print(finding)
     if findings:
@@ -300,9 +317,14 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export(store: Store, args: argparse.Namespace) -> int:
+async def _export(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await export.export_case(
-        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
+        store,
+        args.case,
+        writable(args.out, args.force),
+        actor=OPERATOR,
+        reason=args.reason,
+        progress=progress,
     )
     print(
         f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "
@@ -311,7 +333,7 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _report(store: Store, args: argparse.Namespace) -> int:
+async def _report(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await case_report.write_report(
         store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
     )
@@ -319,19 +341,19 @@ async def _report(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _hold(store: Store, args: argparse.Namespace) -> int:
+async def _hold(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.hold(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case} is on legal hold")
     return 0
 
 
-async def _release(store: Store, args: argparse.Namespace) -> int:
+async def _release(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.release(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case}: hold released")
     return 0
 
 
-async def _erase(store: Store, args: argparse.Namespace) -> int:
+async def _erase(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await erasure.erase(store, args.case, actor=OPERATOR, reason=args.reason)
     print(
         f"case {done.case_id} erased: {done.items} item(s) unreadable for good, "
@@ -341,7 +363,7 @@ async def _erase(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retention(store: Store, args: argparse.Namespace) -> int:
+async def _retention(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     days = store.config.retention.closed_case_days
     if args.dry_run:
         due = await retention.due(store)
@@ -352,7 +374,7 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
         leftovers = len(await retention.leftover_blobs(store))
         print(f"{leftovers} leftover blob file(s) that no item names would be deleted")
         return 0
-    erased, kept = await retention.apply(store)
+    erased, kept = await retention.apply(store, progress=progress)
     for case in erased:
         print(f"case {case.case_id} erased")
     for case in kept:
@@ -363,8 +385,8 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _keys(store: Store, args: argparse.Namespace) -> int:
-    done = await rotation.rotate(store)
+async def _keys(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    done = await rotation.rotate(store, progress=progress)
     print(
         f"master key rotated: {done.old_key_id} -> {done.new_key_id}, "
         f"{done.rewrapped} case key(s) re-wrapped"
