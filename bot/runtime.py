@@ -13,6 +13,7 @@ import gc
 import hashlib
 import hmac
 import logging
+import logging.handlers
 import os
 import sys
 from collections.abc import Callable
@@ -669,8 +670,9 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
-    """Logs go to a file in the data directory, so they never interleave with the chat."""
-    handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
+    """Logs go to a file in the data directory, so they never interleave with the chat.
+    The file is reopened when logrotate (or anyone) moves it away: no restart needed."""
+    handler = logging.handlers.WatchedFileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

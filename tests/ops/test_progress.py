@@ -27,7 +27,10 @@ def on_terminal(*args: str) -> tuple[int, str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
     environment.update(TERM="xterm-256color", COLUMNS="160")
     process = subprocess.Popen(
-        [*HAVEN, *args], stdin=subprocess.DEVNULL, stdout=follower, stderr=follower,
+        [*HAVEN, *args],
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
         env=environment,
     )
     os.close(follower)

@@ -173,3 +173,23 @@ def test_the_example_config_has_no_active_level_so_a_pasted_one_comes_first(
     path.write_text(example.read_text(encoding="utf-8") + pasted, encoding="utf-8")
     config = load_config(path, data_dir_override=tmp_path / "data")
     assert [level.channels for level in config.escalation.levels] == [["telegram:-1001234567890"]]
+
+
+def test_the_log_is_reopened_when_logrotate_moves_it(tmp_path: Path) -> None:
+    import logging
+
+    from bot.runtime import configure_logging
+
+    root = logging.getLogger()
+    before = list(root.handlers)
+    configure_logging(tmp_path, verbose=False)
+    try:
+        logging.getLogger("haven.test").warning("before the rotation")
+        (tmp_path / "haven.log").rename(tmp_path / "haven.log.1")
+        logging.getLogger("haven.test").warning("after the rotation")
+        assert "before the rotation" in (tmp_path / "haven.log.1").read_text()
+        assert "after the rotation" in (tmp_path / "haven.log").read_text()
+    finally:
+        for handler in root.handlers[len(before) :]:
+            root.removeHandler(handler)
+            handler.close()
