@@ -546,8 +546,11 @@ async def run(
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     clock: Clock | None = None,
+    *,
+    announce: bool = True,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted."""
+    """Run until every adapter has closed (the console at end of input) or interrupted;
+    ``announce``: print the start-up summary and warnings (not for the demo's scratch run)."""
     refused = startup.refusals(config, sys.stdin if stdin is None else stdin)
     if refused:
         raise StartupError(refused[0])
@@ -556,7 +559,8 @@ async def run(
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    _report_start(config, new_data_dir)
+    if announce:
+        _report_start(config, new_data_dir)
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())

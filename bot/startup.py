@@ -25,8 +25,8 @@ from bot.config import (
     Config,
 )
 
-# The platforms whose adapters can carry a staff channel.
-_STAFF_PLATFORMS = ("console", "telegram", "slack", "web")
+# The platforms whose adapters can carry a staff channel (the web chat is for victims).
+_STAFF_PLATFORMS = ("console", "telegram", "slack")
 
 
 def refusals(config: Config, stdin: TextIO | None) -> list[str]:
@@ -50,18 +50,31 @@ def _disabled_channels(config: Config) -> list[str]:
             platform = channel.partition(":")[0]
             if platform in enabled:
                 continue
-            hint = (
-                f'add "{platform}" to [adapters] enabled'
-                if platform in _STAFF_PLATFORMS
-                else "use a channel of an enabled adapter"
-            )
             found.append(
                 f'escalation channel "{channel}" (level {number}) is on {platform}, which is '
                 f"not enabled ([adapters] enabled = {_listed(enabled)}): its alerts would "
-                f"never arrive. {hint.capitalize()}, or change the channel in "
-                "[[escalation.levels]]"
+                f"never arrive. {_fix(platform, enabled)}"
             )
     return found
+
+
+def _fix(platform: str, enabled: Sequence[str]) -> str:
+    staff_platforms = [name for name in enabled if name in _STAFF_PLATFORMS]
+    if not staff_platforms:
+        return (
+            'The web chat has no staff channel: add "telegram" or "slack" to [adapters] '
+            "enabled for your staff, with a level on it in [[escalation.levels]]"
+        )
+    if platform == "console":
+        # Most often the default level, kept by a deployment that never set its own.
+        return (
+            f"Give [[escalation.levels]] a channel on {' or '.join(staff_platforms)} "
+            f'instead, such as "{staff_platforms[0]}:<staff channel id>" '
+            '(README: "Connect Telegram or Slack")'
+        )
+    if platform in _STAFF_PLATFORMS:
+        return f'Add "{platform}" to [adapters] enabled, or change the channel'
+    return f"Use a channel on {' or '.join(staff_platforms)}"
 
 
 def reads_nothing(stream: TextIO | None) -> bool:

@@ -225,7 +225,7 @@ def _demo(args: argparse.Namespace) -> int:
         configure_logging(config.data_dir, verbose=False)
         for part, script in enumerate(DEMO_SCRIPT, start=1):
             print(f"──── demo, part {part} of {len(DEMO_SCRIPT)} ────\n")
-            asyncio.run(run(config, stdin=io.StringIO(script)))
+            asyncio.run(run(config, stdin=io.StringIO(script), announce=False))
     return 0
 
 

@@ -193,3 +193,17 @@ def test_the_log_is_reopened_when_logrotate_moves_it(tmp_path: Path) -> None:
         for handler in root.handlers[len(before) :]:
             root.removeHandler(handler)
             handler.close()
+
+
+def test_a_platform_only_deployment_left_with_the_default_console_level_is_told_what_to_do(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "haven.toml"
+    config.write_text('[adapters]\nenabled = ["web", "slack"]\n', encoding="utf-8")
+    secrets = {"HAVEN_SLACK_BOT_TOKEN": "xoxb-1", "HAVEN_SLACK_SIGNING_SECRET": "s"}
+    result = haven(
+        "run", "--config", str(config), "--data-dir", str(tmp_path / "data"), env=secrets
+    )
+    assert result.returncode != 0
+    (line,) = result.stderr.strip().splitlines()
+    assert '"console:staff"' in line and 'a channel on slack instead, such as "slack:' in line
