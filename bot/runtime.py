@@ -14,8 +14,6 @@ import hashlib
 import hmac
 import logging
 import logging.handlers
-import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -26,7 +24,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot import startup
 from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
@@ -49,13 +46,7 @@ from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import (
-    KeySetupError,
-    holds_haven_data,
-    log_origin,
-    open_keyring,
-    open_log_key,
-)
+from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
 from bot.evidence.retention import RetentionRounds
@@ -547,20 +538,17 @@ async def run(
     stdout: TextIO | None = None,
     clock: Clock | None = None,
     *,
-    announce: bool = True,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted;
-    ``announce``: print the start-up summary and warnings (not for the demo's scratch run)."""
-    refused = startup.refusals(config, sys.stdin if stdin is None else stdin)
-    if refused:
-        raise StartupError(refused[0])
-    new_data_dir = not holds_haven_data(config)
+    """Run until every adapter has closed (the console at end of input) or interrupted.
+    ``announce`` is called once the database and the keys are open, before any adapter
+    starts (`haven run` prints its start-up summary)."""
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    if announce:
-        _report_start(config, new_data_dir)
+    if announce is not None:
+        announce()
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
@@ -589,17 +577,6 @@ async def run(
         if health is not None:
             await health.stop()
         await haven.close()
-
-
-def _report_start(config: Config, new_data_dir: bool) -> None:
-    """The summary, and a warning for each thing an operator should fix (bot/startup.py):
-    on stderr, which the console chat does not use, and in the log."""
-    lines = startup.summary(config, new_data_dir=new_data_dir)
-    log.info("\n".join(lines))
-    for warning in startup.warnings(config, os.environ):
-        log.warning(warning)
-        lines.append(f"haven: warning: {warning}")
-    print("\n".join(lines), file=sys.stderr)
 
 
 async def _serve_health(

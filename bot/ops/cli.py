@@ -27,6 +27,7 @@ from bot.evidence.keyfiles import (
     publish_public_key,
 )
 from bot.evidence.store import OPERATOR, OperatorError, Store
+from bot.ops import startup
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
@@ -204,11 +205,15 @@ def _existing(args: argparse.Namespace) -> Config:
 
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
+    refused = startup.refusals(config, sys.stdin)
+    if refused:
+        raise StartupError(refused[0])
+    new_data_dir = not holds_haven_data(config)
     prepare_data_dir(config.data_dir)
     configure_logging(config.data_dir, args.verbose)
     if sys.stdin.isatty():
         print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
-    asyncio.run(run(config))
+    asyncio.run(run(config, announce=lambda: startup.announce(config, new_data_dir=new_data_dir)))
     return 0
 
 
@@ -225,7 +230,7 @@ def _demo(args: argparse.Namespace) -> int:
         configure_logging(config.data_dir, verbose=False)
         for part, script in enumerate(DEMO_SCRIPT, start=1):
             print(f"──── demo, part {part} of {len(DEMO_SCRIPT)} ────\n")
-            asyncio.run(run(config, stdin=io.StringIO(script), announce=False))
+            asyncio.run(run(config, stdin=io.StringIO(script)))
     return 0
 
 

@@ -11,8 +11,10 @@ one summary says what is running, where.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
+import sys
 from collections.abc import Mapping, Sequence
 from typing import TextIO
 
@@ -24,6 +26,8 @@ from bot.config import (
     TELEGRAM_TOKEN_ENV,
     Config,
 )
+
+log = logging.getLogger(__name__)
 
 # The platforms whose adapters can carry a staff channel (the web chat is for victims).
 _STAFF_PLATFORMS = ("console", "telegram", "slack")
@@ -155,3 +159,14 @@ def _database(url: str) -> str:
 
 def _listed(names: Sequence[str]) -> str:
     return "[" + ", ".join(f'"{name}"' for name in names) + "]"
+
+
+def announce(config: Config, *, new_data_dir: bool) -> None:
+    """The summary and a warning for each thing to fix: on stderr, which the console chat
+    does not use, and in the log."""
+    lines = summary(config, new_data_dir=new_data_dir)
+    log.info("\n".join(lines))
+    for warning in warnings(config, os.environ):
+        log.warning(warning)
+        lines.append(f"haven: warning: {warning}")
+    print("\n".join(lines), file=sys.stderr)
