@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -41,14 +42,20 @@ class Counter:
     """Progress of a long copy on standard error: "backup: 120/500 files", redrawn in
     place on a terminal, a line a second otherwise; silent for short runs."""
 
-    def __init__(self, what: str, stream: TextIO | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        stream: TextIO | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._what = what
         self._stream = stream or sys.stderr
-        self._shown_at = time.monotonic()
+        self._clock = clock
+        self._shown_at = clock()
         self._drawn = False
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
+        now = self._clock()
         if done < total and now - self._shown_at < _SHOWN_EVERY_SECONDS:
             return
         if done == total and not self._drawn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import io
 import re
 import shutil
 import stat
@@ -17,6 +18,7 @@ from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.evidence.keyfiles import LOG_KEY_FILE, MASTER_KEY_FILE, PUBLIC_KEY_FILE
+from bot.ops.backup import Counter
 from bot.ops.cli import main
 from bot.ops.operator import open_store
 from bot.runtime import Haven
@@ -210,3 +212,22 @@ def test_on_postgresql_backup_and_restore_point_to_pg_dump(
         (line,) = capsys.readouterr().err.strip().splitlines()
         assert "pg_dump" in line and "key files" in line
     assert not (tmp_path / "b.tar").exists()
+
+
+def test_progress_is_shown_for_long_runs_only() -> None:
+    seconds = iter([0.0, 0.1, 0.2, 0.3])
+    quick = io.StringIO()
+    counter = Counter("backup", quick, clock=lambda: next(seconds))
+    for done in range(1, 4):
+        counter(done, 3)
+    assert quick.getvalue() == ""
+    moments = iter([0.0, 0.5, 1.5, 1.7, 2.9, 3.0])
+    slow = io.StringIO()
+    counter = Counter("restore", slow, clock=lambda: next(moments))
+    for done in range(1, 6):
+        counter(done, 5)
+    assert slow.getvalue().splitlines() == [
+        "restore: 2/5 files",
+        "restore: 4/5 files",
+        "restore: 5/5 files",
+    ]
