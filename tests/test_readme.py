@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -39,7 +40,7 @@ FENCE = re.compile(r"^(\s*)```(\S*)\s*$")
 HAVEN_PROGRAMS = ("haven", ".venv/bin/haven")
 # Commands the README runs on a data directory, and what stands for their placeholders.
 OPERATOR_COMMANDS = {"init", "audit", "export", "report", "verify", "hold", "release", "erase"}
-OPERATOR_COMMANDS |= {"retention", "keys", "outbox"}
+OPERATOR_COMMANDS |= {"retention", "keys", "outbox", "backup", "restore"}
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,11 @@ def expanded(argv: list[str], *, optional: bool) -> list[str]:
     return [values.get(word, word) for word in words]
 
 
-BLOCKS_RUN_WHOLE = ("sha256sum -c SHA256SUMS", "| .venv/bin/haven run --config")
+BLOCKS_RUN_WHOLE = (
+    "sha256sum -c SHA256SUMS",
+    "| .venv/bin/haven run --config",
+    "haven restore /backups/",
+)
 
 
 def run_as_a_whole(block: Block) -> bool:
@@ -260,8 +265,10 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def operator_commands() -> list[list[str]]:
+    """The commands of the README's list of operator commands (the block with `haven init`)."""
+    (block,) = [b for b in blocks() if b.language == "sh" and "haven init " in b.text]
     found = []
-    for command in shell_commands():
+    for command in commands_of(block):
         argv = haven_argv(command)
         if argv and argv[0] in OPERATOR_COMMANDS and "|" not in command.words():
             found.append(expanded(argv, optional=False))
@@ -275,19 +282,21 @@ def test_the_operator_commands_run_in_the_readmes_order(
         monkeypatch.delenv(name, raising=False)
     commands = operator_commands()
     assert [argv[0] for argv in commands][:3] == ["init", "audit", "export"]
-    places = {"out.zip": str(tmp_path / "bundle.zip"), "BUNDLE.zip": str(tmp_path / "bundle.zip")}
+    bundle, backup = str(tmp_path / "bundle.zip"), str(tmp_path / "backup.tar")
+    files = {"report": str(tmp_path / "report.pdf"), "backup": backup, "restore": backup}
     for argv in commands:
         if argv[0] == "erase":
             argv = [*argv, "--yes"]  # not on a terminal: the question is answered here
-        if argv[0] == "report":
-            places["out.zip"] = str(tmp_path / "report.pdf")
+        places = {"out.zip": files.get(argv[0], bundle), "BUNDLE.zip": bundle}
         words = [places.get(word, word) for word in argv]
-        places["out.zip"] = str(tmp_path / "bundle.zip")
-        if argv[0] != "verify":
+        if argv[0] == "restore":  # into an empty data directory, as it must be
+            words += ["--data-dir", str(tmp_path / "restored")]
+        elif argv[0] != "verify":
             words += ["--data-dir", str(data)]
         status = main(words)
         assert status == 0, (words, capsys.readouterr())
     assert (tmp_path / "bundle.zip").is_file() and (tmp_path / "report.pdf").is_file()
+    assert (tmp_path / "restored" / "haven.db").is_file()
 
 
 # ---- blocks run as a whole ------------------------------------------------------------------
@@ -341,3 +350,24 @@ def test_the_console_demos_run_as_shown(marker: str, tmp_path: Path) -> None:
         assert "[staff]" in done.stdout and "Retrieval #1 approved" in done.stdout
     else:
         assert "⏰" in done.stdout or "Reminder" in done.stdout or "reminder" in done.stdout
+
+
+def test_the_backup_and_restore_block_runs_as_shown(data: Path, tmp_path: Path) -> None:
+    (block,) = [b for b in blocks() if "haven restore /backups/" in b.text]
+    shutil.copytree(data, tmp_path / "data")  # the default --data-dir, ./data
+    for name in ("master.key", "log-signing.key", "log-public-key.pem"):
+        shutil.copy2(data / name, tmp_path / name)  # kept apart, as the README asks
+    (tmp_path / "backups").mkdir()
+    script = block.text.replace("/backups/", f"{tmp_path}/backups/")
+    script = script.replace("/srv/haven/data", str(tmp_path / "restored"))
+    environment = {"PATH": f"{BIN}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    done = subprocess.run(
+        ["sh", "-ec", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=110,
+        env=environment,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "audit passed" in done.stdout

@@ -28,6 +28,7 @@ COMMANDS = [
     ["erase", "1", "--yes"],
     ["keys", "rotate"],
     ["migrate", "--to", "postgresql+asyncpg://nobody@127.0.0.1:1/none"],
+    ["backup", "--out", "backup.tar"],
 ]
 
 
