@@ -115,6 +115,21 @@ async def tree_size(conn: AsyncConnection) -> int:
     return 0 if last is None else int(last) + 1
 
 
+async def known_size(conn: AsyncConnection) -> int:
+    """How many leaves the log is known to have had: the most its leaf rows, its leaf
+    hashes and its signed heads vouch for. Deleting the newest leaf rows shortens
+    :func:`tree_size` without a trace in the leaves that remain; their hashes and the
+    heads signed over them still say how long the log was."""
+    hashed = select(func.max(ledger_nodes.c.node_index)).where(ledger_nodes.c.level == 0)
+    last_hash = (await conn.execute(hashed)).scalar()
+    signed = (await conn.execute(select(func.max(tree_heads.c.tree_size)))).scalar()
+    return max(
+        await tree_size(conn),
+        0 if last_hash is None else int(last_hash) + 1,
+        int(signed or 0),
+    )
+
+
 async def root(conn: AsyncConnection, size: int | None = None) -> bytes:
     """Root of the tree of the first ``size`` leaves (default: all)."""
     if size is None:
