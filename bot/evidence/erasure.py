@@ -20,6 +20,7 @@ A case under a legal hold cannot be erased until the hold is released.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -43,6 +44,8 @@ from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json,
 from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes
 from storage.schema import cases as cases_table
 from storage.schema import evidence_items as items_table
+
+log = logging.getLogger(__name__)
 
 HOLD = "hold"
 RELEASE = "release"
@@ -137,7 +140,12 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
             .values(state="dropped", payload="{}", last_error="")
         )
         await _blank_sent(conn, case_id)
-    await store.db.flush_erased()
+    if not await store.db.flush_erased():
+        log.warning(
+            "case %d is erased; the database's write-ahead log still holds earlier pages "
+            "(a reader holds an older snapshot) until the next checkpoint",
+            case_id,
+        )
     for item in items:
         if item.blob is not None:
             await store.blobs.adelete(item.blob)

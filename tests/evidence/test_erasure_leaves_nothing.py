@@ -6,6 +6,7 @@ with Haven still running."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -139,3 +140,23 @@ async def test_a_copy_of_the_database_right_after_erasure_holds_none_of_it(
     await erase_by_the_victim(victim)
     copied = files_of(running)  # Haven still running, as a thief's copy would be taken
     assert [mark in copied for mark in marked] == [False] * len(marked)
+
+
+@pytest.mark.only_on("sqlite")
+async def test_a_reader_holding_an_old_snapshot_delays_the_emptying_and_it_is_said(
+    haven: tuple[Haven, MemoryAdapter], caplog: pytest.LogCaptureFixture
+) -> None:
+    running, adapter = haven
+    victim = Victim(running, adapter)
+    await leaky_case(victim)
+    reader = sqlite3.connect(str(running.db.engine.url.database))
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM outbox").fetchone()  # holds its snapshot
+        await erasure.erase(store_of(running), 1, actor="operator", reason="asked")
+        assert "write-ahead log still holds earlier pages" in caplog.text
+        assert SENDER.encode() in files_of(running)
+    finally:
+        reader.close()
+    assert await running.db.flush_erased()
+    assert SENDER.encode() not in files_of(running)
