@@ -47,7 +47,7 @@ from storage.merkle import (
     sign_tree_head,
 )
 from storage.prepared import Prepared
-from storage.schema import ledger_leaves, ledger_nodes, tree_heads
+from storage.schema import custody_events, evidence_items, ledger_leaves, ledger_nodes, tree_heads
 from storage.tlog import Checkpoint, sign_checkpoint
 
 # Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
@@ -117,15 +117,21 @@ async def tree_size(conn: AsyncConnection) -> int:
 
 async def known_size(conn: AsyncConnection) -> int:
     """How many leaves the log is known to have had: the most its leaf rows, its leaf
-    hashes and its signed heads vouch for. Deleting the newest leaf rows shortens
-    :func:`tree_size` without a trace in the leaves that remain; their hashes and the
-    heads signed over them still say how long the log was."""
+    hashes, the item and custody rows that name a leaf, and its signed heads vouch for.
+    Deleting the newest leaf rows shortens :func:`tree_size` without a trace in the
+    leaves that remain; what else names them still says how long the log was. (Each
+    maximum is read from an index.)"""
     hashed = select(func.max(ledger_nodes.c.node_index)).where(ledger_nodes.c.level == 0)
-    last_hash = (await conn.execute(hashed)).scalar()
+    named = [
+        hashed,
+        select(func.max(evidence_items.c.leaf_index)),
+        select(func.max(custody_events.c.leaf_index)),
+    ]
+    lasts = [(await conn.execute(query)).scalar() for query in named]
     signed = (await conn.execute(select(func.max(tree_heads.c.tree_size)))).scalar()
     return max(
         await tree_size(conn),
-        0 if last_hash is None else int(last_hash) + 1,
+        *(0 if last is None else int(last) + 1 for last in lasts),
         int(signed or 0),
     )
 

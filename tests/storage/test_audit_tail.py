@@ -4,6 +4,8 @@ to start on such a log rather than append where they were (every forward then fa
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 from sqlalchemy import delete
 
@@ -68,3 +70,21 @@ async def test_haven_refuses_to_start_on_a_log_shorter_than_it_was(
     message = str(refused.value)
     assert "\n" not in message
     assert "newest entries were deleted" in message and "haven audit verify" in message
+
+
+@pytest.mark.only_on("sqlite")
+async def test_a_leaf_and_its_hash_deleted_behind_the_foreign_keys_are_found_by_its_rows(
+    victim: Victim,
+) -> None:
+    """The sqlite3 shell enforces no foreign keys: the item row stays, naming the leaf."""
+    haven = await keep_some(victim)
+    await forward(victim, "a fifth, after the head")
+    async with haven.db.transaction() as conn:
+        newest = await ledger.tree_size(conn) - 1
+    shell = sqlite3.connect(str(haven.db.engine.url.database))
+    with shell:
+        shell.execute("DELETE FROM ledger_leaves WHERE leaf_index = ?", (newest,))
+        shell.execute("DELETE FROM ledger_nodes WHERE level = 0 AND node_index = ?", (newest,))
+    shell.close()
+    found = await run_audit(haven)
+    assert (Problem.LEAF_MISSING, newest) in [(f.problem, f.leaf_index) for f in found]
