@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.serialization import (
 
 from bot.config import Config
 from storage import case_keys, ledger
+from storage.data_dir import write_public_file
 from storage.database import Database
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.log_key import LogKeyError, create_log_key, load_log_key
@@ -191,6 +192,7 @@ def publish_public_key(config: Config, key: Ed25519PrivateKey) -> Path:
     beside it as a signed-note verifier key (``log-public-key.vkey``). ``haven init``
     and every start of ``haven run`` call it, so a data dir made either way has them."""
     path = config.data_dir / PUBLIC_KEY_FILE
-    path.write_bytes(_public_pem(key))
-    (config.data_dir / VKEY_FILE).write_text(log_verifier(config, key).vkey() + "\n")
+    write_public_file(path, _public_pem(key))
+    vkey = log_verifier(config, key).vkey() + "\n"
+    write_public_file(config.data_dir / VKEY_FILE, vkey.encode())
     return path
