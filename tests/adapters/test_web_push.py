@@ -28,6 +28,7 @@ from adapters.web.endpoints import PublicOnlyResolver, endpoint_allowed
 from adapters.web.pusher import neutral_text
 from bot.config import ConfigError, load_config
 from storage import schema
+from tests.backends import Backend
 from tests.chat_rig import until_outbox_empty
 from tests.fakes.push_service import Browser, PushService
 from tests.web_rig import Page, WebRig, web_haven
@@ -44,7 +45,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def service() -> AsyncIterator[PushService]:
+async def service(backend: Backend) -> AsyncIterator[PushService]:
+    """The fake push service, for a Haven on each database backend."""
     async with PushService() as service:
         yield service
 
@@ -73,6 +75,7 @@ async def opened(http: aiohttp.ClientSession, rig: WebRig, locale: str = "en") -
     await page.open()
     status, answer = await page.post("/api/start", {"locale": locale})
     assert status == 200, answer
+    await until_outbox_empty(rig.haven)  # Haven's welcome is in the mailbox
     return page, str(answer["chat"])
 
 
