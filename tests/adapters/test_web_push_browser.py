@@ -11,14 +11,18 @@ fake push service in test_web_push.py.
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, BrowserContext
 
 from adapters.web.page import texts
+from adapters.web.pusher import neutral_text
 from tests.browser import CHROMIUM, Watched, chromium, phone
 from tests.web_rig import WebRig, web_haven
 
@@ -88,5 +92,50 @@ async def test_without_push_the_control_stays_hidden(tmp_path: Path, browser: Br
         # The page's own look for a registration has answered by the time this one has.
         assert await watched.page.evaluate(REGISTERED) is False
         assert await watched.page.is_hidden("#notify")
+        assert await watched.violations() == []
+        await context.close()
+
+
+async def test_the_service_worker_shows_what_haven_sent_and_nothing_else(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """A push delivered to Haven's service worker (through Chromium's DevTools, as a push
+    service would after decrypting it) becomes one notification, titled with exactly the
+    text sent, tagged so the next one replaces it."""
+    async with web_haven(tmp_path / "data", PUSH) as rig:
+        context, watched = await in_conversation(browser, rig, "zh-CN")
+        page = watched.page
+        await context.grant_permissions(["notifications"], origin=rig.url)
+        devtools = await context.new_cdp_session(page)
+        registered: asyncio.Queue[str] = asyncio.Queue()
+
+        def updated(event: dict[str, Any]) -> None:
+            for registration in event["registrations"]:
+                if not registration["isDeleted"]:
+                    registered.put_nowait(registration["registrationId"])
+
+        devtools.on("ServiceWorker.workerRegistrationUpdated", updated)
+        await devtools.send("ServiceWorker.enable")
+        # What the page runs when the person taps the control, up to subscribing.
+        await page.evaluate(
+            "navigator.serviceWorker.register('/sw.js', {scope: '/'})"
+            ".then(() => navigator.serviceWorker.ready).then(() => true)"
+        )
+        registration = await asyncio.wait_for(registered.get(), 15)
+        text = neutral_text("zh-CN")
+        for _ in range(2):
+            await devtools.send(
+                "ServiceWorker.deliverPushMessage",
+                {"origin": rig.url + "/", "registrationId": registration, "data": text},
+            )
+        shown = (
+            "navigator.serviceWorker.ready.then((r) => r.getNotifications())"
+            ".then((all) => all.map((n) => [n.title, n.body, n.tag]))"
+        )
+        deadline = time.monotonic() + 15
+        while not (notifications := await page.evaluate(shown)):
+            assert time.monotonic() < deadline, "no notification was shown"
+            await asyncio.sleep(0.05)
+        assert notifications == [[text, "", "haven"]]
         assert await watched.violations() == []
         await context.close()
