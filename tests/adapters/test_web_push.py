@@ -31,6 +31,7 @@ from storage import schema
 from tests.backends import Backend
 from tests.chat_rig import until_outbox_empty
 from tests.fakes.push_service import Browser, PushService
+from tests.test_log_privacy import logged, verbose_log  # noqa: F401 (a fixture)
 from tests.web_rig import Page, WebRig, web_haven
 
 NEUTRAL = {"en": "Haven has a message for you", "zh-CN": "Haven 有一条新消息给你"}
@@ -248,6 +249,31 @@ async def test_erasing_the_case_deletes_its_subscriptions(
         await until_rows(rig, lambda found: len(found) == 1)
         (left,) = await rows(rig)
         assert left["chat_id"] == other_chat
+
+
+async def test_subscriptions_never_reach_the_log(
+    tmp_path: Path,
+    http: aiohttp.ClientSession,
+    service: PushService,
+    verbose_log: Path,  # noqa: F811
+) -> None:
+    """At DEBUG, with every library's own lines: subscribing, a notification, a retry and
+    a subscription gone leave no endpoint or key in the log."""
+    async with web_haven(tmp_path / "data", push_config(service), tune=quick()) as rig:
+        page, _ = await opened(http, rig)
+        subscription = await subscribed(page, service)
+        service.answer_next(subscription, 500)
+        await haven_says_something(page)
+        await asyncio.wait_for(service.delivered.get(), WAIT)
+        service.answer_next(subscription, 410)
+        await page.post("/api/message", {"text": "hello"})
+        await until_rows(rig, lambda found: found == [])
+    text = logged(verbose_log)
+    keys: dict[str, str] = subscription["keys"]  # type: ignore[assignment]
+    endpoint = str(subscription["endpoint"])
+    assert "web push" in text  # the sender did log, in its own words
+    for secret in (endpoint.rsplit("/", 1)[-1], keys["p256dh"], keys["auth"]):
+        assert secret not in text
 
 
 # ---- subscribing ------------------------------------------------------------------
