@@ -49,6 +49,17 @@ class Subscriptions:
         _, request_id = gate.changing(request)
         session = await gate.session(request)
         gate.first_time(session.chat_id, request_id)
+        try:
+            await self._keep(request, session.chat_id, options)
+        except BaseException:
+            gate.seen_again(session.chat_id, request_id)  # not kept: it may come again
+            raise
+        log.info("web push: a browser turned notifications on")
+        response = web.json_response({"ok": True})
+        gate.renew(response, session)
+        return response
+
+    async def _keep(self, request: web.Request, chat_id: str, options: PushOptions) -> None:
         body = await read_json(request, _BODY_LIMIT)
         endpoint, p256dh, auth = _subscription(body.get("subscription"))
         if not endpoint_allowed(endpoint, options.http_origins):
@@ -58,14 +69,11 @@ class Subscriptions:
         if locale not in LOCALES:
             raise Refused(400, "malformed")
         kept = await self.records.subscribe(
-            session.chat_id, endpoint, p256dh, auth, str(locale), options.per_chat
+            chat_id, endpoint, p256dh, auth, str(locale), options.per_chat
         )
         if not kept:
-            raise Refused(409, "too_many_browsers")
-        log.info("web push: a browser turned notifications on")
-        response = web.json_response({"ok": True})
-        gate.renew(response, session)
-        return response
+            # Not 409: the page takes a 409 for its own request arriving twice.
+            raise Refused(403, "too_many_browsers")
 
     async def unsubscribe(self, request: web.Request) -> web.Response:
         self._push()

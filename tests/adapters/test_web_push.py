@@ -294,6 +294,9 @@ async def test_only_the_page_itself_may_subscribe(
         await stranger.open()  # a device of its own, but no session
         assert (await stranger.post("/api/push", body))[0] == 401
         assert await rows(rig) == []
+        broken = {"subscription": "x", "locale": "en"}
+        assert (await page.post("/api/push", broken, request_id="r" * 20))[0] == 400
+        # Refused, so not taken: the same request id may come again, once.
         assert (await page.post("/api/push", body, request_id="r" * 20))[0] == 200
         assert (await page.post("/api/push", body, request_id="r" * 20))[0] == 409
         assert len(await rows(rig)) == 1
@@ -372,7 +375,7 @@ async def test_one_chat_may_subscribe_a_few_browsers_only(
         again = {"subscription": first, "locale": "zh-CN"}  # the same browser: replaced
         assert (await page.post("/api/push", again))[0] == 200
         third = {"subscription": service.subscribe(), "locale": "en"}
-        assert await page.post("/api/push", third) == (409, {"error": "too_many_browsers"})
+        assert await page.post("/api/push", third) == (403, {"error": "too_many_browsers"})
         assert sorted(row["locale"] for row in await rows(rig)) == ["en", "zh-CN"]
         off = await page.post("/api/push/off", {"endpoint": first["endpoint"]})
         assert off == (200, {"ok": True})
