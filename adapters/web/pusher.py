@@ -113,7 +113,12 @@ class Pusher:
 
         async def one(push: OwedPush) -> None:
             async with gate:
-                await self._send(push)
+                try:
+                    await self._send(push)
+                except Exception as exc:  # its answer not recorded: the lease runs out
+                    log.error(
+                        "web push: a notification's outcome was lost (%s)", type(exc).__name__
+                    )
 
         await asyncio.gather(*(one(push) for push in owed))
         return len(owed)
