@@ -225,6 +225,37 @@ async def test_a_failed_notification_is_tried_again_and_survives_a_restart(
     assert service.refusals == []
 
 
+async def test_a_notification_is_given_up_after_its_tries(
+    tmp_path: Path, http: aiohttp.ClientSession, service: PushService
+) -> None:
+    async with web_haven(tmp_path / "data", push_config(service), tune=quick(attempts=2)) as rig:
+        page, _ = await opened(http, rig)
+        subscription = await subscribed(page, service)
+        service.answer_next(subscription, 503, 503, 503)
+        await haven_says_something(page)
+        answers = [(await asyncio.wait_for(service.answered.get(), WAIT))[1] for _ in range(2)]
+        assert answers == [503, 503]
+        await until_rows(rig, lambda found: found[0]["due_at"] is None)
+        assert (await rows(rig))[0]["attempts"] == 0  # the subscription stays, for the next
+        assert service.answered.empty()
+
+
+async def test_an_endpoint_no_longer_allowed_is_never_called(
+    tmp_path: Path, http: aiohttp.ClientSession, service: PushService
+) -> None:
+    data = tmp_path / "data"
+    async with web_haven(data, push_config(service), tune=quick()) as rig:
+        page, _ = await opened(http, rig)
+        await subscribed(page, service)
+    # The operator removes the allow-listed origin: the kept subscription is dropped.
+    config = f'\n[adapters.web]\npush = true\npush_contact = "{CONTACT}"\n'
+    async with web_haven(data, config, tune=quick()) as rig:
+        page.base = rig.url
+        await haven_says_something(page)
+        await until_rows(rig, lambda found: found == [])
+    assert service.answered.empty()
+
+
 async def test_erasing_the_case_deletes_its_subscriptions(
     tmp_path: Path, http: aiohttp.ClientSession, service: PushService
 ) -> None:
