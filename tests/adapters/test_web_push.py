@@ -427,6 +427,9 @@ async def test_the_vapid_key_is_made_once_private_and_served_to_the_page(
             assert worker.headers["Content-Type"].startswith("text/javascript")
             assert "worker-src 'self'" in worker.headers["Content-Security-Policy"]
             assert "showNotification" in await worker.text()
+        async with http.get(rig.url + "/manifest.webmanifest") as manifest:
+            # iOS offers notifications only to a page added to the home screen as an app.
+            assert (await manifest.json(content_type=None))["display"] == "standalone"
     path = data / "web-push.key"
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert len(key) == 87  # a 65-byte P-256 point in base64url
