@@ -39,7 +39,7 @@ from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
-from bot.delivery.web_records import WebRecords, web_secret
+from bot.delivery.web_records import WebRecords, web_push_key, web_secret
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence.erase_desk import EraseDesk
@@ -88,7 +88,7 @@ if TYPE_CHECKING:
     from adapters.health import HealthServer
     from adapters.slack import SlackOptions
     from adapters.telegram import TelegramOptions
-    from adapters.web import WebOptions
+    from adapters.web import PushOptions, WebOptions
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +417,7 @@ def web_options(config: Config) -> WebOptions:
     prepare_data_dir(config.data_dir)
     try:
         secret = web_secret(config.data_dir)
+        push = web_push_options(config) if web.push else None
     except SecretFileError as exc:
         raise StartupError(str(exc)) from None
     return WebOptions(
@@ -439,6 +440,20 @@ def web_options(config: Config) -> WebOptions:
         guess_backoff_seconds=web.guess_backoff_seconds,
         guess_backoff_cap_seconds=web.guess_backoff_cap_seconds,
         poll_seconds=web.poll_seconds,
+        push=push,
+    )
+
+
+def web_push_options(config: Config) -> PushOptions:
+    """Web Push for the web chat: the VAPID key (web-push.key in the data directory,
+    created on first start) and the operator's contact."""
+    from adapters.web import PushOptions
+
+    web = config.adapters.web
+    return PushOptions(
+        private_key=web_push_key(config.data_dir),
+        contact=web.push_contact,
+        http_origins=frozenset(origin.lower() for origin in web.push_http_origins),
     )
 
 
