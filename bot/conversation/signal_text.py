@@ -1,7 +1,7 @@
 """What the danger-signal classifier sees of a message: folded text cut into character n-grams.
 
-One recipe serves the training script (bot/signal_training.py, which hands it to
-scikit-learn as its analyzer) and the scorer in the running bot (bot/signal_model.py), so
+One recipe serves the training script (signal_training.py, which hands it to
+scikit-learn as its analyzer) and the scorer in the running bot (signal_model.py), so
 the two can never disagree about what a feature is.
 
 Folding: Unicode NFKC (full-width forms become plain ones), case folding, traditional

@@ -209,7 +209,7 @@ def serialise(model: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.signal_training")
+    parser = argparse.ArgumentParser(prog="python -m bot.conversation.signal_training")
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args(argv)
