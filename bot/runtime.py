@@ -13,7 +13,7 @@ import gc
 import hashlib
 import hmac
 import logging
-import sys
+import logging.handlers
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -39,16 +39,24 @@ from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
-from bot.delivery.web_records import WebRecords, web_secret
+from bot.delivery.web_records import WebRecords, web_push_key, web_secret
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
+from bot.evidence.keyfiles import (
+    PUBLIC_KEY_FILE,
+    KeySetupError,
+    log_origin,
+    open_keyring,
+    open_log_key,
+    publish_public_key,
+)
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
+from bot.evidence.retention import RetentionRounds
 from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
@@ -61,7 +69,7 @@ from bot.search.desk import SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.search.searcher import Searcher
 from bot.staff.access import Roster
-from bot.staff.briefing import Briefer
+from bot.staff.briefing import Briefer, next_occurrence
 from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
@@ -69,9 +77,10 @@ from bot.staff.retrieval import RetrievalDesk
 from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
 from bot.staff.unanswered import UnansweredQuestions
+from storage import ledger
 from storage.blobs import Blobs
 from storage.coordinator import Coordinator
-from storage.data_dir import prepare_data_dir
+from storage.data_dir import prepare_data_dir, private_file
 from storage.database import Database
 from storage.keys import KeyRing
 from storage.secret_files import SecretFileError
@@ -80,7 +89,7 @@ if TYPE_CHECKING:
     from adapters.health import HealthServer
     from adapters.slack import SlackOptions
     from adapters.telegram import TelegramOptions
-    from adapters.web import WebOptions
+    from adapters.web import PushOptions, WebOptions
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +182,7 @@ def staff_side(
         enabled=config.briefing.enabled,
         origin=log_origin(config, store.log_key),
         stamper=stamper,
+        retention_days=config.retention.closed_case_days,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -259,7 +269,15 @@ class Haven:
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, staff.talks, staff.unanswered, stamper),
+            # Retention before the briefing: the briefing at the same moment reports it.
+            duties=(
+                retention_rounds(config, store),
+                staff.escalator,
+                staff.briefer,
+                staff.talks,
+                staff.unanswered,
+                stamper,
+            ),
             hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
@@ -409,6 +427,7 @@ def web_options(config: Config) -> WebOptions:
     prepare_data_dir(config.data_dir)
     try:
         secret = web_secret(config.data_dir)
+        push = web_push_options(config) if web.push else None
     except SecretFileError as exc:
         raise StartupError(str(exc)) from None
     return WebOptions(
@@ -431,7 +450,27 @@ def web_options(config: Config) -> WebOptions:
         guess_backoff_seconds=web.guess_backoff_seconds,
         guess_backoff_cap_seconds=web.guess_backoff_cap_seconds,
         poll_seconds=web.poll_seconds,
+        push=push,
     )
+
+
+def web_push_options(config: Config) -> PushOptions:
+    """Web Push for the web chat: the VAPID key (web-push.key in the data directory,
+    created on first start) and the operator's contact."""
+    from adapters.web import PushOptions
+
+    web = config.adapters.web
+    return PushOptions(
+        private_key=web_push_key(config.data_dir),
+        contact=web.push_contact,
+        http_origins=frozenset(origin.lower() for origin in web.push_http_origins),
+    )
+
+
+def retention_rounds(config: Config, store: Store) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted."""
+    zone, at = config.tz, config.briefing.time_of_day
+    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
 
 
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
@@ -472,10 +511,29 @@ def rate_budgets_of(config: Config) -> dict[str, RateBudget]:
 
 
 async def _open_keys(config: Config, db: Database) -> tuple[KeyRing, Ed25519PrivateKey]:
+    """Both keys, checked against the store; the log checked whole at its end; the log's
+    public key published on the first start (``haven verify --key`` needs the file)."""
     try:
-        return await open_keyring(config, db), await open_log_key(config, db)
+        keyring, log_key = await open_keyring(config, db), await open_log_key(config, db)
     except KeySetupError as exc:
         raise StartupError(str(exc)) from None
+    await _check_log_length(db)
+    if not (config.data_dir / PUBLIC_KEY_FILE).exists():
+        publish_public_key(config, log_key)
+    return keyring, log_key
+
+
+async def _check_log_length(db: Database) -> None:
+    """Refuse a log shorter than its own leaf hashes or a head it signed: its newest
+    leaves were deleted, and every new entry would be appended where they were."""
+    async with db.transaction() as conn:
+        stored, known = await ledger.tree_size(conn), await ledger.known_size(conn)
+    if stored < known:
+        raise StartupError(
+            f"the evidence log holds {stored} entries, but it had {known} (signed or "
+            f"hashed): its newest entries were deleted; restore the database from a "
+            "backup and run `haven audit verify`"
+        )
 
 
 def build_adapters(
@@ -516,31 +574,23 @@ def build_adapters(
     return adapters
 
 
-def startup_warnings(config: Config) -> list[str]:
-    """What an operator should fix, though Haven can run without it."""
-    if config.support.hotlines:
-        return []
-    return [
-        "no support line is set ([support] hotlines): a person who writes about ending "
-        "their life is shown the emergency numbers only. config.example.toml lists public "
-        "national lines to confirm before you add them."
-    ]
-
-
 async def run(
     config: Config,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     clock: Clock | None = None,
+    *,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted."""
+    """Run until every adapter has closed (the console at end of input) or interrupted.
+    ``announce`` is called once the database and the keys are open, before any adapter
+    starts (`haven run` prints its start-up summary)."""
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    for warning in startup_warnings(config):
-        log.warning(warning)
-        print(f"haven: warning: {warning}", file=sys.stderr)
+    if announce is not None:
+        announce()
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
@@ -643,8 +693,11 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
-    """Logs go to a file in the data directory, so they never interleave with the chat."""
-    handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
+    """Logs go to a file in the data directory, so they never interleave with the chat.
+    The file is reopened when logrotate (or anyone) moves it away: no restart needed."""
+    # Created 0600 first: the log names cases, staff and files.
+    private_file(data_dir / "haven.log")
+    handler = logging.handlers.WatchedFileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

@@ -8,7 +8,9 @@ stood when the audit began (appends made meanwhile are left for the next audit):
   or node is found where it is, once (a parent is checked against the *stored* children,
   so one changed leaf is one finding, not one per level above it);
 - the signed tree heads: each root equals the root recomputed at that size, and each
-  signature verifies with the log's public key;
+  signature verifies with the log's public key; the log checked is as long as the
+  longest of its leaf rows, its leaf hashes and its heads, so a deleted newest leaf row
+  is a missing leaf, and a head over more leaves than the rows hold is reported;
 - the records: each evidence item row rebuilds its leaf byte for byte (changed metadata,
   an item moved to another leaf), each custody row likewise, and no leaf lacks its row;
 - the content: each item's blob exists and is intact, decrypts with its case's key and
@@ -46,6 +48,7 @@ from storage.leaves import CustodyEvent, LeafKind, content_commitment
 from storage.merkle import leaf_hash, node_hash, verify_tree_head
 from storage.offload import offload
 from storage.vault import VaultError
+from storage.work_progress import Progress, no_progress
 
 CHUNK_LEVEL = 14
 
@@ -87,11 +90,18 @@ class Finding:
         return f"{self.problem}{place}: {self.detail}"
 
 
+AUDIT_STAGE = "checking the evidence log, its records and content (entries)"
+
+
 async def audit(
-    db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
+    db: Database,
+    blobs: Blobs,
+    ring: KeyRing,
+    public_key: Ed25519PublicKey,
+    progress: Progress = no_progress,
 ) -> list[Finding]:
     """Every mismatch between the log, the rows and the blobs; empty when all is well."""
-    return await _Audit(db, blobs, ring, public_key).run()
+    return await _Audit(db, blobs, ring, public_key, progress).run()
 
 
 @dataclass(frozen=True)
@@ -106,9 +116,15 @@ class _Chunk:
 
 class _Audit:
     def __init__(
-        self, db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
+        self,
+        db: Database,
+        blobs: Blobs,
+        ring: KeyRing,
+        public_key: Ed25519PublicKey,
+        progress: Progress = no_progress,
     ) -> None:
         self.db = db
+        self.progress = progress
         self.blobs = blobs
         self.ring = ring
         self.public_key = public_key
@@ -117,7 +133,10 @@ class _Audit:
 
     async def run(self) -> list[Finding]:
         async with self.db.transaction() as conn:
-            size = await ledger.tree_size(conn)
+            # The length the log is known to have had, not just its last leaf row: a
+            # deleted newest leaf is then a missing leaf (its hash and heads remain).
+            size = await ledger.known_size(conn)
+            stored = await ledger.tree_size(conn)
         soundness = SqliteSoundness.open_for(self.db, CHUNK_LEVEL)
         try:
             await self._check_chunks(size, soundness)
@@ -125,7 +144,7 @@ class _Audit:
             if soundness is not None:
                 soundness.close()
         await self._check_upper_levels(size)
-        await self._check_heads(size)
+        await self._check_heads(stored)
         return self.findings
 
     async def _check_chunks(self, size: int, soundness: SqliteSoundness | None) -> None:
@@ -141,6 +160,7 @@ class _Audit:
                 else:
                     items = await self._check_chunk(begin, end)
                 await self._check_contents(items)
+                self.progress(AUDIT_STAGE, end, size)
         finally:
             if verdicts is not None:
                 verdicts.close()

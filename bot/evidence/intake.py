@@ -54,6 +54,7 @@ from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord, Usage
+from storage.evidence_search import Scope, dated
 from storage.keys import KeyRing
 from storage.leaves import (
     SALT_SIZE,
@@ -394,6 +395,18 @@ class Evidence:
             return
         kept = [(item, await ledger.root(conn, item.leaf_index + 1)) for item in items]
         turn.say(self.receipts.details(case, kept))
+
+    async def vet_timeline(self, inbound: Inbound, latest: int) -> Contradicted:
+        """Before the turn: what /timeline would show that the log contradicts (its
+        ``latest`` evidence entries, checked as :meth:`vet_listing` checks the list)."""
+        identity = inbound.identity
+        async with self.db.transaction() as conn:
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
+            if case is None:
+                return {}
+            scope = Scope(case.id)
+            shown = [item.item_no async for item in dated(conn, scope, latest=latest)]
+        return await contradicted(self.db, self.blobs, self.ring, case.id, shown)
 
     async def list_items(
         self, conn: AsyncConnection, turn: Turn, contradicted: Contradicted

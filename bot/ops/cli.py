@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import io
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -20,19 +23,26 @@ from bot.delivery.outbox_admin import outbox_command
 from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.keyfiles import (
+    holds_haven_data,
     log_key_path,
     log_verifier,
     master_key_path,
     publish_public_key,
 )
 from bot.evidence.store import OPERATOR, OperatorError, Store
+from bot.ops import backup as backups
+from bot.ops import startup
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
+from bot.ops.progress import terminal_progress
 from bot.runtime import StartupError, configure_logging, run
-from storage.data_dir import DataDirError, prepare_data_dir
+from storage.data_dir import DataDirError, exposure_warning, prepare_data_dir
 from storage.database import SchemaError
+from storage.dir_lock import data_dir_lock
+from storage.work_progress import Progress
 
+ROTATION = "haven keys rotate"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -49,11 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args)
         if args.command == "verify":
-            return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose)
+            with terminal_progress() as progress:
+                return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose, progress)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         if args.command == "migrate":
-            return asyncio.run(migrate(_load(args), args.to))
+            return _migrate(args)
+        if args.command == "backup":
+            return _backup(args)
+        if args.command == "restore":
+            return _restore(args)
         return _run(args)
     except OperatorError as exc:
         print(f"haven: {exc}", file=sys.stderr)
@@ -160,6 +175,25 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     keys_cmd = commands.add_parser("keys", help="`haven keys rotate`: replace the master key")
     keys_cmd.add_argument("action", choices=["rotate"])
     _common(keys_cmd)
+    backup_cmd = commands.add_parser(
+        "backup", help="write a signed backup of the data (SQLite; never the key files)"
+    )
+    backup_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    backup_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
+    _common(backup_cmd)
+    restore_cmd = commands.add_parser(
+        "restore", help="restore a backup into an empty data directory (--data-dir)"
+    )
+    restore_cmd.add_argument("archive", type=Path, metavar="FILE")
+    restore_cmd.add_argument(
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the log's published public key (PEM or .vkey): the backup must be signed by it",
+    )
+    _common(restore_cmd)
     migrate_cmd = commands.add_parser(
         "migrate", help="copy this SQLite deployment into an empty PostgreSQL database"
     )
@@ -185,19 +219,103 @@ def _load(args: argparse.Namespace, data_dir: Path | None = None) -> Config:
     return config
 
 
+def _existing(args: argparse.Namespace) -> Config:
+    """The config of a data directory Haven has been set up in (see _require_data)."""
+    config = _load(args)
+    _require_data(config)
+    return config
+
+
+def _require_data(config: Config) -> None:
+    """Anything but a data directory Haven has been set up in (a typo in --data-dir, a
+    missing mount) is refused before a file is made there, so a command never reports on
+    a store it has just created empty."""
+    if not holds_haven_data(config):
+        raise DataDirError(
+            f"{config.data_dir} holds no Haven data: check --data-dir (or data_dir in the "
+            "config); `haven init` or `haven run` sets up a new one"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
-    prepare_data_dir(config.data_dir)
-    configure_logging(config.data_dir, args.verbose)
-    if sys.stdin.isatty():
-        print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
-    asyncio.run(run(config))
+    refused = startup.refusals(config, sys.stdin)
+    if refused:
+        raise StartupError(refused[0])
+    new_data_dir = not holds_haven_data(config)
+    _prepare(config)
+    with writer_lock(config, "haven run"):
+        configure_logging(config.data_dir, args.verbose)
+        if sys.stdin.isatty():
+            print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
+        announce = functools.partial(startup.announce, config, new_data_dir=new_data_dir)
+        asyncio.run(run(config, announce=announce))
     return 0
 
 
-def _outbox(args: argparse.Namespace) -> int:
+def _migrate(args: argparse.Namespace) -> int:
+    config = _existing(args)
+    _prepare(config)
+    with writer_lock(config, "haven migrate"):
+        return asyncio.run(migrate(config, args.to))
+
+
+def _backup(args: argparse.Namespace) -> int:
     config = _load(args)
+    backups.sqlite_only(config)
+    _require_data(config)
+    out = writable(args.out, args.force)
+    _prepare(config)
+    done = asyncio.run(backups.backup(config, out))
+    print(f"backup of {done.files} file(s), {done.size} bytes, signed -> {done.path}")
+    print(backups.keys_note(config))
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    config = _load(args)
+    backups.sqlite_only(config)
+    backups.empty_or_missing(config.data_dir)
+    _prepare(config)
+    with writer_lock(config, "haven restore"):
+        done = backups.restore(config, args.archive, args.key)
+    print(
+        f"restored {done.files} file(s), {done.size} bytes, from the backup of "
+        f"{done.created_at} into {config.data_dir}"
+    )
+    print(
+        f"  signed by the log key with SHA-256 fingerprint {backups.fingerprint(done.public_key)}"
+    )
+    print(
+        "Now put the key files back (master.key, or HAVEN_MASTER_KEY, and "
+        f"log-signing.key in {config.data_dir}), then run `haven audit verify`."
+    )
+    return 0
+
+
+def _prepare(config: Config) -> None:
+    """The data directory made ready; a warning if others can look into it."""
     prepare_data_dir(config.data_dir)
+    warning = exposure_warning(config.data_dir)
+    if warning:
+        print(f"haven: warning: {warning}", file=sys.stderr)
+
+
+def writer_lock(config: Config, doing: str) -> AbstractContextManager[None]:
+    """The data directory's lock for a command that changes what a running Haven relies
+    on (storage/dir_lock.py). On SQLite each holds it alone. On PostgreSQL several
+    `haven run` share it, and only key rotation needs it alone; the other commands are
+    made safe among instances by the database."""
+    on_postgresql = not config.database_url.startswith("sqlite")
+    if doing == "haven run":
+        return data_dir_lock(config.data_dir, doing, shared=on_postgresql)
+    if on_postgresql and doing != ROTATION:
+        return contextlib.nullcontext()
+    return data_dir_lock(config.data_dir, doing)
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    config = _existing(args)
     print(asyncio.run(outbox_command(config, retry=args.action == "retry")))
     return 0
 
@@ -244,12 +362,22 @@ _OPERATOR_COMMANDS = (
 )
 
 
+# The operator commands that take the data directory's lock (see writer_lock).
+_WRITERS = {"init": "haven init", "erase": "haven erase", "keys": ROTATION}
+
+
 def _operator(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args) if args.command == "init" else _existing(args)
     if args.command == "erase" and not args.yes and not _confirmed(args.case):
         print("haven: not erased", file=sys.stderr)
         return EXIT_FAILED
-    return asyncio.run(_operate(config, args))
+    _prepare(config)
+    doing = _WRITERS.get(args.command)
+    if args.command == "retention" and args.apply:
+        doing = "haven retention --apply"
+    lock = writer_lock(config, doing) if doing else contextlib.nullcontext()
+    with lock, terminal_progress() as progress:
+        return asyncio.run(_operate(config, args, progress))
 
 
 def _confirmed(case_id: int) -> bool:
@@ -263,12 +391,12 @@ def _confirmed(case_id: int) -> bool:
     return answer.strip() == str(case_id)
 
 
-async def _operate(config: Config, args: argparse.Namespace) -> int:
+async def _operate(config: Config, args: argparse.Namespace, progress: Progress) -> int:
     async with open_store(config) as store:
-        return await _OPERATIONS[args.command](store, args)
+        return await _OPERATIONS[args.command](store, args, progress)
 
 
-async def _init(store: Store, args: argparse.Namespace) -> int:
+async def _init(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     config = store.config
     public = publish_public_key(config, store.log_key)
     raw = store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -289,8 +417,8 @@ async def _init(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(store: Store, args: argparse.Namespace) -> int:
-    findings = await audit_store(store)
+async def _audit(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    findings = await audit_store(store, progress)
     for finding in findings:
         print(finding)
     if findings:
@@ -300,9 +428,14 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export(store: Store, args: argparse.Namespace) -> int:
+async def _export(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await export.export_case(
-        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
+        store,
+        args.case,
+        writable(args.out, args.force),
+        actor=OPERATOR,
+        reason=args.reason,
+        progress=progress,
     )
     print(
         f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "
@@ -311,7 +444,7 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _report(store: Store, args: argparse.Namespace) -> int:
+async def _report(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await case_report.write_report(
         store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
     )
@@ -319,19 +452,19 @@ async def _report(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _hold(store: Store, args: argparse.Namespace) -> int:
+async def _hold(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.hold(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case} is on legal hold")
     return 0
 
 
-async def _release(store: Store, args: argparse.Namespace) -> int:
+async def _release(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.release(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case}: hold released")
     return 0
 
 
-async def _erase(store: Store, args: argparse.Namespace) -> int:
+async def _erase(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await erasure.erase(store, args.case, actor=OPERATOR, reason=args.reason)
     print(
         f"case {done.case_id} erased: {done.items} item(s) unreadable for good, "
@@ -341,7 +474,7 @@ async def _erase(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retention(store: Store, args: argparse.Namespace) -> int:
+async def _retention(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     days = store.config.retention.closed_case_days
     if args.dry_run:
         due = await retention.due(store)
@@ -352,7 +485,7 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
         leftovers = len(await retention.leftover_blobs(store))
         print(f"{leftovers} leftover blob file(s) that no item names would be deleted")
         return 0
-    erased, kept = await retention.apply(store)
+    erased, kept = await retention.apply(store, progress=progress)
     for case in erased:
         print(f"case {case.case_id} erased")
     for case in kept:
@@ -363,8 +496,8 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _keys(store: Store, args: argparse.Namespace) -> int:
-    done = await rotation.rotate(store)
+async def _keys(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    done = await rotation.rotate(store, progress=progress)
     print(
         f"master key rotated: {done.old_key_id} -> {done.new_key_id}, "
         f"{done.rewrapped} case key(s) re-wrapped"

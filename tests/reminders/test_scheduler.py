@@ -20,6 +20,7 @@ from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.runtime import Haven
+from bot.staff.briefing import next_occurrence
 from storage import cases, reminders
 from storage.reminders import NewReminder
 from storage.schema import outbox
@@ -115,7 +116,9 @@ async def test_restart_with_1000_pending_of_which_200_overdue_fires_each_exactly
 
     third = await start(opened, config, clock)
     assert await third.scheduler.rearm() == 0
-    assert third.scheduler.next_wake is None
+    # No reminder left to wake for: only the daily retention round (bot/evidence/retention.py).
+    round_at = next_occurrence(clock.now(), config.briefing.time_of_day, config.tz)
+    assert third.scheduler.next_wake == round_at
     keys = await sent_keys(third)
     assert len(keys) == len(set(keys)) == 1000
     assert set(await states(third)) == {("fired", 1)}
@@ -202,9 +205,6 @@ async def test_a_reminder_whose_item_left_the_playbook_is_cancelled_not_sent(
     assert "no longer in the playbook" in caplog.text
 
 
-# PostgreSQL: the timer can drop a wake armed while it looks for the next one; fixed on
-# branch `pg` (not merged yet), so this runs on SQLite until that lands.
-@pytest.mark.only_on("sqlite")
 async def test_the_timer_wakes_up_by_itself_for_due_and_newly_armed_reminders(
     tmp_path: Path, opened: list[Haven]
 ) -> None:
