@@ -306,6 +306,7 @@ EXPECTED_FIELDS = {
     "ui.btn_switch_language": {"language"},
     "staff.alert": {"case_id", "severity", "reasons", "step", "age", "locale", "via"},
     "staff.duration_s": {"n"},
+    "briefing.retention": {"days", "n"},
     "staff.step_n": {"n"},
     "progress.note": {"case_id", "step", "steps", "done", "total"},
     "progress.note_triage": {"case_id"},
