@@ -33,6 +33,7 @@ from bot.config import Config, Contact
 from bot.content.deadlines import QuietHours
 from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.content.prompts import Deployment, Prompts
+from bot.conversation.evidence_pace import EvidenceBudget, EvidencePace
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
 from bot.conversation.signal_model import SignalModel, default_model
@@ -301,6 +302,10 @@ class Haven:
             ReportDesk(store, prompts),
             staff.talks,
             staff.unanswered,
+            EvidencePace(
+                clock,
+                EvidenceBudget(limits.evidence_items_per_minute, limits.evidence_bytes_per_minute),
+            ),
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )

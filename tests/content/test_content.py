@@ -78,6 +78,7 @@ UI_KEYS = (
     "btn_switch_language",
     "language_changed",
     "flood",
+    "evidence_paced",
     "escalated",
     "no_hotlines",
     "support_header",
