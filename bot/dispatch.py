@@ -21,7 +21,7 @@ from bot.conversation.desk_answer import DeskAnswer
 from bot.conversation.evidence_pace import EvidencePace
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
-from bot.conversation.inbound_log import already_seen, record_inbound
+from bot.conversation.inbound_log import already_seen, forget_journaled, record_inbound
 from bot.conversation.inputs import clean_text
 from bot.delivery.outbox import queue_reply
 from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginKind
@@ -140,6 +140,7 @@ class Dispatcher:
             inbound.chat.kind is ChatKind.PRIVATE and self.staff.is_member(inbound.identity)
         ):
             await self.staff.handle(inbound)
+            await self._forget_journaled(inbound)
             return
         if inbound.chat.kind is not ChatKind.PRIVATE:
             log.info("ignored %s from a %s chat", inbound.kind, inbound.chat.kind)
@@ -163,6 +164,7 @@ class Dispatcher:
             await serialise(conn, Scope.PERSON, f"{who.platform}:{who.user_id}")
             if await already_seen(conn, inbound):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
+                await forget_journaled(conn, inbound)
                 return
             # Reminder buttons, /reminders, /quiet and /updates concern the person, not one case.
             routed = (
@@ -187,6 +189,12 @@ class Dispatcher:
                 armed = (*await self._persist(conn, routed, before, outcome, now), *waits)
         self._on_outbox()
         self._on_reminders(armed)
+
+    async def _forget_journaled(self, inbound: Inbound) -> None:
+        """Evidence a staff member sent was journaled like a victim's; it is handled."""
+        if inbound.kind in EVIDENCE_KINDS:
+            async with self.db.transaction() as conn:
+                await forget_journaled(conn, inbound)
 
     async def _pace(self, sender: str, inbound: Inbound) -> None:
         """Wait while the sender is over their evidence budget, telling them (now, not
