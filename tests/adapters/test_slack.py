@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -350,6 +351,21 @@ async def test_forged_and_replayed_requests_get_401_and_nothing_is_processed(rig
     # Events of one chat reach the core in order: one wrongly accepted would come first.
     await rig.exchange(rig.traffic.callback(rig.traffic.message(DM, VICTIM, "hello")))
     assert [(e.kind, e.text) for e in rig.inbound] == [(InboundKind.TEXT, "hello")]
+
+
+async def test_a_refused_request_is_logged_in_one_line_without_its_body(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_words = "my landlord has the photos 4711"
+    forged = rig.traffic.callback(rig.traffic.message(DM, VICTIM, secret_words))
+    stale = rig.traffic.callback(rig.traffic.message(DM, VICTIM, secret_words + " again"))
+    with caplog.at_level(logging.INFO):
+        assert await rig.post(forged, secret="not-the-secret") == 401
+        assert await rig.post(stale, at=time.time() - 6 * 60) == 401
+    logged = [r.getMessage() for r in caplog.records]
+    assert not [line for line in logged if "landlord" in line or "4711" in line], logged
+    refusals = [line for line in logged if "refused a request" in line]
+    assert len(refusals) == 2 and all("\n" not in line for line in refusals)
 
 
 async def test_a_slack_retry_creates_no_duplicate_evidence_or_reply(rig: Rig) -> None:

@@ -37,7 +37,9 @@ async def paced(
     tmp_path: Path, backend: Backend, clock: ManualClock
 ) -> AsyncIterator[tuple[Haven, MemoryAdapter]]:
     adapter = MemoryAdapter()
-    core = await Haven.open(make_config(tmp_path / "data", LIMITS), {adapter.platform: adapter}, clock)
+    core = await Haven.open(
+        make_config(tmp_path / "data", LIMITS), {adapter.platform: adapter}, clock
+    )
     yield core, adapter
     await core.close()
 
