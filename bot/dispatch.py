@@ -222,8 +222,10 @@ class Dispatcher:
         """What must happen before the write lock is taken: downloads and hashing (see
         bot/evidence/intake.py), and the commands that run transactions of their own."""
         logged = any(_is_command(inbound, name) for name in ("export", "search", "report"))
-        if logged and await self._seen(inbound):
-            return Groundwork()  # a redelivery: no second bundle or custody event
+        # A redelivery: no second bundle or custody event, and no second download (Telegram
+        # sends again what was not confirmed before a stop).
+        if (logged or inbound.kind in EVIDENCE_KINDS) and await self._seen(inbound):
+            return Groundwork()
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)

@@ -269,4 +269,3 @@ async def test_a_message_queued_before_the_start_is_delivered_on_its_first_attem
     finally:
         await db.close()
     assert (row["state"], row["attempts"], row["last_error"]) == ("sent", 0, "")
-
