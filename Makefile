@@ -5,8 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint demo bench mutation clean
-.PHONY: run test lint demo bench signals-model clean
+.PHONY: run test lint demo bench signals-model mutation clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m venv $(VENV)

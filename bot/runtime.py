@@ -74,7 +74,7 @@ from bot.staff.texts import StaffTexts
 from bot.staff.unanswered import UnansweredQuestions
 from storage.blobs import Blobs
 from storage.coordinator import Coordinator
-from storage.data_dir import prepare_data_dir
+from storage.data_dir import prepare_data_dir, private_file
 from storage.database import Database
 from storage.keys import KeyRing
 from storage.secret_files import SecretFileError
@@ -711,6 +711,8 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
     """Logs go to a file in the data directory, so they never interleave with the chat."""
+    # Created 0600 first: the log names cases, staff and files.
+    private_file(data_dir / "haven.log")
     handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.config import Config
 from storage import case_keys, ledger
+from storage.data_dir import write_public_file
 from storage.database import Database
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.log_key import LogKeyError, create_log_key, load_log_key
@@ -122,6 +123,7 @@ def publish_public_key(config: Config, key: Ed25519PrivateKey) -> Path:
     beside it as a signed-note verifier key (``log-public-key.vkey``)."""
     path = config.data_dir / PUBLIC_KEY_FILE
     pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    path.write_bytes(pem)
-    (config.data_dir / VKEY_FILE).write_text(log_verifier(config, key).vkey() + "\n")
+    write_public_file(path, pem)
+    vkey = log_verifier(config, key).vkey() + "\n"
+    write_public_file(config.data_dir / VKEY_FILE, vkey.encode())
     return path
