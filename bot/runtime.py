@@ -701,6 +701,7 @@ async def _resume_intake(
             await handler(inbound)
         except Exception:
             log.exception("%s: a resumed %s could not be handled", name, inbound.kind)
+            await haven.journal.failed(inbound)
 
 
 # Their DEBUG lines quote what goes over the wire: messages and evidence both ways,

@@ -96,11 +96,15 @@ async def count(conn: AsyncConnection) -> int:
     return len(rows)
 
 
-async def tried(conn: AsyncConnection, row_id: int) -> None:
-    """One more replay of the row began (a row that keeps failing is given up on)."""
+async def failed(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> None:
+    """A replay of the event ended in an error (a row that keeps failing is given up on)."""
     await conn.execute(
         update(intake_journal)
-        .where(intake_journal.c.id == row_id)
+        .where(
+            intake_journal.c.platform == platform,
+            intake_journal.c.chat_id == chat_id,
+            intake_journal.c.message_id == message_id,
+        )
         .values(attempts=intake_journal.c.attempts + 1)
     )
 

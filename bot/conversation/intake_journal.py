@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 
 JOURNALED_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
 # An event whose replay failed this often (the core raised each time) is given up on,
-# so one poisoned row cannot stop every start.
+# so one poisoned row cannot fail every start. Starts that a stop or crash interrupted
+# do not count: only a replay that ended in an error does.
 MAX_REPLAYS = 3
 
 FileFetch = Callable[[str, int | None], Awaitable[bytes]]
@@ -82,7 +83,7 @@ class IntakeJournal:
 
     async def waiting(self, platform: str, fetch: FileFetch) -> list[Inbound]:
         """The platform's events a stop or crash left unhandled, oldest first; files are
-        fetched again with `fetch`. Each call counts as one more try of each."""
+        fetched again with `fetch`."""
         events = []
         async with self.db.transaction() as conn:
             for row in await intake_journal.waiting(conn, platform):
@@ -95,9 +96,14 @@ class IntakeJournal:
                     )
                     await intake_journal.drop(conn, row.id)
                     continue
-                await intake_journal.tried(conn, row.id)
                 events.append(inbound)
         return events
+
+    async def failed(self, inbound: Inbound) -> None:
+        """Handling a replayed event ended in an error: one try fewer is left."""
+        chat = inbound.chat
+        async with self.db.transaction() as conn:
+            await intake_journal.failed(conn, chat.platform, chat.chat_id, inbound.message_id)
 
     def _opened(self, row: JournalRow, fetch: FileFetch) -> Inbound | None:
         event_id = f"{row.platform}|{row.chat_id}|{row.message_id}"

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from adapters.memory import MemoryAdapter, victim_event
 from bot.adapter import DeliveryError
 from bot.clock import ManualClock
+from bot.conversation.intake_journal import MAX_REPLAYS
 from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind, OriginKind
 from bot.evidence.intake import FETCH_RETRY_WAITS
 from bot.runtime import Haven
@@ -151,3 +152,24 @@ async def test_a_journaled_row_that_cannot_be_read_is_dropped_not_replayed_for_e
     assert await core.journal.waiting(adapter.platform, unused) == []
     async with core.db.transaction() as conn:
         assert await intake_journal.count(conn) == 0
+
+
+async def test_only_failed_replays_count_and_a_row_failing_each_time_is_given_up(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    core, adapter = haven
+
+    async def fetch(file_id: str, size: int | None) -> bytes:
+        return b"%PDF-"
+
+    async def fine() -> bytes:
+        return b"%PDF-"
+
+    event = upload(adapter, document(fine))
+    await core.journal.keep(event)
+    for _ in range(MAX_REPLAYS + 2):  # starts a stop interrupted: the event stays
+        assert len(await core.journal.waiting(adapter.platform, fetch)) == 1
+    for _ in range(MAX_REPLAYS):  # replays that ended in an error
+        await core.journal.failed(event)
+    assert await core.journal.waiting(adapter.platform, fetch) == []
+    assert await rows(core) == []
