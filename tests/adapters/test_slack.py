@@ -5,6 +5,7 @@ slack-bolt is mocked; what the core receives is recorded by wrapping its handler
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -39,7 +40,7 @@ from bot.events import (
     OutboundFile,
 )
 from bot.runtime import Haven, build_adapters, slack_options
-from storage import outbox, schema
+from storage import intake_journal, outbox, schema
 from tests.chat_rig import (
     TRIAGE,
     dead_letters,
@@ -293,6 +294,49 @@ async def test_a_file_is_downloaded_with_the_bot_token_and_kept(rig: Rig) -> Non
     assert [c.params["file"] for c in rig.fake.sent("files.info")] == ["F0SCREEN1"]
     assert [c.params["file"] for c in rig.fake.sent("download")] == ["F0SCREEN1"]
     assert await evidence_count(rig.haven) == 2, "the caption and the file"
+
+
+async def test_a_file_is_journaled_before_slack_gets_its_answer_and_resumed_after_a_stop(
+    tmp_path: Path, fake: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_file("F0SCREEN2", "threat.png", b"\x89PNG the threat")
+    traffic = Traffic()
+    upload = traffic.callback(
+        traffic.file_share(DM, VICTIM, fake.file_object("F0SCREEN2"), "he sent this")
+    )
+    entered, release = asyncio.Event(), asyncio.Event()
+    async with running(tmp_path, fake) as rig:
+        keep = rig.haven.journal.keep
+
+        async def slow_journal(inbound: Inbound) -> None:
+            entered.set()
+            await release.wait()
+            await keep(inbound)
+
+        async def lost_in_a_crash(_event: Inbound) -> None:
+            """The process dies once Slack has its answer: the core never sees it."""
+
+        rig.adapter.use_journal(slow_journal)
+        monkeypatch.setattr(rig.haven.dispatcher, "handle", lost_in_a_crash)
+        answer = asyncio.ensure_future(rig.post(upload))
+        await entered.wait()
+        done, _ = await asyncio.wait([answer], timeout=0.5)
+        assert not done, "Slack was answered before the event was journaled"
+        release.set()
+        assert await answer == 200
+        assert await journal_count(rig.haven) == 1 and await evidence_count(rig.haven) == 0
+    async with running(tmp_path, fake) as rig:
+        waiting = await rig.haven.journal.waiting("slack", rig.adapter.fetch_file)
+        assert [e.kind for e in waiting] == [InboundKind.ATTACHMENT]
+        for event in waiting:
+            await rig.haven.dispatcher.handle(event)
+        assert await evidence_count(rig.haven) == 2, "the caption and the file"
+        assert await journal_count(rig.haven) == 0
+
+
+async def journal_count(haven: Haven) -> int:
+    async with haven.db.transaction() as conn:
+        return await intake_journal.count(conn)
 
 
 async def test_an_oversized_file_is_refused_without_downloading(rig: Rig) -> None:
