@@ -418,6 +418,11 @@ def _local_proxies() -> list[str]:
     return ["127.0.0.1", "::1"]
 
 
+# As VAPID libraries accept it (py_vapid): an address, or an https site with no path.
+_PUSH_CONTACT = re.compile(r"^(mailto:[^@\s]+@[\w-]+(\.[\w-]+)+|https://[\w-]+(\.[\w-]+)+)$")
+_HTTP_ORIGIN = re.compile(r"^http://[^/\s]+$")
+
+
 class WebSettings(_Table):
     """The web chat (adapters/web); files are limited by limits.max_item_bytes."""
 
@@ -438,6 +443,28 @@ class WebSettings(_Table):
     guess_backoff_seconds: float = Field(default=2, gt=0, description=_POSITIVE_NUMBER)
     guess_backoff_cap_seconds: float = Field(default=3600, gt=0, description=_POSITIVE_NUMBER)
     poll_seconds: float = Field(default=25, gt=0, le=60, description="a number above 0, at most 60")
+    push: bool = Field(default=False, description="true or false")
+    push_contact: str = Field(
+        default="", description='"mailto:" and an address, or "https://" and a host'
+    )
+    push_http_origins: list[str] = Field(
+        default_factory=list, description='a list of origins such as ["http://127.0.0.1:9999"]'
+    )
+
+    @model_validator(mode="after")
+    def _push_needs_a_contact(self) -> WebSettings:
+        if self.push and not _PUSH_CONTACT.match(self.push_contact):
+            raise ValueError(
+                'push_contact is required when push = true: "mailto:" and an address, or '
+                '"https://" and a host, where push services can reach the operator'
+            )
+        for origin in self.push_http_origins:
+            if not _HTTP_ORIGIN.match(origin):
+                raise ValueError(
+                    f'push_http_origins: expected an origin such as "http://127.0.0.1:9999", '
+                    f"got {_show(origin)}"
+                )
+        return self
 
 
 def _console_only() -> list[AdapterName]:

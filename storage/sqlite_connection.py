@@ -91,6 +91,10 @@ class InlineConnection(aiosqlite.Connection):
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
 
+    async def on_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on the connection's thread: for calls that may wait on the disk."""
+        return await self._on_thread(fn, *args)
+
     async def _begin(
         self, connection: sqlite3.Connection, execute: Callable[..., Any], *args: Any
     ) -> Any:
@@ -182,6 +186,10 @@ def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # would survive a crash of the process but not of the machine.)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # What a transaction deletes or overwrites (an erased case's answers, its wrapped
+    # key, a sent message's text) is overwritten with zeros in the page, not left in
+    # free space where a copy of the file would still hold it.
+    cursor.execute("PRAGMA secure_delete=ON")
     # Calls made in place must never wait: a busy write lock sends BEGIN to the thread.
     cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()
