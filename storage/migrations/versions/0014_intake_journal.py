@@ -1,7 +1,7 @@
 """The intake journal: inbound evidence events kept before their files are fetched.
 
 Revision ID: 0014
-Revises: 0013
+Revises: 0020
 """
 
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from storage.schema import UtcDateTime
 
 revision = "0014"
-down_revision = "0013"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
