@@ -86,7 +86,9 @@ def _denied(text: str, before: str, phrase: str) -> bool:
         return False
     # A-not-A asks, it does not deny: "有没有人勒索你", "想不想死".
     ahead = before[: -len(cue)]
-    if (cue.startswith("没") and ahead.endswith("有")) or (cue == "不" and ahead.endswith(phrase[0])):
+    no_have = cue.startswith("没") and ahead.endswith("有")
+    verb_not_verb = cue == "不" and ahead.endswith(phrase[0])
+    if no_have or verb_not_verb:
         return False
     # A pause between them ("我什么都没有，想死") makes the phrase a sentence of its own.
     pauses = _pauses(text)
