@@ -86,7 +86,7 @@ def _denied(text: str, before: str, phrase: str) -> bool:
         return False
     # A-not-A asks, it does not deny: "有没有人勒索你", "想不想死".
     ahead = before[: -len(cue)]
-    no_have = cue.startswith("没") and ahead.endswith("有")
+    no_have = cue.startswith("没") and ahead.endswith("有") and not ahead.endswith("没有")
     verb_not_verb = cue == "不" and ahead.endswith(phrase[0])
     if no_have or verb_not_verb:
         return False

@@ -26,6 +26,7 @@ def phrases() -> SignalDetector:
         "我不想死，我想让他受到法律制裁",
         "没人向我要钱，他只是发出去了",
         "没有人勒索我",
+        "没有，没人找我要钱",
         "I'm not suicidal, I'm furious",
         "I am not really suicidal",
         "nobody has asked me for money",
