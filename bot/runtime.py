@@ -13,7 +13,7 @@ import gc
 import hashlib
 import hmac
 import logging
-import sys
+import logging.handlers
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -56,6 +56,7 @@ from bot.evidence.keyfiles import (
 )
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
+from bot.evidence.retention import RetentionRounds
 from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
@@ -68,7 +69,7 @@ from bot.search.desk import SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.search.searcher import Searcher
 from bot.staff.access import Roster
-from bot.staff.briefing import Briefer
+from bot.staff.briefing import Briefer, next_occurrence
 from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
@@ -181,6 +182,7 @@ def staff_side(
         enabled=config.briefing.enabled,
         origin=log_origin(config, store.log_key),
         stamper=stamper,
+        retention_days=config.retention.closed_case_days,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -267,7 +269,15 @@ class Haven:
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, staff.talks, staff.unanswered, stamper),
+            # Retention before the briefing: the briefing at the same moment reports it.
+            duties=(
+                retention_rounds(config, store),
+                staff.escalator,
+                staff.briefer,
+                staff.talks,
+                staff.unanswered,
+                stamper,
+            ),
             hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
@@ -457,6 +467,12 @@ def web_push_options(config: Config) -> PushOptions:
     )
 
 
+def retention_rounds(config: Config, store: Store) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted."""
+    zone, at = config.tz, config.briefing.time_of_day
+    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
+
+
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
     settings = config.reminders
     quiet = QuietHours(settings.quiet_start, settings.quiet_end, settings.quiet_hours_enabled)
@@ -558,31 +574,23 @@ def build_adapters(
     return adapters
 
 
-def startup_warnings(config: Config) -> list[str]:
-    """What an operator should fix, though Haven can run without it."""
-    if config.support.hotlines:
-        return []
-    return [
-        "no support line is set ([support] hotlines): a person who writes about ending "
-        "their life is shown the emergency numbers only. config.example.toml lists public "
-        "national lines to confirm before you add them."
-    ]
-
-
 async def run(
     config: Config,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     clock: Clock | None = None,
+    *,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted."""
+    """Run until every adapter has closed (the console at end of input) or interrupted.
+    ``announce`` is called once the database and the keys are open, before any adapter
+    starts (`haven run` prints its start-up summary)."""
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    for warning in startup_warnings(config):
-        log.warning(warning)
-        print(f"haven: warning: {warning}", file=sys.stderr)
+    if announce is not None:
+        announce()
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task = asyncio.create_task(haven.sender.run())
@@ -685,10 +693,11 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
-    """Logs go to a file in the data directory, so they never interleave with the chat."""
+    """Logs go to a file in the data directory, so they never interleave with the chat.
+    The file is reopened when logrotate (or anyone) moves it away: no restart needed."""
     # Created 0600 first: the log names cases, staff and files.
     private_file(data_dir / "haven.log")
-    handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
+    handler = logging.handlers.WatchedFileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
