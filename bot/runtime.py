@@ -14,17 +14,18 @@ import hashlib
 import hmac
 import logging
 import logging.handlers
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
+from bot.adapter import Adapter, AdapterStartError, ElectedReceiver, InboundHandler, JournaledIntake
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
 from bot.cluster.election import ReceiverElection
@@ -33,8 +34,10 @@ from bot.config import Config, Contact
 from bot.content.deadlines import QuietHours
 from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.content.prompts import Deployment, Prompts
+from bot.conversation.evidence_pace import EvidenceBudget, EvidencePace
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
+from bot.conversation.intake_journal import IntakeJournal
 from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
@@ -216,6 +219,7 @@ class Haven:
     blobs: Blobs
     scheduler: ReminderScheduler
     staff: StaffSide
+    journal: IntakeJournal
     coordinator: Coordinator | None = None
     stamper: Stamper | None = None
 
@@ -295,6 +299,7 @@ class Haven:
             blobs,
             keyring,
             EvidenceSettings(limits.max_item_bytes, limits.max_case_bytes),
+            clock,
         )
         dispatcher = Dispatcher(
             db,
@@ -319,6 +324,10 @@ class Haven:
             ReportDesk(store, prompts),
             staff.talks,
             staff.unanswered,
+            EvidencePace(
+                clock,
+                EvidenceBudget(limits.evidence_items_per_minute, limits.evidence_bytes_per_minute),
+            ),
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )
@@ -335,6 +344,7 @@ class Haven:
             blobs,
             scheduler,
             staff,
+            IntakeJournal(db, keyring, clock),
             coordinator,
             stamper,
         )
@@ -582,9 +592,11 @@ async def run(
     *,
     announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted.
-    ``announce`` is called once the database and the keys are open, before any adapter
-    starts (`haven run` prints its start-up summary)."""
+    """Run until every adapter has closed (the console at end of input), or SIGTERM or
+    SIGINT. Either signal stops the intake, lets the events in hand finish (those that do
+    not are in the intake journal, resumed at the next start) and records every message
+    sent as sent. ``announce`` is called once the database and the keys are open, before
+    any adapter starts (`haven run` prints its start-up summary)."""
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
@@ -593,10 +605,12 @@ async def run(
         announce()
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
-    sender_task = asyncio.create_task(haven.sender.run())
+    sender_task: asyncio.Task[None] | None = None
     elections: list[asyncio.Task[None]] = []
     started = asyncio.Event()
     health = await _serve_health(config, haven, started)
+    terminated = asyncio.Event()
+    _on_terminate(terminated.set)
     try:
         await haven.scheduler.start()
         # Approved before a crash and never handed over: deliver now.
@@ -605,12 +619,18 @@ async def run(
             elected = await _start_adapter(haven, name, adapter)
             if elected is not None:
                 elections.append(asyncio.create_task(elected.run()))
+        # Only now: a message sent before its adapter was ready would fail and spend an
+        # attempt ("not initialized").
+        sender_task = asyncio.create_task(haven.sender.run())
         started.set()
-        await asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
-        await haven.scheduler.settle(END_OF_INPUT_WAIT)
-        await haven.sender.drain()
+        if await _closed_or_terminated(adapters, terminated):
+            await haven.scheduler.settle(END_OF_INPUT_WAIT)
+            await haven.sender.drain()
+        else:
+            log.info("stopping on SIGTERM")
     finally:
-        for task in (*elections, sender_task):
+        _on_terminate(None)
+        for task in (*elections, *([sender_task] if sender_task else [])):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -619,6 +639,34 @@ async def run(
         if health is not None:
             await health.stop()
         await haven.close()
+
+
+def _on_terminate(action: Callable[[], None] | None) -> None:
+    """Run `action` on SIGTERM (systemd, docker stop); None puts the default back. Only
+    the main thread can have signal handlers: elsewhere (tests) nothing changes."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+        if action is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+            loop.add_signal_handler(signal.SIGTERM, action)
+
+
+async def _closed_or_terminated(adapters: dict[str, Adapter], terminated: asyncio.Event) -> bool:
+    """True when every adapter closed by itself, False on SIGTERM."""
+    closed: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
+    )
+    signalled: asyncio.Future[Any] = asyncio.ensure_future(terminated.wait())
+    try:
+        await asyncio.wait({closed, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (closed, signalled):
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+    return closed.done() and not closed.cancelled() and not terminated.is_set()
 
 
 async def _serve_health(
@@ -672,18 +720,37 @@ async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> ReceiverE
     # over and let the outbox sender deliver in the background.
     console = isinstance(adapter, ConsoleAdapter)
     handler = haven.handle_and_deliver if console else haven.dispatcher.handle
+    if isinstance(adapter, JournaledIntake):
+        adapter.use_journal(haven.journal.keep)
     try:
-        if (
-            haven.coordinator is not None
-            and isinstance(adapter, ElectedReceiver)
-            and adapter.needs_election
-        ):
-            await adapter.prepare(handler)
+        if not isinstance(adapter, ElectedReceiver):
+            await adapter.start(handler)
+            return None
+        await adapter.prepare(handler)
+        if isinstance(adapter, JournaledIntake):
+            await _resume_intake(haven, name, adapter, handler)
+        if haven.coordinator is not None and adapter.needs_election:
             return ReceiverElection(haven.coordinator, name, adapter)
-        await adapter.start(handler)
+        await adapter.start_receiving()
     except AdapterStartError as exc:
         raise StartupError(str(exc)) from None
     return None
+
+
+async def _resume_intake(
+    haven: Haven, name: str, adapter: JournaledIntake, handler: InboundHandler
+) -> None:
+    """Events a stop or crash interrupted (journaled, never recorded as handled) are
+    handled now, before new ones are received; their files are fetched again."""
+    waiting = await haven.journal.waiting(name, adapter.fetch_file)
+    if waiting:
+        log.info("%s: resuming %d event(s) a stop interrupted", name, len(waiting))
+    for inbound in waiting:
+        try:
+            await handler(inbound)
+        except Exception:
+            log.exception("%s: a resumed %s could not be handled", name, inbound.kind)
+            await haven.journal.failed(inbound)
 
 
 # Their DEBUG lines quote what goes over the wire: messages and evidence both ways,
