@@ -833,6 +833,16 @@ DETECTED = [
     ("extortion", "他要我转钱，不转就发给我爸妈"),
     ("minor", "我还没成年"),
     ("minor", "I'm 15, I'm underage"),
+    # threats and demands as people retell them
+    ("threat", "他说我敢去法院就让我好看"),
+    ("threat", "那人一直跟着我回家"),
+    ("threat", "他說要打斷我的腿"),
+    ("threat", "he says he's coming to find me this weekend"),
+    ("threat", "he said he's going to hurt me if I testify"),
+    ("threat", "he told me to sleep with one eye open"),
+    ("extortion", "他说不给两万不然就公开视频"),
+    ("extortion", "“钱今晚到，你知道后果”"),
+    ("extortion", "he wants 500 or he posts the video"),
 ]
 
 ORDINARY = [
@@ -860,6 +870,12 @@ ORDINARY = [
     "I took a sleeping pill and slept well",
     "my friend is waiting outside for me",
     "没有人未成年，我们都是大人",
+    "我姐说我再穿她衣服就弄死我",
+    "我妈在楼下等我",
+    "he has my address from when we lived together",
+    "I'd like to know what happens next",
+    "我没有想过自杀",
+    "nobody asked me for money",
 ]
 
 
