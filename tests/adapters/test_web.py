@@ -333,7 +333,8 @@ async def test_haven_run_serves_the_web_chat(tmp_path: Path, http: aiohttp.Clien
         port = probe.getsockname()[1]
     config = tmp_path / "haven.toml"
     config.write_text(
-        f'[adapters]\nenabled = ["web", "console"]\n\n[adapters.web]\nlisten = "127.0.0.1:{port}"\n',
+        '[adapters]\nenabled = ["web", "console"]\n\n'
+        f'[adapters.web]\nlisten = "127.0.0.1:{port}"\n',
         encoding="utf-8",
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
