@@ -392,6 +392,20 @@ def test_assemble_rejects_wrong_number_of_hashes() -> None:
         plan.assemble([EMPTY_ROOT] * (len(plan.ids) + 1))
 
 
+def test_memory_tree_append_returns_each_leafs_index() -> None:
+    tree = MemoryTree()
+    assert [tree.append(f"leaf {n}".encode()) for n in range(4)] == [0, 1, 2, 3]
+
+
+def test_the_reference_consistency_proof_needs_a_non_empty_old_tree() -> None:
+    # RFC 9162 defines PROOF(m, D[n]) for 0 < m <= n only; the tests rely on it refusing.
+    leaves = [b"a", b"b", b"c"]
+    for size1 in (0, 4):
+        with pytest.raises(ValueError) as refused:
+            reference_consistency(size1, leaves)
+        assert str(refused.value) == "need 0 < size1 <= size2"
+
+
 def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
     for call in (
         lambda: TREE.root(N + 1),
@@ -421,20 +435,34 @@ def test_tree_head_encoding_is_fixed() -> None:
     assert TreeHead.from_bytes(encoded) == head
 
 
+U64_TOO_BIG = 1 << 64
+NOT_A_HEAD = "not a haven-sth-v1 tree head"
+
+
 @pytest.mark.parametrize(
-    "make",
+    ("make", "says"),
     [
-        lambda: TreeHead(size=-1, root=ROOT, timestamp_ms=0),
-        lambda: TreeHead(size=1 << 64, root=ROOT, timestamp_ms=0),
-        lambda: TreeHead(size=0, root=ROOT, timestamp_ms=-1),
-        lambda: TreeHead(size=0, root=ROOT[:31], timestamp_ms=0),
-        lambda: TreeHead.from_bytes(b"haven-sth-v2\n" + bytes(48)),
-        lambda: TreeHead.from_bytes(STH_PREFIX + bytes(47)),
+        (lambda: TreeHead(size=-1, root=ROOT, timestamp_ms=0), "size must fit"),
+        (lambda: TreeHead(size=U64_TOO_BIG, root=ROOT, timestamp_ms=0), "size must fit"),
+        (lambda: TreeHead(size=0, root=ROOT, timestamp_ms=-1), "timestamp_ms must fit"),
+        (lambda: TreeHead(size=0, root=ROOT, timestamp_ms=U64_TOO_BIG), "timestamp_ms must fit"),
+        (lambda: TreeHead(size=0, root=ROOT[:31], timestamp_ms=0), "root must be 32 bytes"),
+        (lambda: TreeHead.from_bytes(b"haven-sth-v2\n" + bytes(48)), NOT_A_HEAD),
+        (lambda: TreeHead.from_bytes(STH_PREFIX + bytes(47)), NOT_A_HEAD),
     ],
 )
-def test_invalid_tree_heads_are_refused(make: Callable[[], TreeHead]) -> None:
-    with pytest.raises(ValueError):
+def test_invalid_tree_heads_are_refused_saying_what_is_wrong(
+    make: Callable[[], TreeHead], says: str
+) -> None:
+    # The words reach a bundle's reader: `haven verify` refuses with "sth.bin: <this>".
+    with pytest.raises(ValueError) as refused:
         make()
+    assert str(refused.value).startswith(says)
+
+
+def test_the_largest_size_and_timestamp_round_trip() -> None:
+    head = TreeHead(size=U64_TOO_BIG - 1, root=ROOT, timestamp_ms=U64_TOO_BIG - 1)
+    assert TreeHead.from_bytes(head.to_bytes()) == head
 
 
 @given(
