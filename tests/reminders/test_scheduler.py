@@ -228,9 +228,14 @@ async def test_the_timer_wakes_up_by_itself_for_due_and_newly_armed_reminders(
 
 
 async def until_sent(haven: Haven, count: int) -> None:
-    """Poll for up to two seconds; the reminders themselves are 50 ms away."""
-    for _ in range(200):
-        if len(await sent_keys(haven)) == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {count} reminders, the timer sent {await sent_keys(haven)}")
+    """Until the timer has sent ``count`` reminders (each 50 ms away). The bound is only a
+    backstop against a timer that never fires: on a loaded machine, a fixed two seconds
+    could fail a timer that is merely slow."""
+    try:
+        async with asyncio.timeout(30):
+            while len(await sent_keys(haven)) != count:
+                await asyncio.sleep(0.01)
+    except TimeoutError:
+        raise AssertionError(
+            f"expected {count} reminders, the timer sent {await sent_keys(haven)}"
+        ) from None
