@@ -176,8 +176,12 @@ def test_compact_range_rejects_wrong_border() -> None:
         CompactRange(3, [EMPTY_ROOT])
     with pytest.raises(ValueError):
         CompactRange(1, [b"short"])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as short:
         append_nodes(0, b"short", TREE.nodes.__getitem__)
+    assert str(short.value) == "leaf hash must be 32 bytes"
+    with pytest.raises(ValueError) as negative:
+        append_nodes(-1, EMPTY_ROOT, TREE.nodes.__getitem__)
+    assert str(negative.value) == "size must be >= 0"
 
 
 # Inclusion proofs.
@@ -326,6 +330,10 @@ def test_consistency_edge_cases() -> None:
     assert not verify_consistency(-1, 5, root3, root5, proof)
     assert not verify_consistency(3, 5, root3, root5, [])
     assert not verify_consistency(3, 5, root3[:31], root5, proof)
+    # A malformed root is no tree: not even an empty proof ties anything to it.
+    assert not verify_consistency(5, 5, b"", b"", [])
+    assert not verify_consistency(5, 5, root5[:31], root5[:31], [])
+    assert not verify_consistency(0, 5, EMPTY_ROOT, root5[:31], [])
     assert not verify_consistency(3, 5, root3, root5, [b"", *proof[1:]])
     with pytest.raises(ValueError):
         consistency_plan(5, 3)
@@ -404,6 +412,20 @@ def test_the_reference_consistency_proof_needs_a_non_empty_old_tree() -> None:
         with pytest.raises(ValueError) as refused:
             reference_consistency(size1, leaves)
         assert str(refused.value) == "need 0 < size1 <= size2"
+
+
+def test_the_reference_inclusion_path_refuses_an_index_outside_the_tree() -> None:
+    leaves = [b"a", b"b", b"c"]
+    for index in (-1, 3):
+        with pytest.raises(ValueError) as refused:
+            reference_inclusion(index, leaves)
+        assert str(refused.value) == "index outside tree"
+
+
+def test_a_consistency_plan_between_sizes_out_of_order_names_them() -> None:
+    with pytest.raises(ValueError) as refused:
+        consistency_plan(7, 5)
+    assert str(refused.value) == "need 0 <= size1 <= size2, got 7 and 5"
 
 
 def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
