@@ -242,10 +242,31 @@ def test_inclusion_rejects_malformed_input_without_raising() -> None:
     assert not verify_inclusion(leaf, 2, 5, proof, root[:31])
     assert not verify_inclusion(leaf, 2, 5, [proof[0][:31], *proof[1:]], root)
     assert not verify_inclusion(leaf, 2, 5, ["x" * 32, *proof[1:]], root)  # type: ignore[list-item]
-    with pytest.raises(ValueError):
-        root_from_inclusion_proof(leaf, 2, 5, proof[:-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         inclusion_plan(5, 5)
+    assert str(refused.value) == "leaf index 5 outside tree of size 5"
+
+
+@pytest.mark.parametrize(
+    ("index", "size", "change", "says"),
+    [
+        (5, 5, lambda leaf, proof: (leaf, proof), "leaf index 5 outside tree of size 5"),
+        (2, 5, lambda leaf, proof: (leaf[:31], proof), "leaf hash must be 32 bytes"),
+        (2, 5, lambda leaf, proof: (leaf, [b"x", *proof[1:]]), "proof element must be 32 bytes"),
+        (2, 5, lambda leaf, proof: (leaf, [*proof, proof[0]]), "inclusion proof too long"),
+        (2, 5, lambda leaf, proof: (leaf, proof[:-1]), "inclusion proof too short"),
+    ],
+)
+def test_a_root_cannot_be_computed_from_a_malformed_proof_and_the_refusal_says_why(
+    index: int,
+    size: int,
+    change: Callable[[bytes, list[bytes]], tuple[bytes, list[bytes]]],
+    says: str,
+) -> None:
+    leaf, proof = change(leaf_hash(LEAVES[2]), TREE.inclusion_proof(2, 5))
+    with pytest.raises(ValueError) as refused:
+        root_from_inclusion_proof(leaf, index, size, proof)
+    assert str(refused.value) == says
 
 
 def test_single_leaf_tree_has_empty_proof() -> None:
@@ -396,8 +417,17 @@ def test_huge_consistency_plans_are_small_and_verify(data: st.DataObject, size2:
 
 def test_assemble_rejects_wrong_number_of_hashes() -> None:
     plan = inclusion_plan(3, 7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         plan.assemble([EMPTY_ROOT] * (len(plan.ids) + 1))
+    assert str(refused.value) == f"expected {len(plan.ids)} hashes, got {len(plan.ids) + 1}"
+
+
+def test_the_border_is_one_perfect_subtree_per_set_bit() -> None:
+    assert border_ids(0) == []
+    assert border_ids(13) == [NodeID(3, 0), NodeID(2, 2), NodeID(0, 12)]
+    with pytest.raises(ValueError) as refused:
+        border_ids(-1)
+    assert str(refused.value) == "size must be >= 0"
 
 
 def test_memory_tree_append_returns_each_leafs_index() -> None:
@@ -436,6 +466,9 @@ def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
     ):
         with pytest.raises(ValueError):
             call()
+    with pytest.raises(ValueError) as refused:
+        TREE.consistency_proof(3, N + 1)
+    assert str(refused.value) == f"size {N + 1} outside 0..{N}"
 
 
 # Signed tree heads.
