@@ -28,6 +28,7 @@ from storage.merkle import (
     leaf_hashes,
     node_hash,
     parent_hashes,
+    range_ids,
     reference_consistency,
     reference_inclusion,
     reference_root,
@@ -420,6 +421,16 @@ def test_assemble_rejects_wrong_number_of_hashes() -> None:
     with pytest.raises(ValueError) as refused:
         plan.assemble([EMPTY_ROOT] * (len(plan.ids) + 1))
     assert str(refused.value) == f"expected {len(plan.ids)} hashes, got {len(plan.ids) + 1}"
+
+
+def test_range_ids_cover_any_range_exactly_with_aligned_subtrees() -> None:
+    for begin in range(40):
+        for end in range(begin, 41):
+            ids = range_ids(begin, end)
+            covered = [leaf for node in ids for leaf in range(node.begin, node.end)]
+            assert covered == list(range(begin, end)), (begin, end)
+            assert len(ids) <= 2 * max(end - begin, 1).bit_length()  # the fewest, not leaves
+    assert range_ids(1, 4) == [NodeID(0, 1), NodeID(1, 1)]
 
 
 def test_the_border_is_one_perfect_subtree_per_set_bit() -> None:
