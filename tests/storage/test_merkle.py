@@ -173,10 +173,14 @@ def test_compact_range_loads_border_and_appends_batches(size: int, batch: int) -
 
 
 def test_compact_range_rejects_wrong_border() -> None:
-    with pytest.raises(ValueError):
-        CompactRange(3, [EMPTY_ROOT])
-    with pytest.raises(ValueError):
-        CompactRange(1, [b"short"])
+    for size, border, says in [
+        (3, [EMPTY_ROOT], "a tree of size 3 has 2 border nodes"),
+        (1, [b"short"], "border hash must be 32 bytes"),
+        (-1, [EMPTY_ROOT], "size must be >= 0"),
+    ]:
+        with pytest.raises(ValueError) as refused:
+            CompactRange(size, border)
+        assert str(refused.value) == says
     with pytest.raises(ValueError) as short:
         append_nodes(0, b"short", TREE.nodes.__getitem__)
     assert str(short.value) == "leaf hash must be 32 bytes"
