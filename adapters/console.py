@@ -24,12 +24,14 @@ import logging
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
+from adapters.console_files import AttachRefused, attachable, read_attachable
 from bot.adapter import InboundHandler
 from bot.events import (
     Attachment,
@@ -55,6 +57,9 @@ WAIT_PREFIX = "@wait "
 MAX_WAIT_SECONDS = 600.0
 _DECORATIONS = ("✓ ", "★ ")
 _CYAN, _YELLOW, _DIM, _RESET = "\033[36m", "\033[33m", "\033[2m", "\033[0m"
+_UNDECODABLE = "\ufffd"
+_UNDECODABLE_NOTE = "(part of that line was not UTF-8 text; it is kept with � in its place)"
+_UNREADABLE_LINE = "(Haven could not read that line; please check it and try again.)"
 _SENT_AT = re.compile(r"\s*@(\d{4}-\d{2}-\d{2})(?:[ T](\d{1,2}:\d{2}))?\s*$")
 
 
@@ -143,9 +148,13 @@ class ConsoleAdapter:
 
         def pump() -> None:
             # A daemon thread, so a pending read never keeps the process alive at exit.
-            for line in self._stdin:
-                loop.call_soon_threadsafe(lines.put_nowait, line)
-            loop.call_soon_threadsafe(lines.put_nowait, None)
+            try:
+                for line in _decoded_lines(self._stdin):
+                    loop.call_soon_threadsafe(lines.put_nowait, line)
+            except (OSError, ValueError):
+                log.exception("reading the console's input failed")
+            finally:
+                loop.call_soon_threadsafe(lines.put_nowait, None)
 
         threading.Thread(target=pump, name="console-stdin", daemon=True).start()
         try:
@@ -156,7 +165,17 @@ class ConsoleAdapter:
                 if line.startswith(WAIT_PREFIX):
                     await self._wait(line[len(WAIT_PREFIX) :])
                     continue
-                inbound = self.parse(line)
+                if _UNDECODABLE in line:
+                    self._write(_UNDECODABLE_NOTE, _DIM)
+                try:
+                    inbound = self.parse(line)
+                except Exception:
+                    # One odd line must never end the reading of the rest.
+                    log.exception("a console line could not be read")
+                    self._write(
+                        "(Haven could not read that line; please check it and try again.)", _DIM
+                    )
+                    continue
                 if inbound is not None:
                     await self._handle(handler, inbound)
         finally:
@@ -207,10 +226,10 @@ class ConsoleAdapter:
         if found is not None:
             try:
                 local = datetime.fromisoformat(f"{found.group(1)} {found.group(2) or '00:00'}")
-            except ValueError:
-                self._write(f"(not a date: {found.group(0).strip()})", _DIM)
+                sent_at = local.replace(tzinfo=ZoneInfo(self.settings.timezone)).astimezone(UTC)
+            except (ValueError, OverflowError):
+                self._write(f"(not a date Haven can use: {found.group(0).strip()})", _DIM)
                 return None
-            sent_at = local.replace(tzinfo=ZoneInfo(self.settings.timezone)).astimezone(UTC)
             head = head[: found.start()]
         origin = ForwardOrigin(
             kind=OriginKind.USER, sender_name=head.strip(), original_date=sent_at
@@ -251,18 +270,34 @@ class ConsoleAdapter:
         return _chosen(line, self._buttons)
 
     def _attach(self, raw_path: str) -> Inbound | None:
-        path = Path(raw_path).expanduser()
-        if not raw_path or not path.is_file():
-            self._write(f"(no such file: {raw_path or '—'})", _DIM)
+        if not raw_path:
+            self._write("(/attach needs the path of a file)", _DIM)
             return None
+        try:
+            opened = attachable(Path(raw_path).expanduser())
+        except AttachRefused as refused:
+            self._write(f"({refused})", _DIM)
+            return None
+        path, info = opened
 
         async def fetch() -> bytes:
-            return await asyncio.to_thread(path.read_bytes)
+            return await asyncio.to_thread(read_attachable, path, info)
 
         attachment = Attachment(
-            kind="document", fetch=fetch, file_name=path.name, size=path.stat().st_size
+            kind="document", fetch=fetch, file_name=path.name, size=info.st_size
         )
         return self._inbound(InboundKind.ATTACHMENT, attachments=(attachment,))
+
+
+def _decoded_lines(stream: TextIO) -> Iterator[str]:
+    """The lines of ``stream``; bytes that are not UTF-8 become U+FFFD instead of ending
+    the reading (a text stream without bytes underneath is read as it is)."""
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        yield from stream
+        return
+    for raw in binary:
+        yield raw.decode("utf-8", errors="replace")
 
 
 def _prefixed(line: str, prefix: str) -> tuple[str, str] | None:

@@ -138,6 +138,10 @@ def report(found: dict[str, object]) -> None:
     classes = found["classes"]
     assert isinstance(classes, dict)
     print(f"held-back split: {found['messages']} messages, {found['ordinary_messages']} ordinary")
+    print(
+        "caught = the crisis reply at once (clear) or the direct question (asked); "
+        "(clear) columns count the crisis reply only"
+    )
     print(f"{'class':<12}{'n':>5}{'recall':>9}{'(clear)':>9}{'precision':>11}{'(clear)':>9}")
     for name, row in classes.items():
         print(

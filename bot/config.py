@@ -39,6 +39,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -137,11 +138,11 @@ def _http_url(value: str) -> str:
 def _duration(value: object) -> object:
     """Deadlines: minutes, hours, days or working days ("15wd" skips weekends/holidays)."""
     match = _DURATION.match(value) if isinstance(value, str) else None
-    if match and int(match.group(1)) > 0:
+    if match and 0 < int(match.group(1)) <= _DURATION_CEILINGS[match.group(2)]:
         return value
     raise ValueError(
-        'expected a duration such as "30m", "24h", "3d" or "15wd" (working days), '
-        f"got {_show(value)}"
+        'expected a duration such as "30m", "24h", "3d" or "15wd" (working days) '
+        f"of at most {MAX_YEARS} years, got {_show(value)}"
     )
 
 
@@ -172,6 +173,40 @@ Duration = Annotated[str, BeforeValidator(_duration)]
 ItemId = Annotated[str, AfterValidator(_item_id)]
 Channel = Annotated[str, AfterValidator(_channel)]
 
+# Every number in the file has a ceiling, so that none can overflow a date, a timer or a
+# buffer once Haven runs (`inf`, or 10**30 minutes, would pass "> 0" and crash later). A
+# field's ceiling follows the unit its name ends in; a field may set a tighter `le`.
+MAX_YEARS = 100
+_DAYS = 36_525  # MAX_YEARS
+_UNIT_CEILINGS = (
+    ("_seconds", _DAYS * 86_400),
+    ("_minutes", _DAYS * 1_440),
+    ("_hours", _DAYS * 24),
+    ("_days", _DAYS),
+    ("_bytes", 1 << 40),
+    ("_ids", (1 << 63) - 1),
+)
+_DURATION_CEILINGS = {"m": _DAYS * 1_440, "h": _DAYS * 24, "d": _DAYS, "wd": _DAYS}
+_COUNT_CEILING = 1_000_000_000
+
+
+def _ceiling(field_name: str) -> int:
+    for suffix, ceiling in _UNIT_CEILINGS:
+        if field_name.endswith(suffix):
+            return ceiling
+    return _COUNT_CEILING
+
+
+def _numbers_in(value: object) -> list[int | float]:
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int | float):
+        return [value]
+    if isinstance(value, list | tuple):
+        return [number for item in value for number in _numbers_in(item)]
+    return []
+
+
 _HH_MM = 'a time of day "HH:MM" between "00:00" and "23:59"'
 _POSITIVE_INT = "an integer >= 1"
 _POSITIVE_NUMBER = "a number > 0"
@@ -191,7 +226,16 @@ def split_duration(text: str) -> tuple[int, str]:
 class _Table(BaseModel):
     """Frozen, no unknown keys, no silent type conversion."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: object, info: ValidationInfo) -> object:
+        ceiling = _ceiling(info.field_name or "")
+        for number in _numbers_in(value):
+            if abs(number) > ceiling:
+                raise ValueError(f"expected a number of at most {ceiling:,}, got {_show(number)}")
+        return value
 
 
 class Contact(_Table):
@@ -364,6 +408,11 @@ def _local_proxies() -> list[str]:
     return ["127.0.0.1", "::1"]
 
 
+# As VAPID libraries accept it (py_vapid): an address, or an https site with no path.
+_PUSH_CONTACT = re.compile(r"^(mailto:[^@\s]+@[\w-]+(\.[\w-]+)+|https://[\w-]+(\.[\w-]+)+)$")
+_HTTP_ORIGIN = re.compile(r"^http://[^/\s]+$")
+
+
 class WebSettings(_Table):
     """The web chat (adapters/web); files are limited by limits.max_item_bytes."""
 
@@ -384,6 +433,28 @@ class WebSettings(_Table):
     guess_backoff_seconds: float = Field(default=2, gt=0, description=_POSITIVE_NUMBER)
     guess_backoff_cap_seconds: float = Field(default=3600, gt=0, description=_POSITIVE_NUMBER)
     poll_seconds: float = Field(default=25, gt=0, le=60, description="a number above 0, at most 60")
+    push: bool = Field(default=False, description="true or false")
+    push_contact: str = Field(
+        default="", description='"mailto:" and an address, or "https://" and a host'
+    )
+    push_http_origins: list[str] = Field(
+        default_factory=list, description='a list of origins such as ["http://127.0.0.1:9999"]'
+    )
+
+    @model_validator(mode="after")
+    def _push_needs_a_contact(self) -> WebSettings:
+        if self.push and not _PUSH_CONTACT.match(self.push_contact):
+            raise ValueError(
+                'push_contact is required when push = true: "mailto:" and an address, or '
+                '"https://" and a host, where push services can reach the operator'
+            )
+        for origin in self.push_http_origins:
+            if not _HTTP_ORIGIN.match(origin):
+                raise ValueError(
+                    f'push_http_origins: expected an origin such as "http://127.0.0.1:9999", '
+                    f"got {_show(origin)}"
+                )
+        return self
 
 
 def _console_only() -> list[AdapterName]:

@@ -28,6 +28,7 @@ from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
 from bot.evidence.report_desk import PreparedReport, ReportDesk
+from bot.evidence.timeline import CHAT_LIMIT
 from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
 from bot.search.desk import Found, SearchDesk
@@ -188,8 +189,11 @@ class Dispatcher:
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)
-        listing = _is_command(inbound, "evidence")
-        contradicted = await self.evidence.vet_listing(inbound) if listing else None
+        contradicted = None
+        if _is_command(inbound, "evidence"):
+            contradicted = await self.evidence.vet_listing(inbound)
+        elif _is_command(inbound, "timeline"):
+            contradicted = await self.evidence.vet_timeline(inbound, CHAT_LIMIT)
         exported = await self.exports.prepare(inbound) if _is_command(inbound, "export") else None
         found = await self.searches.prepare(inbound) if _is_command(inbound, "search") else None
         erasure = await self.erasures.answer(inbound)
@@ -329,7 +333,7 @@ class Dispatcher:
             await self.memos.memo(conn, turn, inbound.args)
             self._resume_if_new(turn, is_new)
         elif _is_command(inbound, "timeline"):
-            await self.memos.timeline(conn, turn)
+            await self.memos.timeline(conn, turn, work.contradicted or {})
             self._resume_if_new(turn, is_new)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)

@@ -39,14 +39,21 @@ from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
 from bot.delivery.ratelimit import RateBudget
-from bot.delivery.web_records import WebRecords, web_secret
+from bot.delivery.web_records import WebRecords, web_push_key, web_secret
 from bot.dispatch import Dispatcher, DispatchSettings
 from bot.events import ChatKind, ChatRef, Inbound
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export import EXPORTS_DIR
 from bot.evidence.export_desk import ExportDesk
 from bot.evidence.intake import Evidence, EvidenceSettings
-from bot.evidence.keyfiles import KeySetupError, log_origin, open_keyring, open_log_key
+from bot.evidence.keyfiles import (
+    PUBLIC_KEY_FILE,
+    KeySetupError,
+    log_origin,
+    open_keyring,
+    open_log_key,
+    publish_public_key,
+)
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
 from bot.evidence.stamping import Stamper
@@ -69,9 +76,10 @@ from bot.staff.retrieval import RetrievalDesk
 from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
 from bot.staff.unanswered import UnansweredQuestions
+from storage import ledger
 from storage.blobs import Blobs
 from storage.coordinator import Coordinator
-from storage.data_dir import prepare_data_dir
+from storage.data_dir import prepare_data_dir, private_file
 from storage.database import Database
 from storage.keys import KeyRing
 from storage.secret_files import SecretFileError
@@ -80,7 +88,7 @@ if TYPE_CHECKING:
     from adapters.health import HealthServer
     from adapters.slack import SlackOptions
     from adapters.telegram import TelegramOptions
-    from adapters.web import WebOptions
+    from adapters.web import PushOptions, WebOptions
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +417,7 @@ def web_options(config: Config) -> WebOptions:
     prepare_data_dir(config.data_dir)
     try:
         secret = web_secret(config.data_dir)
+        push = web_push_options(config) if web.push else None
     except SecretFileError as exc:
         raise StartupError(str(exc)) from None
     return WebOptions(
@@ -431,6 +440,20 @@ def web_options(config: Config) -> WebOptions:
         guess_backoff_seconds=web.guess_backoff_seconds,
         guess_backoff_cap_seconds=web.guess_backoff_cap_seconds,
         poll_seconds=web.poll_seconds,
+        push=push,
+    )
+
+
+def web_push_options(config: Config) -> PushOptions:
+    """Web Push for the web chat: the VAPID key (web-push.key in the data directory,
+    created on first start) and the operator's contact."""
+    from adapters.web import PushOptions
+
+    web = config.adapters.web
+    return PushOptions(
+        private_key=web_push_key(config.data_dir),
+        contact=web.push_contact,
+        http_origins=frozenset(origin.lower() for origin in web.push_http_origins),
     )
 
 
@@ -472,10 +495,29 @@ def rate_budgets_of(config: Config) -> dict[str, RateBudget]:
 
 
 async def _open_keys(config: Config, db: Database) -> tuple[KeyRing, Ed25519PrivateKey]:
+    """Both keys, checked against the store; the log checked whole at its end; the log's
+    public key published on the first start (``haven verify --key`` needs the file)."""
     try:
-        return await open_keyring(config, db), await open_log_key(config, db)
+        keyring, log_key = await open_keyring(config, db), await open_log_key(config, db)
     except KeySetupError as exc:
         raise StartupError(str(exc)) from None
+    await _check_log_length(db)
+    if not (config.data_dir / PUBLIC_KEY_FILE).exists():
+        publish_public_key(config, log_key)
+    return keyring, log_key
+
+
+async def _check_log_length(db: Database) -> None:
+    """Refuse a log shorter than its own leaf hashes or a head it signed: its newest
+    leaves were deleted, and every new entry would be appended where they were."""
+    async with db.transaction() as conn:
+        stored, known = await ledger.tree_size(conn), await ledger.known_size(conn)
+    if stored < known:
+        raise StartupError(
+            f"the evidence log holds {stored} entries, but it had {known} (signed or "
+            f"hashed): its newest entries were deleted; restore the database from a "
+            "backup and run `haven audit verify`"
+        )
 
 
 def build_adapters(
@@ -644,6 +686,8 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
     """Logs go to a file in the data directory, so they never interleave with the chat."""
+    # Created 0600 first: the log names cases, staff and files.
+    private_file(data_dir / "haven.log")
     handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()

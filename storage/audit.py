@@ -8,7 +8,9 @@ stood when the audit began (appends made meanwhile are left for the next audit):
   or node is found where it is, once (a parent is checked against the *stored* children,
   so one changed leaf is one finding, not one per level above it);
 - the signed tree heads: each root equals the root recomputed at that size, and each
-  signature verifies with the log's public key;
+  signature verifies with the log's public key; the log checked is as long as the
+  longest of its leaf rows, its leaf hashes and its heads, so a deleted newest leaf row
+  is a missing leaf, and a head over more leaves than the rows hold is reported;
 - the records: each evidence item row rebuilds its leaf byte for byte (changed metadata,
   an item moved to another leaf), each custody row likewise, and no leaf lacks its row;
 - the content: each item's blob exists and is intact, decrypts with its case's key and
@@ -117,7 +119,10 @@ class _Audit:
 
     async def run(self) -> list[Finding]:
         async with self.db.transaction() as conn:
-            size = await ledger.tree_size(conn)
+            # The length the log is known to have had, not just its last leaf row: a
+            # deleted newest leaf is then a missing leaf (its hash and heads remain).
+            size = await ledger.known_size(conn)
+            stored = await ledger.tree_size(conn)
         soundness = SqliteSoundness.open_for(self.db, CHUNK_LEVEL)
         try:
             await self._check_chunks(size, soundness)
@@ -125,7 +130,7 @@ class _Audit:
             if soundness is not None:
                 soundness.close()
         await self._check_upper_levels(size)
-        await self._check_heads(size)
+        await self._check_heads(stored)
         return self.findings
 
     async def _check_chunks(self, size: int, soundness: SqliteSoundness | None) -> None:

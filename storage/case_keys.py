@@ -57,6 +57,12 @@ async def any_stored(conn: AsyncConnection) -> bool:
     return bool((await conn.execute(select(exists().select_from(case_keys)))).scalar())
 
 
+async def wrapping_key_ids(conn: AsyncConnection) -> set[str]:
+    """The ids of the master keys that wrap the stored (not erased) case keys."""
+    query = select(case_keys.c.master_key_id).where(case_keys.c.wrapped_key.is_not(None)).distinct()
+    return {str(key_id) for (key_id,) in (await conn.execute(query)).all()}
+
+
 _ROW = Prepared(
     select(case_keys.c.wrapped_key, case_keys.c.master_key_id).where(
         case_keys.c.case_id == bindparam("case_key")

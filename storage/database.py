@@ -102,6 +102,32 @@ class Database:
         async with self._group.transaction() as conn:
             yield conn
 
+    async def flush_erased(self) -> bool:
+        """After an erasure (or a retention run) has committed: leave no copy of what it
+        destroyed in the database's files. Whether the WAL was emptied.
+
+        On SQLite every connection runs with ``secure_delete`` on, so what the erasure
+        deleted or overwrote is zeroed in its pages; but the pages as they were before
+        still sit in the write-ahead log (and the zeroed ones only there) until a
+        checkpoint. This checkpoints the WAL into the database file and truncates it, so a
+        copy of ``haven.db`` and ``-wal`` taken a moment later holds none of it. A reader
+        holding an older snapshot (an audit under way) can keep the checkpoint from
+        completing: then False, and the next checkpoint completes it.
+
+        On PostgreSQL nothing here holds in the same way, and this does nothing. An
+        UPDATE or DELETE leaves the old row version as a dead tuple in the table's pages
+        until VACUUM reclaims the space, and even then the bytes may stay on disk until
+        the page is rewritten; the WAL segments and any WAL archive or base backup keep
+        them for as long as they are kept. What protects an erased case there is the
+        crypto-shredding (its data key is gone, so its ciphertext is noise) and the
+        server's own policy: autovacuum, WAL retention, encrypted storage and backups
+        (README: "Erasure and the database files").
+        """
+        if self._group is None:
+            return True
+        busy, _frames, _done = await self._group.checkpoint()
+        return busy == 0
+
     async def close(self) -> None:
         if self._group is not None:
             await self._group.close()

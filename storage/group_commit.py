@@ -104,6 +104,26 @@ class GroupCommit:
             self._hand_over()
         await asyncio.shield(committed)
 
+    async def checkpoint(self) -> tuple[int, int, int]:
+        """End any open group (committing it), then checkpoint the WAL into the database
+        file and truncate it: SQLite's (busy, WAL frames, frames checkpointed)."""
+        async with self._lock:
+            if self._closed:
+                raise DatabaseClosed("the database is closed")
+            if self._open_group:
+                await self._end_group()
+            await self._open_idle()
+            driver = self._live_driver()
+            row = await driver.on_thread(_checkpoint_truncate, driver.in_place)
+            return (int(row[0]), int(row[1]), int(row[2]))
+
+    async def _open_idle(self) -> None:
+        """The connection, with no group open on it: a fresh one begins the engine's
+        transaction (BEGIN IMMEDIATE), which is ended at once, as an empty group is."""
+        if self._conn is None:
+            await self._open()
+            await self._end_group()
+
     async def close(self) -> None:
         async with self._lock:
             self._closed = True
@@ -227,6 +247,11 @@ async def _savepoint(conn: AsyncConnection, member: int) -> AsyncIterator[None]:
             raw.execute(f"RELEASE {name}")
         raise
     raw.execute(f"RELEASE {name}")
+
+
+def _checkpoint_truncate(raw: Any) -> tuple[Any, ...]:
+    row = raw.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    return tuple(row)
 
 
 def _outer_alive(conn: AsyncConnection) -> bool:

@@ -47,7 +47,7 @@ from storage.merkle import (
     sign_tree_head,
 )
 from storage.prepared import Prepared
-from storage.schema import ledger_leaves, ledger_nodes, tree_heads
+from storage.schema import custody_events, evidence_items, ledger_leaves, ledger_nodes, tree_heads
 from storage.tlog import Checkpoint, sign_checkpoint
 
 # Any fixed 64-bit number; it only has to differ from other advisory locks Haven takes.
@@ -113,6 +113,27 @@ async def tree_size(conn: AsyncConnection) -> int:
     """Leaves in the log. The primary key index answers this without a scan."""
     ((last,),) = await _TREE_SIZE.rows(conn, {})
     return 0 if last is None else int(last) + 1
+
+
+async def known_size(conn: AsyncConnection) -> int:
+    """How many leaves the log is known to have had: the most its leaf rows, its leaf
+    hashes, the item and custody rows that name a leaf, and its signed heads vouch for.
+    Deleting the newest leaf rows shortens :func:`tree_size` without a trace in the
+    leaves that remain; what else names them still says how long the log was. (Each
+    maximum is read from an index.)"""
+    hashed = select(func.max(ledger_nodes.c.node_index)).where(ledger_nodes.c.level == 0)
+    named = [
+        hashed,
+        select(func.max(evidence_items.c.leaf_index)),
+        select(func.max(custody_events.c.leaf_index)),
+    ]
+    lasts = [(await conn.execute(query)).scalar() for query in named]
+    signed = (await conn.execute(select(func.max(tree_heads.c.tree_size)))).scalar()
+    return max(
+        await tree_size(conn),
+        *(0 if last is None else int(last) + 1 for last in lasts),
+        int(signed or 0),
+    )
 
 
 async def root(conn: AsyncConnection, size: int | None = None) -> bytes:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
@@ -50,8 +51,12 @@ def load_log_key(path: Path) -> Ed25519PrivateKey:
         raise LogKeyError(str(exc)) from None
     try:
         key = load_pem_private_key(pem, password=None)
-    except (ValueError, TypeError):
-        raise LogKeyError(f"log signing key {path} is not a PEM private key") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        # A damaged file can parse far enough to name an algorithm nobody supports.
+        raise LogKeyError(
+            f"log signing key {path} is damaged (not a readable PEM private key); "
+            "restore it from your backup"
+        ) from None
     if not isinstance(key, Ed25519PrivateKey):
         raise LogKeyError(f"log signing key {path} is not an Ed25519 key")
     return key

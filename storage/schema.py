@@ -526,6 +526,29 @@ web_mailbox = Table(
     Index("web_mailbox_by_chat", "chat_id", "id"),
 )
 
+# A browser's Web Push subscription for a web chat (migration 0020_web_push): where its
+# push service takes notifications (`endpoint`, an https URL) and the keys they are
+# encrypted to. Personal data: never logged, deleted when the case is erased or when the
+# push service says the subscription is gone. `due_at` is set, in the transaction that
+# posts a message while no page of the chat is open, to say a notification is owed; a
+# sender claims it by moving it a lease ahead, and clears it once the push service took
+# the notification (or moves it on, with `attempts` counted, to try again later).
+web_push_subscriptions = Table(
+    "web_push_subscriptions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("chat_id", String(64), ForeignKey("web_chats.chat_id"), nullable=False),
+    Column("endpoint", String(1024), nullable=False),
+    Column("p256dh", String(128), nullable=False),
+    Column("auth", String(64), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("due_at", UtcDateTime, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("created_at", UtcDateTime, nullable=False),
+    UniqueConstraint("chat_id", "endpoint", name="web_push_one_per_browser"),
+    Index("web_push_due", "due_at"),
+)
+
 # ---- blobs in the database, for PostgreSQL deployments (migration 0010) -----------------
 
 # With PostgreSQL, instances on different hosts share nothing but the database, so the

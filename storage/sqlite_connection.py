@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiosqlite
@@ -34,8 +35,11 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.data_dir import narrow_if_present, private_file
+
 BEGIN = "BEGIN IMMEDIATE"
 BUSY_TIMEOUT_MS = 10_000
+SIDE_FILES = ("-wal", "-shm", "-journal")
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -86,6 +90,10 @@ class InlineConnection(aiosqlite.Connection):
 
     async def _on_thread(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return await super()._execute(fn, *args, **kwargs)  # type: ignore[no-untyped-call]
+
+    async def on_thread(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Run ``fn`` on the connection's thread: for calls that may wait on the disk."""
+        return await self._on_thread(fn, *args)
 
     async def _begin(
         self, connection: sqlite3.Connection, execute: Callable[..., Any], *args: Any
@@ -144,6 +152,7 @@ def connector_for(path: str) -> Callable[[], Awaitable[InlineConnection]]:
     """SQLAlchemy's ``async_creator`` for the database file at ``path``."""
 
     def connect() -> sqlite3.Connection:
+        private_database_files(path)
         # isolation_level=None: no implicit BEGIN; see begin_immediate.
         return sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
@@ -157,6 +166,19 @@ def connector_for(path: str) -> Callable[[], Awaitable[InlineConnection]]:
     return create
 
 
+def private_database_files(path: str) -> None:
+    """The database file made 0600 before SQLite opens it. SQLite gives the WAL and
+    shared-memory files it creates the database file's mode, so they are private too;
+    ones left at another mode are narrowed. (The database holds plaintext: answers, staff
+    notes, senders and file names.)"""
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    database = Path(path)
+    private_file(database)
+    for suffix in SIDE_FILES:
+        narrow_if_present(database.with_name(database.name + suffix))
+
+
 def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
@@ -164,6 +186,10 @@ def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # would survive a crash of the process but not of the machine.)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # What a transaction deletes or overwrites (an erased case's answers, its wrapped
+    # key, a sent message's text) is overwritten with zeros in the page, not left in
+    # free space where a copy of the file would still hold it.
+    cursor.execute("PRAGMA secure_delete=ON")
     # Calls made in place must never wait: a busy write lock sends BEGIN to the thread.
     cursor.execute("PRAGMA busy_timeout=0")
     cursor.close()

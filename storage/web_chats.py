@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import RowMapping, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage import web_push
 from storage.schema import cases, web_chats, web_mailbox
 
 PLATFORM = "web"
@@ -78,9 +79,12 @@ async def since(
 
 
 async def forget_case(conn: AsyncConnection, case_id: int) -> int:
-    """Delete the mailbox of the web chat case ``case_id`` was opened in; rows deleted."""
+    """Delete the mailbox of the web chat case ``case_id`` was opened in, and its
+    browsers' push subscriptions (personal data, and nothing is left to notify of);
+    mailbox rows deleted."""
     chat = select(cases.c.chat_id).where(cases.c.id == case_id, cases.c.platform == PLATFORM)
     done = await conn.execute(delete(web_mailbox).where(web_mailbox.c.chat_id.in_(chat)))
+    await web_push.forget_case(conn, case_id)
     return done.rowcount or 0
 
 

@@ -465,3 +465,65 @@ def test_ocr_cannot_be_turned_on_in_this_build(tmp_path: Path) -> None:
     assert (
         load_config(write(tmp_path, "[search]\nocr = false\n"), environ=NO_ENV).search.ocr is False
     )
+
+
+def _numeric_fields(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every number-valued key of the scalar tables, as a path of table names and the key."""
+    found: list[tuple[str, ...]] = []
+    for name, info in model.model_fields.items():
+        annotation = info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            found += _numeric_fields(annotation, (*prefix, name))
+        elif annotation in (int, float) and prefix:
+            found.append((*prefix, name))
+    return found
+
+
+NUMERIC_FIELDS = _numeric_fields(Config)
+
+
+def test_every_numeric_key_is_found() -> None:
+    assert ("escalation", "repeat_minutes") not in NUMERIC_FIELDS  # a list of tables
+    assert ("adapters", "web", "poll_seconds") in NUMERIC_FIELDS
+    assert len(NUMERIC_FIELDS) > 20
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "1e300", str(10**30)])
+@pytest.mark.parametrize("key", NUMERIC_FIELDS, ids=".".join)
+def test_every_number_is_bounded(tmp_path: Path, key: tuple[str, ...], value: str) -> None:
+    """`inf` or a huge number once passed "> 0" and crashed Haven after it had created the
+    database and the keys (OverflowError)."""
+    message = error_of(tmp_path, f"[{'.'.join(key[:-1])}]\n{key[-1]} = {value}\n")
+    assert ".".join(key) + ": expected" in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '[[escalation.levels]]\nchannels = ["console:staff"]\ntimeout_minutes = inf\n',
+        '[[escalation.levels]]\nchannels = ["console:staff"]\ntimeout_minutes = '
+        + str(10**30)
+        + "\n",
+        "[adapters.telegram]\nstaff_chat_ids = [" + str(10**30) + "]\n",
+        '[deadlines]\nvenue_preservation = "99999999999999d"\n',
+    ],
+)
+def test_numbers_in_lists_and_durations_are_bounded(tmp_path: Path, text: str) -> None:
+    error_of(tmp_path, text)
+
+
+def test_the_largest_allowed_numbers_do_not_overflow(tmp_path: Path) -> None:
+    """At the ceilings, the durations still make a date Haven can use."""
+    config = load_config(
+        write(
+            tmp_path,
+            '[[escalation.levels]]\nchannels = ["console:staff"]\n'
+            "timeout_minutes = 52596000\nrepeat_minutes = 52596000\n"
+            "[retention]\nclosed_case_days = 36525\n",
+        ),
+        environ=NO_ENV,
+    )
+    level = config.escalation.levels[0]
+    now = dt.datetime.now(dt.UTC)
+    assert now + dt.timedelta(minutes=level.timeout_minutes) > now
+    assert now + dt.timedelta(days=config.retention.closed_case_days) > now

@@ -2,6 +2,6 @@
 
 from adapters.web.adapter import WebAdapter
 from adapters.web.intake import PLATFORM
-from adapters.web.options import WebOptions
+from adapters.web.options import PushOptions, WebOptions
 
-__all__ = ["PLATFORM", "WebAdapter", "WebOptions"]
+__all__ = ["PLATFORM", "PushOptions", "WebAdapter", "WebOptions"]

@@ -28,8 +28,20 @@ from adapters.web.gate import LANG_COOKIE, Gate, Refused
 from adapters.web.intake import PLATFORM, Intake, Turns
 from adapters.web.live import Hub, Live, Posted
 from adapters.web.options import WebOptions
-from adapters.web.page import STATIC_TYPES, PageSettings, locale_of, render, static_file
+from adapters.web.page import (
+    MANIFEST,
+    SERVICE_WORKER,
+    STATIC_TYPES,
+    PageSettings,
+    locale_of,
+    manifest,
+    render,
+    service_worker,
+    static_file,
+)
+from adapters.web.pusher import Pusher
 from adapters.web.records import ChatRecords
+from adapters.web.subscriptions import Subscriptions
 from adapters.web.tokens import Signer
 from bot.adapter import AdapterStartError, DeliveryError, InboundHandler
 from bot.events import ChatKind, Outbound
@@ -38,7 +50,8 @@ log = logging.getLogger(__name__)
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+    "connect-src 'self'; worker-src 'self'; manifest-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
 )
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
@@ -70,6 +83,8 @@ class WebAdapter:
         self.intake = Intake(self.gate, self.turns)
         self.access = Access(self.gate, records, self.hub, self.turns)
         self.live = Live(self.gate, records, self.hub)
+        self.subscriptions = Subscriptions(self.gate, records, options.push)
+        self.pusher = None if options.push is None else Pusher(options.push, records)
         self._runner: web.AppRunner | None = None
         self._closed = asyncio.Event()
         self.port = 0
@@ -90,6 +105,8 @@ class WebAdapter:
                 f"web: cannot listen on {self.options.listen}: {exc.strerror}"
             ) from exc
         self.port = self._runner.addresses[0][1]
+        if self.pusher is not None:
+            self.pusher.start()  # first sends what was owed when Haven last stopped
         log.info("web: serving the chat page on %s:%d", host, self.port)
 
     async def wait_closed(self) -> None:
@@ -102,6 +119,8 @@ class WebAdapter:
             await self._runner.cleanup()
             self._runner = None
         await self.turns.drain()
+        if self.pusher is not None:
+            await self.pusher.stop()  # what it had not sent is owed still, in the database
         self._closed.set()
 
     def application(self) -> web.Application:
@@ -111,6 +130,8 @@ class WebAdapter:
         routes.add_get("/c/{chat}", self.page)
         routes.add_get("/static/{name}", self.static)
         routes.add_get("/favicon.ico", self.no_icon)
+        routes.add_get(SERVICE_WORKER, self.service_worker)
+        routes.add_get(MANIFEST, self.manifest)
         routes.add_post("/api/start", self.access.start)
         routes.add_post("/api/resume", self.access.resume)
         routes.add_post("/api/passphrase", self.access.passphrase)
@@ -123,6 +144,8 @@ class WebAdapter:
         routes.add_get("/api/live", self.live.socket)
         routes.add_get("/api/poll", self.live.poll)
         routes.add_get("/api/file/{message}", self.file)
+        routes.add_post("/api/push", self.subscriptions.subscribe)
+        routes.add_post("/api/push/off", self.subscriptions.unsubscribe)
         return app
 
     @web.middleware
@@ -158,6 +181,7 @@ class WebAdapter:
             max_upload_bytes=self.options.max_upload_bytes,
             max_text_chars=self.options.max_text_chars,
             quick_exit_url=self.options.quick_exit_url,
+            push_key="" if self.pusher is None else self.pusher.public_key,
         )
         response.text = render(locale, settings)
         if asked == locale:
@@ -175,6 +199,20 @@ class WebAdapter:
 
     async def no_icon(self, _request: web.Request) -> web.Response:
         return web.Response(status=204)
+
+    async def service_worker(self, _request: web.Request) -> web.Response:
+        """The service worker that shows notifications: served from the root so that its
+        scope is the whole page, and only when notifications are on."""
+        if self.pusher is None:
+            raise Refused(404, "not_found")
+        return web.Response(body=service_worker(), content_type="text/javascript", charset="utf-8")
+
+    async def manifest(self, request: web.Request) -> web.Response:
+        """What a phone needs to add the page to its home screen (iOS allows notifications
+        only there)."""
+        remembered = request.cookies.get(LANG_COOKIE, "")
+        locale = locale_of("", remembered, "", self.options.default_locale)
+        return web.Response(text=manifest(locale), content_type="application/manifest+json")
 
     async def file(self, request: web.Request) -> web.StreamResponse:
         """A file Haven sent (an export), to the chat it was sent to only."""
@@ -201,13 +239,24 @@ class WebAdapter:
             if await self.gate.chat(chat_id) is None:
                 raise DeliveryError("web: no such chat", permanent=True)
             body = json.dumps(_body(message))
-            message_id, previous = await self.records.post(chat_id, body)
+            notify = self._notify(chat_id, message)
+            message_id, previous = await self.records.post(chat_id, body, notify=notify)
         except DeliveryError:
             raise
         except Exception as exc:  # the database is busy or gone: the outbox tries again
             raise DeliveryError(f"web: could not keep the message ({type(exc).__name__})") from exc
         self.hub.posted(chat_id, Posted(message_id, previous, body))
+        if notify and self.pusher is not None:
+            self.pusher.wake()
         return str(message_id)
+
+    def _notify(self, chat_id: str, message: Outbound) -> bool:
+        """A notification for a new message nobody is there to see (an edit answers
+        something the person just did on the page)."""
+        push = self.options.push
+        if push is None or message.edit_of.isdigit():
+            return False
+        return not self.hub.watched(chat_id, push.grace_seconds)
 
 
 def _body(message: Outbound) -> dict[str, Any]:

@@ -16,7 +16,9 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 CLOSE_LOCKED = 4001  # the page shows the locked screen rather than reconnecting
 _CATCH_UP_SECONDS = 15.0  # a page also rereads its mailbox this often (other instances)
 _QUEUE = 256
+_LEFT_KEPT = 10_000  # chats whose last page left lately; older ones count as long gone
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,20 @@ Waiting = asyncio.Queue[News]
 
 
 class Hub:
-    """The open pages of each chat, waiting for what is posted to their mailbox."""
+    """The open pages of each chat, waiting for what is posted to their mailbox, and when
+    the last page of a chat left (a page may be between two long polls)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._waiting: dict[str, set[Waiting]] = defaultdict(set)
+        self._left: OrderedDict[str, float] = OrderedDict()
+        self._clock = clock
+
+    def watched(self, chat_id: str, grace_seconds: float) -> bool:
+        """Whether a page of the chat is open here, or left less than `grace_seconds` ago."""
+        if self._waiting.get(chat_id):
+            return True
+        left = self._left.get(chat_id)
+        return left is not None and self._clock() - left < grace_seconds
 
     def join(self, chat_id: str) -> Waiting:
         queue: Waiting = asyncio.Queue(_QUEUE)
@@ -79,6 +92,10 @@ class Hub:
         waiting.discard(queue)
         if not waiting:
             del self._waiting[chat_id]
+            self._left[chat_id] = self._clock()
+            self._left.move_to_end(chat_id)
+            while len(self._left) > _LEFT_KEPT:
+                self._left.popitem(last=False)
 
     def posted(self, chat_id: str, posted: Posted) -> None:
         self._tell(chat_id, posted)

@@ -6,6 +6,29 @@ from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
+class PushOptions:
+    """Web Push, when the operator turned it on. `private_key` is the VAPID key (PEM, from
+    a file in the data directory that only Haven can read); `contact` is the operator's
+    "mailto:" or "https:" address that push services are given (RFC 8292 requires one).
+    Subscriptions must name an https endpoint on a public host; `http_origins` lists
+    origins allowed besides (a test's fake push service on 127.0.0.1, never production).
+    """
+
+    private_key: bytes = field(repr=False)
+    contact: str
+    http_origins: frozenset[str] = frozenset()
+    per_chat: int = 5  # browsers one chat may subscribe
+    ttl_seconds: int = 24 * 3600  # how long a push service keeps it for an offline device
+    attempts: int = 8
+    backoff_seconds: float = 30.0
+    backoff_cap_seconds: float = 3600.0
+    # A page that left less than this ago may be reconnecting (a long poll between two
+    # requests, a WebSocket after a network change): no notification yet.
+    grace_seconds: float = 30.0
+    timeout_seconds: float = 15.0
+
+
+@dataclass(frozen=True)
 class WebOptions:
     """What the adapter needs. `secret` signs cookies and CSRF tokens (at least 32 bytes,
     from a file in the data directory that only Haven can read)."""
@@ -32,3 +55,4 @@ class WebOptions:
     guess_backoff_cap_seconds: float = 3600.0
     poll_seconds: float = 25.0
     history: int = 200  # messages a page shows again on opening
+    push: PushOptions | None = None  # None: no browser notifications

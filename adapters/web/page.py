@@ -18,6 +18,8 @@ STATIC = Path(__file__).with_name("static")
 TEXTS = Path(__file__).with_name("texts.toml")
 LOCALES = ("zh-CN", "en")
 STATIC_TYPES = {"app.js": "text/javascript", "app.css": "text/css"}
+SERVICE_WORKER = "/sw.js"
+MANIFEST = "/manifest.webmanifest"
 
 
 @cache
@@ -39,6 +41,11 @@ def static_file(name: str) -> bytes | None:
     return (STATIC / name).read_bytes()
 
 
+@cache
+def service_worker() -> bytes:
+    return (STATIC / "sw.js").read_bytes()
+
+
 @dataclass(frozen=True)
 class PageSettings:
     csrf: str
@@ -46,6 +53,7 @@ class PageSettings:
     max_upload_bytes: int
     max_text_chars: int
     quick_exit_url: str
+    push_key: str = ""  # the VAPID public key; empty: notifications are off
 
 
 def locale_of(asked: str, remembered: str, accept_language: str, default: str) -> str:
@@ -70,6 +78,7 @@ def render(locale: str, settings: PageSettings) -> str:
         "maxUpload": settings.max_upload_bytes,
         "maxUploadShown": _size(settings.max_upload_bytes),
         "quickExit": settings.quick_exit_url,
+        "pushKey": settings.push_key,
         "locale": locale,
         "texts": words,
     }
@@ -81,6 +90,21 @@ def render(locale: str, settings: PageSettings) -> str:
         shown = value if key == "config" else html.escape(value)
         page = page.replace("{{" + key + "}}", shown)
     return page
+
+
+def manifest(locale: str) -> str:
+    words = texts()[locale]
+    return json.dumps(
+        {
+            "name": words["title"],
+            "short_name": words["title"],
+            "lang": locale,
+            "start_url": "/",
+            "scope": "/",
+            "display": "standalone",
+        },
+        ensure_ascii=False,
+    )
 
 
 def _size(size: int) -> str:

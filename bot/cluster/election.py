@@ -72,7 +72,9 @@ class ReceiverElection:
         try:
             await self.adapter.start_receiving()
         except Exception:
-            log.exception("%s: could not start receiving; letting another instance try")
+            log.exception(
+                "%s: could not start receiving; letting another instance try", self.platform
+            )
             await self._step_down()
             await asyncio.sleep(self.retry_seconds)
             return

@@ -1,11 +1,12 @@
 """The danger-signal classifier at run time: plain-data weights, scored in pure Python.
 
 The weights are trained with scikit-learn by bot/conversation/signal_training.py and kept in
-bot/content/signals-model.json: for each character n-gram its inverse document frequency
-and one weight per crisis class, an intercept per class, and two thresholds per class
-chosen on the validation split. Scoring repeats exactly what scikit-learn's
-TfidfVectorizer (sublinear term frequency, L2 norm) and one logistic regression per class
-compute, so the running bot needs neither scikit-learn nor a pickled object.
+bot/content/signals-model.json: for each feature (a character n-gram, an English word or
+word pair) its inverse document frequency and one weight per crisis class, an intercept
+per class, and two thresholds per class chosen on the validation split. Scoring repeats
+exactly what scikit-learn's TfidfVectorizer (sublinear term frequency, L2 norm) and one
+logistic regression per class compute, so the running bot needs neither scikit-learn nor
+a pickled object.
 
 One class at a time (one-vs-rest), so a message can carry several: a 16-year-old being
 blackmailed is both `minor` and `extortion`. Each class's probability falls in one of
@@ -66,7 +67,7 @@ class _Document(BaseModel):
     classes: tuple[str, ...]
     intercepts: tuple[float, ...]
     thresholds: dict[str, _Zones]
-    # n-gram → (idf, weight of each class in `classes` order)
+    # feature → (idf, weight of each class in `classes` order)
     features: dict[str, tuple[float, ...]]
 
 

@@ -1,7 +1,7 @@
 """What the danger-signal classifier sees of a message: folded text cut into character n-grams.
 
-One recipe serves the training script (bot/signal_training.py, which hands it to
-scikit-learn as its analyzer) and the scorer in the running bot (bot/signal_model.py), so
+One recipe serves the training script (signal_training.py, which hands it to
+scikit-learn as its analyzer) and the scorer in the running bot (signal_model.py), so
 the two can never disagree about what a feature is.
 
 Folding: Unicode NFKC (full-width forms become plain ones), case folding, traditional
@@ -17,7 +17,10 @@ Ages become one of two marks, under 18 or not: "我才15岁", "I'm 16", "a 14 ye
 other. A handful of examples then teaches every age, and "room 1602" or "16:30" is no
 age at all.
 
-Besides the n-grams, one constant feature (SHORT_PRIOR) stands for the message as a whole.
+Besides the character n-grams, each Latin-script word and each pair of neighbouring words
+is a feature of its own (marked so it never equals an n-gram): "end it" as two words says
+more than the n-grams " end" and "it ", which also sit in "weekend item". One constant
+feature (SHORT_PRIOR) stands for the message as a whole.
 
 Character n-grams work for Chinese without cutting it into words, and for English slang,
 typos and run-together words, which a word list would miss.
@@ -29,12 +32,13 @@ import re
 import unicodedata
 from collections import Counter
 from functools import cache
+from itertools import pairwise
 
 import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-age-prior-1"
+RECIPE = "char-ngrams-words-age-prior-2"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
@@ -45,6 +49,9 @@ ADULT_AGE = "\ue011"
 # share is the larger the shorter the message, so the model learns how little two words
 # ("你好", "good night") may say, instead of letting one n-gram of them decide.
 SHORT_PRIOR = "\ue030"
+# Word features start with these marks: one word, two neighbouring words.
+WORD_MARK = "\ue040"
+PAIR_MARK = "\ue041"
 SHORT_PRIOR_COUNT = 20
 _HAN_NUMBER = "[一二两三四五六七八九十]{1,3}"
 _EN_NUMBER = (
@@ -75,6 +82,9 @@ _HAN_DIGITS = {
 }
 _EN_VALUES = {word: 10 + index for index, word in enumerate(_EN_NUMBER.split("|"))}
 _SPACES = re.compile(r" +")
+# A Latin-script word of the folded text (ages already marked; Han text has no spaces to
+# cut it by, and its character n-grams already are its words).
+_WORDS = re.compile(r"[a-z0-9\ue010\ue011]+")
 _SCRIPT_CHANGE = re.compile(r"(?<=[\u3400-\u9fff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u9fff])")
 
 
@@ -150,13 +160,20 @@ def fold(text: str) -> str:
 
 
 def ngrams(text: str) -> list[str]:
-    """Every character n-gram of the folded text, n in NGRAM_RANGE, spaces included."""
+    """Every character n-gram of the folded text (n in NGRAM_RANGE, spaces included), its
+    Latin-script words and word pairs, and the short-message prior."""
     folded = fold(text)
     low, high = NGRAM_RANGE
     grams: list[str] = []
     for n in range(low, high + 1):
         grams.extend(folded[i : i + n] for i in range(len(folded) - n + 1))
-    return [gram for gram in grams if gram.strip()] + [SHORT_PRIOR] * SHORT_PRIOR_COUNT
+    words = _WORDS.findall(folded)
+    return (
+        [gram for gram in grams if gram.strip()]
+        + [WORD_MARK + word for word in words]
+        + [f"{PAIR_MARK}{first} {second}" for first, second in pairwise(words)]
+        + [SHORT_PRIOR] * SHORT_PRIOR_COUNT
+    )
 
 
 def counts(text: str) -> Counter[str]:

@@ -16,10 +16,11 @@ What it does, all deterministic, so the same corpus always gives the same file:
 2. Prune: n-grams whose weights are all tiny are dropped and the model is fitted again
    on the n-grams kept, so the file stays small and the stored weights are exactly what
    was trained (the scorer's L2 norm runs over the same n-grams as the fit's).
-3. Two thresholds per class, chosen on the validation split: `ask` is where recall
-   reaches its target (the direct question catches what the model is unsure of), raised
-   where more than a set share of ordinary messages would reach it; `clear` is where the
-   messages above it are nearly all of the class, so a crisis reply is not given on a guess.
+3. Two thresholds per class, chosen on the validation split: `ask` starts where recall
+   reaches its target (the direct question catches what the model is unsure of) and is
+   raised, where that loses the fewest crisis messages, until at most a set share of
+   ordinary messages would be asked about by any class; `clear` is where the messages
+   above it are nearly all of the class, so a crisis reply is not given on a guess.
 
 The test split is never read here.
 """
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -43,16 +45,20 @@ from bot.conversation.signal_model import MODEL_PATH
 from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, ngrams
 
 # Regularisation: smaller is smoother. Chosen on the validation split.
-C = 16.0
+C = 64.0
 MIN_DF = 2
 # An n-gram whose largest weight over the classes is below this is dropped.
 PRUNE_BELOW = 0.08
 DIGITS = 5
-# Validation recall the `ask` threshold aims for, per class: self-harm highest, because
+# Validation recall the `ask` threshold starts from, per class: self-harm highest, because
 # a kind question asked once too often costs far less than a missed cry for help...
 RECALL_TARGET = {"self_harm": 0.97, "threat": 0.92, "extortion": 0.92, "minor": 0.92}
-# ...unless more than this share of ordinary validation messages would be asked about.
-ORDINARY_ASK_CAP = {"self_harm": 0.05, "threat": 0.02, "extortion": 0.02, "minor": 0.02}
+# ...but at most this share of ordinary validation messages may be asked about (by any
+# class: the person sees one question, whichever class asks it). Thresholds are raised,
+# one ordinary message at a time, where that loses the fewest crisis messages.
+ORDINARY_ASK_BUDGET = 0.06
+# A self-harm message missed counts this many times as much as one of another class.
+MISS_COST = {"self_harm": 2.0, "threat": 1.0, "extortion": 1.0, "minor": 1.0}
 # Above `clear`, at least this share of validation messages must be of the class, and at
 # most this share of ordinary ones may get there.
 CLEAR_PRECISION = 0.97
@@ -114,26 +120,50 @@ def choose_thresholds(
 ) -> dict[str, dict[str, float]]:
     labels = label_matrix(examples).astype(bool)
     ordinary = np.array([e.ordinary for e in examples])
+    asks = _asks(scores, labels, ordinary)
     chosen = {}
     for column, name in enumerate(CLASSES):
-        own = scores[labels[:, column], column]
         plain = scores[ordinary, column]
-        ask = _ask(own, plain, RECALL_TARGET[name], ORDINARY_ASK_CAP[name])
-        clear = _clear(scores[:, column], labels[:, column], plain, ask)
-        chosen[name] = {"ask": round(ask, DIGITS), "clear": round(clear, DIGITS)}
+        clear = _clear(scores[:, column], labels[:, column], plain, asks[column])
+        chosen[name] = {"ask": round(asks[column], DIGITS), "clear": round(clear, DIGITS)}
     return chosen
 
 
-def _ask(own: np.ndarray, plain: np.ndarray, target: float, cap: float) -> float:
-    """The highest threshold that keeps `target` recall, raised where more than `cap` of
-    ordinary talk would reach it."""
-    ranked = np.sort(own)
-    threshold = float(ranked[int(np.floor((1 - target) * len(ranked)))])
-    allowed = int(np.floor(cap * len(plain)))
-    highest_plain = np.sort(plain)[::-1]
-    if allowed < len(highest_plain) and highest_plain[allowed] >= threshold:
-        return float(np.nextafter(highest_plain[allowed], 1.0))
-    return threshold
+def _asks(scores: np.ndarray, labels: np.ndarray, ordinary: np.ndarray) -> list[float]:
+    """Each class's `ask`: first where its recall target is met, then raised greedily
+    until no more than ORDINARY_ASK_BUDGET of ordinary messages reach any class's."""
+    asks = []
+    for column, name in enumerate(CLASSES):
+        ranked = np.sort(scores[labels[:, column], column])
+        asks.append(float(ranked[int(np.floor((1 - RECALL_TARGET[name]) * len(ranked)))]))
+    plain = scores[ordinary]
+    allowed = int(np.floor(ORDINARY_ASK_BUDGET * len(plain)))
+    while int((plain >= asks).any(axis=1).sum()) > allowed:
+        asks = min(
+            (_raised(asks, column, scores, labels, plain) for column in range(len(CLASSES))),
+            key=lambda candidate: candidate[0],
+        )[1]
+    return asks
+
+
+def _raised(
+    asks: list[float], column: int, scores: np.ndarray, labels: np.ndarray, plain: np.ndarray
+) -> tuple[float, list[float]]:
+    """Class `column`'s threshold raised just above the lowest-scored ordinary message it
+    still asks about, and what that costs: crisis messages lost per ordinary one spared."""
+    reached = plain[:, column] >= asks[column]
+    if not reached.any():
+        return math.inf, asks
+    raised = float(np.nextafter(plain[reached, column].min(), 1.0))
+    own = scores[labels[:, column], column]
+    lost = int(((own >= asks[column]) & (own < raised)).sum())
+    flagged = (plain >= asks).any(axis=1)
+    after = list(asks)
+    after[column] = raised
+    spared = int(flagged.sum() - (plain >= after).any(axis=1).sum())
+    # A message another class still asks about is not spared yet, but raising this class
+    # brings it nearer: half a message, so a free raise is still taken and the loop ends.
+    return lost * MISS_COST[CLASSES[column]] / max(spared, 0.5), after
 
 
 def _clear(column: np.ndarray, positive: np.ndarray, plain: np.ndarray, ask: float) -> float:
@@ -179,7 +209,7 @@ def serialise(model: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot.signal_training")
+    parser = argparse.ArgumentParser(prog="python -m bot.conversation.signal_training")
     parser.add_argument("--check", action="store_true", help="compare, do not write")
     parser.add_argument("--out", type=Path, default=MODEL_PATH)
     args = parser.parse_args(argv)

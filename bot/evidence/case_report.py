@@ -120,7 +120,7 @@ class ReportDocument:
         made = self.made.astimezone(self.timelines.tz).strftime("%Y-%m-%d %H:%M")
         yield f"<p class='muted'>{esc(w['report_subtitle'].format(date=made))}</p>"
         case = self.case
-        reasons = "; ".join(self._t(f"reason.{r}") for r in case.reasons) or "—"
+        reasons = w["list_separator"].join(self._t(f"reason.{r}") for r in case.reasons) or "—"
         for label, value in (
             (w["report_case"], str(case.id)),
             (w["report_opened"], utc_text(case.created_at)),

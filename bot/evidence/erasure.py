@@ -7,10 +7,12 @@ in clear beyond their leaves (file names, the origin's names; the plain SHA-256 
 the salted commitment the leaf has anyway) and drops their inline ciphertext, deletes the
 victim's answers and notes, closes the case, cancels its pending reminders and drops its
 unsent messages: blanked, but kept as rows, since a deleted row's id could go to the next
-message while the outbox still knows that id as sent and waiting for its mark. The
+message while the outbox still knows that id as sent and waiting for its mark. Messages
+already sent are blanked too (their text may quote the evidence). The
 blobs are deleted afterwards, only to reclaim space, and so are the bundles `/export`
-left in the data directory, which are plaintext. The log's leaves stay: they hold only
-salted commitments, so the store still audits clean.
+left in the data directory, which are plaintext. Once the transaction has committed, the
+database's files are rid of the pages as they were (``Database.flush_erased``). The log's
+leaves stay: they hold only salted commitments, so the store still audits clean.
 
 A case under a legal hold cannot be erased until the hold is released.
 """
@@ -18,6 +20,7 @@ A case under a legal hold cannot be erased until the hold is released.
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -41,6 +44,8 @@ from storage.leaves import LEAF_VERSION, CustodyEvent, LeafKind, canonical_json,
 from storage.schema import answers, case_keys, case_notes, holds, outbox, staff_notes
 from storage.schema import cases as cases_table
 from storage.schema import evidence_items as items_table
+
+log = logging.getLogger(__name__)
 
 HOLD = "hold"
 RELEASE = "release"
@@ -134,6 +139,13 @@ async def erase(store: Store, case_id: int, *, actor: str, reason: str) -> Erase
             .where(outbox.c.case_id == case_id, outbox.c.state.in_(("pending", "dead")))
             .values(state="dropped", payload="{}", last_error="")
         )
+        await _blank_sent(conn, case_id)
+    if not await store.db.flush_erased():
+        log.warning(
+            "case %d is erased; the database's write-ahead log still holds earlier pages "
+            "(a reader holds an older snapshot) until the next checkpoint",
+            case_id,
+        )
     for item in items:
         if item.blob is not None:
             await store.blobs.adelete(item.blob)
@@ -200,6 +212,17 @@ async def _forget_case(conn: AsyncConnection, case_id: int, now: datetime) -> No
             pending_multi="[]",
             updated_at=now,
         )
+    )
+
+
+async def _blank_sent(conn: AsyncConnection, case_id: int) -> None:
+    """Messages already sent stay as rows (their platform ids still route a staff reply
+    to the case) but lose their text: replies quoting evidence, search and timeline
+    answers, memo echoes, alerts — the platform has its copy, the database keeps none."""
+    await conn.execute(
+        update(outbox)
+        .where(outbox.c.case_id == case_id, outbox.c.state == "sent")
+        .values(payload="{}", last_error="")
     )
 
 

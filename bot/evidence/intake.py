@@ -54,6 +54,7 @@ from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord, Usage
+from storage.evidence_search import Scope, dated
 from storage.keys import KeyRing
 from storage.leaves import (
     SALT_SIZE,
@@ -373,6 +374,18 @@ class Evidence:
                 return {}
             last = (await evidence_items.usage(conn, case.id)).last_item_no
         shown = range(max(1, last - LIST_LIMIT + 1), last + 1)
+        return await contradicted(self.db, self.blobs, self.ring, case.id, shown)
+
+    async def vet_timeline(self, inbound: Inbound, latest: int) -> Contradicted:
+        """Before the turn: what /timeline would show that the log contradicts (its
+        ``latest`` evidence entries, checked as :meth:`vet_listing` checks the list)."""
+        identity = inbound.identity
+        async with self.db.transaction() as conn:
+            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            if case is None:
+                return {}
+            scope = Scope(case.id)
+            shown = [item.item_no async for item in dated(conn, scope, latest=latest)]
         return await contradicted(self.db, self.blobs, self.ring, case.id, shown)
 
     async def list_items(

@@ -8,9 +8,11 @@ Two keys live outside the database:
 
 So that the embedded default needs nothing set up, a missing key file is created on the
 first start — but only while nothing depends on it yet. Once a case key is wrapped by
-the master key, or a tree head is signed by the log key, a missing file means a lost or
-misplaced key, and inventing a new one would silently orphan the evidence: Haven refuses
-to start and says which file to restore.
+the master key, or the log key's public half is published or a tree head signed by it,
+a missing file means a lost or misplaced key, and inventing a new one would silently
+orphan the evidence: Haven refuses to start and says which file to restore. A key file
+that is there but is not the key the store depends on (another valid master key, another
+signing key) is refused the same way, in one line, before anything uses it.
 """
 
 from __future__ import annotations
@@ -18,14 +20,21 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 
 from bot.config import Config
 from storage import case_keys, ledger
+from storage.data_dir import write_public_file
 from storage.database import Database
 from storage.keys import KeyRing, MasterKeyError, create_key_file, load_master_key
 from storage.log_key import LogKeyError, create_log_key, load_log_key
+from storage.merkle import verify_tree_head
 from storage.signed_note import NoteVerifier, verifier_of
 
 MASTER_KEY_FILE = "master.key"
@@ -67,8 +76,11 @@ async def open_keyring(config: Config, db: Database) -> KeyRing:
         if env_value or path.exists():
             current = load_master_key(path, env_value)
             if not env_value and pending.exists():
-                return KeyRing(current, [load_master_key(pending, None)])
-            return KeyRing(current)
+                ring = KeyRing(current, [load_master_key(pending, None)])
+            else:
+                ring = KeyRing(current)
+            await _check_master_key(db, ring, "HAVEN_MASTER_KEY" if env_value else str(path))
+            return ring
         async with db.transaction() as conn:
             in_use = await case_keys.any_stored(conn)
         if in_use:
@@ -81,26 +93,84 @@ async def open_keyring(config: Config, db: Database) -> KeyRing:
         raise KeySetupError(str(exc)) from None
 
 
+async def _check_master_key(db: Database, ring: KeyRing, source: str) -> None:
+    """Refuse a master key that wraps none of the stored case keys it should: a valid
+    key, but not this store's, would let Haven start and then fail every forward."""
+    async with db.transaction() as conn:
+        wrapping = await case_keys.wrapping_key_ids(conn)
+    strangers = sorted(wrapping - set(ring.key_ids))
+    if strangers:
+        raise KeySetupError(
+            f"the master key from {source} (id {ring.current.key_id}) is not the one that "
+            f"wraps the stored evidence (id {', '.join(strangers)}); restore that key file "
+            "(or HAVEN_MASTER_KEY) — with this one no evidence can be kept or read"
+        )
+
+
 async def open_log_key(config: Config, db: Database) -> Ed25519PrivateKey:
-    """The log's signing key: the key file, or a new one while no head is signed."""
+    """The log's signing key: the key file, or a new one while nothing depends on it.
+
+    Something depends on it once its public key was published (``log-public-key.pem``
+    beside it, written by ``haven init`` and at the first start), or once a tree head is
+    signed (every bundle carries one). An existing key file must be the key of both.
+    """
     path = log_key_path(config)
+    published = config.data_dir / PUBLIC_KEY_FILE
     try:
-        if path.exists():
-            return load_log_key(path)
         async with db.transaction() as conn:
             signed = await ledger.latest_head(conn)
             # With PostgreSQL other instances may be appending under their copy of the key:
             # a log with any leaf needs that copy, not a new key.
             shared_log = db.is_postgresql and await ledger.tree_size(conn) > 0
-        if signed is not None or shared_log:
+        if path.exists():
+            key = load_log_key(path)
+            _check_log_key(key, path, published, signed)
+            return key
+        if signed is not None or shared_log or published.exists():
             raise KeySetupError(
                 f"the log signing key {path} is missing, and the log already needs it "
-                "(signed tree heads, or other instances writing to it); restore the file, "
-                "or copy it from another instance — a new key would not match"
+                f"(its public key is published in {published.name}, or tree heads are "
+                "signed, or other instances write to it); restore the file from your "
+                "backup, or copy it from another instance — a new key would not match"
             )
         return create_log_key(path)
     except LogKeyError as exc:
         raise KeySetupError(str(exc)) from None
+
+
+def _check_log_key(
+    key: Ed25519PrivateKey, path: Path, published: Path, signed: ledger.SignedHead | None
+) -> None:
+    """The key file must be the key published beside it and the one that signed the
+    latest tree head: another key would sign heads nobody can check with the pinned one."""
+    public = key.public_key()
+    if published.exists() and not _publishes(published, public):
+        raise KeySetupError(
+            f"the log signing key {path} is not the key published in {published}; restore "
+            "the original key file (bundles are checked against the published key)"
+        )
+    if signed is not None and not verify_tree_head(signed.head, signed.signature, public):
+        raise KeySetupError(
+            f"the log signing key {path} did not sign the log's latest tree head; restore "
+            "the original key file (a new key would not match the heads already signed)"
+        )
+
+
+def _publishes(published: Path, public: Ed25519PublicKey) -> bool:
+    """Whether the PEM file holds ``public`` (the same key, however the file is laid out)."""
+    try:
+        held = load_pem_public_key(published.read_bytes())
+    except (OSError, ValueError, UnsupportedAlgorithm):
+        return False
+    raw = public.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return (
+        isinstance(held, Ed25519PublicKey)
+        and held.public_bytes(Encoding.Raw, PublicFormat.Raw) == raw
+    )
+
+
+def _public_pem(key: Ed25519PrivateKey) -> bytes:
+    return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
 def log_origin(config: Config, key: Ed25519PrivateKey) -> str:
@@ -119,9 +189,10 @@ def log_verifier(config: Config, key: Ed25519PrivateKey) -> NoteVerifier:
 
 def publish_public_key(config: Config, key: Ed25519PrivateKey) -> Path:
     """Write the log's public key for handing out (``haven verify --key``): as PEM, and
-    beside it as a signed-note verifier key (``log-public-key.vkey``)."""
+    beside it as a signed-note verifier key (``log-public-key.vkey``). ``haven init``
+    and every start of ``haven run`` call it, so a data dir made either way has them."""
     path = config.data_dir / PUBLIC_KEY_FILE
-    pem = key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
-    path.write_bytes(pem)
-    (config.data_dir / VKEY_FILE).write_text(log_verifier(config, key).vkey() + "\n")
+    write_public_file(path, _public_pem(key))
+    vkey = log_verifier(config, key).vkey() + "\n"
+    write_public_file(config.data_dir / VKEY_FILE, vkey.encode())
     return path

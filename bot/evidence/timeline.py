@@ -21,7 +21,7 @@ where a caller hands them in (an export, which decrypts everything anyway).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -90,6 +90,17 @@ class Timeline:
             for entry in self.entries
         )
         return replace(self, entries=entries)
+
+    def without_items(self, numbers: Collection[int]) -> Timeline:
+        """The same timeline without the evidence entries of the items ``numbers``."""
+        if not numbers:
+            return self
+        entries = tuple(
+            entry
+            for entry in self.entries
+            if entry.type != "evidence" or entry.rests_on.get("item") not in numbers
+        )
+        return replace(self, entries=entries, total=self.total - (len(self.entries) - len(entries)))
 
     def gaps(self) -> list[tuple[datetime, datetime]]:
         pairs = zip(self.entries, self.entries[1:], strict=False)

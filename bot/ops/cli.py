@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import os
 import sys
 import tempfile
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -26,13 +28,16 @@ from bot.evidence.keyfiles import (
     publish_public_key,
 )
 from bot.evidence.store import OPERATOR, OperatorError, Store
+from bot.ops import backup as backups
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import StartupError, configure_logging, run
-from storage.data_dir import DataDirError, prepare_data_dir
+from storage.data_dir import DataDirError, exposure_warning, prepare_data_dir
 from storage.database import SchemaError
+from storage.dir_lock import data_dir_lock
 
+ROTATION = "haven keys rotate"
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 
@@ -53,7 +58,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         if args.command == "migrate":
-            return asyncio.run(migrate(_load(args), args.to))
+            return _migrate(args)
+        if args.command == "backup":
+            return _backup(args)
+        if args.command == "restore":
+            return _restore(args)
         return _run(args)
     except OperatorError as exc:
         print(f"haven: {exc}", file=sys.stderr)
@@ -160,6 +169,25 @@ def _operator_parsers(commands: argparse._SubParsersAction[argparse.ArgumentPars
     keys_cmd = commands.add_parser("keys", help="`haven keys rotate`: replace the master key")
     keys_cmd.add_argument("action", choices=["rotate"])
     _common(keys_cmd)
+    backup_cmd = commands.add_parser(
+        "backup", help="write a signed backup of the data (SQLite; never the key files)"
+    )
+    backup_cmd.add_argument("--out", type=Path, required=True, metavar="FILE")
+    backup_cmd.add_argument(
+        "--force", action="store_true", help="replace FILE if it exists (a link is replaced)"
+    )
+    _common(backup_cmd)
+    restore_cmd = commands.add_parser(
+        "restore", help="restore a backup into an empty data directory (--data-dir)"
+    )
+    restore_cmd.add_argument("archive", type=Path, metavar="FILE")
+    restore_cmd.add_argument(
+        "--key",
+        type=Path,
+        metavar="KEY",
+        help="the log's published public key (PEM or .vkey): the backup must be signed by it",
+    )
+    _common(restore_cmd)
     migrate_cmd = commands.add_parser(
         "migrate", help="copy this SQLite deployment into an empty PostgreSQL database"
     )
@@ -187,12 +215,73 @@ def _load(args: argparse.Namespace, data_dir: Path | None = None) -> Config:
 
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
-    prepare_data_dir(config.data_dir)
-    configure_logging(config.data_dir, args.verbose)
-    if sys.stdin.isatty():
-        print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
-    asyncio.run(run(config))
+    _prepare(config)
+    with writer_lock(config, "haven run"):
+        configure_logging(config.data_dir, args.verbose)
+        if sys.stdin.isatty():
+            print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
+        asyncio.run(run(config))
     return 0
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _prepare(config)
+    with writer_lock(config, "haven migrate"):
+        return asyncio.run(migrate(config, args.to))
+
+
+def _backup(args: argparse.Namespace) -> int:
+    config = _load(args)
+    backups.sqlite_only(config)
+    out = writable(args.out, args.force)
+    _prepare(config)
+    done = asyncio.run(backups.backup(config, out))
+    print(f"backup of {done.files} file(s), {done.size} bytes, signed -> {done.path}")
+    print(backups.keys_note(config))
+    return 0
+
+
+def _restore(args: argparse.Namespace) -> int:
+    config = _load(args)
+    backups.sqlite_only(config)
+    backups.empty_or_missing(config.data_dir)
+    _prepare(config)
+    with writer_lock(config, "haven restore"):
+        done = backups.restore(config, args.archive, args.key)
+    print(
+        f"restored {done.files} file(s), {done.size} bytes, from the backup of "
+        f"{done.created_at} into {config.data_dir}"
+    )
+    print(
+        f"  signed by the log key with SHA-256 fingerprint {backups.fingerprint(done.public_key)}"
+    )
+    print(
+        "Now put the key files back (master.key, or HAVEN_MASTER_KEY, and "
+        f"log-signing.key in {config.data_dir}), then run `haven audit verify`."
+    )
+    return 0
+
+
+def _prepare(config: Config) -> None:
+    """The data directory made ready; a warning if others can look into it."""
+    prepare_data_dir(config.data_dir)
+    warning = exposure_warning(config.data_dir)
+    if warning:
+        print(f"haven: warning: {warning}", file=sys.stderr)
+
+
+def writer_lock(config: Config, doing: str) -> AbstractContextManager[None]:
+    """The data directory's lock for a command that changes what a running Haven relies
+    on (storage/dir_lock.py). On SQLite each holds it alone. On PostgreSQL several
+    `haven run` share it, and only key rotation needs it alone; the other commands are
+    made safe among instances by the database."""
+    on_postgresql = not config.database_url.startswith("sqlite")
+    if doing == "haven run":
+        return data_dir_lock(config.data_dir, doing, shared=on_postgresql)
+    if on_postgresql and doing != ROTATION:
+        return contextlib.nullcontext()
+    return data_dir_lock(config.data_dir, doing)
 
 
 def _outbox(args: argparse.Namespace) -> int:
@@ -244,12 +333,22 @@ _OPERATOR_COMMANDS = (
 )
 
 
+# The operator commands that take the data directory's lock (see writer_lock).
+_WRITERS = {"init": "haven init", "erase": "haven erase", "keys": ROTATION}
+
+
 def _operator(args: argparse.Namespace) -> int:
     config = _load(args)
     if args.command == "erase" and not args.yes and not _confirmed(args.case):
         print("haven: not erased", file=sys.stderr)
         return EXIT_FAILED
-    return asyncio.run(_operate(config, args))
+    _prepare(config)
+    doing = _WRITERS.get(args.command)
+    if args.command == "retention" and args.apply:
+        doing = "haven retention --apply"
+    lock = writer_lock(config, doing) if doing else contextlib.nullcontext()
+    with lock:
+        return asyncio.run(_operate(config, args))
 
 
 def _confirmed(case_id: int) -> bool:

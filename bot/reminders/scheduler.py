@@ -88,6 +88,8 @@ class ReminderScheduler:
         self._claimed_until: datetime | None = None
         self._firing = asyncio.Lock()
         self._pass: asyncio.Task[None] | None = None
+        self._pass_again = False
+        self._arms = 0
         self._stopped = False
         self._last_reading: tuple[datetime, float] | None = None
 
@@ -137,6 +139,7 @@ class ReminderScheduler:
         earliest = min(moments, default=None)
         if self._stopped or earliest is None:
             return
+        self._arms += 1
         if self._armed_at is None or earliest < self._armed_at:
             self._set_wake(earliest)
 
@@ -231,23 +234,36 @@ class ReminderScheduler:
 
     async def _wake(self) -> None:
         """The timer's job. It only starts a firing pass and returns at once: a job still
-        running when the next wake falls due would make APScheduler skip that wake. A pass
-        already under way re-arms for whatever came due during it."""
+        running when the next wake falls due would make APScheduler skip that wake. A wake
+        during a pass makes that pass go round once more, so it is never dropped."""
         self._armed_at = None  # this wake's job is spent; arm() may set a new one at once
-        if not self._stopped and (self._pass is None or self._pass.done()):
-            self._pass = asyncio.create_task(self._firing_pass())
+        if self._stopped:
+            return
+        if self._pass is not None and not self._pass.done():
+            self._pass_again = True
+            return
+        self._pass = asyncio.create_task(self._firing_pass())
 
     async def _firing_pass(self) -> None:
-        try:
-            await self.fire_due()
-        except Exception:
-            log.exception("firing reminders failed; the sweep tries again")
+        self._pass_again = True
+        while self._pass_again and not self._stopped:
+            self._pass_again = False
+            try:
+                await self.fire_due()
+            except Exception:
+                log.exception("firing reminders failed; the sweep tries again")
 
     async def _arm_next(self) -> None:
         # After the last claim, not after "now": whatever came due since then must wake us.
         after = self._claimed_until or self.clock.now()
-        async with self.db.transaction() as conn:
-            upcoming = await self._next_due(conn, after)
+        while True:
+            arms = self._arms
+            async with self.db.transaction() as conn:
+                upcoming = await self._next_due(conn, after)
+            # arm() ran during the query: its rows were committed first, so look again
+            # rather than replace (or remove) the wake it set with an older answer.
+            if arms == self._arms:
+                break
         if upcoming is None:
             if self._timer.get_job(WAKE_JOB) is not None:
                 self._timer.remove_job(WAKE_JOB)

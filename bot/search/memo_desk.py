@@ -21,6 +21,7 @@ from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
 from bot.evidence.timeline import CHAT_LIMIT, Timelines
+from bot.evidence.vetting import ALERT_REASON, Contradicted
 from storage import case_keys, evidence_search, notes
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.keys import KeyRing
@@ -113,11 +114,22 @@ class MemoDesk:
             reply += "\n" + self.prompts.t(case, "memo.linked", items=refs)
         turn.say(reply)
 
-    async def timeline(self, conn: AsyncConnection, turn: Turn) -> None:
+    async def timeline(self, conn: AsyncConnection, turn: Turn, contradicted: Contradicted) -> None:
+        """The latest entries. An item whose row the log contradicts (someone changed the
+        database: bot/evidence/vetting.py) is not placed by its row's time nor named by
+        its row's sender: it is named below the timeline, and the staff are alerted."""
         case = turn.case
         try:
             key: bytes | None = await case_keys.data_key(conn, self.ring, case.id)
         except CaseKeyError:
             key = None  # no evidence or note yet, or erased: notes cannot be read
         built = await self.timelines.build(conn, case, key, latest=CHAT_LIMIT)
-        turn.say(self.timelines.chat_text(case, built))
+        trusted = built.without_items(contradicted)
+        lines = [self.timelines.chat_text(case, trusted)]
+        lines += [
+            self.prompts.t(case, "evidence.list_contradicted", item_no=number)
+            for number in sorted(contradicted)
+        ]
+        turn.say("\n".join(lines))
+        if contradicted:
+            turn.alert(ALERT_REASON)

@@ -22,12 +22,15 @@ retrieval (:meth:`Searcher.search`), so both follow the same rules:
   a hit the log contradicts is shown by its number only, marked, and the victim's desk
   alerts the staff.
 - Every search, whatever it finds (and every one refused), is a custody event: who
-  searched, what for (with personal data masked, since log entries outlive an
-  erasure) and how many results.
+  searched, the query's shape and a keyed hash of it (never its words: log entries
+  outlive an erasure) and how many results.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -53,6 +56,7 @@ from storage.vault import ItemOpener, VaultError
 log = logging.getLogger(__name__)
 
 SEARCH = "search"
+_DIGEST_LABEL = b"haven search query\x00"
 MAX_HITS = 20
 SNIPPET_BEFORE = 24
 SNIPPET_AFTER = 56
@@ -175,7 +179,7 @@ class Searcher:
             window = _window(query.window, scope)
         except SearchRefused:
             refused = SearchResult(status=REFUSED, window=query.window)
-            await self._record(actor, case_id, query, refused, request, purpose)
+            await self._record(actor, case_id, query, refused, purpose)
             raise
         status, key = await self._key(case_id)
         tally = _Tally(max_hits)
@@ -191,7 +195,7 @@ class Searcher:
             media_unsearched=tally.media if request.needles else 0,
             unreadable=tally.unreadable,
         )
-        await self._record(actor, case_id, query, result, request, purpose)
+        await self._record(actor, case_id, query, result, purpose)
         return result
 
     async def _vetted(self, case_id: int, hits: list[Hit]) -> tuple[Hit, ...]:
@@ -212,10 +216,13 @@ class Searcher:
         case_id: int,
         query: Query,
         result: SearchResult,
-        request: _Request,
         purpose: str,
     ) -> None:
         async with self.db.transaction() as conn:
+            try:
+                key = await case_keys.data_key(conn, self.ring, case_id)
+            except CaseKeyError:
+                key = b""
             await record_search(
                 conn,
                 actor=actor,
@@ -224,7 +231,7 @@ class Searcher:
                 window=result.window,
                 result=result,
                 at=self.clock.now(),
-                names=request.names,
+                case_key=key,
                 purpose=purpose,
             )
 
@@ -340,22 +347,41 @@ async def record_search(
     window: Window,
     result: SearchResult,
     at: datetime,
-    names: Sequence[str] = (),
+    case_key: bytes = b"",
     purpose: str = "",
 ) -> None:
-    """The search as a custody event: what was searched for (masked) and what it found."""
-    parts = [f'"{mask(term, names=names)}"' for term in query.terms]
+    """The search as a custody event: its shape and what it found, never its words.
+
+    A custody event becomes a permanent log leaf, which outlives an erasure: the words
+    a victim searched for (or a sender's name) must not be in it, masked or not. The
+    event counts the words, says whether a sender was asked for, gives the window and
+    the kinds, and — while the case has a data key — a hash of the query keyed by that
+    key, so whoever holds the case key can tell which query it was. Erasure destroys the
+    key, and with it any way of testing a guess against the hash.
+    """
+    parts = [f"{len(query.terms)} word(s)"]
     if query.sender:
-        parts.append(f"from:{mask(query.sender, names=(*names, query.sender))}")
+        parts.append("a sender")
     if window.start is not None:
         parts.append(f"after:{utc_stamp(window.start)}")
     if window.end is not None:
         parts.append(f"before:{utc_stamp(window.end)}")
     if query.kinds:
         parts.append("kind:" + ",".join(sorted(query.kinds)))
+    if case_key:
+        parts.append(f"query {query_digest(case_key, query)}")
     outcome = f"{result.total} result(s)" if result.status == FOUND else result.status
-    reason = f"{' '.join(parts) or '(everything)'} -> {outcome}"
+    reason = f"{', '.join(parts)} -> {outcome}"
     if purpose:
         reason = f"{purpose}: {reason}"
     event = CustodyEvent(actor=actor, action=SEARCH, at=at, case_id=case_id, reason=reason)
     await custody.record(conn, event)
+
+
+def query_digest(case_key: bytes, query: Query) -> str:
+    """HMAC-SHA256 of the query's words and sender under the case's data key, shortened:
+    the same query of the same case gives the same digest; nobody without the key can
+    test a guess against it."""
+    words = json.dumps([sorted(query.terms), query.sender], ensure_ascii=False)
+    mac = hmac.new(case_key, _DIGEST_LABEL + words.encode("utf-8"), hashlib.sha256)
+    return mac.hexdigest()[:32]

@@ -762,6 +762,8 @@ DETECTED = [
     ("self_harm", "i just want to die"),
     ("self_harm", "ＫＩＬＬ ＭＹＳＥＬＦ"),
     ("threat", "他说要杀了我"),
+    ("threat", "他喝多了说要砍我"),
+    ("threat", "他上次就拿刀捅我"),
     ("threat", "他发消息：我知道你住哪"),
     ("threat", "对方说要找人打你"),
     ("threat", "他说要弄死你全家"),

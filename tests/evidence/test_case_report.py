@@ -9,6 +9,7 @@ import asyncio
 import csv
 import hashlib
 import io
+import re
 import subprocess
 import zipfile
 from datetime import UTC, datetime
@@ -82,6 +83,8 @@ def check_report(path: Path, tmp_path: Path) -> None:
     text = pdf_text(data)
     for words in ("案件报告", "事件时间线", "证据", "已采取的步骤", "如何核验证据包", "勒索"):
         assert words in text, words
+    # Chinese punctuation between Chinese words, even where the code joins a list.
+    assert re.search(r"[\u4e00-\u9fff][,;:] ?[\u4e00-\u9fff]", text) is None
     flat = squeezed(text)
     for words in (THREAT, SENDER, GROUP, "pay or I post the screenshots"):
         assert squeezed(words) in flat, words

@@ -173,3 +173,33 @@ async def test_evidence_and_search_do_not_show_what_the_log_contradicts(
         running.config.default_locale, f"reason.{MISMATCH_REASON}"
     )
     assert any(staff_text in message.text for message in adapter.sent["staff"])
+
+
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"origin_sender": "Zed"},
+        {"received_at": datetime(2020, 1, 1, tzinfo=UTC)},
+        {"content_sha256": "0" * 64},
+    ],
+    ids=["sender", "received", "sha256"],
+)
+async def test_the_timeline_does_not_show_what_the_log_contradicts(
+    victim: Victim, haven: tuple[Haven, MemoryAdapter], forged: dict[str, Any]
+) -> None:
+    running, adapter = haven
+    await triage(victim)
+    await forward(victim, LEAKED)
+    await forward(victim, "second message, untouched")
+    async with running.db.transaction() as conn:
+        await conn.execute(update(evidence_items).where(ITEM_1).values(**forged))
+    (shown,) = await victim.command("timeline")
+    marked = running.playbook.texts.get("en", "evidence.list_contradicted", item_no=1)
+    assert marked in shown.text
+    assert "Zed" not in shown.text and "2020-01-01" not in shown.text
+    assert "Evidence #1:" not in shown.text  # not placed as if its row were true
+    assert "Evidence #2: message from Zhang San" in shown.text
+    staff_text = running.playbook.texts.get(
+        running.config.default_locale, f"reason.{MISMATCH_REASON}"
+    )
+    assert any(staff_text in message.text for message in adapter.sent["staff"])

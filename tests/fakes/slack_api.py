@@ -78,6 +78,7 @@ class FakeSlackAPI(FakeServer):
     _files: dict[str, StoredFile] = field(default_factory=dict)
     _ts: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _sockets: list[web.WebSocketResponse] = field(default_factory=list)
+    sockets_opened: int = 0
 
     def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/api/{method}", self._api)
@@ -169,6 +170,11 @@ class FakeSlackAPI(FakeServer):
             headers["X-Slack-Retry-Reason"] = "http_timeout"
         return headers
 
+    @property
+    def socket_connections(self) -> int:
+        """Socket Mode connections open now."""
+        return len(self._sockets)
+
     async def socket_send(self, envelope_type: str, payload: Mapping[str, Any]) -> str:
         """Push one envelope to the connected Socket Mode client; returns its id."""
         await self.wait_for(lambda: self._sockets)
@@ -228,6 +234,7 @@ class FakeSlackAPI(FakeServer):
         socket = web.WebSocketResponse(heartbeat=None)
         await socket.prepare(request)
         self._sockets.append(socket)
+        self.sockets_opened += 1
         await socket.send_str(json.dumps({"type": "hello", "num_connections": 1}))
         self.notify()
         try:

@@ -202,9 +202,6 @@ async def test_a_reminder_whose_item_left_the_playbook_is_cancelled_not_sent(
     assert "no longer in the playbook" in caplog.text
 
 
-# PostgreSQL: the timer can drop a wake armed while it looks for the next one; fixed on
-# branch `pg` (not merged yet), so this runs on SQLite until that lands.
-@pytest.mark.only_on("sqlite")
 async def test_the_timer_wakes_up_by_itself_for_due_and_newly_armed_reminders(
     tmp_path: Path, opened: list[Haven]
 ) -> None:

@@ -8,7 +8,8 @@
   var T = config.texts;
   var $ = function (id) { return document.getElementById(id); };
   var state = { chat: "", after: 0, socket: null, polling: false, failures: 0,
-                opened: false, lastActive: Date.now(), lastTouch: 0, live: 0, ready: false };
+                opened: false, lastActive: Date.now(), lastTouch: 0, live: 0, ready: false,
+                notifying: false };
 
   function say(template, fields) {
     return template.replace(/\{(\w+)\}/g, function (_, key) { return fields[key]; });
@@ -89,6 +90,7 @@
     history.replaceState(null, "", "/c/" + chat);
     show("chat");
     startLive();
+    setupNotify();
     if (state.ready) { $("text").focus(); }
   }
 
@@ -338,6 +340,98 @@
     $("open-forward").focus();
   }
 
+  /* ---- notifications (Web Push), only when the person asks for them -------------- */
+
+  /* Offered only where the browser can take them (not in WeChat's browser; on iOS only
+     once the page is on the home screen). Nothing is asked and no service worker is
+     registered before the person taps the control. */
+  function pushOffered() {
+    return !!config.pushKey && window.isSecureContext && "serviceWorker" in navigator &&
+      "PushManager" in window && "Notification" in window &&
+      Notification.permission !== "denied";
+  }
+
+  function keyBytes(text) {
+    var base64 = text.replace(/-/g, "+").replace(/_/g, "/");
+    while (base64.length % 4) { base64 += "="; }
+    var raw = atob(base64);
+    var bytes = new Uint8Array(raw.length);
+    for (var i = 0; i < raw.length; i++) { bytes[i] = raw.charCodeAt(i); }
+    return bytes;
+  }
+
+  function registration() {
+    return navigator.serviceWorker.getRegistration("/");
+  }
+
+  function showNotify(on) {
+    state.notifying = on;
+    $("notify").textContent = on ? T.notify_stop : T.notify;
+    $("notify").hidden = false;
+  }
+
+  function setupNotify() {
+    if (!pushOffered()) { return; }
+    registration().then(function (found) {
+      return found ? found.pushManager.getSubscription() : null;
+    }).then(function (subscription) {
+      showNotify(!!subscription && Notification.permission === "granted");
+    }, function () { showNotify(false); });
+  }
+
+  /* Nothing of the attempt is left in the browser when it fails. */
+  function forgetWorker() {
+    registration().then(function (found) { if (found) { found.unregister(); } });
+  }
+
+  function notifyOn() {
+    var note = $("notify-note");
+    note.textContent = "";
+    Notification.requestPermission().then(function (permission) {
+      if (permission !== "granted") {
+        note.textContent = T.notify_denied;
+        $("notify").hidden = permission === "denied";
+        return;
+      }
+      return navigator.serviceWorker.register("/sw.js", { scope: "/" })
+        .then(function () { return navigator.serviceWorker.ready; })
+        .then(function (ready) {
+          return ready.pushManager.subscribe({
+            userVisibleOnly: true, applicationServerKey: keyBytes(config.pushKey)
+          });
+        })
+        .then(function (subscription) {
+          return post("/api/push", { subscription: subscription.toJSON(), locale: config.locale });
+        })
+        .then(function (answer) {
+          if (answer.status === 401) { locked(); return; }
+          if (!answer.ok) { throw new Error("refused"); }
+          showNotify(true);
+          note.textContent = T.notify_on;
+        });
+    }).catch(function () {
+      note.textContent = T.notify_failed;
+      forgetWorker();
+    });
+  }
+
+  function notifyOff() {
+    var note = $("notify-note");
+    registration().then(function (found) {
+      return found ? found.pushManager.getSubscription() : null;
+    }).then(function (subscription) {
+      if (!subscription) { return null; }
+      var endpoint = subscription.endpoint;
+      return subscription.unsubscribe().then(function () {
+        return post("/api/push/off", { endpoint: endpoint });
+      });
+    }).then(function () {
+      forgetWorker();
+      showNotify(false);
+      note.textContent = T.notify_off;
+    }, function () { note.textContent = T.not_sent; });
+  }
+
   /* ---- getting in and out ------------------------------------------------------- */
 
   function quickExit() {
@@ -437,6 +531,7 @@
   on("open-forward", "click", openForward);
   on("forward-cancel", "click", closeForward);
   on("forward", "submit", sendForward);
+  on("notify", "click", function () { if (state.notifying) { notifyOff(); } else { notifyOn(); } });
   on("switch", "click", function (event) {
     event.preventDefault();
     location.replace($("switch").href);  /* no history entry */

@@ -1,0 +1,102 @@
+"""The shipped detector (phrases and model) on messages written apart from its corpus.
+
+Issue 15 lists crisis messages Haven once missed; the rest were written for this test and
+are kept out of every corpus split (the first test makes sure), so they check that the
+classifier learned ways of saying things rather than sentences. A crisis message counts
+as caught when its signal is clear (the crisis reply) or uncertain (the direct question);
+an ordinary one must reach neither.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.content.playbook import load_playbook
+from bot.conversation.signal_corpus import SPLITS, load_split
+from bot.conversation.signal_model import default_model
+from bot.conversation.signal_text import fold
+from bot.conversation.signals import SignalDetector
+
+ISSUE_EXAMPLES = [
+    ("self_harm", "我不活了"),
+    ("self_harm", "我真的撑不住了"),
+    ("self_harm", "我想从楼上跳下去"),
+    ("self_harm", "我已经把安眠药准备好了"),
+    ("self_harm", "如果我不在了，家人会好过一点"),
+    ("self_harm", "I can't go on"),
+    ("self_harm", "I don't want to be here anymore"),
+    ("self_harm", "I'm thinking about ending it"),
+    ("self_harm", "I've been cutting myself again"),
+    ("extortion", "He said he'll send the photos to my school"),
+    ("extortion", "他要我转5000块，不转就发给我爸妈"),
+    ("threat", "He is waiting outside my school"),
+    ("minor", "我才16岁，他有我的照片"),
+    ("minor", "I'm 16 and he has my photos."),
+]
+
+UNSEEN = [
+    ("self_harm", "我觉得自己活到头了"),
+    ("self_harm", "今晚想把药全部吞下去"),
+    ("self_harm", "我准备明天早上从公司楼顶跳"),
+    ("self_harm", "要是我死了，这些照片也就无所谓了"),
+    ("self_harm", "我没办法再面对任何人，想去死"),
+    ("self_harm", "我想永远闭上眼睛"),
+    ("self_harm", "I'm going to take every pill in the house tonight"),
+    ("self_harm", "I think everyone would be happier if I just disappeared for good"),
+    ("self_harm", "I've been standing on the balcony thinking about letting go"),
+    ("self_harm", "I can't face tomorrow, I'm going to end things"),
+    ("self_harm", "i keep cutting and i can't stop"),
+    ("self_harm", "I don't think I'll be alive by the weekend"),
+    ("threat", "他说知道我孩子在哪个幼儿园，让我小心"),
+    ("threat", "他发消息说今晚就来我家，还要带刀"),
+    ("threat", "那个人一直在我小区门口转"),
+    ("threat", "he said he'll come to my flat tonight and hurt me"),
+    ("threat", "he keeps turning up outside my office and following me to the station"),
+    ("threat", "someone left a note saying they know where my kids sleep"),
+    ("extortion", "他要我转一万，不然就把视频发到家族群"),
+    ("extortion", "他说周五之前不给钱就发给我老板"),
+    ("extortion", "he wants 3000 in bitcoin by Friday or my wife gets the video"),
+    ("extortion", "he says send more pictures or he uploads the ones he has"),
+    ("extortion", "he said I have to meet him at a hotel or the photos go to my parents"),
+    ("minor", "我今年才初二，照片被发到了年级群"),
+    ("minor", "我女儿才十二岁，有人在网上要她的照片"),
+    ("minor", "I'm 15 and someone is sharing my pictures at school"),
+    ("minor", "my son is in year 9 and someone is threatening him with a video"),
+]
+
+ORDINARY = [
+    "吓死我了，刚才电梯突然停了",
+    "饿死了，律师那边还没消息",
+    "杀价杀到一半店主不卖了",
+    "那个段子笑死我了",
+    "我的律师说下周提交材料",
+    "I'm dead tired after the police station",
+    "that stand-up set absolutely killed",
+    "I could kill for a coffee after that meeting",
+    "the screenshots spread to two more groups, I've reported both",
+    "the hotel says the leak came from a former employee",
+    "I feel awful about the leak but I'm handling it with my lawyer",
+]
+
+
+@pytest.fixture(scope="module")
+def detector() -> SignalDetector:
+    return SignalDetector(load_playbook().signals, default_model())
+
+
+def test_the_unseen_messages_are_in_no_split() -> None:
+    corpus = {fold(e.text) for split in SPLITS for e in load_split(split)}
+    written = [text for _, text in UNSEEN] + ORDINARY
+    assert not [text for text in written if fold(text) in corpus]
+
+
+@pytest.mark.parametrize(("signal", "text"), ISSUE_EXAMPLES + UNSEEN)
+def test_a_crisis_message_is_caught(detector: SignalDetector, signal: str, text: str) -> None:
+    reading = detector.read(text)
+    assert signal in {s.id for s in reading.clear + reading.uncertain}, text
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_talk_raises_nothing(detector: SignalDetector, text: str) -> None:
+    reading = detector.read(text)
+    assert not reading.clear and not reading.uncertain, text
