@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
@@ -22,6 +24,7 @@ from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
 from storage import ledger
 from storage.leaves import LeafKind, utc_stamp
+from storage.schema import holds
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
@@ -93,3 +96,31 @@ async def test_a_refused_erasure_leaves_the_log_as_it_was(store: Store) -> None:
     with pytest.raises(OperatorError, match="no case 9"):
         await erasure.erase(store, 9, actor="operator", reason="r")
     assert await log_of(store) == before
+
+
+async def test_a_hold_and_its_release_say_who_when_and_why_in_the_log(
+    store: Store, clock: ManualClock
+) -> None:
+    start = len(await log_of(store))
+    await erasure.hold(store, 2, actor="slack:UADMIN", reason="court order 17")
+    clock.advance(timedelta(hours=3))
+    await erasure.release(store, 2, actor="slack:UADMIN2")
+    await erasure.hold(store, 2, actor="slack:UADMIN", reason="appeal")
+    await erasure.release(store, 2, actor="slack:UADMIN2", reason="appeal dropped")
+    events = [json.loads(leaf.data) for leaf in (await log_of(store))[start:]]
+    assert [(e["action"], e["actor"], e["case"], e["reason"]) for e in events] == [
+        ("hold", "slack:UADMIN", 2, "court order 17"),
+        ("release", "slack:UADMIN2", 2, ""),
+        ("hold", "slack:UADMIN", 2, "appeal"),
+        ("release", "slack:UADMIN2", 2, "appeal dropped"),
+    ]
+    async with store.db.transaction() as conn:
+        rows = (await conn.execute(select(holds).order_by(holds.c.id))).mappings().all()
+    assert [(r["held_by"], r["released_by"]) for r in rows] == [
+        ("slack:UADMIN", "slack:UADMIN2"),
+        ("slack:UADMIN", "slack:UADMIN2"),
+    ]
+    assert rows[0]["released_at"] - rows[0]["held_at"] == timedelta(hours=3)
+    with pytest.raises(OperatorError) as refused:
+        await erasure.release(store, 2, actor="slack:UADMIN2")
+    assert str(refused.value) == "case 2 is not on hold"
