@@ -124,3 +124,18 @@ async def test_a_hold_and_its_release_say_who_when_and_why_in_the_log(
     with pytest.raises(OperatorError) as refused:
         await erasure.release(store, 2, actor="slack:UADMIN2")
     assert str(refused.value) == "case 2 is not on hold"
+
+
+async def test_a_hold_without_a_reason_or_on_a_held_case_is_refused_saying_why(
+    store: Store,
+) -> None:
+    before = await log_of(store)
+    with pytest.raises(OperatorError) as no_reason:
+        await erasure.hold(store, 1, actor="operator", reason="  ")
+    assert str(no_reason.value) == "a hold needs a reason (--reason)"
+    assert await log_of(store) == before
+    await erasure.hold(store, 1, actor="operator", reason="court order")
+    with pytest.raises(OperatorError) as again:
+        await erasure.hold(store, 1, actor="operator", reason="another order")
+    assert str(again.value) == "case 1 is already on hold"
+    assert len(await log_of(store)) == len(before) + 1
