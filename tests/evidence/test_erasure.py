@@ -18,12 +18,14 @@ from sqlalchemy import select
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.events import ForwardOrigin, OriginKind
 from bot.evidence import erasure
 from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
 from storage import ledger
 from storage.leaves import LeafKind, utc_stamp
+from storage.schema import evidence_items as items
 from storage.schema import holds
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
@@ -139,3 +141,50 @@ async def test_a_hold_without_a_reason_or_on_a_held_case_is_refused_saying_why(
         await erasure.hold(store, 1, actor="operator", reason="another order")
     assert str(again.value) == "case 1 is already on hold"
     assert len(await log_of(store)) == len(before) + 1
+
+
+WHERE_FROM = ForwardOrigin(
+    kind=OriginKind.USER,
+    sender_name="Zhang San",
+    sender_id="4242",
+    chat_title="Company group",
+    original_message_id="77",
+    author_signature="Z.S.",
+    permalink="https://t.me/c/1/77",
+)
+IN_CLEAR = (
+    "file_name",
+    *(f"origin_{n}" for n in ("sender", "sender_id", "chat")),
+    *(f"origin_{n}" for n in ("message_id", "signature", "link")),
+)
+
+
+async def test_erased_item_rows_keep_nothing_in_clear(tmp_path: Path, clock: ManualClock) -> None:
+    config = make_config(tmp_path / "data")
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        victim = Victim(haven, adapter, "v1")
+        await triage(victim)
+        await forward(victim, LEAKED, WHERE_FROM)
+        await send_file(victim, attachment(b"\x89PNG" + bytes(5000), name="beach.png"))
+    finally:
+        await haven.close()
+
+    async def rows(store: Store) -> list[dict[str, object]]:
+        async with store.db.transaction() as conn:
+            found = await conn.execute(select(items).where(items.c.case_id == 1))
+            return [dict(row) for row in found.mappings()]
+
+    async with open_store(config, clock) as store:
+        before = await rows(store)
+        # Everything below is really there to be erased: the forward's origin, the file.
+        assert all(any(row[column] for row in before) for column in IN_CLEAR)
+        assert any(row["sealed"] is not None or row["blob"] is not None for row in before)
+        await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+        after = await rows(store)
+    assert len(after) == len(before) == 2
+    for row in after:
+        assert {column: row[column] for column in IN_CLEAR} == dict.fromkeys(IN_CLEAR, "")
+        assert row["sealed"] is None and row["blob"] is None
+        assert row["content_sha256"] == row["content_commitment"]  # the plain hash is gone
