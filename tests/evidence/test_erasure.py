@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import insert, select, update
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
@@ -23,10 +23,10 @@ from bot.evidence import erasure
 from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
-from storage import ledger
+from storage import ledger, notes
 from storage.leaves import LeafKind, utc_stamp
+from storage.schema import cases, holds, staff_notes
 from storage.schema import evidence_items as items
-from storage.schema import holds
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
@@ -188,3 +188,41 @@ async def test_erased_item_rows_keep_nothing_in_clear(tmp_path: Path, clock: Man
         assert {column: row[column] for column in IN_CLEAR} == dict.fromkeys(IN_CLEAR, "")
         assert row["sealed"] is None and row["blob"] is None
         assert row["content_sha256"] == row["content_commitment"]  # the plain hash is gone
+
+
+async def test_erasure_forgets_the_cases_notes_and_closes_it_and_no_other(
+    store: Store, clock: ManualClock
+) -> None:
+    leaf = (await log_of(store))[0].index  # a staff note's custody event, in reality
+    async with store.db.transaction() as conn:
+        for case_id in (1, 2):
+            await conn.execute(
+                insert(staff_notes).values(
+                    case_id=case_id,
+                    author="op",
+                    text=f"staff on {case_id}",
+                    at=clock.now(),
+                    leaf_index=leaf,
+                )
+            )
+            await notes.add(
+                conn, bytes(32), case_id=case_id, text=f"victim on {case_id}",
+                written_at=clock.now(), happened_at=None, basis=notes.WRITTEN, items=(),
+            )  # fmt: skip
+        await conn.execute(update(cases).values(pending_multi='["evidence"]'))
+    clock.advance(timedelta(minutes=5))
+    await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+    async with store.db.transaction() as conn:
+        staff = dict((await conn.execute(select(staff_notes.c.case_id, staff_notes.c.text))).all())
+        victim = [
+            n.case_id for n in [*await notes.for_case(conn, 1), *await notes.for_case(conn, 2)]
+        ]
+        case = {r.id: r for r in (await conn.execute(select(cases))).all()}
+    assert staff == {1: "", 2: "staff on 2"}
+    assert victim == [2]
+    assert (case[1].status, case[1].closed_at, case[1].pending_multi) == (
+        "closed",
+        clock.now(),
+        "[]",
+    )
+    assert (case[2].closed_at, case[2].pending_multi) == (None, '["evidence"]')
