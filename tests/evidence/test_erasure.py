@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
@@ -25,7 +25,7 @@ from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
 from storage import ledger, notes
 from storage.leaves import LeafKind, utc_stamp
-from storage.schema import cases, holds, staff_notes
+from storage.schema import cases, holds, outbox, staff_notes
 from storage.schema import evidence_items as items
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
@@ -226,3 +226,33 @@ async def test_erasure_forgets_the_cases_notes_and_closes_it_and_no_other(
         "[]",
     )
     assert (case[2].closed_at, case[2].pending_multi) == (None, '["evidence"]')
+
+
+async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
+    store: Store,
+) -> None:
+    first = select(outbox.c.id).where(outbox.c.case_id == 1).order_by(outbox.c.id).limit(2)
+    async with store.db.transaction() as conn:
+        dead, waiting = (await conn.execute(first)).scalars().all()
+        for row_id, state in ((dead, "dead"), (waiting, "pending")):
+            await conn.execute(
+                update(outbox).where(outbox.c.id == row_id).values(state=state, last_error="503")
+            )
+        await conn.execute(
+            update(outbox).where(outbox.c.case_id == 2).values(last_error="a timeout")
+        )
+        other_first = select(func.min(outbox.c.id)).where(outbox.c.case_id == 2).scalar_subquery()
+        await conn.execute(update(outbox).where(outbox.c.id == other_first).values(state="pending"))
+        before = {r.id: r.state for r in await conn.execute(select(outbox))}
+        other_before = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
+    erased = await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+    async with store.db.transaction() as conn:
+        rows = (await conn.execute(select(outbox).where(outbox.c.case_id == 1))).all()
+        other_after = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
+    assert other_after == other_before, "another case's messages are untouched"
+    assert len(rows) > 2 and erased.messages_dropped == 2
+    assert {r.id: r.state for r in rows} == {
+        r.id: "dropped" if r.id in (dead, waiting) else before[r.id] for r in rows
+    }
+    assert {before[r.id] for r in rows if r.id not in (dead, waiting)} == {"sent"}
+    assert all((r.payload, r.last_error) == ("{}", "") for r in rows)
