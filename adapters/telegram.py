@@ -37,8 +37,9 @@ from telegram.error import BadRequest, ChatMigrated, Forbidden, RetryAfter, Tele
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes, TypeHandler
 
 from adapters.downloads import lazy, refuse_over
-from adapters.handoff import ChatOrder
+from adapters.handoff import STOP_GRACE_SECONDS, ChatOrder
 from adapters.pieces import PieceProgress
+from adapters.telegram_confirm import ConfirmGate, ConfirmingBot
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_inbound import Translator
 from adapters.text_split import split_text
@@ -89,6 +90,7 @@ class _Album:
 
     group_id: str
     messages: list[Message]
+    update_ids: list[int]
     timer: asyncio.Task[None] | None = None
 
 
@@ -98,7 +100,8 @@ class TelegramAdapter:
 
     def __init__(self, options: TelegramOptions) -> None:
         self.options = options
-        self.app = _build_application(options)
+        self._gate = ConfirmGate()
+        self.app = _build_application(options, self._gate)
         self._translate = Translator(PLATFORM, options.staff_chat_ids, lazy(self.fetch_file))
         self._order = ChatOrder(PLATFORM, options.max_in_flight)
         self._albums: dict[int, _Album] = {}
@@ -108,6 +111,10 @@ class TelegramAdapter:
         self.webhook_secret = ""
 
     # ---- lifecycle ----------------------------------------------------------------
+
+    def use_journal(self, journal: InboundHandler) -> None:
+        """Each event is journaled before its update is confirmed to Telegram."""
+        self._order.journal = journal
 
     async def start(self, handler: InboundHandler) -> None:
         await self.prepare(handler)
@@ -168,7 +175,7 @@ class TelegramAdapter:
             await self.app.updater.stop()
         for chat_id in list(self._albums):
             await self._flush_album(chat_id)
-        await self._order.drain()
+        await self._order.drain(STOP_GRACE_SECONDS)
         if self.app.running:
             await self.app.stop()
         await self.app.shutdown()
@@ -177,14 +184,20 @@ class TelegramAdapter:
     # ---- inbound ------------------------------------------------------------------
 
     async def _on_update(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
-        if update.callback_query is not None:
-            await self._on_button(update)
-        elif update.message is not None:
-            await self._on_message(update.message)
-        elif update.edited_message is not None:
-            await self._on_edit(update.edited_message)
-        elif update.my_chat_member is not None:
-            await self._on_membership(update)
+        held = False
+        try:
+            if update.callback_query is not None:
+                await self._on_button(update)
+            elif update.message is not None:
+                held = await self._on_message(update.message, update.update_id)
+            elif update.edited_message is not None:
+                await self._on_edit(update.edited_message)
+            elif update.my_chat_member is not None:
+                await self._on_membership(update)
+        finally:
+            # Taken in (or set aside): Telegram may be told. An album's items wait for it.
+            if not held:
+                self._gate.taken((update.update_id,))
 
     async def _on_button(self, update: Update) -> None:
         query = update.callback_query
@@ -198,24 +211,27 @@ class TelegramAdapter:
         if inbound is not None:
             await self._hand_over(inbound)
 
-    async def _on_message(self, message: Message) -> None:
+    async def _on_message(self, message: Message, update_id: int) -> bool:
+        """Take in one message; True while it waits in an album being collected."""
         kind = self._translate.chat_kind(message.chat)
         if kind is ChatKind.GROUP:
             await self._explain_to_group(message.chat_id)
-            return
+            return False
         if kind is None or not self._translate.addressed_to_us(message):
-            return
+            return False
         chat_id = message.chat_id
         pending = self._albums.get(chat_id)
         if pending is not None and pending.group_id != message.media_group_id:
             await self._flush_album(chat_id)
         if message.media_group_id:
-            if self._collect(message, message.media_group_id) == ALBUM_MAX:
+            if self._collect(message, message.media_group_id, update_id) == ALBUM_MAX:
                 await self._flush_album(chat_id)  # no album is longer: no need to wait
-            return
+                return False
+            return True
         inbound = self._translate.message(message)
         if inbound is not None:
             await self._hand_over(inbound)
+        return False
 
     async def _on_edit(self, message: Message) -> None:
         if self._translate.chat_kind(message.chat) not in (ChatKind.PRIVATE, ChatKind.STAFF):
@@ -251,10 +267,11 @@ class TelegramAdapter:
 
     # ---- albums -------------------------------------------------------------------
 
-    def _collect(self, message: Message, group_id: str) -> int:
+    def _collect(self, message: Message, group_id: str, update_id: int) -> int:
         """Add one item; return how many the album now has."""
-        album = self._albums.setdefault(message.chat_id, _Album(group_id, []))
+        album = self._albums.setdefault(message.chat_id, _Album(group_id, [], []))
         album.messages.append(message)
+        album.update_ids.append(update_id)
         if album.timer is not None:
             album.timer.cancel()
         album.timer = asyncio.create_task(self._album_quiet(message.chat_id))
@@ -270,9 +287,12 @@ class TelegramAdapter:
             return
         if album.timer is not None and album.timer is not asyncio.current_task():
             album.timer.cancel()
-        inbound = self._translate.album(album.messages)
-        if inbound is not None:
-            await self._hand_over(inbound)
+        try:
+            inbound = self._translate.album(album.messages)
+            if inbound is not None:
+                await self._hand_over(inbound)
+        finally:
+            self._gate.taken(album.update_ids)
 
     # ---- files --------------------------------------------------------------------
 
@@ -373,20 +393,18 @@ class TelegramAdapter:
         return str(sent.message_id)
 
 
-def _build_application(options: TelegramOptions) -> TelegramApp:
-    builder = (
-        ApplicationBuilder()
-        .token(options.token)
-        .base_url(options.api_base_url)
-        .base_file_url(options.file_base_url)
-        .request(AiohttpRequest())
+def _build_application(options: TelegramOptions, gate: ConfirmGate) -> TelegramApp:
+    bot = ConfirmingBot(
+        options.token,
+        base_url=options.api_base_url,
+        base_file_url=options.file_base_url,
+        request=AiohttpRequest(),
         # One connection, as python-telegram-bot's own default: one long poll at a time.
-        .get_updates_request(AiohttpRequest(connection_pool_size=1))
+        get_updates_request=AiohttpRequest(connection_pool_size=1),
+        rate_limiter=_rate_limiter(options),
+        gate=gate,
     )
-    limiter = _rate_limiter(options)
-    if limiter is not None:
-        return builder.rate_limiter(limiter).build()
-    return builder.build()
+    return ApplicationBuilder().bot(bot).build()
 
 
 def _rate_limiter(options: TelegramOptions) -> AIORateLimiter | None:

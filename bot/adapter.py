@@ -69,6 +69,20 @@ class Adapter(Protocol):
 
 
 @runtime_checkable
+class JournaledIntake(Protocol):
+    """An adapter whose platform counts an event delivered once Haven acknowledges it
+    (Telegram's next getUpdates, Slack's HTTP 200). It hands every event to the journal
+    given here, and waits for it, before acknowledging; the core keeps evidence events
+    durably there (bot/conversation/intake_journal.py) and, at start, replays those a
+    stop or crash interrupted, fetching their files again with `fetch_file`."""
+
+    def use_journal(self, journal: InboundHandler) -> None: ...
+
+    async def fetch_file(self, file_id: str, size: int | None = None) -> bytes:
+        """The bytes of a file the platform named `file_id` in an event."""
+
+
+@runtime_checkable
 class ElectedReceiver(Protocol):
     """An adapter that can send without receiving. Some ways of receiving allow one
     consumer per bot (Telegram's getUpdates, Slack's Socket Mode): with several Haven

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -9,10 +10,16 @@ from typing import Protocol
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    async def sleep(self, seconds: float) -> None:
+        """Wait this long by this clock."""
+
 
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(seconds)
 
 
 class ManualClock:
@@ -29,3 +36,8 @@ class ManualClock:
 
     def set(self, moment: datetime) -> None:
         self._now = moment
+
+    async def sleep(self, seconds: float) -> None:
+        """Moves the clock instead of waiting; other tasks get their turn first."""
+        await asyncio.sleep(0)
+        self._now += timedelta(seconds=seconds)

@@ -309,6 +309,16 @@ class Limits(_Table):
     )
     flood_messages: int = Field(default=30, ge=1, description=_POSITIVE_INT)
     flood_window_seconds: int = Field(default=60, ge=1, description=_POSITIVE_INT)
+    # Evidence (forwards, files) is never dropped: past these it is kept more slowly.
+    evidence_items_per_minute: int = Field(
+        default=300, ge=1, le=100_000, description="a whole number from 1 to 100000"
+    )
+    evidence_bytes_per_minute: int = Field(
+        default=500 * 1024 * 1024,
+        ge=1024 * 1024,
+        le=1024**4,
+        description="a whole number of bytes from 1048576 (1 MiB) to 1099511627776 (1 TiB)",
+    )
 
     @model_validator(mode="after")
     def _item_fits_in_case(self) -> Limits:

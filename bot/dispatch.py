@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.content.prompts import Reply, joined
 from bot.conversation.desk_answer import DeskAnswer
+from bot.conversation.evidence_pace import EvidencePace
 from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
-from bot.conversation.inbound_log import already_seen, record_inbound
+from bot.conversation.inbound_log import already_seen, forget_journaled, record_inbound
 from bot.conversation.inputs import clean_text
 from bot.delivery.outbox import queue_reply
 from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginKind
@@ -108,6 +109,7 @@ class Dispatcher:
         reports: ReportDesk,
         talks: Talks,
         unanswered: UnansweredQuestions,
+        pace: EvidencePace,
         on_outbox: Callable[[], None] = lambda: None,
         on_reminders: Callable[[Iterable[datetime]], None] = lambda _: None,
     ) -> None:
@@ -129,6 +131,7 @@ class Dispatcher:
         self.reports = reports
         self.talks = talks
         self.unanswered = unanswered
+        self.pace = pace
         self._on_outbox = on_outbox
         self._on_reminders = on_reminders
 
@@ -138,11 +141,18 @@ class Dispatcher:
             inbound.chat.kind is ChatKind.PRIVATE and self.staff.is_member(inbound.identity)
         ):
             await self.staff.handle(inbound)
+            await self._forget_journaled(inbound)
             return
         if inbound.chat.kind is not ChatKind.PRIVATE:
             log.info("ignored %s from a %s chat", inbound.kind, inbound.chat.kind)
             return
-        verdict = self.flood.check(f"{inbound.identity.platform}:{inbound.identity.user_id}")
+        sender = f"{inbound.identity.platform}:{inbound.identity.user_id}"
+        if inbound.kind in EVIDENCE_KINDS:
+            # Evidence is never dropped for coming fast: it waits for its own budget.
+            await self._pace(sender, inbound)
+            verdict = Verdict.ALLOW
+        else:
+            verdict = self.flood.check(sender)
         if verdict is Verdict.DROP:
             log.warning("flood: dropped a %s from one sender", inbound.kind)
             return
@@ -155,6 +165,7 @@ class Dispatcher:
             await serialise(conn, Scope.PERSON, f"{who.platform}:{who.user_id}")
             if await already_seen(conn, inbound):
                 log.info("duplicate delivery of message %s ignored", inbound.message_id)
+                await forget_journaled(conn, inbound)
                 return
             # Reminder buttons, /reminders, /quiet and /updates concern the person, not one case.
             routed = (
@@ -180,12 +191,42 @@ class Dispatcher:
         self._on_outbox()
         self._on_reminders(armed)
 
+    async def _forget_journaled(self, inbound: Inbound) -> None:
+        """Evidence a staff member sent was journaled like a victim's; it is handled."""
+        if inbound.kind in EVIDENCE_KINDS:
+            async with self.db.transaction() as conn:
+                await forget_journaled(conn, inbound)
+
+    async def _pace(self, sender: str, inbound: Inbound) -> None:
+        """Wait while the sender is over their evidence budget, telling them (now, not
+        after the wait) that everything is kept and receipts will come more slowly."""
+        size = _declared_size(inbound)
+        wait = self.pace.reserve(sender, size)
+        if wait == 0:
+            return
+        log.info("evidence paced: a %s waits %.1f s for its sender's budget", inbound.kind, wait)
+        if self.pace.should_tell(sender):
+            await self._tell_paced(inbound)
+        await self.pace.admit(sender, size)
+
+    async def _tell_paced(self, inbound: Inbound) -> None:
+        now = self.clock.now()
+        who = inbound.identity
+        async with self.db.transaction() as conn:
+            case = await cases.find_open(conn, who.platform, who.user_id)
+            locale = case.locale if case is not None else self.settings.default_locale
+            text = self.prompts.texts.get(locale, "ui.evidence_paced")
+            await queue_reply(conn, inbound.chat, Reply(text), case.id if case else None, now)
+        self._on_outbox()
+
     async def _groundwork(self, inbound: Inbound) -> Groundwork:
         """What must happen before the write lock is taken: downloads and hashing (see
         bot/evidence/intake.py), and the commands that run transactions of their own."""
         logged = any(_is_command(inbound, name) for name in ("export", "search", "report"))
-        if logged and await self._seen(inbound):
-            return Groundwork()  # a redelivery: no second bundle or custody event
+        # A redelivery: no second bundle or custody event, and no second download (Telegram
+        # sends again what was not confirmed before a stop).
+        if (logged or inbound.kind in EVIDENCE_KINDS) and await self._seen(inbound):
+            return Groundwork()
         received: tuple[Received | Refused, ...] = ()
         if inbound.kind in EVIDENCE_KINDS:
             received = await self.evidence.receive(inbound)
@@ -441,6 +482,13 @@ class Dispatcher:
 
 def _is_command(inbound: Inbound, name: str) -> bool:
     return inbound.kind is InboundKind.COMMAND and inbound.command.lower() == name
+
+
+def _declared_size(inbound: Inbound) -> int:
+    """The bytes an evidence event brings, as far as known before any download: its
+    text and the sizes the platform announced for its files."""
+    files = sum(attachment.size or 0 for attachment in inbound.attachments)
+    return len(inbound.text.encode()) + files
 
 
 def _own_words(inbound: Inbound) -> bool:

@@ -13,18 +13,19 @@ import gc
 import hashlib
 import hmac
 import logging
-import sys
+import logging.handlers
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.adapter import Adapter, AdapterStartError, ElectedReceiver
+from bot.adapter import Adapter, AdapterStartError, ElectedReceiver, InboundHandler, JournaledIntake
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
 from bot.cluster.election import ReceiverElection
@@ -33,8 +34,10 @@ from bot.config import Config, Contact
 from bot.content.deadlines import QuietHours
 from bot.content.playbook import Playbook, Severity, load_playbook
 from bot.content.prompts import Deployment, Prompts
+from bot.conversation.evidence_pace import EvidenceBudget, EvidencePace
 from bot.conversation.flood import FloodGuard
 from bot.conversation.flow import Flow
+from bot.conversation.intake_journal import IntakeJournal
 from bot.conversation.signal_model import SignalModel, default_model
 from bot.delivery.handover_files import HandoverFiles
 from bot.delivery.outbox import OutboxSender, RetryPolicy, StaffNotice
@@ -56,6 +59,7 @@ from bot.evidence.keyfiles import (
 )
 from bot.evidence.receipts import Receipts
 from bot.evidence.report_desk import ReportDesk
+from bot.evidence.retention import RetentionRounds
 from bot.evidence.stamping import Stamper
 from bot.evidence.store import Store, blob_store
 from bot.evidence.timeline import Timelines
@@ -68,7 +72,7 @@ from bot.search.desk import SearchDesk
 from bot.search.memo_desk import MemoDesk
 from bot.search.searcher import Searcher
 from bot.staff.access import Roster
-from bot.staff.briefing import Briefer
+from bot.staff.briefing import Briefer, next_occurrence
 from bot.staff.desk import StaffDesk
 from bot.staff.escalation import Escalator, Level
 from bot.staff.progress_notes import ProgressNotes
@@ -181,6 +185,7 @@ def staff_side(
         enabled=config.briefing.enabled,
         origin=log_origin(config, store.log_key),
         stamper=stamper,
+        retention_days=config.retention.closed_case_days,
     )
     retrievals = RetrievalDesk(
         store, words, timedelta(hours=config.retrieval.expires_hours), on_outbox
@@ -214,6 +219,7 @@ class Haven:
     blobs: Blobs
     scheduler: ReminderScheduler
     staff: StaffSide
+    journal: IntakeJournal
     coordinator: Coordinator | None = None
     stamper: Stamper | None = None
 
@@ -267,7 +273,15 @@ class Haven:
             reminder_policy,
             reminder_texts,
             on_outbox,
-            duties=(staff.escalator, staff.briefer, staff.talks, staff.unanswered, stamper),
+            # Retention before the briefing: the briefing at the same moment reports it.
+            duties=(
+                retention_rounds(config, store),
+                staff.escalator,
+                staff.briefer,
+                staff.talks,
+                staff.unanswered,
+                stamper,
+            ),
             hold_in_talk=config.handoff.pause_reminders,
             # Rows another instance claimed and never committed (it died) are pending
             # again: found within seconds, not half a minute.
@@ -285,6 +299,7 @@ class Haven:
             blobs,
             keyring,
             EvidenceSettings(limits.max_item_bytes, limits.max_case_bytes),
+            clock,
         )
         dispatcher = Dispatcher(
             db,
@@ -309,6 +324,10 @@ class Haven:
             ReportDesk(store, prompts),
             staff.talks,
             staff.unanswered,
+            EvidencePace(
+                clock,
+                EvidenceBudget(limits.evidence_items_per_minute, limits.evidence_bytes_per_minute),
+            ),
             on_outbox=on_outbox,
             on_reminders=on_reminders,
         )
@@ -325,6 +344,7 @@ class Haven:
             blobs,
             scheduler,
             staff,
+            IntakeJournal(db, keyring, clock),
             coordinator,
             stamper,
         )
@@ -457,6 +477,12 @@ def web_push_options(config: Config) -> PushOptions:
     )
 
 
+def retention_rounds(config: Config, store: Store) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted."""
+    zone, at = config.tz, config.briefing.time_of_day
+    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
+
+
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
     settings = config.reminders
     quiet = QuietHours(settings.quiet_start, settings.quiet_end, settings.quiet_hours_enabled)
@@ -558,37 +584,33 @@ def build_adapters(
     return adapters
 
 
-def startup_warnings(config: Config) -> list[str]:
-    """What an operator should fix, though Haven can run without it."""
-    if config.support.hotlines:
-        return []
-    return [
-        "no support line is set ([support] hotlines): a person who writes about ending "
-        "their life is shown the emergency numbers only. config.example.toml lists public "
-        "national lines to confirm before you add them."
-    ]
-
-
 async def run(
     config: Config,
     stdin: TextIO | None = None,
     stdout: TextIO | None = None,
     clock: Clock | None = None,
+    *,
+    announce: Callable[[], None] | None = None,
 ) -> None:
-    """Run until every adapter has closed (the console at end of input) or interrupted."""
+    """Run until every adapter has closed (the console at end of input), or SIGTERM or
+    SIGINT. Either signal stops the intake, lets the events in hand finish (those that do
+    not are in the intake journal, resumed at the next start) and records every message
+    sent as sent. ``announce`` is called once the database and the keys are open, before
+    any adapter starts (`haven run` prints its start-up summary)."""
     web_records = WebRecords()
     adapters = build_adapters(config, stdin, stdout, web_records)
     haven = await Haven.open(config, adapters, clock)
     web_records.open(haven.db, haven.clock)
-    for warning in startup_warnings(config):
-        log.warning(warning)
-        print(f"haven: warning: {warning}", file=sys.stderr)
+    if announce is not None:
+        announce()
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
-    sender_task = asyncio.create_task(haven.sender.run())
+    sender_task: asyncio.Task[None] | None = None
     elections: list[asyncio.Task[None]] = []
     started = asyncio.Event()
     health = await _serve_health(config, haven, started)
+    terminated = asyncio.Event()
+    _on_terminate(terminated.set)
     try:
         await haven.scheduler.start()
         # Approved before a crash and never handed over: deliver now.
@@ -597,12 +619,18 @@ async def run(
             elected = await _start_adapter(haven, name, adapter)
             if elected is not None:
                 elections.append(asyncio.create_task(elected.run()))
+        # Only now: a message sent before its adapter was ready would fail and spend an
+        # attempt ("not initialized").
+        sender_task = asyncio.create_task(haven.sender.run())
         started.set()
-        await asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
-        await haven.scheduler.settle(END_OF_INPUT_WAIT)
-        await haven.sender.drain()
+        if await _closed_or_terminated(adapters, terminated):
+            await haven.scheduler.settle(END_OF_INPUT_WAIT)
+            await haven.sender.drain()
+        else:
+            log.info("stopping on SIGTERM")
     finally:
-        for task in (*elections, sender_task):
+        _on_terminate(None)
+        for task in (*elections, *([sender_task] if sender_task else [])):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -611,6 +639,34 @@ async def run(
         if health is not None:
             await health.stop()
         await haven.close()
+
+
+def _on_terminate(action: Callable[[], None] | None) -> None:
+    """Run `action` on SIGTERM (systemd, docker stop); None puts the default back. Only
+    the main thread can have signal handlers: elsewhere (tests) nothing changes."""
+    loop = asyncio.get_running_loop()
+    with contextlib.suppress(RuntimeError, ValueError, NotImplementedError):
+        if action is None:
+            loop.remove_signal_handler(signal.SIGTERM)
+        else:
+            loop.add_signal_handler(signal.SIGTERM, action)
+
+
+async def _closed_or_terminated(adapters: dict[str, Adapter], terminated: asyncio.Event) -> bool:
+    """True when every adapter closed by itself, False on SIGTERM."""
+    closed: asyncio.Future[Any] = asyncio.ensure_future(
+        asyncio.gather(*(adapter.wait_closed() for adapter in adapters.values()))
+    )
+    signalled: asyncio.Future[Any] = asyncio.ensure_future(terminated.wait())
+    try:
+        await asyncio.wait({closed, signalled}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in (closed, signalled):
+            if not waiter.done():
+                waiter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waiter
+    return closed.done() and not closed.cancelled() and not terminated.is_set()
 
 
 async def _serve_health(
@@ -664,18 +720,37 @@ async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> ReceiverE
     # over and let the outbox sender deliver in the background.
     console = isinstance(adapter, ConsoleAdapter)
     handler = haven.handle_and_deliver if console else haven.dispatcher.handle
+    if isinstance(adapter, JournaledIntake):
+        adapter.use_journal(haven.journal.keep)
     try:
-        if (
-            haven.coordinator is not None
-            and isinstance(adapter, ElectedReceiver)
-            and adapter.needs_election
-        ):
-            await adapter.prepare(handler)
+        if not isinstance(adapter, ElectedReceiver):
+            await adapter.start(handler)
+            return None
+        await adapter.prepare(handler)
+        if isinstance(adapter, JournaledIntake):
+            await _resume_intake(haven, name, adapter, handler)
+        if haven.coordinator is not None and adapter.needs_election:
             return ReceiverElection(haven.coordinator, name, adapter)
-        await adapter.start(handler)
+        await adapter.start_receiving()
     except AdapterStartError as exc:
         raise StartupError(str(exc)) from None
     return None
+
+
+async def _resume_intake(
+    haven: Haven, name: str, adapter: JournaledIntake, handler: InboundHandler
+) -> None:
+    """Events a stop or crash interrupted (journaled, never recorded as handled) are
+    handled now, before new ones are received; their files are fetched again."""
+    waiting = await haven.journal.waiting(name, adapter.fetch_file)
+    if waiting:
+        log.info("%s: resuming %d event(s) a stop interrupted", name, len(waiting))
+    for inbound in waiting:
+        try:
+            await handler(inbound)
+        except Exception:
+            log.exception("%s: a resumed %s could not be handled", name, inbound.kind)
+            await haven.journal.failed(inbound)
 
 
 # Their DEBUG lines quote what goes over the wire: messages and evidence both ways,
@@ -685,10 +760,11 @@ PLATFORM_LIBRARIES = ("telegram", "slack_sdk", "slack_bolt")
 
 
 def configure_logging(data_dir: Path, verbose: bool) -> None:
-    """Logs go to a file in the data directory, so they never interleave with the chat."""
+    """Logs go to a file in the data directory, so they never interleave with the chat.
+    The file is reopened when logrotate (or anyone) moves it away: no restart needed."""
     # Created 0600 first: the log names cases, staff and files.
     private_file(data_dir / "haven.log")
-    handler = logging.FileHandler(data_dir / "haven.log", encoding="utf-8")
+    handler = logging.handlers.WatchedFileHandler(data_dir / "haven.log", encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)

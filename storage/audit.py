@@ -48,6 +48,7 @@ from storage.leaves import CustodyEvent, LeafKind, content_commitment
 from storage.merkle import leaf_hash, node_hash, verify_tree_head
 from storage.offload import offload
 from storage.vault import VaultError
+from storage.work_progress import Progress, no_progress
 
 CHUNK_LEVEL = 14
 
@@ -89,11 +90,18 @@ class Finding:
         return f"{self.problem}{place}: {self.detail}"
 
 
+AUDIT_STAGE = "checking the evidence log, its records and content (entries)"
+
+
 async def audit(
-    db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
+    db: Database,
+    blobs: Blobs,
+    ring: KeyRing,
+    public_key: Ed25519PublicKey,
+    progress: Progress = no_progress,
 ) -> list[Finding]:
     """Every mismatch between the log, the rows and the blobs; empty when all is well."""
-    return await _Audit(db, blobs, ring, public_key).run()
+    return await _Audit(db, blobs, ring, public_key, progress).run()
 
 
 @dataclass(frozen=True)
@@ -108,9 +116,15 @@ class _Chunk:
 
 class _Audit:
     def __init__(
-        self, db: Database, blobs: Blobs, ring: KeyRing, public_key: Ed25519PublicKey
+        self,
+        db: Database,
+        blobs: Blobs,
+        ring: KeyRing,
+        public_key: Ed25519PublicKey,
+        progress: Progress = no_progress,
     ) -> None:
         self.db = db
+        self.progress = progress
         self.blobs = blobs
         self.ring = ring
         self.public_key = public_key
@@ -146,6 +160,7 @@ class _Audit:
                 else:
                     items = await self._check_chunk(begin, end)
                 await self._check_contents(items)
+                self.progress(AUDIT_STAGE, end, size)
         finally:
             if verdicts is not None:
                 verdicts.close()

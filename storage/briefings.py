@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.caseload import OpenCount, open_counts
 from storage.coordination import insert_or_skip
+from storage.custody import ERASE, RETENTION_PREFIX
 from storage.escalations import open_case_ids
 from storage.reminders import OPEN_STATES
-from storage.schema import briefings, cases, evidence_items, outbox, reminders
+from storage.schema import briefings, cases, custody_events, evidence_items, outbox, reminders
 
 PENDING, POSTED, MISSED = "pending", "posted", "missed"
 DAY = timedelta(hours=24)
@@ -34,6 +35,7 @@ class Figures:
     evidence_added: int
     reminders_sent: int
     dead_letters: int
+    erased_by_retention: int
 
 
 async def claim_due(conn: AsyncConnection, now: datetime) -> datetime | None:
@@ -121,4 +123,11 @@ async def figures(conn: AsyncConnection, now: datetime, listed: int = 10) -> Fig
         evidence_added=await _count(conn, evidence_items, evidence_items.c.received_at > since),
         reminders_sent=await _count(conn, reminders, reminders.c.fired_at > since),
         dead_letters=await _count(conn, outbox, outbox.c.state == "dead"),
+        erased_by_retention=await _count(
+            conn,
+            custody_events,
+            custody_events.c.action == ERASE,
+            custody_events.c.reason.startswith(RETENTION_PREFIX),
+            custody_events.c.at > since,
+        ),
     )

@@ -21,6 +21,12 @@ from storage.schema import custody_events
 
 RECEIVED = "received"
 VICTIM = "victim"
+# The running bot's daily retention round (bot/evidence/retention.py), and the reason
+# every retention erasure gives, by the bot or by `haven retention --apply`.
+RETENTION = "retention"
+RETENTION_PREFIX = "retention: "
+RETENTION_REASON = RETENTION_PREFIX + "closed more than {days} days ago"
+ERASE = "erase"
 
 
 @dataclass(frozen=True)

@@ -628,3 +628,23 @@ staff_names = Table(
     Column("display_name", String(64), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+# ---- the intake journal (migration 0014) ------------------------------------------------
+
+# Inbound evidence events, written before their files are downloaded (and, on Telegram,
+# before the update is confirmed): deleted in the transaction that records the event as
+# handled, replayed at start while still here. The event (forwarded text, file ids,
+# origin) is sealed with the master key, bound to its row's platform, chat and message.
+intake_journal = Table(
+    "intake_journal",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("platform", String(32), nullable=False),
+    Column("chat_id", String(128), nullable=False),
+    Column("message_id", String(128), nullable=False),
+    Column("master_key_id", String(16), nullable=False),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("platform", "chat_id", "message_id", name="intake_journal_once"),
+)

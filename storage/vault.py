@@ -66,6 +66,7 @@ SEAL_OVERHEAD = HEADER_SIZE + TAG_SIZE  # 29 bytes added to every sealed item
 
 _DK_LABEL = b"haven-dk-v1|case="
 _ITEM_LABEL = b"haven-item-v1|item="
+_EVENT_LABEL = b"haven-intake-v1|event="
 
 
 class VaultError(Exception):
@@ -177,6 +178,22 @@ class ItemOpener:
             f"item {item_id!r}",
             "wrong data key, wrong item, or the ciphertext was altered",
         )
+
+
+def seal_event(master: MasterKey, plaintext: bytes, event_id: str) -> bytes:
+    """Encrypt an inbound event waiting in the intake journal (before any case key may
+    exist) under the master key, bound to ``event_id`` (its platform, chat, message)."""
+    return _encrypt(master.secret, plaintext, _EVENT_LABEL + event_id.encode())
+
+
+def open_event(master: MasterKey, sealed: bytes, event_id: str) -> bytes:
+    return _decrypt(
+        AESGCM(master.secret),
+        sealed,
+        _EVENT_LABEL + event_id.encode(),
+        "a journaled inbound event",
+        f"wrong master key (tried {master.key_id}) or the row was altered",
+    )
 
 
 # --- internals -------------------------------------------------------------------------

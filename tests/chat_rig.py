@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from sqlalchemy import select
 
-from bot.adapter import Adapter, InboundHandler
+from bot.adapter import Adapter, InboundHandler, JournaledIntake
 from bot.delivery.outbox import RetryPolicy
 from bot.runtime import Haven
 from storage import outbox, schema
@@ -81,6 +81,8 @@ def retry_quickly(haven: Haven) -> None:
 async def serving(haven: Haven, adapter: Adapter, core: InboundHandler) -> AsyncIterator[None]:
     """The adapter started with `core` as its handler and the outbox sender running; on
     the way out both are stopped and Haven closed."""
+    if isinstance(adapter, JournaledIntake):  # as `haven run` wires it (bot/runtime.py)
+        adapter.use_journal(haven.journal.keep)
     sender = asyncio.create_task(haven.sender.run())
     try:
         await adapter.start(core)

@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SMALL = {
     "journey": "--victims 20 --open-cases 20 --paced-victims 5 --paced-rate 50",
+    "burst": "--forwards 20 --spread 1",
     "evidence": "--texts 40 --files 2 --victims 2 --leaves 3000 --proofs 20",
     "handoff": "--conversations 3 --messages 2 --plain 2",
     "slack": "--users 2 --rounds 3",

@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.events import Inbound
-from storage import messages
+from bot.events import Inbound, InboundKind
+from storage import intake_journal, messages
 
 
 async def already_seen(conn: AsyncConnection, inbound: Inbound) -> bool:
@@ -30,3 +30,12 @@ async def record_inbound(
         message_id=inbound.message_id,
         now=now,
     )
+    await forget_journaled(conn, inbound)
+
+
+async def forget_journaled(conn: AsyncConnection, inbound: Inbound) -> None:
+    """The event is handled (or needs no handling): its intake journal row, if it has
+    one, goes in the same transaction."""
+    chat = inbound.chat
+    if inbound.kind in (InboundKind.FORWARD, InboundKind.ATTACHMENT) and inbound.message_id:
+        await intake_journal.forget(conn, chat.platform, chat.chat_id, inbound.message_id)

@@ -49,7 +49,7 @@ log = logging.getLogger(__name__)
 
 HOLD = "hold"
 RELEASE = "release"
-ERASE = "erase"
+ERASE = custody.ERASE
 
 
 @dataclass(frozen=True)

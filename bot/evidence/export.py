@@ -60,11 +60,14 @@ from storage.leaves import CustodyEvent
 from storage.offload import offload
 from storage.signed_note import verifier_of
 from storage.vault import VaultError
+from storage.work_progress import Progress, no_progress
 
 EXPORT = "export"
 EXPORTS_DIR = "exports"
 RETRIEVALS_DIR = "retrievals"
 _LISTED = 5
+READ_STAGE = "reading and decrypting the items"
+WRITE_STAGE = "writing the bundle"
 
 
 @dataclass(frozen=True)
@@ -113,11 +116,14 @@ class CaseEvidence:
 
 
 async def read_case_evidence(
-    store: Store, case_id: int, window: tuple[datetime, datetime] | None = None
+    store: Store,
+    case_id: int,
+    window: tuple[datetime, datetime] | None = None,
+    progress: Progress = no_progress,
 ) -> CaseEvidence:
     """The case's evidence; :class:`EvidenceMismatch` if the log contradicts a row."""
     read = await _read_checked(store, case_id, window)
-    items = await _opened(store, read)
+    items = await _opened(store, read, progress)
     if read.problems:
         raise EvidenceMismatch(case_id, sorted(read.problems))
     return CaseEvidence(read.case, read.key, read.records, items)
@@ -132,6 +138,7 @@ async def export_case(
     reason: str,
     action: str = EXPORT,
     window: tuple[datetime, datetime] | None = None,
+    progress: Progress = no_progress,
 ) -> Exported:
     """Write case ``case_id``'s bundle to ``out``; raise :class:`OperatorError` if it fails
     (:class:`EvidenceMismatch` when the rows contradict the log: nothing is written).
@@ -141,7 +148,7 @@ async def export_case(
     ``[start, end)``, as a search under the same retrieval sees them. The custody
     history is always whole.
     """
-    read = await read_case_evidence(store, case_id, window)
+    read = await read_case_evidence(store, case_id, window, progress)
     items = read.items
     now = store.clock.now()
     origin = log_origin(store.config, store.log_key)
@@ -184,7 +191,7 @@ async def export_case(
         timestamps=tuple(Timestamp(t.tsa_url, t.token) for t in tokens),
     )
     sealing = _Sealing(store.log_key, origin, RecordMaker(read.case.platform, haven_version()))
-    await asyncio.to_thread(_write_checked, bundle, out, sealing)
+    await asyncio.to_thread(_write_checked, bundle, out, sealing, progress)
     return Exported(out, len(items), size, len(tokens))
 
 
@@ -227,11 +234,12 @@ async def _read_checked(
     return _Read(case, key, records, leaves, problems)
 
 
-async def _opened(store: Store, read: _Read) -> list[BundleItem]:
+async def _opened(store: Store, read: _Read, progress: Progress) -> list[BundleItem]:
     """Each item decrypted, its content and origin checked against its row (problems
     are added to ``read.problems``); proofs come later, against the signed head."""
     items = []
-    for record in read.records:
+    for number, record in enumerate(read.records):
+        progress(READ_STAGE, number, len(read.records))
         try:
             opened = await evidence_items.open_item(store.blobs, read.key, record)
         except (BlobError, VaultError):
@@ -257,6 +265,7 @@ async def _opened(store: Store, read: _Read) -> list[BundleItem]:
                 ),
             )
         )
+    progress(READ_STAGE, len(read.records), len(read.records))
     return items
 
 
@@ -302,10 +311,12 @@ def _timeline_files(
     return TimelineFiles(timelines.document(case, timeline), timelines.to_json(timeline))
 
 
-def _write_checked(bundle: Bundle, out: Path, sealing: _Sealing) -> None:
+def _write_checked(bundle: Bundle, out: Path, sealing: _Sealing, progress: Progress) -> None:
     out.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    progress(WRITE_STAGE, 0, 1)
     write_bundle(bundle, out, signer=sealing.sign, record=sealing.record)
-    report = verify_bundle(out, verifier_of(sealing.origin, sealing.key))
+    progress(WRITE_STAGE, 1, 1)
+    report = verify_bundle(out, verifier_of(sealing.origin, sealing.key), progress=progress)
     if not report.ok:
         out.unlink(missing_ok=True)
         problems = "; ".join(str(finding) for finding in report.findings[:3])

@@ -41,7 +41,8 @@ from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot.adapter import FileTooLarge
+from bot.adapter import DeliveryError, FileTooLarge
+from bot.clock import Clock, SystemClock
 from bot.content.prompts import Prompts
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
@@ -78,6 +79,10 @@ TEXT_NAME = "message.txt"
 DELETED_ON_PLATFORM = "deleted_on_platform"
 
 _MIME = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
+# A download that fails for a passing reason (network, 5xx) is tried this many times in
+# all, waiting this long before each retry; then the person is told it could not be
+# fetched and asked to send it again.
+FETCH_RETRY_WAITS = (1.0, 4.0)
 _ORIGIN_ID_CHARS = 128  # origin ids are stored in 128-character columns
 _ORIGIN_TEXT_CHARS = 512
 
@@ -137,7 +142,9 @@ class Evidence:
         blobs: Blobs,
         ring: KeyRing,
         settings: EvidenceSettings,
+        clock: Clock | None = None,
     ) -> None:
+        self.clock = clock or SystemClock()
         self.db = db
         self.prompts = prompts
         self.receipts = receipts
@@ -175,7 +182,7 @@ class Evidence:
         if attachment.size is not None and attachment.size > limit:
             return Refused("too_large", attachment.size)
         try:
-            content = await attachment.fetch()
+            content = await self._download(attachment)
         except FileTooLarge as exc:
             log.info("evidence refused by the platform: over its %d-byte limit", exc.limit)
             return Refused("too_large", exc.size or attachment.size or 0, exc.limit)
@@ -186,6 +193,18 @@ class Evidence:
         mime = _mime_type(attachment.mime_type, attachment.file_name)
         name = sanitise_filename(attachment.file_name or kind + _extension(mime))
         return await self._fingerprinted(content, kind, mime, name, origin, original_date)
+
+    async def _download(self, attachment: Attachment) -> bytes:
+        """The file's bytes, retrying a download that failed for a passing reason."""
+        for wait in FETCH_RETRY_WAITS:
+            try:
+                return await attachment.fetch()
+            except DeliveryError as exc:
+                if exc.permanent:
+                    raise
+                log.info("evidence download failed (%s); trying again in %.0f s", exc, wait)
+            await self.clock.sleep(wait)
+        return await attachment.fetch()
 
     async def _fingerprinted(
         self,

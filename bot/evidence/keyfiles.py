@@ -41,6 +41,7 @@ MASTER_KEY_FILE = "master.key"
 LOG_KEY_FILE = "log-signing.key"
 PUBLIC_KEY_FILE = "log-public-key.pem"
 VKEY_FILE = "log-public-key.vkey"
+SQLITE_FILE = "haven.db"
 DEFAULT_ORIGIN_PREFIX = "haven/"
 
 
@@ -61,6 +62,15 @@ def pending_master_key_path(config: Config) -> Path:
 
 def log_key_path(config: Config) -> Path:
     return config.data_dir / LOG_KEY_FILE
+
+
+def holds_haven_data(config: Config) -> bool:
+    """Haven has been set up in the data directory: the first start (or `haven init`)
+    writes the log signing key there, and on SQLite the database too."""
+    if log_key_path(config).is_file():
+        return True
+    url = config.database_url
+    return url.startswith("sqlite") and (config.data_dir / SQLITE_FILE).is_file()
 
 
 async def open_keyring(config: Config, db: Database) -> KeyRing:

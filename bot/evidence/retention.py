@@ -1,6 +1,8 @@
-"""`haven retention`: erase cases closed longer than ``retention.closed_case_days``.
+"""Retention: erase cases closed longer than ``retention.closed_case_days``.
 
-Cases on legal hold are listed but kept; erased cases are not listed again. Each erasure
+`haven run` does it once a day (:class:`RetentionRounds`, a duty of the reminder
+scheduler, just before the daily briefing, which reports it); `haven retention` does it
+on demand. Cases on legal hold are listed but kept; erased cases are not listed again. Each erasure
 is the ordinary one (bot/evidence/erasure.py), with a custody event naming the retention rule.
 
 It also removes leftover blob files: a file is sealed and written before the
@@ -12,17 +14,25 @@ each file a moment before its row commits.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.evidence import erasure
-from bot.evidence.store import OPERATOR, Store
+from bot.evidence.store import OPERATOR, OperatorError, Store
 from storage import evidence_items
+from storage.custody import RETENTION, RETENTION_REASON
 from storage.schema import case_keys, cases, holds
+from storage.work_progress import Progress, no_progress
+
+log = logging.getLogger(__name__)
 
 LEFTOVER_AGE = timedelta(hours=1)
+ERASE_STAGE = "erasing cases past the retention period (cases)"
 
 
 @dataclass(frozen=True)
@@ -54,17 +64,26 @@ async def due(store: Store) -> list[Due]:
     return [Due(row["id"], row["closed_at"], bool(row["held"])) for row in rows]
 
 
-async def apply(store: Store) -> tuple[list[Due], list[Due]]:
+async def apply(
+    store: Store, actor: str = OPERATOR, progress: Progress = no_progress
+) -> tuple[list[Due], list[Due]]:
     """Erase every due case not on hold: (erased, kept because held)."""
-    days = store.config.retention.closed_case_days
+    reason = RETENTION_REASON.format(days=store.config.retention.closed_case_days)
     done, kept = [], []
-    for case in await due(store):
+    cases_due = await due(store)
+    for number, case in enumerate(cases_due, start=1):
+        progress(ERASE_STAGE, number - 1, len(cases_due))
         if case.held:
             kept.append(case)
             continue
-        reason = f"retention: closed more than {days} days ago"
-        await erasure.erase(store, case.case_id, actor=OPERATOR, reason=reason)
+        try:
+            await erasure.erase(store, case.case_id, actor=actor, reason=reason)
+        except OperatorError as exc:
+            # Put on hold or erased by someone else since `due` looked: theirs stands.
+            log.info("retention passed over case %s: %s", case.case_id, exc)
+            continue
         done.append(case)
+    progress(ERASE_STAGE, len(cases_due), len(cases_due))
     return done, kept
 
 
@@ -79,3 +98,35 @@ async def leftover_blobs(store: Store) -> list[str]:
 async def remove_leftover_blobs(store: Store) -> int:
     """Delete them; how many."""
     return await store.blobs.adiscard(await leftover_blobs(store))
+
+
+class RetentionRounds:
+    """Retention inside `haven run`: once at start, then daily at ``next_round(now)``
+    (the briefing's time, so the briefing that follows reports it). A duty of the reminder
+    scheduler; its schedule needs no row, since a round that finds nothing due does
+    nothing and one missed while Haven was down is the one at the next start. Each
+    erasure is a custody event by :data:`storage.custody.RETENTION`."""
+
+    def __init__(self, store: Store, next_round: Callable[[datetime], datetime]) -> None:
+        self.store = store
+        self.next_round = next_round
+        self._next_at: datetime | None = None
+
+    async def fire_due(self, now: datetime) -> int:
+        if self._next_at is not None and now < self._next_at:
+            return 0
+        self._next_at = self.next_round(now)
+        erased, kept = await apply(self.store, actor=RETENTION)
+        removed = await remove_leftover_blobs(self.store)
+        if erased or kept or removed:
+            log.info(
+                "retention: %d case(s) erased, %d past the period kept on legal hold, "
+                "%d leftover blob file(s) removed",
+                len(erased),
+                len(kept),
+                removed,
+            )
+        return 0
+
+    async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        return self._next_at

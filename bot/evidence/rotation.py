@@ -30,6 +30,7 @@ from storage.leaves import CustodyEvent
 from storage.schema import case_keys
 from storage.secret_files import replace_secret_file
 from storage.vault import VaultError, rewrap
+from storage.work_progress import Progress, no_progress
 
 REKEY = "rekey"
 
@@ -41,7 +42,15 @@ class Rotated:
     rewrapped: int
 
 
-async def rotate(store: Store, *, after_each: Callable[[int], None] | None = None) -> Rotated:
+REWRAP_STAGE = "re-wrapping case keys under the new master key (cases)"
+
+
+async def rotate(
+    store: Store,
+    *,
+    after_each: Callable[[int], None] | None = None,
+    progress: Progress = no_progress,
+) -> Rotated:
     """Rotate the master key file; ``after_each(case_id)`` runs after each re-wrap (tests)."""
     config = store.config
     if config.secrets.master_key:
@@ -65,9 +74,11 @@ async def rotate(store: Store, *, after_each: Callable[[int], None] | None = Non
             stale = list((await conn.execute(query)).scalars())
         if not stale:
             break
+        total = rewrapped + len(stale)
         for case_id in stale:
             await _rewrap_one(store, ring, case_id)
             rewrapped += 1
+            progress(REWRAP_STAGE, rewrapped, total)
             if after_each is not None:
                 after_each(case_id)
     async with store.db.transaction() as conn:

@@ -69,6 +69,7 @@ from bot.evidence.verify_sealed import (
 from bot.evidence.verify_timeline import check_timeline
 from storage.merkle import TreeHead, leaf_hash, verify_inclusion, verify_tree_head
 from storage.signed_note import NoteError, NoteVerifier, parse_vkey
+from storage.work_progress import Progress, no_progress
 
 EXIT_VERIFIED = 0
 EXIT_NOT_VERIFIED = 1
@@ -78,6 +79,7 @@ _MAX_MANIFEST_BYTES = 32 * MiB
 _MAX_SMALL_FILE_BYTES = MiB
 _LISTED_NAMES = 5
 _ROW = "{:<13}{:<11}{:<8}{:<12}{:<11}{}"
+VERIFY_STAGE = "checking each item against the signed log (items)"
 
 
 class Problem(StrEnum):
@@ -167,12 +169,13 @@ def verify_bundle(
     trusted_key: TrustedKey | None = None,
     limits: ZipLimits = DEFAULT_LIMITS,
     tsa_roots: list[x509.Certificate] | None = None,
+    progress: Progress = no_progress,
 ) -> Report:
     """Check the bundle at ``path``; never raises for anything the bundle contains.
     ``tsa_roots``: the CA certificates to check its timestamps with (``--tsa-ca``)."""
     try:
         with SafeZip(path, limits) as archive:
-            return _Verification(path, archive, trusted_key, tsa_roots).run()
+            return _Verification(path, archive, trusted_key, tsa_roots, progress).run()
     except ArchiveError as exc:
         return _refusal(path, Problem(exc.problem.value), str(exc))
     except BundleFormatError as exc:
@@ -211,7 +214,11 @@ def load_tsa_roots(path: Path) -> list[x509.Certificate]:
 
 
 def run(
-    bundle: Path, key_file: Path | None, tsa_ca: Path | None = None, verbose: bool = False
+    bundle: Path,
+    key_file: Path | None,
+    tsa_ca: Path | None = None,
+    verbose: bool = False,
+    progress: Progress = no_progress,
 ) -> int:
     """The ``haven verify`` command: print the report, return the exit status."""
     try:
@@ -220,7 +227,7 @@ def run(
     except KeyFileError as exc:
         print(f"haven verify: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    report = verify_bundle(bundle, trusted, tsa_roots=roots)
+    report = verify_bundle(bundle, trusted, tsa_roots=roots, progress=progress)
     if report.refused:
         print(f"haven verify: {bundle}: {report.findings[0].detail}", file=sys.stderr)
         return EXIT_NOT_VERIFIED
@@ -253,8 +260,10 @@ class _Verification:
         archive: SafeZip,
         trusted_key: TrustedKey | None,
         tsa_roots: list[x509.Certificate] | None,
+        progress: Progress = no_progress,
     ) -> None:
         self._path = path
+        self._progress = progress
         self._archive = archive
         self._trusted_key = trusted_key
         self._tsa_roots = tsa_roots
@@ -289,7 +298,7 @@ class _Verification:
         if manifest.version >= VERSION_CHECKPOINTS:
             raw = bundle_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
             trusted_ok = self._seal_checks(manifest, manifest_bytes, raw, head, trusted_ok)
-        items = tuple(self._item(record, head) for record in manifest.items)
+        items = tuple(self._items(manifest.items, head))
         custody = tuple(self._custody(record, head) for record in manifest.custody)
         if manifest.has_timeline:
             by_number = {record.number: record for record in manifest.items}
@@ -305,6 +314,13 @@ class _Verification:
             trusted_key_ok=trusted_ok,
             sealing=self._sealing,
         )
+
+    def _items(self, records: tuple[ItemRecord, ...], head: TreeHead) -> list[ItemResult]:
+        results = []
+        for record in records:
+            results.append(self._item(record, head))
+            self._progress(VERIFY_STAGE, len(results), len(records))
+        return results
 
     def _trusted_public(self) -> Ed25519PublicKey | None:
         key = self._trusted_key

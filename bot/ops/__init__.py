@@ -2,7 +2,9 @@
 
 - ``cli``: ``haven run``, ``init``, ``audit``, ``export``, ``verify``, ``erase``, …;
 - ``operator``: opening the store the way ``haven run`` does, for one operator command;
-- ``demo``: ``haven demo``, a short scripted incident on the real console and storage.
+- ``demo``: ``haven demo``, a short scripted incident on the real console and storage;
+- ``startup``: what ``haven run`` refuses, warns about and summarises at start;
+- ``progress``: progress bars of the long operator commands, on a terminal.
 
 The top layer: it may use everything below; nothing imports it.
 """

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import io
 import os
 import sys
@@ -22,6 +23,7 @@ from bot.delivery.outbox_admin import outbox_command
 from bot.evidence import case_report, erasure, export, retention, rotation, verify
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.keyfiles import (
+    holds_haven_data,
     log_key_path,
     log_verifier,
     master_key_path,
@@ -29,13 +31,16 @@ from bot.evidence.keyfiles import (
 )
 from bot.evidence.store import OPERATOR, OperatorError, Store
 from bot.ops import backup as backups
+from bot.ops import startup
 from bot.ops.demo import DEMO_SCRIPT
 from bot.ops.migrate import migrate
 from bot.ops.operator import audit_store, open_store
+from bot.ops.progress import terminal_progress
 from bot.runtime import StartupError, configure_logging, run
 from storage.data_dir import DataDirError, exposure_warning, prepare_data_dir
 from storage.database import SchemaError
 from storage.dir_lock import data_dir_lock
+from storage.work_progress import Progress
 
 ROTATION = "haven keys rotate"
 EXIT_USAGE = 2
@@ -54,7 +59,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "outbox":
             return _outbox(args)
         if args.command == "verify":
-            return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose)
+            with terminal_progress() as progress:
+                return verify.run(args.bundle, args.key, args.tsa_ca, args.verbose, progress)
         if args.command in _OPERATOR_COMMANDS:
             return _operator(args)
         if args.command == "migrate":
@@ -213,19 +219,42 @@ def _load(args: argparse.Namespace, data_dir: Path | None = None) -> Config:
     return config
 
 
+def _existing(args: argparse.Namespace) -> Config:
+    """The config of a data directory Haven has been set up in (see _require_data)."""
+    config = _load(args)
+    _require_data(config)
+    return config
+
+
+def _require_data(config: Config) -> None:
+    """Anything but a data directory Haven has been set up in (a typo in --data-dir, a
+    missing mount) is refused before a file is made there, so a command never reports on
+    a store it has just created empty."""
+    if not holds_haven_data(config):
+        raise DataDirError(
+            f"{config.data_dir} holds no Haven data: check --data-dir (or data_dir in the "
+            "config); `haven init` or `haven run` sets up a new one"
+        )
+
+
 def _run(args: argparse.Namespace) -> int:
     config = _load(args)
+    refused = startup.refusals(config, sys.stdin)
+    if refused:
+        raise StartupError(refused[0])
+    new_data_dir = not holds_haven_data(config)
     _prepare(config)
     with writer_lock(config, "haven run"):
         configure_logging(config.data_dir, args.verbose)
         if sys.stdin.isatty():
             print(f"Haven is listening (data: {config.data_dir}). Type /start; Ctrl-D to quit.\n")
-        asyncio.run(run(config))
+        announce = functools.partial(startup.announce, config, new_data_dir=new_data_dir)
+        asyncio.run(run(config, announce=announce))
     return 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _existing(args)
     _prepare(config)
     with writer_lock(config, "haven migrate"):
         return asyncio.run(migrate(config, args.to))
@@ -234,6 +263,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _backup(args: argparse.Namespace) -> int:
     config = _load(args)
     backups.sqlite_only(config)
+    _require_data(config)
     out = writable(args.out, args.force)
     _prepare(config)
     done = asyncio.run(backups.backup(config, out))
@@ -285,8 +315,7 @@ def writer_lock(config: Config, doing: str) -> AbstractContextManager[None]:
 
 
 def _outbox(args: argparse.Namespace) -> int:
-    config = _load(args)
-    prepare_data_dir(config.data_dir)
+    config = _existing(args)
     print(asyncio.run(outbox_command(config, retry=args.action == "retry")))
     return 0
 
@@ -338,7 +367,7 @@ _WRITERS = {"init": "haven init", "erase": "haven erase", "keys": ROTATION}
 
 
 def _operator(args: argparse.Namespace) -> int:
-    config = _load(args)
+    config = _load(args) if args.command == "init" else _existing(args)
     if args.command == "erase" and not args.yes and not _confirmed(args.case):
         print("haven: not erased", file=sys.stderr)
         return EXIT_FAILED
@@ -347,8 +376,8 @@ def _operator(args: argparse.Namespace) -> int:
     if args.command == "retention" and args.apply:
         doing = "haven retention --apply"
     lock = writer_lock(config, doing) if doing else contextlib.nullcontext()
-    with lock:
-        return asyncio.run(_operate(config, args))
+    with lock, terminal_progress() as progress:
+        return asyncio.run(_operate(config, args, progress))
 
 
 def _confirmed(case_id: int) -> bool:
@@ -362,12 +391,12 @@ def _confirmed(case_id: int) -> bool:
     return answer.strip() == str(case_id)
 
 
-async def _operate(config: Config, args: argparse.Namespace) -> int:
+async def _operate(config: Config, args: argparse.Namespace, progress: Progress) -> int:
     async with open_store(config) as store:
-        return await _OPERATIONS[args.command](store, args)
+        return await _OPERATIONS[args.command](store, args, progress)
 
 
-async def _init(store: Store, args: argparse.Namespace) -> int:
+async def _init(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     config = store.config
     public = publish_public_key(config, store.log_key)
     raw = store.log_key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
@@ -388,8 +417,8 @@ async def _init(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(store: Store, args: argparse.Namespace) -> int:
-    findings = await audit_store(store)
+async def _audit(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    findings = await audit_store(store, progress)
     for finding in findings:
         print(finding)
     if findings:
@@ -399,9 +428,14 @@ async def _audit(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _export(store: Store, args: argparse.Namespace) -> int:
+async def _export(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await export.export_case(
-        store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
+        store,
+        args.case,
+        writable(args.out, args.force),
+        actor=OPERATOR,
+        reason=args.reason,
+        progress=progress,
     )
     print(
         f"exported case {args.case}: {done.items} item(s), tree size {done.tree_size}, "
@@ -410,7 +444,7 @@ async def _export(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _report(store: Store, args: argparse.Namespace) -> int:
+async def _report(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await case_report.write_report(
         store, args.case, writable(args.out, args.force), actor=OPERATOR, reason=args.reason
     )
@@ -418,19 +452,19 @@ async def _report(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _hold(store: Store, args: argparse.Namespace) -> int:
+async def _hold(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.hold(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case} is on legal hold")
     return 0
 
 
-async def _release(store: Store, args: argparse.Namespace) -> int:
+async def _release(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     await erasure.release(store, args.case, actor=OPERATOR, reason=args.reason)
     print(f"case {args.case}: hold released")
     return 0
 
 
-async def _erase(store: Store, args: argparse.Namespace) -> int:
+async def _erase(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     done = await erasure.erase(store, args.case, actor=OPERATOR, reason=args.reason)
     print(
         f"case {done.case_id} erased: {done.items} item(s) unreadable for good, "
@@ -440,7 +474,7 @@ async def _erase(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _retention(store: Store, args: argparse.Namespace) -> int:
+async def _retention(store: Store, args: argparse.Namespace, progress: Progress) -> int:
     days = store.config.retention.closed_case_days
     if args.dry_run:
         due = await retention.due(store)
@@ -451,7 +485,7 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
         leftovers = len(await retention.leftover_blobs(store))
         print(f"{leftovers} leftover blob file(s) that no item names would be deleted")
         return 0
-    erased, kept = await retention.apply(store)
+    erased, kept = await retention.apply(store, progress=progress)
     for case in erased:
         print(f"case {case.case_id} erased")
     for case in kept:
@@ -462,8 +496,8 @@ async def _retention(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _keys(store: Store, args: argparse.Namespace) -> int:
-    done = await rotation.rotate(store)
+async def _keys(store: Store, args: argparse.Namespace, progress: Progress) -> int:
+    done = await rotation.rotate(store, progress=progress)
     print(
         f"master key rotated: {done.old_key_id} -> {done.new_key_id}, "
         f"{done.rewrapped} case key(s) re-wrapped"

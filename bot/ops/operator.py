@@ -18,6 +18,7 @@ from bot.runtime import StartupError
 from storage.audit import Finding, audit
 from storage.data_dir import prepare_data_dir
 from storage.database import Database
+from storage.work_progress import Progress, no_progress
 
 
 @asynccontextmanager
@@ -37,6 +38,6 @@ async def open_store(config: Config, clock: Clock | None = None) -> AsyncIterato
         await db.close()
 
 
-async def audit_store(store: Store) -> list[Finding]:
+async def audit_store(store: Store, progress: Progress = no_progress) -> list[Finding]:
     """`haven audit verify`: every mismatch between the log, the rows and the blobs."""
-    return await audit(store.db, store.blobs, store.keyring, store.log_key.public_key())
+    return await audit(store.db, store.blobs, store.keyring, store.log_key.public_key(), progress)

@@ -57,6 +57,7 @@ class Briefer:
         enabled: bool = True,
         origin: str = "",
         stamper: Stamper | None = None,
+        retention_days: int = 180,
     ) -> None:
         self.db = db
         self.words = words
@@ -67,6 +68,7 @@ class Briefer:
         self.enabled = enabled
         self.origin = origin
         self.stamper = stamper
+        self.retention_days = retention_days
 
     async def fire_due(self, now: datetime) -> int:
         """Post the briefing if it is due (once, late if it was missed); schedule the next."""
@@ -133,6 +135,9 @@ class Briefer:
         lines.append(unacknowledged)
         lines.append(words.t("briefing.evidence_added", n=figures.evidence_added))
         lines.append(words.t("briefing.reminders_sent", n=figures.reminders_sent))
+        lines.append(
+            words.t("briefing.retention", n=figures.erased_by_retention, days=self.retention_days)
+        )
         if figures.dead_letters:
             lines.append(words.t("briefing.dead_letters", n=figures.dead_letters))
         lines.append(words.t("briefing.tree_head", size=head.head.size, root=head.head.root.hex()))

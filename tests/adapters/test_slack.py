@@ -5,9 +5,11 @@ slack-bolt is mocked; what the core receives is recorded by wrapping its handler
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator
@@ -38,7 +40,7 @@ from bot.events import (
     OutboundFile,
 )
 from bot.runtime import Haven, build_adapters, slack_options
-from storage import outbox, schema
+from storage import intake_journal, outbox, schema
 from tests.chat_rig import (
     TRIAGE,
     dead_letters,
@@ -294,6 +296,49 @@ async def test_a_file_is_downloaded_with_the_bot_token_and_kept(rig: Rig) -> Non
     assert await evidence_count(rig.haven) == 2, "the caption and the file"
 
 
+async def test_a_file_is_journaled_before_slack_gets_its_answer_and_resumed_after_a_stop(
+    tmp_path: Path, fake: FakeSlackAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake.add_file("F0SCREEN2", "threat.png", b"\x89PNG the threat")
+    traffic = Traffic()
+    upload = traffic.callback(
+        traffic.file_share(DM, VICTIM, fake.file_object("F0SCREEN2"), "he sent this")
+    )
+    entered, release = asyncio.Event(), asyncio.Event()
+    async with running(tmp_path, fake) as rig:
+        keep = rig.haven.journal.keep
+
+        async def slow_journal(inbound: Inbound) -> None:
+            entered.set()
+            await release.wait()
+            await keep(inbound)
+
+        async def lost_in_a_crash(_event: Inbound) -> None:
+            """The process dies once Slack has its answer: the core never sees it."""
+
+        rig.adapter.use_journal(slow_journal)
+        monkeypatch.setattr(rig.haven.dispatcher, "handle", lost_in_a_crash)
+        answer = asyncio.ensure_future(rig.post(upload))
+        await entered.wait()
+        done, _ = await asyncio.wait([answer], timeout=0.5)
+        assert not done, "Slack was answered before the event was journaled"
+        release.set()
+        assert await answer == 200
+        assert await journal_count(rig.haven) == 1 and await evidence_count(rig.haven) == 0
+    async with running(tmp_path, fake) as rig:
+        waiting = await rig.haven.journal.waiting("slack", rig.adapter.fetch_file)
+        assert [e.kind for e in waiting] == [InboundKind.ATTACHMENT]
+        for event in waiting:
+            await rig.haven.dispatcher.handle(event)
+        assert await evidence_count(rig.haven) == 2, "the caption and the file"
+        assert await journal_count(rig.haven) == 0
+
+
+async def journal_count(haven: Haven) -> int:
+    async with haven.db.transaction() as conn:
+        return await intake_journal.count(conn)
+
+
 async def test_an_oversized_file_is_refused_without_downloading(rig: Rig) -> None:
     rig.fake.add_file("F0BIG0001", "chat.pdf", b"x", size=5_000_000)
     rig.fake.add_file("F0LIES001", "small.pdf", b"y" * 2_000_000)
@@ -350,6 +395,21 @@ async def test_forged_and_replayed_requests_get_401_and_nothing_is_processed(rig
     # Events of one chat reach the core in order: one wrongly accepted would come first.
     await rig.exchange(rig.traffic.callback(rig.traffic.message(DM, VICTIM, "hello")))
     assert [(e.kind, e.text) for e in rig.inbound] == [(InboundKind.TEXT, "hello")]
+
+
+async def test_a_refused_request_is_logged_in_one_line_without_its_body(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret_words = "my landlord has the photos 4711"
+    forged = rig.traffic.callback(rig.traffic.message(DM, VICTIM, secret_words))
+    stale = rig.traffic.callback(rig.traffic.message(DM, VICTIM, secret_words + " again"))
+    with caplog.at_level(logging.INFO):
+        assert await rig.post(forged, secret="not-the-secret") == 401
+        assert await rig.post(stale, at=time.time() - 6 * 60) == 401
+    logged = [r.getMessage() for r in caplog.records]
+    assert not [line for line in logged if "landlord" in line or "4711" in line], logged
+    refusals = [line for line in logged if "refused a request" in line]
+    assert len(refusals) == 2 and all("\n" not in line for line in refusals)
 
 
 async def test_a_slack_retry_creates_no_duplicate_evidence_or_reply(rig: Rig) -> None:

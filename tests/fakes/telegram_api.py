@@ -78,6 +78,9 @@ class FakeBotAPI(FakeServer):
     token: str = TOKEN
     all_methods: frozenset[str] = ALL_METHODS
     served_at: dict[int, float] = field(default_factory=dict)
+    # Every update below this id was confirmed (a getUpdates with this offset): Telegram
+    # will never send it again.
+    confirmed_below: int = 0
     webhook: dict[str, Any] = field(default_factory=dict)
     _updates: list[dict[str, Any]] = field(default_factory=list)
     _update_ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -216,6 +219,7 @@ class FakeBotAPI(FakeServer):
         limit = int(params.get("limit", 100))
         wait = min(float(params.get("timeout", 0)), _LONG_POLL_CAP)
         # Confirming an offset forgets everything before it, as Telegram does.
+        self.confirmed_below = max(self.confirmed_below, offset)
         self._updates = [u for u in self._updates if u["update_id"] >= offset]
         if not self._updates and wait > 0:
             async with self._changed:

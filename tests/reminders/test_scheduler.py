@@ -20,6 +20,7 @@ from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
 from bot.runtime import Haven
+from bot.staff.briefing import next_occurrence
 from storage import cases, reminders
 from storage.reminders import NewReminder
 from storage.schema import outbox
@@ -115,7 +116,9 @@ async def test_restart_with_1000_pending_of_which_200_overdue_fires_each_exactly
 
     third = await start(opened, config, clock)
     assert await third.scheduler.rearm() == 0
-    assert third.scheduler.next_wake is None
+    # No reminder left to wake for: only the daily retention round (bot/evidence/retention.py).
+    round_at = next_occurrence(clock.now(), config.briefing.time_of_day, config.tz)
+    assert third.scheduler.next_wake == round_at
     keys = await sent_keys(third)
     assert len(keys) == len(set(keys)) == 1000
     assert set(await states(third)) == {("fired", 1)}

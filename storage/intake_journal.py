@@ -1,0 +1,118 @@
+"""The intake journal's rows: one per inbound evidence event not yet handled to the end.
+
+A row is written before the event's files are downloaded and deleted in the same
+transaction that records the event as handled (storage/messages.py), so after any crash
+a row here is an event that may not have been kept yet, and is replayed at start. The
+content is stored sealed (see `storage.vault.seal_event`); nothing here reads it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from storage.schema import intake_journal
+
+
+@dataclass(frozen=True)
+class JournalRow:
+    id: int
+    platform: str
+    chat_id: str
+    message_id: str
+    master_key_id: str
+    sealed: bytes = field(repr=False)
+    attempts: int
+
+
+async def keep(
+    conn: AsyncConnection,
+    *,
+    platform: str,
+    chat_id: str,
+    message_id: str,
+    master_key_id: str,
+    sealed: bytes,
+    now: datetime,
+) -> bool:
+    """Write the row unless the event is journaled already; True if it was written."""
+    if await _exists(conn, platform, chat_id, message_id):
+        return False
+    await conn.execute(
+        insert(intake_journal).values(
+            platform=platform,
+            chat_id=chat_id,
+            message_id=message_id,
+            master_key_id=master_key_id,
+            sealed=sealed,
+            received_at=now,
+        )
+    )
+    return True
+
+
+async def forget(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> None:
+    """The event has been handled: its row goes (in the transaction that says so)."""
+    await conn.execute(
+        delete(intake_journal).where(
+            intake_journal.c.platform == platform,
+            intake_journal.c.chat_id == chat_id,
+            intake_journal.c.message_id == message_id,
+        )
+    )
+
+
+async def drop(conn: AsyncConnection, row_id: int) -> None:
+    await conn.execute(delete(intake_journal).where(intake_journal.c.id == row_id))
+
+
+async def waiting(conn: AsyncConnection, platform: str) -> list[JournalRow]:
+    """The platform's unhandled events, oldest first."""
+    query = (
+        select(intake_journal)
+        .where(intake_journal.c.platform == platform)
+        .order_by(intake_journal.c.id)
+    )
+    rows = (await conn.execute(query)).mappings().all()
+    return [
+        JournalRow(
+            id=row["id"],
+            platform=row["platform"],
+            chat_id=row["chat_id"],
+            message_id=row["message_id"],
+            master_key_id=row["master_key_id"],
+            sealed=bytes(row["sealed"]),
+            attempts=row["attempts"],
+        )
+        for row in rows
+    ]
+
+
+async def count(conn: AsyncConnection) -> int:
+    rows = (await conn.execute(select(intake_journal.c.id))).all()
+    return len(rows)
+
+
+async def failed(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> None:
+    """A replay of the event ended in an error (a row that keeps failing is given up on)."""
+    await conn.execute(
+        update(intake_journal)
+        .where(
+            intake_journal.c.platform == platform,
+            intake_journal.c.chat_id == chat_id,
+            intake_journal.c.message_id == message_id,
+        )
+        .values(attempts=intake_journal.c.attempts + 1)
+    )
+
+
+async def _exists(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> bool:
+    query = select(intake_journal.c.id).where(
+        intake_journal.c.platform == platform,
+        intake_journal.c.chat_id == chat_id,
+        intake_journal.c.message_id == message_id,
+    )
+    return (await conn.execute(query)).first() is not None
