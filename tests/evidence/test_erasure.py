@@ -98,6 +98,12 @@ async def test_a_refused_erasure_leaves_the_log_as_it_was(store: Store) -> None:
     with pytest.raises(OperatorError, match="no case 9"):
         await erasure.erase(store, 9, actor="operator", reason="r")
     assert await log_of(store) == before
+    await erasure.erase(store, 2, actor="operator", reason="r")
+    after_first = await log_of(store)
+    with pytest.raises(OperatorError) as again:
+        await erasure.erase(store, 2, actor="operator", reason="r")
+    assert str(again.value) == "case 2 was erased already"
+    assert await log_of(store) == after_first
 
 
 async def test_a_hold_and_its_release_say_who_when_and_why_in_the_log(
