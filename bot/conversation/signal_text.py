@@ -38,7 +38,7 @@ import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-words-age-prior-2"
+RECIPE = "char-ngrams-words-age-prior-3"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
@@ -63,13 +63,19 @@ _EN_LEAD = (
     "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
 )
 _NOT_AGE_ZH = "[\\d年月号日点时分秒个天次张楼块元万%层号岁周]"
+# An ordinal's ending only when it is joined to the number: "I'm 14 nd he…" is "and".
 _NOT_AGE_EN = (
-    r"\s*(?:[:.,]?\d|%|[ap]\.?m\b|min|hour|hr|h\b|sec|day|week|month|time|people|member"
-    r"|screenshot|photo|pic|message|cop(?:y|ies)|post|group|k\b|th\b|st\b|nd\b|rd\b|dollar|pound"
+    r"(?:th|st|nd|rd)\b"
+    r"|\s*(?:[:.,]?\d|%|[ap]\.?m\b|min|hour|hr|h\b|sec|day|week|month|time|people|member"
+    r"|screenshot|photo|pic|message|cop(?:y|ies)|post|group|k\b|dollar|pound"
     r"|euro|yuan|usd|rmb|percent|mile|km)"
 )
+# "我16，求帮忙": a teenage number right after 我, then nothing or a pause, is an age
+# ("给我10，" is a sum).
+_ZH_ME_AGE = "1\\d|十[一二三四五六七八九]?"
 _AGES = re.compile(
     rf"(?P<zh>\d{{1,3}}|{_HAN_NUMBER})(?=\s*(?:周岁|足岁|岁))"
+    rf"|(?<![给让借转欠还])我(?P<zh_me>{_ZH_ME_AGE})(?=\s*(?:[,.!?~、。]|$))"
     rf"|(?:{_ZH_LEAD})(?P<zh_lead>\d{{1,2}}|{_HAN_NUMBER})(?!{_NOT_AGE_ZH})"
     rf"|\b(?P<en>\d{{1,3}}|{_EN_NUMBER})(?=\s*-?\s*(?:years?|yrs?|y/?o|y\.o\.)\b)"
     rf"|\b(?:{_EN_LEAD}) (?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"

@@ -1,7 +1,8 @@
 """Danger signals in free text: self-harm, threats, extortion, minors — any language, any step.
 
 Two layers read each message. The curated phrases of content/signals.toml come first: a
-phrase hit is always a clear signal. Then the classifier (signal_model.py) gives each
+phrase hit is a clear signal, unless a negation stands right before it ("我没有自杀的想法",
+"I'm not suicidal"). Then the classifier (signal_model.py) gives each
 signal one of three zones: clear, uncertain (Haven asks the person directly) or ordinary.
 """
 
@@ -22,6 +23,37 @@ def is_word_part(ch: str) -> bool:
 
 
 _WORD_PARTS = CharFilter(is_word_part)
+# A phrase right after one of these (folded, so "don't" is "dont") is denied, not said:
+# "我没有自杀的想法", "没人找我要钱", "I'm not suicidal", "nobody asked me for money". Only
+# right after: "I'm not okay, I want to die" still matches. The classifier still reads a
+# denied message, so a "not" that hides a crisis can still be asked about.
+_NEGATIONS = (
+    "不",
+    "没有想过",
+    "没想过",
+    "没有想",
+    "没想",
+    "没有人",
+    "没人",
+    "没有",
+    "从没",
+    "从来没",
+    "并没",
+    "not",
+    "never",
+    "noone",
+    "nobody",
+    "dont",
+    "didnt",
+    "doesnt",
+    "hasnt",
+    "havent",
+    "isnt",
+    "wasnt",
+)
+# Words that may stand between a negation and the phrase: "no one has asked me for
+# money", "I'm not really suicidal", "he has never even threatened to kill me".
+_FILLERS = ("has", "have", "had", "is", "was", "ever", "even", "been", "really", "actually")
 
 
 def normalise(text: str) -> str:
@@ -29,6 +61,63 @@ def normalise(text: str) -> str:
     "不想活了" in traditional characters look alike."""
     folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
     return folded.translate(_WORD_PARTS)
+
+
+def _said(text: str, folded: str, phrase: str) -> bool:
+    """Whether the phrase occurs in the folded text other than right after a negation."""
+    start = folded.find(phrase)
+    while start >= 0:
+        if not _denied(text, folded[:start], phrase):
+            return True
+        start = folded.find(phrase, start + 1)
+    return False
+
+
+def _denied(text: str, before: str, phrase: str) -> bool:
+    end = len(before)
+    cue = _cue(before)
+    for _ in range(2):
+        filler = next((f for f in _FILLERS if before.endswith(f)), "")
+        if cue is not None or not filler:
+            break
+        before = before[: -len(filler)]
+        cue = _cue(before)
+    if cue is None:
+        return False
+    # A-not-A asks, it does not deny: "有没有人勒索你", "想不想死".
+    ahead = before[: -len(cue)]
+    no_have = cue.startswith("没") and ahead.endswith("有") and not ahead.endswith("没有")
+    verb_not_verb = cue == "不" and ahead.endswith(phrase[0])
+    if no_have or verb_not_verb:
+        return False
+    # A pause between them ("我什么都没有，想死") makes the phrase a sentence of its own.
+    pauses = _pauses(text)
+    return not any(position in pauses for position in range(len(before), end + 1))
+
+
+def _cue(before: str) -> str | None:
+    return next((c for c in _NEGATIONS if before.endswith(c)), None)
+
+
+_APOSTROPHE_MARKS = frozenset("'’‘ʼ`´")
+
+
+def _pauses(text: str) -> frozenset[int]:
+    """Positions in the folded text that come right after a punctuation mark (spaces and
+    apostrophes are no pause)."""
+    norm = to_simplified(unicodedata.normalize("NFKC", text).casefold())
+    pauses: set[int] = set()
+    kept = 0
+    pending = False
+    for ch in norm:
+        if is_word_part(ch):
+            if pending:
+                pauses.add(kept)
+            kept += 1
+            pending = False
+        elif not ch.isspace() and ch not in _APOSTROPHE_MARKS:
+            pending = True
+    return frozenset(pauses)
 
 
 @dataclass(frozen=True)
@@ -52,7 +141,9 @@ class SignalDetector:
         if not folded:
             return ()
         return tuple(
-            signal for signal, phrases in self._signals if any(p and p in folded for p in phrases)
+            signal
+            for signal, phrases in self._signals
+            if any(p and _said(text, folded, p) for p in phrases)
         )
 
     def read(self, text: str, *, forwarded: bool = False) -> Reading:

@@ -27,6 +27,10 @@ LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 
 # Keys the engine and the playbook's journey need, beyond those derived from playbook.toml.
 UI_KEYS = (
+    "case_taken_up",
+    "btn_new_case",
+    "case_open_done",
+    "btn_close_case",
     "choose_language",
     "welcome",
     "privacy_notice",
@@ -93,8 +97,17 @@ EVIDENCE_KEYS = (
     "fetch_failed",
     "case_erased",
     "batch_header",
-    "batch_item",
-    "batch_footer",
+    "batch_line",
+    "btn_details",
+    "described",
+    "described_sent",
+    "described_from",
+    "described_from_sent",
+    "details",
+    "details_batch_header",
+    "details_batch_item",
+    "details_batch_footer",
+    "list_item_named",
     "edit_kept",
     "deletion_noted",
     "list_header",
@@ -108,6 +121,8 @@ SEARCH_KEYS = (
     "memo.usage",
     "memo.kept",
     "memo.kept_written",
+    "memo.kept_day_assumed",
+    "memo.unclear",
     "memo.linked",
     "memo.too_long",
     "timeline.header",
@@ -115,6 +130,8 @@ SEARCH_KEYS = (
     "timeline.more",
     "timeline.legend",
     *(f"timeline.basis_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
+    *(f"timeline.mark_{basis}" for basis in ("received", "stated_day", "written", "recorded")),
+    "timeline.mark_means",
     "search.help",
     "search.none",
     "search.contradicted",
@@ -132,6 +149,8 @@ STAFF_KEYS = (
     "ui.staff_on_it",
     "staff.alert_update",
     "staff.duration_s",
+    "staff.step_n",
+    "staff.step_triage",
     "progress.on",
     "progress.off",
     "progress.not_offered",
@@ -263,24 +282,33 @@ EXPECTED_FIELDS = {
     "ui.too_long": {"limit"},
     "report.ready": {"count"},
     "export.ready": {"count"},
-    "evidence.batch_header": {
-        "count",
+    "evidence.batch_header": {"count", "first", "last"},
+    "evidence.batch_line": {"item_no", "described"},
+    "evidence.described": {"kind", "received"},
+    "evidence.described_sent": {"kind", "sent"},
+    "evidence.described_from": {"kind", "sender", "received"},
+    "evidence.described_from_sent": {"kind", "sender", "sent"},
+    "evidence.details_batch_header": {
         "first",
         "last",
         "received_utc",
         "received_local",
         "timezone",
     },
-    "evidence.batch_item": {"item_no", "kind", "digest", "log_index"},
-    "evidence.batch_footer": {"tree_size", "root"},
+    "evidence.details_batch_item": {"item_no", "kind", "digest", "log_index"},
+    "evidence.details_batch_footer": {"tree_size", "root"},
     "evidence.edit_kept": {"item_no"},
     "evidence.deletion_noted": {"items"},
     "evidence.too_large_unsized": {"limit"},
-    "erase.done": {"count"},
+    "erase.done": {"case_no", "count"},
+    "erase.confirm": {"case_no"},
+    "ui.case_taken_up": {"case_no"},
+    "ui.case_open_done": {"case_no"},
     "ui.other_language": {"language"},
     "ui.btn_switch_language": {"language"},
     "staff.alert": {"case_id", "severity", "reasons", "step", "age", "locale", "via"},
     "staff.duration_s": {"n"},
+    "staff.step_n": {"n"},
     "progress.note": {"case_id", "step", "steps", "done", "total"},
     "progress.note_triage": {"case_id"},
     "staff.alert_escalated": {"age", "level"},
@@ -394,7 +422,8 @@ EXPECTED_FIELDS = {
     "retrieval.expired": {"id"},
     "retrieval.already": {"id", "state"},
     "ui.staff_on_it": set(),
-    "evidence.receipt": {
+    "evidence.receipt": {"item_no", "described"},
+    "evidence.details": {
         "item_no",
         "received_utc",
         "received_local",
@@ -408,15 +437,19 @@ EXPECTED_FIELDS = {
     "evidence.too_large": {"size", "limit"},
     "evidence.case_full": {"used", "size", "limit"},
     "evidence.list_header": {"count", "total"},
-    "evidence.list_item": {"item_no", "kind", "size", "received_local", "name", "digest_short"},
+    "evidence.list_item": {"item_no", "described", "size"},
+    "evidence.list_item_named": {"item_no", "described", "name", "size"},
     "evidence.list_more": {"count"},
     "evidence.list_contradicted": {"item_no"},
     "memo.usage": {"example"},
     "memo.kept": {"note_no", "when"},
     "memo.kept_written": {"note_no", "when", "example"},
+    "memo.kept_day_assumed": {"note_no", "when", "example"},
+    "memo.unclear": {"words", "example"},
     "memo.linked": {"items"},
     "memo.too_long": {"limit"},
     "timeline.header": {"count", "timezone"},
+    "timeline.mark_means": {"mark", "meaning"},
     "timeline.more": {"count"},
     "timeline.item": {"item_no", "kind"},
     "timeline.item_from": {"item_no", "kind", "sender"},
@@ -507,6 +540,9 @@ def referenced_keys(playbook: Playbook) -> set[str]:
     keys: set[str] = set()
     for question in playbook.questions:
         keys.add(f"question.{question.id}.prompt")
+        keys.add(f"question.{question.id}.short")
+        if question.needs_words:
+            keys.add(f"question.{question.id}.needs_words")
         keys.update(f"question.{question.id}.answer.{answer}" for answer in question.answers)
         for effect in question.effects:
             keys.update(f"notice.{notice}" for notice in effect.notices)
@@ -797,6 +833,16 @@ DETECTED = [
     ("extortion", "他要我转钱，不转就发给我爸妈"),
     ("minor", "我还没成年"),
     ("minor", "I'm 15, I'm underage"),
+    # threats and demands as people retell them
+    ("threat", "他说我敢去法院就让我好看"),
+    ("threat", "那人一直跟着我回家"),
+    ("threat", "他說要打斷我的腿"),
+    ("threat", "he says he's coming to find me this weekend"),
+    ("threat", "he said he's going to hurt me if I testify"),
+    ("threat", "he told me to sleep with one eye open"),
+    ("extortion", "他说不给两万不然就公开视频"),
+    ("extortion", "“钱今晚到，你知道后果”"),
+    ("extortion", "he wants 500 or he posts the video"),
 ]
 
 ORDINARY = [
@@ -824,6 +870,12 @@ ORDINARY = [
     "I took a sleeping pill and slept well",
     "my friend is waiting outside for me",
     "没有人未成年，我们都是大人",
+    "我姐说我再穿她衣服就弄死我",
+    "我妈在楼下等我",
+    "he has my address from when we lived together",
+    "I'd like to know what happens next",
+    "我没有想过自杀",
+    "nobody asked me for money",
 ]
 
 

@@ -116,6 +116,9 @@ def test_folding(text: str, folded: str) -> None:
         ("我今年26岁", ADULT_AGE),
         ("I'm 26", ADULT_AGE),
         ("my son is 30", ADULT_AGE),
+        ("我16，求帮忙", UNDER_18),
+        ("我十四。", UNDER_18),
+        ("i'm 14 nd he keeps asking", UNDER_18),
     ],
 )
 def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
@@ -124,7 +127,17 @@ def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["room 1602", "at 16:30", "I have 16 screenshots", "已经13天了", "我住在16楼"]
+    "text",
+    [
+        "room 1602",
+        "at 16:30",
+        "I have 16 screenshots",
+        "已经13天了",
+        "我住在16楼",
+        "他让我给他10，不然就发",
+        "我15分钟后到",
+        "I'm 16th in the queue",
+    ],
 )
 def test_numbers_that_are_not_ages_stay_numbers(text: str) -> None:
     folded = fold(text)

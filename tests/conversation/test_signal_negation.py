@@ -1,0 +1,61 @@
+"""A curated phrase right after a negation is denied, not said (the phrase layer only).
+
+"我没有自杀的想法" holds the phrase "自杀" yet says the opposite; it must not get the
+crisis reply at once. The classifier still reads such a message, so this only takes the
+phrase's certainty away. A pause, a question or a negation elsewhere keeps the phrase.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.content.playbook import load_playbook
+from bot.conversation.signals import SignalDetector
+
+
+@pytest.fixture(scope="module")
+def phrases() -> SignalDetector:
+    return SignalDetector(load_playbook().signals)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我没有想自杀",
+        "我并没有轻生的念头",
+        "我不想死，我想让他受到法律制裁",
+        "没人向我要钱，他只是发出去了",
+        "没有人勒索我",
+        "没有，没人找我要钱",
+        "I'm not suicidal, I'm furious",
+        "I am not really suicidal",
+        "nobody has asked me for money",
+        "he has never even threatened to kill me",
+        "I don’t want to die, I want this fixed",
+    ],
+)
+def test_a_denied_phrase_is_no_clear_signal(phrases: SignalDetector, text: str) -> None:
+    assert phrases.detect(text) == (), text
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"),
+    [
+        # a pause makes the phrase a sentence of its own
+        ("self_harm", "我什么都没有了，想死"),
+        ("self_harm", "No. Suicidal, yes"),
+        # A-not-A asks rather than denies
+        ("extortion", "有没有人勒索过你？是的，他在勒索我"),
+        ("self_harm", "我也不知道自己想不想死"),
+        # a negation elsewhere, or one that is part of the phrase
+        ("self_harm", "I'm not okay, I want to die"),
+        ("self_harm", "I don't want to live anymore"),
+        ("self_harm", "我真的不想活了"),
+        ("threat", "I can't sleep, he knows where I live"),
+        ("extortion", "他说不给钱就发出去"),
+    ],
+)
+def test_a_phrase_not_denied_is_still_clear(
+    phrases: SignalDetector, signal: str, text: str
+) -> None:
+    assert signal in {s.id for s in phrases.detect(text)}, text
