@@ -23,7 +23,7 @@ from bot.evidence import erasure
 from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
-from storage import ledger, notes
+from storage import ledger, notes, reminders
 from storage.leaves import LeafKind, utc_stamp
 from storage.schema import cases, holds, outbox, staff_notes
 from storage.schema import evidence_items as items
@@ -250,6 +250,7 @@ async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
         other_first = select(func.min(outbox.c.id)).where(outbox.c.case_id == 2).scalar_subquery()
         await conn.execute(update(outbox).where(outbox.c.id == other_first).values(state="pending"))
         before = {r.id: r.state for r in await conn.execute(select(outbox))}
+        waiting_reminders = len(await reminders.pending_of_case(conn, 1))
         other_before = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
     erased = await erasure.erase(store, 1, actor="operator", reason="the victim asked")
     async with store.db.transaction() as conn:
@@ -257,6 +258,9 @@ async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
         other_after = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
     assert other_after == other_before, "another case's messages are untouched"
     assert len(rows) > 2 and erased.messages_dropped == 2
+    assert waiting_reminders > 0 and erased.reminders_cancelled == waiting_reminders
+    async with store.db.transaction() as conn:
+        assert await reminders.pending_of_case(conn, 1) == []
     assert {r.id: r.state for r in rows} == {
         r.id: "dropped" if r.id in (dead, waiting) else before[r.id] for r in rows
     }
