@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from adapters.memory import MemoryAdapter, victim_event
 from bot.clock import ManualClock
@@ -35,6 +36,12 @@ def make_config(data_dir: Path, extra: str = "") -> Config:
     path.write_text(backends.active.config_text(TEST_CONFIG + extra), encoding="utf-8")
     return load_config(path, data_dir_override=data_dir)
 
+
+# `make mutation` (tests/mutation/run.py) runs with --hypothesis-profile mutation: a mutant
+# only needs a failing example, and shrinking one can take minutes per mutant.
+settings.register_profile(
+    "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
+)
 
 # ---- the two backends ------------------------------------------------------------------
 
