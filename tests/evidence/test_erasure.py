@@ -23,10 +23,13 @@ from bot.evidence import erasure
 from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
-from storage import ledger, notes, reminders
+from storage import escalations, ledger, notes, reminders, signal_checks, talks, web_chats
 from storage.leaves import LeafKind, utc_stamp
-from storage.schema import cases, holds, outbox, staff_notes
+from storage.schema import case_keys, cases, holds, outbox, staff_notes
+from storage.schema import escalations as escalations_table
 from storage.schema import evidence_items as items
+from storage.schema import signal_checks as signal_checks_table
+from storage.schema import talks as talks_table
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
@@ -226,12 +229,28 @@ async def test_erasure_forgets_the_cases_notes_and_closes_it_and_no_other(
         case = {r.id: r for r in (await conn.execute(select(cases))).all()}
     assert staff == {1: "", 2: "staff on 2"}
     assert victim == [2]
-    assert (case[1].status, case[1].closed_at, case[1].pending_multi) == (
+    assert (case[1].status, case[1].closed_at, case[1].pending_multi, case[1].updated_at) == (
         "closed",
         clock.now(),
         "[]",
+        clock.now(),
     )
     assert (case[2].closed_at, case[2].pending_multi) == (None, '["evidence"]')
+
+
+async def test_a_case_closed_earlier_keeps_the_day_it_was_closed(
+    store: Store, clock: ManualClock
+) -> None:
+    closed = clock.now()
+    async with store.db.transaction() as conn:
+        await conn.execute(
+            update(cases).where(cases.c.id == 1).values(status="closed", closed_at=closed)
+        )
+    clock.advance(timedelta(days=30))
+    await erasure.erase(store, 1, actor="operator", reason="retention")
+    async with store.db.transaction() as conn:
+        row = (await conn.execute(select(cases).where(cases.c.id == 1))).one()
+    assert (row.status, row.closed_at, row.updated_at) == ("closed", closed, clock.now())
 
 
 async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
@@ -244,6 +263,9 @@ async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
             await conn.execute(
                 update(outbox).where(outbox.c.id == row_id).values(state=state, last_error="503")
             )
+        # a message sent after a failed try keeps that try's error until the erasure
+        sent_once_failed = update(outbox).where(outbox.c.case_id == 1, outbox.c.state == "sent")
+        await conn.execute(sent_once_failed.values(last_error="429 too many requests"))
         await conn.execute(
             update(outbox).where(outbox.c.case_id == 2).values(last_error="a timeout")
         )
@@ -266,3 +288,80 @@ async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
     }
     assert {before[r.id] for r in rows if r.id not in (dead, waiting)} == {"sent"}
     assert all((r.payload, r.last_error) == ("{}", "") for r in rows)
+
+
+async def test_erasure_ends_what_would_still_reach_out_about_the_case_and_no_other(
+    store: Store, clock: ManualClock
+) -> None:
+    """An open escalation, conversation and crisis check of an erased case would alert
+    staff about a case nobody can read; its web chat would show the conversation again."""
+    opened = clock.now()
+    async with store.db.transaction() as conn:
+        for case_id in (1, 2):
+            chat = f"web-{case_id}"
+            await conn.execute(
+                update(cases).where(cases.c.id == case_id).values(platform="web", chat_id=chat)
+            )
+            await web_chats.create(conn, chat, bytes([case_id]) * 32, opened)
+            await web_chats.post(conn, chat, f"said in case {case_id}", opened)
+            await escalations.create(conn, case_id, ["high"], opened + timedelta(hours=1), opened)
+            await talks.start(conn, case_id, staff="slack:USTAFF", display_name="Ann", now=opened)
+            await signal_checks.add(
+                conn, case_id, "self_harm", alert_at=opened + timedelta(hours=1), now=opened
+            )
+    clock.advance(timedelta(minutes=5))
+    await erasure.erase(store, 1, actor="operator:alice", reason="the victim asked")
+
+    async with store.db.transaction() as conn:
+        escalation = {r.case_id: r for r in await conn.execute(select(escalations_table))}
+        talk = {r.case_id: r for r in await conn.execute(select(talks_table))}
+        check = {r.case_id: r for r in await conn.execute(select(signal_checks_table))}
+        mailbox = {chat: await web_chats.since(conn, chat, 0, 10) for chat in ("web-1", "web-2")}
+    ended = escalation[1]
+    assert (ended.state, ended.closed_by, ended.closed_at, ended.next_at) == (
+        escalations.RESOLVED,
+        "operator:alice",
+        clock.now(),
+        None,
+    )
+    assert (talk[1].state, talk[1].ended_by, talk[1].ended_at) == (
+        talks.ENDED,
+        "operator:alice",
+        clock.now(),
+    )
+    assert (check[1].state, check[1].updated_at) == (signal_checks.ANSWERED, clock.now())
+    assert mailbox["web-1"] == []
+    assert (escalation[2].state, escalation[2].next_at) == (
+        escalations.OPEN,
+        opened + timedelta(hours=1),
+    )
+    assert (talk[2].state, check[2].state) == (talks.OPEN, signal_checks.WAITING)
+    assert [body for _, body in mailbox["web-2"]] == ["said in case 2"]
+
+
+async def test_a_case_without_evidence_is_erased_by_its_own_id(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Case 1 never sent evidence, so it has no key row yet; case 2 has one."""
+    config = make_config(tmp_path / "data")
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        await triage(Victim(haven, adapter, "v1"))
+        second = Victim(haven, adapter, "v2")
+        await triage(second)
+        await forward(second, LEAKED)
+    finally:
+        await haven.close()
+    async with open_store(config, clock) as store:
+        erased = await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+        async with store.db.transaction() as conn:
+            assert await erasure.erased(conn, 1)
+            assert not await erasure.erased(conn, 2)
+            keys = {r.case_id: r for r in await conn.execute(select(case_keys))}
+        assert sorted(keys) == [1, 2]
+        assert (erased.items, erased.messages_dropped) == (0, 0), "nothing was waiting to go"
+        assert (keys[1].wrapped_key, keys[1].erased_at) == (None, clock.now())
+        assert keys[2].wrapped_key is not None and keys[2].erased_at is None
+        with pytest.raises(OperatorError, match="erased already"):
+            await erasure.erase(store, 1, actor="operator", reason="again")
