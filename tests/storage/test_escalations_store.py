@@ -136,7 +136,13 @@ async def test_a_step_is_claimed_once_and_only_while_open(db: Database) -> None:
             conn, seen, level=1, rounds=1, next_at=later, now=later
         )
         stepped = await row_of_in(conn, mine)
-        assert await escalations.advance(conn, stepped, level=1, rounds=2, next_at=later, now=later)
+        at_step = later + timedelta(minutes=1)
+        assert await escalations.advance(
+            conn, stepped, level=1, rounds=2, next_at=later, now=at_step
+        )
+        stepped_at = (
+            await conn.execute(select(table.c.updated_at).where(table.c.id == mine))
+        ).scalar()
         again = await row_of_in(conn, mine)
         stale_rounds = EscalationRow(**{**again.__dict__, "rounds": 1})
         assert not await escalations.advance(
@@ -155,6 +161,7 @@ async def test_a_step_is_claimed_once_and_only_while_open(db: Database) -> None:
             await conn.execute(select(table.c.updated_at).where(table.c.id == other))
         ).scalar()
     assert (again.level, again.rounds, again.next_at) == (1, 2, later)
+    assert stepped_at == at_step
     assert (await row_of(db, other)).level == 0 and updated_at == NOW
 
 
@@ -173,6 +180,9 @@ async def test_the_first_press_closes_it_and_a_second_finds_it_closed(db: Databa
         None,
     )
     assert (await row_of(db, other)).state == OPEN
+    async with db.transaction() as conn:
+        stamps = dict((await conn.execute(select(table.c.id, table.c.updated_at))).all())
+    assert stamps == {mine: later, other: NOW}
 
 
 async def test_resolving_a_case_ends_its_acknowledged_escalation_only(db: Database) -> None:
@@ -240,8 +250,9 @@ async def test_unacknowledged_cases_are_listed_oldest_first_with_their_count(
 ) -> None:
     async with db.transaction() as conn:
         assert await escalations.open_case_ids(conn, 5) == ([], 0)
+    # opened in this order: 1, 4, 3; stored as 3, 1, 4; next step due 4, 3, 1
     await opened(db, 3, next_in=HOUR, at=NOW + 2 * HOUR)
-    await opened(db, 1, next_in=HOUR, at=NOW)
+    await opened(db, 1, next_in=5 * HOUR, at=NOW)
     await opened(db, 4, next_in=HOUR, at=NOW + HOUR)
     acked = await opened(db, 2, next_in=HOUR, at=NOW - HOUR)
     async with db.transaction() as conn:
@@ -300,7 +311,8 @@ async def test_a_conversation_threads_under_the_first_alert_of_the_latest_escala
                 text=f"new {level}", now=NOW + HOUR,
             )  # fmt: skip
         found = await escalations.first_alert_of_case(conn, 1)
-    assert found is not None
+        posted = await escalations.alerts(conn, new)
+    assert found is not None and found == posted[0]
     assert (found.escalation_id, found.level, found.outbox_id, found.platform) == (
         new,
         0,
