@@ -15,13 +15,13 @@ that is not a Telegram update, gets 400 and is never handed on.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
-from typing import Any
 
 from aiohttp import web
-from telegram import Update
+from telegram import Bot, Update
 
 from adapters.telegram_confirm import ConfirmGate
 
@@ -37,14 +37,12 @@ TAKE_IN_SECONDS = 10.0
 # Telegram sends them again. Well inside the adapter's stop grace.
 STOP_SECONDS = 2.0
 
-UpdateQueue = Any  # python-telegram-bot's asyncio.Queue of updates (and other objects)
-
 
 class WebhookServer:
     """One aiohttp server for Telegram's POSTs to `path`."""
 
     def __init__(
-        self, queue: UpdateQueue, bot: Any, gate: ConfirmGate, path: str, secret: str
+        self, queue: asyncio.Queue[object], bot: Bot, gate: ConfirmGate, path: str, secret: str
     ) -> None:
         self._queue = queue
         self._bot = bot
