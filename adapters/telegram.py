@@ -42,7 +42,7 @@ from adapters.pieces import PieceProgress
 from adapters.telegram_confirm import ConfirmGate, ConfirmingBot
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_inbound import Translator
-from adapters.telegram_webhook import WebhookServer
+from adapters.telegram_webhook import TAKE_IN_SECONDS, WebhookServer
 from adapters.text_split import split_text
 from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundHandler
 from bot.events import ChatKind, Inbound, Outbound
@@ -75,6 +75,8 @@ class TelegramOptions:
     webhook_url: str = ""
     # "" draws a new secret at each start; several instances behind one URL share one.
     webhook_secret: str = field(default="", repr=False)
+    # A webhook update not taken in within this long is answered 503 (Telegram retries).
+    webhook_take_in_seconds: float = TAKE_IN_SECONDS
     rate_global_per_second: float | None = 30
     rate_per_group_per_minute: float | None = 20
     max_download_bytes: int = CLOUD_DOWNLOAD_LIMIT
@@ -162,6 +164,7 @@ class TelegramAdapter:
             self._gate,
             urlsplit(self.options.webhook_url).path,
             self.webhook_secret,
+            self.options.webhook_take_in_seconds,
         )
         host, port = _host_and_port(self.options.webhook_listen)
         try:

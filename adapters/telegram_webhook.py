@@ -42,9 +42,16 @@ class WebhookServer:
     """One aiohttp server for Telegram's POSTs to `path`."""
 
     def __init__(
-        self, queue: asyncio.Queue[object], bot: Bot, gate: ConfirmGate, path: str, secret: str
+        self,
+        queue: asyncio.Queue[object],
+        bot: Bot,
+        gate: ConfirmGate,
+        path: str,
+        secret: str,
+        take_in_seconds: float = TAKE_IN_SECONDS,
     ) -> None:
         self._queue = queue
+        self._take_in_seconds = take_in_seconds
         self._bot = bot
         self._gate = gate
         self._path = path or "/"
@@ -117,11 +124,11 @@ class WebhookServer:
 
     async def _take_in(self, update: Update) -> bool:
         """Queue the update (once, however often Telegram sends it while it waits) and wait
-        until it is taken in; False when that takes longer than TAKE_IN_SECONDS."""
+        until it is taken in; False when that takes too long."""
         update_id = update.update_id
         if self._gate.was_taken(update_id):
             return True  # our 200 was lost on the way: Telegram sent it again
         if not self._gate.is_open(update_id):
             self._gate.expect((update_id,))
             await self._queue.put(update)
-        return await self._gate.until_taken(update_id, TAKE_IN_SECONDS)
+        return await self._gate.until_taken(update_id, self._take_in_seconds)

@@ -99,9 +99,12 @@ class Rig:
     updates: tu.Updates = field(default_factory=tu.Updates)
     inbound: list[Inbound] = field(default_factory=list)
     handled: int = 0
+    hold: asyncio.Event | None = None  # while set here and not yet set, the core waits
 
     async def core(self, event: Inbound) -> None:
         self.inbound.append(event)
+        if self.hold is not None:
+            await self.hold.wait()
         try:
             await self.haven.dispatcher.handle(event)
         finally:
@@ -516,6 +519,35 @@ async def test_an_oversized_or_malformed_webhook_body_gets_400_and_the_bot_still
         assert fake.texts(OTHER["id"]), "the bot still serves"
         assert fake.texts(VICTIM["id"]) == []
     assert "xxxxxxxx" not in caplog.text, "a refused body is never logged"
+
+
+async def test_a_webhook_update_not_taken_in_in_time_gets_503_and_is_handled_once(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    options = webhook_options()
+    # One event in hand at a time, and the core holds the first: the second cannot be
+    # handed over, so its request must not be answered 200.
+    changes = {**options, "max_in_flight": 1, "webhook_take_in_seconds": 0.2}
+    async with running(tmp_path, fake, **changes) as rig:
+        rig.hold = asyncio.Event()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": rig.adapter.webhook_secret}
+        first = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
+        second = {"update_id": 2, **rig.updates.message(tu.private_chat(OTHER), OTHER, "/help")}
+        async with aiohttp.ClientSession() as http:
+
+            async def post(update: dict[str, Any]) -> int:
+                async with http.post(hook_url(options), json=update, headers=headers) as answer:
+                    return answer.status
+
+            assert await post(first) == 200
+            assert await post(second) == 503
+            assert await post(second) == 503, "Telegram's retry waits for the same update"
+            rig.hold.set()
+            await rig.settle(2)
+            assert await post(second) == 200, "taken in meanwhile: the retry is answered"
+            assert await post(first) == 200
+        await until_outbox_empty(rig.haven)
+        assert [e.chat.chat_id for e in rig.inbound] == [str(VICTIM["id"]), str(OTHER["id"])]
 
 
 # ---- load and failure -------------------------------------------------------------------
