@@ -39,13 +39,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/search.py
 	$(BIN)/python bench/slack.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/report.py
+	$(BIN)/python bench/signals.py
 
 # Mutation testing, on demand (never in CI): tests/mutation/modules.toml lists the modules
 # and their tests; tests/mutation/equivalent.md the survivors judged equivalent.
 mutation: $(STAMP)
 	$(BIN)/python -m tests.mutation.run $(ARGS)
-	$(BIN)/python bench/report.py
-	$(BIN)/python bench/signals.py
 
 clean:
 	rm -rf $(VENV)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Protocol
 
 
@@ -41,3 +41,10 @@ class ManualClock:
         """Moves the clock instead of waiting; other tasks get their turn first."""
         await asyncio.sleep(0)
         self._now += timedelta(seconds=seconds)
+
+
+def latest_passed(now: datetime, at: time) -> datetime:
+    """The latest moment at the clock time ``at`` that is not after ``now`` (both in the
+    same zone): "15:30" said at 10:00 is yesterday's 15:30."""
+    moment = datetime.combine(now.date(), at, tzinfo=now.tzinfo)
+    return moment if moment <= now else moment - timedelta(days=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +28,7 @@ from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginK
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk, Prepared
 from bot.evidence.intake import Evidence, Received, Refused
+from bot.evidence.receipts import details_asked
 from bot.evidence.report_desk import PreparedReport, ReportDesk
 from bot.evidence.timeline import CHAT_LIMIT
 from bot.evidence.vetting import Contradicted
@@ -61,6 +62,7 @@ CASE_COMMANDS = (
     "erase",
 )
 EVIDENCE_KINDS = (InboundKind.FORWARD, InboundKind.ATTACHMENT)
+NEW_CASE = "newcase:"  # + the case taken up again, which the press closes
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ class Dispatcher:
             else:
                 before, is_new = await self._open(conn, routed, now)
                 turn = self.flow.begin(before, now)
+                if before.status == "closed":
+                    self._take_up_again(turn)
                 waits: tuple[datetime, ...] = ()
                 if verdict is Verdict.WARN:
                     turn.say(self.prompts.t(turn.case, "ui.flood"))
@@ -213,7 +217,7 @@ class Dispatcher:
         now = self.clock.now()
         who = inbound.identity
         async with self.db.transaction() as conn:
-            case = await cases.find_open(conn, who.platform, who.user_id)
+            case = await cases.find_current(conn, who.platform, who.user_id)
             locale = case.locale if case is not None else self.settings.default_locale
             text = self.prompts.texts.get(locale, "ui.evidence_paced")
             await queue_reply(conn, inbound.chat, Reply(text), case.id if case else None, now)
@@ -248,17 +252,24 @@ class Dispatcher:
     async def _open(
         self, conn: AsyncConnection, inbound: Inbound, now: datetime
     ) -> tuple[CaseRecord, bool]:
-        """The victim's open case, or a new one; True when it was just opened."""
+        """The victim's current case (open, or closed and not erased), or a new one; True
+        when it was just opened. "Start a new case" on a case taken up again closes it
+        and opens a new one."""
         identity = inbound.identity
-        found = await cases.find_open(conn, identity.platform, identity.user_id)
-        if found is not None:
+        found = await cases.find_current(conn, identity.platform, identity.user_id)
+        if found is not None and not _starts_new_case(inbound, found):
             return found, False
+        if found is not None:
+            closed = replace(found, status="closed", closed_at=found.closed_at or now)
+            await cases.save(conn, found, closed, now)
+            log.info("case %s closed for a new one", found.id)
+        locale = await cases.last_locale(conn, identity.platform, identity.user_id)
         created = await cases.create(
             conn,
             platform=identity.platform,
             user_id=identity.user_id,
             chat_id=inbound.chat.chat_id,
-            locale=self.settings.default_locale,
+            locale=locale or self.settings.default_locale,
             now=now,
         )
         log.info("opened case %s", created.id)
@@ -376,10 +387,19 @@ class Dispatcher:
         elif _is_command(inbound, "timeline"):
             await self.memos.timeline(conn, turn, work.contradicted or {})
             self._resume_if_new(turn, is_new)
+        elif _is_command(inbound, "lang") and inbound.args.strip():
+            self._language_named(turn, inbound.args)
         elif kind is InboundKind.COMMAND:
             self._command(turn, inbound.command.lower(), is_new=is_new)
+        elif kind is InboundKind.BUTTON and (asked := details_asked(inbound.button_data)):
+            await self.evidence.details(conn, turn, asked)
+            self._resume_if_new(turn, is_new)
+        elif kind is InboundKind.BUTTON and is_new and inbound.button_data.startswith(NEW_CASE):
+            self.flow.prompt(turn)
         elif kind is InboundKind.BUTTON:
             self._button(turn, inbound.button_data)
+        elif kind is InboundKind.TEXT and self._is_note(turn, inbound.text):
+            await self._note(conn, turn, inbound.text)
         elif kind is InboundKind.TEXT:
             self._text(turn, inbound.text, is_new=is_new)
         elif kind in EVIDENCE_KINDS:
@@ -415,6 +435,33 @@ class Dispatcher:
         else:
             self.flow.notice_forwarded_signals(turn, text)
 
+    def _is_note(self, turn: Turn, raw: str) -> bool:
+        text = clean_text(raw)
+        return (
+            bool(text)
+            and len(text) <= self.settings.max_text_chars
+            and (self.flow.takes_notes(turn.case))
+        )
+
+    async def _note(self, conn: AsyncConnection, turn: Turn, raw: str) -> None:
+        """Typed while the item asks them to write down where they saw it: a note, kept
+        as /memo would keep it (a danger signal in it is answered first)."""
+        text = clean_text(raw)
+        self.flow.notice_signals(turn, text)
+        await self.memos.memo(conn, turn, text)
+        self._say(turn, "ui.note_more")
+
+    def _take_up_again(self, turn: Turn) -> None:
+        """A closed case is opened again by the person's next message, and they are told
+        so: what they send goes with what they kept, and the erasure clock stops."""
+        case = turn.case
+        turn.update(status="open", closed_at=None)
+        label = self.prompts.t(case, "ui.btn_new_case")
+        turn.say(
+            self.prompts.t(case, "ui.case_taken_up", case_no=case.id),
+            ((Button(label, f"{NEW_CASE}{case.id}"),),),
+        )
+
     def _say(self, turn: Turn, key: str, **fields: object) -> None:
         turn.say(self.prompts.t(turn.case, key, **fields))
 
@@ -447,6 +494,18 @@ class Dispatcher:
             self._say(turn, "ui.resumed")
         self.flow.prompt(turn)
 
+    def _language_named(self, turn: Turn, args: str) -> None:
+        """`/lang en`, `/lang 中文`: switched at once; a name not known shows the menu."""
+        locale = self.prompts.locale_named(args)
+        if locale is None:
+            self._language_menu(turn)
+            return
+        if turn.case.phase == "language":
+            turn.update(locale=locale, phase="privacy")
+            self.flow.prompt(turn)
+            return
+        self.flow.switch_language(turn, locale)
+
     def _language_menu(self, turn: Turn) -> None:
         choice = self.prompts.language_choice(turn.case.prompt_seq)
         buttons = tuple(
@@ -478,6 +537,10 @@ class Dispatcher:
                 self._say(turn, "ui.paused")
             return
         self.flow.text(turn, text)
+
+
+def _starts_new_case(inbound: Inbound, case: CaseRecord) -> bool:
+    return inbound.kind is InboundKind.BUTTON and inbound.button_data == f"{NEW_CASE}{case.id}"
 
 
 def _is_command(inbound: Inbound, name: str) -> bool:

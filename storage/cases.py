@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, delete, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.prepared import Prepared
-from storage.schema import answers, cases, checklist
+from storage.schema import answers, case_keys, cases, checklist
 
 
 @dataclass(frozen=True)
@@ -112,6 +112,43 @@ _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
     found = await _FIND_OPEN.mappings(conn, {"platform": platform, "user_id": user_id})
     return await _load(conn, found[0]) if found else None
+
+
+# The person's latest closed case that was not erased: what they come back to.
+_LATEST_CLOSED = Prepared(
+    select(cases)
+    .outerjoin(case_keys, case_keys.c.case_id == cases.c.id)
+    .where(
+        cases.c.platform == bindparam("platform"),
+        cases.c.user_id == bindparam("user_id"),
+        cases.c.status == literal_column("'closed'"),
+        case_keys.c.erased_at.is_(None),
+    )
+    .order_by(cases.c.id.desc())
+    .limit(1)
+)
+_LAST_LOCALE = Prepared(
+    select(cases.c.locale)
+    .where(cases.c.platform == bindparam("platform"), cases.c.user_id == bindparam("user_id"))
+    .order_by(cases.c.id.desc())
+    .limit(1)
+)
+
+
+async def find_current(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
+    """The victim's open case, or else their latest closed one that was not erased: a
+    person who comes back after closing comes back to their evidence."""
+    found = await find_open(conn, platform, user_id)
+    if found is not None:
+        return found
+    rows = await _LATEST_CLOSED.mappings(conn, {"platform": platform, "user_id": user_id})
+    return await _load(conn, rows[0]) if rows else None
+
+
+async def last_locale(conn: AsyncConnection, platform: str, user_id: str) -> str | None:
+    """The language of the person's latest case, even an erased one."""
+    rows = await _LAST_LOCALE.rows(conn, {"platform": platform, "user_id": user_id})
+    return str(rows[0][0]) if rows else None
 
 
 async def open_case_id(conn: AsyncConnection, platform: str, user_id: str) -> int | None:

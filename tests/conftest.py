@@ -11,11 +11,12 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import Phase, settings
 
 from adapters.memory import MemoryAdapter, victim_event
 from bot.clock import ManualClock
 from bot.config import Config, load_config
-from bot.events import InboundKind, Outbound
+from bot.events import Button, InboundKind, Outbound
 from bot.runtime import Haven
 from tests import backends
 from tests.backends import BACKENDS, POSTGRESQL, SQLITE, Backend, PostgresSession
@@ -35,6 +36,12 @@ def make_config(data_dir: Path, extra: str = "") -> Config:
     path.write_text(backends.active.config_text(TEST_CONFIG + extra), encoding="utf-8")
     return load_config(path, data_dir_override=data_dir)
 
+
+# `make mutation` (tests/mutation/run.py) runs with --hypothesis-profile mutation: a mutant
+# only needs a failing example, and shrinking one can take minutes per mutant.
+settings.register_profile(
+    "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
+)
 
 # ---- the two backends ------------------------------------------------------------------
 
@@ -142,11 +149,19 @@ class Victim:
 
     async def press(self, key: str) -> list[Outbound]:
         """Tap the button of the latest prompt whose data ends with `key` (e.g. "safety=no")."""
-        for button in self.adapter.last_buttons(self.user):
+        for button in self.prompt_buttons():
             if button.data.split(":", 2)[-1] == key or button.data.endswith(":" + key):
                 return await self._send(InboundKind.BUTTON, button_data=button.data)
-        offered = [b.data for b in self.adapter.last_buttons(self.user)]
+        offered = [b.data for b in self.prompt_buttons()]
         raise AssertionError(f"no button {key!r} among {offered}")
+
+    def prompt_buttons(self) -> tuple[Button, ...]:
+        """The buttons of the latest prompt: a receipt's "Details" button is not one."""
+        for message in reversed(self.adapter.sent[self.user]):
+            buttons = tuple(b for row in message.buttons for b in row)
+            if buttons and not all(b.data.startswith("evd:") for b in buttons):
+                return buttons
+        return ()
 
     async def raw_press(self, data: str) -> list[Outbound]:
         return await self._send(InboundKind.BUTTON, button_data=data)

@@ -36,7 +36,9 @@ STAFF_USER = 9001
 HOOK_PATH = "/telegram/hook"
 MASTER_KEY = base64.b64encode(bytes(range(32))).decode()
 KEY_FILES = ("master.key", "log-signing.key")
-RECEIPT = re.compile(
+RECEIPT = re.compile(r"Kept safely as evidence #(\d+)")
+# Behind a receipt's "Details" button: the fingerprint and the log position.
+PROOF = re.compile(
     r"evidence item #(\d+)\.\n.*?\(SHA-256\): ([0-9a-f]{64})\nLog position: (\d+)", re.S
 )
 READY_SECONDS = 60.0
@@ -296,27 +298,37 @@ class Victim:
         await self.send(lambda: self.updates.press(self.chat, self.user, data), _with_buttons)
 
     def latest_buttons(self) -> list[str]:
-        return next((m.buttons for m in reversed(self.messages()) if m.buttons), [])
+        """The buttons of the latest prompt (a receipt's "Details" is not one)."""
+        prompts = (m.buttons for m in reversed(self.messages()) if _is_prompt(m.buttons))
+        return next(prompts, [])
 
     async def evidence(self, text: str) -> None:
         origin = tu.origin_user(tu.user(5555, "Leaker"), int(time.time()) - 3600)
         new = await self.send(
             lambda: self.updates.forward(self.chat, self.user, origin, text), _receipted
         )
-        self._note_receipts(new)
+        await self._note_receipts(new)
 
     async def photo(self, content: bytes) -> None:
         file_id = f"photo-{self.user_id}-{len(self.receipts)}"
         for size in tu.photo_sizes(file_id):
             self.fake.add_file(size["file_id"], content)
         new = await self.send(lambda: self.updates.photo(self.chat, self.user, file_id), _receipted)
-        self._note_receipts(new)
+        await self._note_receipts(new)
 
-    def _note_receipts(self, new: Sequence[Message]) -> None:
+    async def _note_receipts(self, new: Sequence[Message]) -> None:
+        """Each receipt's proof, as the person would see it: its "Details" button."""
         for message in new:
-            for found in RECEIPT.finditer(message.text):
-                number, digest, position = found.groups()
-                self.receipts.append((int(number), digest, int(position)))
+            if not RECEIPT.search(message.text):
+                continue
+            data = next(b for b in message.buttons if b.startswith("evd:"))
+            shown = await self.send(
+                lambda data=data: self.updates.press(self.chat, self.user, data), _proven
+            )
+            for proof in shown:
+                for found in PROOF.finditer(proof.text):
+                    number, digest, position = found.groups()
+                    self.receipts.append((int(number), digest, int(position)))
 
     async def journey(self, extortion: str = "no") -> None:
         """/start, triage, two items of evidence, then the checklist to its end."""
@@ -335,12 +347,20 @@ class Victim:
             await self.send(lambda data=data: self.updates.press(self.chat, self.user, data), _any)
 
 
+def _is_prompt(buttons: list[str]) -> bool:
+    return bool(buttons) and not all(b.startswith("evd:") for b in buttons)
+
+
 def _any(new: Sequence[Message]) -> bool:
     return bool(new)
 
 
 def _receipted(new: Sequence[Message]) -> bool:
     return any(RECEIPT.search(message.text) for message in new)
+
+
+def _proven(new: Sequence[Message]) -> bool:
+    return any(PROOF.search(message.text) for message in new)
 
 
 def _with_buttons(new: Sequence[Message]) -> bool:

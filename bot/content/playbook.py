@@ -70,6 +70,8 @@ class Question:
     optional: bool = False
     ask_if: tuple[str, ...] = ()
     effects: tuple[Effect, ...] = ()
+    # A text answer must say something in words or with a currency, not a bare number.
+    needs_words: bool = False
 
     def effects_of(self, answer: str) -> tuple[Effect, ...]:
         return tuple(effect for effect in self.effects if effect.answer == answer)
@@ -99,6 +101,8 @@ class Item:
     draft: bool = False
     draft_by: str = ""
     support_lines: bool = False  # shown with the configured support lines
+    # What the person types while this item is shown is kept as a /memo note.
+    takes_notes: bool = False
 
     def applies(self, tags: frozenset[str]) -> bool:
         if self.if_any and not any(tag in tags for tag in self.if_any):
@@ -266,6 +270,7 @@ def _question(raw: Mapping[str, Any]) -> Question:
         optional=bool(raw.get("optional", False)),
         ask_if=tuple(raw.get("ask_if", ())),
         effects=effects,
+        needs_words=bool(raw.get("needs_words", False)),
     )
 
 
@@ -286,6 +291,7 @@ def _step(raw: Mapping[str, Any]) -> Step:
             draft=bool(item.get("draft", False)) or "draft_by" in item,
             draft_by=item.get("draft_by", ""),
             support_lines=bool(item.get("support_lines", False)),
+            takes_notes=bool(item.get("takes_notes", False)),
         )
         for item in raw.get("items", [])
     )

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from bot.content import phone
 from bot.content.playbook import LOCALES, Item, Playbook, Question, Severity
 from bot.events import Button, OutboundFile
 from storage.cases import CaseRecord
@@ -23,30 +24,47 @@ class Reply:
     text: str
     buttons: tuple[tuple[Button, ...], ...] = ()
     file: OutboundFile | None = None
+    # A message of its own, never joined with another: a text to copy (a letter).
+    alone: bool = False
 
 
-# Below every platform's limit for one message (Slack's section text: 3,000 characters).
-JOINED_LIMIT = 3000
+_FENCE = "————"  # around a text to copy, in item.<id>.draft
 
 
 def joined(replies: Sequence[Reply]) -> list[Reply]:
-    """One turn's replies as the fewest messages: text on its own rides with the reply
-    after it, so tapping "done" buzzes the victim's phone once, not twice. A file keeps
-    its own message (its text is its caption), and nothing grows past JOINED_LIMIT."""
+    """One turn's replies as the fewest messages a phone shows without scrolling: text on
+    its own rides with the reply after it, so tapping "done" buzzes the victim's phone
+    once, not twice, unless together they would not fit a screen; a longer text is cut
+    between paragraphs (its buttons go with the last part). A file keeps its own message
+    (its text is its caption), and so does a text to copy."""
     messages: list[Reply] = []
-    for reply in replies:
+    for reply in _fitted(replies):
         last = messages[-1] if messages else None
         if (
             last is None
             or last.buttons
             or last.file is not None
+            or last.alone
             or reply.file is not None
-            or len(last.text) + len(reply.text) + 2 > JOINED_LIMIT
+            or reply.alone
+            or not phone.fits(f"{last.text}\n\n{reply.text}")
         ):
             messages.append(reply)
             continue
         messages[-1] = Reply(f"{last.text}\n\n{reply.text}", reply.buttons)
     return messages
+
+
+def _fitted(replies: Sequence[Reply]) -> list[Reply]:
+    fitted: list[Reply] = []
+    for reply in replies:
+        if reply.file is not None or reply.alone or phone.fits(reply.text):
+            fitted.append(reply)
+            continue
+        *first, last = phone.screenfuls(reply.text)
+        fitted.extend(Reply(part) for part in first)
+        fitted.append(Reply(last, reply.buttons))
+    return fitted
 
 
 @dataclass(frozen=True)
@@ -152,16 +170,17 @@ class Prompts:
         parts = []
         if with_intro:
             parts.append(self.step_intro(case, item.step))
-        parts.append(self.t(case, "ui.item_header", position=position, total=total, title=title))
+        header = self.t(case, "ui.item_header", position=position, total=total, title=title)
+        if item.deadline:  # under the title: a long item is cut after it, not before
+            duration = self.duration(case, item.deadline.split(",")[0])
+            header += "\n" + self.t(case, "ui.item_deadline", duration=duration)
+        parts.append(header)
         parts.append(self.item_body(case, item))
         if item.support_lines and self.deployment.hotline_lines:
             parts.append(
                 "\n".join((self.t(case, "ui.support_header"), *self.deployment.hotline_lines))
             )
-        if item.deadline:
-            duration = self.duration(case, item.deadline.split(",")[0])
-            parts.append(self.t(case, "ui.item_deadline", duration=duration))
-        if item.step == 2:
+        if item.step == 2 and with_intro:  # else said once, with the choice of path
             parts.append(self.legal_disclaimer(case))
         more = [Button(self.t(case, "ui.btn_why"), f"{seq}:i:{item.id}=why")]
         if item.draft:
@@ -183,6 +202,21 @@ class Prompts:
             return self.t(case, key)
         answer = (case.answers.get(item.draft_by) or ("unknown",))[0]
         return self.t(case, key, where=self.t(case, f"{key}_where.{answer}"))
+
+    def draft_parts(self, case: CaseRecord, item: Item) -> tuple[str, ...]:
+        """The draft as messages of their own: the note on how to use it, then each text
+        between ———— fences (a letter to family, one to an employer…), so each can be
+        copied whole."""
+        parts: list[str] = []
+        inside = False
+        for block in self.draft(case, item).split("\n\n"):
+            if inside:
+                parts[-1] += "\n\n" + block
+            else:
+                parts.append(block)
+            fences = sum(1 for line in block.split("\n") if line.strip() == _FENCE)
+            inside ^= fences % 2 == 1
+        return tuple(parts)
 
     def item_body(self, case: CaseRecord, item: Item) -> str:
         general = f"item.{item.id}.body_general"
@@ -241,7 +275,7 @@ class Prompts:
             chosen = case.answers.get(question.id)
             if chosen is None:
                 continue
-            prompt = self.t(case, f"question.{question.id}.prompt").split("\n")[0]
+            prompt = self.t(case, f"question.{question.id}.short")
             if question.kind == "text":
                 shown = chosen[0] if chosen else "—"
             else:
@@ -270,6 +304,22 @@ class Prompts:
         )
         return Reply(self.t(case, f"signal.{signal_id}.ask"), buttons)
 
+    def locale_named(self, words: str) -> str | None:
+        """The locale `/lang` names: its code ("en", "zh-CN", "zh"), or its name in
+        either language ("English", "中文", "英文")."""
+        typed = _TYPED_NOISE.sub("", words).casefold()
+        for locale in LOCALES:
+            names = {locale, locale.split("-")[0], self.texts.get(locale, "meta.language_name")}
+            names.update(
+                self.texts.get(other, "meta.language_names")
+                .replace("、", ",")
+                .split(",")[LOCALES.index(locale)]
+                for other in LOCALES
+            )
+            if typed in {_TYPED_NOISE.sub("", n).casefold() for n in names}:
+                return locale
+        return None
+
     def typed_check_answer(self, case: CaseRecord, text: str) -> str | None:
         """The direct question's answer when typed instead of tapped ("yes", "没有", "不想说"),
         in either language; None for anything else."""
@@ -285,12 +335,7 @@ class Prompts:
 
     def change_which(self, case: CaseRecord) -> Reply:
         rows = tuple(
-            (
-                Button(
-                    self.t(case, f"question.{q.id}.prompt").split("\n")[0][:60],
-                    f"{case.prompt_seq}:chq:{q.id}",
-                ),
-            )
+            (Button(self.t(case, f"question.{q.id}.short"), f"{case.prompt_seq}:chq:{q.id}"),)
             for q in self.playbook.questions
             if q.id in case.answers
         )

@@ -6,6 +6,8 @@ the replies. Storage, delivery and escalation happen around it, in the dispatche
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -31,6 +33,7 @@ TEXT_ANSWER_LIMIT = 200
 # case's severity does not change. A person was asked for; a direct question was
 # declined ("I'd rather not say").
 PERSON_REASON = "asked_for_person"
+_NOT_WORDS = re.compile(r"[\s\W_]+")
 DECLINED_PREFIX = "declined_"
 
 
@@ -159,6 +162,13 @@ class Flow:
         if case.phase == "privacy":
             turn.replies.append(self.prompts.privacy(case))
             return
+        if case.phase == "closed" and case.status != "closed":
+            label = self.prompts.t(case, "ui.btn_close_case")
+            turn.say(
+                self.prompts.t(case, "ui.case_open_done", case_no=case.id),
+                ((Button(label, f"{case.prompt_seq}:close:"),),),
+            )
+            return
         if case.phase == "closed":
             turn.say(self._closed_text(case))
             return
@@ -194,6 +204,10 @@ class Flow:
         if typed is not None:
             self._answer_check(turn, asking, typed)
             return
+        label = self._typed_button(turn.case, text)
+        if label is not None:
+            self.press(turn, label)
+            return
         answers = turn.case.answers
         reading = self._notice(turn, text)
         if turn.case.asking and not any(s.support_now for s in reading.clear):
@@ -203,6 +217,10 @@ class Flow:
             return
         question = self.current_question(turn.case)
         if question is not None and question.kind == "text" and not turn.case.asking:
+            if question.needs_words and not _has_words(text):
+                turn.say(self.prompts.t(turn.case, f"question.{question.id}.needs_words"))
+                self.prompt(turn)
+                return
             self._record(turn, question, (text[:TEXT_ANSWER_LIMIT],))
             return
         if reading.clear:
@@ -212,6 +230,22 @@ class Flow:
         if turn.case.phase != "language":
             self._acknowledge(turn, text)
         self.prompt(turn)
+
+    def _typed_button(self, case: CaseRecord, text: str) -> str | None:
+        """The data of the current prompt's button whose words were typed ("Done",
+        "做好了", "Skip for now"), as if it had been tapped; None if none match."""
+        typed = button_words(text)
+        if not typed:
+            return None
+        shown = Turn(case, case.updated_at)
+        self.prompt(shown)  # the current prompt as it was last shown, built again
+        for reply in shown.replies:
+            for row in reply.buttons:
+                for button in row:
+                    if button_words(button.label) == typed:
+                        _, _, rest = button.data.partition(":")
+                        return f"{case.prompt_seq}:{rest}"
+        return None
 
     def _acknowledge(self, turn: Turn, text: str) -> None:
         """Words where a button was expected: thanks, a person on offer, then (from the
@@ -342,6 +376,13 @@ class Flow:
         turn.update(prompt_seq=case.prompt_seq + 1)
         turn.replies.append(self.prompts.status(turn.case, title))
 
+    def takes_notes(self, case: CaseRecord) -> bool:
+        """The item shown asks the person to write things down: what they type is a note."""
+        if case.status != "open" or case.asking or self.current_question(case) is not None:
+            return False
+        entry = self._current_entry(case)
+        return entry is not None and self.playbook.item(entry.item_id).takes_notes
+
     def current_question(self, case: CaseRecord) -> Question | None:
         if case.changing:
             return self.playbook.question(case.changing)
@@ -368,6 +409,10 @@ class Flow:
         if verb == "chg" and case.answers and case.status != "closed":
             turn.update(prompt_seq=case.prompt_seq + 1)
             turn.replies.append(self.prompts.change_which(turn.case))
+            return True
+        if verb == "close" and case.phase == "closed" and case.status != "closed":
+            turn.update(status="closed", closed_at=turn.now)
+            self.prompt(turn)
             return True
         if verb == "chq":
             return self._change(turn, arg)
@@ -427,7 +472,8 @@ class Flow:
             return True
         item = self.playbook.item(item_id)
         if action == "draft" and item.draft:
-            turn.say(self.prompts.draft(turn.case, item))
+            for part in self.prompts.draft_parts(turn.case, item):
+                turn.replies.append(Reply(part, alone=True))  # each copied on its own
             return True
         if action not in ("done", "skip"):
             return False
@@ -591,3 +637,13 @@ class Flow:
         return self.prompts.t(
             case, "ui.case_closed", retention_days=self.prompts.deployment.retention_days
         )
+
+
+def _has_words(text: str) -> bool:
+    """Letters (any script) or a currency sign: "5000元", "¥5000", "more photos", not "2"."""
+    return any(ch.isalpha() or unicodedata.category(ch) == "Sc" for ch in text)
+
+
+def button_words(text: str) -> str:
+    """A label or typed line without spaces, punctuation, emoji or case."""
+    return _NOT_WORDS.sub("", text).casefold()

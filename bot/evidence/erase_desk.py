@@ -39,7 +39,7 @@ class EraseDesk:
             (Button(self.prompts.t(case, "erase.btn_confirm"), f"{CONFIRM}{case.id}"),),
             (Button(self.prompts.t(case, "erase.btn_keep"), f"{KEEP}{case.id}"),),
         )
-        turn.say(self.prompts.t(case, "erase.confirm"), buttons)
+        turn.say(self.prompts.t(case, "erase.confirm", case_no=case.id), buttons)
 
     async def answer(self, inbound: Inbound) -> DeskAnswer | None:
         """Carry out a press of one of `ask`'s buttons; None for any other input."""
@@ -57,9 +57,10 @@ class EraseDesk:
             log.warning("case %s: the victim's erasure was refused: %s", case.id, exc)
             return DeskAnswer(case.id, (Reply(self.prompts.t(case, "erase.held")),))
         log.info("case %s: erased at the victim's request", case.id)
-        return DeskAnswer(None, (Reply(self.prompts.t(case, "erase.done", count=done.items)),))
+        done_text = self.prompts.t(case, "erase.done", case_no=case.id, count=done.items)
+        return DeskAnswer(None, (Reply(done_text),))
 
     async def _open_case(self, inbound: Inbound) -> CaseRecord | None:
         identity = inbound.identity
         async with self.store.db.transaction() as conn:
-            return await cases.find_open(conn, identity.platform, identity.user_id)
+            return await cases.find_current(conn, identity.platform, identity.user_id)

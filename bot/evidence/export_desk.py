@@ -46,7 +46,7 @@ class ExportDesk:
     async def prepare(self, inbound: Inbound) -> Prepared:
         identity = inbound.identity
         async with self.store.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
             if case is None:
                 return Prepared(problem="export.empty")
             if await erased(conn, case.id):

@@ -43,12 +43,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.adapter import DeliveryError, FileTooLarge
 from bot.clock import Clock, SystemClock
-from bot.content.prompts import Prompts
+from bot.content.prompts import Prompts, Reply
 from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
 from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.evidence.filenames import sanitise_filename
-from bot.evidence.receipts import LIST_LIMIT, Receipts, human_size
+from bot.evidence.receipts import LIST_LIMIT, DetailsAsked, Receipts, human_size
 from bot.evidence.vetting import ALERT_REASON, Contradicted, contradicted
 from storage import case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, Blobs
@@ -326,21 +326,25 @@ class Evidence:
             await self._discard_unused(entry, outcome)
             if isinstance(outcome, str):
                 turn.say(outcome)
+            elif isinstance(outcome, Reply):
+                turn.say(outcome.text, outcome.buttons)
             else:
                 kept.append(outcome)
         if len(kept) == 1:
-            turn.say(self.receipts.receipt(turn.case, *kept[0]))
+            receipt = self.receipts.receipt(turn.case, kept[0][0])
+            turn.say(receipt.text, receipt.buttons)
         elif kept:
-            turn.say(self.receipts.batch(turn.case, kept))
+            receipt = self.receipts.batch(turn.case, [item for item, _ in kept])
+            turn.say(receipt.text, receipt.buttons)
 
     async def _discard_unused(
-        self, item: Received, outcome: tuple[ItemRecord, bytes] | str
+        self, item: Received, outcome: tuple[ItemRecord, bytes] | Reply | str
     ) -> None:
         """Delete a blob sealed ahead that no row names (the item got another number, or
         was not kept). Its address is the hash of ciphertext under a fresh nonce, so no
         other item can name it either."""
         ahead = item.sealed_ahead
-        if ahead is None or (not isinstance(outcome, str) and outcome[0].blob == ahead.blob):
+        if ahead is None or (isinstance(outcome, tuple) and outcome[0].blob == ahead.blob):
             return
         try:
             await self.blobs.adelete(ahead.blob)
@@ -368,7 +372,9 @@ class Evidence:
                     item_no=item.item_no,
                 )
                 await custody.record(conn, event)
-            numbers = ", ".join(f"#{item.item_no}" for item in carried)
+            numbers = self.prompts.t(case, "meta.list_separator").join(
+                f"#{item.item_no}" for item in carried
+            )
             turn.say(self.prompts.t(case, "evidence.deletion_noted", items=numbers))
             return True
         if inbound.text:
@@ -388,19 +394,33 @@ class Evidence:
         listed are checked against their leaves and content, outside the write lock)."""
         identity = inbound.identity
         async with self.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
             if case is None:
                 return {}
             last = (await evidence_items.usage(conn, case.id)).last_item_no
         shown = range(max(1, last - LIST_LIMIT + 1), last + 1)
         return await contradicted(self.db, self.blobs, self.ring, case.id, shown)
 
+    async def details(self, conn: AsyncConnection, turn: Turn, asked: DetailsAsked) -> None:
+        """The proof behind a receipt's "Details" button, read from the rows and the log."""
+        case = turn.case
+        if asked.case_id != case.id:
+            turn.say(self.prompts.t(case, "ui.stale_button"))
+            return
+        numbers = range(asked.first, asked.last + 1)
+        items = await evidence_items.numbered(conn, case.id, numbers)
+        if not items:
+            turn.say(self.prompts.t(case, "evidence.list_empty"))
+            return
+        kept = [(item, await ledger.root(conn, item.leaf_index + 1)) for item in items]
+        turn.say(self.receipts.details(case, kept))
+
     async def vet_timeline(self, inbound: Inbound, latest: int) -> Contradicted:
         """Before the turn: what /timeline would show that the log contradicts (its
         ``latest`` evidence entries, checked as :meth:`vet_listing` checks the list)."""
         identity = inbound.identity
         async with self.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
             if case is None:
                 return {}
             scope = Scope(case.id)
@@ -419,14 +439,14 @@ class Evidence:
 
     async def _keep_one(
         self, conn: AsyncConnection, turn: Turn, item: Received
-    ) -> tuple[ItemRecord, bytes] | str:
+    ) -> tuple[ItemRecord, bytes] | Reply | str:
         """The stored item and the log's root after it, or what to say instead."""
         case = turn.case
         earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
         if earlier is not None:
-            root = await ledger.root(conn, earlier.leaf_index + 1)
-            again = self.receipts.receipt(case, earlier, root)
-            return f"{self.prompts.t(case, 'evidence.duplicate')}\n\n{again}"
+            again = self.receipts.receipt(case, earlier)
+            duplicate = self.prompts.t(case, "evidence.duplicate")
+            return Reply(f"{duplicate}\n\n{again.text}", again.buttons)
         usage = await evidence_items.usage(conn, case.id)
         size = len(item.content)
         if usage.total_bytes + size > self.settings.max_case_bytes:

@@ -44,7 +44,7 @@ class ReportDesk:
     async def prepare(self, inbound: Inbound) -> PreparedReport:
         identity = inbound.identity
         async with self.store.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
             if case is None:
                 return PreparedReport(problem="report.empty")
             if await erased(conn, case.id):

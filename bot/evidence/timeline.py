@@ -169,7 +169,7 @@ class Timelines:
         rests_on: dict[str, object] = {"note": note.note_no}
         if note.items:
             rests_on["items"] = list(note.items)
-            refs = ", ".join(f"#{n}" for n in note.items)
+            refs = self._t(case, "meta.list_separator").join(f"#{n}" for n in note.items)
             line += self._t(case, "timeline.note_items", items=refs)
         return Entry(note.event_time, note.basis, "note", line, rests_on, note.note_no)
 
@@ -210,13 +210,16 @@ class Timelines:
         local = entry.at.astimezone(self.tz)
         return local.strftime(_DAY if entry.basis == notes.STATED_DAY else _MINUTE)
 
-    def line(self, case: CaseRecord, entry: Entry) -> str:
+    def line(self, case: CaseRecord, entry: Entry, *, short: bool = False) -> str:
+        """One entry; ``short`` marks its time with a word explained once below (the
+        chat), else with the whole explanation (the bundle's document)."""
         mark = ""
-        if entry.basis != ORIGINAL and entry.basis != notes.STATED_TIME:
-            mark = " " + self._t(case, f"timeline.basis_{entry.basis}")
+        if _marked(entry):
+            kind = "mark" if short else "basis"
+            mark = " " + self._t(case, f"timeline.{kind}_{entry.basis}")
         return f"{self.when(entry)}{mark} · {entry.full_text}"
 
-    def lines(self, case: CaseRecord, timeline: Timeline) -> list[str]:
+    def lines(self, case: CaseRecord, timeline: Timeline, *, short: bool = False) -> list[str]:
         """Every entry, with a line for each gap of a day or more."""
         lines: list[str] = []
         previous: Entry | None = None
@@ -225,7 +228,7 @@ class Timelines:
                 lines.append(
                     self._t(case, "timeline.gap", duration=self._days(case, entry, previous))
                 )
-            lines.append(self.line(case, entry))
+            lines.append(self.line(case, entry, short=short))
             previous = entry
         return lines
 
@@ -238,8 +241,18 @@ class Timelines:
         hidden = timeline.total - len(shown.entries)
         if hidden > 0:
             parts.append(self._t(case, "timeline.more", count=hidden))
-        parts += self.lines(case, shown)
-        return "\n".join(parts)
+        parts += self.lines(case, shown, short=True)
+        used = dict.fromkeys(entry.basis for entry in shown.entries if _marked(entry))
+        keys = [
+            self._t(
+                case,
+                "timeline.mark_means",
+                mark=self._t(case, f"timeline.mark_{basis}"),
+                meaning=self._t(case, f"timeline.basis_{basis}").strip("()（）"),
+            )
+            for basis in used
+        ]
+        return "\n".join(parts + (["", *keys] if keys else []))
 
     def document(self, case: CaseRecord, timeline: Timeline) -> str:
         """The whole timeline as a readable text, for the export bundle."""
@@ -292,3 +305,8 @@ def referenced_items(entries: Sequence[Entry]) -> set[int]:
         if isinstance(items, list):
             found.update(n for n in items if isinstance(n, int))
     return found
+
+
+def _marked(entry: Entry) -> bool:
+    """A time that is not the original one, or the one the person gave, says so."""
+    return entry.basis != ORIGINAL and entry.basis != notes.STATED_TIME

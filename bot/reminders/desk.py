@@ -206,12 +206,27 @@ class ReminderDesk:
         if press.action is Action.DONE:
             return await self._done(conn, inbound, reminder, now)
         if press.action is Action.NOT_RELEVANT:
-            await reminders.dismiss_item(conn, reminder, now)
-            return self._say(reminder, "dismissed")
+            return await self._not_relevant(conn, inbound, reminder, now)
         return await self._snooze(conn, reminder, press.action, now)
 
     def _say(self, reminder: Reminder, key: str) -> DeskAnswer:
         return DeskAnswer(reminder.case_id, (self.texts.plain(reminder.locale, key),))
+
+    async def _not_relevant(
+        self, conn: AsyncConnection, inbound: Inbound, reminder: Reminder, now: datetime
+    ) -> DeskAnswer | Inbound:
+        """Not relevant: its reminders end, and an item still waiting on the checklist is
+        skipped there too (the flow moves on), so /start no longer promises a check-in."""
+        await reminders.dismiss_item(conn, reminder, now)
+        if reminder.mode != AFTER_DONE:
+            case = await cases.find_open(conn, reminder.platform, reminder.user_id)
+            if (
+                case is not None
+                and case.id == reminder.case_id
+                and _current_item(case) == reminder.item_id
+            ):
+                return replace(inbound, button_data=f"{case.prompt_seq}:i:{reminder.item_id}=skip")
+        return self._say(reminder, "dismissed")
 
     async def _done(
         self, conn: AsyncConnection, inbound: Inbound, reminder: Reminder, now: datetime

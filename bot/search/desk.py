@@ -46,7 +46,7 @@ class SearchDesk:
     async def prepare(self, inbound: Inbound) -> Found:
         identity = inbound.identity
         async with self.db.transaction() as conn:
-            case = await cases.find_open(conn, identity.platform, identity.user_id)
+            case = await cases.find_current(conn, identity.platform, identity.user_id)
         if case is None:
             return Found(problem="search.no_evidence")
         try:

@@ -1,9 +1,10 @@
 """The victim's `/memo` and `/timeline`: notes in their own words, and the incident in order.
 
 ``/memo saw it in the company group at 15:30`` keeps a note. A date and a time written
-anywhere in it place it in the timeline (``2025-11-03 15:30``, ``2025年11月3日``,
-``15:30`` alone means the latest 15:30 that has passed); without one, the note stands
-at the time it was written, and the timeline says so. ``#3`` in a note links it to
+anywhere in it place it in the timeline (see `stated_time.py`); without one, the note
+stands at the time it was written, and the timeline says so. A date that could be read
+two ways, or could not be read, is asked about and the note is not kept until it is
+clear: a wrong date would go into the bundle meant for the police. ``#3`` in a note links it to
 evidence item 3. A note is sealed with the case's data key, like the evidence.
 (Not ``/note``: in staff channels ``/note N TEXT`` is a staff note on case N.)
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,6 +22,7 @@ from bot.conversation.flow import Turn
 from bot.conversation.inputs import clean_text
 from bot.evidence.timeline import CHAT_LIMIT, Timelines
 from bot.evidence.vetting import ALERT_REASON, Contradicted
+from bot.search.stated_time import read_stated_time
 from storage import case_keys, evidence_search, notes
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.keys import KeyRing
@@ -29,36 +30,8 @@ from storage.keys import KeyRing
 log = logging.getLogger(__name__)
 
 MAX_NOTE_CHARS = 2000
-_DATE = re.compile(r"(?<!\d)(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})(?!\d)")
-_TIME = re.compile(r"(?<![\d:])([01]?\d|2[0-3])\s*[:：点時时]\s*([0-5]\d)(?![\d:])")
 _ITEM = re.compile(r"[#＃](\d{1,6})(?!\d)")
 _EXAMPLE = "%Y-%m-%d %H:%M"
-
-
-def stated_time(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime | None, str]:
-    """When the note says it happened, and how precisely (a notes.* basis)."""
-    found_date = _DATE.search(text)
-    found_time = _TIME.search(text)
-    day: date | None = None
-    if found_date is not None:
-        try:
-            day = date(*(int(part) for part in found_date.groups()))
-        except ValueError:
-            day = None
-    at: time | None = None
-    if found_time is not None:
-        at = time(int(found_time.group(1)), int(found_time.group(2)))
-    local_now = now.astimezone(tz)
-    if day is None and at is None:
-        return None, notes.WRITTEN
-    if at is None:
-        return datetime.combine(day or local_now.date(), time(), tzinfo=tz), notes.STATED_DAY
-    if day is not None:
-        return datetime.combine(day, at, tzinfo=tz), notes.STATED_TIME
-    moment = datetime.combine(local_now.date(), at, tzinfo=tz)
-    if moment > local_now:
-        moment -= timedelta(days=1)  # "15:30" said at 10:00 is yesterday's 15:30
-    return moment, notes.STATED_TIME
 
 
 class MemoDesk:
@@ -78,12 +51,16 @@ class MemoDesk:
         if len(text) > MAX_NOTE_CHARS:
             turn.say(self.prompts.t(case, "memo.too_long", limit=MAX_NOTE_CHARS))
             return
+        stated = read_stated_time(text, turn.now, self.tz)
+        if stated.unclear:
+            turn.say(self.prompts.t(case, "memo.unclear", words=stated.unclear, example=example))
+            return
         try:
             key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
         except CaseKeyErased:
             turn.say(self.prompts.t(case, "evidence.case_erased"))
             return
-        happened, basis = stated_time(text, turn.now, self.tz)
+        basis = stated.basis
         wanted = {int(n) for n in _ITEM.findall(text)}
         items = tuple(await evidence_search.numbers(conn, case.id, wanted))
         note = await notes.add(
@@ -92,7 +69,7 @@ class MemoDesk:
             case_id=case.id,
             text=text,
             written_at=turn.now,
-            happened_at=happened,
+            happened_at=stated.at,
             basis=basis,
             items=items,
         )
@@ -106,11 +83,19 @@ class MemoDesk:
                 when=when.strftime(_EXAMPLE),
                 example=example,
             )
+        elif stated.day_assumed:
+            reply = self.prompts.t(
+                case,
+                "memo.kept_day_assumed",
+                note_no=note.note_no,
+                when=when.strftime(_EXAMPLE),
+                example=example,
+            )
         else:
             shown = when.strftime("%Y-%m-%d" if basis == notes.STATED_DAY else _EXAMPLE)
             reply = self.prompts.t(case, "memo.kept", note_no=note.note_no, when=shown)
         if items:
-            refs = ", ".join(f"#{n}" for n in items)
+            refs = self.prompts.t(case, "meta.list_separator").join(f"#{n}" for n in items)
             reply += "\n" + self.prompts.t(case, "memo.linked", items=refs)
         turn.say(reply)
 

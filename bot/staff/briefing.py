@@ -120,7 +120,7 @@ class Briefer:
                 words.t(
                     "briefing.open_line",
                     severity=words.severity(c.severity),
-                    step=c.step or "—",
+                    step=words.step(c.step),
                     n=c.count,
                 )
                 for c in figures.open_counts
@@ -130,7 +130,9 @@ class Briefer:
         lines.append(words.t("briefing.overdue", n=figures.overdue))
         unacknowledged = words.t("briefing.unacknowledged", n=figures.unacknowledged)
         if figures.unacknowledged_cases:
-            listed = ", ".join(f"#{case_id}" for case_id in figures.unacknowledged_cases)
+            listed = words.t("meta.list_separator").join(
+                f"#{case_id}" for case_id in figures.unacknowledged_cases
+            )
             unacknowledged += f" ({listed})"
         lines.append(unacknowledged)
         lines.append(words.t("briefing.evidence_added", n=figures.evidence_added))

@@ -314,7 +314,7 @@ class StaffDesk:
                     "staff.case_line",
                     case_id=line.case_id,
                     severity=words.severity(line.severity),
-                    step=line.step or "—",
+                    step=words.step(line.step),
                     age=words.span(ask.now - line.created_at),
                     handling=self._handler_text(line.assignee, line.unacknowledged),
                 )
@@ -351,7 +351,7 @@ class StaffDesk:
             severity=words.severity(case.severity),
             status=self._status_text(case, state),
             reasons=words.reasons(case.reasons),
-            step=case.step or "—",
+            step=words.step(case.step),
             age=words.span(ask.now - case.created_at),
             locale=words.language(case.locale),
             via=words.platform(case.platform),

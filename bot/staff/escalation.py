@@ -279,7 +279,7 @@ class Escalator:
             case_id=case.id,
             severity=words.severity(case.severity),
             reasons=words.reasons(reasons),
-            step=case.step or "—",
+            step=words.step(case.step),
             age=words.span(now - case.created_at),
             locale=words.language(case.locale),
             via=words.platform(case.platform),

@@ -283,7 +283,7 @@ class Talks:
         elif not held:
             return [Reply(self.words.t("talk.no_talks"))]
         elif len(held) > 1:
-            numbers = ", ".join(f"#{t.case_id}" for t in held)
+            numbers = self.words.t("meta.list_separator").join(f"#{t.case_id}" for t in held)
             return [Reply(self.words.t("talk.which_case", cases=numbers))]
         else:
             talk = held[0]
@@ -500,7 +500,9 @@ class Talks:
         shown = (
             self.words.victim(locale, "weekday.every_day")
             if len(days) == len(WEEKDAYS)
-            else ", ".join(self.words.victim(locale, f"weekday.{d}") for d in days)
+            else self.words.victim(locale, "meta.list_separator").join(
+                self.words.victim(locale, f"weekday.{d}") for d in days
+            )
         )
         if settings.staffed_from == settings.staffed_until:
             return self.words.victim(locale, "talk.hours_all_day", days=shown)

@@ -38,13 +38,17 @@ class StaffTexts:
 
     def span(self, delta: timedelta) -> str:
         if delta < timedelta(minutes=1):  # shortened timeouts of a demo
-            return self.t("staff.duration_s", n=max(0, int(delta.total_seconds())))
+            return self.t("staff.duration_s", n=max(1, int(delta.total_seconds())))
         minutes = int(delta / timedelta(minutes=1))
         if minutes < 120:
             return self.t("ui.duration_m", n=minutes)
         if minutes < 48 * 60:
             return self.t("ui.duration_h", n=minutes // 60)
         return self.t("ui.duration_d", n=minutes // (24 * 60))
+
+    def step(self, number: int) -> str:
+        """Where a case is: its step, or the first questions (step 0)."""
+        return self.t("staff.step_n", n=number) if number else self.t("staff.step_triage")
 
     def at(self, moment: datetime) -> str:
         return moment.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
@@ -57,7 +61,7 @@ class StaffTexts:
 
     def reasons(self, reasons: tuple[str, ...]) -> str:
         """Why a case was raised, about the person (not to them, as the victim reads it)."""
-        return ", ".join(self._reason(r) for r in reasons) or "—"
+        return self.t("meta.list_separator").join(self._reason(r) for r in reasons) or "—"
 
     def _reason(self, reason: str) -> str:
         key = f"staff_reason.{reason}"

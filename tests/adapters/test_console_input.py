@@ -32,7 +32,7 @@ def console(data: Path, script: bytes) -> subprocess.CompletedProcess[str]:
 
 
 def kept(out: str) -> int:
-    return out.count("Kept safely as evidence item #")
+    return out.count("Kept safely as evidence #")
 
 
 def test_attach_takes_regular_files_only(tmp_path: Path) -> None:

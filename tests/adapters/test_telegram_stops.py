@@ -5,9 +5,9 @@ Five victims forward 200 messages and upload 20 files (two of which the fake can
 out) while the process is stopped again and again at random moments, by SIGTERM (a clean
 stop: exit 0) or SIGKILL (no last writes at all). Telegram forgets an update once
 getUpdates is called with a higher offset; the fake records that offset. After the last
-restart every confirmed update has its receipt (the item's SHA-256 in a message to the
-victim), or the victim was told the file could not be fetched; the intake journal is
-empty.
+restart every confirmed update has its receipt (the number of the item stored with its
+SHA-256, named in a message to the victim), or the victim was told the file could not be
+fetched; the intake journal is empty.
 
 In webhook mode Telegram counts an update delivered at the HTTP 200: forwarded files
 delivered by webhook, the process SIGKILLed the moment the last 200 came back, are all
@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import os
 import random
+import re
 import signal
 import socket
 import sys
@@ -41,6 +42,7 @@ from bot.delivery.outbox import payload_of
 from bot.events import ChatRef
 from storage import intake_journal, outbox
 from storage.database import Database
+from storage.schema import evidence_items
 from storage.schema import outbox as outbox_table
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import FakeBotAPI
@@ -89,7 +91,7 @@ class Sent:
 
     update: dict[str, Any]
     chat: int
-    digest: str = ""  # the SHA-256 its receipt must show
+    digest: str = ""  # the SHA-256 of the item its receipt must name
     unfetchable: bool = False
 
 
@@ -201,11 +203,49 @@ def burst(fake: FakeBotAPI, rng: random.Random) -> list[Sent]:
     return sent
 
 
-def kept(fake: FakeBotAPI, item: Sent, fetch_failed: str) -> bool:
-    texts = fake.texts(item.chat)
+# A receipt names the item's number (its proof is behind a "Details" button): alone, or as
+# a line of a batch's receipt.
+RECEIPTED = re.compile(
+    r"Kept safely as evidence #(\d+)|已妥善保存为第(\d+)号证据|^#(\d+)(?: ·|｜)", re.M
+)
+
+
+def receipted(fake: FakeBotAPI, chat: int) -> set[int]:
+    return {
+        int(next(n for n in found.groups() if n))
+        for text in fake.texts(chat)
+        for found in RECEIPTED.finditer(text)
+    }
+
+
+def kept(fake: FakeBotAPI, item: Sent, fetch_failed: str, numbers: dict[str, int]) -> bool:
+    """Told it could not be fetched, or stored (``numbers``: item numbers by SHA-256) and
+    its number named in a receipt."""
     if item.unfetchable:
-        return any(fetch_failed in text for text in texts)
-    return any(item.digest in text for text in texts)
+        return any(fetch_failed in text for text in fake.texts(item.chat))
+    number = numbers.get(item.digest)
+    return number is not None and number in receipted(fake, item.chat)
+
+
+def all_receipted(fake: FakeBotAPI, items: list[Sent], fetch_failed: str) -> bool:
+    """As many receipts in each chat as items it sent, and every refusal said."""
+    wanted: dict[int, int] = {}
+    for item in items:
+        if item.unfetchable and not kept(fake, item, fetch_failed, {}):
+            return False
+        wanted[item.chat] = wanted.get(item.chat, 0) + (not item.unfetchable)
+    return all(len(receipted(fake, chat)) >= n for chat, n in wanted.items())
+
+
+async def stored_numbers(data_dir: Path) -> dict[str, int]:
+    """Item numbers by SHA-256 (each victim's items differ), read while the bot is stopped."""
+    db = Database.open(f"sqlite+aiosqlite:///{data_dir / 'haven.db'}")
+    try:
+        async with db.transaction() as conn:
+            query = select(evidence_items.c.content_sha256, evidence_items.c.item_no)
+            return {digest: number for digest, number in await conn.execute(query)}
+    finally:
+        await db.close()
 
 
 async def journal_rows(data_dir: Path) -> int:
@@ -237,20 +277,20 @@ async def test_stops_at_random_moments_in_a_burst_lose_nothing_confirmed(
         if how is signal.SIGTERM:
             assert code == 0, deployment.output()
         # Confirmed to Telegram but not receipted yet: what a stop used to lose.
+        numbers = await stored_numbers(deployment.data_dir)
         confirmed_unkept.update(
             update_id
             for update_id, item in zip(ids, items, strict=False)
-            if update_id < fake.confirmed_below and not kept(fake, item, fetch_failed)
+            if update_id < fake.confirmed_below and not kept(fake, item, fetch_failed, numbers)
         )
     process = await deployment.start()
     try:
-        await fake.wait_for(
-            lambda: all(kept(fake, item, fetch_failed) for item in items), SETTLE_SECONDS
-        )
+        await fake.wait_for(lambda: all_receipted(fake, items, fetch_failed), SETTLE_SECONDS)
     finally:
         assert await deployment.stop(process, signal.SIGTERM) == 0, deployment.output()
     assert fake.confirmed_below > max(ids), "every update was confirmed in the end"
-    lost = [item for item in items if not kept(fake, item, fetch_failed)]
+    numbers = await stored_numbers(deployment.data_dir)
+    lost = [item for item in items if not kept(fake, item, fetch_failed, numbers)]
     assert lost == []
     assert await journal_rows(deployment.data_dir) == 0
     assert "stopping on SIGTERM" in deployment.log()

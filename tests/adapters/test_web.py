@@ -326,13 +326,15 @@ async def test_staff_see_a_web_case_like_any_other_marked_as_web(
 
 
 async def test_haven_run_serves_the_web_chat(tmp_path: Path, http: aiohttp.ClientSession) -> None:
-    """`haven run` with enabled = ["web"]: a real process, stopped as an operator would."""
+    """`haven run` serving the web chat: a real process, stopped as an operator would. The
+    staff sit at its console (the web chat has no staff side), whose stdin stays open."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "haven.toml"
     config.write_text(
-        f'[adapters]\nenabled = ["web"]\n\n[adapters.web]\nlisten = "127.0.0.1:{port}"\n',
+        '[adapters]\nenabled = ["web", "console"]\n\n'
+        f'[adapters.web]\nlisten = "127.0.0.1:{port}"\n',
         encoding="utf-8",
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
@@ -345,7 +347,7 @@ async def test_haven_run_serves_the_web_chat(tmp_path: Path, http: aiohttp.Clien
         str(config),
         "--data-dir",
         str(tmp_path / "data"),
-        stdin=asyncio.subprocess.DEVNULL,
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         env=environment,

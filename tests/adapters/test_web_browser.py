@@ -1,5 +1,5 @@
 """The web chat in a real Chromium at phone size: the whole journey in both languages,
-buttons, an upload whose receipt carries the file's SHA-256, the forward form, reload
+buttons, an upload whose receipt's details carry the file's SHA-256, the forward form, reload
 and resume, resume on another device with the recovery code, lock and quick exit.
 
 Every test fails on a Content-Security-Policy violation reported by the browser, and
@@ -157,15 +157,19 @@ async def test_the_whole_journey_in_english(rig: WebRig, browser: Browser, tmp_p
     assert smallest >= 44
     assert await page.evaluate("document.documentElement.scrollWidth") <= 360
 
-    # A file, streamed with a progress bar; its receipt carries its SHA-256.
+    # A file, streamed with a progress bar; its short receipt's "Details" show its SHA-256.
     picture = tmp_path / "screenshot-of-group.png"
     picture.write_bytes(os.urandom(300_000))
     digest = hashlib.sha256(picture.read_bytes()).hexdigest()
     before = await haven_said(watched)
     await page.set_input_files("#file", str(picture))
     await more_than(watched, before)
-    await page.wait_for_selector(f"#log:has-text('{digest}')")
+    await page.wait_for_selector("#log:has-text('Kept safely as evidence #1')")
     assert await page.get_attribute("#progress-bar", "value") == "100"
+    before = await haven_said(watched)
+    await page.locator('.buttons button[data-value^="evd:"]:enabled').last.click()
+    await more_than(watched, before)
+    await page.wait_for_selector(f"#log:has-text('{digest}')")
     await watched.shot("upload-receipt-en")
 
     # The forward form: who sent it, when, what it said.
@@ -177,7 +181,7 @@ async def test_the_whole_journey_in_english(rig: WebRig, browser: Browser, tmp_p
     before = await haven_said(watched)
     await page.click("#forward button[type=submit]")
     await more_than(watched, before)
-    await page.wait_for_selector("#log:has-text('evidence item #2')")
+    await page.wait_for_selector("#log:has-text('evidence #2')")
     await watched.shot("chat-en")
 
     # Reload: the same conversation, Haven's side of it, and live again.

@@ -43,11 +43,13 @@ async def test_the_request_is_drafted_for_where_it_leaked_and_the_item_stays_ope
 ) -> None:
     core, _ = haven
     await reach_the_request(victim, locale, source)
-    (draft,) = await victim.press("preservation_request=draft")
+    (how, letter) = await victim.press("preservation_request=draft")  # the letter alone
     where = text_of(core, locale, f"item.preservation_request.draft_where.{source}")
-    assert text_of(core, locale, "item.preservation_request.draft", where=where) == draft.text
-    assert wording in draft.text
-    (done,) = await victim.press("preservation_request=done")
+    whole = text_of(core, locale, "item.preservation_request.draft", where=where)
+    assert f"{how.text}\n\n{letter.text}" == whole
+    assert letter.text.startswith("————") and letter.text.endswith("————")
+    assert wording in letter.text
+    (done, *_) = await victim.press("preservation_request=done")  # then the next item
     assert done.text.startswith(text_of(core, locale, "ui.item_done_ack"))
 
 
@@ -70,6 +72,12 @@ async def test_messages_to_family_employer_and_school_are_offered(
     await victim.press("path=complaint")
     await finish_step(victim, 2)
     await victim.press("support_pause=done")
-    (draft,) = await victim.press("tell_others=draft")
-    assert draft.text == text_of(core, "en", "item.tell_others.draft")
-    assert all(f"To {whom}:" in draft.text for whom in ("family", "an employer", "a school"))
+    (how, *letters) = await victim.press("tell_others=draft")
+    whole = "\n\n".join(m.text for m in (how, *letters))
+    assert whole == text_of(core, "en", "item.tell_others.draft")
+    # Each letter is a message of its own, so it can be copied whole.
+    assert [m.text.split("\n")[0] for m in letters] == [
+        "To family:",
+        "To an employer:",
+        "To a school:",
+    ]

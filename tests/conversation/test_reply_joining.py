@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from bot.content.prompts import JOINED_LIMIT, Reply, joined
+from bot.content import phone
+from bot.content.prompts import Reply, joined
 from bot.events import Button, OutboundFile
 
 BUTTONS = ((Button("Done", "1:i:x=done"),),)
@@ -24,11 +25,28 @@ def test_a_file_keeps_its_own_message() -> None:
     assert joined(replies) == replies
 
 
-def test_nothing_grows_past_the_limit() -> None:
-    long = "x" * (JOINED_LIMIT - 10)
+def test_nothing_grows_past_a_phone_screen() -> None:
+    long = "x" * (phone.SCREEN - 10)
     replies = [Reply(long), Reply("0123456789"), Reply("short")]
     assert joined(replies) == [Reply(long), Reply("0123456789\n\nshort")]
-    assert all(len(r.text) <= JOINED_LIMIT for r in joined(replies))
+    chinese = "字" * 390  # 400 Chinese characters fill a screen
+    assert joined([Reply(chinese), Reply("一二三四五六七八九十")]) == [
+        Reply(chinese),
+        Reply("一二三四五六七八九十"),
+    ]
+
+
+def test_a_long_text_is_cut_between_paragraphs_and_keeps_its_buttons_last() -> None:
+    paragraphs = ["p" * 100, "q" * 400, "r" * 400]
+    (first, second) = joined([Reply("\n\n".join(paragraphs), BUTTONS)])
+    assert first == Reply("p" * 100 + "\n\n" + "q" * 400)
+    assert second == Reply("r" * 400, BUTTONS)  # the buttons keep what they answer
+
+
+def test_a_text_to_copy_stays_alone() -> None:
+    letter = Reply("To family: …", alone=True)
+    replies = [Reply("Here are the messages."), letter, Reply("To a school: …", alone=True)]
+    assert joined(replies) == replies
 
 
 def test_no_replies_no_messages() -> None:

@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, insert, select, update
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.events import ForwardOrigin, OriginKind
 from bot.evidence import erasure
 from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
-from storage import ledger
+from storage import ledger, notes, reminders
 from storage.leaves import LeafKind, utc_stamp
+from storage.schema import cases, holds, outbox, staff_notes
+from storage.schema import evidence_items as items
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
@@ -93,3 +98,171 @@ async def test_a_refused_erasure_leaves_the_log_as_it_was(store: Store) -> None:
     with pytest.raises(OperatorError, match="no case 9"):
         await erasure.erase(store, 9, actor="operator", reason="r")
     assert await log_of(store) == before
+    await erasure.erase(store, 2, actor="operator", reason="r")
+    after_first = await log_of(store)
+    with pytest.raises(OperatorError) as again:
+        await erasure.erase(store, 2, actor="operator", reason="r")
+    assert str(again.value) == "case 2 was erased already"
+    assert await log_of(store) == after_first
+
+
+async def test_a_hold_and_its_release_say_who_when_and_why_in_the_log(
+    store: Store, clock: ManualClock
+) -> None:
+    start = len(await log_of(store))
+    await erasure.hold(store, 2, actor="slack:UADMIN", reason="court order 17")
+    clock.advance(timedelta(hours=3))
+    await erasure.release(store, 2, actor="slack:UADMIN2")
+    await erasure.hold(store, 2, actor="slack:UADMIN", reason="appeal")
+    await erasure.release(store, 2, actor="slack:UADMIN2", reason="appeal dropped")
+    events = [json.loads(leaf.data) for leaf in (await log_of(store))[start:]]
+    assert [(e["action"], e["actor"], e["case"], e["reason"]) for e in events] == [
+        ("hold", "slack:UADMIN", 2, "court order 17"),
+        ("release", "slack:UADMIN2", 2, ""),
+        ("hold", "slack:UADMIN", 2, "appeal"),
+        ("release", "slack:UADMIN2", 2, "appeal dropped"),
+    ]
+    async with store.db.transaction() as conn:
+        rows = (await conn.execute(select(holds).order_by(holds.c.id))).mappings().all()
+    assert [(r["held_by"], r["released_by"]) for r in rows] == [
+        ("slack:UADMIN", "slack:UADMIN2"),
+        ("slack:UADMIN", "slack:UADMIN2"),
+    ]
+    assert rows[0]["released_at"] - rows[0]["held_at"] == timedelta(hours=3)
+    with pytest.raises(OperatorError) as refused:
+        await erasure.release(store, 2, actor="slack:UADMIN2")
+    assert str(refused.value) == "case 2 is not on hold"
+
+
+async def test_a_hold_without_a_reason_or_on_a_held_case_is_refused_saying_why(
+    store: Store,
+) -> None:
+    before = await log_of(store)
+    with pytest.raises(OperatorError) as no_reason:
+        await erasure.hold(store, 1, actor="operator", reason="  ")
+    assert str(no_reason.value) == "a hold needs a reason (--reason)"
+    assert await log_of(store) == before
+    await erasure.hold(store, 1, actor="operator", reason="court order")
+    with pytest.raises(OperatorError) as again:
+        await erasure.hold(store, 1, actor="operator", reason="another order")
+    assert str(again.value) == "case 1 is already on hold"
+    assert len(await log_of(store)) == len(before) + 1
+
+
+WHERE_FROM = ForwardOrigin(
+    kind=OriginKind.USER,
+    sender_name="Zhang San",
+    sender_id="4242",
+    chat_title="Company group",
+    original_message_id="77",
+    author_signature="Z.S.",
+    permalink="https://t.me/c/1/77",
+)
+IN_CLEAR = (
+    "file_name",
+    *(f"origin_{n}" for n in ("sender", "sender_id", "chat")),
+    *(f"origin_{n}" for n in ("message_id", "signature", "link")),
+)
+
+
+async def test_erased_item_rows_keep_nothing_in_clear(tmp_path: Path, clock: ManualClock) -> None:
+    config = make_config(tmp_path / "data")
+    adapter = MemoryAdapter()
+    haven = await Haven.open(config, {adapter.platform: adapter}, clock)
+    try:
+        victim = Victim(haven, adapter, "v1")
+        await triage(victim)
+        await forward(victim, LEAKED, WHERE_FROM)
+        await send_file(victim, attachment(b"\x89PNG" + bytes(5000), name="beach.png"))
+    finally:
+        await haven.close()
+
+    async def rows(store: Store) -> list[dict[str, object]]:
+        async with store.db.transaction() as conn:
+            found = await conn.execute(select(items).where(items.c.case_id == 1))
+            return [dict(row) for row in found.mappings()]
+
+    async with open_store(config, clock) as store:
+        before = await rows(store)
+        # Everything below is really there to be erased: the forward's origin, the file.
+        assert all(any(row[column] for row in before) for column in IN_CLEAR)
+        assert any(row["sealed"] is not None or row["blob"] is not None for row in before)
+        await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+        after = await rows(store)
+    assert len(after) == len(before) == 2
+    for row in after:
+        assert {column: row[column] for column in IN_CLEAR} == dict.fromkeys(IN_CLEAR, "")
+        assert row["sealed"] is None and row["blob"] is None
+        assert row["content_sha256"] == row["content_commitment"]  # the plain hash is gone
+
+
+async def test_erasure_forgets_the_cases_notes_and_closes_it_and_no_other(
+    store: Store, clock: ManualClock
+) -> None:
+    leaf = (await log_of(store))[0].index  # a staff note's custody event, in reality
+    async with store.db.transaction() as conn:
+        for case_id in (1, 2):
+            await conn.execute(
+                insert(staff_notes).values(
+                    case_id=case_id,
+                    author="op",
+                    text=f"staff on {case_id}",
+                    at=clock.now(),
+                    leaf_index=leaf,
+                )
+            )
+            await notes.add(
+                conn, bytes(32), case_id=case_id, text=f"victim on {case_id}",
+                written_at=clock.now(), happened_at=None, basis=notes.WRITTEN, items=(),
+            )  # fmt: skip
+        await conn.execute(update(cases).values(pending_multi='["evidence"]'))
+    clock.advance(timedelta(minutes=5))
+    await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+    async with store.db.transaction() as conn:
+        staff = dict((await conn.execute(select(staff_notes.c.case_id, staff_notes.c.text))).all())
+        victim = [
+            n.case_id for n in [*await notes.for_case(conn, 1), *await notes.for_case(conn, 2)]
+        ]
+        case = {r.id: r for r in (await conn.execute(select(cases))).all()}
+    assert staff == {1: "", 2: "staff on 2"}
+    assert victim == [2]
+    assert (case[1].status, case[1].closed_at, case[1].pending_multi) == (
+        "closed",
+        clock.now(),
+        "[]",
+    )
+    assert (case[2].closed_at, case[2].pending_multi) == (None, '["evidence"]')
+
+
+async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
+    store: Store,
+) -> None:
+    first = select(outbox.c.id).where(outbox.c.case_id == 1).order_by(outbox.c.id).limit(2)
+    async with store.db.transaction() as conn:
+        dead, waiting = (await conn.execute(first)).scalars().all()
+        for row_id, state in ((dead, "dead"), (waiting, "pending")):
+            await conn.execute(
+                update(outbox).where(outbox.c.id == row_id).values(state=state, last_error="503")
+            )
+        await conn.execute(
+            update(outbox).where(outbox.c.case_id == 2).values(last_error="a timeout")
+        )
+        other_first = select(func.min(outbox.c.id)).where(outbox.c.case_id == 2).scalar_subquery()
+        await conn.execute(update(outbox).where(outbox.c.id == other_first).values(state="pending"))
+        before = {r.id: r.state for r in await conn.execute(select(outbox))}
+        waiting_reminders = len(await reminders.pending_of_case(conn, 1))
+        other_before = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
+    erased = await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+    async with store.db.transaction() as conn:
+        rows = (await conn.execute(select(outbox).where(outbox.c.case_id == 1))).all()
+        other_after = (await conn.execute(select(outbox).where(outbox.c.case_id == 2))).all()
+    assert other_after == other_before, "another case's messages are untouched"
+    assert len(rows) > 2 and erased.messages_dropped == 2
+    assert waiting_reminders > 0 and erased.reminders_cancelled == waiting_reminders
+    async with store.db.transaction() as conn:
+        assert await reminders.pending_of_case(conn, 1) == []
+    assert {r.id: r.state for r in rows} == {
+        r.id: "dropped" if r.id in (dead, waiting) else before[r.id] for r in rows
+    }
+    assert {before[r.id] for r in rows if r.id not in (dead, waiting)} == {"sent"}
+    assert all((r.payload, r.last_error) == ("{}", "") for r in rows)

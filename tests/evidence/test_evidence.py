@@ -72,17 +72,38 @@ async def findings(haven: Haven) -> list[str]:
 # ---- receipts ---------------------------------------------------------------------------
 
 
-async def test_a_forward_is_answered_with_its_receipt(victim: Victim) -> None:
+async def details(victim: Victim, receipt: Outbound) -> str:
+    """The proof behind a receipt: what its "Details" button shows."""
+    (button,) = [b for row in receipt.buttons for b in row if b.data.startswith("evd:")]
+    shown = await victim.raw_press(button.data)  # cut to fit a phone's screen if long
+    return "\n".join(message.text for message in shown)
+
+
+async def test_a_forward_is_answered_with_a_short_receipt_and_its_proof(victim: Victim) -> None:
     haven = victim.haven
     await triage(victim)
-    replies = await forward(victim, LEAKED)
+    origin = ForwardOrigin(
+        kind=OriginKind.USER,
+        sender_name="Zhang San",
+        original_date=datetime(2025, 11, 3, 6, 30, tzinfo=UTC),
+    )
+    replies = await forward(victim, LEAKED, origin)
+    short = text_of(
+        haven,
+        "en",
+        "evidence.receipt",
+        item_no=1,
+        described="message from Zhang San, sent 2025-11-03 14:30",
+    )
+    assert [reply.text for reply in replies] == [short]
+    assert len(short) < 80  # number, sender, original time, kept safely: no jargon
     digest = hashlib.sha256(LEAKED.encode()).hexdigest()
     async with haven.db.transaction() as conn:
         root = await ledger.root(conn, 1)
     expected = text_of(
         haven,
         "en",
-        "evidence.receipt",
+        "evidence.details",
         item_no=1,
         received_utc="2026-01-05 01:00:00",
         received_local="2026-01-05 09:00:00",
@@ -92,7 +113,7 @@ async def test_a_forward_is_answered_with_its_receipt(victim: Victim) -> None:
         tree_size=1,
         root=root.hex(),
     )
-    assert [reply.text for reply in replies] == [expected]
+    assert await details(victim, replies[0]) == expected
 
 
 @pytest.mark.only_on("sqlite")
@@ -103,7 +124,7 @@ async def test_the_running_bots_connection_makes_every_commit_durable(victim: Vi
     haven = victim.haven
     await triage(victim)
     (receipt,) = await forward(victim, LEAKED)
-    assert hashlib.sha256(LEAKED.encode()).hexdigest() in receipt.text
+    assert "Kept safely as evidence #1" in receipt.text
     async with haven.db.transaction() as conn:
         live = sqlite_connection.inline_sqlite(conn)
         assert live is not None, "the bot writes through the in-place SQLite connection"
@@ -126,9 +147,10 @@ async def test_each_item_gets_the_next_number_and_log_position(victim: Victim) -
     )
     (summary,) = replies  # files that arrive together get one summary receipt
     assert "2 items" in summary.text and "#2 to #3" in summary.text
+    proof = await details(victim, summary)
     items = await stored_items(victim.haven)
     for item in items[1:]:
-        assert f"{item.content_sha256} · position {item.leaf_index}" in summary.text
+        assert f"{item.content_sha256} · position {item.leaf_index}" in proof
     assert [(i.item_no, i.leaf_index, i.kind) for i in items] == [
         (1, 0, "text"),
         (2, 1, "photo"),
@@ -138,7 +160,7 @@ async def test_each_item_gets_the_next_number_and_log_position(victim: Victim) -
 
 async def test_evidence_is_accepted_before_any_question_is_answered(victim: Victim) -> None:
     replies = await forward(victim, "sent straight away")
-    assert hashlib.sha256(b"sent straight away").hexdigest() in replies[0].text  # zh-CN receipt
+    assert replies[0].text.startswith("✅ 已妥善保存为第1号证据")  # zh-CN receipt
     assert replies[-1].buttons  # then the language choice, as for any first message
 
 
@@ -389,15 +411,14 @@ async def test_the_evidence_command_lists_what_is_kept(victim: Victim) -> None:
     await send_file(victim, attachment(b"x" * 3000, name="chat.png"))
     listing = (await victim.command("evidence"))[0].text.splitlines()
     assert listing[0] == text_of(haven, "en", "evidence.list_header", count=2, total="3 KB")
+    assert listing[1] == "#1 · message from Zhang San, received 2026-01-05 09:00 · 85 B"
     assert listing[2] == text_of(
         haven,
         "en",
-        "evidence.list_item",
+        "evidence.list_item_named",
         item_no=2,
-        kind=text_of(haven, "en", "evidence.kind.photo"),
+        described="photo, received 2026-01-05 09:00",
         size="2.9 KB",
-        received_local="2026-01-05 09:00:00",
         name="chat.png",
-        digest_short=hashlib.sha256(b"x" * 3000).hexdigest()[:12],
     )
     assert await findings(haven) == []

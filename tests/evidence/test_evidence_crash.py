@@ -33,7 +33,9 @@ from storage.schema import evidence_items as items_table
 ROUNDS = 20
 ITEMS_PER_ROUND = 12
 FIRST_RECEIPT_TIMEOUT = 20.0
-_DIGEST = re.compile(r"SHA-256[)）]?[:：]\s*([0-9a-f]{64})")
+# A receipt names the item's number (its proof is behind a button): the console's one
+# person has one case, so the number finds the row.
+_RECEIPT = re.compile(r"已妥善保存为第(\d+)号证据|Kept safely as evidence #(\d+)")
 
 
 class Run:
@@ -67,7 +69,7 @@ class Run:
         for raw in self.process.stdout:
             line = raw.decode("utf-8", "replace")
             self.lines.append(line)
-            if _DIGEST.search(line):
+            if _RECEIPT.search(line):
                 self.receipted.set()
 
     def send(self, lines: list[str]) -> None:
@@ -75,13 +77,13 @@ class Run:
         self.process.stdin.write("".join(f"{line}\n" for line in lines).encode())
         self.process.stdin.flush()
 
-    def kill(self) -> list[str]:
-        """SIGKILL; the digests of every receipt printed (whole lines only) before it."""
+    def kill(self) -> list[int]:
+        """SIGKILL; the item numbers of every receipt printed (whole lines only) before it."""
         self.process.send_signal(signal.SIGKILL)
         self.process.wait()
         self._reader.join(timeout=5)
         complete = [line for line in self.lines if line.endswith("\n")]
-        return [m.group(1) for line in complete if (m := _DIGEST.search(line))]
+        return [int(m.group(1) or m.group(2)) for line in complete if (m := _RECEIPT.search(line))]
 
 
 def items_for(
@@ -105,28 +107,28 @@ def items_for(
     return lines, sent
 
 
-async def check(data_dir: Path, receipted: dict[str, bytes]) -> None:
+async def check(data_dir: Path, receipted: set[int], sent: dict[str, bytes]) -> None:
     db = Database.open(f"sqlite+aiosqlite:///{data_dir / 'haven.db'}")
     try:
         ring = KeyRing(load_master_key(data_dir / "master.key", None))
         blobs = BlobStore(data_dir / "blobs")
         public_key = load_log_key(data_dir / "log-signing.key").public_key()
         assert [str(f) for f in await audit(db, blobs, ring, public_key)] == []
-        for digest, content in receipted.items():
-            item = await _item(db, digest)
+        for number in sorted(receipted):
+            item = await _item(db, number)
             async with db.transaction() as conn:
                 key = await case_keys.data_key(conn, ring, item.case_id)
-            assert (await evidence_items.open_item(blobs, key, item)).content == content
+            content = (await evidence_items.open_item(blobs, key, item)).content
+            assert sent[item.content_sha256] == content
     finally:
         await db.close()
 
 
-async def _item(db: Database, digest: str) -> ItemRecord:
+async def _item(db: Database, number: int) -> ItemRecord:
     async with db.transaction() as conn:
-        query = select(items_table.c.case_id).where(items_table.c.content_sha256 == digest)
+        query = select(items_table.c.case_id).where(items_table.c.item_no == number)
         case_id = (await conn.execute(query)).scalar_one()
-        found = await evidence_items.find_by_content(conn, case_id, digest)
-    assert found is not None
+        (found,) = await evidence_items.numbered(conn, case_id, [number])
     return found
 
 
@@ -134,7 +136,7 @@ def test_receipted_items_survive_sigkill_at_random_moments(tmp_path: Path) -> No
     rng = random.Random(20260105)
     data_dir = tmp_path / "data"
     sent: dict[str, bytes] = {}
-    receipted: dict[str, bytes] = {}
+    receipted: set[int] = set()
     for round_no in range(ROUNDS):
         lines, handed_over = items_for(round_no, tmp_path, rng)
         sent.update(handed_over)
@@ -143,7 +145,7 @@ def test_receipted_items_survive_sigkill_at_random_moments(tmp_path: Path) -> No
         assert run.receipted.wait(FIRST_RECEIPT_TIMEOUT), "".join(run.lines)[-2000:]
         time.sleep(rng.uniform(0, 0.25))
         # A receipt queued but not yet printed when the last run was killed is printed by
-        # this one (the outbox survives too), so digests are looked up in all rounds.
-        receipted.update((digest, sent[digest]) for digest in run.kill())
-        asyncio.run(check(data_dir, receipted))
+        # this one (the outbox survives too), so contents are looked up in all rounds.
+        receipted.update(run.kill())
+        asyncio.run(check(data_dir, receipted, sent))
     assert len(receipted) >= ROUNDS  # at least one receipt per round reached the screen

@@ -16,7 +16,7 @@ from bot.evidence.verify import verify_bundle
 from bot.runtime import Haven
 from storage import case_keys as case_keys_store
 from storage.audit import audit
-from storage.schema import answers, cases, custody_events, outbox
+from storage.schema import answers, case_keys, cases, custody_events, outbox
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
@@ -124,3 +124,16 @@ async def test_a_redelivered_export_writes_no_second_bundle(victim: Victim) -> N
         select(func.count()).select_from(custody_events).where(custody_events.c.action == "export")
     )
     assert await scalar(victim.haven, exports) == 1
+
+
+async def test_a_case_with_nothing_kept_yet_is_erased_for_good_too(victim: Victim) -> None:
+    # No evidence, so no case key to shred: the erasure is recorded all the same.
+    haven = victim.haven
+    await triage(victim)
+    await victim.command("erase")
+    await victim.press("yes:1")
+    async with haven.db.transaction() as conn:
+        assert await erasure.erased(conn, 1)
+        row = (await conn.execute(select(case_keys).where(case_keys.c.case_id == 1))).one()
+    assert row.wrapped_key is None and row.erased_at == haven.clock.now()
+    assert await scalar(haven, select(cases.c.status).where(cases.c.id == 1)) == "closed"

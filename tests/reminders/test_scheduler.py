@@ -211,10 +211,11 @@ async def test_the_timer_wakes_up_by_itself_for_due_and_newly_armed_reminders(
     """The real APScheduler on the real clock, with reminders a few milliseconds away."""
     haven = await Haven.open(make_config(tmp_path / "real"), {"memory": MemoryAdapter()})
     opened.append(haven)
+    passes = watch_firing_passes(haven)
     now = haven.clock.now()
     await seed(haven, [now + timedelta(milliseconds=50)], now)
     await haven.scheduler.start()
-    await until_sent(haven, 1)
+    await until_sent(haven, passes, 1)
     async with haven.db.transaction() as conn:
         case = await cases.create(
             conn, platform="memory", user_id="u2", chat_id="u2", locale="en", now=now
@@ -224,13 +225,35 @@ async def test_the_timer_wakes_up_by_itself_for_due_and_newly_armed_reminders(
             conn, [NewReminder(case.id, "forward_evidence", 0, "until_done", False, at, at)], now
         )
     haven.scheduler.arm([at])
-    await until_sent(haven, 2)
+    await until_sent(haven, passes, 2)
 
 
-async def until_sent(haven: Haven, count: int) -> None:
-    """Poll for up to two seconds; the reminders themselves are 50 ms away."""
-    for _ in range(200):
-        if len(await sent_keys(haven)) == count:
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError(f"expected {count} reminders, the timer sent {await sent_keys(haven)}")
+def watch_firing_passes(haven: Haven) -> asyncio.Event:
+    """An event set after each firing pass, whoever started it (the timer or a sweep)."""
+    passed = asyncio.Event()
+    fire_due = haven.scheduler.fire_due
+
+    async def fire_due_and_tell() -> int:
+        try:
+            return await fire_due()
+        finally:
+            passed.set()
+
+    haven.scheduler.fire_due = fire_due_and_tell  # type: ignore[method-assign]
+    return passed
+
+
+async def until_sent(haven: Haven, passes: asyncio.Event, count: int) -> None:
+    """Until the timer has sent ``count`` reminders, looking after each firing pass. The
+    bound is only a backstop against a timer that never fires."""
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                passes.clear()
+                if len(await sent_keys(haven)) == count:
+                    return
+                await passes.wait()
+    except TimeoutError:
+        raise AssertionError(
+            f"expected {count} reminders, the timer sent {await sent_keys(haven)}"
+        ) from None

@@ -69,7 +69,12 @@ async def test_the_briefing_reports_the_figures_and_the_signed_tree_head(rig: Ri
     lines = text.splitlines()
     assert lines[1] == rig.t("briefing.new_cases", n=0)  # opened more than 24 h ago
     assert lines[2] == rig.t("briefing.open_header", n=1)
-    assert lines[3] == rig.t("briefing.open_line", severity=rig.t("severity.critical"), step=1, n=1)
+    assert lines[3] == rig.t(
+        "briefing.open_line",
+        severity=rig.t("severity.critical"),
+        step=rig.t("staff.step_n", n=1),
+        n=1,
+    )
     assert rig.t("briefing.unacknowledged", n=1) + " (#1)" in lines
     assert rig.t("briefing.evidence_added", n=0) in lines
     assert rig.t("briefing.dead_letters", n=1) in lines

@@ -49,8 +49,8 @@ async def test_an_extortion_answer_alerts_the_first_level_with_buttons(rig: Rig)
         case_id=1,
         severity=rig.t("severity.critical"),
         reasons=rig.t("staff_reason.extortion"),
-        step="—",
-        age=rig.t("staff.duration_s", n=0),
+        step=rig.t("staff.step_triage"),
+        age=rig.t("staff.duration_s", n=1),  # never "0 s": opened just now
         locale="English",
         via=rig.t("platform.console"),
     )

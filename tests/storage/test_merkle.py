@@ -28,6 +28,7 @@ from storage.merkle import (
     leaf_hashes,
     node_hash,
     parent_hashes,
+    range_ids,
     reference_consistency,
     reference_inclusion,
     reference_root,
@@ -172,12 +173,20 @@ def test_compact_range_loads_border_and_appends_batches(size: int, batch: int) -
 
 
 def test_compact_range_rejects_wrong_border() -> None:
-    with pytest.raises(ValueError):
-        CompactRange(3, [EMPTY_ROOT])
-    with pytest.raises(ValueError):
-        CompactRange(1, [b"short"])
-    with pytest.raises(ValueError):
+    for size, border, says in [
+        (3, [EMPTY_ROOT], "a tree of size 3 has 2 border nodes"),
+        (1, [b"short"], "border hash must be 32 bytes"),
+        (-1, [EMPTY_ROOT], "size must be >= 0"),
+    ]:
+        with pytest.raises(ValueError) as refused:
+            CompactRange(size, border)
+        assert str(refused.value) == says
+    with pytest.raises(ValueError) as short:
         append_nodes(0, b"short", TREE.nodes.__getitem__)
+    assert str(short.value) == "leaf hash must be 32 bytes"
+    with pytest.raises(ValueError) as negative:
+        append_nodes(-1, EMPTY_ROOT, TREE.nodes.__getitem__)
+    assert str(negative.value) == "size must be >= 0"
 
 
 # Inclusion proofs.
@@ -238,10 +247,31 @@ def test_inclusion_rejects_malformed_input_without_raising() -> None:
     assert not verify_inclusion(leaf, 2, 5, proof, root[:31])
     assert not verify_inclusion(leaf, 2, 5, [proof[0][:31], *proof[1:]], root)
     assert not verify_inclusion(leaf, 2, 5, ["x" * 32, *proof[1:]], root)  # type: ignore[list-item]
-    with pytest.raises(ValueError):
-        root_from_inclusion_proof(leaf, 2, 5, proof[:-1])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         inclusion_plan(5, 5)
+    assert str(refused.value) == "leaf index 5 outside tree of size 5"
+
+
+@pytest.mark.parametrize(
+    ("index", "size", "change", "says"),
+    [
+        (5, 5, lambda leaf, proof: (leaf, proof), "leaf index 5 outside tree of size 5"),
+        (2, 5, lambda leaf, proof: (leaf[:31], proof), "leaf hash must be 32 bytes"),
+        (2, 5, lambda leaf, proof: (leaf, [b"x", *proof[1:]]), "proof element must be 32 bytes"),
+        (2, 5, lambda leaf, proof: (leaf, [*proof, proof[0]]), "inclusion proof too long"),
+        (2, 5, lambda leaf, proof: (leaf, proof[:-1]), "inclusion proof too short"),
+    ],
+)
+def test_a_root_cannot_be_computed_from_a_malformed_proof_and_the_refusal_says_why(
+    index: int,
+    size: int,
+    change: Callable[[bytes, list[bytes]], tuple[bytes, list[bytes]]],
+    says: str,
+) -> None:
+    leaf, proof = change(leaf_hash(LEAVES[2]), TREE.inclusion_proof(2, 5))
+    with pytest.raises(ValueError) as refused:
+        root_from_inclusion_proof(leaf, index, size, proof)
+    assert str(refused.value) == says
 
 
 def test_single_leaf_tree_has_empty_proof() -> None:
@@ -326,6 +356,10 @@ def test_consistency_edge_cases() -> None:
     assert not verify_consistency(-1, 5, root3, root5, proof)
     assert not verify_consistency(3, 5, root3, root5, [])
     assert not verify_consistency(3, 5, root3[:31], root5, proof)
+    # A malformed root is no tree: not even an empty proof ties anything to it.
+    assert not verify_consistency(5, 5, b"", b"", [])
+    assert not verify_consistency(5, 5, root5[:31], root5[:31], [])
+    assert not verify_consistency(0, 5, EMPTY_ROOT, root5[:31], [])
     assert not verify_consistency(3, 5, root3, root5, [b"", *proof[1:]])
     with pytest.raises(ValueError):
         consistency_plan(5, 3)
@@ -388,8 +422,55 @@ def test_huge_consistency_plans_are_small_and_verify(data: st.DataObject, size2:
 
 def test_assemble_rejects_wrong_number_of_hashes() -> None:
     plan = inclusion_plan(3, 7)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError) as refused:
         plan.assemble([EMPTY_ROOT] * (len(plan.ids) + 1))
+    assert str(refused.value) == f"expected {len(plan.ids)} hashes, got {len(plan.ids) + 1}"
+
+
+def test_range_ids_cover_any_range_exactly_with_aligned_subtrees() -> None:
+    for begin in range(40):
+        for end in range(begin, 41):
+            ids = range_ids(begin, end)
+            covered = [leaf for node in ids for leaf in range(node.begin, node.end)]
+            assert covered == list(range(begin, end)), (begin, end)
+            assert len(ids) <= 2 * max(end - begin, 1).bit_length()  # the fewest, not leaves
+    assert range_ids(1, 4) == [NodeID(0, 1), NodeID(1, 1)]
+
+
+def test_the_border_is_one_perfect_subtree_per_set_bit() -> None:
+    assert border_ids(0) == []
+    assert border_ids(13) == [NodeID(3, 0), NodeID(2, 2), NodeID(0, 12)]
+    with pytest.raises(ValueError) as refused:
+        border_ids(-1)
+    assert str(refused.value) == "size must be >= 0"
+
+
+def test_memory_tree_append_returns_each_leafs_index() -> None:
+    tree = MemoryTree()
+    assert [tree.append(f"leaf {n}".encode()) for n in range(4)] == [0, 1, 2, 3]
+
+
+def test_the_reference_consistency_proof_needs_a_non_empty_old_tree() -> None:
+    # RFC 9162 defines PROOF(m, D[n]) for 0 < m <= n only; the tests rely on it refusing.
+    leaves = [b"a", b"b", b"c"]
+    for size1 in (0, 4):
+        with pytest.raises(ValueError) as refused:
+            reference_consistency(size1, leaves)
+        assert str(refused.value) == "need 0 < size1 <= size2"
+
+
+def test_the_reference_inclusion_path_refuses_an_index_outside_the_tree() -> None:
+    leaves = [b"a", b"b", b"c"]
+    for index in (-1, 3):
+        with pytest.raises(ValueError) as refused:
+            reference_inclusion(index, leaves)
+        assert str(refused.value) == "index outside tree"
+
+
+def test_a_consistency_plan_between_sizes_out_of_order_names_them() -> None:
+    with pytest.raises(ValueError) as refused:
+        consistency_plan(7, 5)
+    assert str(refused.value) == "need 0 <= size1 <= size2, got 7 and 5"
 
 
 def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
@@ -400,6 +481,9 @@ def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
     ):
         with pytest.raises(ValueError):
             call()
+    with pytest.raises(ValueError) as refused:
+        TREE.consistency_proof(3, N + 1)
+    assert str(refused.value) == f"size {N + 1} outside 0..{N}"
 
 
 # Signed tree heads.
@@ -421,20 +505,34 @@ def test_tree_head_encoding_is_fixed() -> None:
     assert TreeHead.from_bytes(encoded) == head
 
 
+U64_TOO_BIG = 1 << 64
+NOT_A_HEAD = "not a haven-sth-v1 tree head"
+
+
 @pytest.mark.parametrize(
-    "make",
+    ("make", "says"),
     [
-        lambda: TreeHead(size=-1, root=ROOT, timestamp_ms=0),
-        lambda: TreeHead(size=1 << 64, root=ROOT, timestamp_ms=0),
-        lambda: TreeHead(size=0, root=ROOT, timestamp_ms=-1),
-        lambda: TreeHead(size=0, root=ROOT[:31], timestamp_ms=0),
-        lambda: TreeHead.from_bytes(b"haven-sth-v2\n" + bytes(48)),
-        lambda: TreeHead.from_bytes(STH_PREFIX + bytes(47)),
+        (lambda: TreeHead(size=-1, root=ROOT, timestamp_ms=0), "size must fit"),
+        (lambda: TreeHead(size=U64_TOO_BIG, root=ROOT, timestamp_ms=0), "size must fit"),
+        (lambda: TreeHead(size=0, root=ROOT, timestamp_ms=-1), "timestamp_ms must fit"),
+        (lambda: TreeHead(size=0, root=ROOT, timestamp_ms=U64_TOO_BIG), "timestamp_ms must fit"),
+        (lambda: TreeHead(size=0, root=ROOT[:31], timestamp_ms=0), "root must be 32 bytes"),
+        (lambda: TreeHead.from_bytes(b"haven-sth-v2\n" + bytes(48)), NOT_A_HEAD),
+        (lambda: TreeHead.from_bytes(STH_PREFIX + bytes(47)), NOT_A_HEAD),
     ],
 )
-def test_invalid_tree_heads_are_refused(make: Callable[[], TreeHead]) -> None:
-    with pytest.raises(ValueError):
+def test_invalid_tree_heads_are_refused_saying_what_is_wrong(
+    make: Callable[[], TreeHead], says: str
+) -> None:
+    # The words reach a bundle's reader: `haven verify` refuses with "sth.bin: <this>".
+    with pytest.raises(ValueError) as refused:
         make()
+    assert str(refused.value).startswith(says)
+
+
+def test_the_largest_size_and_timestamp_round_trip() -> None:
+    head = TreeHead(size=U64_TOO_BIG - 1, root=ROOT, timestamp_ms=U64_TOO_BIG - 1)
+    assert TreeHead.from_bytes(head.to_bytes()) == head
 
 
 @given(

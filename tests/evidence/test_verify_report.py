@@ -1,0 +1,240 @@
+"""What `haven verify` tells its reader about a version 2 bundle: each kind of check it made
+(the tree head's signature with the bundle's key and with --key, the C2SP checkpoint and
+its key, the signed manifest, every item's hash, commitment and proof, every custody
+event's proof, each RFC 3161 timestamp) and how it came out. A reader acts on these
+lines; when a check fails, its own line must say FAILED or count the failure, and the
+lines of the checks that passed must not change."""
+
+from __future__ import annotations
+
+import base64
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bot.evidence.bundle import key_fingerprint
+from bot.evidence.verify import format_report, load_key, load_tsa_roots, verify_bundle
+from bot.ops.cli import main
+from storage.signed_note import parse_vkey
+from tests.evidence.test_sealed_bundle import ORIGIN, exported, members, rewritten
+from tests.evidence.test_timestamps import TSA_NAME, export, store_with_tsa, with_token
+from tests.tsa_rig import NOW, TsaServer, running_tsa
+
+__all__ = ["exported"]
+
+SIGNED = "the log key in the bundle"
+PROOFS = "inclusion proofs (RFC 9162 and c2sp.org/tlog-proof) to the signed root"
+MANIFEST_LINE = (
+    "- manifest (case, reason, who exported, every file's SHA-256) signed by the log key"
+    " (manifest.note): "
+)
+
+
+def checked(text: str) -> list[str]:
+    """The "What was checked:" section, one line per kind of check."""
+    lines = text.splitlines()
+    start = lines.index("What was checked:") + 1
+    return lines[start : lines.index("", start)]
+
+
+def with_broken_signature(note: bytes) -> bytes:
+    """The signed note with one bit of its (last) signature changed, its text intact."""
+    text, _, signature_line = note.decode().rstrip("\n").rpartition("\n")
+    name, _, encoded = signature_line.rpartition(" ")
+    raw = bytearray(base64.b64decode(encoded))
+    raw[-1] ^= 0x01
+    return f"{text}\n{name} {base64.b64encode(bytes(raw)).decode()}\n".encode()
+
+
+def manifest_of(bundle: Path) -> dict[str, object]:
+    loaded: dict[str, object] = json.loads(members(bundle)["manifest.json"])
+    return loaded
+
+
+def entry(bundle: Path, section: str, number: int) -> dict[str, str]:
+    entries = manifest_of(bundle)[section]
+    assert isinstance(entries, list)
+    (found,) = [e for e in entries if e["number"] == number]
+    return dict(found)
+
+
+def with_bad_tlog_proof(bundle: Path, out: Path, section: str, number: int) -> Path:
+    """The bundle with one entry's tlog proof pointing at another leaf's hash path."""
+    name = entry(bundle, section, number)["tlog_proof"]
+    lines = members(bundle)[name].decode().splitlines()
+    # The proof's hashes follow its "index N" line; changing one breaks the path only.
+    at = next(i for i, line in enumerate(lines) if line.startswith("index ")) + 1
+    raw = bytearray(base64.b64decode(lines[at]))
+    raw[0] ^= 0x01
+    lines[at] = base64.b64encode(bytes(raw)).decode()
+    return rewritten(
+        bundle,
+        out,
+        **{name.replace("/", "__").replace(".", "_dot_"): ("\n".join(lines) + "\n").encode()},
+    )
+
+
+def test_a_genuine_bundle_reports_each_check_it_made(exported: tuple[Path, Path]) -> None:
+    bundle, vkey_file = exported
+    report = verify_bundle(bundle, load_key(vkey_file))
+    text = format_report(report)
+    head = report.tree_head
+    assert head is not None and report.ok
+    verifier = parse_vkey(vkey_file.read_text())
+    assert f"Tree head  {head.size} entries, " in text and f"root {head.root.hex()}" in text
+    fingerprint = key_fingerprint(verifier.public_key).hex()
+    assert f"Log key    SHA-256 fingerprint {fingerprint}" in text.splitlines()
+    assert checked(text) == [
+        f"- signature of the tree head (sth.sig) with {SIGNED}: ok",
+        "- the same with a key obtained apart from the bundle (--key): ok",
+        f"- C2SP checkpoint ({ORIGIN}, {head.size} entries) signed by {SIGNED}: ok",
+        MANIFEST_LINE + "ok",
+        f"- items: SHA-256 as listed 2/2, salted commitment as logged 2/2, {PROOFS} 2/2",
+        "- custody events proven in the log: 1/1",
+        "- trusted timestamp (RFC 3161): none in this bundle",
+    ]
+    assert text.splitlines()[-1] == "VERIFIED: 2 item(s) and 1 custody event(s)."
+
+
+def test_without_key_the_report_says_the_independent_check_was_not_made(
+    exported: tuple[Path, Path],
+) -> None:
+    bundle, _ = exported
+    text = format_report(verify_bundle(bundle))
+    assert checked(text)[1] == (
+        "- the same with a key obtained apart from the bundle (--key): not checked (no --key given)"
+    )
+    assert text.splitlines()[-1] == (
+        "VERIFIED: 2 item(s) and 1 custody event(s). Only the key inside the bundle was used:"
+        " compare its fingerprint with the organisation's, or run again with --key."
+    )
+
+
+def test_another_key_fails_the_key_line_and_nothing_else(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, vkey_file = exported
+    verifier = parse_vkey(vkey_file.read_text())
+    stranger = type(verifier).for_key(ORIGIN, bytes(reversed(verifier.public_key)))
+    text = format_report(verify_bundle(bundle, stranger))
+    lines = checked(text)
+    assert lines[1] == "- the same with a key obtained apart from the bundle (--key): FAILED"
+    assert lines[0].endswith(": ok") and lines[2].endswith(": ok") and lines[3].endswith(": ok")
+    assert text.splitlines()[-1].startswith("NOT VERIFIED: ")
+
+
+def test_a_checkpoint_whose_signature_fails_fails_every_tlog_proof(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    forged = rewritten(
+        bundle, tmp_path / "cp.zip", checkpoint=with_broken_signature(members(bundle)["checkpoint"])
+    )
+    report = verify_bundle(forged)
+    lines = checked(format_report(report))
+    assert lines[2] == f"- C2SP checkpoint (—) signed by {SIGNED}: FAILED"
+    assert lines[4] == (
+        f"- items: SHA-256 as listed 2/2, salted commitment as logged 2/2, {PROOFS} 0/2"
+    )
+    assert lines[5] == "- custody events proven in the log: 0/1"
+    assert lines[0].endswith(": ok") and lines[3].endswith(": ok")
+    assert any(f.subject == "checkpoint" for f in report.findings)
+
+
+def test_a_manifest_signature_that_fails_is_marked_failed(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    note = with_broken_signature(members(bundle)["manifest.note"])
+    forged = rewritten(bundle, tmp_path / "note.zip", manifest_dot_note=note)
+    report = verify_bundle(forged)
+    text = format_report(report)
+    lines = checked(text)
+    assert lines[3] == MANIFEST_LINE + "FAILED"
+    # The manifest carries what the tree head's signature is trusted for, so it fails too.
+    assert lines[0] == f"- signature of the tree head (sth.sig) with {SIGNED}: FAILED"
+    assert lines[2].endswith(": ok")
+    assert any(
+        f.subject == "manifest" and "is not signed by the bundle's key" in f.detail
+        for f in report.findings
+    )
+
+
+def test_one_items_failed_proof_is_counted_and_its_row_shown(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    forged = with_bad_tlog_proof(bundle, tmp_path / "proof.zip", "items", 2)
+    report = verify_bundle(forged)
+    text = format_report(report)
+    assert checked(text)[4] == (
+        f"- items: SHA-256 as listed 2/2, salted commitment as logged 2/2, {PROOFS} 1/2"
+    )
+    rows = {
+        line.split()[1]: line.split()[2:6] for line in text.splitlines() if line.startswith("item ")
+    }
+    kind = entry(bundle, "items", 2)["kind"]
+    assert rows == {"002": [kind, "ok", "ok", "FAILED"]}  # only the failed item, unasked
+    # SHA256SUMS lists the proof file too, so the change is also found there.
+    proof = entry(bundle, "items", 2)["tlog_proof"]
+    assert sorted(f.subject for f in report.findings) == sorted(["item 002", proof])
+    assert text.splitlines()[-1] == "NOT VERIFIED: 2 problem(s)."
+
+
+def test_a_custody_events_failed_proof_is_counted(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    forged = with_bad_tlog_proof(bundle, tmp_path / "custody.zip", "custody", 1)
+    text = format_report(verify_bundle(forged))
+    assert checked(text)[5] == "- custody events proven in the log: 0/1"
+    assert checked(text)[4].endswith(f"{PROOFS} 2/2")
+    assert "custody 001" in text
+
+
+@pytest.fixture
+def tsa(tmp_path: Path) -> Iterator[TsaServer]:
+    with running_tsa(tmp_path / "tsa") as server:
+        yield server
+
+
+def test_each_timestamp_is_reported_checked_unchecked_failed_or_damaged(
+    tsa: TsaServer, tmp_path: Path
+) -> None:
+    _, args = store_with_tsa(tmp_path, tsa.url)
+    bundle = export(args, tmp_path / "case-1.zip")
+    roots = load_tsa_roots(tsa.authority.ca_file)
+    said = f"- trusted timestamp timestamps/01.tsr: {NOW:%Y-%m-%d}"
+
+    def stamp_line(path: Path, **options: object) -> str:
+        (line,) = [
+            line
+            for line in checked(format_report(verify_bundle(path, **options)))  # type: ignore[arg-type]
+            if line.startswith("- trusted timestamp")
+        ]
+        return line
+
+    checked_line = stamp_line(bundle, tsa_roots=roots)
+    assert checked_line.startswith(said)
+    assert checked_line.endswith(f"by {TSA_NAME}; signature and certificate: ok")
+    assert stamp_line(bundle).endswith(f"by {TSA_NAME}; not checked (no --tsa-ca given)")
+    with zipfile.ZipFile(bundle) as archive:
+        token = bytearray(archive.read("timestamps/01.tsr"))
+    token[-3] ^= 0x01  # inside the signature
+    changed = with_token(bundle, tmp_path / "changed.zip", bytes(token))
+    assert stamp_line(changed, tsa_roots=roots).endswith("signature and certificate: FAILED")
+    damaged = with_token(bundle, tmp_path / "damaged.zip", b"\x30\x03junk")
+    assert stamp_line(damaged) == "- trusted timestamp timestamps/01.tsr: damaged"
+
+
+def test_the_command_prints_the_same_report(
+    exported: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle, vkey_file = exported
+    capsys.readouterr()
+    assert main(["verify", str(bundle), "--key", str(vkey_file)]) == 0
+    out = capsys.readouterr().out
+    assert out.rstrip("\n") == format_report(verify_bundle(bundle, load_key(vkey_file)))
