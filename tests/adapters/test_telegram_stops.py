@@ -329,9 +329,11 @@ async def test_forwarded_files_a_webhook_answered_200_survive_a_sigkill_right_af
     assert await deployment.stop(process, signal.SIGKILL) == -signal.SIGKILL
     process = await deployment.start()
     try:
-        await fake.wait_for(lambda: all(kept(fake, item, "") for item in items), SETTLE_SECONDS)
+        await fake.wait_for(lambda: all_receipted(fake, items, ""), SETTLE_SECONDS)
     finally:
         assert await deployment.stop(process, signal.SIGTERM) == 0, deployment.output()
+    numbers = await stored_numbers(deployment.data_dir)
+    assert [item for item in items if not kept(fake, item, "", numbers)] == []
     assert await journal_rows(deployment.data_dir) == 0
 
 
