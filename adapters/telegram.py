@@ -3,8 +3,8 @@
 Victims talk to the bot in private chats; the configured staff groups are the staff
 channel; any other group gets one polite explanation and is otherwise ignored, so nothing
 a victim says there reaches a case. Updates arrive by long polling (default) or by a
-webhook whose secret token python-telegram-bot checks on every request (a wrong or
-missing token gets HTTP 403 before any update is read).
+webhook served in `adapters.telegram_webhook`, which checks the secret token on every
+request and answers Telegram only once the update was taken in.
 
 Platform objects never leave this module: an update becomes an `Inbound` (see
 `adapters.telegram_inbound`), files become lazy `Attachment` handles fetched with getFile,
@@ -42,6 +42,7 @@ from adapters.pieces import PieceProgress
 from adapters.telegram_confirm import ConfirmGate, ConfirmingBot
 from adapters.telegram_http import AiohttpRequest
 from adapters.telegram_inbound import Translator
+from adapters.telegram_webhook import TAKE_IN_SECONDS, WebhookServer
 from adapters.text_split import split_text
 from bot.adapter import AdapterStartError, DeliveryError, FileTooLarge, InboundHandler
 from bot.events import ChatKind, Inbound, Outbound
@@ -74,6 +75,8 @@ class TelegramOptions:
     webhook_url: str = ""
     # "" draws a new secret at each start; several instances behind one URL share one.
     webhook_secret: str = field(default="", repr=False)
+    # A webhook update not taken in within this long is answered 503 (Telegram retries).
+    webhook_take_in_seconds: float = TAKE_IN_SECONDS
     rate_global_per_second: float | None = 30
     rate_per_group_per_minute: float | None = 20
     max_download_bytes: int = CLOUD_DOWNLOAD_LIMIT
@@ -109,6 +112,7 @@ class TelegramAdapter:
         self._progress = PieceProgress()
         self._closed = asyncio.Event()
         self.webhook_secret = ""
+        self._webhook: WebhookServer | None = None
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -137,23 +141,11 @@ class TelegramAdapter:
         await self.app.start()
 
     async def start_receiving(self) -> None:
-        updater = self.app.updater
-        assert updater is not None  # the builder always makes one
         if self.options.mode == "webhook":
-            host, port = _host_and_port(self.options.webhook_listen)
-            # A fresh secret per start: setWebhook hands it to Telegram, so nobody has to
-            # configure it, and one leaked from an old run is worthless. Several instances
-            # behind one URL share one instead (given in the options).
-            self.webhook_secret = self.options.webhook_secret or secrets.token_urlsafe(32)
-            await updater.start_webhook(
-                listen=host,
-                port=port,
-                url_path=urlsplit(self.options.webhook_url).path,
-                webhook_url=self.options.webhook_url,
-                secret_token=self.webhook_secret,
-                allowed_updates=ALLOWED_UPDATES,
-            )
+            await self._start_webhook()
         else:
+            updater = self.app.updater
+            assert updater is not None  # the builder always makes one
             await updater.start_polling(
                 poll_interval=0,
                 timeout=timedelta(seconds=self.options.poll_timeout_seconds),
@@ -161,18 +153,54 @@ class TelegramAdapter:
             )
         log.info("telegram: @%s receiving by %s", self.app.bot.username, self.options.mode)
 
+    async def _start_webhook(self) -> None:
+        # A fresh secret per start: setWebhook hands it to Telegram, so nobody has to
+        # configure it, and one leaked from an old run is worthless. Several instances
+        # behind one URL share one instead (given in the options).
+        self.webhook_secret = self.options.webhook_secret or secrets.token_urlsafe(32)
+        server = WebhookServer(
+            self.app.update_queue,
+            self.app.bot,
+            self._gate,
+            urlsplit(self.options.webhook_url).path,
+            self.webhook_secret,
+            self.options.webhook_take_in_seconds,
+        )
+        host, port = _host_and_port(self.options.webhook_listen)
+        try:
+            await server.start(host, port)
+        except OSError as exc:
+            raise AdapterStartError(
+                f"telegram: cannot listen on {self.options.webhook_listen}: {exc.strerror}"
+            ) from exc
+        self._webhook = server
+        try:
+            await self.app.bot.set_webhook(
+                self.options.webhook_url,
+                secret_token=self.webhook_secret,
+                allowed_updates=ALLOWED_UPDATES,
+            )
+        except TelegramError as exc:
+            await self._stop_updates()
+            raise AdapterStartError(f"telegram: setWebhook failed: {exc.message}") from exc
+
     async def stop_receiving(self) -> None:
+        await self._stop_updates()
+        log.info("telegram: no longer receiving")
+
+    async def _stop_updates(self) -> None:
         if self.app.updater is not None and self.app.updater.running:
             await self.app.updater.stop()
-        log.info("telegram: no longer receiving")
+        webhook, self._webhook = self._webhook, None
+        if webhook is not None:
+            await webhook.stop()
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
 
     async def stop(self) -> None:
         """Stop receiving, hand over albums still being collected, then close."""
-        if self.app.updater is not None and self.app.updater.running:
-            await self.app.updater.stop()
+        await self._stop_updates()
         for chat_id in list(self._albums):
             await self._flush_album(chat_id)
         await self._order.drain(STOP_GRACE_SECONDS)

@@ -26,28 +26,46 @@ from telegram import Update
 from telegram.ext import ExtBot
 
 SETTLE_SECONDS = 0.25
+RECENT_KEPT = 10_000  # update ids remembered as taken in
 
 
 class ConfirmGate:
-    """The update ids returned to the poller and not yet taken in."""
+    """The update ids handed to the application and not yet taken in.
+
+    Polling confirms from the oldest of them; the webhook answers each request once its
+    own update is taken in (`adapters.telegram_webhook`).
+    """
 
     def __init__(self) -> None:
-        self._open: set[int] = set()
+        self._open: dict[int, asyncio.Event] = {}
         self._clear = asyncio.Event()
         self._clear.set()
         self.newest = 0  # the highest update id ever returned
+        # Recently taken ids, oldest first: a webhook update Telegram sends again because
+        # our answer was lost is answered at once instead of being handled twice.
+        self._recent: dict[int, None] = {}
 
     def expect(self, update_ids: Iterable[int]) -> None:
         for update_id in update_ids:
-            self._open.add(update_id)
+            self._open.setdefault(update_id, asyncio.Event())
             self.newest = max(self.newest, update_id)
         if self._open:
             self._clear.clear()
 
     def taken(self, update_ids: Iterable[int]) -> None:
-        self._open.difference_update(update_ids)
+        for update_id in update_ids:
+            event = self._open.pop(update_id, None)
+            if event is not None:
+                event.set()
+            self._remember(update_id)
         if not self._open:
             self._clear.set()
+
+    def is_open(self, update_id: int) -> bool:
+        return update_id in self._open
+
+    def was_taken(self, update_id: int) -> bool:
+        return update_id in self._recent
 
     @property
     def oldest_open(self) -> int | None:
@@ -60,6 +78,23 @@ class ConfirmGate:
                 await self._clear.wait()
         except TimeoutError:
             return
+
+    async def until_taken(self, update_id: int, seconds: float) -> bool:
+        """Whether one update was taken in within `seconds`."""
+        event = self._open.get(update_id)
+        if event is None:
+            return True
+        try:
+            async with asyncio.timeout(seconds):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def _remember(self, update_id: int) -> None:
+        self._recent[update_id] = None
+        if len(self._recent) > RECENT_KEPT:
+            del self._recent[next(iter(self._recent))]
 
 
 class ConfirmingBot(ExtBot[Any]):

@@ -8,6 +8,8 @@ import asyncio
 import contextlib
 import dataclasses
 import hashlib
+import json
+import logging
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from sqlalchemy import func, select
 
 from adapters.telegram import TelegramAdapter, TelegramOptions
 from adapters.text_split import split_text, utf16_length
@@ -35,6 +38,8 @@ from bot.events import (
 )
 from bot.evidence.export import EXPORTS_DIR
 from bot.runtime import Haven, build_adapters, telegram_options
+from storage import intake_journal
+from storage.schema import cases, evidence_items, message_log
 from tests.chat_rig import (
     TRIAGE,
     dead_letters,
@@ -52,6 +57,7 @@ pytestmark = pytest.mark.usefixtures("backend")
 STAFF_GROUP = -100500
 VICTIM = tu.user(7001, "Mei", language_code="en")
 VICTIM_CHAT = tu.private_chat(VICTIM)
+OTHER = tu.user(7003, "Hua", language_code="en")
 
 CONFIG = f"""
 default_locale = "en"
@@ -93,9 +99,12 @@ class Rig:
     updates: tu.Updates = field(default_factory=tu.Updates)
     inbound: list[Inbound] = field(default_factory=list)
     handled: int = 0
+    hold: asyncio.Event | None = None  # while set here and not yet set, the core waits
 
     async def core(self, event: Inbound) -> None:
         self.inbound.append(event)
+        if self.hold is not None:
+            await self.hold.wait()
         try:
             await self.haven.dispatcher.handle(event)
         finally:
@@ -415,6 +424,130 @@ async def test_each_start_registers_a_fresh_webhook_secret_and_the_old_one_is_re
     first, second = registered
     assert len(first) >= 32 and len(second) >= 32
     assert first != second, "Telegram was handed the same secret at both starts"
+
+
+def webhook_options() -> dict[str, Any]:
+    return {
+        "mode": "webhook",
+        "webhook_listen": f"127.0.0.1:{free_port()}",
+        "webhook_url": "https://haven.example.org/telegram/hook",
+    }
+
+
+def hook_url(options: dict[str, Any]) -> str:
+    return f"http://{options['webhook_listen']}/telegram/hook"
+
+
+async def stored_rows(haven: Haven) -> dict[str, int]:
+    """Rows an update taken in would have written."""
+    tables = {"message_log": message_log, "evidence_items": evidence_items, "cases": cases}
+    async with haven.db.transaction() as conn:
+        counts = {
+            name: int((await conn.execute(select(func.count()).select_from(table))).scalar_one())
+            for name, table in tables.items()
+        }
+        counts["intake_journal"] = await intake_journal.count(conn)
+    return counts
+
+
+async def test_a_forged_webhook_request_is_refused_in_one_log_line_and_nothing_is_stored(
+    tmp_path: Path, fake: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = webhook_options()
+    fake.add_file("forged-doc", b"planted bytes")
+    forged_text = "forged caption 5f1c"
+    fake.webhook_targets = [hook_url(options)]
+    async with running(tmp_path, fake, **options) as rig:
+        update = rig.updates.document(
+            VICTIM_CHAT, VICTIM, "forged-doc", "planted.pdf", 13, caption=forged_text
+        )
+        body = {"update_id": 77, **update}
+        with caplog.at_level(logging.INFO):
+            async with aiohttp.ClientSession() as http:
+                for secret in ("", "x" * 43, rig.adapter.webhook_secret[:-1] + "?"):
+                    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret else {}
+                    async with http.post(hook_url(options), json=body, headers=headers) as answer:
+                        assert answer.status == 403
+            # A genuine update after them: had a forged one been queued, it came first.
+            await fake.deliver(rig.updates.message(tu.private_chat(OTHER), OTHER, "/help"))
+            await rig.settle(1)
+        assert [e.chat.chat_id for e in rig.inbound] == [str(OTHER["id"])]
+        assert await stored_rows(rig.haven) == {
+            "message_log": 1,  # the genuine /help, which opened a case
+            "evidence_items": 0,
+            "cases": 1,
+            "intake_journal": 0,
+        }
+    assert fake.requests("getFile") == []
+    refusals = [r.getMessage() for r in caplog.records if "secret token" in r.getMessage()]
+    assert len(refusals) == 3, "one line per forged request"
+    assert all("\n" not in line and forged_text not in line for line in refusals)
+    assert forged_text not in caplog.text and "planted" not in caplog.text
+
+
+async def test_an_oversized_or_malformed_webhook_body_gets_400_and_the_bot_still_serves(
+    tmp_path: Path, fake: FakeBotAPI, caplog: pytest.LogCaptureFixture
+) -> None:
+    options = webhook_options()
+    fake.webhook_targets = [hook_url(options)]
+    async with running(tmp_path, fake, **options) as rig:
+        headers = {
+            "X-Telegram-Bot-Api-Secret-Token": rig.adapter.webhook_secret,
+            "Content-Type": "application/json",
+        }
+        oversized = {
+            "update_id": 5,
+            **rig.updates.message(VICTIM_CHAT, VICTIM, "/start"),
+            "padding": "x" * (2 * 1024 * 1024),
+        }
+        bodies = [
+            json.dumps(oversized).encode(),
+            b'{"update_id": 6, "message": ',
+            b"\xff\xfe not even text",
+            b"[1, 2, 3]",
+            json.dumps({"message": {"text": "no update id"}}).encode(),
+            json.dumps({"update_id": 7, "message": {"chat": "not an object"}}).encode(),
+        ]
+        with caplog.at_level(logging.INFO):
+            async with aiohttp.ClientSession() as http:
+                for body in bodies:
+                    async with http.post(hook_url(options), data=body, headers=headers) as answer:
+                        assert answer.status == 400, body[:40]
+            await fake.deliver(rig.updates.message(tu.private_chat(OTHER), OTHER, "/help"))
+            await rig.settle(1)
+        assert [e.chat.chat_id for e in rig.inbound] == [str(OTHER["id"])]
+        assert fake.texts(OTHER["id"]), "the bot still serves"
+        assert fake.texts(VICTIM["id"]) == []
+    assert "xxxxxxxx" not in caplog.text, "a refused body is never logged"
+
+
+async def test_a_webhook_update_not_taken_in_in_time_gets_503_and_is_handled_once(
+    tmp_path: Path, fake: FakeBotAPI
+) -> None:
+    options = webhook_options()
+    # One event in hand at a time, and the core holds the first: the second cannot be
+    # handed over, so its request must not be answered 200.
+    changes = {**options, "max_in_flight": 1, "webhook_take_in_seconds": 0.2}
+    async with running(tmp_path, fake, **changes) as rig:
+        rig.hold = asyncio.Event()
+        headers = {"X-Telegram-Bot-Api-Secret-Token": rig.adapter.webhook_secret}
+        first = {"update_id": 1, **rig.updates.message(VICTIM_CHAT, VICTIM, "/start")}
+        second = {"update_id": 2, **rig.updates.message(tu.private_chat(OTHER), OTHER, "/help")}
+        async with aiohttp.ClientSession() as http:
+
+            async def post(update: dict[str, Any]) -> int:
+                async with http.post(hook_url(options), json=update, headers=headers) as answer:
+                    return answer.status
+
+            assert await post(first) == 200
+            assert await post(second) == 503
+            assert await post(second) == 503, "Telegram's retry waits for the same update"
+            rig.hold.set()
+            await rig.settle(2)
+            assert await post(second) == 200, "taken in meanwhile: the retry is answered"
+            assert await post(first) == 200
+        await until_outbox_empty(rig.haven)
+        assert [e.chat.chat_id for e in rig.inbound] == [str(VICTIM["id"]), str(OTHER["id"])]
 
 
 # ---- load and failure -------------------------------------------------------------------

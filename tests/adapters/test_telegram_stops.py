@@ -9,6 +9,10 @@ restart every confirmed update has its receipt (the number of the item stored wi
 SHA-256, named in a message to the victim), or the victim was told the file could not be
 fetched; the intake journal is empty.
 
+In webhook mode Telegram counts an update delivered at the HTTP 200: forwarded files
+delivered by webhook, the process SIGKILLed the moment the last 200 came back, are all
+receipted after the restart (resumed from the intake journal).
+
 Also here: at start the outbox sender waits for the adapter, so a message queued before
 the start is delivered on its first attempt.
 """
@@ -21,6 +25,7 @@ import os
 import random
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -50,6 +55,8 @@ UNFETCHABLE = 2  # files the fake has no bytes for: getFile answers 400
 START_SECONDS = 60.0
 SETTLE_SECONDS = 90.0
 EXIT_SECONDS = 30.0
+HOOK_PATH = "/telegram/hook"
+WEBHOOK_FORWARDS = 12
 
 CONFIG = """
 default_locale = "en"
@@ -63,7 +70,7 @@ file_base_url = "{files}"
 rate_global_per_second = 100000
 rate_per_chat_per_second = 100000
 rate_per_group_per_minute = 100000
-
+{receiving}
 [reminders]
 quiet_hours_enabled = false
 
@@ -93,6 +100,21 @@ class Deployment:
     root: Path
     fake: FakeBotAPI
     outputs: list[Path] = field(default_factory=list)
+    webhook_port: int = 0  # 0: long polling
+
+    @property
+    def receiving(self) -> str:
+        if not self.webhook_port:
+            return ""
+        return (
+            'mode = "webhook"\n'
+            f'webhook_listen = "127.0.0.1:{self.webhook_port}"\n'
+            f'webhook_url = "https://haven.example.org{HOOK_PATH}"\n'
+        )
+
+    def ready_calls(self) -> int:
+        """Receiving begins (after the journal was resumed) with this call to the API."""
+        return len(self.fake.requests("setWebhook" if self.webhook_port else "getUpdates"))
 
     @property
     def data_dir(self) -> Path:
@@ -101,14 +123,18 @@ class Deployment:
     async def start(self) -> asyncio.subprocess.Process:
         config = self.root / "haven.toml"
         config.write_text(
-            CONFIG.format(api=self.fake.api_base_url, files=self.fake.file_base_url),
+            CONFIG.format(
+                api=self.fake.api_base_url,
+                files=self.fake.file_base_url,
+                receiving=self.receiving,
+            ),
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("HAVEN_")}
         env["HAVEN_TELEGRAM_TOKEN"] = self.fake.token
         output = self.root / f"run-{len(self.outputs)}.out"
         self.outputs.append(output)
-        polls = len(self.fake.requests("getUpdates"))
+        calls = self.ready_calls()
         with output.open("wb") as sink:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -118,10 +144,7 @@ class Deployment:
                 stderr=sink,
                 env=env,
             )
-        # Polling has begun (after the journal was resumed) once getUpdates is called.
-        started = self.fake.wait_for(
-            lambda: len(self.fake.requests("getUpdates")) > polls, START_SECONDS
-        )
+        started = self.fake.wait_for(lambda: self.ready_calls() > calls, START_SECONDS)
         exited = asyncio.ensure_future(process.wait())
         done, _ = await asyncio.wait(
             {asyncio.ensure_future(started), exited}, return_when=asyncio.FIRST_COMPLETED
@@ -272,6 +295,46 @@ async def test_stops_at_random_moments_in_a_burst_lose_nothing_confirmed(
     assert await journal_rows(deployment.data_dir) == 0
     assert "stopping on SIGTERM" in deployment.log()
     print(f"updates confirmed, not yet receipted at a stop: {len(confirmed_unkept)}")
+
+
+async def test_forwarded_files_a_webhook_answered_200_survive_a_sigkill_right_after(
+    deployment: Deployment,
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        deployment.webhook_port = int(probe.getsockname()[1])
+    fake = deployment.fake
+    fake.webhook_targets = [f"http://127.0.0.1:{deployment.webhook_port}{HOOK_PATH}"]
+    rng = random.Random(20261207)
+    updates = tu.Updates()
+    victims = [tu.user(8200 + n, f"Victim {n}", language_code="en") for n in range(3)]
+    leaker = tu.user(6667, "Leaker")
+    items: list[Sent] = []
+    for number in range(WEBHOOK_FORWARDS):
+        victim = victims[number % len(victims)]
+        data = rng.randbytes(rng.randrange(2_000, 30_000))
+        fake.add_file(f"fwd-{number}", data)
+        update = updates.document(
+            tu.private_chat(victim),
+            victim,
+            f"fwd-{number}",
+            f"chat-export-{number}.pdf",
+            len(data),
+            forward_origin=tu.origin_user(leaker, 1_700_000_000 + number),
+        )
+        items.append(Sent(update, victim["id"], hashlib.sha256(data).hexdigest()))
+    process = await deployment.start()
+    # Telegram posts them side by side; each 200 tells it to forget that update.
+    await asyncio.gather(*(fake.deliver(item.update) for item in items))
+    assert await deployment.stop(process, signal.SIGKILL) == -signal.SIGKILL
+    process = await deployment.start()
+    try:
+        await fake.wait_for(lambda: all_receipted(fake, items, ""), SETTLE_SECONDS)
+    finally:
+        assert await deployment.stop(process, signal.SIGTERM) == 0, deployment.output()
+    numbers = await stored_numbers(deployment.data_dir)
+    assert [item for item in items if not kept(fake, item, "", numbers)] == []
+    assert await journal_rows(deployment.data_dir) == 0
 
 
 async def test_a_message_queued_before_the_start_is_delivered_on_its_first_attempt(

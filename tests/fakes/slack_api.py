@@ -244,6 +244,7 @@ class FakeSlackAPI(FakeServer):
                     self.notify()
         finally:
             self._sockets.remove(socket)
+            self.notify()
         return socket
 
     def _file_url(self, stored: StoredFile) -> str:

@@ -139,6 +139,10 @@ class FakeBotAPI(FakeServer):
             if attempt >= len(self.webhook_targets):
                 await asyncio.sleep(_WEBHOOK_RETRY_SECONDS)
 
+    async def close(self) -> None:
+        await self.close_webhook_client()
+        await super().close()
+
     async def close_webhook_client(self) -> None:
         if self._client is not None:
             await self._client.close()
