@@ -16,6 +16,7 @@ import pytest
 
 from bot.clock import ManualClock
 from bot.events import Button
+from storage import escalations
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
@@ -294,3 +295,19 @@ async def test_an_alerts_acknowledge_button_acknowledges_that_case_and_no_other(
     await rig.tick(30 * MINUTES)
     escalated = alerts(rig, SECOND)
     assert len(escalated) == 1 and "Case #2 " in escalated[0], "case 2 is still unacknowledged"
+
+
+async def test_resolving_an_acknowledged_case_shows_who_did_each_and_when(
+    rig: Rig, clock: ManualClock
+) -> None:
+    await raise_alert(rig)
+    await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["ack"])
+    clock.advance(10 * MINUTES)
+    await rig.command("bob", "resolve", "1")
+    *_, last = [m for m in rig.channel(FIRST) if m.edit_of]
+    acknowledged = rig.t("staff.acknowledged_by", who="Alice", at="2026-01-05 09:00")
+    resolved = rig.t("staff.resolved_by", who="Bob", at="2026-01-05 09:10")
+    assert last.text.endswith(f"\n{acknowledged}\n{resolved}") and not last.buttons
+    async with rig.haven.db.transaction() as conn:
+        row = await escalations.latest_of_case(conn, 1)
+    assert row is not None and (row.state, row.closed_by) == (escalations.RESOLVED, "console:alice")
