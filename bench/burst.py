@@ -9,9 +9,10 @@ journal, as `haven run` does. Two runs, each with a fresh data directory:
 - spread: the same number of forwards handed over evenly across `--spread` seconds
   (a minute by default; the test suite shortens it).
 
-Reported per run: items kept (every forward's SHA-256 came back in a receipt, and the
-database holds that many items: it must be all of them), the time from the first forward
-to the last receipt, and the median time from a forward to its receipt. "ratio" is the
+Reported per run: items kept (every forward's item number came back in a receipt, and
+the database holds that many items: it must be all of them), the time from the first
+forward to the last receipt, and the median time from a forward to its receipt (one
+person's items are numbered in the order they arrive, so forward k is item #k). "ratio" is the
 burst's time to its last receipt over the spread's: well below 1 means a burst is kept
 far sooner than the same forwards sent slowly, not throttled to a crawl.
 
@@ -23,7 +24,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import hashlib
 import json
 import logging
 import re
@@ -49,7 +49,9 @@ from tests.chat_rig import serving
 from tests.fakes import telegram_updates as tu
 from tests.fakes.telegram_api import Call, FakeBotAPI
 
-DIGEST = re.compile(r"\b[0-9a-f]{64}\b")
+# A receipt names its items: "Kept safely as evidence #7: …", or one "#7 · …" per line
+# under a batch's header.
+RECEIPTED = re.compile(r"(?:evidence #|^#)(\d+)(?::| ·)", re.M)
 RECEIPTS_SECONDS = 300.0
 CONFIG = """
 default_locale = "en"
@@ -63,18 +65,21 @@ rate_per_group_per_minute = 100000
 
 @dataclass
 class Receipts:
-    """When each awaited SHA-256 first came back in a message from Haven."""
+    """When each awaited item number first came back in a receipt from Haven."""
 
-    awaited: set[str]
-    at: dict[str, float] = field(default_factory=dict)
+    awaited: set[int]
+    at: dict[int, float] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def seen(self, call: Call) -> None:
         if call.method != "sendMessage" or call.status != 200:
             return
-        for digest in DIGEST.findall(str(call.params.get("text", ""))):
-            if digest in self.awaited:
-                self.at.setdefault(digest, time.monotonic())
+        text = str(call.params.get("text", ""))
+        if not text.startswith("✅"):
+            return
+        for number in RECEIPTED.findall(text):
+            if int(number) in self.awaited:
+                self.at.setdefault(int(number), time.monotonic())
         if len(self.at) == len(self.awaited):
             self.done.set()
 
@@ -108,9 +113,9 @@ async def one_run(forwards: int, spread: float, root: Path) -> dict[str, float]:
     leaker = tu.user(6666, "Leaker")
     updates = tu.Updates()
     texts = [f"message {n} of the leaked chat: {n * 7919:x}" for n in range(forwards)]
-    receipts = Receipts({hashlib.sha256(text.encode()).hexdigest() for text in texts})
+    receipts = Receipts(set(range(1, forwards + 1)))
     fake.on_call = receipts.seen
-    sent_at: dict[str, float] = {}
+    sent_at: dict[int, float] = {}
     try:
         async with haven_bot(fake, root / "data") as haven:
             began = time.monotonic()
@@ -120,7 +125,7 @@ async def one_run(forwards: int, spread: float, root: Path) -> dict[str, float]:
                         max(0.0, began + spread * number / forwards - time.monotonic())
                     )
                 origin = tu.origin_user(leaker, 1_700_000_000 + number)
-                sent_at[hashlib.sha256(text.encode()).hexdigest()] = time.monotonic()
+                sent_at[number + 1] = time.monotonic()
                 fake.push(updates.forward(tu.private_chat(victim), victim, origin, text))
             async with asyncio.timeout(RECEIPTS_SECONDS):
                 await receipts.done.wait()
@@ -129,7 +134,7 @@ async def one_run(forwards: int, spread: float, root: Path) -> dict[str, float]:
                 kept = len(await evidence_items.for_case(conn, 1))
     finally:
         await fake.close()
-    latencies = [receipts.at[digest] - sent_at[digest] for digest in receipts.at]
+    latencies = [receipts.at[item] - sent_at[item] for item in receipts.at]
     return {
         "kept": min(kept, len(receipts.at)),
         "to_last_receipt_s": round(last - began, 3),

@@ -17,6 +17,7 @@ import pytest
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
 from bot.config import Config
+from bot.events import Outbound
 from bot.evidence.keyfiles import LOG_KEY_FILE, MASTER_KEY_FILE, PUBLIC_KEY_FILE
 from bot.ops.backup import Counter
 from bot.ops.cli import main
@@ -25,13 +26,13 @@ from bot.runtime import Haven
 from storage import case_keys, evidence_items, ledger
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
-from tests.evidence.test_evidence import LEAKED, attachment, forward, send_file
+from tests.evidence.test_evidence import LEAKED, attachment, details, forward, send_file
 
 pytestmark = pytest.mark.usefixtures("backend")
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
 RECEIPT = re.compile(
-    r"#(\d+)\..*?\(SHA-256\): ([0-9a-f]{64})\s+Log position: (\d+) "
+    r"#(\d+)\.\n.*?\(SHA-256\): ([0-9a-f]{64})\s+Log position: (\d+) "
     r"\(log size (\d+), root ([0-9a-f]{64})\)",
     re.S,
 )
@@ -55,12 +56,17 @@ async def _forward_evidence(config: Config) -> list[tuple[int, str, int, int, st
         replies = await forward(victim, LEAKED)
         replies += await send_file(victim, attachment(PHOTO, name="shot.png"))
         replies += await forward(victim, "pay 5000 by Friday or everyone sees it")
+        shown = [await details(victim, reply) for reply in replies if _has_details(reply)]
     finally:
         await haven.close()
-    receipts = [RECEIPT.search(reply.text) for reply in replies]
+    receipts = [RECEIPT.search(text) for text in shown]
     found = [match.groups() for match in receipts if match]
-    assert len(found) == 3, [reply.text for reply in replies]
+    assert len(found) == 3, shown
     return [(int(n), digest, int(i), int(s), root) for n, digest, i, s, root in found]
+
+
+def _has_details(reply: Outbound) -> bool:
+    return any(b.data.startswith("evd:") for row in reply.buttons for b in row)
 
 
 async def _receipts_check(config: Config, receipts: list[tuple[int, str, int, int, str]]) -> None:

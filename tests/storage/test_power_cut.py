@@ -31,7 +31,7 @@ from bot.config import Config, load_config
 from bot.runtime import Haven
 from tests.conftest import Victim, make_config
 from tests.conversation.test_journey import triage
-from tests.evidence.test_evidence import forward
+from tests.evidence.test_evidence import details, forward
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -64,7 +64,7 @@ async def _receive_then_die(config: Config) -> None:
     await triage(victim)
     (receipt,) = await forward(victim, LEAKED)
     digest = hashlib.sha256(LEAKED.encode()).hexdigest()
-    assert digest in receipt.text
+    assert digest in await details(victim, receipt)
     control = sqlite3.connect(config.data_dir / "haven.db", isolation_level=None)
     control.execute("PRAGMA synchronous=OFF")
     control.execute(f"CREATE TABLE {MARKER} (x)")
