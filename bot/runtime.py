@@ -192,7 +192,16 @@ def staff_side(
     )
     talks = Talks(store.db, store.keyring, words, escalator, flow, config.handoff, mask)
     desk = StaffDesk(
-        store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
+        store.db,
+        store.keyring,
+        store.clock,
+        roster,
+        words,
+        escalator,
+        briefer,
+        retrievals,
+        talks,
+        on_outbox,
     )
     unanswered = UnansweredQuestions(
         store.db,
