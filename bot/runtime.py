@@ -18,6 +18,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -28,6 +29,7 @@ from adapters.console import ConsoleAdapter, ConsoleSettings
 from bot.adapter import Adapter, AdapterStartError, ElectedReceiver, InboundHandler, JournaledIntake
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
+from bot.cluster.duty_turns import DutyTurns
 from bot.cluster.election import ReceiverElection
 from bot.cluster.wakeups import Wakeups
 from bot.config import Config, Contact
@@ -192,7 +194,16 @@ def staff_side(
     )
     talks = Talks(store.db, store.keyring, words, escalator, flow, config.handoff, mask)
     desk = StaffDesk(
-        store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
+        store.db,
+        store.keyring,
+        store.clock,
+        roster,
+        words,
+        escalator,
+        briefer,
+        retrievals,
+        talks,
+        on_outbox,
     )
     unanswered = UnansweredQuestions(
         store.db,
@@ -275,7 +286,7 @@ class Haven:
             on_outbox,
             # Retention before the briefing: the briefing at the same moment reports it.
             duties=(
-                retention_rounds(config, store),
+                retention_rounds(config, store, coordinator),
                 staff.escalator,
                 staff.briefer,
                 staff.talks,
@@ -477,10 +488,16 @@ def web_push_options(config: Config) -> PushOptions:
     )
 
 
-def retention_rounds(config: Config, store: Store) -> RetentionRounds:
-    """Daily at the briefing's local time, whether or not briefings are posted."""
+def retention_rounds(
+    config: Config, store: Store, coordinator: Coordinator | None
+) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted; on
+    PostgreSQL, one instance at a time."""
     zone, at = config.tz, config.briefing.time_of_day
-    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
+    next_round = partial(next_occurrence, at=at, zone=zone)
+    if coordinator is None:
+        return RetentionRounds(store, next_round)
+    return RetentionRounds(store, next_round, DutyTurns(coordinator).turn)
 
 
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
