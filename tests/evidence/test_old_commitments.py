@@ -147,7 +147,7 @@ async def test_a_bundle_of_old_and_new_items_verifies_offline(
 
 def test_items_stored_before_the_migration_are_scheme_1(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    _migrate_to(path, "0014")
+    _migrate_to(path, "0021")
     stamp = "2026-01-05 01:00:00.000000"
     with closing(sqlite3.connect(path)) as old, old:
         old.execute(

@@ -3,15 +3,15 @@
 Rows kept before this revision get scheme 1, SHA-256(salt || content), which is what
 their log leaves hold; intake writes scheme 2 from now on (storage/leaves.py).
 
-Revision ID: 0021
-Revises: 0014
+Revision ID: 0022
+Revises: 0021
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021"
-down_revision = "0014"
+revision = "0022"
+down_revision = "0021"
 branch_labels = None
 depends_on = None
 
