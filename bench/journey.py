@@ -59,7 +59,14 @@ CONFIG = """
 [limits]
 flood_messages = 100000
 """
-BUSY_LOOP = "while True: pass"
+# Spins until its parent is gone, so a bench that is killed leaves no busy process behind.
+BUSY_LOOP = """
+import os
+parent = os.getppid()
+while os.getppid() == parent:
+    for _ in range(1_000_000):
+        pass
+"""
 
 
 class TimedAdapter(MemoryAdapter):
