@@ -403,27 +403,62 @@ class OutboxSender:
                 return sent
             if await self._take_chats(platform, rows, held, blocked):
                 continue  # read again: what was read before the lock may be stale
+            by_chat: dict[str, list[OutboxRow]] = {}
             for row in rows:
-                if row.chat_id in blocked:
-                    continue
-                if self.chat_locks is not None and not self.chat_locks.holds(platform, row.chat_id):
-                    blocked.add(row.chat_id)  # lost with the coordination session
-                    continue
-                group = row.payload.get("kind", "private") != ChatKind.PRIVATE
-                wait = limiter.reserve(row.chat_id, group=group, now=self.clock.now())
-                if wait > 0:
-                    blocked.add(row.chat_id)
-                    self._recheck_after(wait)
-                    continue
-                result = await self._deliver(adapter, row)
-                if result is _Result.PLATFORM_WAITS:
-                    return sent
-                if result is _Result.SENT:
-                    sent += 1
-                else:
-                    blocked.add(row.chat_id)
+                by_chat.setdefault(row.chat_id, []).append(row)
+            # Chats side by side, each chat's rows in order: one slow call waits for
+            # itself only, instead of every chat waiting for each call in turn.
+            halted = asyncio.Event()
+            sends = (
+                self._send_chat(adapter, platform, chat_rows, blocked, halted)
+                for chat_rows in by_chat.values()
+            )
+            sent += sum(await asyncio.gather(*sends))
+            if halted.is_set():
+                return sent
             if len(found) < limit and not self._queued_here:
                 return sent  # everything due up to the horizon was handled
+
+    async def _send_chat(
+        self,
+        adapter: Adapter,
+        platform: str,
+        rows: Sequence[OutboxRow],
+        blocked: set[str],
+        halted: asyncio.Event,
+    ) -> int:
+        """One chat's rows of a pass, in order, until one cannot go; ``halted`` once the
+        platform asks the whole adapter to wait. Returns how many were sent."""
+        limiter = self._limiters[platform]
+        sent = 0
+        for row in rows:
+            if self._platform_waits(platform):
+                # Another chat's call was told to wait (429): so is every chat.
+                halted.set()
+            if halted.is_set() or row.chat_id in blocked:
+                return sent
+            if self.chat_locks is not None and not self.chat_locks.holds(platform, row.chat_id):
+                blocked.add(row.chat_id)  # lost with the coordination session
+                return sent
+            group = row.payload.get("kind", "private") != ChatKind.PRIVATE
+            wait = limiter.reserve(row.chat_id, group=group, now=self.clock.now())
+            if wait > 0:
+                blocked.add(row.chat_id)
+                self._recheck_after(wait)
+                return sent
+            result = await self._deliver(adapter, row)
+            if result is _Result.PLATFORM_WAITS:
+                halted.set()
+                return sent
+            if result is not _Result.SENT:
+                blocked.add(row.chat_id)
+                return sent
+            sent += 1
+        return sent
+
+    def _platform_waits(self, platform: str) -> bool:
+        until = self._platform_waits_until.get(platform)
+        return until is not None and until > self.clock.now()
 
     async def _take_chats(
         self, platform: str, rows: Sequence[OutboxRow], held: set[str], blocked: set[str]
