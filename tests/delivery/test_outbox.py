@@ -438,6 +438,33 @@ async def test_a_chat_whose_budget_is_spent_is_passed_over_from_the_first_read(
     assert texts(adapter, "victim") == ["your evidence is safe"]
 
 
+async def test_a_slow_send_to_one_chat_does_not_hold_up_the_others(
+    haven: tuple[Haven, MemoryAdapter],
+) -> None:
+    # A large file going to the staff channel, or a platform slow for one chat, must not
+    # keep every victim's answer waiting behind it: chats are sent side by side.
+    h = core(haven)
+    await queue(h, "slow", "a long upload")
+    await queue(h, "slow", "after the upload")
+    await queue(h, "fast", "an answer")
+    others_sent = asyncio.Event()
+
+    class OneSlowChat(MemoryAdapter):
+        async def send(self, message: Outbound) -> str:
+            if message.chat.chat_id == "slow" and message.text == "a long upload":
+                await others_sent.wait()  # sent one after another, this never ends
+            sent = await super().send(message)
+            if message.chat.chat_id == "fast":
+                others_sent.set()
+            return sent
+
+    adapter = OneSlowChat()
+    async with asyncio.timeout(10):
+        assert await sender_for(h, adapter).drain() == 3
+    assert texts(adapter, "slow") == ["a long upload", "after the upload"]
+    assert texts(adapter, "fast") == ["an answer"]
+
+
 async def test_a_pass_sends_what_was_queued_before_it_began_and_does_not_chase_the_rest(
     haven: tuple[Haven, MemoryAdapter],
 ) -> None:
@@ -457,4 +484,10 @@ async def test_a_pass_sends_what_was_queued_before_it_began_and_does_not_chase_t
     sender = sender_for(h, adapter)
     assert await sender.drain() == DUE_BATCH
     assert await sender.drain() == DUE_BATCH, "the next pass takes what came meanwhile"
-    assert texts(adapter, "c9") == [f"during before {n}" for n in range(DUE_BATCH)]
+    # The five chats are sent side by side, so c9's rows come in the order their sends
+    # happened to run; each of c0..c4 kept its own order.
+    assert sorted(texts(adapter, "c9")) == sorted(f"during before {n}" for n in range(DUE_BATCH))
+    for chat in range(5):
+        assert texts(adapter, f"c{chat}") == [
+            f"before {n}" for n in range(DUE_BATCH) if n % 5 == chat
+        ]
