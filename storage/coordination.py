@@ -36,6 +36,7 @@ class Scope(IntEnum):
     OUTBOX_CHAT = 0x4856_0002
     RECEIVER = 0x4856_0003
     DUTY = 0x4856_0004
+    INSTANCE = 0x4856_0005
 
 
 async def serialise(conn: AsyncConnection, scope: Scope, name: str) -> None:
