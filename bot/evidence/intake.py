@@ -43,6 +43,7 @@ import logging
 import mimetypes
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -58,7 +59,7 @@ from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.evidence.filenames import sanitise_filename
 from bot.evidence.receipts import LIST_LIMIT, DetailsAsked, Receipts, human_size
 from bot.evidence.vetting import ALERT_REASON, Contradicted, contradicted
-from storage import case_keys, cases, custody, evidence_items, ledger
+from storage import before_commit, case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
@@ -347,13 +348,14 @@ class Evidence:
         self, conn: AsyncConnection, turn: Turn, received: tuple[Received | Refused, ...]
     ) -> None:
         """Store each item and say why any was not kept; then one receipt for all that
-        were (an album is one batch with one summary receipt)."""
-        kept: list[tuple[ItemRecord, bytes]] = []
+        were (an album is one batch with one summary receipt). The items' rows and
+        leaves are written at the end of the transaction (see :meth:`_store`)."""
+        kept: list[ItemRecord] = []
         for entry in received:
             if isinstance(entry, Refused):
                 turn.say(self._refusal(turn, entry))
                 continue
-            outcome = await self._keep_one(conn, turn, entry)
+            outcome = await self._keep_one(conn, turn, entry, kept)
             await self._discard_unused(entry, outcome)
             if isinstance(outcome, str):
                 turn.say(outcome)
@@ -362,22 +364,20 @@ class Evidence:
             else:
                 kept.append(outcome)
         if len(kept) == 1:
-            receipt = self.receipts.receipt(turn.case, kept[0][0])
+            receipt = self.receipts.receipt(turn.case, kept[0])
             turn.say(receipt.text, receipt.buttons)
         elif kept:
-            receipt = self.receipts.batch(turn.case, [item for item, _ in kept])
+            receipt = self.receipts.batch(turn.case, kept)
             turn.say(receipt.text, receipt.buttons)
 
-    async def _discard_unused(
-        self, item: Received, outcome: tuple[ItemRecord, bytes] | Reply | str
-    ) -> None:
+    async def _discard_unused(self, item: Received, outcome: ItemRecord | Reply | str) -> None:
         """Delete a blob sealed ahead that no row names (the item got another number, or
         was not kept). Its address is the hash of ciphertext under a fresh nonce, so no
         other item can name it either."""
         ahead = item.sealed_ahead
         if ahead is None or not ahead.stored:
             return
-        if isinstance(outcome, tuple) and outcome[0].blob == ahead.blob:
+        if isinstance(outcome, ItemRecord) and outcome.blob == ahead.blob:
             return
         try:
             await self.blobs.adelete(ahead.blob)
@@ -472,16 +472,19 @@ class Evidence:
             turn.alert(ALERT_REASON)
 
     async def _keep_one(
-        self, conn: AsyncConnection, turn: Turn, item: Received
-    ) -> tuple[ItemRecord, bytes] | Reply | str:
-        """The stored item and the log's root after it, or what to say instead."""
+        self, conn: AsyncConnection, turn: Turn, item: Received, kept: Sequence[ItemRecord]
+    ) -> ItemRecord | Reply | str:
+        """The item as it will be stored, or what to say instead. ``kept``: the items
+        this turn keeps already, whose rows are not written yet."""
         case = turn.case
-        earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
+        earlier = next((k for k in kept if k.content_sha256 == item.sha256), None)
+        if earlier is None:
+            earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
         if earlier is not None:
             again = self.receipts.receipt(case, earlier)
             duplicate = self.prompts.t(case, "evidence.duplicate")
             return Reply(f"{duplicate}\n\n{again.text}", again.buttons)
-        usage = await evidence_items.usage(conn, case.id)
+        usage = _with_kept(await evidence_items.usage(conn, case.id), kept)
         size = len(item.content)
         if usage.total_bytes + size > self.settings.max_case_bytes:
             return self._case_full(turn, usage.total_bytes, size)
@@ -489,7 +492,7 @@ class Evidence:
             key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
         except CaseKeyErased:
             return self.prompts.t(case, "evidence.case_erased")
-        stored, root = await self._store(conn, turn, item, usage, key)
+        stored = await self._store(conn, turn, item, usage, key)
         log.info(
             "case %s: kept evidence item %s (%s, %d bytes)",
             case.id,
@@ -497,11 +500,14 @@ class Evidence:
             stored.kind,
             size,
         )
-        return stored, root
+        return stored
 
     async def _store(
         self, conn: AsyncConnection, turn: Turn, item: Received, usage: Usage, key: bytes
-    ) -> tuple[ItemRecord, bytes]:
+    ) -> ItemRecord:
+        """The item sealed, and its leaf and rows put off to the end of the transaction
+        (storage/before_commit.py): the log's append lock is then held for them and the
+        commit only, not for the rest of the turn. Its ``leaf_index`` is not known here."""
         case_id = turn.case.id
         item_no = usage.last_item_no + 1
         ahead = item.sealed_ahead
@@ -540,11 +546,17 @@ class Evidence:
             source_message_id=item.source_message_id,
             edit_of=item.edit_of,
         )
-        appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
-        stored = replace(draft, leaf_index=appended.index)
-        await evidence_items.insert_item(conn, stored, usage.total_bytes + stored.size)
-        await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
-        return stored, appended.root
+        leaf = draft.leaf().to_bytes()
+        total = usage.total_bytes + draft.size
+
+        async def append_and_record(conn: AsyncConnection) -> None:
+            appended = await ledger.append(conn, LeafKind.EVIDENCE, leaf, turn.now)
+            stored = replace(draft, leaf_index=appended.index)
+            await evidence_items.insert_item(conn, stored, total)
+            await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
+
+        await before_commit.at_end(conn, append_and_record)
+        return draft
 
     @staticmethod
     async def _seal(item: Received, key: bytes, sealed_for: str) -> SealedFile:
@@ -568,6 +580,14 @@ class Evidence:
             size=human_size(size),
             limit=human_size(self.settings.max_case_bytes),
         )
+
+
+def _with_kept(usage: Usage, kept: Sequence[ItemRecord]) -> Usage:
+    """The case's usage counting the items this turn keeps, not yet in its rows."""
+    if not kept:
+        return usage
+    added = sum(item.size for item in kept)
+    return Usage(kept[-1].item_no, usage.total_bytes + added)
 
 
 def _origin(forward: ForwardOrigin | None) -> tuple[Origin | None, datetime | None]:
