@@ -76,6 +76,7 @@ async def test_unacknowledged_alerts_escalate_then_the_last_level_repeats(rig: R
     assert second.text.startswith(
         rig.t("staff.alert_escalated", age=rig.t("ui.duration_m", n=30), level=2)
     )
+    assert f" · {rig.t('staff.step_n', n=1)} · " in second.text, "where the case is now"
     notice = rig.t(
         "staff.escalated_notice", case_id=1, timeout=rig.t("ui.duration_m", n=30), level=2
     )
@@ -214,6 +215,8 @@ async def test_new_danger_on_an_unacknowledged_case_updates_without_restarting_t
     update = edits[0]
     assert update.startswith(rig.t("staff.alert_update"))
     assert rig.t("staff_reason.signal_threat") in update
+    (edit,) = [m for m in rig.channel(FIRST) if m.edit_of]
+    assert "ack" in buttons_of(edit), "still waiting for somebody"
     await rig.tick(20 * MINUTES)
     assert len(alerts(rig, SECOND)) == 1, "still escalated 30 minutes after the first alert"
 
@@ -367,9 +370,11 @@ async def test_erasing_a_case_blanks_its_alerts_and_every_edit_of_them(rig: Rig)
     assert sum(ALERT_OF_CASE_1 in p for p in await sent_payloads(rig)) == 6, "2 alerts, 4 edits"
     on_it = rig.t("ui.staff_on_it")
     assert any(on_it in p for p in await sent_payloads(rig, ("v1",)))
+    notice = "⏫ Case #1 was not acknowledged"
+    assert any(notice in p for p in await sent_payloads(rig))
     await rig.victim.command("erase")
     await rig.victim.press("yes:1")
-    assert not [p for p in await sent_payloads(rig) if ALERT_OF_CASE_1 in p]
+    assert not [p for p in await sent_payloads(rig) if ALERT_OF_CASE_1 in p or notice in p]
     assert not [p for p in await sent_payloads(rig, ("v1",)) if on_it in p]
 
 
@@ -501,3 +506,35 @@ async def test_a_step_another_instance_took_first_sends_nothing_more(rig: Rig) -
         assert await escalator._step(conn, seen, rig.clock.now()) == 0
     await rig.haven.sender.drain()
     assert len(alerts(rig, SECOND)) == 1 and len(rig.channel(FIRST)) == 2
+
+
+THREAT = "he threatened to kill me if I tell anyone"
+
+
+async def test_new_danger_after_an_acknowledgement_alerts_afresh_but_the_victim_knows(
+    rig: Rig,
+) -> None:
+    await raise_alert(rig)
+    await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["ack"])
+    await rig.victim.text(THREAT)
+    assert len(alerts(rig, FIRST)) == 2, "a new alert, not an edit of the acknowledged one"
+    assert rig.victim.transcript().count(rig.t("ui.escalated")) == 1, "someone is on it"
+
+
+async def test_new_danger_reopens_a_resolved_case(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.command("alice", "resolve", "1")
+    await rig.victim.text(THREAT)
+    assert len(alerts(rig, FIRST)) == 2
+    assert rig.victim.transcript().count(rig.t("ui.escalated")) == 2, "nobody is on it now"
+    replies = await rig.command("bob", "resolve", "1")
+    assert replies[-1].text == rig.t("staff.resolved", case_id=1, who="Bob")
+
+
+async def test_an_alerts_resolve_button_resolves_its_case(rig: Rig) -> None:
+    await triage(rig.victim)  # case 1: no alert, so case 2's escalation is number 1
+    loud = Victim(rig.haven, rig.adapter, "loud")
+    await triage(loud, extortion="yes")
+    replies = await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["resolve"])
+    assert replies[-1].text == rig.t("staff.resolved", case_id=2, who="Alice")
+    assert rig.adapter.last("loud").text == rig.t("talk.victim_resolved")
