@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.events import Button, ChatKind, ChatRef
+from bot.staff.escalation import Escalator
 from storage import cases, escalations
 from storage.schema import outbox
 from tests.conftest import Victim
@@ -538,3 +539,10 @@ async def test_an_alerts_resolve_button_resolves_its_case(rig: Rig) -> None:
     replies = await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["resolve"])
     assert replies[-1].text == rig.t("staff.resolved", case_id=2, who="Alice")
     assert rig.adapter.last("loud").text == rig.t("talk.victim_resolved")
+
+
+async def test_an_escalator_without_levels_is_refused_by_name(rig: Rig) -> None:
+    # The config refuses an empty [[escalation.levels]] first; this is the code's own guard.
+    words = rig.haven.staff.escalator.words
+    with pytest.raises(ValueError, match=r"^escalation needs at least one level$"):
+        Escalator(rig.haven.db, (), words)
