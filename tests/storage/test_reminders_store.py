@@ -100,6 +100,8 @@ async def set_status(db: Database, case_id: int, status: str) -> None:
 
 
 async def test_an_added_reminder_reads_back_with_its_persons_place(db: Database) -> None:
+    async with db.transaction() as conn:
+        assert await reminders.count_pending(conn) == 0
     (first, second) = await added(db, new(4, "report", due_in=HOUR), new(1, "x", due_in=HOUR))
     async with db.transaction() as conn:
         await reminders.add(conn, [], NOW)  # nothing to add: no statement, no error
@@ -206,7 +208,10 @@ async def test_a_snoozed_reminder_is_claimed_again_with_one_more_round(db: Datab
         row = await reminders.get(conn, reminder_id)
         assert row is not None and row.rounds == 1 == fired.rounds
         moved = await reminders.snooze(conn, row, remind_at=NOW, fire_at=NOW + 2 * HOUR, now=LATER)
-    assert moved
+        snoozed = await reminders.get(conn, reminder_id)
+    assert moved and snoozed is not None
+    assert (snoozed.state, snoozed.remind_at, snoozed.fire_at) == ("pending", NOW, NOW + 2 * HOUR)
+    assert await updated_at(db, reminder_id) == LATER
     (again,) = await claim(db)
     assert (again.rounds, again.fire_at) == (2, NOW + 2 * HOUR)
 
@@ -230,7 +235,9 @@ async def test_reminders_of_paused_cases_wait_and_in_talk_ones_wait_when_asked(
         # What waits is not "next": the next one due is the first that would be claimed.
         assert await reminders.next_fire_at(conn, NOW, hold_in_talk=True) == NOW + HOUR
     assert {f.id for f in await claim(db, hold_in_talk=True)} == {ids[0], ids[3]}
-    assert [f.id for f in await claim(db)] == [ids[2]], "without the hold, a talk waits not"
+    async with db.transaction() as conn:
+        unheld = await reminders.claim_due(conn, LATER, 10)  # the default: no hold
+    assert [f.id for f in unheld] == [ids[2]], "without the hold, a talk waits not"
     assert await state_of(db, ids[1]) == ["pending"]
 
 
@@ -248,21 +255,21 @@ async def test_the_next_fire_time_skips_what_waits_and_what_is_not_pending(
     await set_status(db, 2, "paused")
     async with db.transaction() as conn:
         await talks.start(conn, 3, staff="memory:op", display_name="Op", now=NOW)
-        await reminders.cancel(conn, [ids[2]], NOW)
+        await reminders.cancel(conn, [ids[2]], LATER)
         await reminders.cancel(conn, [], NOW)
         assert await reminders.next_fire_at(conn, NOW, hold_in_talk=True) == NOW + 4 * HOUR
         assert await reminders.next_fire_at(conn, NOW) == NOW + 2 * HOUR
         assert await reminders.next_fire_at(conn, NOW + 4 * HOUR) is None, "strictly later"
         assert await reminders.count_pending(conn) == 4
     assert await state_of(db, *ids) == ["pending", "pending", "cancelled", "pending", "pending"]
-    assert await updated_at(db, ids[2]) == NOW
+    assert await updated_at(db, ids[2]) == LATER
 
 
 async def test_snooze_and_close_act_only_on_the_round_the_press_was_for(db: Database) -> None:
     first, second, third = await added(
         db, new(1, "a", due_in=HOUR), new(1, "b", due_in=HOUR), new(1, "c", due_in=HOUR)
     )
-    await claim(db)
+    await claim(db, at=NOW + HOUR)
     async with db.transaction() as conn:
         pressed = [await reminders.get(conn, i) for i in (first, second, third)]
     a, b, c = (r for r in pressed if r is not None)
@@ -311,6 +318,7 @@ async def test_a_persons_pending_reminders_span_their_cases_soonest_first(db: Da
         new(1, "sooner", due_in=HOUR),
         new(2, "tie_second", due_in=2 * HOUR),
         new(3, "someone_else", due_in=HOUR),
+        new(4, "another_platform", due_in=HOUR),
         new(1, "done", due_in=-HOUR),
     )
     assert len(await claim(db, at=NOW)) == 1  # "done" fires: no longer pending
@@ -318,15 +326,19 @@ async def test_a_persons_pending_reminders_span_their_cases_soonest_first(db: Da
         mine = await reminders.pending_for_person(conn, "memory", "u1", None)
         two = await reminders.pending_for_person(conn, "memory", "u1", 2)
         elsewhere = await reminders.pending_for_person(conn, "memory", "u2", None)
+        theirs = await reminders.pending_for_person(conn, "web", "u2", None)
         of_case = await reminders.pending_of_case(conn, 1)
     assert [r.id for r in mine] == [ids[1], ids[0], ids[2]]
     assert [r.id for r in two] == [ids[1], ids[0]]
     assert elsewhere == [], "u2 writes from another platform"
+    assert [r.item_id for r in theirs] == ["another_platform"]
     assert [(r.id, r.item_id, r.platform) for r in of_case] == [(ids[1], "sooner", "memory")]
 
 
 async def test_retiming_moves_only_pending_rows(db: Database) -> None:
-    ids = await added(db, new(1, "a", due_in=HOUR), new(1, "b", due_in=-HOUR))
+    ids = await added(
+        db, new(1, "a", due_in=HOUR), new(1, "b", due_in=-HOUR), new(1, "c", due_in=HOUR)
+    )
     assert len(await claim(db, at=NOW)) == 1  # b is fired
     async with db.transaction() as conn:
         await reminders.retime(conn, [], LATER)
@@ -335,10 +347,11 @@ async def test_retiming_moves_only_pending_rows(db: Database) -> None:
             [Retimed(ids[0], True, NOW + 9 * HOUR), Retimed(ids[1], True, NOW + 9 * HOUR)],
             LATER,
         )
-        moved, kept = [await reminders.get(conn, i) for i in ids]
-    assert moved is not None and kept is not None
+        moved, kept, other = [await reminders.get(conn, i) for i in ids]
+    assert moved is not None and kept is not None and other is not None
     assert (moved.urgent, moved.fire_at) == (True, NOW + 9 * HOUR)
     assert (kept.urgent, kept.fire_at) == (False, NOW - HOUR)
+    assert (other.urgent, other.fire_at) == (False, NOW + HOUR), "not among the changes"
     assert await updated_at(db, ids[0]) == LATER
 
 
