@@ -203,7 +203,7 @@ async def test_claiming_by_batches_takes_the_earliest_first(db: Database) -> Non
 
 async def test_a_snoozed_reminder_is_claimed_again_with_one_more_round(db: Database) -> None:
     (reminder_id,) = await added(db, new(1, "a", due_in=HOUR))
-    (fired,) = await claim(db)
+    (fired,) = await claim(db, at=NOW + HOUR)
     async with db.transaction() as conn:
         row = await reminders.get(conn, reminder_id)
         assert row is not None and row.rounds == 1 == fired.rounds
