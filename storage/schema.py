@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -221,6 +222,8 @@ evidence_items = Table(
     Column("file_name", String(255), nullable=False),
     Column("content_sha256", String(64), nullable=False),
     Column("content_commitment", String(64), nullable=False),
+    # How content_commitment was made (storage/leaves.py): 1 before migration 0022.
+    Column("commitment_scheme", SmallInteger, nullable=False, server_default="1"),
     Column("origin_commitment", String(64), nullable=False, server_default=""),
     # Ciphertext lives in the blob store (files) or inline (forwarded texts), never both.
     Column("blob", String(64)),
@@ -629,7 +632,7 @@ staff_names = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# ---- the intake journal (migration 0014) ------------------------------------------------
+# ---- the intake journal (migrations 0014, 0021) ------------------------------------------
 
 # Inbound evidence events, written before their files are downloaded (and, on Telegram,
 # before the update is confirmed): deleted in the transaction that records the event as
@@ -646,5 +649,7 @@ intake_journal = Table(
     Column("sealed", LargeBinary, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("received_at", UtcDateTime, nullable=False),
+    # The instance that journaled it (its coordination identity); None on SQLite.
+    Column("owner", String(64)),
     UniqueConstraint("platform", "chat_id", "message_id", name="intake_journal_once"),
 )
