@@ -393,3 +393,15 @@ async def test_a_totp_code_one_step_old_passes_and_two_steps_old_does_not(
         assert (await last(rig, "dora", "approve", f"1 {one_old}")).startswith("🔓")
     finally:
         await rig.haven.close()
+
+
+async def test_a_staff_search_reads_every_word_and_answers_a_malformed_one_plainly(
+    rig: Rig,
+) -> None:
+    await approved_for_alice(rig)
+    usage = "/search R WORDS [from:NAME] [after:DATE] [before:DATE] [kind:KIND]"
+    assert await last(rig, "alice", "search", "1") == rig.t("staff.usage", usage=usage)
+    assert await last(rig, "alice", "search", "42 5000") == rig.t("retrieval.unknown", id=42)
+    both = await last(rig, "alice", "search", "1 pay 5000 from:Zhang")
+    assert both.startswith(rig.t("search.results", count=1)) and "#1" in both
+    assert (await last(rig, "alice", "search", "1 zebra 5000")).startswith(rig.t("search.none"))
