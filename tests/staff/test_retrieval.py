@@ -405,3 +405,38 @@ async def test_a_staff_search_reads_every_word_and_answers_a_malformed_one_plain
     both = await last(rig, "alice", "search", "1 pay 5000 from:Zhang")
     assert both.startswith(rig.t("search.results", count=1)) and "#1" in both
     assert (await last(rig, "alice", "search", "1 zebra 5000")).startswith(rig.t("search.none"))
+
+
+async def test_each_refusal_says_why_in_the_custody_log(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("bob", "retrieve", ASK)
+    assert await last(rig, "bob", "fetch", "1") == rig.t(
+        "retrieval.already", id=1, state=rig.t("retrieval.state_requested")
+    )
+    await rig.command("bob", "approve", "1")  # their own request
+    await rig.command("staff", "approve", "1")
+    await rig.command("alice", "fetch", "1")  # not hers
+    rig.clock.advance(25 * HOUR)
+    assert await last(rig, "bob", "fetch", "1") == rig.t("retrieval.expired", id=1)
+    assert await refusal_reasons(rig) == [
+        "retrieval #1: own request",
+        "retrieval #1: not requester",
+        "retrieval #1: expired",
+    ]
+
+
+async def test_a_staff_search_keeps_to_both_ends_of_the_window_in_local_time(rig: Rig) -> None:
+    await with_evidence(rig)
+    later = "1 --from 2026-01-05T10:00 --to 2026-01-05T12:00 --reason the second message"
+    await rig.command("alice", "retrieve", later)
+    await rig.command("bob", "approve", "1")
+    before = await last(rig, "alice", "search", "1 5000")  # item 1 came at 09:00
+    assert before.startswith(rig.t("search.none")) and "#1" not in before
+    found = await last(rig, "alice", "search", "1 warning")
+    assert found.startswith(rig.t("search.results", count=1)) and "2026-01-05 11:00" in found
+    reversed_dates = await last(
+        rig, "alice", "search", "1 warning after:2026-01-06 before:2026-01-05"
+    )
+    assert reversed_dates == rig.t("search.reversed")
+    empty = await last(rig, "alice", "search", "1 warning from:")
+    assert empty == rig.t("search.empty_filter", filter="from:")
