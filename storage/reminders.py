@@ -191,9 +191,14 @@ async def claim_due(
         .limit(limit)
         .with_for_update(skip_locked=True, of=reminders)
     )
+    # The ids are read first, not nested in the UPDATE: PostgreSQL may run a nested
+    # `LIMIT … FOR UPDATE` again for each row and claim more than `limit`.
+    ids = list((await conn.execute(due_ids)).scalars())
+    if not ids:
+        return []
     claimed = await conn.execute(
         update(reminders)
-        .where(reminders.c.id.in_(due_ids), reminders.c.state == "pending")
+        .where(reminders.c.id.in_(ids), reminders.c.state == "pending")
         .values(state="fired", rounds=reminders.c.rounds + 1, fired_at=now, updated_at=now)
         .returning(
             reminders.c.id,

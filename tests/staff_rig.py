@@ -139,9 +139,11 @@ def buttons_of(message: Outbound) -> dict[str, Button]:
     return {b.data.split(":")[1]: b for row in message.buttons for b in row}
 
 
-async def open_rig(data_dir: Path, clock: ManualClock, extra: str = "") -> Rig:
+async def open_rig(
+    data_dir: Path, clock: ManualClock, extra: str = "", base: str = STAFF_CONFIG
+) -> Rig:
     adapter = MemoryAdapter(PLATFORM)
-    haven = await Haven.open(staff_config(data_dir, extra), {PLATFORM: adapter}, clock)
+    haven = await Haven.open(staff_config(data_dir, extra, base), {PLATFORM: adapter}, clock)
     await haven.scheduler.rearm()  # as `haven run` does at start
     await haven.sender.drain()
     return Rig(haven, adapter, clock)

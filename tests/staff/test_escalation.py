@@ -8,18 +8,22 @@ minutes each, the last repeating every 15 minutes.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
 from bot.clock import ManualClock
-from bot.events import Button
-from storage import escalations
+from bot.events import Button, ChatKind, ChatRef
+from bot.staff.escalation import Escalator
+from storage import cases, escalations
+from storage.schema import outbox
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
-from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
+from tests.staff_rig import FIRST, PLATFORM, SECOND, STAFF_CONFIG, Rig, buttons_of, open_rig
 
 # Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
 pytestmark = pytest.mark.usefixtures("backend")
@@ -73,6 +77,7 @@ async def test_unacknowledged_alerts_escalate_then_the_last_level_repeats(rig: R
     assert second.text.startswith(
         rig.t("staff.alert_escalated", age=rig.t("ui.duration_m", n=30), level=2)
     )
+    assert f" · {rig.t('staff.step_n', n=1)} · " in second.text, "where the case is now"
     notice = rig.t(
         "staff.escalated_notice", case_id=1, timeout=rig.t("ui.duration_m", n=30), level=2
     )
@@ -85,6 +90,9 @@ async def test_unacknowledged_alerts_escalate_then_the_last_level_repeats(rig: R
     await rig.tick(15 * MINUTES)  # then every 15 minutes
     assert len(alerts(rig, SECOND)) == 3
     assert len(rig.channel(FIRST)) == 2, "the first level hears of the move once, not of repeats"
+    async with rig.haven.db.transaction() as conn:
+        row = await escalations.latest_of_case(conn, 1)
+    assert row is not None and (row.level, row.rounds) == (1, 3), "alerted 3 times at level 2"
 
 
 async def test_acknowledging_stops_the_chain_and_edits_every_alert(rig: Rig) -> None:
@@ -208,6 +216,8 @@ async def test_new_danger_on_an_unacknowledged_case_updates_without_restarting_t
     update = edits[0]
     assert update.startswith(rig.t("staff.alert_update"))
     assert rig.t("staff_reason.signal_threat") in update
+    (edit,) = [m for m in rig.channel(FIRST) if m.edit_of]
+    assert "ack" in buttons_of(edit), "still waiting for somebody"
     await rig.tick(20 * MINUTES)
     assert len(alerts(rig, SECOND)) == 1, "still escalated 30 minutes after the first alert"
 
@@ -216,9 +226,10 @@ async def test_more_escalations_due_at_once_than_one_batch_all_move_on(rig: Rig)
     for n in range(3):
         await triage(Victim(rig.haven, rig.adapter, f"many{n}"), extortion="yes")
     rig.clock.advance(30 * MINUTES)
-    await rig.haven.staff.escalator.fire_due(rig.clock.now(), batch=2)
+    queued = await rig.haven.staff.escalator.fire_due(rig.clock.now(), batch=2)
     await rig.haven.sender.drain()
     assert len(alerts(rig, SECOND)) == 3
+    assert queued == 6, "each case: its alert to the second level and the notice to the first"
 
 
 async def test_a_foreign_or_unknown_alert_button_gets_a_clear_answer(rig: Rig) -> None:
@@ -311,3 +322,227 @@ async def test_resolving_an_acknowledged_case_shows_who_did_each_and_when(
     async with rig.haven.db.transaction() as conn:
         row = await escalations.latest_of_case(conn, 1)
     assert row is not None and (row.state, row.closed_by) == (escalations.RESOLVED, "console:alice")
+
+
+# ---- what each step queued, and where -----------------------------------------------------
+
+
+async def test_each_pass_of_the_timer_counts_the_messages_it_queued(rig: Rig) -> None:
+    escalator = rig.haven.staff.escalator
+    await raise_alert(rig)
+    assert await escalator.fire_due(rig.clock.now()) == 0, "nothing due yet"
+    rig.clock.advance(30 * MINUTES)
+    before = len(rig.channel(FIRST)) + len(rig.channel(SECOND))
+    queued = await escalator.fire_due(rig.clock.now())
+    await rig.haven.sender.drain()
+    assert queued == len(rig.channel(FIRST)) + len(rig.channel(SECOND)) - before == 2
+    rig.clock.advance(30 * MINUTES)
+    assert await escalator.fire_due(rig.clock.now()) == 1, "a repeat: the last level only"
+
+
+async def test_every_edit_of_an_alert_goes_to_its_own_staff_chat(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.tick(30 * MINUTES)
+    await rig.victim.text("he threatened to kill me if I tell anyone")  # an update edit
+    await rig.press("bob", buttons_of(rig.channel(SECOND)[0])["ack"], SECOND)  # a closing edit
+    for chat_id in (FIRST, SECOND):
+        edits = [m for m in rig.channel(chat_id) if m.edit_of]
+        assert len(edits) == 2
+        assert {m.chat for m in edits} == {ChatRef(PLATFORM, chat_id, ChatKind.STAFF)}
+        closing = edits[-1]
+        assert rig.t("staff_reason.signal_threat") in closing.text, "it keeps the update"
+
+
+ALERT_OF_CASE_1 = "🚨 Case #1 "  # the head of its alerts, in each edit too
+
+
+async def sent_payloads(rig: Rig, chats: tuple[str, ...] = (FIRST, SECOND)) -> list[str]:
+    """The outbox rows of these chats, as stored."""
+    async with rig.haven.db.transaction() as conn:
+        query = select(outbox.c.payload).where(outbox.c.chat_id.in_(chats))
+        return list((await conn.execute(query)).scalars())
+
+
+async def test_erasing_a_case_blanks_its_alerts_and_every_edit_of_them(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.tick(30 * MINUTES)
+    await rig.victim.text("he threatened to kill me if I tell anyone")
+    await rig.press("bob", buttons_of(rig.channel(SECOND)[0])["ack"], SECOND)
+    assert sum(ALERT_OF_CASE_1 in p for p in await sent_payloads(rig)) == 6, "2 alerts, 4 edits"
+    on_it = rig.t("ui.staff_on_it")
+    assert any(on_it in p for p in await sent_payloads(rig, ("v1",)))
+    notice = "⏫ Case #1 was not acknowledged"
+    assert any(notice in p for p in await sent_payloads(rig))
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    assert not [p for p in await sent_payloads(rig) if ALERT_OF_CASE_1 in p or notice in p]
+    assert not [p for p in await sent_payloads(rig, ("v1",)) if on_it in p]
+
+
+async def test_the_victim_closing_edits_each_alert_in_its_chat_for_that_case(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.tick(30 * MINUTES)
+    async with rig.haven.db.transaction() as conn:
+        case = await cases.get(conn, 1)
+        assert case is not None
+        await rig.haven.staff.escalator.victim_closed(conn, case, rig.clock.now())
+    await rig.haven.sender.drain()
+    line = rig.t("staff.alert_victim_closed", at="2026-01-05 09:30")
+    for chat_id in (FIRST, SECOND):
+        (edit,) = [m for m in rig.channel(chat_id) if m.edit_of]
+        assert edit.chat == ChatRef(PLATFORM, chat_id, ChatKind.STAFF)
+        assert edit.text.endswith(line) and "ack" in buttons_of(edit)
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    assert not [p for p in await sent_payloads(rig) if ALERT_OF_CASE_1 in p]
+
+
+# ---- levels of different timeouts --------------------------------------------------------
+
+# The first level waits 10 minutes (and would repeat every 20, were it the last), the
+# second 40 before its first repeat, then every 15.
+UNEVEN = STAFF_CONFIG.replace(
+    "timeout_minutes = 30\nrepeat_minutes = 30", "timeout_minutes = 10\nrepeat_minutes = 20"
+).replace("timeout_minutes = 30\nrepeat_minutes = 15", "timeout_minutes = 40\nrepeat_minutes = 15")
+
+
+async def test_each_level_waits_its_own_timeout_and_the_notice_names_the_one_that_ran_out(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    assert UNEVEN != STAFF_CONFIG
+    rig = await open_rig(tmp_path / "data", clock, base=UNEVEN)
+    try:
+        await raise_alert(rig)
+        await rig.tick(9 * MINUTES)
+        assert alerts(rig, SECOND) == []
+        await rig.tick(1 * MINUTES)
+        (second,) = alerts(rig, SECOND)
+        assert second.startswith(
+            rig.t("staff.alert_escalated", age=rig.t("ui.duration_m", n=10), level=2)
+        )
+        notice = rig.t(
+            "staff.escalated_notice", case_id=1, timeout=rig.t("ui.duration_m", n=10), level=2
+        )
+        assert rig.texts(FIRST)[-1] == notice
+        await rig.tick(39 * MINUTES)
+        assert len(alerts(rig, SECOND)) == 1
+        await rig.tick(1 * MINUTES)
+        assert len(alerts(rig, SECOND)) == 2, "the second level's own 40 minutes"
+        await rig.tick(14 * MINUTES)
+        assert len(alerts(rig, SECOND)) == 2
+        await rig.tick(1 * MINUTES)
+        assert len(alerts(rig, SECOND)) == 3, "then its repeat interval"
+    finally:
+        await rig.haven.close()
+
+
+async def test_a_level_removed_while_its_alert_waited_repeats_at_the_last_level_left(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock)
+    await raise_alert(rig)
+    await rig.tick(30 * MINUTES)  # now at the second level
+    await rig.haven.close()
+    one_level = STAFF_CONFIG.replace(
+        '[[escalation.levels]]\nchannels = ["console:leads"]\ntimeout_minutes = 30\n'
+        "repeat_minutes = 15\n",
+        "",
+    )
+    assert "console:leads" not in one_level
+    clock.advance(30 * MINUTES)
+    rig = await open_rig(tmp_path / "data", clock, base=one_level)
+    try:
+        (repeat,) = alerts(rig, FIRST)
+        assert repeat.startswith(rig.t("staff.alert_repeat", age=rig.t("ui.duration_m", n=60)))
+        await rig.tick(29 * MINUTES)
+        assert len(alerts(rig, FIRST)) == 1
+        await rig.tick(1 * MINUTES)
+        assert len(alerts(rig, FIRST)) == 2, "then the first level's repeat interval"
+    finally:
+        await rig.haven.close()
+
+
+# ---- the log -----------------------------------------------------------------------------
+
+
+async def test_the_log_names_each_escalation_with_its_reasons_and_each_move(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="bot.staff.escalation"):
+        await triage(rig.victim)  # nothing serious: no alert yet
+        async with rig.haven.db.transaction() as conn:
+            case = await cases.get(conn, 1)
+            assert case is not None
+            now = rig.clock.now()
+            await rig.haven.staff.escalator.raise_for(conn, case, ("extortion", "minor"), now)
+        await rig.tick(30 * MINUTES)
+        await rig.tick(30 * MINUTES)  # a repeat is not a move
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.staff.escalation"]
+    assert lines == ["case 1 escalated: extortion,minor", "case 1: escalation moved to level 2"]
+
+
+async def test_the_victim_closing_a_case_edits_no_alert_unless_one_waits(rig: Rig) -> None:
+    await triage(rig.victim)  # case 1: nothing serious, no alert
+    await triage(Victim(rig.haven, rig.adapter, "v2"), extortion="yes")  # case 2
+    await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["ack"])
+    before = rig.texts(FIRST)
+    async with rig.haven.db.transaction() as conn:
+        for case_id in (1, 2):
+            case = await cases.get(conn, case_id)
+            assert case is not None
+            await rig.haven.staff.escalator.victim_closed(conn, case, rig.clock.now())
+    await rig.haven.sender.drain()
+    assert rig.texts(FIRST) == before, "an acknowledged alert says so already"
+
+
+async def test_a_step_another_instance_took_first_sends_nothing_more(rig: Rig) -> None:
+    escalator = rig.haven.staff.escalator
+    await raise_alert(rig)
+    rig.clock.advance(30 * MINUTES)
+    async with rig.haven.db.transaction() as conn:
+        (seen,) = await escalations.due(conn, rig.clock.now(), 10)
+    await rig.tick(0 * MINUTES)  # the other instance moves it on
+    # This one still holds the row as it read it: its step's claim must fail.
+    async with rig.haven.db.transaction() as conn:
+        assert await escalator._step(conn, seen, rig.clock.now()) == 0
+    await rig.haven.sender.drain()
+    assert len(alerts(rig, SECOND)) == 1 and len(rig.channel(FIRST)) == 2
+
+
+THREAT = "he threatened to kill me if I tell anyone"
+
+
+async def test_new_danger_after_an_acknowledgement_alerts_afresh_but_the_victim_knows(
+    rig: Rig,
+) -> None:
+    await raise_alert(rig)
+    await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["ack"])
+    await rig.victim.text(THREAT)
+    assert len(alerts(rig, FIRST)) == 2, "a new alert, not an edit of the acknowledged one"
+    assert rig.victim.transcript().count(rig.t("ui.escalated")) == 1, "someone is on it"
+
+
+async def test_new_danger_reopens_a_resolved_case(rig: Rig) -> None:
+    await raise_alert(rig)
+    await rig.command("alice", "resolve", "1")
+    await rig.victim.text(THREAT)
+    assert len(alerts(rig, FIRST)) == 2
+    assert rig.victim.transcript().count(rig.t("ui.escalated")) == 2, "nobody is on it now"
+    replies = await rig.command("bob", "resolve", "1")
+    assert replies[-1].text == rig.t("staff.resolved", case_id=1, who="Bob")
+
+
+async def test_an_alerts_resolve_button_resolves_its_case(rig: Rig) -> None:
+    await triage(rig.victim)  # case 1: no alert, so case 2's escalation is number 1
+    loud = Victim(rig.haven, rig.adapter, "loud")
+    await triage(loud, extortion="yes")
+    replies = await rig.press("alice", buttons_of(rig.channel(FIRST)[0])["resolve"])
+    assert replies[-1].text == rig.t("staff.resolved", case_id=2, who="Alice")
+    assert rig.adapter.last("loud").text == rig.t("talk.victim_resolved")
+
+
+async def test_an_escalator_without_levels_is_refused_by_name(rig: Rig) -> None:
+    # The config refuses an empty [[escalation.levels]] first; this is the code's own guard.
+    words = rig.haven.staff.escalator.words
+    with pytest.raises(ValueError, match=r"^escalation needs at least one level$"):
+        Escalator(rig.haven.db, (), words)

@@ -261,8 +261,10 @@ async def test_a_case_the_victim_closes_while_its_alert_waits_says_so_and_stays_
     assert buttons_of(edited)["ack"], "still waiting for somebody"
     listing = (await rig.command("bob", "cases"))[-1].text
     assert "#1" in listing and rig.t("talk.closed_by_person") in listing
+    told = rig.victim.transcript()
     await rig.press("bob", buttons_of(edited)["ack"])
     assert "#1" not in (await rig.command("bob", "cases"))[-1].text
+    assert rig.victim.transcript() == told, "a closed case's victim is not told someone is on it"
 
 
 async def test_a_request_for_a_person_leads_to_talk_to_the_person(rig: Rig) -> None:

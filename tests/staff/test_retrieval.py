@@ -5,6 +5,7 @@ the bundle delivered privately to the requester, verifiable offline."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -294,3 +295,148 @@ async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
     await rig.victim.command("erase")
     await rig.victim.press("yes:1")
     assert not await asyncio.to_thread(Path(delivery.file.path).exists)
+
+
+async def refusal_reasons(rig: Rig) -> list[str]:
+    async with rig.haven.db.transaction() as conn:
+        rows = await custody.for_case(conn, 1)
+    return [r.event.reason for r in rows if r.event.action == "refused"]
+
+
+async def test_a_refusal_is_recorded_on_the_case_its_retrieval_number_names(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("carol", "retrieve", ASK)  # no retrieval yet: "1" is the case
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("alice", "retrieve", ASK)  # retrieval 2, of case 1; there is no case 2
+    for command in ("approve", "deny"):
+        await rig.command("alice", command, "2")  # an operator decides nothing
+    for command, args in (("fetch", "2"), ("search", "2 threats")):
+        await rig.command("carol", command, args)  # nor reads an auditor
+    refused = await last(rig, "alice", "approve", "99")  # no such retrieval: no case to name
+    assert refused == rig.t("staff.not_allowed", role="operator", command="/approve")
+    assert await refusal_reasons(rig) == [
+        "/retrieve refused: role auditor",
+        "/approve refused: role operator",
+        "/deny refused: role operator",
+        "/fetch refused: role auditor",
+        "/search refused: role auditor",
+    ]
+
+
+async def test_an_expired_request_cannot_be_denied_either_and_a_denial_names_who(
+    rig: Rig,
+) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("alice", "retrieve", ASK)
+    assert await last(rig, "bob", "deny", "2") == rig.t("retrieval.denied", id=2)
+    rig.clock.advance(25 * HOUR)
+    assert await last(rig, "bob", "deny", "1") == rig.t("retrieval.expired", id=1)
+    async with rig.haven.db.transaction() as conn:
+        expired, denied = await retrievals.get(conn, 1), await retrievals.get(conn, 2)
+    assert expired is not None and expired.state == retrievals.EXPIRED
+    assert denied is not None and (denied.state, denied.approved_by) == (
+        retrievals.DENIED,
+        "console:bob",
+    )
+    assert "retrieval #1: expired" in await refusal_reasons(rig)
+
+
+@pytest.mark.parametrize(
+    ("secret", "logged"),
+    [
+        (None, "console:dora has totp_secret_env HAVEN_TOTP_DORA, but it is not set"),
+        ("not base32 at all!", "the TOTP secret in HAVEN_TOTP_DORA cannot be used"),
+    ],
+)
+async def test_an_admin_whose_totp_secret_is_unset_or_broken_approves_nothing(
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    secret: str | None,
+    logged: str,
+) -> None:
+    if secret is None:
+        monkeypatch.delenv("HAVEN_TOTP_DORA", raising=False)
+    else:
+        monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
+    rig = await open_rig(tmp_path / "data", clock, DORA)
+    try:
+        await with_evidence(rig)
+        await rig.command("alice", "retrieve", ASK)
+        with caplog.at_level(logging.ERROR, logger="bot.staff.retrieval"):
+            reply = await last(rig, "dora", "approve", "1 123456")
+        assert reply == rig.t("retrieval.totp_wrong")
+        assert private(rig, "alice") == []
+        errors = [r for r in caplog.records if r.name == "bot.staff.retrieval"]
+        assert [r.getMessage() for r in errors if r.levelno >= logging.ERROR] == [logged], (
+            "the operator learns which variable to fix"
+        )
+    finally:
+        await rig.haven.close()
+
+
+async def test_a_totp_code_one_step_old_passes_and_two_steps_old_does_not(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = pyotp.random_base32()
+    monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
+    rig = await open_rig(tmp_path / "data", clock, DORA)
+    step = timedelta(seconds=30)  # RFC 6238's time step; one step of clock drift is allowed
+    try:
+        await with_evidence(rig)
+        await rig.command("alice", "retrieve", ASK)
+        two_old = pyotp.TOTP(secret).at(clock.now() - 2 * step)
+        assert await last(rig, "dora", "approve", f"1 {two_old}") == rig.t("retrieval.totp_wrong")
+        one_old = pyotp.TOTP(secret).at(clock.now() - step)
+        assert (await last(rig, "dora", "approve", f"1 {one_old}")).startswith("🔓")
+    finally:
+        await rig.haven.close()
+
+
+async def test_a_staff_search_reads_every_word_and_answers_a_malformed_one_plainly(
+    rig: Rig,
+) -> None:
+    await approved_for_alice(rig)
+    usage = "/search R WORDS [from:NAME] [after:DATE] [before:DATE] [kind:KIND]"
+    assert await last(rig, "alice", "search", "1") == rig.t("staff.usage", usage=usage)
+    assert await last(rig, "alice", "search", "42 5000") == rig.t("retrieval.unknown", id=42)
+    both = await last(rig, "alice", "search", "1 pay 5000 from:Zhang")
+    assert both.startswith(rig.t("search.results", count=1)) and "#1" in both
+    assert (await last(rig, "alice", "search", "1 zebra 5000")).startswith(rig.t("search.none"))
+
+
+async def test_each_refusal_says_why_in_the_custody_log(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("bob", "retrieve", ASK)
+    assert await last(rig, "bob", "fetch", "1") == rig.t(
+        "retrieval.already", id=1, state=rig.t("retrieval.state_requested")
+    )
+    await rig.command("bob", "approve", "1")  # their own request
+    await rig.command("staff", "approve", "1")
+    await rig.command("alice", "fetch", "1")  # not hers
+    rig.clock.advance(25 * HOUR)
+    assert await last(rig, "bob", "fetch", "1") == rig.t("retrieval.expired", id=1)
+    assert await refusal_reasons(rig) == [
+        "retrieval #1: own request",
+        "retrieval #1: not requester",
+        "retrieval #1: expired",
+    ]
+
+
+async def test_a_staff_search_keeps_to_both_ends_of_the_window_in_local_time(rig: Rig) -> None:
+    await with_evidence(rig)
+    later = "1 --from 2026-01-05T10:00 --to 2026-01-05T12:00 --reason the second message"
+    await rig.command("alice", "retrieve", later)
+    await rig.command("bob", "approve", "1")
+    before = await last(rig, "alice", "search", "1 5000")  # item 1 came at 09:00
+    assert before.startswith(rig.t("search.none")) and "#1" not in before
+    found = await last(rig, "alice", "search", "1 warning")
+    assert found.startswith(rig.t("search.results", count=1)) and "2026-01-05 11:00" in found
+    reversed_dates = await last(
+        rig, "alice", "search", "1 warning after:2026-01-06 before:2026-01-05"
+    )
+    assert reversed_dates == rig.t("search.reversed")
+    empty = await last(rig, "alice", "search", "1 warning from:")
+    assert empty == rig.t("search.empty_filter", filter="from:")
