@@ -31,8 +31,8 @@ A group also carries a *scope* (:func:`group_scope`): a dict in which a member m
 what it derived from the rows it wrote, for the next member to reuse instead of reading
 those rows back (the evidence log's border, storage/ledger.py). Only this process writes
 while a group holds SQLite's write lock, so what the scope holds stays true until writes
-are undone: a fresh scope begins with each group and after a member's rollback, and none
-is left once the group ends, however it ends.
+are undone: a fresh scope begins with each group and after any rollback to a savepoint,
+and none is left once the group ends, however it ends.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.sqlite_connection import InlineConnection, inline_driver, inline_sqlite
@@ -64,6 +65,9 @@ class DatabaseClosed(Exception):
 class GroupCommit:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # A SAVEPOINT of a member's own (SQLAlchemy's begin_nested) rolled back undoes
+        # writes as the member's does.
+        event.listen(engine.sync_engine, "rollback_savepoint", _renew_scope)
         self._lock = asyncio.Lock()
         self._conn: AsyncConnection | None = None
         self._driver: InlineConnection | None = None
@@ -274,6 +278,11 @@ def group_scope(conn: AsyncConnection) -> dict[str, Any] | None:
 
 def _new_scope(conn: AsyncConnection) -> None:
     conn.info[_SCOPE] = {}
+
+
+def _renew_scope(conn: Connection, _name: str, _context: object) -> None:
+    if _SCOPE in conn.info:
+        conn.info[_SCOPE] = {}
 
 
 def _end_scope(conn: AsyncConnection) -> None:

@@ -10,7 +10,7 @@ Costs, whatever the size of the log:
   row plus the O(log n) perfect nodes it completes (``ledger_nodes`` holds only perfect
   subtrees, which never change, so nothing is ever rewritten). On SQLite the border it
   ends with is left in its group's scope (storage/group_commit.py), so the next append
-  of the same group, seeing the log at the size it left, reads no nodes;
+  of the same group reads nothing: neither the size nor the nodes;
 - a root, an inclusion proof or a consistency proof is one query for O(log n) nodes. A
   size beyond the log needs a node that does not exist yet, so asking for one is refused
   (LedgerError) without a separate look at the log's size.
@@ -99,8 +99,8 @@ _INSERT_NODES = Prepared(insert(ledger_nodes))
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
     """Append one leaf; returns its index and the new tree's size and root."""
     await _serialise_appends(conn)
-    size = await tree_size(conn)
-    border = await _border(conn, size)
+    border = await _border(conn)
+    size = border.size
     hashed = leaf_hash(data)
     created = border.append(hashed)
     await _INSERT_LEAF.run(
@@ -250,15 +250,15 @@ async def _serialise_appends(conn: AsyncConnection) -> None:
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
 
 
-async def _border(conn: AsyncConnection, size: int) -> CompactRange:
-    """The border of the tree of ``size`` leaves: the one the group's last append left,
-    if the log still has the size it left (a statement or savepoint rolled back since
-    would show as a smaller size), else read from the stored nodes. Taken out of the
-    scope, so a failure before the new leaf is stored leaves nothing behind there."""
+async def _border(conn: AsyncConnection) -> CompactRange:
+    """The border of the tree as it stands: the one the group's last append left, else
+    read from the stored nodes. Taken out of the scope, so a failure before the new leaf
+    is stored leaves nothing behind there."""
     scope = group_scope(conn)
     left = scope.pop(_BORDER, None) if scope is not None else None
-    if isinstance(left, CompactRange) and left.size == size:
+    if isinstance(left, CompactRange):
         return left
+    size = await tree_size(conn)
     return CompactRange(size, await _fetch_ordered(conn, border_ids(size)))
 
 

@@ -301,6 +301,20 @@ async def test_a_member_rolled_back_after_appending_leaves_no_border_behind(
 
 
 @pytest.mark.only_on("sqlite")
+async def test_a_savepoint_of_the_callers_own_rolled_back_leaves_no_border_behind(
+    db: Database,
+) -> None:
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[3], NOW)
+        nested = await conn.begin_nested()
+        await ledger.append(conn, LeafKind.CUSTODY, b"undone", NOW)
+        await nested.rollback()
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[4], NOW)
+    await assert_log_is(db, LEAVES[:5])
+
+
+@pytest.mark.only_on("sqlite")
 async def test_a_later_group_reads_what_another_process_appended(
     db: Database, tmp_path: Path
 ) -> None:
