@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, MetaData, create_engine, delete
+from sqlalchemy.exc import IntegrityError
 
 from storage import ledger
 from storage.database import MIGRATIONS, Database
@@ -298,6 +299,17 @@ async def test_a_member_rolled_back_after_appending_leaves_no_border_behind(
     )
     assert [isinstance(r, Boom) for r in results] == [n in failing for n in range(3, 12)]
     await assert_log_is(db, [LEAVES[n] for n in range(12) if n not in failing])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_an_append_that_fails_part_way_leaves_no_border_behind(db: Database) -> None:
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[3], NOW)
+        with pytest.raises(IntegrityError):  # its leaf row has no time: refused
+            await ledger.append(conn, LeafKind.CUSTODY, b"refused", cast(datetime, None))
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[4], NOW)
+    await assert_log_is(db, LEAVES[:5])
 
 
 @pytest.mark.only_on("sqlite")
