@@ -26,10 +26,11 @@ from bot.conversation.inputs import clean_text
 from bot.delivery.outbox import queue_reply
 from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
-from bot.evidence.export_desk import ExportDesk, Prepared
+from bot.evidence.export_desk import ExportDesk
+from bot.evidence.handover_desk import Prepared
 from bot.evidence.intake import Evidence, Received, Refused
 from bot.evidence.receipts import details_asked
-from bot.evidence.report_desk import PreparedReport, ReportDesk
+from bot.evidence.report_desk import ReportDesk
 from bot.evidence.timeline import CHAT_LIMIT
 from bot.evidence.vetting import Contradicted
 from bot.reminders.desk import ReminderDesk
@@ -81,7 +82,7 @@ class Groundwork:
     exported: Prepared | None = None
     found: Found | None = None
     erasure: DeskAnswer | None = None
-    reported: PreparedReport | None = None
+    reported: Prepared | None = None
 
 
 class StaffHandler(Protocol):

@@ -18,17 +18,20 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from adapters.console import PLATFORM as CONSOLE
 from adapters.console import ConsoleAdapter, ConsoleSettings
-from bot.adapter import Adapter, AdapterStartError, ElectedReceiver, InboundHandler, JournaledIntake
+from bot.adapter import Adapter, AdapterStartError, ElectedReceiver, JournaledIntake
 from bot.clock import Clock, SystemClock
 from bot.cluster.chat_locks import SessionChatLocks
+from bot.cluster.duty_turns import DutyTurns
 from bot.cluster.election import ReceiverElection
+from bot.cluster.journal_watch import JournalWatch
 from bot.cluster.wakeups import Wakeups
 from bot.config import Config, Contact
 from bot.content.deadlines import QuietHours
@@ -95,6 +98,12 @@ if TYPE_CHECKING:
     from adapters.web import PushOptions, WebOptions
 
 log = logging.getLogger(__name__)
+
+
+class Background(Protocol):
+    """Work an adapter needs run beside it until Haven stops (an election, a watch)."""
+
+    async def run(self) -> None: ...
 
 
 class StartupError(Exception):
@@ -192,7 +201,16 @@ def staff_side(
     )
     talks = Talks(store.db, store.keyring, words, escalator, flow, config.handoff, mask)
     desk = StaffDesk(
-        store.db, store.clock, roster, words, escalator, briefer, retrievals, talks, on_outbox
+        store.db,
+        store.keyring,
+        store.clock,
+        roster,
+        words,
+        escalator,
+        briefer,
+        retrievals,
+        talks,
+        on_outbox,
     )
     unanswered = UnansweredQuestions(
         store.db,
@@ -275,7 +293,7 @@ class Haven:
             on_outbox,
             # Retention before the briefing: the briefing at the same moment reports it.
             duties=(
-                retention_rounds(config, store),
+                retention_rounds(config, store, coordinator),
                 staff.escalator,
                 staff.briefer,
                 staff.talks,
@@ -344,7 +362,7 @@ class Haven:
             blobs,
             scheduler,
             staff,
-            IntakeJournal(db, keyring, clock),
+            IntakeJournal(db, keyring, clock, coordinator),
             coordinator,
             stamper,
         )
@@ -477,10 +495,16 @@ def web_push_options(config: Config) -> PushOptions:
     )
 
 
-def retention_rounds(config: Config, store: Store) -> RetentionRounds:
-    """Daily at the briefing's local time, whether or not briefings are posted."""
+def retention_rounds(
+    config: Config, store: Store, coordinator: Coordinator | None
+) -> RetentionRounds:
+    """Daily at the briefing's local time, whether or not briefings are posted; on
+    PostgreSQL, one instance at a time."""
     zone, at = config.tz, config.briefing.time_of_day
-    return RetentionRounds(store, lambda now: next_occurrence(now, at, zone))
+    next_round = partial(next_occurrence, at=at, zone=zone)
+    if coordinator is None:
+        return RetentionRounds(store, next_round)
+    return RetentionRounds(store, next_round, DutyTurns(coordinator).turn)
 
 
 def reminder_policy_of(config: Config, playbook: Playbook) -> ReminderPolicy:
@@ -606,7 +630,7 @@ async def run(
     freeze_startup_heap()
     await haven.sender.sweep_handover_files()
     sender_task: asyncio.Task[None] | None = None
-    elections: list[asyncio.Task[None]] = []
+    background: list[asyncio.Task[None]] = []
     started = asyncio.Event()
     health = await _serve_health(config, haven, started)
     terminated = asyncio.Event()
@@ -616,9 +640,8 @@ async def run(
         # Approved before a crash and never handed over: deliver now.
         await haven.staff.retrievals.deliver_approved()
         for name, adapter in adapters.items():
-            elected = await _start_adapter(haven, name, adapter)
-            if elected is not None:
-                elections.append(asyncio.create_task(elected.run()))
+            for duty in await _start_adapter(haven, name, adapter):
+                background.append(asyncio.create_task(duty.run()))
         # Only now: a message sent before its adapter was ready would fail and spend an
         # attempt ("not initialized").
         sender_task = asyncio.create_task(haven.sender.run())
@@ -630,7 +653,7 @@ async def run(
             log.info("stopping on SIGTERM")
     finally:
         _on_terminate(None)
-        for task in (*elections, *([sender_task] if sender_task else [])):
+        for task in (*background, *([sender_task] if sender_task else [])):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -713,9 +736,11 @@ def freeze_startup_heap() -> None:
     gc.freeze()
 
 
-async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> ReceiverElection | None:
-    """Start one adapter. With several instances (PostgreSQL) one whose platform allows a
-    single receiver only prepares to send, and gets an election to run."""
+async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> list[Background]:
+    """Start one adapter; what it needs run beside it while Haven runs. With several
+    instances (PostgreSQL) one whose platform allows a single receiver only prepares to
+    send, and gets an election to run; one with an intake journal gets a watch over the
+    journal rows of instances that die."""
     # The console waits for each reply before reading on; chat platforms hand the event
     # over and let the outbox sender deliver in the background.
     console = isinstance(adapter, ConsoleAdapter)
@@ -725,32 +750,22 @@ async def _start_adapter(haven: Haven, name: str, adapter: Adapter) -> ReceiverE
     try:
         if not isinstance(adapter, ElectedReceiver):
             await adapter.start(handler)
-            return None
+            return []
         await adapter.prepare(handler)
+        background: list[Background] = []
         if isinstance(adapter, JournaledIntake):
-            await _resume_intake(haven, name, adapter, handler)
+            # Events a stop or crash interrupted, before new ones are received.
+            resumed = await haven.journal.resume(name, adapter.fetch_file, handler)
+            if resumed:
+                log.info("%s: resumed %d event(s) a stop interrupted", name, resumed)
+            if haven.coordinator is not None:
+                background.append(JournalWatch(haven.journal, name, adapter.fetch_file, handler))
         if haven.coordinator is not None and adapter.needs_election:
-            return ReceiverElection(haven.coordinator, name, adapter)
+            return [*background, ReceiverElection(haven.coordinator, name, adapter)]
         await adapter.start_receiving()
     except AdapterStartError as exc:
         raise StartupError(str(exc)) from None
-    return None
-
-
-async def _resume_intake(
-    haven: Haven, name: str, adapter: JournaledIntake, handler: InboundHandler
-) -> None:
-    """Events a stop or crash interrupted (journaled, never recorded as handled) are
-    handled now, before new ones are received; their files are fetched again."""
-    waiting = await haven.journal.waiting(name, adapter.fetch_file)
-    if waiting:
-        log.info("%s: resuming %d event(s) a stop interrupted", name, len(waiting))
-    for inbound in waiting:
-        try:
-            await handler(inbound)
-        except Exception:
-            log.exception("%s: a resumed %s could not be handled", name, inbound.kind)
-            await haven.journal.failed(inbound)
+    return background
 
 
 # Their DEBUG lines quote what goes over the wire: messages and evidence both ways,

@@ -35,6 +35,8 @@ class Scope(IntEnum):
     PERSON = 0x4856_0001
     OUTBOX_CHAT = 0x4856_0002
     RECEIVER = 0x4856_0003
+    DUTY = 0x4856_0004
+    INSTANCE = 0x4856_0005
 
 
 async def serialise(conn: AsyncConnection, scope: Scope, name: str) -> None:

@@ -12,6 +12,10 @@ themselves when an instance dies:
   for a host that vanished).
 - **LISTEN/NOTIFY**: an instance that queued work tells the others, so that none waits
   for a poll interval.
+- **The instance's identity**: a random name, locked for as long as the session lives
+  (taken again on every reconnect). Work an instance marks as its own (journaled
+  intake, bot/conversation/intake_journal.py) is another's to take over once that lock
+  can be taken: its owner is gone.
 
 All of it runs on one dedicated connection, outside the pool, one call at a time. A
 heartbeat notices a connection that stopped answering; then everything held is treated
@@ -24,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -64,6 +69,7 @@ class Coordinator:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
         self._notifying: set[str] = set()
+        self.identity = uuid.uuid4().hex
 
     @classmethod
     async def open(cls, db: Database) -> Coordinator:
@@ -150,12 +156,20 @@ class Coordinator:
             assert raw is not None
             for channel in self._listeners:
                 await raw.add_listener(channel, self._dispatch)
+            await self._claim_identity(raw)
             raw.add_termination_listener(self._terminated)
         except BaseException:
             await conn.close()
             raise
         self._conn, self._raw = conn, raw
         self._alive.set()
+
+    async def _claim_identity(self, raw: Any) -> None:
+        """Lock this instance's name in the new session. Held by someone else, it is
+        being taken over (this session was lost long enough to look gone): from now on
+        this instance is someone new, and what the old name owned is the taker's."""
+        while not await raw.fetch(_TRY_LOCKS, int(Scope.INSTANCE), [self.identity]):
+            self.identity = uuid.uuid4().hex
 
     async def _disconnect(self) -> None:
         conn, self._conn, self._raw = self._conn, None, None

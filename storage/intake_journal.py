@@ -4,14 +4,18 @@ A row is written before the event's files are downloaded and deleted in the same
 transaction that records the event as handled (storage/messages.py), so after any crash
 a row here is an event that may not have been kept yet, and is replayed at start. The
 content is stored sealed (see `storage.vault.seal_event`); nothing here reads it.
+
+With several instances, each row names its ``owner``, the instance that journaled it;
+an instance replays another's rows only once it has taken them over (`take_over`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import RowMapping, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.schema import intake_journal
@@ -37,6 +41,7 @@ async def keep(
     master_key_id: str,
     sealed: bytes,
     now: datetime,
+    owner: str | None = None,
 ) -> bool:
     """Write the row unless the event is journaled already; True if it was written."""
     if await _exists(conn, platform, chat_id, message_id):
@@ -49,6 +54,7 @@ async def keep(
             master_key_id=master_key_id,
             sealed=sealed,
             received_at=now,
+            owner=owner,
         )
     )
     return True
@@ -76,7 +82,29 @@ async def waiting(conn: AsyncConnection, platform: str) -> list[JournalRow]:
         .where(intake_journal.c.platform == platform)
         .order_by(intake_journal.c.id)
     )
-    rows = (await conn.execute(query)).mappings().all()
+    return _journal_rows((await conn.execute(query)).mappings().all())
+
+
+async def owners(conn: AsyncConnection, platform: str) -> set[str | None]:
+    """The instances with unhandled events of the platform (None: rows without one)."""
+    query = select(intake_journal.c.owner).where(intake_journal.c.platform == platform)
+    return {row[0] for row in await conn.execute(query.distinct())}
+
+
+async def take_over(
+    conn: AsyncConnection, platform: str, gone: str | None, owner: str
+) -> list[JournalRow]:
+    """The platform's rows of instance ``gone`` (None: rows without an owner) become
+    ``owner``'s; returned oldest first."""
+    was = intake_journal.c.owner.is_(None) if gone is None else intake_journal.c.owner == gone
+    where = (intake_journal.c.platform == platform, was)
+    query = select(intake_journal).where(*where).order_by(intake_journal.c.id)
+    rows = _journal_rows((await conn.execute(query)).mappings().all())
+    await conn.execute(update(intake_journal).where(*where).values(owner=owner))
+    return rows
+
+
+def _journal_rows(rows: Sequence[RowMapping]) -> list[JournalRow]:
     return [
         JournalRow(
             id=row["id"],

@@ -629,7 +629,7 @@ staff_names = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
-# ---- the intake journal (migration 0014) ------------------------------------------------
+# ---- the intake journal (migrations 0014, 0021) ------------------------------------------
 
 # Inbound evidence events, written before their files are downloaded (and, on Telegram,
 # before the update is confirmed): deleted in the transaction that records the event as
@@ -646,5 +646,7 @@ intake_journal = Table(
     Column("sealed", LargeBinary, nullable=False),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("received_at", UtcDateTime, nullable=False),
+    # The instance that journaled it (its coordination identity); None on SQLite.
+    Column("owner", String(64)),
     UniqueConstraint("platform", "chat_id", "message_id", name="intake_journal_once"),
 )

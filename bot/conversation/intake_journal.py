@@ -9,6 +9,14 @@ deletes the row (bot/conversation/inbound_log.py); rows still here at start are 
 a stop or crash interrupted, and are handed to the core again (`waiting`), their files
 fetched anew by their platform ids. A redelivery of one already kept is recognised by the
 message log, as any redelivery is.
+
+With several instances on PostgreSQL, each row names the instance that journaled it
+(its coordination identity, storage/coordinator.py). An instance replays only the rows
+of instances that are gone — those whose identity lock it can take — so it never
+handles an event another live instance is handling, and it looks again every few
+seconds while it runs (bot/cluster/journal_watch.py): a host that dies for good leaves
+no event behind. Taking the dead instance's lock first makes two survivors take over
+its rows once between them.
 """
 
 from __future__ import annotations
@@ -19,6 +27,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot.adapter import InboundHandler
 from bot.clock import Clock
 from bot.events import (
     Attachment,
@@ -31,6 +42,8 @@ from bot.events import (
     OriginKind,
 )
 from storage import intake_journal
+from storage.coordination import Scope
+from storage.coordinator import Coordinator, CoordinatorLost
 from storage.database import Database
 from storage.intake_journal import JournalRow
 from storage.keys import KeyRing, MasterKeyError
@@ -59,10 +72,13 @@ def journaled(inbound: Inbound) -> bool:
 
 
 class IntakeJournal:
-    def __init__(self, db: Database, ring: KeyRing, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, ring: KeyRing, clock: Clock, coordinator: Coordinator | None = None
+    ) -> None:
         self.db = db
         self.ring = ring
         self.clock = clock
+        self.coordinator = coordinator
 
     async def keep(self, inbound: Inbound) -> None:
         """Durably journal one event (evidence only; anything else returns at once)."""
@@ -79,25 +95,70 @@ class IntakeJournal:
                 master_key_id=master.key_id,
                 sealed=sealed,
                 now=self.clock.now(),
+                owner=self.coordinator.identity if self.coordinator else None,
             )
 
     async def waiting(self, platform: str, fetch: FileFetch) -> list[Inbound]:
         """The platform's events a stop or crash left unhandled, oldest first; files are
-        fetched again with `fetch`."""
-        events = []
+        fetched again with `fetch`. With several instances: those of instances that are
+        gone, taken over by this one (none of its own: it is handling them)."""
+        if self.coordinator is None:
+            async with self.db.transaction() as conn:
+                rows = await intake_journal.waiting(conn, platform)
+                return await self._replayable(conn, rows, fetch)
+        return await self._taken_over(self.coordinator, platform, fetch)
+
+    async def _taken_over(
+        self, coordinator: Coordinator, platform: str, fetch: FileFetch
+    ) -> list[Inbound]:
         async with self.db.transaction() as conn:
-            for row in await intake_journal.waiting(conn, platform):
-                inbound = self._opened(row, fetch)
-                if inbound is None or row.attempts >= MAX_REPLAYS:
-                    log.error(
-                        "%s: a journaled event could not be handled after %d tries; dropped",
-                        platform,
-                        row.attempts,
+            owners = await intake_journal.owners(conn, platform)
+        names = {owner or "" for owner in owners} - {coordinator.identity}
+        try:
+            gone = await coordinator.try_locks(Scope.INSTANCE, sorted(names))
+        except CoordinatorLost:
+            return []  # the next look, once the session is back
+        events: list[Inbound] = []
+        try:
+            for name in sorted(gone):
+                async with self.db.transaction() as conn:
+                    rows = await intake_journal.take_over(
+                        conn, platform, name or None, coordinator.identity
                     )
-                    await intake_journal.drop(conn, row.id)
-                    continue
-                events.append(inbound)
+                    events += await self._replayable(conn, rows, fetch)
+        finally:
+            await coordinator.unlock(Scope.INSTANCE, sorted(gone))
+        if events:
+            log.info("%s: took over %d event(s) of an instance that is gone", platform, len(events))
         return events
+
+    async def _replayable(
+        self, conn: AsyncConnection, rows: list[JournalRow], fetch: FileFetch
+    ) -> list[Inbound]:
+        events = []
+        for row in rows:
+            inbound = self._opened(row, fetch)
+            if inbound is None or row.attempts >= MAX_REPLAYS:
+                log.error(
+                    "%s: a journaled event could not be handled after %d tries; dropped",
+                    row.platform,
+                    row.attempts,
+                )
+                await intake_journal.drop(conn, row.id)
+                continue
+            events.append(inbound)
+        return events
+
+    async def resume(self, platform: str, fetch: FileFetch, handler: InboundHandler) -> int:
+        """Hand the events `waiting` finds to ``handler``, one after another; how many."""
+        events = await self.waiting(platform, fetch)
+        for inbound in events:
+            try:
+                await handler(inbound)
+            except Exception:
+                log.exception("%s: a resumed %s could not be handled", platform, inbound.kind)
+                await self.failed(inbound)
+        return len(events)
 
     async def failed(self, inbound: Inbound) -> None:
         """Handling a replayed event ended in an error: one try fewer is left."""

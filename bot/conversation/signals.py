@@ -52,8 +52,12 @@ _NEGATIONS = (
     "wasnt",
 )
 # Words that may stand between a negation and the phrase: "no one has asked me for
-# money", "I'm not really suicidal", "he has never even threatened to kill me".
-_FILLERS = ("has", "have", "had", "is", "was", "ever", "even", "been", "really", "actually")
+# money", "I'm not really suicidal", "he has never even threatened to kill me",
+# "我不会做傻事", "放心，我不会再伤害自己".
+_FILLERS = (
+    "has", "have", "had", "is", "was", "ever", "even", "been", "really", "actually",
+    "会", "再", "要", "打算", "准备", "敢",
+)  # fmt: skip
 
 
 def normalise(text: str) -> str:

@@ -15,7 +15,8 @@ each file a moment before its row commits.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -100,22 +101,50 @@ async def remove_leftover_blobs(store: Store) -> int:
     return await store.blobs.adiscard(await leftover_blobs(store))
 
 
+Turn = Callable[[str], AbstractAsyncContextManager[bool]]
+"""Whether this instance may run the named duty now (True), held until the block ends."""
+
+ROUND = "retention"
+
+
+@asynccontextmanager
+async def always_ours(_duty: str) -> AsyncIterator[bool]:
+    """One instance: every round is its own."""
+    yield True
+
+
 class RetentionRounds:
     """Retention inside `haven run`: once at start, then daily at ``next_round(now)``
     (the briefing's time, so the briefing that follows reports it). A duty of the reminder
     scheduler; its schedule needs no row, since a round that finds nothing due does
     nothing and one missed while Haven was down is the one at the next start. Each
-    erasure is a custody event by :data:`storage.custody.RETENTION`."""
+    erasure is a custody event by :data:`storage.custody.RETENTION`.
 
-    def __init__(self, store: Store, next_round: Callable[[datetime], datetime]) -> None:
+    Several instances each keep this schedule; ``turn`` lets one of them run a round
+    while the others skip it (bot/cluster/duty_turns.py), so the same case is not
+    erased twice at once. One that comes later finds nothing left due."""
+
+    def __init__(
+        self,
+        store: Store,
+        next_round: Callable[[datetime], datetime],
+        turn: Turn = always_ours,
+    ) -> None:
         self.store = store
         self.next_round = next_round
+        self.turn = turn
         self._next_at: datetime | None = None
 
     async def fire_due(self, now: datetime) -> int:
         if self._next_at is not None and now < self._next_at:
             return 0
         self._next_at = self.next_round(now)
+        async with self.turn(ROUND) as ours:
+            if ours:
+                await self._round()
+        return 0
+
+    async def _round(self) -> None:
         erased, kept = await apply(self.store, actor=RETENTION)
         removed = await remove_leftover_blobs(self.store)
         if erased or kept or removed:
@@ -126,7 +155,6 @@ class RetentionRounds:
                 len(kept),
                 removed,
             )
-        return 0
 
     async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
         return self._next_at

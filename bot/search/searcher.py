@@ -28,8 +28,6 @@ retrieval (:meth:`Searcher.search`), so both follow the same rules:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import logging
 from collections.abc import Sequence
@@ -41,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.clock import Clock
 from bot.evidence.vetting import contradicted
 from bot.privacy.masking import mask
+from bot.privacy.word_digest import QUERY_LABEL, keyed_digest
 from bot.search.query import Query
 from bot.search.text_match import Needle, needle
 from storage import case_keys, custody, evidence_search
@@ -56,7 +55,6 @@ from storage.vault import ItemOpener, VaultError
 log = logging.getLogger(__name__)
 
 SEARCH = "search"
-_DIGEST_LABEL = b"haven search query\x00"
 MAX_HITS = 20
 SNIPPET_BEFORE = 24
 SNIPPET_AFTER = 56
@@ -383,5 +381,4 @@ def query_digest(case_key: bytes, query: Query) -> str:
     the same query of the same case gives the same digest; nobody without the key can
     test a guess against it."""
     words = json.dumps([sorted(query.terms), query.sender], ensure_ascii=False)
-    mac = hmac.new(case_key, _DIGEST_LABEL + words.encode("utf-8"), hashlib.sha256)
-    return mac.hexdigest()[:32]
+    return keyed_digest(case_key, QUERY_LABEL, words)

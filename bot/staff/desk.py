@@ -7,7 +7,6 @@ that touches a case's evidence (retrievals, holds, the custody log) is also a cu
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
@@ -20,6 +19,7 @@ from bot.conversation.inbound_log import already_seen, record_inbound
 from bot.delivery.outbox import queue_reply
 from bot.events import ChatKind, ChatRef, Identity, Inbound, InboundKind
 from bot.evidence import erasure
+from bot.privacy.word_digest import NOTE_LABEL, custody_reason
 from bot.staff.access import ADMIN, OPERATOR, Roster, StaffRef
 from bot.staff.ask import Ask, case_number
 from bot.staff.briefing import Briefer
@@ -27,11 +27,12 @@ from bot.staff.escalation import ACK, RESOLVE, TAKE, Escalator, parse_button
 from bot.staff.retrieval import RetrievalDesk
 from bot.staff.talk import Talks
 from bot.staff.texts import StaffTexts
-from storage import cases, custody, escalations, evidence_items, handling
+from storage import case_keys, cases, custody, escalations, evidence_items, handling
 from storage import reminders as reminder_rows
 from storage.caseload import open_lines
 from storage.cases import CaseRecord
 from storage.database import Database
+from storage.keys import KeyRing
 from storage.leaves import CustodyEvent
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ class StaffDesk:
     def __init__(
         self,
         db: Database,
+        keyring: KeyRing,
         clock: Clock,
         roster: Roster,
         words: StaffTexts,
@@ -69,6 +71,7 @@ class StaffDesk:
         on_outbox: Callable[[], None] = lambda: None,
     ) -> None:
         self.db = db
+        self.keyring = keyring
         self.clock = clock
         self.roster = roster
         self.words = words
@@ -403,13 +406,13 @@ class StaffDesk:
         if not text:
             return [Reply(self.words.t("staff.note_empty"))]
         # The log commits to the note without holding its words, which may be personal.
-        digest = hashlib.sha256(text.encode()).hexdigest()
+        key = await case_keys.data_key_for_new_item(conn, self.keyring, case.id, ask.now)
         event = CustodyEvent(
             actor=ask.member.actor,
             action=NOTE,
             at=ask.now,
             case_id=case.id,
-            reason=f"sha256:{digest}",
+            reason=custody_reason(key, NOTE_LABEL, text),
         )
         appended = await custody.record(conn, event)
         await handling.add_note(

@@ -24,7 +24,6 @@ alert whose take button reads *Talk to the person* and leads here.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from bot.content.prompts import Prompts, Reply, joined
 from bot.conversation.flow import Flow
 from bot.delivery.outbox import queue_reply
 from bot.events import Button, ChatKind, ChatRef, Inbound
+from bot.privacy.word_digest import STAFF_WORDS_LABEL, custody_reason
 from bot.staff.access import StaffRef
 from bot.staff.escalation import ASKED_FOR_PERSON, UNANSWERED, Escalator, Raised
 from bot.staff.texts import StaffTexts
@@ -308,11 +308,9 @@ class Talks:
             conn, _victim_chat(case), Reply(said, self._end_button(case)), case.id, now
         )
         # The log commits to the words without holding them.
-        digest = hashlib.sha256(text.encode()).hexdigest()
-        appended = await self._custody(
-            conn, member.actor, STAFF_MESSAGE, case.id, now, f"sha256:{digest}"
-        )
         key = await case_keys.data_key_for_new_item(conn, self.keyring, case.id, now)
+        reason = custody_reason(key, STAFF_WORDS_LABEL, text)
+        appended = await self._custody(conn, member.actor, STAFF_MESSAGE, case.id, now, reason)
         await talks.add_message(
             conn, key, talk, author=member.actor, text=text, at=now, leaf_index=appended
         )

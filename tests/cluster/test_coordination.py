@@ -11,15 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from adapters.memory import MemoryAdapter
+from adapters.memory import MemoryAdapter, victim_event
 from bot.adapter import InboundHandler
 from bot.clock import ManualClock
 from bot.cluster.chat_locks import SessionChatLocks
 from bot.cluster.election import ReceiverElection
+from bot.cluster.journal_watch import JournalWatch
 from bot.cluster.wakeups import Wakeups
 from bot.content.prompts import Reply
+from bot.conversation.intake_journal import IntakeJournal
 from bot.delivery.outbox import OutboxSender, StaffNotice, payload_of
-from bot.events import ChatKind, ChatRef, Outbound
+from bot.events import ChatKind, ChatRef, Inbound, InboundKind, Outbound
 from bot.runtime import Haven
 from storage import outbox
 from storage.coordinator import Coordinator
@@ -174,3 +176,51 @@ class Recording(MemoryAdapter):
         self.seen.append((message.chat.chat_id, message.text))
         self.count += 1
         return await super().send(message)
+
+
+async def test_a_gone_instances_journaled_evidence_is_taken_over_once_a_live_ones_never(
+    tmp_path: Path, db: Database
+) -> None:
+    clock = ManualClock()
+    first = await Haven.open(make_config(tmp_path / "data"), {"memory": MemoryAdapter()}, clock)
+    ring = first.keyring
+    others = [await Coordinator.open(db), await Coordinator.open(db)]
+    journals = [IntakeJournal(db, ring, clock, coordinator) for coordinator in others]
+    handled: list[tuple[int, Inbound]] = []
+    taken = asyncio.Event()
+
+    async def not_fetched(file_id: str, size: int | None) -> bytes:
+        raise AssertionError("a forwarded text has no file")
+
+    def handler_of(instance: int) -> InboundHandler:
+        async def handle(inbound: Inbound) -> None:
+            handled.append((instance, inbound))
+            taken.set()
+
+        return handle
+
+    forward = victim_event(
+        "memory", "v1", InboundKind.FORWARD, message_id="m-7", text="he sent it to my class"
+    )
+    await first.journal.keep(forward)  # acknowledged to the platform from here on
+    for journal in journals:  # while the instance that journaled it lives, it is its own
+        assert await journal.waiting("memory", not_fetched) == []
+
+    watches = [
+        JournalWatch(journal, "memory", not_fetched, handler_of(n), seconds=0.05)
+        for n, journal in enumerate(journals)
+    ]
+    looking = [asyncio.create_task(watch.run()) for watch in watches]
+    await first.close()  # that instance dies before handling it
+    try:
+        await asyncio.wait_for(taken.wait(), timeout=10)
+    finally:
+        for task in looking:
+            task.cancel()
+        await asyncio.gather(*looking, return_exceptions=True)
+    for journal in journals:  # the survivor that took it over is handling it: nobody else
+        assert await journal.waiting("memory", not_fetched) == []
+    [(_, event)] = handled
+    assert (event.message_id, event.text) == ("m-7", "he sent it to my class")
+    for coordinator in others:
+        await coordinator.close()

@@ -4,8 +4,9 @@ them round-robin (tests/fleet.py): nothing lost, nothing done twice.
 - 50 victims' whole journeys, evidence included, each update taken by either instance;
 - 10,000 reminders falling due within seconds of each other, each sent exactly once;
 - an escalation acknowledged through one instance is not escalated again by the other;
-- one instance killed with -9 in the middle of it all: the other finishes the work,
-  every receipted item is in the database, the audit passes, and what was sent twice
+- one instance killed with -9 in the middle of it all: the other finishes the work
+  (the evidence the dead one had journaled included), every receipted item is in the
+  database, the audit passes, and what was sent twice
   stays within the at-least-once window (README: rows sent but not yet marked).
 """
 
@@ -25,7 +26,7 @@ import pytest
 from sqlalchemy import func, select
 
 from bot.delivery.outbox import DUE_BATCH
-from storage import cases, evidence_items, reminders
+from storage import cases, evidence_items, intake_journal, reminders
 from storage.database import Database
 from storage.reminders import NewReminder
 from storage.schema import outbox
@@ -158,6 +159,7 @@ async def test_kill_9_of_one_instance_under_load(
         fleet.kill(0)
         await journeys
         await settled(db)
+        await journal_emptied(db)
     finally:
         await fleet.stop()
     for victim in victims:
@@ -216,6 +218,17 @@ async def settled(db: Database, seconds: float = 60) -> None:
                     select(func.count()).where(outbox.c.state == "pending")
                 )
                 if not pending.scalar():
+                    return
+            await asyncio.sleep(0.2)
+
+
+async def journal_emptied(db: Database, seconds: float = 60) -> None:
+    """Until no journaled event waits: what the killed instance had acknowledged to
+    Telegram but not kept was taken over by the survivor (bot/cluster/journal_watch.py)."""
+    async with asyncio.timeout(seconds):
+        while True:
+            async with db.transaction() as conn:
+                if not await intake_journal.count(conn):
                     return
             await asyncio.sleep(0.2)
 

@@ -21,7 +21,7 @@ from bot.content.playbook import LOCALES, Playbook, Severity, citation_tokens, l
 from bot.conversation.signals import SignalDetector, normalise
 from bot.conversation.triage import reasons_from_answers, severity_of, tags
 from bot.dispatch import CASE_COMMANDS
-from bot.evidence.export_desk import MISMATCH_REASON
+from bot.evidence.vetting import ALERT_REASON
 
 LEGAL_REFERENCE = Path(__file__).parents[3] / "shared" / "legal-reference.md"
 
@@ -242,7 +242,7 @@ STAFF_KEYS = (
     "retrieval.state_expired",
 )
 # Reasons the code alerts the staff with on its own, besides the playbook's.
-CODE_REASON_KEYS = frozenset({f"reason.{MISMATCH_REASON}"})
+CODE_REASON_KEYS = frozenset({f"reason.{ALERT_REASON}"})
 
 REQUIRED_KEYS = frozenset(
     {

@@ -32,6 +32,10 @@ def phrases() -> SignalDetector:
         "nobody has asked me for money",
         "he has never even threatened to kill me",
         "I don’t want to die, I want this fixed",
+        "我不会做傻事的，你们放心",
+        "放心，我不会想不开",
+        "我不会再伤害自己了",
+        "我不打算自杀，我只想让他删掉",
     ],
 )
 def test_a_denied_phrase_is_no_clear_signal(phrases: SignalDetector, text: str) -> None:
@@ -53,6 +57,9 @@ def test_a_denied_phrase_is_no_clear_signal(phrases: SignalDetector, text: str) 
         ("self_harm", "我真的不想活了"),
         ("threat", "I can't sleep, he knows where I live"),
         ("extortion", "他说不给钱就发出去"),
+        # a modal verb with no negation before it is no denial
+        ("self_harm", "我会做傻事的"),
+        ("self_harm", "说不定哪天我就会想不开"),
     ],
 )
 def test_a_phrase_not_denied_is_still_clear(

@@ -17,7 +17,7 @@ from sqlalchemy import delete, select, update
 
 from adapters.memory import MemoryAdapter
 from bot.config import Config
-from bot.evidence.export_desk import MISMATCH_REASON
+from bot.evidence.vetting import ALERT_REASON
 from bot.ops.cli import main
 from bot.runtime import Haven
 from storage.schema import escalations, evidence_items
@@ -107,9 +107,9 @@ async def test_the_victim_is_told_kindly_and_the_staff_alerted(
     assert all(reply.file is None for reply in replies)
     async with running.db.transaction() as conn:
         reasons = (await conn.execute(select(escalations.c.reasons))).scalars().all()
-    assert any(MISMATCH_REASON in reason for reason in reasons)
+    assert any(ALERT_REASON in reason for reason in reasons)
     staff_locale = running.config.default_locale
-    staff_text = running.playbook.texts.get(staff_locale, f"reason.{MISMATCH_REASON}")
+    staff_text = running.playbook.texts.get(staff_locale, f"reason.{ALERT_REASON}")
     assert any(staff_text in message.text for message in adapter.sent["staff"])
     assert not list((running.config.data_dir / "exports").glob("*.zip"))
 
@@ -169,9 +169,7 @@ async def test_evidence_and_search_do_not_show_what_the_log_contradicts(
     assert f"#1 · {running.playbook.texts.get('en', 'search.contradicted')}" in found.text
     (found, *_) = await victim.command("search", "second")
     assert "#2 · " in found.text and "second message" in found.text
-    staff_text = running.playbook.texts.get(
-        running.config.default_locale, f"reason.{MISMATCH_REASON}"
-    )
+    staff_text = running.playbook.texts.get(running.config.default_locale, f"reason.{ALERT_REASON}")
     assert any(staff_text in message.text for message in adapter.sent["staff"])
 
 
@@ -199,7 +197,5 @@ async def test_the_timeline_does_not_show_what_the_log_contradicts(
     assert "Zed" not in shown.text and "2020-01-01" not in shown.text
     assert "Evidence #1:" not in shown.text  # not placed as if its row were true
     assert "Evidence #2: message from Zhang San" in shown.text
-    staff_text = running.playbook.texts.get(
-        running.config.default_locale, f"reason.{MISMATCH_REASON}"
-    )
+    staff_text = running.playbook.texts.get(running.config.default_locale, f"reason.{ALERT_REASON}")
     assert any(staff_text in message.text for message in adapter.sent["staff"])

@@ -19,8 +19,9 @@ from sqlalchemy import select
 from bot.clock import ManualClock
 from bot.config import ConfigError, Handoff
 from bot.events import ForwardOrigin, InboundKind, OriginKind, Outbound
+from bot.privacy.word_digest import STAFF_WORDS_LABEL, custody_reason
 from bot.staff.talk import END_TALK
-from storage import cases, custody, schema, talks
+from storage import case_keys, cases, custody, schema, talks
 from tests.conftest import make_config
 from tests.conversation.test_journey import finish_step, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
@@ -301,12 +302,14 @@ async def test_custody_has_each_handoff_release_and_staff_message_in_words(rig: 
     await rig.dm("alice", "hello")
     await rig.command("alice", "release", "1")
     async with rig.haven.db.transaction() as conn:
-        actions = [r.event.action for r in await custody.for_case(conn, 1)]
-    assert actions[-3:] == ["talk_started", "staff_message", "talk_ended"]
+        events = [r.event for r in await custody.for_case(conn, 1)]
+        key = await case_keys.data_key(conn, rig.haven.keyring, 1)
+    assert [e.action for e in events[-3:]] == ["talk_started", "staff_message", "talk_ended"]
+    assert events[-2].reason == custody_reason(key, STAFF_WORDS_LABEL, "hello")
     log = (await rig.command("bob", "custody", "1"))[-1].text
     for action in ("talk_started", "staff_message", "talk_ended"):
         assert rig.t(f"custody.{action}") in log
-    assert "talk_started" not in log and "sha256:" in log and "T01:00" not in log
+    assert "talk_started" not in log and "hmac-sha256:" in log and "T01:00" not in log
     assert "• 2026-01-05 09:00 · Alice · " + rig.t("custody.talk_started") in log
 
 

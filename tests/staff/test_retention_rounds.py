@@ -15,6 +15,9 @@ import pytest
 from sqlalchemy import select, update
 
 from bot.clock import ManualClock
+from bot.evidence.retention import ROUND
+from storage.coordination import Scope
+from storage.coordinator import Coordinator
 from storage.schema import case_keys, cases, custody_events
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
@@ -98,3 +101,26 @@ async def test_a_round_missed_while_haven_was_down_runs_at_the_next_start(
         assert await erased_cases(again) == [1]
     finally:
         await again.haven.close()
+
+
+@pytest.mark.only_on("postgresql")
+async def test_an_instance_skips_the_round_another_instance_is_running(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    rig = await open_rig(tmp_path / "data", clock, "\n[retention]\nclosed_case_days = 30\n")
+    other = await Coordinator.open(rig.haven.db)  # another instance's session
+    try:
+        await triage(rig.victim)
+        await close_case(rig, 1)
+        assert await other.try_locks(Scope.DUTY, [ROUND]) == {ROUND}  # its round under way
+
+        await rig.tick(31 * DAY)
+        assert await erased_cases(rig) == [], "left to the instance holding the round"
+
+        await other.unlock(Scope.DUTY, [ROUND])
+        await rig.tick(DAY)
+        assert await erased_cases(rig) == [1]
+        assert await other.try_locks(Scope.DUTY, [ROUND]) == {ROUND}, "released after it"
+    finally:
+        await other.close()
+        await rig.haven.close()

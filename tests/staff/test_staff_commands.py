@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import pytest
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
+from bot.privacy.word_digest import NOTE_LABEL, custody_reason
 from bot.runtime import Haven
-from storage import custody
+from storage import case_keys, custody
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
 from tests.staff_rig import PLATFORM, STAFF_CONFIG, Rig, open_rig, staff_config
@@ -91,12 +93,18 @@ async def test_missing_or_malformed_arguments_get_a_clear_answer(
     assert await last(rig, "bob", command, args) == rig.t(key, **fields)
 
 
-async def test_a_note_is_custody_logged_by_its_hash_and_shown_in_the_case(rig: Rig) -> None:
+async def test_a_note_is_custody_logged_by_a_hash_keyed_by_the_case(rig: Rig) -> None:
     await two_cases(rig)
-    answer = await last(rig, "alice", "note", "1 called back, she is safe for now")
+    words = "called back, she is safe for now"
+    answer = await last(rig, "alice", "note", f"1 {words}")
     assert answer == rig.t("staff.noted", case_id=1)
     (event,) = [e for e in await custody_actions(rig, 1) if e[1] == "note"]
-    assert event[0] == "console:alice" and event[2].startswith("sha256:")
+    async with rig.haven.db.transaction() as conn:
+        key = await case_keys.data_key(conn, rig.haven.keyring, 1)
+    assert event[0] == "console:alice"
+    assert event[2] == custody_reason(key, NOTE_LABEL, words)
+    # Not a plain hash anyone could test a guessed note against.
+    assert hashlib.sha256(words.encode()).hexdigest()[:32] not in event[2]
     assert "safe" not in event[2]
     summary = await last(rig, "bob", "case", "1")
     assert "Alice: called back, she is safe for now" in summary
