@@ -43,8 +43,9 @@ from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord
+from storage.item_checks import commits
 from storage.keys import KeyRing
-from storage.leaves import CustodyEvent, LeafKind, content_commitment
+from storage.leaves import CustodyEvent, LeafKind
 from storage.merkle import leaf_hash, node_hash, verify_tree_head
 from storage.offload import offload
 from storage.vault import VaultError
@@ -395,9 +396,10 @@ def _content_differences(salt: bytes, content: bytes, item: ItemRecord) -> list[
     differ = []
     if len(content) != item.size:
         differ.append("size")
-    if hashlib.sha256(content).hexdigest() != item.content_sha256:
+    digest = hashlib.sha256(content).digest()
+    if digest.hex() != item.content_sha256:
         differ.append("SHA-256")
-    if content_commitment(salt, content) != item.content_commitment:
+    if not commits(item, salt, content, digest):
         differ.append("content commitment")
     if item.origin is not None and item.origin.commitment(salt) != item.origin_commitment:
         differ.append("origin commitment")

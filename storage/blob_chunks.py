@@ -53,8 +53,10 @@ class DatabaseBlobStore:
     def __repr__(self) -> str:
         return "DatabaseBlobStore()"
 
-    async def put_in(self, conn: AsyncConnection, data: bytes | bytearray) -> str:
-        address = blob_address(data)
+    async def put_in(
+        self, conn: AsyncConnection, data: bytes | bytearray, address: str | None = None
+    ) -> str:
+        address = address or blob_address(data)
         if await _head(conn, address) is not None:
             return address  # the same bytes are stored already
         chunks = 0
@@ -62,7 +64,8 @@ class DatabaseBlobStore:
             for start in range(0, max(len(view), 1), CHUNK * CHUNKS_PER_STATEMENT):
                 end = min(len(view), start + CHUNK * CHUNKS_PER_STATEMENT)
                 rows = [
-                    {"address": address, "seq": chunks + n, "data": bytes(view[at : at + CHUNK])}
+                    # A view, not a copy: asyncpg sends any buffer as bytea.
+                    {"address": address, "seq": chunks + n, "data": view[at : at + CHUNK]}
                     for n, at in enumerate(range(start, max(end, start + 1), CHUNK))
                 ]
                 await conn.execute(insert(blob_chunks), rows)
@@ -74,9 +77,9 @@ class DatabaseBlobStore:
         )
         return address
 
-    async def aput(self, data: bytes | bytearray) -> str:
+    async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
         async with self.db.transaction() as conn:
-            return await self.put_in(conn, data)
+            return await self.put_in(conn, data, address)
 
     async def aget(self, address: str) -> bytes:
         whole = bytearray()

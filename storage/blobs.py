@@ -60,11 +60,16 @@ class Blobs(Protocol):
     (PostgreSQL). False: it is written and made durable before that transaction, so it
     may be written ahead, outside it (files)."""
 
-    async def put_in(self, conn: AsyncConnection, data: bytes | bytearray) -> str:
-        """Store ``data`` and return its address; durable once ``conn`` commits."""
+    async def put_in(
+        self, conn: AsyncConnection, data: bytes | bytearray, address: str | None = None
+    ) -> str:
+        """Store ``data`` and return its address; durable once ``conn`` commits.
+        ``address``: the SHA-256 of ``data``, computed by the caller in the pass that
+        made it (storage/sealed_files.py), so that it is not computed again here."""
 
-    async def aput(self, data: bytes | bytearray) -> str:
-        """Store ``data`` on its own (durable when this returns); its address."""
+    async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
+        """Store ``data`` on its own (durable when this returns); its address
+        (``address``: as for :meth:`put_in`)."""
 
     async def aget(self, address: str) -> bytes:
         """The bytes under ``address``, verified against it (BlobError otherwise)."""
@@ -121,9 +126,11 @@ class BlobStore:
 
     # --- blocking API -------------------------------------------------------------------
 
-    def put(self, data: bytes | bytearray) -> str:
-        """Store ``data`` durably and return its address. Idempotent."""
-        address = blob_address(data)
+    def put(self, data: bytes | bytearray, address: str | None = None) -> str:
+        """Store ``data`` durably and return its address (given by a caller who hashed
+        ``data`` as it made it, or computed here). Idempotent. One copy: the bytes go
+        from ``data`` to the file in one write, never through another buffer."""
+        address = address or blob_address(data)
         path = self.path_of(address)
         try:
             if self._is_intact(path, address, len(data)):
@@ -216,8 +223,8 @@ class BlobStore:
 
     # --- async wrappers -------------------------------------------------------------------
 
-    async def aput(self, data: bytes | bytearray) -> str:
-        return await asyncio.to_thread(self.put, data)
+    async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
+        return await asyncio.to_thread(self.put, data, address)
 
     async def aget(self, address: str) -> bytes:
         return await asyncio.to_thread(self.get, address)
@@ -228,9 +235,11 @@ class BlobStore:
     async def adelete(self, address: str) -> bool:
         return await asyncio.to_thread(self.delete, address)
 
-    async def put_in(self, conn: AsyncConnection, data: bytes | bytearray) -> str:
+    async def put_in(
+        self, conn: AsyncConnection, data: bytes | bytearray, address: str | None = None
+    ) -> str:
         """A file, fsynced before ``conn``'s transaction (which names it) commits."""
-        return await self.aput(data)
+        return await self.aput(data, address)
 
     async def stream(self, address: str) -> AsyncIterator[bytes]:
         path = self.path_of(address)

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
-from storage import sqlite_connection
+from storage import before_commit, sqlite_connection
 from storage.group_commit import GroupCommit
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -94,12 +94,14 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """One atomic unit of work; committed on leaving, rolled back on an exception."""
+        """One atomic unit of work; committed on leaving, rolled back on an exception.
+        What was put off to its end (storage/before_commit.py) runs just before the
+        commit."""
         if self._group is None:
-            async with self.engine.begin() as conn:
+            async with self.engine.begin() as conn, before_commit.collected(conn):
                 yield conn
             return
-        async with self._group.transaction() as conn:
+        async with self._group.transaction() as conn, before_commit.collected(conn):
             yield conn
 
     async def flush_erased(self) -> bool:

@@ -75,6 +75,16 @@ _LATEST_OF_CASE = Prepared(
     .limit(1)
 )
 _INSERT_ALERT = Prepared(insert(escalation_alerts))
+# Each run when a turn raises a case's escalation or edits its alert.
+_SET_REASONS = Prepared(update(escalations).where(escalations.c.id == bindparam("escalation_key")))
+_ALERTS = Prepared(
+    select(escalation_alerts)
+    .where(escalation_alerts.c.escalation_id == bindparam("escalation_key"))
+    .order_by(escalation_alerts.c.id)
+)
+_SET_ALERT_TEXT = Prepared(
+    update(escalation_alerts).where(escalation_alerts.c.id == bindparam("alert_key"))
+)
 
 
 async def create(
@@ -116,10 +126,9 @@ async def add_reasons(
     conn: AsyncConnection, escalation: EscalationRow, reasons: Sequence[str], now: datetime
 ) -> None:
     merged = list(dict.fromkeys((*escalation.reasons, *reasons)))
-    await conn.execute(
-        update(escalations)
-        .where(escalations.c.id == escalation.id)
-        .values(reasons=json.dumps(merged), updated_at=now)
+    await _SET_REASONS.run(
+        conn,
+        {"escalation_key": escalation.id, "reasons": json.dumps(merged), "updated_at": now},
     )
 
 
@@ -234,11 +243,6 @@ async def add_alert(
 
 
 async def alerts(conn: AsyncConnection, escalation_id: int) -> list[AlertRow]:
-    query = (
-        select(escalation_alerts)
-        .where(escalation_alerts.c.escalation_id == escalation_id)
-        .order_by(escalation_alerts.c.id)
-    )
     return [
         AlertRow(
             id=row["id"],
@@ -249,15 +253,13 @@ async def alerts(conn: AsyncConnection, escalation_id: int) -> list[AlertRow]:
             chat_id=row["chat_id"],
             text=row["text"],
         )
-        for row in (await conn.execute(query)).mappings()
+        for row in await _ALERTS.mappings(conn, {"escalation_key": escalation_id})
     ]
 
 
 async def set_alert_text(conn: AsyncConnection, alert_id: int, text: str) -> None:
     """An alert was edited in place: later edits start from what it says now."""
-    await conn.execute(
-        update(escalation_alerts).where(escalation_alerts.c.id == alert_id).values(text=text)
-    )
+    await _SET_ALERT_TEXT.run(conn, {"alert_key": alert_id, "text": text})
 
 
 async def first_alert_of_case(conn: AsyncConnection, case_id: int) -> AlertRow | None:

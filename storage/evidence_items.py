@@ -17,7 +17,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage.blobs import Blobs
-from storage.leaves import SALT_SIZE, EvidenceLeaf, Origin, item_id
+from storage.leaves import COMMITMENT_CONTENT, SALT_SIZE, EvidenceLeaf, Origin, item_id
 from storage.offload import offload
 from storage.prepared import Prepared
 from storage.schema import evidence_items
@@ -54,6 +54,8 @@ class ItemRecord:
     source_message_id: str = ""
     edit_of: int | None = None
     """The item number this one is an edited version of."""
+    commitment_scheme: int = COMMITMENT_CONTENT
+    """How ``content_commitment`` was made (storage/leaves.py); new items use scheme 2."""
 
     @property
     def item_id(self) -> str:
@@ -73,6 +75,7 @@ class ItemRecord:
             origin_commitment=self.origin_commitment,
             content_commitment=self.content_commitment,
             edit_of=self.edit_of,
+            commitment_scheme=self.commitment_scheme,
         )
 
 
@@ -128,6 +131,7 @@ async def insert_item(conn: AsyncConnection, item: ItemRecord, case_bytes: int) 
             "file_name": item.file_name,
             "content_sha256": item.content_sha256,
             "content_commitment": item.content_commitment,
+            "commitment_scheme": item.commitment_scheme,
             "origin_commitment": item.origin_commitment,
             "blob": item.blob,
             "sealed": item.sealed,
@@ -235,6 +239,7 @@ def record_of(row: Mapping[Any, Any]) -> ItemRecord:
         sealed=bytes(row["sealed"]) if row["sealed"] is not None else None,
         source_message_id=row["source_message_id"],
         edit_of=row["edit_of"],
+        commitment_scheme=row["commitment_scheme"],
     )
 
 

@@ -15,10 +15,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import RowMapping, delete, insert, select, update
+from sqlalchemy import RowMapping, bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.prepared import Prepared
 from storage.schema import intake_journal
+
+# Built once: every forwarded message or file writes a row and deletes it again.
+_ONE_EVENT = (
+    intake_journal.c.platform == bindparam("platform_key"),
+    intake_journal.c.chat_id == bindparam("chat_key"),
+    intake_journal.c.message_id == bindparam("message_key"),
+)
+_EXISTS = Prepared(select(intake_journal.c.id).where(*_ONE_EVENT))
+_INSERT = Prepared(insert(intake_journal))
+_FORGET = Prepared(delete(intake_journal).where(*_ONE_EVENT))
 
 
 @dataclass(frozen=True)
@@ -46,29 +57,24 @@ async def keep(
     """Write the row unless the event is journaled already; True if it was written."""
     if await _exists(conn, platform, chat_id, message_id):
         return False
-    await conn.execute(
-        insert(intake_journal).values(
-            platform=platform,
-            chat_id=chat_id,
-            message_id=message_id,
-            master_key_id=master_key_id,
-            sealed=sealed,
-            received_at=now,
-            owner=owner,
-        )
+    await _INSERT.run(
+        conn,
+        {
+            "platform": platform,
+            "chat_id": chat_id,
+            "message_id": message_id,
+            "master_key_id": master_key_id,
+            "sealed": sealed,
+            "received_at": now,
+            "owner": owner,
+        },
     )
     return True
 
 
 async def forget(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> None:
     """The event has been handled: its row goes (in the transaction that says so)."""
-    await conn.execute(
-        delete(intake_journal).where(
-            intake_journal.c.platform == platform,
-            intake_journal.c.chat_id == chat_id,
-            intake_journal.c.message_id == message_id,
-        )
-    )
+    await _FORGET.run(conn, _event_key(platform, chat_id, message_id))
 
 
 async def drop(conn: AsyncConnection, row_id: int) -> None:
@@ -138,9 +144,8 @@ async def failed(conn: AsyncConnection, platform: str, chat_id: str, message_id:
 
 
 async def _exists(conn: AsyncConnection, platform: str, chat_id: str, message_id: str) -> bool:
-    query = select(intake_journal.c.id).where(
-        intake_journal.c.platform == platform,
-        intake_journal.c.chat_id == chat_id,
-        intake_journal.c.message_id == message_id,
-    )
-    return (await conn.execute(query)).first() is not None
+    return bool(await _EXISTS.rows(conn, _event_key(platform, chat_id, message_id)))
+
+
+def _event_key(platform: str, chat_id: str, message_id: str) -> dict[str, str]:
+    return {"platform_key": platform, "chat_key": chat_id, "message_key": message_id}

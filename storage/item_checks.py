@@ -25,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from storage.evidence_items import ItemRecord
-from storage.leaves import content_commitment
+from storage.leaves import commitment_of
 
 _FIELDS = {
     "case": "case",
@@ -65,14 +65,25 @@ def content_differences(item: ItemRecord, salt: bytes, content: bytes) -> tuple[
     differ = []
     if len(content) != item.size:
         differ.append("size")
-    if hashlib.sha256(content).hexdigest() != item.content_sha256:
+    digest = hashlib.sha256(content).digest()
+    if digest.hex() != item.content_sha256:
         differ.append("SHA-256")
-    if content_commitment(salt, content) != item.content_commitment:
+    if not commits(item, salt, content, digest):
         differ.append("content")
     origin = item.origin.commitment(salt) if item.origin is not None else ""
     if origin != item.origin_commitment:
         differ.append("sender or source")
     return tuple(differ)
+
+
+def commits(item: ItemRecord, salt: bytes, content: bytes, digest: bytes) -> bool:
+    """Whether the content gives the row's commitment under the row's scheme (one it
+    does not know gives none)."""
+    try:
+        made = commitment_of(item.commitment_scheme, salt, content, digest)
+    except ValueError:
+        return False
+    return made == item.content_commitment
 
 
 def sequence_problems(

@@ -8,8 +8,20 @@ What a leaf holds, and what it deliberately does not:
 
 - An evidence leaf commits to the item's metadata (case, item id, kind, received time,
   original date, size, MIME type, kind of origin) and to its content through
-  ``content_commitment`` = SHA-256(salt || content), with the item's own random 32-byte
-  salt, which is stored encrypted with the content.
+  ``content_commitment``, salted with the item's own random 32-byte salt, which is stored
+  encrypted with the content. Its scheme is the leaf's ``"v"``:
+
+  - ``"v": 1`` (items kept before issue 21): SHA-256(salt || content);
+  - ``"v": 2``: SHA-256("haven-content-v2\n" || salt || SHA-256(content)). The inner
+    hash is the receipt's SHA-256, computed in the same pass over the bytes as their
+    encryption, so the commitment costs one small hash instead of a second pass over a
+    file. It hides as much: without the salt, neither the content nor its plain SHA-256
+    (a receipt, a known-file list) can be tested against it — 2**256 salts to try —
+    and once the case is crypto-shredded the salt is gone with the key. It binds as
+    much: another content with the same commitment needs a SHA-256 collision, inner or
+    outer. What differs: with the salt, the plain SHA-256 suffices to check it without
+    the file — a bundle hands over both anyway. The label keeps the two schemes apart
+    (a 32-byte content under v1 is never a v2 commitment).
 - The plain SHA-256 of the content is *not* in the leaf, and neither are the origin's
   names: those go into ``origin_commitment`` = SHA-256(salt || "haven-origin-v1\\n" ||
   origin JSON). Leaves can never be removed (the tree would no longer verify), so after a
@@ -29,6 +41,14 @@ from enum import StrEnum
 
 LEAF_VERSION = 1
 SALT_SIZE = 32
+COMMITMENT_CONTENT = 1
+"""Scheme 1: SHA-256(salt || content); leaves of items kept before issue 21."""
+COMMITMENT_CONTENT_HASH = 2
+"""Scheme 2: SHA-256(label || salt || SHA-256(content)); what intake writes now."""
+COMMITMENT_SCHEMES = (COMMITMENT_CONTENT, COMMITMENT_CONTENT_HASH)
+CONTENT_HASH_LABEL_TEXT = "haven-content-v2\\n"
+"""Scheme 2's label as printf(1) writes it: the label is these bytes with a newline."""
+_CONTENT_HASH_LABEL = b"haven-content-v2\n"
 _ORIGIN_LABEL = b"haven-origin-v1\n"
 _CANONICAL = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
@@ -57,10 +77,27 @@ def item_id(case_id: int, item_no: int) -> str:
 
 
 def content_commitment(salt: bytes, content: bytes) -> str:
-    """SHA-256(salt || content), hex. Hashed in two updates: a 20 MB file is not copied."""
+    """Scheme 1: SHA-256(salt || content), hex. Kept to verify the items it was written
+    for. Hashed in two updates: a 20 MB file is not copied."""
     digest = hashlib.sha256(salt)
     digest.update(content)
     return digest.hexdigest()
+
+
+def hash_commitment(salt: bytes, content_sha256: bytes) -> str:
+    """Scheme 2: SHA-256(label || salt || SHA-256(content)), hex, from the content's
+    32-byte digest: no second pass over the content."""
+    return hashlib.sha256(_CONTENT_HASH_LABEL + salt + content_sha256).hexdigest()
+
+
+def commitment_of(scheme: int, salt: bytes, content: bytes, content_sha256: bytes) -> str:
+    """The commitment ``scheme`` gives for ``content`` (whose digest is given: whoever
+    checks has it already); ValueError for a scheme this Haven does not know."""
+    if scheme == COMMITMENT_CONTENT_HASH:
+        return hash_commitment(salt, content_sha256)
+    if scheme == COMMITMENT_CONTENT:
+        return content_commitment(salt, content)
+    raise ValueError(f"unknown content commitment scheme {scheme}")
 
 
 @dataclass(frozen=True)
@@ -101,6 +138,7 @@ class EvidenceLeaf:
     origin_commitment: str
     content_commitment: str
     edit_of: int | None = None
+    commitment_scheme: int = COMMITMENT_CONTENT
 
     def to_bytes(self) -> bytes:
         # "edit_of" appears only on edits, so every earlier leaf keeps its exact bytes.
@@ -119,7 +157,8 @@ class EvidenceLeaf:
                 "received_at": utc_stamp(self.received_at),
                 "size": self.size,
                 "type": LeafKind.EVIDENCE.value,
-                "v": LEAF_VERSION,
+                # The commitment's scheme: 1 for every leaf written before scheme 2.
+                "v": self.commitment_scheme,
             }
         )
 

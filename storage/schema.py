@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -221,6 +222,8 @@ evidence_items = Table(
     Column("file_name", String(255), nullable=False),
     Column("content_sha256", String(64), nullable=False),
     Column("content_commitment", String(64), nullable=False),
+    # How content_commitment was made (storage/leaves.py): 1 before migration 0022.
+    Column("commitment_scheme", SmallInteger, nullable=False, server_default="1"),
     Column("origin_commitment", String(64), nullable=False, server_default=""),
     # Ciphertext lives in the blob store (files) or inline (forwarded texts), never both.
     Column("blob", String(64)),

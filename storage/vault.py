@@ -120,24 +120,49 @@ def seal_joined(data_key: bytes, parts: Sequence[bytes], item_id: str) -> bytear
     """``seal(data_key, b"".join(parts), item_id)`` — the same format — without joining
     the parts first or copying the ciphertext behind its header: for a 20 MB file, two
     passes over its bytes fewer. The one-shot AESGCM takes a single buffer, so this uses
-    the streaming form of the same AES-256-GCM."""
-    _check_data_key(data_key)
-    label = _VERSION_BYTE + _item_aad(item_id)
-    nonce = os.urandom(NONCE_SIZE)
-    size = sum(len(part) for part in parts)
-    # update_into may need up to a block (16 bytes) more room than it writes.
-    sealed = bytearray(HEADER_SIZE + size + TAG_SIZE + 15)
-    sealed[:HEADER_SIZE] = _VERSION_BYTE + nonce
-    encryptor = Cipher(algorithms.AES(data_key), modes.GCM(nonce)).encryptor()
-    encryptor.authenticate_additional_data(label)
-    with memoryview(sealed) as view:
-        end = HEADER_SIZE
-        for part in parts:
-            end += encryptor.update_into(part, view[end:])
-        encryptor.finalize()
-        view[end : end + TAG_SIZE] = encryptor.tag
-    del sealed[end + TAG_SIZE :]
-    return sealed
+    the streaming form of the same AES-256-GCM (:class:`Sealing`)."""
+    sealing = Sealing(data_key, item_id, sum(len(part) for part in parts))
+    for part in parts:
+        sealing.update(part).release()
+    return sealing.finish()
+
+
+class Sealing:
+    """One item sealed piece by piece into a buffer of its final size, in :func:`seal`'s
+    format, so that whoever feeds it can look at each piece — and at what it became —
+    while both are still in the processor's cache (storage/sealed_files.py hashes them)."""
+
+    def __init__(self, data_key: bytes, item_id: str, size: int) -> None:
+        _check_data_key(data_key)
+        nonce = os.urandom(NONCE_SIZE)
+        # update_into may need up to a block (16 bytes) more room than it writes.
+        self._sealed = bytearray(HEADER_SIZE + size + TAG_SIZE + 15)
+        self._sealed[:HEADER_SIZE] = _VERSION_BYTE + nonce
+        self._view = memoryview(self._sealed)
+        self._end = HEADER_SIZE
+        self._encryptor = Cipher(algorithms.AES(data_key), modes.GCM(nonce)).encryptor()
+        self._encryptor.authenticate_additional_data(_VERSION_BYTE + _item_aad(item_id))
+
+    @property
+    def header(self) -> memoryview:
+        """The format's version byte and the nonce: the sealed item's first bytes."""
+        return self._view[:HEADER_SIZE]
+
+    def update(self, piece: bytes | memoryview) -> memoryview:
+        """Seal the next piece; the ciphertext it gave, valid until :meth:`finish` (release
+        it before: the buffer is trimmed then)."""
+        start = self._end
+        self._end += self._encryptor.update_into(piece, self._view[start:])
+        return self._view[start : self._end]
+
+    def finish(self) -> bytearray:
+        """The sealed item, its tag appended: the tag is its last ``TAG_SIZE`` bytes."""
+        self._encryptor.finalize()
+        end = self._end + TAG_SIZE
+        self._view[self._end : end] = self._encryptor.tag
+        self._view.release()
+        del self._sealed[end:]
+        return self._sealed
 
 
 def open_sealed(data_key: bytes, sealed: bytes, item_id: str) -> bytes:

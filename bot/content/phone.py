@@ -6,18 +6,32 @@ both is measured by its share of each (a wide character counts as one and a half
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 SCREEN = 600  # in narrow-character widths: 600 Latin, or 400 Chinese characters
 _WIDE = ("W", "F")
+_ASCII = re.compile(r"[\x00-\x7f]+")
 
 
 def width(text: str) -> float:
     """The text's length on a phone, in narrow-character widths."""
-    return sum(1.5 if unicodedata.east_asian_width(ch) in _WIDE else 1 for ch in text)
+    # ASCII is all narrow: only the other characters need weighing.
+    wide = sum(1 for ch in _ASCII.sub("", text) if unicodedata.east_asian_width(ch) in _WIDE)
+    return len(text) + wide / 2
+
+
+def _char_width(ch: str) -> float:
+    return 1.5 if unicodedata.east_asian_width(ch) in _WIDE else 1
 
 
 def fits(text: str) -> bool:
+    # Every character is one or one and a half widths, so most texts are decided by
+    # their length alone, without weighing each character (this runs for every reply).
+    if len(text) > SCREEN:
+        return False
+    if len(text) * 1.5 <= SCREEN or text.isascii():
+        return True
     return width(text) <= SCREEN
 
 
@@ -46,9 +60,15 @@ def _packed(pieces: list[str], separator: str) -> list[str]:
 
 
 def _cut(text: str) -> list[str]:
+    # The current part's width is carried along: measuring each longer prefix again
+    # made a long line cost the square of its length.
     parts = [""]
+    used = 0.0
     for ch in text:
-        if not fits(parts[-1] + ch):
+        size = _char_width(ch)
+        if used + size > SCREEN:
             parts.append("")
+            used = 0.0
         parts[-1] += ch
+        used += size
     return parts

@@ -3,7 +3,7 @@
 The weights are trained with scikit-learn by bot/conversation/signal_training.py and kept in
 bot/content/signals-model.json: for each feature (a character n-gram, an English word or
 word pair) its inverse document frequency and one weight per crisis class, an intercept
-per class, and two thresholds per class chosen on the validation split. Scoring repeats
+per class, and two thresholds per class chosen by cross-validation. Scoring repeats
 exactly what scikit-learn's TfidfVectorizer (sublinear term frequency, L2 norm) and one
 logistic regression per class compute, so the running bot needs neither scikit-learn nor
 a pickled object.

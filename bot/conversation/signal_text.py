@@ -6,9 +6,10 @@ the two can never disagree about what a feature is.
 
 Folding: Unicode NFKC (full-width forms become plain ones), case folding, traditional
 characters as simplified ones (OpenCC's tables, one character for one character), the
-apostrophes people leave out anyway removed ("don't" and "dont" are one word), every other
-space or punctuation mark one space, and a space between Han characters and Latin letters
-("我想kms" reads "我想 kms"). Letters, digits, marks and symbols (emoji) stay. The text is
+apostrophes people leave out anyway removed ("don't" and "dont" are one word), a Latin
+letter drawn out three times or more kept twice ("sooooo" is "soo"), every other space or
+punctuation mark one space, and a space between Han characters and Latin letters ("我想kms"
+reads "我想 kms"). Letters, digits, marks and symbols (emoji) stay. The text is
 padded with a space at each end, so an n-gram can mark where a Latin word begins or ends
 (" kms " is not "skms").
 
@@ -38,7 +39,7 @@ import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-words-age-prior-3"
+RECIPE = "char-ngrams-words-age-prior-4"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
@@ -88,6 +89,7 @@ _HAN_DIGITS = {
 }
 _EN_VALUES = {word: 10 + index for index, word in enumerate(_EN_NUMBER.split("|"))}
 _SPACES = re.compile(r" +")
+_DRAWN_OUT = re.compile(r"([a-z])\1{2,}")
 # A Latin-script word of the folded text (ages already marked; Han text has no spaces to
 # cut it by, and its character n-grams already are its words).
 _WORDS = re.compile(r"[a-z0-9\ue010\ue011]+")
@@ -160,7 +162,8 @@ def _age_mark(match: re.Match[str]) -> str:
 def fold(text: str) -> str:
     """The message as the classifier reads it (see the module's description)."""
     folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
-    folded = _AGES.sub(_age_mark, folded.translate(_APOSTROPHES))
+    folded = _DRAWN_OUT.sub(r"\1\1", folded.translate(_APOSTROPHES))
+    folded = _AGES.sub(_age_mark, folded)
     spaced = _SCRIPT_CHANGE.sub(" ", folded.translate(_SEPARATORS))
     return " " + _SPACES.sub(" ", spaced).strip() + " "
 

@@ -7,7 +7,10 @@ Contract with evidence intake (bot/evidence/intake.py) and the log leaves (stora
   hashed) and otherwise treats them as opaque, except for the keys a verifier checks
   against the item's file:
 
-      "content_commitment"  required, 64 lowercase hex digits: SHA-256(salt || content)
+      "content_commitment"  required, 64 lowercase hex digits, made as "v" says:
+                            1 (or absent): SHA-256(salt || content)
+                            2: SHA-256("haven-content-v2\n" || salt || SHA-256(content))
+      "v"                   optional, 1 or 2: the commitment's scheme
       "size"                optional, a whole number: len(content)
       "sha256"              optional, 64 lowercase hex digits: SHA-256(content)
 
@@ -64,7 +67,14 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.content.playbook import LOCALES
 from bot.evidence.filenames import sanitise_filename
-from storage.leaves import SALT_SIZE, Origin, utc_stamp
+from storage.leaves import (
+    COMMITMENT_CONTENT,
+    COMMITMENT_SCHEMES,
+    SALT_SIZE,
+    Origin,
+    commitment_of,
+    utc_stamp,
+)
 from storage.merkle import HASH_SIZE, TreeHead
 
 FORMAT = "haven-evidence-bundle"
@@ -77,6 +87,12 @@ SIGNATURE_SIZE = 64
 LEAF_COMMITMENT = "content_commitment"
 LEAF_SIZE = "size"
 LEAF_SHA256 = "sha256"
+LEAF_SCHEME = "v"
+COMMITMENT_FORMULAS = {
+    1: "SHA-256(salt || content)",
+    2: 'SHA-256("haven-content-v2\\n" || salt || SHA-256(content))',
+}
+"""What each scheme of "content_commitment" is, as the manifest and the reports say."""
 
 README = "README.txt"
 MANIFEST = "manifest.json"
@@ -186,15 +202,30 @@ class LeafClaims:
     commitment: bytes
     size: int | None
     sha256: bytes | None
+    scheme: int = COMMITMENT_CONTENT
 
     @classmethod
     def from_leaf(cls, leaf_data: bytes, where: str) -> LeafClaims:
         fields = _Fields.parse(leaf_data, where)
+        scheme = fields.whole(LEAF_SCHEME) if fields.has(LEAF_SCHEME) else COMMITMENT_CONTENT
+        if scheme not in COMMITMENT_SCHEMES:
+            raise BundleFormatError(
+                f"{where}: commitment scheme {scheme} is not one this Haven reads"
+            )
         return cls(
             commitment=fields.hex_bytes(LEAF_COMMITMENT, HASH_SIZE),
             size=fields.whole(LEAF_SIZE) if fields.has(LEAF_SIZE) else None,
             sha256=fields.hex_bytes(LEAF_SHA256, HASH_SIZE) if fields.has(LEAF_SHA256) else None,
+            scheme=scheme,
         )
+
+    @property
+    def formula(self) -> str:
+        return COMMITMENT_FORMULAS[self.scheme]
+
+    def commitment_for(self, salt: bytes, content: bytes, sha256: bytes) -> str:
+        """What the commitment is for this content, under this leaf's scheme."""
+        return commitment_of(self.scheme, salt, content, sha256)
 
     def mismatch(self, size: int, sha256: bytes) -> str:
         """What the leaf says differently about the file; empty if nothing."""
@@ -591,7 +622,11 @@ class Manifest:
             "exported_at": utc_text(self.exported_at),
             "exported_by": self.exported_by,
             "reason": self.reason,
-            "commitment": {"scheme": "SHA-256(salt || content)", "leaf_key": LEAF_COMMITMENT},
+            "commitment": {
+                "leaf_key": LEAF_COMMITMENT,
+                "scheme_key": LEAF_SCHEME,
+                "schemes": {str(number): text for number, text in COMMITMENT_FORMULAS.items()},
+            },
             "tree_head": {"signed_bytes": STH_BIN, "signature": STH_SIG, "json": STH_JSON},
             "log_public_key": {
                 "file": PUBLIC_KEY,

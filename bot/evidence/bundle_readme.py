@@ -18,13 +18,14 @@ from bot.evidence.bundle import (
     STH_BIN,
     STH_SIG,
     Bundle,
+    LeafClaims,
     Manifest,
     custody_leaf_path,
     head_time,
     utc_text,
 )
 from bot.evidence.filenames import shown
-from storage.leaves import content_commitment
+from storage.leaves import COMMITMENT_CONTENT, CONTENT_HASH_LABEL_TEXT
 from storage.merkle import leaf_hash
 
 TEMPLATES = CONTENT_DIR / "bundle-readme.toml"
@@ -74,10 +75,11 @@ def _commands(bundle: Bundle, manifest: Manifest) -> str:
     lines += _check(_FINGERPRINT_COMMAND, manifest.key_fingerprint.hex())
     for item, record in zip(bundle.items, manifest.items, strict=True):
         file = shlex.quote(record.file)
-        salted = f"(printf '%s' {item.salt.hex()} | xxd -r -p; cat {file}) | sha256sum"
+        claims = LeafClaims.from_leaf(item.leaf_data, record.leaf)
+        committed = claims.commitment_for(item.salt, item.content, record.sha256)
         lines += ["", f"[{record.number:03d}] {record.kind}: {record.file}"]
         lines += _check(f"sha256sum {file}", record.sha256.hex())
-        lines += _check(salted, content_commitment(item.salt, item.content))
+        lines += _check(_commitment_command(claims.scheme, item.salt, file), committed)
         lines += _check(_leaf_command(record.leaf), leaf_hash(item.leaf_data).hex())
     for number, entry in enumerate(bundle.custody, start=1):
         lines += ["", f"[custody {number:03d}]"]
@@ -88,6 +90,16 @@ def _commands(bundle: Bundle, manifest: Manifest) -> str:
 def _one_line(text: str) -> str:
     """Free text kept on one line, so no reason given can pass for a command below."""
     return shown(" ".join(text.split()))
+
+
+def _commitment_command(scheme: int, salt: bytes, file: str) -> str:
+    """The salted commitment by hand: of the file itself (scheme 1), or of its SHA-256
+    (scheme 2, behind the scheme's label; printf's '\\n' is a newline in every shell)."""
+    salted = f"printf '%s' {salt.hex()} | xxd -r -p"
+    if scheme == COMMITMENT_CONTENT:
+        return f"({salted}; cat {file}) | sha256sum"
+    digest = f"sha256sum < {file} | cut -c1-64 | xxd -r -p"
+    return f"(printf {shlex.quote(CONTENT_HASH_LABEL_TEXT)}; {salted}; {digest}) | sha256sum"
 
 
 def _leaf_command(path: str) -> str:

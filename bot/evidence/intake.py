@@ -3,22 +3,30 @@
 An intake has two halves, so that nothing slow happens while the database is locked:
 
 1. ``receive`` (no lock): download each attachment, refuse what is over the per-item
-   limit (by its declared size before downloading, by its real size after), draw the
-   item's random 32-byte salt and compute SHA-256(content) and SHA-256(salt || content).
-   Then each file is sealed ahead: a short transaction reads the number it is expected
-   to get and the case's data key, and the file is sealed under that item id and its
-   blob written and fsynced, with no lock held — so a large file's encryption and fsync
-   never keep other victims waiting, and several victims' files are written at once.
+   limit (by its declared size before downloading, by its real size after) and draw the
+   item's random 32-byte salt. Then each file is sealed ahead: a short transaction reads
+   the number it is expected to get and the case's data key, and the file is sealed
+   under that item id and its blob addressed in one pass over its bytes
+   (storage/sealed_files.py), while another thread hashes it for its receipt; the blob
+   is written and fsynced (the file store) or
+   kept for the transaction (PostgreSQL), with no lock held — so a large file's
+   encryption and fsync never keep other victims waiting, and several victims' files are
+   written at once. What is not sealed ahead (texts, a case's first file, which makes
+   the key) is hashed there. The log's commitment is derived from the receipt's hash
+   (scheme 2, storage/leaves.py): no second pass.
 2. ``keep`` (inside the dispatcher's transaction): recognise a duplicate, check the
    case's total, seal ``salt || content`` with the case's data key bound to the item id
-   (or take the blob sealed ahead, if the item got exactly the number and key it was
+   (or take the file sealed ahead, if the item got exactly the number and key it was
    sealed for), write the blob (fsynced before the row naming it commits), append the
    evidence leaf, insert the item row and the custody event, and queue the receipt — all
    in the one transaction, so the receipt exists if and only if everything it vouches
    for does.
 
-A blob sealed ahead for a number the item did not get (another message of the same
-victim was kept in between) is deleted once the item is kept under its own number. A
+A number is expected before the file is hashed, so as if no file were a duplicate;
+a message already kept (a redelivery) is not sealed ahead at all. A blob sealed ahead
+for a number the item did not get (another message of the same victim was kept in
+between, or an earlier file of the message was a duplicate) or for an item not kept
+(a duplicate) is deleted once the message is kept. A
 transaction that fails after writing a blob leaves it behind, as before: ciphertext under
 the case's key that no row names.
 
@@ -35,6 +43,7 @@ import logging
 import mimetypes
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -50,7 +59,7 @@ from bot.events import Attachment, ForwardOrigin, Inbound, InboundKind
 from bot.evidence.filenames import sanitise_filename
 from bot.evidence.receipts import LIST_LIMIT, DetailsAsked, Receipts, human_size
 from bot.evidence.vetting import ALERT_REASON, Contradicted, contradicted
-from storage import case_keys, cases, custody, evidence_items, ledger
+from storage import before_commit, case_keys, cases, custody, evidence_items, ledger
 from storage.blobs import BlobError, Blobs
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
@@ -58,15 +67,17 @@ from storage.evidence_items import ItemRecord, Usage
 from storage.evidence_search import Scope, dated
 from storage.keys import KeyRing
 from storage.leaves import (
+    COMMITMENT_CONTENT_HASH,
     SALT_SIZE,
     CustodyEvent,
     LeafKind,
     Origin,
-    content_commitment,
+    hash_commitment,
     item_id,
 )
-from storage.offload import offload, offload_each
-from storage.vault import seal, seal_joined
+from storage.offload import offload
+from storage.sealed_files import SealedFile, seal_file
+from storage.vault import seal
 
 log = logging.getLogger(__name__)
 
@@ -95,15 +106,31 @@ class EvidenceSettings:
 
 @dataclass(frozen=True)
 class SealedAhead:
-    """A file sealed and stored before the transaction, for one case, item and key."""
+    """A file sealed before the transaction, for one case, item and key: its blob is
+    in the store already (``stored``), or is ``sealed`` to be written with its item."""
 
     case_id: int
     item_no: int
     key: bytes = field(repr=False)
     blob: str
+    stored: bool
+    sealed: bytearray | None = field(default=None, repr=False)
 
     def fits(self, case_id: int, item_no: int, key: bytes) -> bool:
         return (self.case_id, self.item_no, self.key) == (case_id, item_no, key)
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One item's bytes, what describes them and its salt, before they are hashed."""
+
+    kind: str
+    content: bytes
+    mime_type: str
+    file_name: str
+    origin: Origin | None
+    original_date: datetime | None
+    salt: bytes = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -157,27 +184,27 @@ class Evidence:
     async def receive(self, inbound: Inbound) -> tuple[Received | Refused, ...]:
         """Every item of a forward or upload: its text, then each attachment."""
         origin, original_date = _origin(inbound.forward_origin)
-        items: list[Received | Refused] = []
+        items: list[Fetched | Refused] = []
         if inbound.text:
             content = inbound.text.encode("utf-8")
             items.append(
-                await self._fingerprinted(
-                    content, TEXT_KIND, TEXT_MIME, TEXT_NAME, origin, original_date
-                )
+                self._fetched(content, TEXT_KIND, TEXT_MIME, TEXT_NAME, origin, original_date)
             )
         for attachment in inbound.attachments:
             items.append(await self._fetch(attachment, origin, original_date))
-        received = tuple(
-            replace(item, source_message_id=inbound.message_id)
-            if isinstance(item, Received)
-            else item
-            for item in items
-        )
-        return await self._seal_ahead(inbound, received)
+        ahead = await self._seal_ahead(inbound, items)
+        received: list[Received | Refused] = []
+        for index, entry in enumerate(items):
+            if isinstance(entry, Refused):
+                received.append(entry)
+                continue
+            kept = await self._fingerprinted(entry, ahead.get(index))
+            received.append(replace(kept, source_message_id=inbound.message_id))
+        return tuple(received)
 
     async def _fetch(
         self, attachment: Attachment, origin: Origin | None, original_date: datetime | None
-    ) -> Received | Refused:
+    ) -> Fetched | Refused:
         limit = self.settings.max_item_bytes
         if attachment.size is not None and attachment.size > limit:
             return Refused("too_large", attachment.size)
@@ -192,7 +219,7 @@ class Evidence:
         kind = attachment.kind if attachment.kind in FILE_KINDS else OTHER_KIND
         mime = _mime_type(attachment.mime_type, attachment.file_name)
         name = sanitise_filename(attachment.file_name or kind + _extension(mime))
-        return await self._fingerprinted(content, kind, mime, name, origin, original_date)
+        return self._fetched(content, kind, mime, name, origin, original_date)
 
     async def _download(self, attachment: Attachment) -> bytes:
         """The file's bytes, retrying a download that failed for a passing reason."""
@@ -206,7 +233,7 @@ class Evidence:
             await self.clock.sleep(wait)
         return await attachment.fetch()
 
-    async def _fingerprinted(
+    def _fetched(
         self,
         content: bytes,
         kind: str,
@@ -214,60 +241,63 @@ class Evidence:
         name: str,
         origin: Origin | None,
         original_date: datetime | None,
-    ) -> Received | Refused:
+    ) -> Fetched | Refused:
         if len(content) > self.settings.max_item_bytes:
             return Refused("too_large", len(content))
         salt = os.urandom(SALT_SIZE)
-        sha256, commitment = await offload_each(
-            len(content),
-            lambda: hashlib.sha256(content).hexdigest(),
-            lambda: content_commitment(salt, content),
-        )
+        return Fetched(kind, content, mime, name, origin, original_date, salt)
+
+    async def _fingerprinted(
+        self, item: Fetched, ahead: tuple[bytes, SealedAhead | None] | None = None
+    ) -> Received:
+        """The item with its receipt hash — from the pass that sealed it ahead, or
+        computed here — and the commitment derived from that hash."""
+        if ahead is None:
+            content = item.content
+            digest = await offload(len(content), lambda: hashlib.sha256(content).digest())
+            sealed_ahead = None
+        else:
+            digest, sealed_ahead = ahead
         return Received(
-            kind=kind,
-            content=content,
-            mime_type=mime,
-            file_name=name,
-            origin=origin,
-            original_date=original_date,
-            sha256=sha256,
-            salt=salt,
-            commitment=commitment,
+            kind=item.kind,
+            content=item.content,
+            mime_type=item.mime_type,
+            file_name=item.file_name,
+            origin=item.origin,
+            original_date=item.original_date,
+            sha256=digest.hex(),
+            salt=item.salt,
+            commitment=hash_commitment(item.salt, digest),
+            sealed_ahead=sealed_ahead,
         )
 
     async def _seal_ahead(
-        self, inbound: Inbound, received: tuple[Received | Refused, ...]
-    ) -> tuple[Received | Refused, ...]:
-        """Each file sealed and its blob written under the number it is expected to get
-        (see the module's docstring); the items unchanged where none can be expected."""
-        if not any(isinstance(entry, Received) and entry.kind != TEXT_KIND for entry in received):
-            return received
-        if self.blobs.in_transaction:
-            return received  # the blob goes in with its item (PostgreSQL): nothing ahead
+        self, inbound: Inbound, items: list[Fetched | Refused]
+    ) -> dict[int, tuple[bytes, SealedAhead | None]]:
+        """Each file sealed under the number it is expected to get (see the module's
+        docstring), by position in ``items``: its receipt hash, and what was sealed
+        ahead (None if its blob could not be written: the transaction tries again)."""
+        if not any(isinstance(entry, Fetched) and entry.kind != TEXT_KIND for entry in items):
+            return {}
         async with self.db.transaction() as conn:
-            expected = await self._expected_numbers(conn, inbound, received)
+            expected = await self._expected_numbers(conn, inbound, items)
         if expected is None:
-            return received
+            return {}
         case_id, key, numbers = expected
         sealed = await asyncio.gather(
             *(self._seal_one_ahead(item, case_id, number, key) for item, number in numbers.values())
         )
-        ahead = dict(zip(numbers, sealed, strict=True))
-        return tuple(
-            replace(entry, sealed_ahead=ahead[index])
-            if isinstance(entry, Received) and ahead.get(index) is not None
-            else entry
-            for index, entry in enumerate(received)
-        )
+        return dict(zip(numbers, sealed, strict=True))
 
     async def _expected_numbers(
-        self, conn: AsyncConnection, inbound: Inbound, received: tuple[Received | Refused, ...]
-    ) -> tuple[int, bytes, dict[int, tuple[Received, int]]] | None:
+        self, conn: AsyncConnection, inbound: Inbound, items: list[Fetched | Refused]
+    ) -> tuple[int, bytes, dict[int, tuple[Fetched, int]]] | None:
         """The victim's case, its key, and the number each file would get if kept now
-        (by position in ``received``), as ``_keep_one`` would number them: a duplicate
-        takes none (so neither does a redelivered message), and nothing is expected
-        from the first item over the case's limit on. None without a case or a key (the
-        first item makes the key)."""
+        (by position in ``items``), as ``_keep_one`` would number them were none of them
+        a duplicate (their hashes come with their sealing); nothing is expected from the
+        first item over the case's limit on. None without a case or a key (the first
+        item makes the key), or for a message already kept (a redelivery: its files are
+        duplicates, to be recognised by their hashes, not sealed again)."""
         who = inbound.identity
         case_id = await cases.open_case_id(conn, who.platform, who.user_id)
         if case_id is None:
@@ -276,39 +306,41 @@ class Evidence:
             key = await case_keys.data_key(conn, self.ring, case_id)
         except CaseKeyError:
             return None  # none yet, erased or unusable: the transaction says which
+        if await evidence_items.from_message(conn, case_id, inbound.message_id):
+            return None
         usage = await evidence_items.usage(conn, case_id)
         number, total = usage.last_item_no, usage.total_bytes
-        seen: set[str] = set()
-        numbers: dict[int, tuple[Received, int]] = {}
-        for index, entry in enumerate(received):
-            if not isinstance(entry, Received):
-                continue
-            if entry.sha256 in seen or await evidence_items.find_by_content(
-                conn, case_id, entry.sha256
-            ):
+        numbers: dict[int, tuple[Fetched, int]] = {}
+        for index, entry in enumerate(items):
+            if not isinstance(entry, Fetched):
                 continue
             total += len(entry.content)
             if total > self.settings.max_case_bytes:
                 break
-            seen.add(entry.sha256)
             number += 1
             if entry.kind != TEXT_KIND:
                 numbers[index] = (entry, number)
         return case_id, key, numbers
 
     async def _seal_one_ahead(
-        self, item: Received, case_id: int, item_no: int, key: bytes
-    ) -> SealedAhead | None:
-        parts = (item.salt, item.content)
-        sealed = await offload(
-            len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
+        self, item: Fetched, case_id: int, item_no: int, key: bytes
+    ) -> tuple[bytes, SealedAhead | None]:
+        """The file's receipt hash, and the file sealed and addressed in one pass beside
+        it: two threads, so that on an idle machine a lone file takes the time of the
+        longer pass, not of both."""
+        content, size = item.content, len(item.content)
+        digest, sealed = await asyncio.gather(
+            offload(size, lambda: hashlib.sha256(content).digest()),
+            offload(size, seal_file, key, item.salt, content, item_id(case_id, item_no)),
         )
+        if self.blobs.in_transaction:  # PostgreSQL: written with its item
+            return digest, SealedAhead(case_id, item_no, key, sealed.address, False, sealed.sealed)
         try:
-            blob = await self.blobs.aput(sealed)
+            blob = await self.blobs.aput(sealed.sealed, sealed.address)
         except BlobError as exc:
             log.warning("evidence not sealed ahead: %s", exc)
-            return None  # the transaction tries again, and says so if it fails too
-        return SealedAhead(case_id, item_no, key, blob)
+            return digest, None  # the transaction tries again, and says so if it fails too
+        return digest, SealedAhead(case_id, item_no, key, blob, True)
 
     # ---- inside the transaction ------------------------------------------------------------
 
@@ -316,13 +348,14 @@ class Evidence:
         self, conn: AsyncConnection, turn: Turn, received: tuple[Received | Refused, ...]
     ) -> None:
         """Store each item and say why any was not kept; then one receipt for all that
-        were (an album is one batch with one summary receipt)."""
-        kept: list[tuple[ItemRecord, bytes]] = []
+        were (an album is one batch with one summary receipt). The items' rows and
+        leaves are written at the end of the transaction (see :meth:`_store`)."""
+        kept: list[ItemRecord] = []
         for entry in received:
             if isinstance(entry, Refused):
                 turn.say(self._refusal(turn, entry))
                 continue
-            outcome = await self._keep_one(conn, turn, entry)
+            outcome = await self._keep_one(conn, turn, entry, kept)
             await self._discard_unused(entry, outcome)
             if isinstance(outcome, str):
                 turn.say(outcome)
@@ -331,20 +364,20 @@ class Evidence:
             else:
                 kept.append(outcome)
         if len(kept) == 1:
-            receipt = self.receipts.receipt(turn.case, kept[0][0])
+            receipt = self.receipts.receipt(turn.case, kept[0])
             turn.say(receipt.text, receipt.buttons)
         elif kept:
-            receipt = self.receipts.batch(turn.case, [item for item, _ in kept])
+            receipt = self.receipts.batch(turn.case, kept)
             turn.say(receipt.text, receipt.buttons)
 
-    async def _discard_unused(
-        self, item: Received, outcome: tuple[ItemRecord, bytes] | Reply | str
-    ) -> None:
+    async def _discard_unused(self, item: Received, outcome: ItemRecord | Reply | str) -> None:
         """Delete a blob sealed ahead that no row names (the item got another number, or
         was not kept). Its address is the hash of ciphertext under a fresh nonce, so no
         other item can name it either."""
         ahead = item.sealed_ahead
-        if ahead is None or (isinstance(outcome, tuple) and outcome[0].blob == ahead.blob):
+        if ahead is None or not ahead.stored:
+            return
+        if isinstance(outcome, ItemRecord) and outcome.blob == ahead.blob:
             return
         try:
             await self.blobs.adelete(ahead.blob)
@@ -378,12 +411,13 @@ class Evidence:
             turn.say(self.prompts.t(case, "evidence.deletion_noted", items=numbers))
             return True
         if inbound.text:
-            edited = await self._fingerprinted(
+            fetched = self._fetched(
                 inbound.text.encode("utf-8"), TEXT_KIND, TEXT_MIME, TEXT_NAME, None, None
             )
-            if isinstance(edited, Refused):
-                turn.say(self._refusal(turn, edited))
+            if isinstance(fetched, Refused):
+                turn.say(self._refusal(turn, fetched))
                 return True
+            edited = await self._fingerprinted(fetched)
             link = replace(edited, source_message_id=first.source_message_id, edit_of=first.item_no)
             turn.say(self.prompts.t(case, "evidence.edit_kept", item_no=first.item_no))
             await self.keep(conn, turn, (link,))
@@ -438,16 +472,19 @@ class Evidence:
             turn.alert(ALERT_REASON)
 
     async def _keep_one(
-        self, conn: AsyncConnection, turn: Turn, item: Received
-    ) -> tuple[ItemRecord, bytes] | Reply | str:
-        """The stored item and the log's root after it, or what to say instead."""
+        self, conn: AsyncConnection, turn: Turn, item: Received, kept: Sequence[ItemRecord]
+    ) -> ItemRecord | Reply | str:
+        """The item as it will be stored, or what to say instead. ``kept``: the items
+        this turn keeps already, whose rows are not written yet."""
         case = turn.case
-        earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
+        earlier = next((k for k in kept if k.content_sha256 == item.sha256), None)
+        if earlier is None:
+            earlier = await evidence_items.find_by_content(conn, case.id, item.sha256)
         if earlier is not None:
             again = self.receipts.receipt(case, earlier)
             duplicate = self.prompts.t(case, "evidence.duplicate")
             return Reply(f"{duplicate}\n\n{again.text}", again.buttons)
-        usage = await evidence_items.usage(conn, case.id)
+        usage = _with_kept(await evidence_items.usage(conn, case.id), kept)
         size = len(item.content)
         if usage.total_bytes + size > self.settings.max_case_bytes:
             return self._case_full(turn, usage.total_bytes, size)
@@ -455,7 +492,7 @@ class Evidence:
             key = await case_keys.data_key_for_new_item(conn, self.ring, case.id, turn.now)
         except CaseKeyErased:
             return self.prompts.t(case, "evidence.case_erased")
-        stored, root = await self._store(conn, turn, item, usage, key)
+        stored = await self._store(conn, turn, item, usage, key)
         log.info(
             "case %s: kept evidence item %s (%s, %d bytes)",
             case.id,
@@ -463,18 +500,23 @@ class Evidence:
             stored.kind,
             size,
         )
-        return stored, root
+        return stored
 
     async def _store(
         self, conn: AsyncConnection, turn: Turn, item: Received, usage: Usage, key: bytes
-    ) -> tuple[ItemRecord, bytes]:
+    ) -> ItemRecord:
+        """The item sealed, and its leaf and rows put off to the end of the transaction
+        (storage/before_commit.py): the log's append lock is then held for them and the
+        commit only, not for the rest of the turn. Its ``leaf_index`` is not known here."""
         case_id = turn.case.id
         item_no = usage.last_item_no + 1
         ahead = item.sealed_ahead
         sealed: bytes | None = None
         blob: str | None = None
         if ahead is not None and ahead.fits(case_id, item_no, key):
-            blob = ahead.blob  # already durable in the blob store
+            blob = ahead.blob
+            if ahead.sealed is not None:  # written with its item (PostgreSQL)
+                await self.blobs.put_in(conn, ahead.sealed, ahead.blob)
         elif item.kind == TEXT_KIND:
             # A text of a few hundred bytes stays in its row and costs no extra fsync.
             plain = item.salt + item.content
@@ -482,11 +524,8 @@ class Evidence:
         else:
             # Files go to the blob store: durable before the row naming them commits, or
             # written in its very transaction (PostgreSQL).
-            parts = (item.salt, item.content)
-            sealed_file = await offload(
-                len(item.content), seal_joined, key, parts, item_id(case_id, item_no)
-            )
-            blob = await self.blobs.put_in(conn, sealed_file)
+            sealed_file = await self._seal(item, key, item_id(case_id, item_no))
+            blob = await self.blobs.put_in(conn, sealed_file.sealed, sealed_file.address)
         draft = ItemRecord(
             case_id=case_id,
             item_no=item_no,
@@ -497,6 +536,7 @@ class Evidence:
             file_name=item.file_name,
             content_sha256=item.sha256,
             content_commitment=item.commitment,
+            commitment_scheme=COMMITMENT_CONTENT_HASH,
             leaf_index=-1,  # not part of the leaf: known once the leaf is appended
             origin=item.origin,
             original_date=item.original_date,
@@ -506,11 +546,22 @@ class Evidence:
             source_message_id=item.source_message_id,
             edit_of=item.edit_of,
         )
-        appended = await ledger.append(conn, LeafKind.EVIDENCE, draft.leaf().to_bytes(), turn.now)
-        stored = replace(draft, leaf_index=appended.index)
-        await evidence_items.insert_item(conn, stored, usage.total_bytes + stored.size)
-        await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
-        return stored, appended.root
+        leaf = draft.leaf().to_bytes()
+        total = usage.total_bytes + draft.size
+
+        async def append_and_record(conn: AsyncConnection) -> None:
+            appended = await ledger.append(conn, LeafKind.EVIDENCE, leaf, turn.now)
+            stored = replace(draft, leaf_index=appended.index)
+            await evidence_items.insert_item(conn, stored, total)
+            await custody.record_received(conn, case_id, item_no, turn.now, appended.index)
+
+        await before_commit.at_end(conn, append_and_record)
+        return draft
+
+    @staticmethod
+    async def _seal(item: Received, key: bytes, sealed_for: str) -> SealedFile:
+        """Sealed and addressed in the transaction (its receipt hash is known already)."""
+        return await offload(len(item.content), seal_file, key, item.salt, item.content, sealed_for)
 
     def _refusal(self, turn: Turn, refused: Refused) -> str:
         if refused.reason == "too_large":
@@ -529,6 +580,14 @@ class Evidence:
             size=human_size(size),
             limit=human_size(self.settings.max_case_bytes),
         )
+
+
+def _with_kept(usage: Usage, kept: Sequence[ItemRecord]) -> Usage:
+    """The case's usage counting the items this turn keeps, not yet in its rows."""
+    if not kept:
+        return usage
+    added = sum(item.size for item in kept)
+    return Usage(kept[-1].item_no, usage.total_bytes + added)
 
 
 def _origin(forward: ForwardOrigin | None) -> tuple[Origin | None, datetime | None]:

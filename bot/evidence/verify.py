@@ -1,8 +1,10 @@
 """``haven verify``: check an evidence bundle offline, with nothing but the bundle and a key.
 
 Whoever holds a bundle (a lawyer, the police, a court's expert) learns, per item, whether
-the file's SHA-256 is the one listed (and the one on the victim's receipt), whether
-SHA-256(salt || file) is the commitment in its log entry, whether the entry's inclusion
+the file's SHA-256 is the one listed (and the one on the victim's receipt), whether the
+file's salted commitment is the one in its log entry (SHA-256(salt || file) for entries
+of scheme 1, SHA-256(label || salt || SHA-256(file)) for scheme 2: the entry's "v"
+says which), whether the entry's inclusion
 proof leads to the signed tree head; and whether that head's signature verifies with the
 key in the bundle and with a key obtained independently (``--key``). The commitment is
 what ties the file to the signed log: the plain hash is kept out of the log on purpose.
@@ -67,6 +69,7 @@ from bot.evidence.verify_sealed import (
     leaf_fields,
 )
 from bot.evidence.verify_timeline import check_timeline
+from storage.leaves import COMMITMENT_CONTENT, COMMITMENT_CONTENT_HASH, hash_commitment
 from storage.merkle import TreeHead, leaf_hash, verify_inclusion, verify_tree_head
 from storage.signed_note import NoteError, NoteVerifier, parse_vkey
 from storage.work_progress import Progress, no_progress
@@ -93,7 +96,7 @@ class Problem(StrEnum):
     FORMAT = "format"  # a bundle file is malformed (refused when it is the manifest)
     INCONSISTENT = "inconsistent"  # two files of the bundle disagree
     CONTENT_HASH = "content_hash"  # an item's SHA-256 or size is not the one listed or logged
-    COMMITMENT = "commitment"  # SHA-256(salt || item) is not the logged commitment
+    COMMITMENT = "commitment"  # the item's salted commitment is not the logged one
     INCLUSION = "inclusion"  # a proof does not lead from the leaf to the signed root
     SIGNATURE = "signature"  # the tree head's signature fails with the bundle's key
     TRUSTED_KEY = "trusted_key"  # ... or with the key given by --key
@@ -407,7 +410,7 @@ class _Verification:
             claims = None
             self._find(Problem.FORMAT, subject, str(exc))
         self._leaves[record.number] = fields = leaf_fields(leaf)
-        digest, salted, size = self._hash_content(record)
+        digest, salted, size = self._hash_content(record, claims)
         hash_ok = (digest, size) == (record.sha256, record.size)
         if not hash_ok:
             self._find(Problem.CONTENT_HASH, subject, f"{record.file} is not the file listed")
@@ -425,7 +428,7 @@ class _Verification:
         commitment_ok = claims is not None and salted == claims.commitment
         if claims is not None and not commitment_ok:
             self._find(
-                Problem.COMMITMENT, subject, "SHA-256(salt || file) is not the logged commitment"
+                Problem.COMMITMENT, subject, f"{claims.formula} is not the logged commitment"
             )
         return ItemResult(
             number=record.number,
@@ -446,14 +449,22 @@ class _Verification:
             )
         return CustodyResult(record.number, ok)
 
-    def _hash_content(self, record: ItemRecord) -> tuple[bytes, bytes, int]:
-        """SHA-256(file), SHA-256(salt || file) and the size, in one streamed pass."""
+    def _hash_content(
+        self, record: ItemRecord, claims: LeafClaims | None
+    ) -> tuple[bytes, bytes, int]:
+        """SHA-256(file), the file's commitment under its leaf's scheme and the size, in
+        one streamed pass (a second hash over the file only for scheme 1's entries)."""
         plain, salted, size = hashlib.sha256(), hashlib.sha256(record.salt), 0
+        scheme = claims.scheme if claims is not None else COMMITMENT_CONTENT_HASH
         for chunk in self._archive.chunks(record.file):
             plain.update(chunk)
-            salted.update(chunk)
+            if scheme == COMMITMENT_CONTENT:
+                salted.update(chunk)
             size += len(chunk)
-        return plain.digest(), salted.digest(), size
+        digest = plain.digest()
+        if scheme == COMMITMENT_CONTENT:
+            return digest, salted.digest(), size
+        return digest, bytes.fromhex(hash_commitment(record.salt, digest)), size
 
     def _inclusion(
         self, subject: str, leaf: bytes, leaf_index: int, proof_name: str, head: TreeHead

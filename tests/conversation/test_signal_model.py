@@ -28,6 +28,9 @@ def retrained() -> dict[str, Any]:
     return signal_training.train_document()
 
 
+# Training fits the model six times (five cross-validation folds, then all of it): over
+# a minute of CPU, more on a shared 2-core machine.
+@pytest.mark.timeout(600)
 def test_the_stored_model_is_what_the_corpus_trains(retrained: dict[str, Any]) -> None:
     stored = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
     assert stored["recipe"] == retrained["recipe"]
@@ -97,6 +100,8 @@ def test_a_model_of_another_recipe_is_refused(tmp_path: Path) -> None:
         ("不 想，活 了！", " 不 想 活 了 "),
         ("我想自殺", " 我想自杀 "),
         ("ｋｍｓ！！", " kms "),
+        ("Im soooo done, pleaseeee", " im soo done pleasee "),
+        ("哈哈哈哈 1000", " 哈哈哈哈 1000 "),
     ],
 )
 def test_folding(text: str, folded: str) -> None:

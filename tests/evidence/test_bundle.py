@@ -48,7 +48,15 @@ from bot.evidence.filenames import MAX_NAME_BYTES, sanitise_filename
 from bot.evidence.safezip import ZipLimits
 from bot.evidence.verify import Problem, format_report, verify_bundle
 from bot.ops.cli import main
-from storage.leaves import SALT_SIZE, CustodyEvent, EvidenceLeaf, content_commitment
+from storage.leaves import (
+    COMMITMENT_CONTENT,
+    COMMITMENT_CONTENT_HASH,
+    SALT_SIZE,
+    CustodyEvent,
+    EvidenceLeaf,
+    content_commitment,
+    hash_commitment,
+)
 from storage.merkle import MemoryTree, TreeHead, sign_tree_head
 
 EXPORTED_AT = dt.datetime(2025, 5, 1, 8, 30, tzinfo=dt.UTC)
@@ -72,7 +80,14 @@ def pem_public(key: Ed25519PrivateKey) -> bytes:
 
 
 def evidence_leaf(number: int, kind: str, salt: bytes, content: bytes) -> bytes:
-    """Leaf data exactly as intake writes it (storage.leaves), so the contract is tested."""
+    """Leaf data exactly as intake writes it (storage.leaves), so the contract is tested:
+    item 1 as it wrote it before issue 21 (commitment scheme 1, which old items keep),
+    the others as it writes them now (scheme 2)."""
+    if number == 1:
+        scheme, commitment = COMMITMENT_CONTENT, content_commitment(salt, content)
+    else:
+        digest = hashlib.sha256(content).digest()
+        scheme, commitment = COMMITMENT_CONTENT_HASH, hash_commitment(salt, digest)
     return EvidenceLeaf(
         case_id=7,
         item_no=number,
@@ -83,7 +98,8 @@ def evidence_leaf(number: int, kind: str, salt: bytes, content: bytes) -> bytes:
         mime_type="application/octet-stream",
         origin_kind="",
         origin_commitment="",
-        content_commitment=content_commitment(salt, content),
+        content_commitment=commitment,
+        commitment_scheme=scheme,
     ).to_bytes()
 
 
@@ -609,7 +625,7 @@ def test_readme_templates_agree_across_locales() -> None:
             assert command in text, (locale, command)
 
 
-HAND_TOOLS = ("sh", "openssl", "sha256sum", "xxd", "tail", "cat", "printf")
+HAND_TOOLS = ("sh", "openssl", "sha256sum", "xxd", "tail", "cat", "printf", "cut")
 
 
 @pytest.mark.skipif(

@@ -19,7 +19,7 @@ from bot.runtime import Haven
 from storage import case_keys, custody, evidence_items, ledger, sqlite_connection
 from storage.audit import audit
 from storage.evidence_items import ItemRecord
-from storage.leaves import content_commitment
+from storage.leaves import COMMITMENT_CONTENT_HASH, hash_commitment
 from storage.schema import custody_events, outbox
 from storage.schema import evidence_items as items_table
 from tests import blob_access
@@ -176,8 +176,11 @@ async def test_a_text_is_kept_sealed_in_its_row_and_decrypts_back(victim: Victim
     assert LEAKED.encode() not in item.sealed
     salt, content = await opened(haven, item)
     assert content == LEAKED.encode() and len(salt) == 32
-    assert item.content_sha256 == hashlib.sha256(content).hexdigest()
-    assert item.content_commitment == content_commitment(salt, content)
+    digest = hashlib.sha256(content).digest()
+    assert item.content_sha256 == digest.hex()
+    # Scheme 2: the salted hash of the receipt's hash, not of the content a second time.
+    assert item.commitment_scheme == COMMITMENT_CONTENT_HASH
+    assert item.content_commitment == hash_commitment(salt, digest)
     assert (item.mime_type, item.file_name, item.size) == (
         "text/plain; charset=utf-8",
         "message.txt",
@@ -225,7 +228,7 @@ async def test_the_leaf_commits_to_metadata_but_reveals_neither_content_nor_name
         "received_at": "2026-01-05T01:00:00.000000Z",
         "size": 3,
         "type": "evidence",
-        "v": 1,
+        "v": 2,
     }
     assert hashlib.sha256(b"yes").hexdigest().encode() not in leaf.data
     assert b"Zhang" not in leaf.data and b"4242" not in leaf.data
