@@ -76,7 +76,12 @@ TEXT_BYTES = 300
 FILE_BYTES = 5 * 1024 * 1024
 SEED_CHUNK = 100_000
 AT = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
-CONFIG = "[limits]\nflood_messages = 100000000\nmax_case_bytes = 100000000000\n"
+# Limits lifted so that what is measured is the intake: with the per-person evidence
+# budget at its default (300 items a minute) one victim's 2,000 texts measured the pacer.
+CONFIG = (
+    "[limits]\nflood_messages = 100000000\nmax_case_bytes = 100000000000\n"
+    "evidence_items_per_minute = 100000\nevidence_bytes_per_minute = 1000000000\n"
+)
 
 
 def rate(count: float, seconds: float) -> float:

@@ -26,6 +26,13 @@ MAX_SECONDS of age, which bounds how long its first member waits. A lone transac
 commits one turn of the event loop later than it would alone. Members see the
 uncommitted writes of earlier members of their group; that is harmless because nothing
 leaves a transaction before its group has committed.
+
+A group also carries a *scope* (:func:`group_scope`): a dict in which a member may leave
+what it derived from the rows it wrote, for the next member to reuse instead of reading
+those rows back (the evidence log's border, storage/ledger.py). Only this process writes
+while a group holds SQLite's write lock, so what the scope holds stays true until writes
+are undone: a fresh scope begins with each group and after any rollback to a savepoint,
+and none is left once the group ends, however it ends.
 """
 
 from __future__ import annotations
@@ -37,12 +44,14 @@ from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import Connection, event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from storage.sqlite_connection import InlineConnection, inline_driver, inline_sqlite
 
 MAX_MEMBERS = 64
 MAX_SECONDS = 0.02
+_SCOPE = "haven.group_scope"
 
 
 class GroupAborted(Exception):
@@ -56,6 +65,9 @@ class DatabaseClosed(Exception):
 class GroupCommit:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
+        # A SAVEPOINT of a member's own (SQLAlchemy's begin_nested) rolled back undoes
+        # writes as the member's does.
+        event.listen(engine.sync_engine, "rollback_savepoint", _renew_scope)
         self._lock = asyncio.Lock()
         self._conn: AsyncConnection | None = None
         self._driver: InlineConnection | None = None
@@ -153,6 +165,11 @@ class GroupCommit:
     def _start_group(self) -> None:
         self._open_group = True
         self._opened_at = time.monotonic()
+        _new_scope(self._live_conn())
+
+    def _live_conn(self) -> AsyncConnection:
+        assert self._conn is not None
+        return self._conn
 
     def _live_driver(self) -> InlineConnection:
         assert self._driver is not None
@@ -189,6 +206,7 @@ class GroupCommit:
         self._generation += 1
         if not was_open:
             return
+        _end_scope(self._live_conn())
         driver = self._live_driver()
         try:
             if members:
@@ -208,6 +226,7 @@ class GroupCommit:
         self._members, self._open_group = [], False
         self._generation += 1
         if was_open:
+            _end_scope(self._live_conn())
             with contextlib.suppress(Exception):
                 self._live_driver().rollback_in_place()
         error = GroupAborted(f"the transaction was rolled back by SQLite: {cause!r}")
@@ -245,8 +264,29 @@ async def _savepoint(conn: AsyncConnection, member: int) -> AsyncIterator[None]:
         if raw.in_transaction:  # else SQLite has rolled everything back already
             raw.execute(f"ROLLBACK TO {name}")
             raw.execute(f"RELEASE {name}")
+            _new_scope(conn)  # what earlier members left may name rows just undone
         raise
     raw.execute(f"RELEASE {name}")
+
+
+def group_scope(conn: AsyncConnection) -> dict[str, Any] | None:
+    """The open group's scope on ``conn`` (see the module's description); None outside
+    a group, as on PostgreSQL, where other instances may write between statements."""
+    scope: dict[str, Any] | None = conn.info.get(_SCOPE)
+    return scope
+
+
+def _new_scope(conn: AsyncConnection) -> None:
+    conn.info[_SCOPE] = {}
+
+
+def _renew_scope(conn: Connection, _name: str, _context: object) -> None:
+    if _SCOPE in conn.info:
+        conn.info[_SCOPE] = {}
+
+
+def _end_scope(conn: AsyncConnection) -> None:
+    conn.info.pop(_SCOPE, None)
 
 
 def _checkpoint_truncate(raw: Any) -> tuple[Any, ...]:

@@ -8,7 +8,9 @@ Costs, whatever the size of the log:
 
 - ``append`` reads the O(log n) border nodes of the tree in one query and writes one leaf
   row plus the O(log n) perfect nodes it completes (``ledger_nodes`` holds only perfect
-  subtrees, which never change, so nothing is ever rewritten);
+  subtrees, which never change, so nothing is ever rewritten). On SQLite the border it
+  ends with is left in its group's scope (storage/group_commit.py), so the next append
+  of the same group reads nothing: neither the size nor the nodes;
 - a root, an inclusion proof or a consistency proof is one query for O(log n) nodes. A
   size beyond the log needs a node that does not exist yet, so asking for one is refused
   (LedgerError) without a separate look at the log's size.
@@ -33,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import RowMapping, and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.group_commit import group_scope
 from storage.leaves import LeafKind
 from storage.merkle import (
     CompactRange,
@@ -54,6 +57,7 @@ from storage.tlog import Checkpoint, sign_checkpoint
 _APPEND_LOCK = 0x48415645_4E4C4F47  # "HAVENLOG"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _BATCH = 500
+_BORDER = "ledger.border"  # the key of the border left in a group's scope
 
 
 class LedgerError(Exception):
@@ -95,8 +99,8 @@ _INSERT_NODES = Prepared(insert(ledger_nodes))
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
     """Append one leaf; returns its index and the new tree's size and root."""
     await _serialise_appends(conn)
-    size = await tree_size(conn)
-    border = CompactRange(size, await _fetch_ordered(conn, border_ids(size)))
+    border = await _border(conn)
+    size = border.size
     hashed = leaf_hash(data)
     created = border.append(hashed)
     await _INSERT_LEAF.run(
@@ -106,6 +110,7 @@ async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: dateti
         conn,
         [{"level": node.level, "node_index": node.index, "hash": value} for node, value in created],
     )
+    _leave_border(conn, border)
     return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
 
 
@@ -243,6 +248,24 @@ async def leaves_at(conn: AsyncConnection, indexes: Sequence[int]) -> list[Store
 async def _serialise_appends(conn: AsyncConnection) -> None:
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+
+
+async def _border(conn: AsyncConnection) -> CompactRange:
+    """The border of the tree as it stands: the one the group's last append left, else
+    read from the stored nodes. Taken out of the scope, so a failure before the new leaf
+    is stored leaves nothing behind there."""
+    scope = group_scope(conn)
+    left = scope.pop(_BORDER, None) if scope is not None else None
+    if isinstance(left, CompactRange):
+        return left
+    size = await tree_size(conn)
+    return CompactRange(size, await _fetch_ordered(conn, border_ids(size)))
+
+
+def _leave_border(conn: AsyncConnection, border: CompactRange) -> None:
+    scope = group_scope(conn)
+    if scope is not None:
+        scope[_BORDER] = border
 
 
 async def _fetch(conn: AsyncConnection, ids: Sequence[NodeID]) -> dict[NodeID, bytes]:

@@ -7,13 +7,14 @@ bound: appending or proving costs the same few statements at any size.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from alembic import command
@@ -24,12 +25,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, MetaData, create_engine, delete
+from sqlalchemy.exc import IntegrityError
 
 from storage import ledger
 from storage.database import MIGRATIONS, Database
 from storage.leaves import LeafKind
 from storage.merkle import (
     EMPTY_ROOT,
+    CompactRange,
     leaf_hash,
     reference_consistency,
     reference_inclusion,
@@ -40,7 +43,7 @@ from storage.merkle import (
 )
 from storage.schema import ledger_nodes, metadata
 from tests.backends import Backend
-from tests.sql_trace import queries, tracing
+from tests.sql_trace import queries, traced, tracing
 
 VECTORS = Path(__file__).parents[2] / "shared" / "test-vectors" / "merkle-rfc9162.json"
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
@@ -78,6 +81,10 @@ async def fill(db: Database, leaves: list[bytes]) -> None:
 async def filled(db: Database) -> Database:
     await fill(db, LEAVES)
     return db
+
+
+class Boom(Exception):
+    pass
 
 
 def flipped(value: bytes, position: int) -> bytes:
@@ -244,6 +251,109 @@ async def test_append_and_proof_cost_the_same_few_statements_at_any_size(db: Dat
     # The leaf, and the perfect nodes it completes: at most one per level.
     assert 1 <= small[1] <= 1 + 4 and 1 <= big[1] <= 1 + 11
     assert small[3] <= 4 and big[3] <= 11
+
+
+# ---- appends sharing a group commit (SQLite) ------------------------------------------------
+
+
+def border_reads(statements: list[str]) -> int:
+    return sum(1 for s in queries(statements) if "FROM ledger_nodes" in s)
+
+
+async def append_in_turn(db: Database, data: bytes, *, fail: bool = False) -> None:
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, data, NOW)
+        await asyncio.sleep(0)  # let the others queue up behind this one: one group
+        if fail:
+            raise Boom(data)
+
+
+async def assert_log_is(db: Database, leaves: list[bytes]) -> None:
+    async with db.transaction() as conn:
+        assert await ledger.tree_size(conn) == len(leaves)
+        assert await ledger.root(conn) == reference_root(leaves)
+        for index in range(len(leaves)):
+            proof = await ledger.inclusion_proof(conn, index, len(leaves))
+            assert reference_inclusion(index, leaves) == proof
+
+
+@pytest.mark.only_on("sqlite")
+async def test_appends_of_one_group_read_the_border_once(db: Database) -> None:
+    await fill(db, LEAVES[:5])
+    async with traced(db) as statements:
+        await asyncio.gather(*(append_in_turn(db, data) for data in LEAVES[5:37]))
+    assert statements.count("COMMIT") < 32
+    assert border_reads(statements) == statements.count("COMMIT")
+    await assert_log_is(db, LEAVES[:37])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_a_member_rolled_back_after_appending_leaves_no_border_behind(
+    db: Database,
+) -> None:
+    await fill(db, LEAVES[:3])
+    failing = {4, 5, 9}
+    results = await asyncio.gather(
+        *(append_in_turn(db, LEAVES[n], fail=n in failing) for n in range(3, 12)),
+        return_exceptions=True,
+    )
+    assert [isinstance(r, Boom) for r in results] == [n in failing for n in range(3, 12)]
+    await assert_log_is(db, [LEAVES[n] for n in range(12) if n not in failing])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_an_append_that_fails_part_way_leaves_no_border_behind(db: Database) -> None:
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[3], NOW)
+        with pytest.raises(IntegrityError):  # its leaf row has no time: refused
+            await ledger.append(conn, LeafKind.CUSTODY, b"refused", cast(datetime, None))
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[4], NOW)
+    await assert_log_is(db, LEAVES[:5])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_a_savepoint_of_the_callers_own_rolled_back_leaves_no_border_behind(
+    db: Database,
+) -> None:
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[3], NOW)
+        nested = await conn.begin_nested()
+        await ledger.append(conn, LeafKind.CUSTODY, b"undone", NOW)
+        await nested.rollback()
+        await ledger.append(conn, LeafKind.CUSTODY, LEAVES[4], NOW)
+    await assert_log_is(db, LEAVES[:5])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_a_later_group_reads_what_another_process_appended(
+    db: Database, tmp_path: Path
+) -> None:
+    """The group that left a border ends (here: rolled back); another process appends at
+    the very index that border was for; the next group must read the log, not reuse it."""
+    await fill(db, LEAVES[:6])
+    with pytest.raises(Boom):
+        await append_in_turn(db, b"rolled back", fail=True)
+    other_writer_appends(tmp_path / "ledger.db", LEAVES[:6], b"from elsewhere")
+    await append_in_turn(db, b"after")
+    await assert_log_is(db, [*LEAVES[:6], b"from elsewhere", b"after"])
+
+
+def other_writer_appends(path: Path, earlier: list[bytes], data: bytes) -> None:
+    border = CompactRange()
+    for leaf in earlier:
+        border.append(leaf_hash(leaf))
+    created = border.append(leaf_hash(data))
+    with closing(sqlite3.connect(path)) as other, other:
+        other.execute(
+            "INSERT INTO ledger_leaves VALUES (?, 'custody', ?, '2026-01-05 01:00:00')",
+            (len(earlier), data),
+        )
+        other.executemany(
+            "INSERT INTO ledger_nodes VALUES (?, ?, ?)",
+            [(node.level, node.index, value) for node, value in created],
+        )
 
 
 # ---- the migration ------------------------------------------------------------------------
