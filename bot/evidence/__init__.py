@@ -3,7 +3,8 @@
 - ``intake``: a forwarded message or file becomes encrypted evidence with a log leaf, a
   custody event and a receipt (``receipts``), in one transaction;
 - ``bundle``, ``bundle_writer``, ``bundle_readme``: the export bundle format, writing it,
-  and its README; ``export`` and ``export_desk``: building one (operator, victim);
+  and its README; ``export`` and ``export_desk``: building one (operator, victim), the
+  victim's copy handed over by ``handover_desk`` like the report;
   ``timeline``: the incident in order, part of every bundle;
 - ``verify`` (with ``verify_sealed``, ``verify_timeline``) and ``safezip``: ``haven verify``,
   offline, on a zip nobody vouches for;
@@ -25,6 +26,7 @@ __all__ = [
     "erasure",
     "export",
     "export_desk",
+    "handover_desk",
     "intake",
     "keyfiles",
     "receipts",
