@@ -440,3 +440,22 @@ async def test_a_staff_search_keeps_to_both_ends_of_the_window_in_local_time(rig
     assert reversed_dates == rig.t("search.reversed")
     empty = await last(rig, "alice", "search", "1 warning from:")
     assert empty == rig.t("search.empty_filter", filter="from:")
+
+
+async def test_a_staff_search_logs_its_retrieval_and_count_but_never_the_words(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """haven.log is the operator's: a staff search leaves a line naming the retrieval and
+    how many items it found, and no line anywhere says what was searched for or what the
+    evidence says (the custody log records the search, masked)."""
+    await approved_for_alice(rig)
+    with caplog.at_level(logging.INFO):
+        await rig.command("alice", "search", "1 pay 5000 from:Zhang")
+        await rig.command("alice", "search", "1 warning")  # item 2 lies outside the window
+    ours = [r for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert [(r.levelno, r.getMessage()) for r in ours] == [
+        (logging.INFO, "retrieval 1: a staff search found 1 item(s)"),
+        (logging.INFO, "retrieval 1: a staff search found 0 item(s)"),
+    ]
+    for words in ("pay", "5000", "Zhang", "warning"):
+        assert all(words not in r.getMessage() for r in caplog.records), words
