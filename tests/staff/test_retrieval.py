@@ -227,6 +227,30 @@ async def test_an_approved_retrieval_not_delivered_before_a_crash_is_delivered_a
         await again.haven.close()
 
 
+ERIN = """
+[[staff]]
+platform = "console"
+user_id = "erin:example.org"
+role = "operator"
+name = "Erin"
+"""
+
+
+async def test_a_requester_whose_user_id_holds_a_colon_gets_the_bundle_privately(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # A web or Matrix identity can have a colon in it; only the first one ends the platform.
+    rig = await open_rig(tmp_path / "data", clock, ERIN)
+    try:
+        await with_evidence(rig)
+        await rig.command("erin:example.org", "retrieve", ASK)
+        await rig.command("bob", "approve", "1")
+        (delivery,) = private(rig, "erin:example.org")
+        assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=1)
+    finally:
+        await rig.haven.close()
+
+
 # ---- searching under an approved retrieval ---------------------------------------------
 
 
