@@ -321,6 +321,21 @@ async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
     assert not await asyncio.to_thread(Path(delivery.file.path).exists)
 
 
+async def test_fetching_a_retrieval_of_an_erased_case_says_why_nothing_comes(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await approved_for_alice(rig)
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    with caplog.at_level(logging.ERROR, logger="bot.staff.retrieval"):
+        assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.fetching", id=1)
+    why = "case 1 was erased; its evidence cannot be exported"
+    _, failed = private(rig, "alice")
+    assert (failed.text, failed.file) == (rig.t("retrieval.failed", id=1, error=why), None)
+    errors = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert errors == [f"retrieval 1 could not be built: {why}"], "the operator learns which and why"
+
+
 async def refusal_reasons(rig: Rig) -> list[str]:
     async with rig.haven.db.transaction() as conn:
         rows = await custody.for_case(conn, 1)
