@@ -336,6 +336,24 @@ async def test_fetching_a_retrieval_of_an_erased_case_says_why_nothing_comes(
     assert errors == [f"retrieval 1 could not be built: {why}"], "the operator learns which and why"
 
 
+async def test_a_bundle_that_cannot_be_built_is_not_counted_as_delivered(rig: Rig) -> None:
+    # Approved (as before a crash) but not yet built when the person erases their case.
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    async with rig.haven.db.transaction() as conn:
+        found = await retrievals.get(conn, 1)
+        assert found is not None
+        await retrievals.move(
+            conn, found, retrievals.APPROVED, approved_by="console:bob", approved_at=rig.clock.now()
+        )
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    assert await rig.haven.staff.retrievals.deliver_approved() == 0
+    await rig.haven.sender.drain()
+    (failed,) = private(rig, "alice")
+    assert failed.file is None and failed.text.startswith(rig.t("retrieval.failed", id=1, error=""))
+
+
 async def refusal_reasons(rig: Rig) -> list[str]:
     async with rig.haven.db.transaction() as conn:
         rows = await custody.for_case(conn, 1)
