@@ -143,6 +143,29 @@ async def test_fetch_again_until_the_approval_expires(rig: Rig) -> None:
     ]
 
 
+async def test_an_approval_lasts_its_time_from_the_approval_not_from_the_request(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    rig.clock.advance(2 * HOUR)
+    approved_at = rig.clock.now()
+    with caplog.at_level(logging.INFO, logger="bot.staff.retrieval"):
+        await rig.command("bob", "approve", "1")
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert lines == ["retrieval 1 approved by console:bob"], "haven.log names who approved"
+    async with rig.haven.db.transaction() as conn:
+        found = await retrievals.get(conn, 1)
+    assert found is not None and (found.approved_by, found.approved_at) == (
+        "console:bob",
+        approved_at,
+    )
+    rig.clock.advance(23 * HOUR)  # 25 hours after the request, 23 after the approval
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.fetching", id=1)
+    rig.clock.advance(HOUR)
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.expired", id=1)
+
+
 async def test_deny(rig: Rig) -> None:
     await with_evidence(rig)
     await rig.command("alice", "retrieve", ASK)
