@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.evidence.verify import verify_bundle
 from storage import custody, retrievals
+from storage.schema import outbox
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, Rig, open_rig
 
@@ -77,6 +79,8 @@ async def test_four_eyes_retrieval_end_to_end(rig: Rig) -> None:
     assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=1)
     assert delivery.file is not None
     bundle = Path(delivery.file.path)
+    assert (delivery.file.file_name, delivery.file.mime_type) == (bundle.name, "application/zip")
+    assert bundle.name.startswith("retrieval-1-case-1-") and bundle.suffix == ".zip"
     report = verify_bundle(bundle, rig.haven.log_key.public_key())
     assert report.ok and [item.number for item in report.items] == [1]
     with zipfile.ZipFile(bundle) as archive:
@@ -342,6 +346,10 @@ async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
     await rig.victim.command("erase")
     await rig.victim.press("yes:1")
     assert not await asyncio.to_thread(Path(delivery.file.path).exists)
+    async with rig.haven.db.transaction() as conn:
+        query = select(outbox.c.payload).where(outbox.c.chat_id == "alice")
+        payloads = (await conn.execute(query)).scalars().all()
+    assert payloads == ["{}"], "the delivery is a message of the case: it keeps no text either"
 
 
 async def test_fetching_a_retrieval_of_an_erased_case_says_why_nothing_comes(
