@@ -210,7 +210,10 @@ async def test_malformed_retrieval_commands_are_refused_clearly(
 
 
 async def test_an_admin_with_totp_approves_only_with_the_current_code(
-    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     secret = pyotp.random_base32()
     monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
@@ -218,9 +221,14 @@ async def test_an_admin_with_totp_approves_only_with_the_current_code(
     try:
         await with_evidence(rig)
         await rig.command("alice", "retrieve", ASK)
-        assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
         stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
-        assert await last(rig, "dora", "approve", f"1 {stale}") == rig.t("retrieval.totp_wrong")
+        with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
+            assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
+            wrong = await last(rig, "dora", "approve", f"1 {stale}")
+            assert wrong == rig.t("retrieval.totp_wrong")
+        warned = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+        assert warned == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
+        assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
         code = pyotp.TOTP(secret).at(clock.now())
         assert (await last(rig, "dora", "approve", f"1 {code}")).startswith("🔓")
         assert len(private(rig, "alice")) == 1
@@ -328,15 +336,20 @@ async def test_a_staff_search_is_refused_to_others_after_expiry_and_to_auditors(
     assert logged.count("refused") == 3  # bob, carol, and the expired one
 
 
-async def test_an_expired_or_erased_retrievals_plaintext_bundle_is_deleted(rig: Rig) -> None:
+async def test_an_expired_or_erased_retrievals_plaintext_bundle_is_deleted(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     await approved_for_alice(rig)
     (delivery,) = private(rig, "alice")
     assert delivery.file is not None
     bundle = Path(delivery.file.path)
     assert await asyncio.to_thread(bundle.exists)
     rig.clock.advance(25 * HOUR)
-    await rig.command("alice", "cases")  # any staff command sweeps expired bundles
+    with caplog.at_level(logging.INFO, logger="bot.staff.retrieval"):
+        await rig.command("alice", "cases")  # any staff command sweeps expired bundles
     assert not await asyncio.to_thread(bundle.exists)
+    removed = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert removed == [f"removed the bundle of an expired retrieval: {bundle.name}"]
 
 
 async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
