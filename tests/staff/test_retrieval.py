@@ -126,6 +126,14 @@ async def test_a_request_expires_unapproved(rig: Rig) -> None:
     assert private(rig, "alice") == []
 
 
+async def test_a_request_can_no_longer_be_approved_at_the_moment_it_expires(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    rig.clock.advance(24 * HOUR)  # [retrieval] expires_hours, to the second
+    assert await last(rig, "bob", "approve", "1") == rig.t("retrieval.expired", id=1)
+    assert private(rig, "alice") == []
+
+
 async def test_fetch_again_until_the_approval_expires(rig: Rig) -> None:
     await with_evidence(rig)
     await rig.command("alice", "retrieve", ASK)
