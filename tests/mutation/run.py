@@ -45,6 +45,9 @@ LISTED = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
 class Module:
     path: str
     tests: tuple[str, ...]
+    # Tests that also run on PostgreSQL: what only its row locks or its reading order can
+    # show (SKIP LOCKED, an advisory lock, an ORDER BY that SQLite's index makes moot).
+    postgresql_tests: tuple[str, ...] = ()
 
     @property
     def slug(self) -> str:
@@ -71,7 +74,10 @@ class Score:
 
 def modules() -> list[Module]:
     table = tomllib.loads((HERE / "modules.toml").read_text(encoding="utf-8"))
-    return [Module(entry["path"], tuple(entry["tests"])) for entry in table["module"]]
+    return [
+        Module(entry["path"], tuple(entry["tests"]), tuple(entry.get("postgresql_tests", ())))
+        for entry in table["module"]
+    ]
 
 
 def equivalents() -> set[str]:
@@ -93,8 +99,14 @@ def selected(module: Module, tests_dir: Path) -> list[str]:
     return found
 
 
+def postgresql_args(module: Module) -> list[str]:
+    names = (test.rpartition("::")[2] for test in module.postgresql_tests)
+    return [arg for name in names for arg in ("--postgresql-for", name)]
+
+
 def prepare(module: Module, tests_dir: Path) -> Path:
     tests = selected(module, tests_dir)
+    tests += [test for test in module.postgresql_tests if test not in tests]
     workdir = WORK / module.slug
     workdir.mkdir(parents=True, exist_ok=True)
     for name in LINKED:
@@ -110,12 +122,13 @@ def prepare(module: Module, tests_dir: Path) -> Path:
         "source_paths": list(SOURCES),
         "only_mutate": [module.path],
         "pytest_add_cli_args_test_selection": tests,
-        # SQLite only: a mutant lives in Python, which both backends run the same; the few
-        # PostgreSQL-only branches are listed in equivalent.md as such. Halves each run.
+        # SQLite: a mutant lives in Python, which both backends run the same; halves each
+        # run. Only the module's `postgresql_tests` run on PostgreSQL too.
         # Hypothesis without shrinking (tests/conftest.py): a failing example is enough.
         "pytest_add_cli_args": [
             *("-p", "no:cacheprovider", "-W", "ignore"),
             *("--backend", "sqlite", "--hypothesis-profile", "mutation"),
+            *postgresql_args(module),
         ],
     }
     section = "\n[tool.mutmut]\n" + "".join(

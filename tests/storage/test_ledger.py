@@ -24,7 +24,7 @@ from alembic.runtime.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, MetaData, create_engine, delete
+from sqlalchemy import Connection, MetaData, create_engine, delete, text
 from sqlalchemy.exc import IntegrityError
 
 from storage import ledger
@@ -338,6 +338,33 @@ async def test_a_later_group_reads_what_another_process_appended(
     other_writer_appends(tmp_path / "ledger.db", LEAVES[:6], b"from elsewhere")
     await append_in_turn(db, b"after")
     await assert_log_is(db, [*LEAVES[:6], b"from elsewhere", b"after"])
+
+
+@pytest.mark.only_on("postgresql")
+async def test_appends_of_two_instances_at_once_take_one_index_each(db: Database) -> None:
+    """Two instances append while neither has committed: the second waits for the first
+    (PostgreSQL has no single writer), then appends after it, and the log stays one tree."""
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as first:
+        taken = await ledger.append(first, LeafKind.CUSTODY, LEAVES[3], NOW)
+        second = asyncio.create_task(fill(db, [LEAVES[4]]))
+        await wait_until_blocked(db, second)
+    await second
+    assert taken.index == 3
+    await assert_log_is(db, LEAVES[:5])
+
+
+async def wait_until_blocked(db: Database, task: asyncio.Task[None]) -> None:
+    """Until another session of the database waits for a lock, or ``task`` ended."""
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with db.engine.connect() as conn:
+            if (await conn.execute(text(waiting))).scalar_one():
+                return
+        await asyncio.sleep(0.01)
 
 
 def other_writer_appends(path: Path, earlier: list[bytes], data: bytes) -> None:
