@@ -269,17 +269,25 @@ async def test_the_known_size_counts_what_items_and_custody_rows_name(victim: Vi
         size = await ledger.tree_size(conn)
     assert size == events + 1 > items + 1, "the export follows the items"
     path = str(haven.db.engine.url.database)
-    with closing(sqlite3.connect(path)) as raw, raw:
-        raw.execute("DELETE FROM ledger_leaves")
-        raw.execute("DELETE FROM ledger_nodes")
-        raw.execute("DELETE FROM tree_heads")
+    await deleted_by_hand(path, "ledger_leaves", "ledger_nodes", "tree_heads")
     async with haven.db.transaction() as conn:
         assert await ledger.known_size(conn) == size
     for table, known in (("custody_events", items + 1), ("evidence_items", 0)):
-        with closing(sqlite3.connect(path)) as raw, raw:
-            raw.execute(f"DELETE FROM {table}")
+        await deleted_by_hand(path, table)
         async with haven.db.transaction() as conn:
             assert await ledger.known_size(conn) == known
+
+
+async def deleted_by_hand(path: str, *tables: str) -> None:
+    """Every row of ``tables`` deleted by another connection to the file, on a thread: a
+    blocking wait for the write lock on the loop would keep Haven from releasing it."""
+
+    def delete_rows() -> None:
+        with closing(sqlite3.connect(path)) as raw, raw:
+            for table in tables:
+                raw.execute(f"DELETE FROM {table}")
+
+    await asyncio.to_thread(delete_rows)
 
 
 # ---- O(log n) ---------------------------------------------------------------------------
