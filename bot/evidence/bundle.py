@@ -653,8 +653,8 @@ class Manifest:
                 {"file": name, "sha256": digest.hex()} for name, digest in sealed.records
             ],
             "timestamps": [
-                {"file": name, "authority_url": url}
-                for name, url in zip(self.timestamp_files, self.timestamps, strict=True)
+                {"file": timestamp_path(number), "authority_url": url}
+                for number, url in enumerate(self.timestamps, start=1)
             ],
         }
 
@@ -791,9 +791,10 @@ class _Fields:
     @classmethod
     def parse(cls, data: bytes, where: str) -> _Fields:
         try:
-            return cls(json.loads(data.decode("utf-8")), where)
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BundleFormatError(f"{where}: not valid JSON ({exc})") from exc
+        return cls(value, where)
 
     def _get(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
         value = self._value.get(key)
