@@ -13,20 +13,30 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bot.evidence.bundle import (
     RECORD_CSV,
     RECORD_PDF,
+    Bundle,
     BundleFormatError,
+    BundleItem,
+    CustodyEntry,
     CustodyRecord,
     ItemDetails,
     ItemRecord,
+    LeafClaims,
     Manifest,
     ProofFile,
     Sealed,
+    SignedTreeHead,
+    head_time,
     manifest_note_text,
+    utc_text,
 )
 from storage.leaves import Origin
+from storage.merkle import TreeHead
 
 RECEIVED = dt.datetime(2025, 4, 29, 8, 30, 0, 123456, tzinfo=dt.UTC)
 SENT = dt.datetime(2025, 4, 28, 23, 5, 7, tzinfo=dt.UTC)
@@ -302,3 +312,143 @@ def test_malformed_manifests_are_refused_with_their_reason(
 ) -> None:
     data = manifest_edited(edit)
     assert refusal(lambda: Manifest.from_json(data)) == reason
+
+
+# ---- the tree head, the leaf's claims and the export's own checks ------------------------
+
+
+def test_the_readable_tree_head_reads_back_and_gives_its_time_in_utc() -> None:
+    head = TreeHead(13, bytes(range(32)), 1_746_088_200_000)
+    signed = SignedTreeHead(head, bytes([7]) * 64)
+    written = json.loads(signed.to_json())
+    assert written["timestamp"] == "2025-05-01T08:30:00Z"
+    assert written["signature_algorithm"] == "Ed25519" and written["signed_bytes"] == "sth.bin"
+    assert SignedTreeHead.from_json(signed.to_json()) == signed
+
+
+def test_a_tree_head_refuses_a_signature_of_another_size_or_a_size_past_64_bits() -> None:
+    head = TreeHead(13, bytes(32), 0)
+    with pytest.raises(ValueError) as caught:
+        SignedTreeHead(head, bytes(63))
+    assert str(caught.value) == "an Ed25519 signature is 64 bytes"
+    data = json.loads(SignedTreeHead(head, bytes(64)).to_json())
+    data["tree_size"] = 1 << 64
+    assert refusal(lambda: SignedTreeHead.from_json(json.dumps(data).encode())) == (
+        "sth.json: size must fit in an unsigned 64-bit integer"
+    )
+
+
+def test_head_times_past_the_year_9999_are_refused_and_times_print_in_utc() -> None:
+    with pytest.raises(ValueError) as caught:
+        head_time(TreeHead(1, bytes(32), (1 << 64) - 1))
+    assert str(caught.value) == "the tree head's timestamp is past the year 9999"
+    tokyo = dt.timezone(dt.timedelta(hours=9))
+    assert utc_text(dt.datetime(2025, 5, 1, 17, 30, 0, 999, tzinfo=tokyo)) == (
+        "2025-05-01T08:30:00Z"
+    )
+
+
+def leaf(**fields: object) -> bytes:
+    return json.dumps({"content_commitment": HASH, **fields}).encode()
+
+
+def test_a_leaf_states_its_scheme_size_and_hash_or_leaves_them_out() -> None:
+    bare = LeafClaims.from_leaf(leaf(), "leaves/001.bin")
+    assert bare == LeafClaims(bytes.fromhex(HASH), None, None, 1)
+    assert bare.formula == "SHA-256(salt || content)"
+    full = LeafClaims.from_leaf(leaf(v=2, size=5, sha256="cd" * 32), "leaves/001.bin")
+    assert full == LeafClaims(bytes.fromhex(HASH), 5, bytes.fromhex("cd" * 32), 2)
+    assert full.formula.startswith('SHA-256("haven-content-v2\\n"')
+    assert full.mismatch(5, bytes.fromhex("cd" * 32)) == ""
+    assert full.mismatch(6, bytes.fromhex("cd" * 32)) == (
+        "the log entry gives 5 bytes, the file has 6"
+    )
+    assert full.mismatch(5, bytes(32)) == "the log entry gives another SHA-256"
+    assert bare.mismatch(6, bytes(32)) == ""
+
+
+def test_a_leaf_with_a_scheme_this_haven_does_not_know_is_refused() -> None:
+    assert refusal(lambda: LeafClaims.from_leaf(leaf(v=3), "leaves/002.bin")) == (
+        "leaves/002.bin: commitment scheme 3 is not one this Haven reads"
+    )
+
+
+def bad_record(**fields: object) -> str:
+    values: dict[str, Any] = {
+        "number": 1,
+        "kind": "photo",
+        "name": "a.png",
+        "size": 1,
+        "sha256": bytes(32),
+        "salt": bytes(32),
+        "leaf_index": 0,
+    }
+    with pytest.raises(ValueError) as caught:
+        ItemRecord(**{**values, **fields})
+    return str(caught.value)
+
+
+def test_an_item_is_refused_with_its_reason() -> None:
+    assert bad_record(number=0) == "item numbers start at 1"
+    assert bad_record(kind="Photo") == "item kind 'Photo' is not a short lowercase word"
+    assert bad_record(kind="p" * 33) == f"item kind {'p' * 33!r} is not a short lowercase word"
+    assert bad_record(name="a:b.png") == "item name 'a:b.png' is not sanitised"
+    assert bad_record(salt=bytes(31)) == "a salt is 32 bytes"
+    assert ItemRecord(1, "p" * 32, "a.png", 1, bytes(32), bytes(32), 0).kind == "p" * 32
+
+
+KEY = Ed25519PrivateKey.generate()
+RAW_KEY = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+
+def bundle_item(number: int, leaf_index: int, proof: tuple[bytes, ...] = ()) -> BundleItem:
+    return BundleItem(number, "text", "a.txt", b"hello", bytes(32), b"{}", leaf_index, proof)
+
+
+def a_bundle(**fields: Any) -> Bundle:
+    head = TreeHead(4, bytes(32), 0)
+    values: dict[str, Any] = {
+        "case_id": "7",
+        "locale": "en",
+        "exported_at": dt.datetime(2025, 5, 1, tzinfo=dt.UTC),
+        "exported_by": "operator:alice",
+        "reason": "court order",
+        "tree_head": SignedTreeHead(head, bytes(64)),
+        "log_key": RAW_KEY,
+        "items": (bundle_item(1, 0), bundle_item(2, 3)),
+        "custody": (CustodyEntry(b"{}", 1, ()),),
+    }
+    return Bundle(**{**values, **fields})
+
+
+def bundle_refusal(**fields: Any) -> str:
+    with pytest.raises(ValueError) as caught:
+        a_bundle(**fields)
+    return str(caught.value)
+
+
+def test_an_export_is_refused_with_its_reason() -> None:
+    assert a_bundle().manifest().custody == (CustodyRecord(1, 1),)
+    assert bundle_refusal(locale="fr") == "locale must be one of ('zh-CN', 'en')"
+    assert bundle_refusal(exported_at=dt.datetime(2025, 5, 1)) == (
+        "exported_at must be timezone-aware"
+    )
+    assert bundle_refusal(items=(bundle_item(1, 0), bundle_item(2, 4))) == (
+        "every leaf index must lie inside the signed tree"
+    )
+    assert bundle_refusal(items=(bundle_item(1, 0), bundle_item(1, 2))) == (
+        "item numbers must be unique"
+    )
+    assert bundle_refusal(items=(bundle_item(1, 0), bundle_item(2, 1))) == (
+        "a log leaf may appear only once in a bundle"
+    )
+
+
+def test_a_proof_of_more_than_64_hashes_or_a_short_hash_is_refused() -> None:
+    assert len(bundle_item(1, 0, (bytes(32),) * 64).proof) == 64
+    for proof in ((bytes(32),) * 65, (bytes(31),)):
+        with pytest.raises(ValueError) as caught:
+            bundle_item(1, 0, proof)
+        assert str(caught.value) == "a proof is at most 64 hashes of 32 bytes"
+        with pytest.raises(ValueError):
+            CustodyEntry(b"{}", 0, proof)
