@@ -8,7 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -292,6 +293,7 @@ def drop_in(*path: str | int) -> Callable[[dict[str, Any]], None]:
             "manifest.json: log: 'vkey' must be 'log-public-key.vkey'",
         ),
         (set_in("signed_by", to="sig"), "manifest.json: 'signed_by' must be 'manifest.note'"),
+        (set_in("log", to=[]), "manifest.json: 'log' must be an object"),
         (
             set_in("sha256sums", "file", to="SUMS"),
             "manifest.json: sha256sums: 'file' must be 'SHA256SUMS'",
@@ -452,3 +454,23 @@ def test_a_proof_of_more_than_64_hashes_or_a_short_hash_is_refused() -> None:
         assert str(caught.value) == "a proof is at most 64 hashes of 32 bytes"
         with pytest.raises(ValueError):
             CustodyEntry(b"{}", 0, proof)
+
+
+@pytest.fixture
+def tokyo_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The verifying machine's local time zone is not UTC."""
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tokyo_clock")
+def test_times_read_from_a_manifest_are_in_utc_whatever_the_local_zone() -> None:
+    manifest = Manifest.from_json(v2_manifest().to_json())
+    assert dt.datetime.now().astimezone().utcoffset() == dt.timedelta(hours=9)
+    assert manifest.exported_at.isoformat() == "2025-05-01T08:30:00+00:00"
+    details = manifest.items[0].details
+    assert details is not None
+    assert details.received_at.isoformat() == "2025-04-29T08:30:00.123456+00:00"
