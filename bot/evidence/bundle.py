@@ -418,7 +418,7 @@ class Bundle:
             ),
             has_timeline=self.timeline is not None,
             version=version,
-            origin=self.origin if version >= VERSION_CHECKPOINTS else "",
+            origin=self.origin,
             timestamps=tuple(t.tsa_url for t in self.timestamps),
             sealed=sealed,
         )
@@ -453,6 +453,8 @@ class ItemRecord:
 
     def __post_init__(self) -> None:
         _check_item(self.number, self.kind, self.name, self.salt)
+        if self.version >= VERSION_CHECKPOINTS and self.details is None:
+            raise ValueError("a version 2 item states when it was received and from where")
 
     @property
     def file(self) -> str:

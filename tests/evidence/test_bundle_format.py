@@ -474,3 +474,39 @@ def test_times_read_from_a_manifest_are_in_utc_whatever_the_local_zone() -> None
     details = manifest.items[0].details
     assert details is not None
     assert details.received_at.isoformat() == "2025-04-29T08:30:00.123456+00:00"
+
+
+def test_the_manifest_says_how_a_leaf_commits_to_its_content() -> None:
+    written = json.loads(v2_manifest().to_json())
+    assert written["commitment"] == {
+        "leaf_key": "content_commitment",
+        "scheme_key": "v",
+        "schemes": {
+            "1": "SHA-256(salt || content)",
+            "2": 'SHA-256("haven-content-v2\\n" || salt || SHA-256(content))',
+        },
+    }
+
+
+def test_the_manifest_is_indented_and_keeps_chinese_as_itself() -> None:
+    text = v2_manifest().to_json().decode("utf-8")
+    assert text.startswith('{\n  "format": "haven-evidence-bundle",\n  "version": 2,\n')
+    assert '"chat_title": "同事群"' in text and text.endswith("}\n")
+
+
+def test_a_version_1_manifest_reads_back_without_version_2_fields() -> None:
+    details = ItemDetails(RECEIVED, SENT, "image/png", FORWARDED)
+    items = (
+        BundleItem(1, "text", "a.txt", b"hello", bytes(32), b"{}", 0, (), details),
+        bundle_item(2, 3),
+    )
+    manifest = a_bundle(items=items).manifest()
+    assert manifest.version == 1 and manifest.origin == ""
+    assert manifest.items[0].details is None
+    assert Manifest.from_json(manifest.to_json()) == manifest
+
+
+def test_a_version_2_item_must_say_when_and_whence_it_came() -> None:
+    with pytest.raises(ValueError) as caught:
+        item(1, 0, None)
+    assert str(caught.value) == "a version 2 item states when it was received and from where"
