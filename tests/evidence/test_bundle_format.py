@@ -510,3 +510,77 @@ def test_a_version_2_item_must_say_when_and_whence_it_came() -> None:
     with pytest.raises(ValueError) as caught:
         item(1, 0, None)
     assert str(caught.value) == "a version 2 item states when it was received and from where"
+
+
+def test_the_manifest_names_every_file_an_outside_verifier_opens() -> None:
+    written = json.loads(v2_manifest().to_json())
+    assert {key: written[key] for key in written if key not in ("items", "commitment")} == {
+        "format": "haven-evidence-bundle",
+        "version": 2,
+        "case_id": "7",
+        "locale": "en",
+        "exported_at": "2025-05-01T08:30:00Z",
+        "exported_by": "operator:alice",
+        "reason": "requested by the victim's lawyer",
+        "tree_head": {"signed_bytes": "sth.bin", "signature": "sth.sig", "json": "sth.json"},
+        "log_public_key": {
+            "file": "log-public-key.pem",
+            "algorithm": "Ed25519",
+            "sha256": bytes(range(32)).hex(),
+        },
+        "custody": [
+            {
+                "number": number,
+                "leaf_index": index,
+                "leaf": f"custody/00{number}.bin",
+                "proof": f"custody/00{number}.json",
+                "tlog_proof": f"custody/00{number}.tlog-proof",
+            }
+            for number, index in ((1, 9), (2, 11))
+        ],
+        "timeline": {"text": "timeline.txt", "json": "timeline.json"},
+        "log": {
+            "origin": "haven.example.org/evidence",
+            "checkpoint": "checkpoint",
+            "vkey": "log-public-key.vkey",
+        },
+        "signed_by": "manifest.note",
+        "sha256sums": {"file": "SHA256SUMS", "sha256": bytes(32).hex()},
+        "extraction_record": [
+            {"file": "extraction-record.csv", "sha256": (bytes([1]) * 32).hex()},
+            {"file": "extraction-record.pdf", "sha256": (bytes([2]) * 32).hex()},
+        ],
+        "timestamps": [
+            {"file": "timestamps/01.tsr", "authority_url": "https://tsa.example/a"},
+            {"file": "timestamps/02.tsr", "authority_url": "https://tsa.example/b"},
+        ],
+    }
+
+
+def test_an_items_entry_names_its_files_and_hashes() -> None:
+    (first, _) = json.loads(v2_manifest().to_json())["items"]
+    assert first == {
+        "number": 1,
+        "kind": "photo",
+        "name": "photo-1.png",
+        "file": "items/001-photo-1.png",
+        "size": 10,
+        "sha256": (bytes([1]) * 32).hex(),
+        "salt": (bytes([101]) * 32).hex(),
+        "leaf_index": 3,
+        "leaf": "leaves/001.bin",
+        "proof": "proofs/001.json",
+        "tlog_proof": "proofs/001.tlog-proof",
+        "received_at": "2025-04-29T08:30:00.123456Z",
+        "original_date": "2025-04-28T23:05:07.000000Z",
+        "mime": "image/png",
+        "origin": {
+            "kind": "forwarded",
+            "sender_name": "某人",
+            "sender_id": "42",
+            "chat_title": "同事群",
+            "message_id": "777",
+            "author_signature": "sig",
+            "permalink": "https://t.me/c/1/777",
+        },
+    }
