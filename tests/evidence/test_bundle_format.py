@@ -373,6 +373,9 @@ def test_a_leaf_with_a_scheme_this_haven_does_not_know_is_refused() -> None:
     assert refusal(lambda: LeafClaims.from_leaf(leaf(v=3), "leaves/002.bin")) == (
         "leaves/002.bin: commitment scheme 3 is not one this Haven reads"
     )
+    assert refusal(lambda: LeafClaims.from_leaf(leaf(size=-1), "leaves/002.bin")) == (
+        "leaves/002.bin: 'size' must not be negative"
+    )
 
 
 def bad_record(**fields: object) -> str:
