@@ -587,3 +587,9 @@ def test_an_items_entry_names_its_files_and_hashes() -> None:
             "permalink": "https://t.me/c/1/777",
         },
     }
+
+
+@pytest.mark.usefixtures("tokyo_clock")
+def test_times_are_written_in_utc_whatever_the_local_zone() -> None:
+    assert utc_text(dt.datetime(2025, 5, 1, 8, 30, tzinfo=dt.UTC)) == "2025-05-01T08:30:00Z"
+    assert json.loads(v2_manifest().to_json())["exported_at"] == "2025-05-01T08:30:00Z"
