@@ -338,6 +338,10 @@ def test_a_tree_head_refuses_a_signature_of_another_size_or_a_size_past_64_bits(
     assert refusal(lambda: SignedTreeHead.from_json(json.dumps(data).encode())) == (
         "sth.json: size must fit in an unsigned 64-bit integer"
     )
+    data["tree_size"] = -1
+    assert refusal(lambda: SignedTreeHead.from_json(json.dumps(data).encode())) == (
+        "sth.json: 'tree_size' must not be negative"
+    )
 
 
 def test_head_times_past_the_year_9999_are_refused_and_times_print_in_utc() -> None:
