@@ -238,3 +238,17 @@ def test_the_command_prints_the_same_report(
     assert main(["verify", str(bundle), "--key", str(vkey_file)]) == 0
     out = capsys.readouterr().out
     assert out.rstrip("\n") == format_report(verify_bundle(bundle, load_key(vkey_file)))
+
+
+def test_a_tree_head_signature_that_fails_fails_the_key_line_though_the_seals_hold(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, vkey_file = exported
+    signature = bytearray(members(bundle)["sth.sig"])
+    signature[0] ^= 0x01
+    forged = rewritten(bundle, tmp_path / "sth.zip", sth_dot_sig=bytes(signature))
+    report = verify_bundle(forged, load_key(vkey_file))
+    assert report.trusted_key_ok is False
+    lines = checked(format_report(report))
+    assert lines[1] == "- the same with a key obtained apart from the bundle (--key): FAILED"
+    assert lines[2].endswith(": ok") and lines[3].endswith(": ok")
