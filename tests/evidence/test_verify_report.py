@@ -9,14 +9,29 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 
 from bot.evidence.bundle import key_fingerprint
-from bot.evidence.verify import format_report, load_key, load_tsa_roots, verify_bundle
+from bot.evidence.verify import (
+    KeyFileError,
+    format_report,
+    load_key,
+    load_tsa_roots,
+    verify_bundle,
+)
 from bot.ops.cli import main
 from storage.signed_note import parse_vkey
 from tests.evidence.test_sealed_bundle import ORIGIN, exported, members, rewritten
@@ -252,3 +267,72 @@ def test_a_tree_head_signature_that_fails_fails_the_key_line_though_the_seals_ho
     lines = checked(format_report(report))
     assert lines[1] == "- the same with a key obtained apart from the bundle (--key): FAILED"
     assert lines[2].endswith(": ok") and lines[3].endswith(": ok")
+
+
+# ---- the key and certificate files given on the command line ------------------------------
+
+
+def key_refusal(read: Callable[[Path], object], path: Path) -> str:
+    with pytest.raises(KeyFileError) as caught:
+        read(path)
+    return str(caught.value)
+
+
+def test_a_pem_key_file_loads_with_blank_lines_before_it(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, vkey_file = exported
+    raw = parse_vkey(vkey_file.read_text()).public_key
+    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "key.pem").write_bytes(b"\n\n" + pem)
+    loaded = load_key(tmp_path / "key.pem")
+    assert isinstance(loaded, Ed25519PublicKey)
+    assert loaded.public_bytes(Encoding.Raw, PublicFormat.Raw) == raw
+
+
+def test_unusable_key_files_are_refused_with_the_file_and_the_reason(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\xff\xfe")
+    assert key_refusal(load_key, garbage) == (
+        f"{garbage}: not a public key in PEM form nor a verifier key "
+        "('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"
+    )
+    broken = tmp_path / "broken.pem"
+    broken.write_bytes(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ValueError) as why:
+        load_pem_public_key(broken.read_bytes())
+    reason = str(why.value).splitlines()[0]
+    # the library's reason, cut short to one line by the report
+    assert key_refusal(load_key, broken).startswith(
+        f"{broken}: not a public key in PEM form ({reason[:40]}"
+    )
+    other = tmp_path / "ec.pem"
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert key_refusal(load_key, other) == f"{other}: not an Ed25519 public key"
+    missing = tmp_path / "missing.pem"
+    assert key_refusal(load_key, missing) == (
+        f"{missing}: [Errno 2] No such file or directory: '{missing}'"
+    )
+
+
+def test_a_key_path_that_is_a_pipe_is_refused_rather_than_waited_on(tmp_path: Path) -> None:
+    pipe = tmp_path / "key.pem"
+    os.mkfifo(pipe)
+    assert key_refusal(load_key, pipe) == f"{pipe}: not a regular file"
+
+
+def test_a_certificate_file_that_is_not_pem_is_refused_with_the_reason(tmp_path: Path) -> None:
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(b"not a certificate")
+    with pytest.raises(ValueError) as why:
+        x509.load_pem_x509_certificates(roots.read_bytes())
+    reason = str(why.value).splitlines()[0]
+    assert key_refusal(load_tsa_roots, roots).startswith(
+        f"{roots}: not PEM certificates ({reason[:40]}"
+    )
