@@ -336,3 +336,26 @@ def test_a_certificate_file_that_is_not_pem_is_refused_with_the_reason(tmp_path:
     assert key_refusal(load_tsa_roots, roots).startswith(
         f"{roots}: not PEM certificates ({reason[:40]}"
     )
+
+
+@pytest.mark.parametrize(
+    ("extra", "listed"),
+    [
+        (1, "x1.txt"),
+        (5, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt"),
+        (6, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt and 1 more"),
+        (8, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt and 3 more"),
+    ],
+)
+def test_files_the_manifest_does_not_name_refuse_the_bundle_listing_five(
+    exported: tuple[Path, Path], tmp_path: Path, extra: int, listed: str
+) -> None:
+    bundle, _ = exported
+    added = {f"x{n}_dot_txt": b"x" for n in range(1, extra + 1)}
+    forged = rewritten(bundle, tmp_path / "extra.zip", **added)
+    report = verify_bundle(forged)
+    assert report.refused and report.path == forged
+    (finding,) = report.findings
+    assert finding.subject == "bundle"
+    assert finding.detail == f"not in the manifest: {listed}"
+    assert format_report(report) == f"REFUSED: not in the manifest: {listed}"
