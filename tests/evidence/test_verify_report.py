@@ -359,3 +359,37 @@ def test_files_the_manifest_does_not_name_refuse_the_bundle_listing_five(
     assert finding.subject == "bundle"
     assert finding.detail == f"not in the manifest: {listed}"
     assert format_report(report) == f"REFUSED: not in the manifest: {listed}"
+
+
+def test_the_verbose_report_has_a_row_for_every_item_and_custody_event(
+    exported: tuple[Path, Path],
+) -> None:
+    bundle, _ = exported
+    report = verify_bundle(bundle)
+    text = format_report(report, verbose=True)
+    lines = text.splitlines()
+    start = lines.index("What was checked:")
+    table = lines[lines.index("", start + 1) + 1 :]
+    files = [item.file for item in report.items]
+    assert table[:5] == [
+        "             kind       hash    commitment  inclusion  file",
+        f"item 001     {report.items[0].kind:<11}ok      ok          ok         {files[0]}",
+        f"item 002     {report.items[1].kind:<11}ok      ok          ok         {files[1]}",
+        "custody 001                                 ok",
+        "",
+    ]
+    assert lines.index("What was checked:") == 6 and lines[5] == ""
+    assert lines[0] == f"Bundle     {bundle}"
+    assert "item 001" not in format_report(report)
+
+
+def test_a_failing_custody_event_gets_its_row_without_verbose(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    leaf = bytearray(members(bundle)["custody/001.bin"])
+    leaf[-2] ^= 0x01
+    forged = rewritten(bundle, tmp_path / "custody.zip", custody__001_dot_bin=bytes(leaf))
+    text = format_report(verify_bundle(forged))
+    assert "custody 001                                 FAILED" in text.splitlines()
+    assert not any(line.startswith("item 00") for line in text.splitlines())
