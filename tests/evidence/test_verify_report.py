@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.serialization import (
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.verify import (
     KeyFileError,
+    Problem,
     format_report,
     load_key,
     load_tsa_roots,
@@ -393,3 +394,14 @@ def test_a_failing_custody_event_gets_its_row_without_verbose(
     text = format_report(verify_bundle(forged))
     assert "custody 001                                 FAILED" in text.splitlines()
     assert not any(line.startswith("item 00") for line in text.splitlines())
+
+
+def test_a_broken_checkpoint_is_a_signature_problem_of_the_checkpoint(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    broken = with_broken_signature(members(bundle)["checkpoint"])
+    report = verify_bundle(rewritten(bundle, tmp_path / "cp.zip", checkpoint=broken))
+    problems = {f.problem for f in report.findings if f.subject == "checkpoint"}
+    # its signature fails, and SHA256SUMS gives the file another hash
+    assert problems == {Problem.SIGNATURE, Problem.CONTENT_HASH}
