@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_public_key,
 )
 
+from bot.evidence import verify
 from bot.evidence.bundle import key_fingerprint
 from bot.evidence.verify import (
     KeyFileError,
@@ -405,3 +406,14 @@ def test_a_broken_checkpoint_is_a_signature_problem_of_the_checkpoint(
     problems = {f.problem for f in report.findings if f.subject == "checkpoint"}
     # its signature fails, and SHA256SUMS gives the file another hash
     assert problems == {Problem.SIGNATURE, Problem.CONTENT_HASH}
+
+
+def test_haven_verify_shows_item_rows_only_when_asked_and_reports_progress(
+    exported: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle, _ = exported
+    stages: list[str] = []
+    assert verify.run(bundle, None, progress=lambda stage, *_: stages.append(stage)) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("VERIFIED: ") and "item 001" not in out
+    assert stages
