@@ -417,3 +417,32 @@ def test_haven_verify_shows_item_rows_only_when_asked_and_reports_progress(
     out = capsys.readouterr().out
     assert out.splitlines()[-1].startswith("VERIFIED: ") and "item 001" not in out
     assert stages
+
+
+def test_a_manifest_signature_that_fails_with_the_key_given_fails_the_key_line(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, vkey_file = exported
+    note = with_broken_signature(members(bundle)["manifest.note"])
+    forged = rewritten(bundle, tmp_path / "note.zip", manifest_dot_note=note)
+    report = verify_bundle(forged, load_key(vkey_file))
+    assert report.trusted_key_ok is False
+    assert checked(format_report(report))[1] == (
+        "- the same with a key obtained apart from the bundle (--key): FAILED"
+    )
+
+
+def test_a_log_origin_no_key_could_be_named_refuses_the_bundle(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    manifest = json.loads(members(bundle)["manifest.json"])
+    manifest["log"]["origin"] = "haven example"
+    forged = rewritten(
+        bundle, tmp_path / "origin.zip", manifest_dot_json=json.dumps(manifest).encode()
+    )
+    report = verify_bundle(forged)
+    assert report.refused and report.problems() == {Problem.FORMAT}
+    assert report.findings[0].detail == (
+        "manifest.json: the log's origin: a key name must be non-empty, without spaces or '+'"
+    )
