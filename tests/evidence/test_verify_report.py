@@ -446,3 +446,19 @@ def test_a_log_origin_no_key_could_be_named_refuses_the_bundle(
     assert report.findings[0].detail == (
         "manifest.json: the log's origin: a key name must be non-empty, without spaces or '+'"
     )
+
+
+def test_a_key_file_is_read_up_to_one_mebibyte_only(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, vkey_file = exported
+    vkey = vkey_file.read_bytes()
+    near = tmp_path / "near.vkey"
+    near.write_bytes(b"\n" * ((1 << 20) - len(vkey)) + vkey)
+    assert load_key(near) == parse_vkey(vkey.decode())
+    beyond = tmp_path / "beyond.vkey"
+    beyond.write_bytes(b"\n" * (1 << 20) + vkey)
+    assert key_refusal(load_key, beyond) == (
+        f"{beyond}: not a public key in PEM form nor a verifier key "
+        "(a verifier key is NAME+KEYID+KEY)"
+    )
