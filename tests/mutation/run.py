@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -39,6 +40,8 @@ KILLED = {1, 3, 24, -24, 152, 255, 36, 37, -9, -11}
 SURVIVED = 0
 NO_TESTS = {5, 33}
 LISTED = re.compile(r"`([\w.ǁ]+__mutmut_\d+)`")
+# Address space per process (mutmut and each of its children, which inherit the limit).
+MEMORY_CAP = 4 << 30
 
 
 @dataclass(frozen=True)
@@ -142,6 +145,13 @@ def prepare(module: Module, tests_dir: Path) -> Path:
     return workdir
 
 
+def cap_memory() -> None:
+    """A mutant that turns a loop endless can grow a list until the machine runs out of
+    memory before mutmut's timeout stops it (storage.merkle's range_ids reached 9.8 GB);
+    capped, it fails with MemoryError, which counts as killed."""
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
 def run_mutmut(workdir: Path, children: int, names: tuple[str, ...] = ()) -> None:
     mutmut = Path(sys.executable).with_name("mutmut")
     log = workdir / "mutmut.log"
@@ -152,6 +162,7 @@ def run_mutmut(workdir: Path, children: int, names: tuple[str, ...] = ()) -> Non
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+            preexec_fn=cap_memory,
             check=False,
         )
     if done.returncode != 0:
