@@ -92,6 +92,27 @@ async def test_four_eyes_retrieval_end_to_end(rig: Rig) -> None:
         ("console:bob", "retrieval_approved"),
         ("console:alice", "retrieve"),
     ]
+    assert (await custody_reasons(rig))[:2] == [
+        "retrieval #1: police asked for the threats",
+        "retrieval #1",
+    ], "the custody log names the retrieval each step belongs to, and why it was asked"
+
+
+async def custody_reasons(rig: Rig) -> list[str]:
+    async with rig.haven.db.transaction() as conn:
+        rows = await custody.for_case(conn, 1)
+    return [r.event.reason for r in rows if r.event.action != "received"]
+
+
+async def test_bare_dates_ask_for_whole_days_from_the_first_to_the_end_of_the_last(
+    rig: Rig,
+) -> None:
+    await with_evidence(rig)
+    asked = await last(rig, "alice", "retrieve", "1 --from 2026-01-05 --to 2026-01-05 --reason x")
+    assert "items dated 2026-01-05 00:00 to 2026-01-06 00:00 " in asked
+    await rig.command("bob", "approve", "1")
+    (delivery,) = private(rig, "alice")
+    assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=2)
 
 
 async def test_an_admin_cannot_approve_their_own_request(rig: Rig) -> None:
@@ -194,6 +215,7 @@ async def test_deny(rig: Rig) -> None:
         ("retrieve", "1 --from 2026-01-05 --reason x", "staff.usage", None),
         ("retrieve", "1 --from soon --to 2026-01-06 --reason x", "staff.usage", None),
         ("retrieve", "1 --from 2026-01-05 --to 2026-01-06", "staff.usage", None),
+        ("retrieve", "1 --to 2026-01-06 --reason x", "staff.usage", None),
         ("retrieve", "--from 2026-01-05 --to 2026-01-06 --reason x", "staff.usage", None),
         ("retrieve", "1 --from 2026-01-06 --to 2026-01-05 --reason x", "retrieval.bad_window", {}),
         (
@@ -244,6 +266,34 @@ async def test_an_admin_with_totp_approves_only_with_the_current_code(
             ("console:dora", "refused"),
             ("console:dora", "refused"),
         ]
+    finally:
+        await rig.haven.close()
+
+
+async def test_a_requester_with_totp_asks_only_with_the_current_code(
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = pyotp.random_base32()
+    monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
+    rig = await open_rig(tmp_path / "data", clock, DORA)
+    try:
+        await with_evidence(rig)
+        stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
+        with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
+            assert await last(rig, "dora", "retrieve", ASK) == rig.t("retrieval.totp_wrong")
+            wrong = await last(rig, "dora", "retrieve", f"{ASK} --totp {stale}")
+            assert wrong == rig.t("retrieval.totp_wrong")
+        logged = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+        # A missing code is the requester's slip, not a broken secret for the operator to fix.
+        assert logged == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
+        assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
+        code = pyotp.TOTP(secret).at(clock.now())
+        asked = await last(rig, "dora", "retrieve", f"{ASK} --totp {code}")
+        assert asked.startswith("🔐 " + "Retrieval #1 asked by Dora")
+        assert (await custody_reasons(rig))[-1] == "retrieval #1: police asked for the threats"
     finally:
         await rig.haven.close()
 
