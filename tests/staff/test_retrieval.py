@@ -71,7 +71,15 @@ async def actions(rig: Rig) -> list[tuple[str, str]]:
 async def test_four_eyes_retrieval_end_to_end(rig: Rig) -> None:
     await with_evidence(rig)
     asked = await last(rig, "alice", "retrieve", ASK)
-    assert asked.startswith("🔐 " + "Retrieval #1 asked by Alice")
+    assert asked == rig.t(
+        "retrieval.requested",
+        id=1,
+        case_id=1,
+        start="2026-01-05 08:00",
+        end="2026-01-05 10:00",
+        who="Alice",
+        expires="2026-01-06 11:00",
+    ), "the approvers see which case, which window and until when"
     assert private(rig, "alice") == []
     approved = await last(rig, "bob", "approve", "1")
     assert approved == rig.t("retrieval.approved", id=1, who="Alice", expires="2026-01-06 11:00")
