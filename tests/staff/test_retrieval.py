@@ -21,6 +21,7 @@ from bot.evidence.verify import verify_bundle
 from storage import custody, retrievals
 from storage.schema import outbox
 from tests.conversation.test_journey import triage
+from tests.evidence.test_evidence import attachment, send_file
 from tests.staff_rig import FIRST, Rig, open_rig
 
 # Every test here runs on SQLite and on PostgreSQL (tests/backends.py).
@@ -374,6 +375,18 @@ async def test_a_staff_search_sees_only_the_approved_window_and_is_logged(rig: R
     searches = [r.event for r in rows if r.event.action == "search"]
     assert [e.actor for e in searches] == ["console:alice"] * 3
     assert all("retrieval 1" in e.reason for e in searches)
+
+
+async def test_a_staff_search_reads_a_text_file_the_victim_sent(rig: Rig) -> None:
+    await triage(rig.victim, extortion="yes")
+    chat_log = attachment(
+        b"he wrote: send the ransom by Friday", "chat.txt", "document", "text/plain"
+    )
+    await send_file(rig.victim, chat_log)  # a file: kept in the blob store, not in its row
+    await rig.command("alice", "retrieve", ASK)
+    await rig.command("bob", "approve", "1")
+    found = await last(rig, "alice", "search", "1 ransom")
+    assert found.startswith(rig.t("search.results", count=1)) and "chat.txt" in found
 
 
 async def test_a_staff_search_masks_personal_data_in_snippets(rig: Rig) -> None:
