@@ -242,10 +242,12 @@ class Escalator:
     async def _mark_alerts(
         self, conn: AsyncConnection, row: EscalationRow, now: datetime, resolved_by: str = ""
     ) -> None:
-        """Edit every alert the escalation posted to show how it ended."""
+        """Edit every alert the escalation posted to show how it ended. With `resolved_by`,
+        `row` is as read before the case was resolved: acknowledged, or ended already by
+        the case's erasure, whose `closed_by` is the eraser and no acknowledger."""
         words = self.words
         lines = []
-        acknowledged = row.state == escalations.ACKNOWLEDGED or bool(resolved_by)
+        acknowledged = row.state == escalations.ACKNOWLEDGED
         if acknowledged:
             when = words.at(row.closed_at or now)
             lines.append(words.t("staff.acknowledged_by", who=words.who(row.closed_by), at=when))
