@@ -236,7 +236,7 @@ class Escalator:
         if row.state == escalations.OPEN:
             await self.close(conn, row.id, state=escalations.RESOLVED, by=by, now=now)
             return
-        await escalations.mark_resolved(conn, case_id, by=by, now=now)
+        await escalations.mark_resolved(conn, case_id, now=now)
         await self._mark_alerts(conn, row, now, resolved_by=by)
 
     async def _mark_alerts(
