@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
@@ -257,3 +258,60 @@ async def until_sent(haven: Haven, passes: asyncio.Event, count: int) -> None:
         raise AssertionError(
             f"expected {count} reminders, the timer sent {await sent_keys(haven)}"
         ) from None
+
+
+async def test_the_sweep_fires_what_no_wake_was_armed_for(
+    tmp_path: Path, opened: list[Haven]
+) -> None:
+    """A reminder another process wrote (no arm() here) goes out with the next sweep, and
+    so does one written after the first sweep: the sweep keeps coming round."""
+    haven = await Haven.open(make_config(tmp_path / "real"), {"memory": MemoryAdapter()})
+    opened.append(haven)
+    haven.scheduler.sweep_seconds = 0.05
+    passes = watch_firing_passes(haven)
+    await haven.scheduler.start()
+    for count in (1, 2):
+        passes.clear()
+        await passes.wait()  # a sweep came round; the next reminder is written after it
+        now = haven.clock.now()
+        async with haven.db.transaction() as conn:
+            case = await cases.create(
+                conn,
+                platform="memory",
+                user_id=f"u{count}",
+                chat_id=f"u{count}",
+                locale="en",
+                now=now,
+            )
+            await reminders.add(
+                conn, [NewReminder(case.id, ITEMS[0], 0, "until_done", False, now, now)], now
+            )
+        await until_sent(haven, passes, count)
+
+
+class SlowDuty:
+    """A duty that takes a minute: time moves on between a pass's claim and its end."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
+    async def fire_due(self, now: datetime) -> int:
+        self.clock.advance(timedelta(minutes=1))
+        return 0
+
+    async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        return None
+
+
+async def test_settling_fires_what_falls_due_within_the_window_and_no_later(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    """At the end of piped input: every reminder due within the window goes out, one
+    falling due while a pass ran too; none due after it."""
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties += (SlowDuty(clock),)
+    now = clock.now()
+    await seed(haven, [now + timedelta(seconds=30), now + timedelta(hours=1)], now)
+    await haven.scheduler.settle(timedelta(minutes=5))
+    assert len(await sent_keys(haven)) == 1
+    assert sorted(await states(haven)) == [("fired", 1), ("pending", 0)]
