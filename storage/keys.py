@@ -130,7 +130,7 @@ def decode_master_key(text: str, source: str) -> MasterKey:
     raised ``from None`` so no decoder exception carrying it is chained.
     """
     value = text.strip()
-    raw: bytes | None = None
+    raw: bytes | None
     if len(value) == 2 * MASTER_KEY_SIZE and all(c in "0123456789abcdefABCDEF" for c in value):
         raw = bytes.fromhex(value)
     else:

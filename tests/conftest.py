@@ -56,6 +56,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="both",
         help="run the database tests on SQLite, PostgreSQL or both (default)",
     )
+    parser.addoption(
+        "--postgresql-for",
+        action="append",
+        default=[],
+        metavar="TEST",
+        help="run the test function TEST on PostgreSQL whatever --backend says (the "
+        "mutation run, SQLite otherwise, uses it for what only PostgreSQL can show)",
+    )
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -63,6 +71,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     chosen = metafunc.config.getoption("--backend")
     names = BACKENDS if chosen == "both" else (chosen,)
+    if metafunc.function.__name__ in metafunc.config.getoption("--postgresql-for"):
+        names = tuple(dict.fromkeys((*names, POSTGRESQL)))
     # @pytest.mark.only_on("sqlite"): what it checks is one engine's own (its query plans).
     only = metafunc.definition.get_closest_marker("only_on")
     if only is not None:

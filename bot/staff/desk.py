@@ -125,7 +125,8 @@ class StaffDesk:
                     replies = await self.retrievals.act(conn, action, ask)
                 else:
                     replies = await self._act(conn, action, ask)
-            await self._say(conn, inbound.chat, replies or [], now)
+            about = await self._about(conn, action, args) if replies else None
+            await self._say(conn, inbound.chat, replies or [], now, about)
         self._on_outbox()
         await self.retrievals.deliver_approved()
 
@@ -212,10 +213,27 @@ class StaffDesk:
         return await handler(conn, ask)
 
     async def _say(
-        self, conn: AsyncConnection, chat: ChatRef, replies: Iterable[Reply], now: datetime
+        self,
+        conn: AsyncConnection,
+        chat: ChatRef,
+        replies: Iterable[Reply],
+        now: datetime,
+        about: int | None = None,
     ) -> None:
         for reply in replies:
-            await queue_reply(conn, chat, reply, None, now)
+            await queue_reply(conn, chat, reply, about, now)
+
+    async def _about(self, conn: AsyncConnection, action: str, args: str) -> int | None:
+        """The case an answer to the staff shows (its summary, notes, custody trail, a
+        retrieval of its evidence): queued under that case, so erasing it blanks the
+        answer as it does the victim's own messages (bot/evidence/erasure.py)."""
+        if action == ACK:
+            acknowledged = await escalations.get(conn, int(args))
+            return acknowledged.case_id if acknowledged else None
+        number = await self.retrievals.case_of(conn, action, args)
+        if number is None or await cases.get(conn, number) is None:
+            return None
+        return number
 
     def _usage(self, usage: str) -> list[Reply]:
         return [Reply(self.words.t("staff.usage", usage=usage))]

@@ -13,13 +13,16 @@ import pytest
 from sqlalchemy import select
 
 from adapters.memory import MemoryAdapter
+from bot.clock import ManualClock
 from bot.events import ForwardOrigin, OriginKind
 from bot.evidence import erasure
 from bot.runtime import Haven
 from storage.schema import answers, case_keys, custody_events, ledger_leaves, outbox
 from tests.conftest import Victim
+from tests.conversation.test_journey import triage
 from tests.evidence.test_evidence import forward
 from tests.evidence.test_victim_copies import store_of
+from tests.staff_rig import open_rig
 
 WORD = "zebrafinch"
 SENDER = "Quintus Marlowe"
@@ -167,3 +170,27 @@ async def test_a_reader_holding_an_old_snapshot_delays_the_emptying_and_it_is_sa
         reader.close()
     assert await running.db.flush_erased()
     assert SENDER.encode() not in files_of(running)
+
+
+STAFF_NOTE = "called the wombatkeeper at the hotel desk"
+
+
+async def test_staff_answers_about_the_case_lose_their_text_too(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """What the staff channel was shown of the case (its notes in /case, its custody
+    trail) is the case's too: erasing the case blanks those messages as well."""
+    rig = await open_rig(tmp_path / "data", clock)
+    try:
+        await triage(rig.victim, extortion="yes")
+        await rig.command("alice", "note", f"1 {STAFF_NOTE}")
+        shown = [
+            *await rig.command("alice", "case", "1"),
+            *await rig.command("bob", "custody", "1"),
+        ]
+        assert any("wombatkeeper" in message.text for message in shown)
+        await rig.haven.sender.settle()
+        await erasure.erase(store_of(rig.haven), 1, actor="operator", reason="asked")
+        assert not [p for p in await payloads(rig.haven) if "wombatkeeper" in p]
+    finally:
+        await rig.haven.close()

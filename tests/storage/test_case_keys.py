@@ -63,3 +63,24 @@ async def test_a_missing_erased_or_unloadable_key_says_which_case(db: Database) 
         with pytest.raises(case_keys.CaseKeyErased) as erased:
             await case_keys.data_key(conn, RING, 1)
         assert str(erased.value) == "the data key of case 1 was erased"
+
+
+async def test_the_wrapping_key_ids_are_those_of_the_keys_not_erased(db: Database) -> None:
+    # Start-up refuses a master key that wraps none of these (bot/evidence/keyfiles.py):
+    # an erased case needs no key, and would otherwise block every later start.
+    old = KeyRing(MasterKey.generate())
+    async with db.transaction() as conn:
+        assert await case_keys.wrapping_key_ids(conn) == set()
+        await case_keys.data_key_for_new_item(conn, RING, 1, NOW)
+        await case_keys.data_key_for_new_item(conn, RING, 2, NOW)
+        await case_keys.data_key_for_new_item(conn, old, 3, NOW)
+        assert await case_keys.wrapping_key_ids(conn) == {
+            RING.current.key_id,
+            old.current.key_id,
+        }
+        await conn.execute(
+            update(case_keys_table)
+            .where(case_keys_table.c.case_id == 3)
+            .values(wrapped_key=None, erased_at=NOW)
+        )
+        assert await case_keys.wrapping_key_ids(conn) == {RING.current.key_id}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import cases, escalations
@@ -320,3 +320,16 @@ async def test_a_conversation_threads_under_the_first_alert_of_the_latest_escala
         "slack",
     )
     assert (found.chat_id, found.text) == ("C1", "new 0")
+
+
+@pytest.mark.only_on("postgresql")
+async def test_a_tick_passes_over_steps_another_instance_is_taking(db: Database) -> None:
+    """Two instances' timers tick at once: the second steps what the first has not
+    locked, at once, rather than waiting for the first to commit."""
+    first, second = await opened(db, 1, next_in=HOUR), await opened(db, 2, next_in=2 * HOUR)
+    later = NOW + 3 * HOUR
+    async with db.transaction() as one:
+        assert [row.id for row in await escalations.due(one, later, 1)] == [first]
+        async with db.transaction() as other:
+            await other.execute(text("SET LOCAL lock_timeout = '5s'"))
+            assert [row.id for row in await escalations.due(other, later, 10)] == [second]

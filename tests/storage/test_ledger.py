@@ -24,12 +24,12 @@ from alembic.runtime.migration import MigrationContext
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Connection, MetaData, create_engine, delete
+from sqlalchemy import Connection, MetaData, create_engine, delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage import ledger
+from storage import custody, ledger
 from storage.database import MIGRATIONS, Database
-from storage.leaves import LeafKind
+from storage.leaves import CustodyEvent, LeafKind
 from storage.merkle import (
     EMPTY_ROOT,
     CompactRange,
@@ -41,13 +41,25 @@ from storage.merkle import (
     verify_inclusion,
     verify_tree_head,
 )
-from storage.schema import ledger_nodes, metadata
+from storage.schema import (
+    custody_events,
+    evidence_items,
+    ledger_leaves,
+    ledger_nodes,
+    metadata,
+    tree_heads,
+)
+from storage.signed_note import verifier_of
+from storage.tlog import Checkpoint, open_checkpoint
 from tests.backends import Backend
+from tests.conftest import Victim
+from tests.evidence.test_evidence import forward
 from tests.sql_trace import queries, traced, tracing
 
 VECTORS = Path(__file__).parents[2] / "shared" / "test-vectors" / "merkle-rfc9162.json"
 NOW = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
 N = 300
+ORIGIN = "haven.example/log"
 LEAVES = [b"leaf-%d" % i for i in range(N)]
 EVIDENCE_TABLES = (
     "ledger_leaves",
@@ -209,6 +221,75 @@ async def test_signed_heads_are_stored_and_verify(db: Database) -> None:
     assert not verify_tree_head(head.head, head.signature, other)
 
 
+async def test_a_head_signed_with_an_origin_is_also_its_checkpoint(db: Database) -> None:
+    key = Ed25519PrivateKey.generate()
+    async with db.transaction() as conn:
+        await ledger.append(conn, LeafKind.CUSTODY, b"one", NOW)
+        plain = await ledger.sign_head(conn, key, NOW)
+        await ledger.append(conn, LeafKind.CUSTODY, b"two", NOW)
+        named = await ledger.sign_head(conn, key, NOW, origin=ORIGIN)
+        assert await ledger.signed_heads(conn) == [plain, named]
+    assert plain.checkpoint == ""
+    opened = open_checkpoint(named.checkpoint, [verifier_of(ORIGIN, key)])
+    assert opened == Checkpoint(ORIGIN, 2, reference_root([b"one", b"two"]))
+    assert (named.head.size, named.head.root) == (opened.size, opened.root)
+
+
+async def test_the_known_size_outlives_the_newest_leaf_rows(filled: Database) -> None:
+    """Leaf rows deleted from the end leave a shorter log with no trace in what remains;
+    the size is still known from what else names those leaves: their leaf hashes, the
+    item and custody rows that point at them, a signed head."""
+    key = Ed25519PrivateKey.generate()
+    async with filled.transaction() as conn:
+        assert await ledger.known_size(conn) == N
+        await ledger.sign_head(conn, key, NOW)
+        await conn.execute(delete(ledger_leaves).where(ledger_leaves.c.leaf_index >= N - 5))
+        assert (await ledger.tree_size(conn), await ledger.known_size(conn)) == (N - 5, N)
+        await conn.execute(delete(ledger_nodes).where(ledger_nodes.c.node_index >= N - 10))
+        assert await ledger.known_size(conn) == N, "the signed head vouches for N"
+        await conn.execute(delete(tree_heads))
+        assert await ledger.known_size(conn) == N - 5, "the leaf rows that are left"
+        await conn.execute(delete(ledger_leaves).where(ledger_leaves.c.leaf_index >= N - 20))
+        assert await ledger.known_size(conn) == N - 10, "the leaf hashes that are left"
+
+
+@pytest.mark.only_on("sqlite")
+async def test_the_known_size_counts_what_items_and_custody_rows_name(victim: Victim) -> None:
+    """Someone with the database file (the sqlite3 shell checks no foreign keys) deletes
+    every leaf row, leaf hash and signed head: the item and custody rows that point at
+    leaves (an item's own, an export's after them) still tell how long the log was."""
+    await victim.command("start")
+    for said in ("first", "second"):
+        await forward(victim, said)
+    haven = victim.haven
+    async with haven.db.transaction() as conn:
+        await custody.record(conn, CustodyEvent("operator", "export", NOW, case_id=1))
+        items = (await conn.execute(select(func.max(evidence_items.c.leaf_index)))).scalar_one()
+        events = (await conn.execute(select(func.max(custody_events.c.leaf_index)))).scalar_one()
+        size = await ledger.tree_size(conn)
+    assert size == events + 1 > items + 1, "the export follows the items"
+    path = str(haven.db.engine.url.database)
+    await deleted_by_hand(path, "ledger_leaves", "ledger_nodes", "tree_heads")
+    async with haven.db.transaction() as conn:
+        assert await ledger.known_size(conn) == size
+    for table, known in (("custody_events", items + 1), ("evidence_items", 0)):
+        await deleted_by_hand(path, table)
+        async with haven.db.transaction() as conn:
+            assert await ledger.known_size(conn) == known
+
+
+async def deleted_by_hand(path: str, *tables: str) -> None:
+    """Every row of ``tables`` deleted by another connection to the file, on a thread: a
+    blocking wait for the write lock on the loop would keep Haven from releasing it."""
+
+    def delete_rows() -> None:
+        with closing(sqlite3.connect(path)) as raw, raw:
+            for table in tables:
+                raw.execute(f"DELETE FROM {table}")
+
+    await asyncio.to_thread(delete_rows)
+
+
 # ---- O(log n) ---------------------------------------------------------------------------
 
 
@@ -338,6 +419,33 @@ async def test_a_later_group_reads_what_another_process_appended(
     other_writer_appends(tmp_path / "ledger.db", LEAVES[:6], b"from elsewhere")
     await append_in_turn(db, b"after")
     await assert_log_is(db, [*LEAVES[:6], b"from elsewhere", b"after"])
+
+
+@pytest.mark.only_on("postgresql")
+async def test_appends_of_two_instances_at_once_take_one_index_each(db: Database) -> None:
+    """Two instances append while neither has committed: the second waits for the first
+    (PostgreSQL has no single writer), then appends after it, and the log stays one tree."""
+    await fill(db, LEAVES[:3])
+    async with db.transaction() as first:
+        taken = await ledger.append(first, LeafKind.CUSTODY, LEAVES[3], NOW)
+        second = asyncio.create_task(fill(db, [LEAVES[4]]))
+        await wait_until_blocked(db, second)
+    await second
+    assert taken.index == 3
+    await assert_log_is(db, LEAVES[:5])
+
+
+async def wait_until_blocked(db: Database, task: asyncio.Task[None]) -> None:
+    """Until another session of the database waits for a lock, or ``task`` ended."""
+    waiting = (
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    while not task.done():
+        async with db.engine.connect() as conn:
+            if (await conn.execute(text(waiting))).scalar_one():
+                return
+        await asyncio.sleep(0.01)
 
 
 def other_writer_appends(path: Path, earlier: list[bytes], data: bytes) -> None:

@@ -473,6 +473,15 @@ def test_a_consistency_plan_between_sizes_out_of_order_names_them() -> None:
     assert str(refused.value) == "need 0 <= size1 <= size2, got 7 and 5"
 
 
+def test_memory_tree_serves_its_latest_size() -> None:
+    # The head a log signs is its latest size: proofs against it are the ones asked most.
+    assert TREE.root(N) == TREE.root() == ref_root(N)
+    last = leaf_hash(LEAVES[N - 1])
+    assert verify_inclusion(last, N - 1, N, TREE.inclusion_proof(N - 1, N), TREE.root())
+    assert verify_consistency(3, N, TREE.root(3), TREE.root(), TREE.consistency_proof(3, N))
+    assert TREE.consistency_proof(N, N) == []
+
+
 def test_memory_tree_rejects_sizes_it_does_not_have() -> None:
     for call in (
         lambda: TREE.root(N + 1),

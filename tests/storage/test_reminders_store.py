@@ -12,7 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from storage import cases, reminders, talks
 from storage.database import Database
@@ -372,3 +373,39 @@ async def test_a_persons_language_is_that_of_their_latest_case(db: Database) -> 
         assert await reminders.person_locale(conn, "memory", "u1") == "fr"
         assert await reminders.person_locale(conn, "web", "u2") == "zh"
         assert await reminders.person_locale(conn, "memory", "u2") is None
+
+
+# ---- several instances claiming at once (PostgreSQL's row locks) ------------------------
+
+
+async def no_waiting(conn: AsyncConnection) -> None:
+    """Make this transaction fail rather than wait for another's row lock: a claim that
+    waited would hold up every other due reminder behind one busy row."""
+    await conn.execute(text("SET LOCAL lock_timeout = '5s'"))
+
+
+@pytest.mark.only_on("postgresql")
+async def test_a_claim_passes_over_rows_another_instance_is_claiming(db: Database) -> None:
+    ids = await added(db, new(1, "first", due_in=HOUR), new(2, "second", due_in=2 * HOUR))
+    async with db.transaction() as first:
+        taken = await reminders.claim_due(first, LATER, 1)
+        assert [f.id for f in taken] == [ids[0]]
+        async with db.transaction() as second:
+            await no_waiting(second)
+            assert [f.id for f in await reminders.claim_due(second, LATER, 10)] == [ids[1]]
+
+
+@pytest.mark.only_on("postgresql")
+async def test_a_claim_is_not_held_back_by_a_conversation_writing_the_case(
+    db: Database,
+) -> None:
+    """A victim's turn holds their case row for the length of its transaction; their
+    reminders are still claimed meanwhile (the claim locks reminder rows only)."""
+    ids = await added(db, new(2, "due", due_in=HOUR))
+    async with db.transaction() as turn:
+        await turn.execute(
+            update(cases_table).where(cases_table.c.id == 2).values(updated_at=LATER)
+        )
+        async with db.transaction() as claimer:
+            await no_waiting(claimer)
+            assert [f.id for f in await reminders.claim_due(claimer, LATER, 10)] == ids

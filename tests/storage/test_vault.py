@@ -30,9 +30,11 @@ from storage.vault import (
     ItemOpener,
     VaultError,
     new_data_key,
+    open_event,
     open_sealed,
     rewrap,
     seal,
+    seal_event,
     seal_joined,
     unwrap,
     wrap,
@@ -539,6 +541,46 @@ def test_seal_open_round_trip_property(plaintext: bytes, item_id: str) -> None:
             item_id.encode("utf-8")
         return
     assert open_sealed(_DATA_KEY, sealed, item_id) == plaintext
+
+
+# --- journaled inbound events ----------------------------------------------------------
+
+
+def test_a_journaled_event_opens_only_with_its_master_key_and_event_id() -> None:
+    master = MasterKey.generate()
+    sealed = seal_event(master, b'{"text": "private words"}', "telegram|42|7")
+    assert len(sealed) == len(b'{"text": "private words"}') + SEAL_OVERHEAD
+    assert sealed[0] == 1
+    assert b"private words" not in sealed
+    assert open_event(master, sealed, "telegram|42|7") == b'{"text": "private words"}'
+    assert open_event(master, seal_event(master, b"", "e"), "e") == b""
+    other = MasterKey.generate()
+    for key, event_id in ((master, "telegram|42|8"), (other, "telegram|42|7")):
+        with pytest.raises(VaultError) as info:
+            open_event(key, sealed, event_id)
+        assert str(info.value) == (
+            "cannot decrypt a journaled inbound event: "
+            f"wrong master key (tried {key.key_id}) or the row was altered"
+        )
+        assert_no_chained_exception(info.value)
+    with pytest.raises(VaultError) as info:
+        open_event(master, other_version(sealed), "telegram|42|7")
+    assert str(info.value) == "cannot decrypt a journaled inbound event: unknown format version 7"
+
+
+def test_a_journaled_event_is_neither_a_wrapped_key_nor_an_item() -> None:
+    # Both sealed under the master key: the labels keep an event row from being passed
+    # off as a case's wrapped data key (same length), and the other way round.
+    master = MasterKey.generate()
+    data_key = new_data_key()
+    as_event = seal_event(master, data_key, "1")
+    assert len(as_event) == WRAPPED_KEY_SIZE
+    with pytest.raises(VaultError):
+        unwrap(master, as_event, 1)
+    with pytest.raises(VaultError):
+        open_sealed(master.secret, as_event, "1")
+    with pytest.raises(VaultError):
+        open_event(master, wrap(master, data_key, 1), "1")
 
 
 # --- what each refusal says ---------------------------------------------------------------
