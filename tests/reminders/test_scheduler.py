@@ -177,6 +177,28 @@ async def test_a_reminder_waits_for_its_time_after_the_clock_jumped_back(
     assert len(await sent_keys(haven)) == 1
 
 
+async def test_a_clock_that_did_not_jump_raises_no_warning(
+    config: Config, clock: ManualClock, opened: list[Haven], caplog: pytest.LogCaptureFixture
+) -> None:
+    haven = await start(opened, config, clock)
+    with caplog.at_level(logging.WARNING, logger="bot.reminders.scheduler"):
+        for _ in range(3):
+            await haven.scheduler.sweep()
+    assert "clock jumped" not in caplog.text
+
+
+async def test_a_stopped_timer_fires_nothing(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(minutes=1)], t0)
+    await haven.scheduler.stop()
+    clock.advance(timedelta(minutes=2))
+    assert await haven.scheduler.fire_due() == 0
+    assert await sent_keys(haven) == [] and await states(haven) == [("pending", 0)]
+
+
 async def test_a_clock_jumping_forward_fires_what_it_skipped_once_marked_late(
     config: Config, clock: ManualClock, opened: list[Haven], caplog: pytest.LogCaptureFixture
 ) -> None:
