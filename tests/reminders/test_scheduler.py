@@ -337,3 +337,28 @@ async def test_settling_fires_what_falls_due_within_the_window_and_no_later(
     await haven.scheduler.settle(timedelta(minutes=5))
     assert len(await sent_keys(haven)) == 1
     assert sorted(await states(haven)) == [("fired", 1), ("pending", 0)]
+
+
+async def test_a_pass_arms_the_wake_for_what_fell_due_while_it_ran(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties += (SlowDuty(clock),)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(seconds=30), t0 + timedelta(hours=1)], t0)
+    await haven.scheduler.fire_due()
+    assert haven.scheduler.next_wake == t0 + timedelta(seconds=30), "overdue: wakes at once"
+
+
+async def test_a_fired_reminder_is_queued_under_its_case(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    """What erasing the case drops or blanks with the rest of its messages."""
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(minutes=1)], t0)
+    clock.advance(timedelta(minutes=2))
+    assert await haven.scheduler.fire_due() == 1
+    async with haven.db.transaction() as conn:
+        filed = (await conn.execute(select(outbox.c.case_id))).scalars().all()
+    assert filed == [1]
