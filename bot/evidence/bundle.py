@@ -418,7 +418,7 @@ class Bundle:
             ),
             has_timeline=self.timeline is not None,
             version=version,
-            origin=self.origin if version >= VERSION_CHECKPOINTS else "",
+            origin=self.origin,
             timestamps=tuple(t.tsa_url for t in self.timestamps),
             sealed=sealed,
         )
@@ -453,6 +453,8 @@ class ItemRecord:
 
     def __post_init__(self) -> None:
         _check_item(self.number, self.kind, self.name, self.salt)
+        if self.version >= VERSION_CHECKPOINTS and self.details is None:
+            raise ValueError("a version 2 item states when it was received and from where")
 
     @property
     def file(self) -> str:
@@ -653,8 +655,8 @@ class Manifest:
                 {"file": name, "sha256": digest.hex()} for name, digest in sealed.records
             ],
             "timestamps": [
-                {"file": name, "authority_url": url}
-                for name, url in zip(self.timestamp_files, self.timestamps, strict=True)
+                {"file": timestamp_path(number), "authority_url": url}
+                for number, url in enumerate(self.timestamps, start=1)
             ],
         }
 
@@ -791,9 +793,10 @@ class _Fields:
     @classmethod
     def parse(cls, data: bytes, where: str) -> _Fields:
         try:
-            return cls(json.loads(data.decode("utf-8")), where)
+            value = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise BundleFormatError(f"{where}: not valid JSON ({exc})") from exc
+        return cls(value, where)
 
     def _get(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
         value = self._value.get(key)

@@ -699,3 +699,11 @@ def test_bundles_refuse_what_no_export_should_produce(key: Ed25519PrivateKey) ->
         replace(bundle, items=(item, replace(item, number=2)))
     with pytest.raises(ValueError, match="inside the signed tree"):
         replace(bundle, items=(replace(item, leaf_index=bundle.tree_head.head.size),))
+
+
+def test_a_version_1_report_names_its_proofs_without_the_c2sp_format(bundle_path: Path) -> None:
+    text = format_report(verify_bundle(bundle_path))
+    assert (
+        "- items: SHA-256 as listed 3/3, salted commitment as logged 3/3,"
+        " inclusion proofs to the signed root 3/3"
+    ) in text.splitlines()

@@ -9,14 +9,31 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_public_key,
+)
 
+from bot.evidence import verify
 from bot.evidence.bundle import key_fingerprint
-from bot.evidence.verify import format_report, load_key, load_tsa_roots, verify_bundle
+from bot.evidence.verify import (
+    KeyFileError,
+    Problem,
+    format_report,
+    load_key,
+    load_tsa_roots,
+    verify_bundle,
+)
 from bot.ops.cli import main
 from storage.signed_note import parse_vkey
 from tests.evidence.test_sealed_bundle import ORIGIN, exported, members, rewritten
@@ -238,3 +255,210 @@ def test_the_command_prints_the_same_report(
     assert main(["verify", str(bundle), "--key", str(vkey_file)]) == 0
     out = capsys.readouterr().out
     assert out.rstrip("\n") == format_report(verify_bundle(bundle, load_key(vkey_file)))
+
+
+def test_a_tree_head_signature_that_fails_fails_the_key_line_though_the_seals_hold(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, vkey_file = exported
+    signature = bytearray(members(bundle)["sth.sig"])
+    signature[0] ^= 0x01
+    forged = rewritten(bundle, tmp_path / "sth.zip", sth_dot_sig=bytes(signature))
+    report = verify_bundle(forged, load_key(vkey_file))
+    assert report.trusted_key_ok is False
+    lines = checked(format_report(report))
+    assert lines[1] == "- the same with a key obtained apart from the bundle (--key): FAILED"
+    assert lines[2].endswith(": ok") and lines[3].endswith(": ok")
+
+
+# ---- the key and certificate files given on the command line ------------------------------
+
+
+def key_refusal(read: Callable[[Path], object], path: Path) -> str:
+    with pytest.raises(KeyFileError) as caught:
+        read(path)
+    return str(caught.value)
+
+
+def test_a_pem_key_file_loads_with_blank_lines_before_it(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, vkey_file = exported
+    raw = parse_vkey(vkey_file.read_text()).public_key
+    pem = Ed25519PublicKey.from_public_bytes(raw).public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo
+    )
+    (tmp_path / "key.pem").write_bytes(b"\n\n" + pem)
+    loaded = load_key(tmp_path / "key.pem")
+    assert isinstance(loaded, Ed25519PublicKey)
+    assert loaded.public_bytes(Encoding.Raw, PublicFormat.Raw) == raw
+
+
+def test_unusable_key_files_are_refused_with_the_file_and_the_reason(tmp_path: Path) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\xff\xfe")
+    assert key_refusal(load_key, garbage) == (
+        f"{garbage}: not a public key in PEM form nor a verifier key "
+        "('utf-8' codec can't decode byte 0xff in position 0: invalid start byte)"
+    )
+    broken = tmp_path / "broken.pem"
+    broken.write_bytes(b"-----BEGIN PUBLIC KEY-----\nnope\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ValueError) as why:
+        load_pem_public_key(broken.read_bytes())
+    reason = str(why.value).splitlines()[0]
+    # the library's reason, cut short to one line by the report
+    assert key_refusal(load_key, broken).startswith(
+        f"{broken}: not a public key in PEM form ({reason[:40]}"
+    )
+    other = tmp_path / "ec.pem"
+    other.write_bytes(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    )
+    assert key_refusal(load_key, other) == f"{other}: not an Ed25519 public key"
+    missing = tmp_path / "missing.pem"
+    assert key_refusal(load_key, missing) == (
+        f"{missing}: [Errno 2] No such file or directory: '{missing}'"
+    )
+
+
+def test_a_key_path_that_is_a_pipe_is_refused_rather_than_waited_on(tmp_path: Path) -> None:
+    pipe = tmp_path / "key.pem"
+    os.mkfifo(pipe)
+    assert key_refusal(load_key, pipe) == f"{pipe}: not a regular file"
+
+
+def test_a_certificate_file_that_is_not_pem_is_refused_with_the_reason(tmp_path: Path) -> None:
+    roots = tmp_path / "roots.pem"
+    roots.write_bytes(b"not a certificate")
+    with pytest.raises(ValueError) as why:
+        x509.load_pem_x509_certificates(roots.read_bytes())
+    reason = str(why.value).splitlines()[0]
+    assert key_refusal(load_tsa_roots, roots).startswith(
+        f"{roots}: not PEM certificates ({reason[:40]}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "listed"),
+    [
+        (1, "x1.txt"),
+        (5, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt"),
+        (6, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt and 1 more"),
+        (8, "x1.txt, x2.txt, x3.txt, x4.txt, x5.txt and 3 more"),
+    ],
+)
+def test_files_the_manifest_does_not_name_refuse_the_bundle_listing_five(
+    exported: tuple[Path, Path], tmp_path: Path, extra: int, listed: str
+) -> None:
+    bundle, _ = exported
+    added = {f"x{n}_dot_txt": b"x" for n in range(1, extra + 1)}
+    forged = rewritten(bundle, tmp_path / "extra.zip", **added)
+    report = verify_bundle(forged)
+    assert report.refused and report.path == forged
+    (finding,) = report.findings
+    assert finding.subject == "bundle"
+    assert finding.detail == f"not in the manifest: {listed}"
+    assert format_report(report) == f"REFUSED: not in the manifest: {listed}"
+
+
+def test_the_verbose_report_has_a_row_for_every_item_and_custody_event(
+    exported: tuple[Path, Path],
+) -> None:
+    bundle, _ = exported
+    report = verify_bundle(bundle)
+    text = format_report(report, verbose=True)
+    lines = text.splitlines()
+    start = lines.index("What was checked:")
+    table = lines[lines.index("", start + 1) + 1 :]
+    files = [item.file for item in report.items]
+    assert table[:5] == [
+        "             kind       hash    commitment  inclusion  file",
+        f"item 001     {report.items[0].kind:<11}ok      ok          ok         {files[0]}",
+        f"item 002     {report.items[1].kind:<11}ok      ok          ok         {files[1]}",
+        "custody 001                                 ok",
+        "",
+    ]
+    assert lines.index("What was checked:") == 6 and lines[5] == ""
+    assert lines[0] == f"Bundle     {bundle}"
+    assert "item 001" not in format_report(report)
+
+
+def test_a_failing_custody_event_gets_its_row_without_verbose(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    leaf = bytearray(members(bundle)["custody/001.bin"])
+    leaf[-2] ^= 0x01
+    forged = rewritten(bundle, tmp_path / "custody.zip", custody__001_dot_bin=bytes(leaf))
+    text = format_report(verify_bundle(forged))
+    assert "custody 001                                 FAILED" in text.splitlines()
+    assert not any(line.startswith("item 00") for line in text.splitlines())
+
+
+def test_a_broken_checkpoint_is_a_signature_problem_of_the_checkpoint(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    broken = with_broken_signature(members(bundle)["checkpoint"])
+    report = verify_bundle(rewritten(bundle, tmp_path / "cp.zip", checkpoint=broken))
+    problems = {f.problem for f in report.findings if f.subject == "checkpoint"}
+    # its signature fails, and SHA256SUMS gives the file another hash
+    assert problems == {Problem.SIGNATURE, Problem.CONTENT_HASH}
+
+
+def test_haven_verify_shows_item_rows_only_when_asked_and_reports_progress(
+    exported: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle, _ = exported
+    stages: list[str] = []
+    assert verify.run(bundle, None, progress=lambda stage, *_: stages.append(stage)) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1].startswith("VERIFIED: ") and "item 001" not in out
+    assert stages
+
+
+def test_a_manifest_signature_that_fails_with_the_key_given_fails_the_key_line(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, vkey_file = exported
+    note = with_broken_signature(members(bundle)["manifest.note"])
+    forged = rewritten(bundle, tmp_path / "note.zip", manifest_dot_note=note)
+    report = verify_bundle(forged, load_key(vkey_file))
+    assert report.trusted_key_ok is False
+    assert checked(format_report(report))[1] == (
+        "- the same with a key obtained apart from the bundle (--key): FAILED"
+    )
+
+
+def test_a_log_origin_no_key_could_be_named_refuses_the_bundle(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    manifest = json.loads(members(bundle)["manifest.json"])
+    manifest["log"]["origin"] = "haven example"
+    forged = rewritten(
+        bundle, tmp_path / "origin.zip", manifest_dot_json=json.dumps(manifest).encode()
+    )
+    report = verify_bundle(forged)
+    assert report.refused and report.problems() == {Problem.FORMAT}
+    assert report.findings[0].detail == (
+        "manifest.json: the log's origin: a key name must be non-empty, without spaces or '+'"
+    )
+
+
+def test_a_key_file_is_read_up_to_one_mebibyte_only(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    _, vkey_file = exported
+    vkey = vkey_file.read_bytes()
+    near = tmp_path / "near.vkey"
+    near.write_bytes(b"\n" * ((1 << 20) - len(vkey)) + vkey)
+    assert load_key(near) == parse_vkey(vkey.decode())
+    beyond = tmp_path / "beyond.vkey"
+    beyond.write_bytes(b"\n" * (1 << 20) + vkey)
+    assert key_refusal(load_key, beyond) == (
+        f"{beyond}: not a public key in PEM form nor a verifier key "
+        "(a verifier key is NAME+KEYID+KEY)"
+    )

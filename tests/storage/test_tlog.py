@@ -4,6 +4,7 @@ Haven's output checked by a second verifier written from the specifications alon
 from __future__ import annotations
 
 import base64
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,144 @@ def test_vkeys_round_trip_and_malformed_ones_are_refused() -> None:
     for bad in ("a+b", "a+530d903a+AAAA", verifier.vkey().replace("+", "+0", 1), "a b+1+2"):
         with pytest.raises(NoteError):
             parse_vkey(bad)
+
+
+# ---- the formats at their limits, and the reason given for each refusal -------------------
+# A verifier's report quotes these reasons to whoever checks a bundle, so each must name
+# its own cause.
+
+ROOT = base64.b64encode(bytes(range(32))).decode()
+
+
+def reason(call: object, *args: object) -> str:
+    assert callable(call)
+    with pytest.raises(TlogError) as caught:
+        call(*args)
+    return str(caught.value)
+
+
+def test_proofs_round_trip_with_their_extra_data_as_the_specification_writes_them() -> None:
+    text = spec("tlog-proof-example.tlog-proof")
+    assert TlogProof.from_text(text).to_text() == text
+    proof = TlogProof(0, (), "a\n", extra=b"\x00any bytes\xff")
+    assert TlogProof.from_text(proof.to_text()) == proof
+    assert proof.to_text().splitlines()[1] == "extra " + base64.b64encode(proof.extra).decode()
+
+
+def test_checkpoint_extension_lines_are_kept_in_order() -> None:
+    text = f"log.example\n5\n{ROOT}\nfirst extension\nsecond extension\n"
+    checkpoint = Checkpoint.from_text(text)
+    assert checkpoint.extensions == ("first extension", "second extension")
+    assert checkpoint.text() == text
+
+
+def test_the_checkpoint_of_an_empty_log_and_of_the_largest_one_are_valid() -> None:
+    key = Ed25519PrivateKey.generate()
+    empty = Checkpoint("log.example", 0, hashlib.sha256().digest())
+    opened = open_checkpoint(sign_checkpoint(empty, key), [verifier_of("log.example", key)])
+    assert opened == empty
+    assert Checkpoint("log.example", (1 << 64) - 1, bytes(32)).size == (1 << 64) - 1
+    assert reason(Checkpoint, "log.example", 1 << 64, bytes(32)) == "a tree size fits in 64 bits"
+    assert reason(Checkpoint, "log.example", -1, bytes(32)) == "a tree size fits in 64 bits"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (f"log.example\n5\n{ROOT}", "a checkpoint is at least three non-empty lines"),
+        (f"log.example\n5\n{ROOT}\nextension", "a checkpoint is at least three non-empty lines"),
+        (
+            f"log.example\n5\n{ROOT}\n\nextension\n",
+            "a checkpoint is at least three non-empty lines",
+        ),
+        (
+            f"log.example\n5\n{ROOT}\nextension\n\n",
+            "a checkpoint is at least three non-empty lines",
+        ),
+        (f"log.example\n5\n{ROOT}\n\n", "a checkpoint is at least three non-empty lines"),
+        (f"log.example\n+5\n{ROOT}\n", "a checkpoint's second line is the tree size in decimal"),
+        (f"log.example\n{1 << 64}\n{ROOT}\n", "checkpoint: a tree size fits in 64 bits"),
+        (f"log.example\n5\n{ROOT[:10]}!{ROOT[10:]}\n", "checkpoint: the hash is not base64"),
+        (f"log.example\n5\n{ROOT[:4]}\n", "checkpoint: a hash is 32 bytes"),
+        (f"\x01\n5\n{ROOT}\n", "checkpoint: an origin is a non-empty line"),
+        (
+            f"log example\n5\n{ROOT}\n",
+            "checkpoint: origin: a key name must be non-empty, without spaces or '+'",
+        ),
+    ],
+)
+def test_malformed_checkpoints_are_refused_with_their_reason(text: str, why: str) -> None:
+    assert reason(Checkpoint.from_text, text) == why
+
+
+def test_a_checkpoint_without_an_origin_or_a_whole_root_is_refused_as_such() -> None:
+    assert reason(Checkpoint, "", 5, bytes(32)) == "an origin is a non-empty line"
+    assert reason(Checkpoint, "log.example", 5, bytes(31)) == "a root hash is 32 bytes"
+
+
+def test_a_checkpoint_signed_under_another_name_than_its_origin_is_refused() -> None:
+    key = Ed25519PrivateKey.generate()
+    text = Checkpoint("log.example", 5, bytes(32)).text()
+    note = signed_note.sign(text, "other.example", key)
+    assert reason(open_checkpoint, note, [verifier_of("other.example", key)]) == (
+        "the checkpoint is not signed under its origin's name"
+    )
+
+
+HEADER = "c2sp.org/tlog-proof@v1"
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (
+            f"{HEADER}\nindex 0\n",
+            "a proof starts with 'c2sp.org/tlog-proof@v1' and has a blank line",
+        ),
+        (
+            "c2sp.org/tlog-proof@v2\nindex 0\n\nnote\n",
+            "a proof starts with 'c2sp.org/tlog-proof@v1' and has a blank line",
+        ),
+        (f"{HEADER}\nextra !!\nindex 0\n\nnote\n", "the extra data is not base64"),
+        (f"{HEADER}\n\nnote\n", "a proof names its entry: 'index N'"),
+        (f"{HEADER}\nentry 0\n\nnote\n", "a proof names its entry: 'index N'"),
+        (
+            f"{HEADER}\nindex 01\n\nnote\n",
+            "a proof's index is a decimal number without leading zeroes",
+        ),
+        (
+            f"{HEADER}\nindex {1 << 64}\n\nnote\n",
+            "a proof's index is a decimal number without leading zeroes",
+        ),
+        (f"{HEADER}\nindex 0\n{ROOT[1:]}\n\nnote\n", "the hash is not base64"),
+        (f"{HEADER}\nindex 0\n{ROOT[:10]}!{ROOT[10:]}\n\nnote\n", "the hash is not base64"),
+        (f"{HEADER}\nindex 0\nAAAA\n\nnote\n", "a hash is 32 bytes"),
+    ],
+)
+def test_malformed_proofs_are_refused_with_their_reason(text: str, why: str) -> None:
+    assert reason(TlogProof.from_text, text) == why
+
+
+def test_a_proof_carries_at_most_64_hashes() -> None:
+    def proof(hashes: int) -> str:
+        return f"{HEADER}\nindex {(1 << 64) - 1}\n" + f"{ROOT}\n" * hashes + "\nnote\n"
+
+    parsed = TlogProof.from_text(proof(64))
+    assert parsed.index == (1 << 64) - 1 and len(parsed.audit_path) == 64
+    assert reason(TlogProof.from_text, proof(65)) == "a proof has at most 64 hashes"
+
+
+def test_a_proof_for_an_index_outside_the_tree_or_off_the_root_is_refused_as_such() -> None:
+    key = Ed25519PrivateKey.generate()
+    tree = MemoryTree()
+    for n in range(4):
+        tree.append(b"%d" % n)
+    note = sign_checkpoint(Checkpoint("log.example", 4, tree.root()), key)
+    verifiers = [verifier_of("log.example", key)]
+    last = TlogProof(3, tuple(tree.inclusion_proof(3, 4)), note)
+    assert last.verify(leaf_hash(b"3"), verifiers).size == 4
+    beyond = TlogProof(4, tuple(tree.inclusion_proof(3, 4)), note)
+    assert reason(beyond.verify, leaf_hash(b"3"), verifiers) == ("entry 4 is outside the tree of 4")
+    assert reason(last.verify, leaf_hash(b"2"), verifiers) == (
+        "the inclusion proof does not lead to the checkpoint's root"
+    )
