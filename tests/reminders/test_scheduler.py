@@ -555,3 +555,51 @@ async def test_sweeps_missed_while_the_event_loop_was_held_up_run_once(
     await came.wait()
     await scheduler.stop()
     assert sweeps == before + 1
+
+
+class QueuingDuty:
+    """A duty that queues `count` messages each time it fires."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    async def fire_due(self, now: datetime) -> int:
+        return self.count
+
+    async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        return None
+
+
+@pytest.mark.parametrize(
+    ("counts", "told"),
+    [((), False), ((0, 0), False), ((1,), True), ((1, 0), True), ((0, 2), True)],
+)
+async def test_the_sender_is_told_exactly_when_a_duty_queued_messages(
+    config: Config,
+    clock: ManualClock,
+    opened: list[Haven],
+    counts: tuple[int, ...],
+    told: bool,
+) -> None:
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties = tuple(QueuingDuty(count) for count in counts)
+    calls: list[None] = []
+    haven.scheduler.on_outbox = lambda: calls.append(None)
+    await haven.scheduler.fire_due()
+    assert len(calls) == int(told)
+
+
+async def test_with_nothing_left_to_fire_the_wake_is_dropped_and_can_be_armed_again(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties = ()  # reminders alone: nothing else is ever due
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(minutes=1)], t0)
+    await haven.scheduler.fire_due()
+    assert haven.scheduler.next_wake == t0 + timedelta(minutes=1)
+    clock.advance(timedelta(minutes=2))
+    assert await haven.scheduler.fire_due() == 1
+    assert haven.scheduler.next_wake is None
+    haven.scheduler.arm([t0 + timedelta(hours=1)])
+    assert haven.scheduler.next_wake == t0 + timedelta(hours=1)
