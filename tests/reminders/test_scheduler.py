@@ -603,3 +603,34 @@ async def test_with_nothing_left_to_fire_the_wake_is_dropped_and_can_be_armed_ag
     assert haven.scheduler.next_wake is None
     haven.scheduler.arm([t0 + timedelta(hours=1)])
     assert haven.scheduler.next_wake == t0 + timedelta(hours=1)
+
+
+async def test_a_reminder_armed_while_a_wake_starts_its_pass_is_armed(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties = ()
+    at = clock.now() + timedelta(hours=1)
+    await haven.scheduler._wake()  # the wake's job is spent; its pass has not run yet
+    haven.scheduler.arm([at])
+    assert haven.scheduler.next_wake == at
+    assert haven.scheduler._pass is not None
+    await haven.scheduler._pass
+
+
+async def test_a_wake_overdue_after_the_event_loop_was_held_up_still_fires(
+    tmp_path: Path, opened: list[Haven]
+) -> None:
+    """The real APScheduler: a wake whose time passed more than a second ago (its default
+    grace) while the loop was busy fires, rather than waiting for the sweep."""
+    haven = await Haven.open(make_config(tmp_path / "real"), {"memory": MemoryAdapter()})
+    opened.append(haven)
+    haven.scheduler.sweep_seconds = 3600
+    passes = watch_firing_passes(haven)
+    now = haven.clock.now()
+    await seed(haven, [now + timedelta(milliseconds=50)], now)
+    await haven.scheduler.start()
+    assert await sent_keys(haven) == []
+    # Holds the event loop up on purpose (it waits for nothing): the wake's time goes by.
+    time.sleep(1.5)  # noqa: ASYNC251
+    await until_sent(haven, passes, 1)
