@@ -462,3 +462,27 @@ def test_a_key_file_is_read_up_to_one_mebibyte_only(
         f"{beyond}: not a public key in PEM form nor a verifier key "
         "(a verifier key is NAME+KEYID+KEY)"
     )
+
+
+def test_a_custody_events_failed_rfc_9162_proof_fails_it_though_its_tlog_proof_holds(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    name = entry(bundle, "custody", 1)["proof"]
+    proof = json.loads(members(bundle)[name])
+    first = bytearray(bytes.fromhex(proof["audit_path"][0]))
+    first[0] ^= 0x01
+    proof["audit_path"][0] = first.hex()
+    forged = rewritten(
+        bundle,
+        tmp_path / "custody-proof.zip",
+        **{name.replace("/", "__").replace(".", "_dot_"): json.dumps(proof).encode()},
+    )
+    report = verify_bundle(forged)
+    assert [c.inclusion_ok for c in report.custody] == [False]
+    assert checked(format_report(report))[5] == "- custody events proven in the log: 0/1"
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    # A refusal is one line saying why, even when a library raises an error without words.
+    assert verify._first_line(OSError()) == "OSError"
