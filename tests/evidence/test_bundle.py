@@ -392,6 +392,36 @@ def test_a_bundle_re_signed_with_a_forgers_key_is_caught_only_by_key(
     assert verify_bundle(forged, key.public_key()).problems() == {Problem.TRUSTED_KEY}
 
 
+# What the report says, word for word, about some of the tampering above: whoever reads it
+# (a court's expert) learns which entry failed and why.
+TAMPERING_WORDS: dict[str, list[str]] = {
+    "a leaf rewritten to match a changed item": [
+        f"item 001: {ITEM_1} is not the file listed",
+        "item 001: proofs/001.json proves another log entry",
+        "item 001: the log entry gives another SHA-256",
+        "item 001: SHA-256(salt || content) is not the logged commitment",
+    ],
+    "a leaf claiming another size": [
+        "item 002: proofs/002.json proves another log entry",
+        "item 002: the log entry gives 1 bytes, the file has 33",
+    ],
+    "a changed signature": [
+        f"tree head: {STH_JSON} differs from {STH_BIN}/{STH_SIG}",
+        f"tree head: {STH_SIG} does not verify with {PUBLIC_KEY}",
+        f"tree head: {STH_SIG} does not verify with the --key key",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", TAMPERING_WORDS, ids=list(TAMPERING_WORDS))
+def test_each_finding_names_its_entry_and_says_what_failed(
+    bundle_path: Path, key: Ed25519PrivateKey, case: str
+) -> None:
+    mutators, _ = TAMPERING[case]
+    report = verify_bundle(rebuilt(bundle_path, *mutators), key.public_key())
+    assert [str(finding) for finding in report.findings] == TAMPERING_WORDS[case]
+
+
 # ---- what each failed check says --------------------------------------------------------
 
 # A proof or leaf that fails: the finding names the entry, the file and why, and only that
@@ -627,6 +657,23 @@ def test_hostile_or_broken_archives_are_refused_with_one_line(
     assert report.refused and report.problems() == {problem}, report.findings
     assert "\n" not in report.findings[0].detail
     assert sorted(path.parent.parent.rglob("*")) == before, "verify wrote to disk"
+
+
+REFUSAL_WORDS = {
+    "an extra file": "not in the manifest: notes.txt",
+    "a missing proof": "missing from the bundle: proofs/002.json",
+    "no manifest": f"no {MANIFEST}: not a Haven evidence bundle",
+    "a tree head from beyond the year 9999": (
+        f"{STH_BIN}: the tree head's timestamp is past the year 9999"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSAL_WORDS, ids=list(REFUSAL_WORDS))
+def test_a_refusal_says_why_in_one_line(bundle_path: Path, case: str) -> None:
+    make, _ = REFUSALS[case]
+    (finding,) = verify_bundle(make(bundle_path)).findings
+    assert (finding.subject, finding.detail) == ("bundle", REFUSAL_WORDS[case])
 
 
 def test_size_caps_apply_in_total_and_per_member(bundle_path: Path) -> None:
