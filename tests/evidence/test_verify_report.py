@@ -486,3 +486,24 @@ def test_a_custody_events_failed_rfc_9162_proof_fails_it_though_its_tlog_proof_h
 def test_an_error_without_a_message_is_named_by_its_type() -> None:
     # A refusal is one line saying why, even when a library raises an error without words.
     assert verify._first_line(OSError()) == "OSError"
+
+
+def test_a_changed_item_in_a_sealed_bundle_differs_from_its_sha256sums_line(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    name = entry(bundle, "items", 1)["file"]
+    data = members(bundle)[name]
+    changed = data[:-1] + bytes([data[-1] ^ 1])
+    forged = rewritten(
+        bundle,
+        tmp_path / "item.zip",
+        **{name.replace("/", "__").replace(".", "_dot_"): changed},
+    )
+    words = [str(f) for f in verify_bundle(forged).findings if f.subject == "item 001"]
+    assert words == [
+        f"item 001: {name} is not the file listed",
+        f"item 001: {name} differs from SHA256SUMS",
+        'item 001: SHA-256("haven-content-v2\\n" || salt || SHA-256(content))'
+        " is not the logged commitment",
+    ]
