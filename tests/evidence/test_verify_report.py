@@ -464,23 +464,32 @@ def test_a_key_file_is_read_up_to_one_mebibyte_only(
     )
 
 
-def test_a_custody_events_failed_rfc_9162_proof_fails_it_though_its_tlog_proof_holds(
-    exported: tuple[Path, Path], tmp_path: Path
+@pytest.mark.parametrize(
+    ("section", "line", "counted"),
+    [
+        ("items", 4, f"{PROOFS} 1/2"),
+        ("custody", 5, "- custody events proven in the log: 0/1"),
+    ],
+)
+def test_an_entrys_failed_rfc_9162_proof_fails_it_though_its_tlog_proof_holds(
+    exported: tuple[Path, Path], tmp_path: Path, section: str, line: int, counted: str
 ) -> None:
     bundle, _ = exported
-    name = entry(bundle, "custody", 1)["proof"]
+    name = entry(bundle, section, 1)["proof"]
     proof = json.loads(members(bundle)[name])
     first = bytearray(bytes.fromhex(proof["audit_path"][0]))
     first[0] ^= 0x01
     proof["audit_path"][0] = first.hex()
     forged = rewritten(
         bundle,
-        tmp_path / "custody-proof.zip",
+        tmp_path / "proof.zip",
         **{name.replace("/", "__").replace(".", "_dot_"): json.dumps(proof).encode()},
     )
     report = verify_bundle(forged)
-    assert [c.inclusion_ok for c in report.custody] == [False]
-    assert checked(format_report(report))[5] == "- custody events proven in the log: 0/1"
+    items_ok = [item.inclusion_ok for item in report.items]
+    custody_ok = [event.inclusion_ok for event in report.custody]
+    assert (items_ok if section == "items" else custody_ok)[0] is False
+    assert checked(format_report(report))[line].endswith(counted)
 
 
 def test_an_error_without_a_message_is_named_by_its_type() -> None:
