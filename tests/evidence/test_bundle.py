@@ -660,6 +660,11 @@ def test_hostile_or_broken_archives_are_refused_with_one_line(
 
 
 REFUSAL_WORDS = {
+    "garbage": "not a readable zip archive: File is not a zip file",
+    "a manifest that is not JSON": (
+        f"{MANIFEST}: not valid JSON (Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1))"
+    ),
     "an extra file": "not in the manifest: notes.txt",
     "a missing proof": "missing from the bundle: proofs/002.json",
     "no manifest": f"no {MANIFEST}: not a Haven evidence bundle",
@@ -672,7 +677,10 @@ REFUSAL_WORDS = {
 @pytest.mark.parametrize("case", REFUSAL_WORDS, ids=list(REFUSAL_WORDS))
 def test_a_refusal_says_why_in_one_line(bundle_path: Path, case: str) -> None:
     make, _ = REFUSALS[case]
-    (finding,) = verify_bundle(make(bundle_path)).findings
+    path = make(bundle_path)
+    report = verify_bundle(path)
+    assert report.path == path
+    (finding,) = report.findings
     assert (finding.subject, finding.detail) == ("bundle", REFUSAL_WORDS[case])
 
 
