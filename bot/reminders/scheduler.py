@@ -226,8 +226,10 @@ class ReminderScheduler:
         until = self.clock.now() + window
         while True:
             await self.fire_due()
+            # After the last claim, as in _arm_next: what fell due since must not be skipped.
+            after = self._claimed_until or self.clock.now()
             async with self.db.transaction() as conn:
-                upcoming = await self._next_due(conn, self.clock.now())
+                upcoming = await self._next_due(conn, after)
             if upcoming is None or upcoming > until:
                 return
             await asyncio.sleep(max(0.0, (upcoming - self.clock.now()).total_seconds()))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from adapters.memory import MemoryAdapter
 from bot.clock import ManualClock
@@ -176,6 +177,28 @@ async def test_a_reminder_waits_for_its_time_after_the_clock_jumped_back(
     assert len(await sent_keys(haven)) == 1
 
 
+async def test_a_clock_that_did_not_jump_raises_no_warning(
+    config: Config, clock: ManualClock, opened: list[Haven], caplog: pytest.LogCaptureFixture
+) -> None:
+    haven = await start(opened, config, clock)
+    with caplog.at_level(logging.WARNING, logger="bot.reminders.scheduler"):
+        for _ in range(3):
+            await haven.scheduler.sweep()
+    assert "clock jumped" not in caplog.text
+
+
+async def test_a_stopped_timer_fires_nothing(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(minutes=1)], t0)
+    await haven.scheduler.stop()
+    clock.advance(timedelta(minutes=2))
+    assert await haven.scheduler.fire_due() == 0
+    assert await sent_keys(haven) == [] and await states(haven) == [("pending", 0)]
+
+
 async def test_a_clock_jumping_forward_fires_what_it_skipped_once_marked_late(
     config: Config, clock: ManualClock, opened: list[Haven], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -257,3 +280,85 @@ async def until_sent(haven: Haven, passes: asyncio.Event, count: int) -> None:
         raise AssertionError(
             f"expected {count} reminders, the timer sent {await sent_keys(haven)}"
         ) from None
+
+
+async def test_the_sweep_fires_what_no_wake_was_armed_for(
+    tmp_path: Path, opened: list[Haven]
+) -> None:
+    """A reminder another process wrote (no arm() here) goes out with the next sweep, and
+    so does one written after the first sweep: the sweep keeps coming round."""
+    haven = await Haven.open(make_config(tmp_path / "real"), {"memory": MemoryAdapter()})
+    opened.append(haven)
+    haven.scheduler.sweep_seconds = 0.05
+    passes = watch_firing_passes(haven)
+    await haven.scheduler.start()
+    for count in (1, 2):
+        passes.clear()
+        await passes.wait()  # a sweep came round; the next reminder is written after it
+        now = haven.clock.now()
+        async with haven.db.transaction() as conn:
+            case = await cases.create(
+                conn,
+                platform="memory",
+                user_id=f"u{count}",
+                chat_id=f"u{count}",
+                locale="en",
+                now=now,
+            )
+            await reminders.add(
+                conn, [NewReminder(case.id, ITEMS[0], 0, "until_done", False, now, now)], now
+            )
+        await until_sent(haven, passes, count)
+
+
+class SlowDuty:
+    """A duty that takes a minute: time moves on between a pass's claim and its end."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        self.clock = clock
+
+    async def fire_due(self, now: datetime) -> int:
+        self.clock.advance(timedelta(minutes=1))
+        return 0
+
+    async def next_due(self, conn: AsyncConnection, after: datetime) -> datetime | None:
+        return None
+
+
+async def test_settling_fires_what_falls_due_within_the_window_and_no_later(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    """At the end of piped input: every reminder due within the window goes out, one
+    falling due while a pass ran too; none due after it."""
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties += (SlowDuty(clock),)
+    now = clock.now()
+    await seed(haven, [now + timedelta(seconds=30), now + timedelta(hours=1)], now)
+    await haven.scheduler.settle(timedelta(minutes=5))
+    assert len(await sent_keys(haven)) == 1
+    assert sorted(await states(haven)) == [("fired", 1), ("pending", 0)]
+
+
+async def test_a_pass_arms_the_wake_for_what_fell_due_while_it_ran(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    haven.scheduler.duties += (SlowDuty(clock),)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(seconds=30), t0 + timedelta(hours=1)], t0)
+    await haven.scheduler.fire_due()
+    assert haven.scheduler.next_wake == t0 + timedelta(seconds=30), "overdue: wakes at once"
+
+
+async def test_a_fired_reminder_is_queued_under_its_case(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    """What erasing the case drops or blanks with the rest of its messages."""
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    await seed(haven, [t0 + timedelta(minutes=1)], t0)
+    clock.advance(timedelta(minutes=2))
+    assert await haven.scheduler.fire_due() == 1
+    async with haven.db.transaction() as conn:
+        filed = (await conn.execute(select(outbox.c.case_id))).scalars().all()
+    assert filed == [1]

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pyotp
 import pytest
+from sqlalchemy import select
 
 from bot.clock import ManualClock
 from bot.events import ChatKind, ForwardOrigin, InboundKind, OriginKind, Outbound
 from bot.evidence.verify import verify_bundle
 from storage import custody, retrievals
+from storage.schema import outbox
 from tests.conversation.test_journey import triage
 from tests.staff_rig import FIRST, Rig, open_rig
 
@@ -77,6 +79,8 @@ async def test_four_eyes_retrieval_end_to_end(rig: Rig) -> None:
     assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=1)
     assert delivery.file is not None
     bundle = Path(delivery.file.path)
+    assert (delivery.file.file_name, delivery.file.mime_type) == (bundle.name, "application/zip")
+    assert bundle.name.startswith("retrieval-1-case-1-") and bundle.suffix == ".zip"
     report = verify_bundle(bundle, rig.haven.log_key.public_key())
     assert report.ok and [item.number for item in report.items] == [1]
     with zipfile.ZipFile(bundle) as archive:
@@ -122,6 +126,14 @@ async def test_a_request_expires_unapproved(rig: Rig) -> None:
     assert private(rig, "alice") == []
 
 
+async def test_a_request_can_no_longer_be_approved_at_the_moment_it_expires(rig: Rig) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    rig.clock.advance(24 * HOUR)  # [retrieval] expires_hours, to the second
+    assert await last(rig, "bob", "approve", "1") == rig.t("retrieval.expired", id=1)
+    assert private(rig, "alice") == []
+
+
 async def test_fetch_again_until_the_approval_expires(rig: Rig) -> None:
     await with_evidence(rig)
     await rig.command("alice", "retrieve", ASK)
@@ -141,6 +153,29 @@ async def test_fetch_again_until_the_approval_expires(rig: Rig) -> None:
         ("console:alice", "retrieve"),
         ("console:alice", "refused"),
     ]
+
+
+async def test_an_approval_lasts_its_time_from_the_approval_not_from_the_request(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    rig.clock.advance(2 * HOUR)
+    approved_at = rig.clock.now()
+    with caplog.at_level(logging.INFO, logger="bot.staff.retrieval"):
+        await rig.command("bob", "approve", "1")
+    lines = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert lines == ["retrieval 1 approved by console:bob"], "haven.log names who approved"
+    async with rig.haven.db.transaction() as conn:
+        found = await retrievals.get(conn, 1)
+    assert found is not None and (found.approved_by, found.approved_at) == (
+        "console:bob",
+        approved_at,
+    )
+    rig.clock.advance(23 * HOUR)  # 25 hours after the request, 23 after the approval
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.fetching", id=1)
+    rig.clock.advance(HOUR)
+    assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.expired", id=1)
 
 
 async def test_deny(rig: Rig) -> None:
@@ -183,7 +218,10 @@ async def test_malformed_retrieval_commands_are_refused_clearly(
 
 
 async def test_an_admin_with_totp_approves_only_with_the_current_code(
-    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    clock: ManualClock,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     secret = pyotp.random_base32()
     monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
@@ -191,9 +229,14 @@ async def test_an_admin_with_totp_approves_only_with_the_current_code(
     try:
         await with_evidence(rig)
         await rig.command("alice", "retrieve", ASK)
-        assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
         stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
-        assert await last(rig, "dora", "approve", f"1 {stale}") == rig.t("retrieval.totp_wrong")
+        with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
+            assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
+            wrong = await last(rig, "dora", "approve", f"1 {stale}")
+            assert wrong == rig.t("retrieval.totp_wrong")
+        warned = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+        assert warned == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
+        assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
         code = pyotp.TOTP(secret).at(clock.now())
         assert (await last(rig, "dora", "approve", f"1 {code}")).startswith("🔓")
         assert len(private(rig, "alice")) == 1
@@ -225,6 +268,30 @@ async def test_an_approved_retrieval_not_delivered_before_a_crash_is_delivered_a
         assert len(private(again, "alice")) == 1
     finally:
         await again.haven.close()
+
+
+ERIN = """
+[[staff]]
+platform = "console"
+user_id = "erin:example.org"
+role = "operator"
+name = "Erin"
+"""
+
+
+async def test_a_requester_whose_user_id_holds_a_colon_gets_the_bundle_privately(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # A web or Matrix identity can have a colon in it; only the first one ends the platform.
+    rig = await open_rig(tmp_path / "data", clock, ERIN)
+    try:
+        await with_evidence(rig)
+        await rig.command("erin:example.org", "retrieve", ASK)
+        await rig.command("bob", "approve", "1")
+        (delivery,) = private(rig, "erin:example.org")
+        assert delivery.text == rig.t("retrieval.delivered", id=1, case_id=1, items=1)
+    finally:
+        await rig.haven.close()
 
 
 # ---- searching under an approved retrieval ---------------------------------------------
@@ -277,15 +344,20 @@ async def test_a_staff_search_is_refused_to_others_after_expiry_and_to_auditors(
     assert logged.count("refused") == 3  # bob, carol, and the expired one
 
 
-async def test_an_expired_or_erased_retrievals_plaintext_bundle_is_deleted(rig: Rig) -> None:
+async def test_an_expired_or_erased_retrievals_plaintext_bundle_is_deleted(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
     await approved_for_alice(rig)
     (delivery,) = private(rig, "alice")
     assert delivery.file is not None
     bundle = Path(delivery.file.path)
     assert await asyncio.to_thread(bundle.exists)
     rig.clock.advance(25 * HOUR)
-    await rig.command("alice", "cases")  # any staff command sweeps expired bundles
+    with caplog.at_level(logging.INFO, logger="bot.staff.retrieval"):
+        await rig.command("alice", "cases")  # any staff command sweeps expired bundles
     assert not await asyncio.to_thread(bundle.exists)
+    removed = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert removed == [f"removed the bundle of an expired retrieval: {bundle.name}"]
 
 
 async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
@@ -295,6 +367,43 @@ async def test_erasing_a_case_deletes_its_retrieval_bundles(rig: Rig) -> None:
     await rig.victim.command("erase")
     await rig.victim.press("yes:1")
     assert not await asyncio.to_thread(Path(delivery.file.path).exists)
+    async with rig.haven.db.transaction() as conn:
+        query = select(outbox.c.payload).where(outbox.c.chat_id == "alice")
+        payloads = (await conn.execute(query)).scalars().all()
+    assert payloads == ["{}"], "the delivery is a message of the case: it keeps no text either"
+
+
+async def test_fetching_a_retrieval_of_an_erased_case_says_why_nothing_comes(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    await approved_for_alice(rig)
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    with caplog.at_level(logging.ERROR, logger="bot.staff.retrieval"):
+        assert await last(rig, "alice", "fetch", "1") == rig.t("retrieval.fetching", id=1)
+    why = "case 1 was erased; its evidence cannot be exported"
+    _, failed = private(rig, "alice")
+    assert (failed.text, failed.file) == (rig.t("retrieval.failed", id=1, error=why), None)
+    errors = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert errors == [f"retrieval 1 could not be built: {why}"], "the operator learns which and why"
+
+
+async def test_a_bundle_that_cannot_be_built_is_not_counted_as_delivered(rig: Rig) -> None:
+    # Approved (as before a crash) but not yet built when the person erases their case.
+    await with_evidence(rig)
+    await rig.command("alice", "retrieve", ASK)
+    async with rig.haven.db.transaction() as conn:
+        found = await retrievals.get(conn, 1)
+        assert found is not None
+        await retrievals.move(
+            conn, found, retrievals.APPROVED, approved_by="console:bob", approved_at=rig.clock.now()
+        )
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")
+    assert await rig.haven.staff.retrievals.deliver_approved() == 0
+    await rig.haven.sender.drain()
+    (failed,) = private(rig, "alice")
+    assert failed.file is None and failed.text.startswith(rig.t("retrieval.failed", id=1, error=""))
 
 
 async def refusal_reasons(rig: Rig) -> list[str]:
@@ -440,3 +549,22 @@ async def test_a_staff_search_keeps_to_both_ends_of_the_window_in_local_time(rig
     assert reversed_dates == rig.t("search.reversed")
     empty = await last(rig, "alice", "search", "1 warning from:")
     assert empty == rig.t("search.empty_filter", filter="from:")
+
+
+async def test_a_staff_search_logs_its_retrieval_and_count_but_never_the_words(
+    rig: Rig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """haven.log is the operator's: a staff search leaves a line naming the retrieval and
+    how many items it found, and no line anywhere says what was searched for or what the
+    evidence says (the custody log records the search, masked)."""
+    await approved_for_alice(rig)
+    with caplog.at_level(logging.INFO):
+        await rig.command("alice", "search", "1 pay 5000 from:Zhang")
+        await rig.command("alice", "search", "1 warning")  # item 2 lies outside the window
+    ours = [r for r in caplog.records if r.name == "bot.staff.retrieval"]
+    assert [(r.levelno, r.getMessage()) for r in ours] == [
+        (logging.INFO, "retrieval 1: a staff search found 1 item(s)"),
+        (logging.INFO, "retrieval 1: a staff search found 0 item(s)"),
+    ]
+    for words in ("pay", "5000", "Zhang", "warning"):
+        assert all(words not in r.getMessage() for r in caplog.records), words
