@@ -509,10 +509,30 @@ def test_a_changed_item_in_a_sealed_bundle_differs_from_its_sha256sums_line(
         tmp_path / "item.zip",
         **{name.replace("/", "__").replace(".", "_dot_"): changed},
     )
-    words = [str(f) for f in verify_bundle(forged).findings if f.subject == "item 001"]
-    assert words == [
+    findings = [f for f in verify_bundle(forged).findings if f.subject == "item 001"]
+    assert [f.problem for f in findings] == [
+        Problem.CONTENT_HASH,
+        Problem.CONTENT_HASH,
+        Problem.COMMITMENT,
+    ]
+    assert [str(f) for f in findings] == [
         f"item 001: {name} is not the file listed",
         f"item 001: {name} differs from SHA256SUMS",
         'item 001: SHA-256("haven-content-v2\\n" || salt || SHA-256(content))'
         " is not the logged commitment",
     ]
+
+
+def test_a_manifest_giving_an_item_another_time_than_its_log_entry_names_the_item(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    manifest = manifest_of(bundle)
+    items = manifest["items"]
+    assert isinstance(items, list)
+    items[0]["received_at"] = "2020-01-01T00:00:00.000000Z"
+    forged = rewritten(
+        bundle, tmp_path / "time.zip", manifest_dot_json=json.dumps(manifest).encode()
+    )
+    words = [str(f) for f in verify_bundle(forged).findings if f.subject == "item 001"]
+    assert "item 001: the manifest's received_at differ from the log" in words
