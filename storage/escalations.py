@@ -181,8 +181,9 @@ async def close(
     return bool(result.rowcount)
 
 
-async def mark_resolved(conn: AsyncConnection, case_id: int, *, by: str, now: datetime) -> None:
-    """The case was resolved: an acknowledged escalation is over too (its buttons say so)."""
+async def mark_resolved(conn: AsyncConnection, case_id: int, *, now: datetime) -> None:
+    """The case was resolved: an acknowledged escalation is over too (its buttons say so).
+    It keeps its acknowledger in `closed_by`; who resolved it is on the case's handling."""
     await conn.execute(
         update(escalations)
         .where(escalations.c.case_id == case_id, escalations.c.state == ACKNOWLEDGED)

@@ -236,16 +236,18 @@ class Escalator:
         if row.state == escalations.OPEN:
             await self.close(conn, row.id, state=escalations.RESOLVED, by=by, now=now)
             return
-        await escalations.mark_resolved(conn, case_id, by=by, now=now)
+        await escalations.mark_resolved(conn, case_id, now=now)
         await self._mark_alerts(conn, row, now, resolved_by=by)
 
     async def _mark_alerts(
         self, conn: AsyncConnection, row: EscalationRow, now: datetime, resolved_by: str = ""
     ) -> None:
-        """Edit every alert the escalation posted to show how it ended."""
+        """Edit every alert the escalation posted to show how it ended. With `resolved_by`,
+        `row` is as read before the case was resolved: acknowledged, or ended already by
+        the case's erasure, whose `closed_by` is the eraser and no acknowledger."""
         words = self.words
         lines = []
-        acknowledged = row.state == escalations.ACKNOWLEDGED or bool(resolved_by)
+        acknowledged = row.state == escalations.ACKNOWLEDGED
         if acknowledged:
             when = words.at(row.closed_at or now)
             lines.append(words.t("staff.acknowledged_by", who=words.who(row.closed_by), at=when))

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import given
@@ -46,7 +47,7 @@ from bot.evidence.bundle_readme import readme_templates, render_readme
 from bot.evidence.bundle_writer import write_bundle
 from bot.evidence.filenames import MAX_NAME_BYTES, sanitise_filename
 from bot.evidence.safezip import ZipLimits
-from bot.evidence.verify import Problem, format_report, verify_bundle
+from bot.evidence.verify import VERIFY_STAGE, Problem, format_report, verify_bundle
 from bot.ops.cli import main
 from storage.leaves import (
     COMMITMENT_CONTENT,
@@ -391,6 +392,144 @@ def test_a_bundle_re_signed_with_a_forgers_key_is_caught_only_by_key(
     assert verify_bundle(forged, key.public_key()).problems() == {Problem.TRUSTED_KEY}
 
 
+# What the report says, word for word, about some of the tampering above: whoever reads it
+# (a court's expert) learns which entry failed and why.
+TAMPERING_WORDS: dict[str, list[str]] = {
+    "a leaf rewritten to match a changed item": [
+        f"item 001: {ITEM_1} is not the file listed",
+        "item 001: proofs/001.json proves another log entry",
+        "item 001: the log entry gives another SHA-256",
+        "item 001: SHA-256(salt || content) is not the logged commitment",
+    ],
+    "a leaf claiming another size": [
+        "item 002: proofs/002.json proves another log entry",
+        "item 002: the log entry gives 1 bytes, the file has 33",
+    ],
+    "a changed signature": [
+        f"tree head: {STH_JSON} differs from {STH_BIN}/{STH_SIG}",
+        f"tree head: {STH_SIG} does not verify with {PUBLIC_KEY}",
+        f"tree head: {STH_SIG} does not verify with the --key key",
+    ],
+}
+
+
+@pytest.mark.parametrize("case", TAMPERING_WORDS, ids=list(TAMPERING_WORDS))
+def test_each_finding_names_its_entry_and_says_what_failed(
+    bundle_path: Path, key: Ed25519PrivateKey, case: str
+) -> None:
+    mutators, _ = TAMPERING[case]
+    report = verify_bundle(rebuilt(bundle_path, *mutators), key.public_key())
+    assert [str(finding) for finding in report.findings] == TAMPERING_WORDS[case]
+
+
+# ---- what each failed check says --------------------------------------------------------
+
+# A proof or leaf that fails: the finding names the entry, the file and why, and only that
+# entry's check fails. {index} is item 2's leaf index, {size} the signed tree's size.
+ENTRY_FAILURES: dict[str, tuple[Mutator, str, Problem, str]] = {
+    "a proof that is not JSON": (
+        change("proofs/002.json", lambda _: b"{nope"),
+        "item 002",
+        Problem.FORMAT,
+        "proofs/002.json: not valid JSON (Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1))",
+    ),
+    "a proof for another leaf": (
+        change("proofs/002.json", setting("leaf_index", 0)),
+        "item 002",
+        Problem.INCONSISTENT,
+        "proofs/002.json is for leaf 0 of {size}, not leaf {index} of the signed {size}",
+    ),
+    "a proof of another entry": (
+        change("proofs/002.json", setting("leaf_hash", "00" * 32)),
+        "item 002",
+        Problem.INCLUSION,
+        "proofs/002.json proves another log entry",
+    ),
+    "a changed proof hash": (
+        change("proofs/002.json", edit_json(flip_first_proof_hash)),
+        "item 002",
+        Problem.INCLUSION,
+        "the proof does not lead to the signed root",
+    ),
+    "a custody event's changed proof hash": (
+        change("custody/001.json", edit_json(flip_first_proof_hash)),
+        "custody 001",
+        Problem.INCLUSION,
+        "the proof does not lead to the signed root",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ENTRY_FAILURES, ids=list(ENTRY_FAILURES))
+def test_a_failed_proof_is_named_with_its_file_and_fails_its_entry_only(
+    bundle_path: Path, case: str
+) -> None:
+    mutate, subject, problem, detail = ENTRY_FAILURES[case]
+    members = members_of(bundle_path)
+    index = json.loads(members[MANIFEST])["items"][1]["leaf_index"]
+    size = TreeHead.from_bytes(members[STH_BIN]).size
+    report = verify_bundle(rebuilt(bundle_path, mutate))
+    (finding,) = report.findings
+    assert (finding.problem, finding.subject) == (problem, subject)
+    assert finding.detail == detail.format(index=index, size=size)
+    failed = [f"item {i.number:03d}" for i in report.items if not i.inclusion_ok]
+    failed += [f"custody {c.number:03d}" for c in report.custody if not c.inclusion_ok]
+    assert failed == [subject]
+    assert all(i.hash_ok and i.commitment_ok for i in report.items)
+
+
+def test_a_leaf_this_haven_cannot_read_fails_its_commitment_and_proof(
+    bundle_path: Path,
+) -> None:
+    report = verify_bundle(rebuilt(bundle_path, change("leaves/001.bin", setting("v", 9))))
+    assert [(f.problem, f.subject, f.detail) for f in report.findings] == [
+        (
+            Problem.FORMAT,
+            "item 001",
+            "leaves/001.bin: commitment scheme 9 is not one this Haven reads",
+        ),
+        (Problem.INCLUSION, "item 001", "proofs/001.json proves another log entry"),
+    ]
+    first = report.items[0]
+    # The file is still the one listed; what its entry commits to cannot be read.
+    assert (first.hash_ok, first.commitment_ok, first.inclusion_ok) == (True, False, False)
+
+
+def test_a_log_key_that_is_unusable_refuses_the_bundle_saying_why(bundle_path: Path) -> None:
+    ec_key = ec.generate_private_key(ec.SECP256R1()).public_key()
+    ec_pem = ec_key.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+    refusals = {
+        b"junk": (
+            f"{PUBLIC_KEY}: Unable to load PEM file. See "
+            "https://cryptography.io/en/latest/faq/#why-can-t-i-import-my-pem-file "
+            "for more details. MalformedFraming"
+        ),
+        ec_pem: f"{PUBLIC_KEY} is not an Ed25519 public key",
+    }
+    for pem, detail in refusals.items():
+        report = verify_bundle(rebuilt(bundle_path, add(PUBLIC_KEY, pem)))
+        assert report.refused and report.problems() == {Problem.FORMAT}
+        assert report.findings[0].detail == detail
+
+
+def test_a_manifest_naming_another_key_is_a_finding_about_the_log_key(
+    bundle_path: Path,
+) -> None:
+    forged = rebuilt(
+        bundle_path,
+        change(MANIFEST, edit_json(lambda m: m["log_public_key"].update(sha256="0" * 64))),
+    )
+    (finding,) = verify_bundle(forged).findings
+    assert str(finding) == f"log key: {MANIFEST} gives another key's fingerprint"
+
+
+def test_progress_counts_the_items_checked_out_of_all(bundle_path: Path) -> None:
+    seen: list[tuple[str, int, int]] = []
+    verify_bundle(bundle_path, progress=lambda *step: seen.append(step))
+    assert seen == [(VERIFY_STAGE, done, 3) for done in (1, 2, 3)]
+
+
 # ---- refused archives -------------------------------------------------------------------
 
 
@@ -518,6 +657,31 @@ def test_hostile_or_broken_archives_are_refused_with_one_line(
     assert report.refused and report.problems() == {problem}, report.findings
     assert "\n" not in report.findings[0].detail
     assert sorted(path.parent.parent.rglob("*")) == before, "verify wrote to disk"
+
+
+REFUSAL_WORDS = {
+    "garbage": "not a readable zip archive: File is not a zip file",
+    "a manifest that is not JSON": (
+        f"{MANIFEST}: not valid JSON (Expecting property name enclosed in double quotes:"
+        " line 1 column 2 (char 1))"
+    ),
+    "an extra file": "not in the manifest: notes.txt",
+    "a missing proof": "missing from the bundle: proofs/002.json",
+    "no manifest": f"no {MANIFEST}: not a Haven evidence bundle",
+    "a tree head from beyond the year 9999": (
+        f"{STH_BIN}: the tree head's timestamp is past the year 9999"
+    ),
+}
+
+
+@pytest.mark.parametrize("case", REFUSAL_WORDS, ids=list(REFUSAL_WORDS))
+def test_a_refusal_says_why_in_one_line(bundle_path: Path, case: str) -> None:
+    make, _ = REFUSALS[case]
+    path = make(bundle_path)
+    report = verify_bundle(path)
+    assert report.path == path
+    (finding,) = report.findings
+    assert (finding.subject, finding.detail) == ("bundle", REFUSAL_WORDS[case])
 
 
 def test_size_caps_apply_in_total_and_per_member(bundle_path: Path) -> None:

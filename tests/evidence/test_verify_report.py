@@ -462,3 +462,77 @@ def test_a_key_file_is_read_up_to_one_mebibyte_only(
         f"{beyond}: not a public key in PEM form nor a verifier key "
         "(a verifier key is NAME+KEYID+KEY)"
     )
+
+
+@pytest.mark.parametrize(
+    ("section", "line", "counted"),
+    [
+        ("items", 4, f"{PROOFS} 1/2"),
+        ("custody", 5, "- custody events proven in the log: 0/1"),
+    ],
+)
+def test_an_entrys_failed_rfc_9162_proof_fails_it_though_its_tlog_proof_holds(
+    exported: tuple[Path, Path], tmp_path: Path, section: str, line: int, counted: str
+) -> None:
+    bundle, _ = exported
+    name = entry(bundle, section, 1)["proof"]
+    proof = json.loads(members(bundle)[name])
+    first = bytearray(bytes.fromhex(proof["audit_path"][0]))
+    first[0] ^= 0x01
+    proof["audit_path"][0] = first.hex()
+    forged = rewritten(
+        bundle,
+        tmp_path / "proof.zip",
+        **{name.replace("/", "__").replace(".", "_dot_"): json.dumps(proof).encode()},
+    )
+    report = verify_bundle(forged)
+    items_ok = [item.inclusion_ok for item in report.items]
+    custody_ok = [event.inclusion_ok for event in report.custody]
+    assert (items_ok if section == "items" else custody_ok)[0] is False
+    assert checked(format_report(report))[line].endswith(counted)
+
+
+def test_an_error_without_a_message_is_named_by_its_type() -> None:
+    # A refusal is one line saying why, even when a library raises an error without words.
+    assert verify._first_line(OSError()) == "OSError"
+
+
+def test_a_changed_item_in_a_sealed_bundle_differs_from_its_sha256sums_line(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    name = entry(bundle, "items", 1)["file"]
+    data = members(bundle)[name]
+    changed = data[:-1] + bytes([data[-1] ^ 1])
+    forged = rewritten(
+        bundle,
+        tmp_path / "item.zip",
+        **{name.replace("/", "__").replace(".", "_dot_"): changed},
+    )
+    findings = [f for f in verify_bundle(forged).findings if f.subject == "item 001"]
+    assert [f.problem for f in findings] == [
+        Problem.CONTENT_HASH,
+        Problem.CONTENT_HASH,
+        Problem.COMMITMENT,
+    ]
+    assert [str(f) for f in findings] == [
+        f"item 001: {name} is not the file listed",
+        f"item 001: {name} differs from SHA256SUMS",
+        'item 001: SHA-256("haven-content-v2\\n" || salt || SHA-256(content))'
+        " is not the logged commitment",
+    ]
+
+
+def test_a_manifest_giving_an_item_another_time_than_its_log_entry_names_the_item(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    bundle, _ = exported
+    manifest = manifest_of(bundle)
+    items = manifest["items"]
+    assert isinstance(items, list)
+    items[0]["received_at"] = "2020-01-01T00:00:00.000000Z"
+    forged = rewritten(
+        bundle, tmp_path / "time.zip", manifest_dot_json=json.dumps(manifest).encode()
+    )
+    words = [str(f) for f in verify_bundle(forged).findings if f.subject == "item 001"]
+    assert "item 001: the manifest's received_at differ from the log" in words

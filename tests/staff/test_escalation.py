@@ -324,6 +324,23 @@ async def test_resolving_an_acknowledged_case_shows_who_did_each_and_when(
     assert row is not None and (row.state, row.closed_by) == (escalations.RESOLVED, "console:alice")
 
 
+async def test_resolving_an_erased_case_names_who_resolved_and_no_acknowledger(
+    rig: Rig, clock: ManualClock
+) -> None:
+    await raise_alert(rig)
+    (alert,) = rig.channel(FIRST)
+    # The alert's platform id on record before the erasure, so the resolve edits it: the
+    # erasure drops a row whose "sent" mark is not written yet (its id is then lost).
+    await rig.haven.sender.settle()
+    await rig.victim.command("erase")
+    await rig.victim.press("yes:1")  # ends the escalation, which nobody acknowledged
+    clock.advance(10 * MINUTES)
+    await rig.command("bob", "resolve", "1")
+    *_, last = [m for m in rig.channel(FIRST) if m.edit_of]
+    resolved = rig.t("staff.resolved_by", who="Bob", at="2026-01-05 09:10")
+    assert last.text == f"{alert.text}\n{resolved}" and not last.buttons
+
+
 # ---- what each step queued, and where -----------------------------------------------------
 
 

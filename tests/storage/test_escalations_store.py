@@ -193,8 +193,8 @@ async def test_resolving_a_case_ends_its_acknowledged_escalation_only(db: Databa
     async with db.transaction() as conn:
         for escalation_id in (acked, other_acked):
             await escalations.close(conn, escalation_id, state=ACKNOWLEDGED, by="ann", now=NOW)
-        await escalations.mark_resolved(conn, 1, by="bob", now=later)
-        await escalations.mark_resolved(conn, 2, by="bob", now=later)
+        await escalations.mark_resolved(conn, 1, now=later)
+        await escalations.mark_resolved(conn, 2, now=later)
         stamps = dict((await conn.execute(select(table.c.id, table.c.updated_at))).all())
     resolved = await row_of(db, acked)
     assert (resolved.state, resolved.closed_by, resolved.closed_at) == (RESOLVED, "ann", NOW)
