@@ -307,24 +307,26 @@ async def test_a_requester_with_totp_asks_only_with_the_current_code(
         await rig.haven.close()
 
 
-async def test_an_approved_retrieval_not_delivered_before_a_crash_is_delivered_at_start(
+async def test_approved_retrievals_not_delivered_before_a_crash_are_delivered_at_start(
     tmp_path: Path, clock: ManualClock
 ) -> None:
     rig = await open_rig(tmp_path / "data", clock)
     await with_evidence(rig)
     await rig.command("alice", "retrieve", ASK)
+    await rig.command("alice", "retrieve", ASK)
     async with rig.haven.db.transaction() as conn:
-        found = await retrievals.get(conn, 1)
-        assert found is not None
-        await retrievals.move(
-            conn, found, retrievals.APPROVED, approved_by="console:bob", approved_at=clock.now()
-        )
+        for number in (1, 2):
+            found = await retrievals.get(conn, number)
+            assert found is not None
+            await retrievals.move(
+                conn, found, retrievals.APPROVED, approved_by="console:bob", approved_at=clock.now()
+            )
     await rig.haven.close()
     again = await open_rig(tmp_path / "data", clock)
     try:
-        assert await again.haven.staff.retrievals.deliver_approved() == 1
+        assert await again.haven.staff.retrievals.deliver_approved() == 2
         await again.haven.sender.drain()
-        assert len(private(again, "alice")) == 1
+        assert len(private(again, "alice")) == 2
     finally:
         await again.haven.close()
 
