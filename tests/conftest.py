@@ -7,6 +7,7 @@ twice: on SQLite and on PostgreSQL (tests/backends.py). ``--backend sqlite`` or
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -42,6 +43,21 @@ def make_config(data_dir: Path, extra: str = "") -> Config:
 settings.register_profile(
     "mutation", phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
 )
+
+
+@pytest.fixture(autouse=True)
+def _log_levels_as_they_were() -> Iterator[None]:
+    """A test that configures logging as `haven run` does (tests/ops/test_startup.py,
+    tests/test_log_privacy.py) sets the root logger to INFO; left so, every later test's
+    caplog would also hold other loggers' INFO lines. Levels are put back after each test."""
+    manager = logging.Logger.manager
+    levels = {name: logging.getLogger(name).level for name in list(manager.loggerDict)}
+    root = logging.getLogger().level
+    yield
+    logging.getLogger().setLevel(root)
+    for name, level in levels.items():
+        logging.getLogger(name).setLevel(level)
+
 
 # ---- the two backends ------------------------------------------------------------------
 
