@@ -235,7 +235,7 @@ class ReminderScheduler:
                 upcoming = await self._next_due(conn, after)
             if upcoming is None or upcoming > until:
                 return
-            await asyncio.sleep(max(0.0, (upcoming - self.clock.now()).total_seconds()))
+            await self.clock.sleep(max(0.0, (upcoming - self.clock.now()).total_seconds()))
 
     async def _wake(self) -> None:
         """The timer's job. It only starts a firing pass and returns at once: a job still

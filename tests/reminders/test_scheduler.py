@@ -342,6 +342,19 @@ async def test_settling_fires_what_falls_due_within_the_window_and_no_later(
     assert sorted(await states(haven)) == [("fired", 1), ("pending", 0)]
 
 
+async def test_settling_waits_by_haven_s_clock_until_each_reminder_is_due(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    """Settling sleeps by the injected clock, to each due moment in turn and no further."""
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    due = [t0 + timedelta(seconds=30), t0 + timedelta(minutes=2), t0 + timedelta(minutes=10)]
+    await seed(haven, due, t0)
+    await haven.scheduler.settle(timedelta(minutes=5))
+    assert clock.now() == t0 + timedelta(minutes=2)
+    assert sorted(await states(haven)) == [("fired", 1), ("fired", 1), ("pending", 0)]
+
+
 async def test_a_pass_arms_the_wake_for_what_fell_due_while_it_ran(
     config: Config, clock: ManualClock, opened: list[Haven]
 ) -> None:
