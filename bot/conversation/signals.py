@@ -4,6 +4,8 @@ Two layers read each message. The curated phrases of content/signals.toml come f
 phrase hit is a clear signal, unless a negation stands right before it ("我没有自杀的想法",
 "I'm not suicidal"). Then the classifier (signal_model.py) gives each
 signal one of three zones: clear, uncertain (Haven asks the person directly) or ordinary.
+A denied phrase lowers its signal's zone by one, so "I'm not suicidal" never gets the
+crisis reply on the classifier's word alone.
 """
 
 from __future__ import annotations
@@ -53,10 +55,12 @@ _NEGATIONS = (
     "wasnt",
 )
 # Words that may stand between a negation and the phrase: "no one has asked me for
-# money", "I'm not really suicidal", "he has never even threatened to kill me",
-# "我不会做傻事", "放心，我不会再伤害自己".
+# money", "I'm not really suicidal", "he has never even threatened to kill me", "I'm not
+# going to hurt myself", "我不会做傻事", "放心，我不会再伤害自己". Never "to" alone:
+# "I'm trying not to kill myself" says the phrase.
 _FILLERS = (
     "has", "have", "had", "is", "was", "ever", "even", "been", "really", "actually",
+    "goingto", "gonna", "tryingto", "planningto",
     "会", "再", "要", "打算", "准备", "敢",
 )  # fmt: skip
 
@@ -68,9 +72,12 @@ def normalise(text: str) -> str:
     return folded.translate(_WORD_PARTS)
 
 
-def _said(text: str, folded: str, phrase: str) -> bool:
-    """Whether the phrase occurs in the folded text other than right after a negation."""
+def _said(text: str, folded: str, phrase: str) -> bool | None:
+    """Whether the phrase occurs in the folded text other than right after a negation:
+    True when it does, False when it occurs only denied, None when it does not occur."""
     start = folded.find(phrase)
+    if start < 0:
+        return None
     while start >= 0:
         if not _denied(text, folded[:start], phrase):
             return True
@@ -146,20 +153,30 @@ class SignalDetector:
 
     def detect(self, text: str) -> tuple[Signal, ...]:
         """The signals whose phrases the text holds."""
+        return self._phrases(text)[0]
+
+    def _phrases(self, text: str) -> tuple[tuple[Signal, ...], frozenset[Signal]]:
+        """The signals whose phrases the text says, and those whose phrases it only denies."""
         folded = normalise(text)
         if not folded or self._any_phrase is None or not self._any_phrase.search(folded):
-            return ()
-        return tuple(
-            signal
-            for signal, phrases in self._signals
-            if any(p and _said(text, folded, p) for p in phrases)
-        )
+            return (), frozenset()
+        said: list[Signal] = []
+        denied: set[Signal] = set()
+        for signal, phrases in self._signals:
+            found = {_said(text, folded, p) for p in phrases if p}
+            if True in found:
+                said.append(signal)
+            elif False in found:
+                denied.add(signal)
+        return tuple(said), frozenset(denied)
 
     def read(self, text: str, *, forwarded: bool = False) -> Reading:
-        """Both layers. Someone else's words (`forwarded`) are read only for the signals
-        marked in_forwarded, and only when clear: Haven does not ask the person about what
-        another person may have meant."""
-        hits = self.detect(text)
+        """Both layers. A phrase the text denies ("I'm not suicidal") lowers the
+        classifier's zone for its signal by one: the denial is evidence too, yet a crisis
+        said in other words beside it can still be asked about. Someone else's words
+        (`forwarded`) are read only for the signals marked in_forwarded, and only when
+        clear: Haven does not ask the person about what another person may have meant."""
+        hits, denied = self._phrases(text)
         zones = self._model.zones(text) if self._model is not None and text.strip() else {}
         clear: list[Signal] = []
         uncertain: list[Signal] = []
@@ -167,8 +184,13 @@ class SignalDetector:
             if forwarded and not signal.in_forwarded:
                 continue
             zone = Zone.CLEAR if signal in hits else zones.get(signal.id, Zone.ORDINARY)
+            if signal in denied:
+                zone = _LOWER[zone]
             if zone is Zone.CLEAR:
                 clear.append(signal)
             elif zone is Zone.UNCERTAIN and not forwarded:
                 uncertain.append(signal)
         return Reading(tuple(clear), tuple(uncertain))
+
+
+_LOWER = {Zone.CLEAR: Zone.UNCERTAIN, Zone.UNCERTAIN: Zone.ORDINARY, Zone.ORDINARY: Zone.ORDINARY}

@@ -7,9 +7,12 @@ phrase's certainty away. A pause, a question or a negation elsewhere keeps the p
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from bot.content.playbook import load_playbook
+from bot.conversation.signal_model import SignalModel, Thresholds, Zone
 from bot.conversation.signals import SignalDetector
 
 
@@ -66,3 +69,38 @@ def test_a_phrase_not_denied_is_still_clear(
     phrases: SignalDetector, signal: str, text: str
 ) -> None:
     assert signal in {s.id for s in phrases.detect(text)}, text
+
+
+def sure_model(probability: float) -> SignalModel:
+    """A classifier that gives every message this probability of every signal."""
+    signals = tuple(s.id for s in load_playbook().signals)
+    logit = math.log(probability / (1 - probability))
+    thresholds = dict.fromkeys(signals, Thresholds(ask=0.5, clear=0.9))
+    return SignalModel(signals, {}, (logit,) * len(signals), thresholds)
+
+
+@pytest.mark.parametrize(
+    ("probability", "said", "denied"),
+    [(0.95, Zone.CLEAR, Zone.UNCERTAIN), (0.7, Zone.UNCERTAIN, Zone.ORDINARY)],
+)
+def test_a_denied_phrase_lowers_the_classifier_s_zone_by_one(
+    probability: float, said: Zone, denied: Zone
+) -> None:
+    """ "I'm not suicidal" gets no crisis reply on the classifier's word alone, yet a crisis
+    said in other words beside the denial can still be asked about."""
+    detector = SignalDetector(load_playbook().signals, sure_model(probability))
+
+    def zone(text: str) -> Zone:
+        reading = detector.read(text)
+        if "self_harm" in {s.id for s in reading.clear}:
+            return Zone.CLEAR
+        if "self_harm" in {s.id for s in reading.uncertain}:
+            return Zone.UNCERTAIN
+        return Zone.ORDINARY
+
+    assert zone("the leak is everywhere and I'm so tired") == said
+    assert zone("I'm not suicidal, I just want the photos gone") == denied
+    assert zone("I'm not going to hurt myself, don't worry") == denied
+    assert zone("我不会再伤害自己了，放心") == denied
+    assert zone("I'm trying not to kill myself") == Zone.CLEAR, "a struggle, not a denial"
+    assert zone("I'm not suicidal. I want to die") == Zone.CLEAR, "a pause: said after all"
