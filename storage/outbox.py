@@ -152,10 +152,15 @@ def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:
     )
 
 
-# Only a pending row: one dropped meanwhile (its case erased) stays dropped.
+# A row dropped meanwhile (its case erased while the message was on its way) went out
+# all the same: it becomes sent, text still blank, so its platform id still routes a staff
+# reply to the case and lets a later edit replace the message rather than repeat it.
 _MARK_SENT = Prepared(
     update(outbox)
-    .where(outbox.c.id == bindparam("row_id"), outbox.c.state == "pending")
+    .where(
+        outbox.c.id == bindparam("row_id"),
+        or_(outbox.c.state == "pending", outbox.c.state == "dropped"),
+    )
     .values(state="sent", sent_at=bindparam("at"), platform_message_id=bindparam("message"))
 )
 

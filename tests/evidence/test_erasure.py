@@ -24,6 +24,7 @@ from bot.evidence.store import OperatorError, Store
 from bot.ops.operator import audit_store, open_store
 from bot.runtime import Haven
 from storage import escalations, ledger, notes, reminders, signal_checks, talks, web_chats
+from storage import outbox as outbox_store
 from storage.leaves import LeafKind, utc_stamp
 from storage.schema import case_keys, cases, holds, outbox, staff_notes
 from storage.schema import escalations as escalations_table
@@ -288,6 +289,32 @@ async def test_erasure_drops_and_blanks_the_cases_messages_and_no_other_cases(
     }
     assert {before[r.id] for r in rows if r.id not in (dead, waiting)} == {"sent"}
     assert all((r.payload, r.last_error) == ("{}", "") for r in rows)
+
+
+async def test_a_message_sent_while_its_case_was_erased_keeps_its_platform_id(
+    store: Store, clock: ManualClock
+) -> None:
+    """The sender marks what it sent a little later, in a batch; an erasure in between
+    dropped the row. It went out all the same: its platform id must still route a staff
+    reply to the case and let a later edit replace it, its text stays gone."""
+    in_flight = select(func.max(outbox.c.id)).where(outbox.c.case_id == 1).scalar_subquery()
+    async with store.db.transaction() as conn:
+        await conn.execute(update(outbox).where(outbox.c.id == in_flight).values(state="pending"))
+        row_id = (await conn.execute(select(in_flight))).scalar_one()
+        platform, chat = (
+            await conn.execute(
+                select(outbox.c.platform, outbox.c.chat_id).where(outbox.c.id == row_id)
+            )
+        ).one()
+    await erasure.erase(store, 1, actor="operator", reason="the victim asked")
+    async with store.db.transaction() as conn:
+        await outbox_store.mark_sent_many(conn, [(row_id, "m-777", clock.now())])
+    async with store.db.transaction() as conn:
+        row = (await conn.execute(select(outbox).where(outbox.c.id == row_id))).one()
+        routed = await outbox_store.case_of_sent(conn, platform, chat, "m-777")
+        assert await outbox_store.platform_message_id(conn, row_id) == "m-777"
+    assert (row.state, row.payload) == ("sent", "{}")
+    assert routed == 1
 
 
 async def test_erasure_ends_what_would_still_reach_out_about_the_case_and_no_other(
