@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import zipfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -248,63 +248,71 @@ async def test_malformed_retrieval_commands_are_refused_clearly(
         assert answer == rig.t(key, **fields)
 
 
-async def test_an_admin_with_totp_approves_only_with_the_current_code(
-    tmp_path: Path,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
+async def refuses_missing_and_stale_codes(
+    rig: Rig,
+    secret: str,
     caplog: pytest.LogCaptureFixture,
-) -> None:
+    step: Callable[[str], Awaitable[str]],
+) -> str:
+    """`step` (given a TOTP code, or "" for none) refused twice, without a code and with
+    one five minutes old: told, logged and journaled as TOTP refusals. Returns the code of
+    now."""
+    clock_now = rig.haven.clock.now()
+    stale = pyotp.TOTP(secret).at(clock_now - timedelta(minutes=5))
+    with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
+        assert await step("") == rig.t("retrieval.totp_wrong")
+        assert await step(stale) == rig.t("retrieval.totp_wrong")
+    logged = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
+    # A missing code is the person's slip, not a broken secret for the operator to fix.
+    assert logged == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
+    assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
+    return pyotp.TOTP(secret).at(clock_now)
+
+
+@pytest.fixture
+async def totp_rig(
+    tmp_path: Path, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[tuple[Rig, str]]:
+    """A rig where Dora, an admin, has a TOTP secret (given beside it); evidence is in."""
     secret = pyotp.random_base32()
     monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
     rig = await open_rig(tmp_path / "data", clock, DORA)
     try:
         await with_evidence(rig)
-        await rig.command("alice", "retrieve", ASK)
-        stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
-        with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
-            assert await last(rig, "dora", "approve", "1") == rig.t("retrieval.totp_wrong")
-            wrong = await last(rig, "dora", "approve", f"1 {stale}")
-            assert wrong == rig.t("retrieval.totp_wrong")
-        warned = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
-        assert warned == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
-        assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
-        code = pyotp.TOTP(secret).at(clock.now())
-        assert (await last(rig, "dora", "approve", f"1 {code}")).startswith("🔓")
-        assert len(private(rig, "alice")) == 1
-        assert [a for a in await actions(rig) if a[1] == "refused"] == [
-            ("console:dora", "refused"),
-            ("console:dora", "refused"),
-        ]
+        yield rig, secret
     finally:
         await rig.haven.close()
+
+
+async def test_an_admin_with_totp_approves_only_with_the_current_code(
+    totp_rig: tuple[Rig, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    rig, secret = totp_rig
+    await rig.command("alice", "retrieve", ASK)
+
+    async def approve(code: str) -> str:
+        return await last(rig, "dora", "approve", f"1 {code}".strip())
+
+    code = await refuses_missing_and_stale_codes(rig, secret, caplog, approve)
+    assert (await approve(code)).startswith("🔓")
+    assert len(private(rig, "alice")) == 1
+    assert [a for a in await actions(rig) if a[1] == "refused"] == [
+        ("console:dora", "refused"),
+        ("console:dora", "refused"),
+    ]
 
 
 async def test_a_requester_with_totp_asks_only_with_the_current_code(
-    tmp_path: Path,
-    clock: ManualClock,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    totp_rig: tuple[Rig, str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    secret = pyotp.random_base32()
-    monkeypatch.setenv("HAVEN_TOTP_DORA", secret)
-    rig = await open_rig(tmp_path / "data", clock, DORA)
-    try:
-        await with_evidence(rig)
-        stale = pyotp.TOTP(secret).at(clock.now() - timedelta(minutes=5))
-        with caplog.at_level(logging.WARNING, logger="bot.staff.retrieval"):
-            assert await last(rig, "dora", "retrieve", ASK) == rig.t("retrieval.totp_wrong")
-            wrong = await last(rig, "dora", "retrieve", f"{ASK} --totp {stale}")
-            assert wrong == rig.t("retrieval.totp_wrong")
-        logged = [r.getMessage() for r in caplog.records if r.name == "bot.staff.retrieval"]
-        # A missing code is the requester's slip, not a broken secret for the operator to fix.
-        assert logged == ["retrieval step by console:dora refused: TOTP code missing or wrong"] * 2
-        assert await refusal_reasons(rig) == ["TOTP", "TOTP"]
-        code = pyotp.TOTP(secret).at(clock.now())
-        asked = await last(rig, "dora", "retrieve", f"{ASK} --totp {code}")
-        assert asked.startswith("🔐 " + "Retrieval #1 asked by Dora")
-        assert (await custody_reasons(rig))[-1] == "retrieval #1: police asked for the threats"
-    finally:
-        await rig.haven.close()
+    rig, secret = totp_rig
+
+    async def ask(code: str) -> str:
+        return await last(rig, "dora", "retrieve", f"{ASK} --totp {code}" if code else ASK)
+
+    code = await refuses_missing_and_stale_codes(rig, secret, caplog, ask)
+    assert (await ask(code)).startswith("🔐 " + "Retrieval #1 asked by Dora")
+    assert (await custody_reasons(rig))[-1] == "retrieval #1: police asked for the threats"
 
 
 async def test_approved_retrievals_not_delivered_before_a_crash_are_delivered_at_start(
