@@ -17,7 +17,7 @@ import stat
 import string
 import subprocess
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from storage.leaves import (
     SALT_SIZE,
     CustodyEvent,
     EvidenceLeaf,
+    canonical_json,
     content_commitment,
     hash_commitment,
 )
@@ -80,16 +81,19 @@ def pem_public(key: Ed25519PrivateKey) -> bytes:
     return key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
 
 
-def evidence_leaf(number: int, kind: str, salt: bytes, content: bytes) -> bytes:
+def evidence_leaf(
+    number: int, kind: str, salt: bytes, content: bytes, claimed_sha256: bytes | None = None
+) -> bytes:
     """Leaf data exactly as intake writes it (storage.leaves), so the contract is tested:
     item 1 as it wrote it before issue 21 (commitment scheme 1, which old items keep),
-    the others as it writes them now (scheme 2)."""
+    the others as it writes them now (scheme 2). `claimed_sha256` adds the optional plain
+    SHA-256 the format allows and Haven's intake leaves out (another tool's leaves)."""
     if number == 1:
         scheme, commitment = COMMITMENT_CONTENT, content_commitment(salt, content)
     else:
         digest = hashlib.sha256(content).digest()
         scheme, commitment = COMMITMENT_CONTENT_HASH, hash_commitment(salt, digest)
-    return EvidenceLeaf(
+    leaf = EvidenceLeaf(
         case_id=7,
         item_no=number,
         kind=kind,
@@ -102,17 +106,23 @@ def evidence_leaf(number: int, kind: str, salt: bytes, content: bytes) -> bytes:
         content_commitment=commitment,
         commitment_scheme=scheme,
     ).to_bytes()
+    if claimed_sha256 is None:
+        return leaf
+    return canonical_json({**json.loads(leaf), "sha256": claimed_sha256.hex()})
 
 
-def build_bundle(key: Ed25519PrivateKey, locale: str = "en") -> Bundle:
-    """Evidence interleaved with other cases' leaves, a custody event, later appends."""
+def build_bundle(
+    key: Ed25519PrivateKey, locale: str = "en", claimed: Mapping[int, bytes] | None = None
+) -> Bundle:
+    """Evidence interleaved with other cases' leaves, a custody event, later appends.
+    `claimed`: item number → the SHA-256 its leaf claims (none by default, as intake)."""
     tree = MemoryTree()
     for other in range(5):
         tree.append(b"another case %d" % other)
     staged = []
     for number, (kind, name, content) in enumerate(EVIDENCE, start=1):
         salt = secrets.token_bytes(SALT_SIZE)
-        leaf = evidence_leaf(number, kind, salt, content)
+        leaf = evidence_leaf(number, kind, salt, content, (claimed or {}).get(number))
         staged.append((number, kind, name, content, salt, leaf, tree.append(leaf)))
         tree.append(b"noise %d" % number)
     custody_leaf = CustodyEvent("operator:alice", "export", EXPORTED_AT, 7).to_bytes()
@@ -365,6 +375,34 @@ def test_a_tampered_item_is_named_and_the_others_still_pass(bundle_path: Path) -
     assert (first.hash_ok, first.commitment_ok, first.inclusion_ok) == (False, False, True)
     assert all(item.hash_ok and item.commitment_ok for item in others)
     assert {finding.subject for finding in report.findings} == {"item 001"}
+
+
+def test_a_signed_leaf_claiming_the_item_s_own_sha256_verifies(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    claimed = {
+        number: hashlib.sha256(content).digest()
+        for number, (_, _, content) in enumerate(EVIDENCE, 1)
+    }
+    path = tmp_path / "claims.zip"
+    write_bundle(build_bundle(key, claimed=claimed), path)
+    report = verify_bundle(path, key.public_key())
+    assert report.ok, [str(f) for f in report.findings]
+    assert [item.hash_ok for item in report.items] == [True] * len(EVIDENCE)
+
+
+def test_a_signed_leaf_claiming_another_sha256_fails_that_item_s_hash(
+    tmp_path: Path, key: Ed25519PrivateKey
+) -> None:
+    """The log itself (signed, proofs sound) says the file is other than the one listed."""
+    path = tmp_path / "claims.zip"
+    write_bundle(build_bundle(key, claimed={2: hashlib.sha256(b"other").digest()}), path)
+    report = verify_bundle(path, key.public_key())
+    second = report.items[1]
+    assert (second.hash_ok, second.commitment_ok, second.inclusion_ok) == (False, True, True)
+    assert [str(f) for f in report.findings] == ["item 002: the log entry gives another SHA-256"]
+    assert all(item.hash_ok for item in report.items if item.number != 2)
+    assert not report.ok
 
 
 def test_a_wrong_key_fails_the_independent_check_only(bundle_path: Path) -> None:
