@@ -359,6 +359,18 @@ async def test_settling_waits_by_haven_s_clock_until_each_reminder_is_due(
     assert sorted(await states(haven)) == [("fired", 1), ("fired", 1), ("pending", 0)]
 
 
+async def test_arming_moves_the_wake_earlier_never_later(
+    config: Config, clock: ManualClock, opened: list[Haven]
+) -> None:
+    haven = await start(opened, config, clock)
+    t0 = clock.now()
+    haven.scheduler.arm([t0 + timedelta(minutes=10)])
+    haven.scheduler.arm([t0 + timedelta(hours=1)])
+    assert haven.scheduler.next_wake == t0 + timedelta(minutes=10)
+    haven.scheduler.arm([t0 + timedelta(minutes=5), t0 + timedelta(hours=2)])
+    assert haven.scheduler.next_wake == t0 + timedelta(minutes=5)
+
+
 async def test_a_pass_arms_the_wake_for_what_fell_due_while_it_ran(
     config: Config, clock: ManualClock, opened: list[Haven]
 ) -> None:

@@ -333,6 +333,27 @@ async def test_while_in_a_conversation_reminders_wait_and_danger_is_still_read(
     assert len(rig.adapter.sent["v1"]) > before
 
 
+async def test_while_in_a_conversation_the_timer_is_not_armed_for_the_case_s_reminders(
+    rig: Rig,
+) -> None:
+    """A held reminder would only wake the timer for a pass that fires nothing."""
+    await taken_by(rig)
+    async with rig.haven.db.transaction() as conn:
+        held = (
+            (
+                await conn.execute(
+                    select(schema.reminders.c.fire_at).where(schema.reminders.c.state == "pending")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert held, "the case has checklist reminders waiting"
+    await rig.haven.scheduler.rearm()
+    wake = rig.haven.scheduler.next_wake
+    assert wake not in held, (wake, sorted(held))
+
+
 def test_staffed_hours_cross_midnight_and_skip_days_off(tmp_path: Path) -> None:
     night = Handoff(staffed_from="22:00", staffed_until="06:00", staffed_days=["sat", "sun"])
     assert night.staffed_at(datetime(2026, 1, 10, 23, 0))  # a Saturday night
