@@ -80,6 +80,13 @@ async def more_than(watched: Watched, count: int) -> None:
     )
 
 
+async def said_on_page(watched: Watched, text: str) -> None:
+    """Until the conversation shows `text` (an answer may come in several messages)."""
+    await watched.page.wait_for_function(
+        "(text) => document.getElementById('log').innerText.includes(text)", arg=text
+    )
+
+
 async def press(watched: Watched, key: str) -> None:
     """Tap the newest button whose answer is `key`, and wait for Haven's answer."""
     before = await haven_said(watched)
@@ -146,7 +153,10 @@ async def test_the_whole_journey_in_english(rig: WebRig, browser: Browser, tmp_p
     for key in TRIAGE:
         await press(watched, key)
     words = rig.haven.playbook.texts
-    assert words.get("en", "item.forward_evidence.title") in await transcript(watched)
+    await said_on_page(watched, words.get("en", "item.forward_evidence.title"))
+    assert "your own earlier messages are not shown" not in await transcript(watched), (
+        "a chat just started has no earlier messages to explain"
+    )
     await type_and_send(watched, "They shared my chats in the company group.")
     # Large tap targets, and the page fits a 360 px screen without sideways scrolling.
     smallest = await page.evaluate(

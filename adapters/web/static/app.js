@@ -518,7 +518,9 @@
   on("resume-back", "click", function () { show("welcome"); });
   on("resume-form", "submit", resume);
   on("passphrase-form", "submit", savePassphrase);
-  on("code-done", "click", function () { enterChat(state.chat); });
+  /* A chat just started has no earlier messages of the person's own to explain away:
+     whatever Haven said while its code was on screen is shown with no note above it. */
+  on("code-done", "click", function () { state.opened = true; enterChat(state.chat); });
   on("compose", "submit", sendText);
   on("text", "keydown", function (event) {
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { sendText(event); }
