@@ -338,16 +338,9 @@ async def test_while_in_a_conversation_the_timer_is_not_armed_for_the_case_s_rem
 ) -> None:
     """A held reminder would only wake the timer for a pass that fires nothing."""
     await taken_by(rig)
+    pending = select(schema.reminders.c.fire_at).where(schema.reminders.c.state == "pending")
     async with rig.haven.db.transaction() as conn:
-        held = (
-            (
-                await conn.execute(
-                    select(schema.reminders.c.fire_at).where(schema.reminders.c.state == "pending")
-                )
-            )
-            .scalars()
-            .all()
-        )
+        held = (await conn.execute(pending)).scalars().all()
     assert held, "the case has checklist reminders waiting"
     await rig.haven.scheduler.rearm()
     wake = rig.haven.scheduler.next_wake
