@@ -10,6 +10,7 @@ expired certificate, for the tests of what Haven does then.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import subprocess
 import tempfile
 import threading
@@ -190,3 +191,16 @@ def running_tsa(directory: Path) -> Iterator[TsaServer]:
         yield server
     finally:
         server.stop()
+
+
+def stamped_within(report: str, since: dt.datetime) -> bool:
+    """Whether the report's first timestamp line names a time between `since` and now.
+
+    OpenSSL signs with the machine's clock, so a test that ran across midnight must not
+    expect the date it started on.
+    """
+    found = re.search(r"timestamps/\d+\.tsr: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) by ", report)
+    if found is None:
+        return False
+    stamped = dt.datetime.strptime(found[1], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    return since.replace(microsecond=0) <= stamped <= dt.datetime.now(dt.UTC)
