@@ -34,8 +34,11 @@ POSTGRESQL = "postgresql"
 # Instances starting together would otherwise run the same migration twice at once.
 _MIGRATION_LOCK = 0x48415645_4E4D4947  # "HAVENMIG"
 # Connections per instance: a turn holds one for its transaction; the outbox sender, the
-# timer and the staff side one each now and then.
-POOL_SIZE = 10
+# timer and the staff side one each now and then. A fixed pool: connections beyond it
+# ("overflow") were closed as soon as they were given back, so under load every turn past
+# the pool paid for a new connection (TCP, authentication) and prepared its statements
+# again. Work beyond it waits for one; nothing holds one while waiting for a second.
+POOL_SIZE = 20
 _KEEPALIVES = {
     "tcp_keepalives_idle": "5",
     "tcp_keepalives_interval": "2",
@@ -54,6 +57,9 @@ class Database:
         self.is_postgresql = engine.dialect.name == POSTGRESQL
         self.password = password
         self._group = GroupCommit(engine) if self.is_sqlite else None
+        # Reads that need no transaction skip BEGIN and COMMIT: on PostgreSQL each is a
+        # round trip of its own, as costly as the read.
+        self._unbracketed = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @classmethod
     def open(cls, url: str, *, password: str | None = None) -> Database:
@@ -73,7 +79,7 @@ class Database:
                 url,
                 hide_parameters=True,
                 pool_size=POOL_SIZE,
-                max_overflow=POOL_SIZE,
+                max_overflow=0,
                 async_creator=postgresql_connector(url, password),
             )
         return cls(engine, password)
@@ -102,6 +108,19 @@ class Database:
                 yield conn
             return
         async with self._group.transaction() as conn, before_commit.collected(conn):
+            yield conn
+
+    @asynccontextmanager
+    async def autocommit(self) -> AsyncIterator[AsyncConnection]:
+        """For statements that need no transaction around them: reads that need not agree
+        with one another, and writes whole in one statement. On PostgreSQL each statement
+        commits on its own, with no BEGIN and COMMIT round trips; on SQLite, where those
+        cost nothing, they run in a transaction as usual."""
+        if self._group is not None:
+            async with self.transaction() as conn:
+                yield conn
+            return
+        async with self._unbracketed.connect() as conn:
             yield conn
 
     async def flush_erased(self) -> bool:

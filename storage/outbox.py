@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
 
@@ -20,11 +32,13 @@ ERROR_CHARS = 500
 # Built once: these run for every message, and building a statement costs more than
 # running it (SQLAlchemy caches the compiled form, not the construction).
 _INSERT = Prepared(insert(outbox))
-_LAST_ID = Prepared(select(func.max(outbox.c.id)))
+# The newest row when a sender's pass begins: the pass sends none queued after it.
+_NEWEST = select(func.max(outbox.alias("newest").c.id)).scalar_subquery()
 
 
-def _due_statement() -> Select[Any]:
-    """Pending rows for one adapter that may go now, oldest first, up to a row id.
+def _due_statement(up_to: ColumnElement[Any]) -> Select[Any]:
+    """Pending rows for one adapter that may go now, oldest first, up to a row id (given
+    back as ``horizon``).
 
     A row waits while an earlier row to the same chat is still waiting for its retry
     time: that is what keeps each chat's messages in order across failures.
@@ -40,19 +54,27 @@ def _due_statement() -> Select[Any]:
         earlier.c.not_before > now,
     )
     return (
-        select(outbox)
+        select(outbox, up_to.label("horizon"))
         .where(outbox.c.state == "pending", outbox.c.platform == bindparam("platform"))
-        .where(outbox.c.id <= bindparam("up_to", type_=Integer))
+        .where(outbox.c.id <= up_to)
         .where(ready, ~earlier_waiting)
         .order_by(outbox.c.id)
         .limit(bindparam("limit", type_=Integer))
     )
 
 
-_DUE = Prepared(_due_statement())
+# Up to a given row, or (a pass's first read) up to the newest: the horizon comes with
+# the rows rather than costing a statement of its own.
+_DUE_UP_TO = _due_statement(bindparam("up_to", type_=Integer))
+_DUE_UP_TO_NEWEST = _due_statement(_NEWEST)
+_DUE = {True: Prepared(_DUE_UP_TO), False: Prepared(_DUE_UP_TO_NEWEST)}
 # The same, passing over chats the sender cannot send to now (their rate budget is spent),
 # so that one busy chat never hides the rows of every other behind it.
-_DUE_SKIPPING = _due_statement().where(outbox.c.chat_id.not_in(bindparam("skip", expanding=True)))
+_SKIPPING: BindParameter[str] = bindparam("skip", expanding=True)
+_DUE_SKIPPING = {
+    True: _DUE_UP_TO.where(outbox.c.chat_id.not_in(_SKIPPING)),
+    False: _DUE_UP_TO_NEWEST.where(outbox.c.chat_id.not_in(_SKIPPING)),
+}
 
 
 @dataclass(frozen=True)
@@ -115,30 +137,34 @@ async def enqueue_many(
     )
 
 
+@dataclass(frozen=True)
+class Due:
+    rows: Sequence[OutboxRow]
+    horizon: int | None  # the row id the read went up to (None: it found no row)
+
+
 async def due(
     conn: AsyncConnection,
     platform: str,
     now: datetime,
     limit: int,
     *,
-    up_to: int,
+    up_to: int | None,
     skip: Collection[str] = (),
-) -> Sequence[OutboxRow]:
+) -> Due:
     """Pending rows for one adapter that may go now, oldest first (see _due_statement),
-    none after row ``up_to``, leaving out the chats in ``skip``."""
-    params = {"platform": platform, "now": now, "limit": limit, "up_to": up_to}
+    none after row ``up_to`` (None: after the newest row), leaving out the chats in
+    ``skip``."""
+    bounded = up_to is not None
+    params: dict[str, Any] = {"platform": platform, "now": now, "limit": limit}
+    if bounded:
+        params["up_to"] = up_to
     if skip:
-        found = await conn.execute(_DUE_SKIPPING, {**params, "skip": sorted(skip)})
+        found = await conn.execute(_DUE_SKIPPING[bounded], {**params, "skip": sorted(skip)})
         rows: Sequence[Mapping[Any, Any]] = found.mappings().all()
     else:
-        rows = await _DUE.mappings(conn, params)
-    return [_outbox_row(row) for row in rows]
-
-
-async def last_id(conn: AsyncConnection) -> int:
-    """The newest row's id (0 for an empty outbox)."""
-    ((found,),) = await _LAST_ID.rows(conn, {})
-    return int(found or 0)
+        rows = await _DUE[bounded].mappings(conn, params)
+    return Due([_outbox_row(row) for row in rows], rows[0]["horizon"] if rows else None)
 
 
 def _outbox_row(row: Mapping[Any, Any]) -> OutboxRow:

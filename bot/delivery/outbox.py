@@ -161,6 +161,21 @@ async def queue_reply(
     )
 
 
+async def queue_replies(
+    conn: AsyncConnection,
+    chat: ChatRef,
+    replies: Sequence[Reply],
+    case_id: int | None,
+    now: datetime,
+) -> None:
+    """Write ``replies`` to ``chat`` into the outbox in one statement, in their order."""
+    messages = [
+        outbox.NewMessage(chat.platform, chat.chat_id, payload_of(chat, reply), case_id)
+        for reply in replies
+    ]
+    await outbox.enqueue_many(conn, messages, now)
+
+
 def to_outbound(row: OutboxRow, edit_of: str = "", reply_to: str = "") -> Outbound:
     """The message an outbox row holds; ``edit_of`` is the platform id it replaces,
     ``reply_to`` the one it answers."""
@@ -234,7 +249,9 @@ class _SentMarks:
     async def _write(self, marks: list[tuple[int, str, datetime]]) -> None:
         row_ids = [row_id for row_id, _, _ in marks]
         try:
-            async with self.db.transaction() as conn:
+            # One statement for all the marks (an UPDATE run for each), needing no
+            # transaction: a mark written twice or alone is still right.
+            async with self.db.autocommit() as conn:
                 await outbox.mark_sent_many(conn, marks)
         except Exception as exc:
             self._forget(row_ids)  # a later pass, or the next start, sends them again
@@ -394,11 +411,11 @@ class OutboxSender:
             # once; SQLite one after the other).
             unmarked = set(marks.unmarked)
             limit = DUE_BATCH + len(unmarked)
-            async with self.db.transaction() as conn:
-                if horizon is None or look_further:
-                    horizon = await outbox.last_id(conn)
-                found = await outbox.due(conn, platform, now, limit, up_to=horizon, skip=blocked)
-            rows = [row for row in found if row.id not in unmarked]
+            async with self.db.autocommit() as conn:
+                up_to = None if look_further else horizon
+                found = await outbox.due(conn, platform, now, limit, up_to=up_to, skip=blocked)
+            horizon = found.horizon
+            rows = [row for row in found.rows if row.id not in unmarked]
             if not rows:
                 return sent
             if await self._take_chats(platform, rows, held, blocked):
@@ -416,7 +433,7 @@ class OutboxSender:
             sent += sum(await asyncio.gather(*sends))
             if halted.is_set():
                 return sent
-            if len(found) < limit and not self._queued_here:
+            if len(found.rows) < limit and not self._queued_here:
                 return sent  # everything due up to the horizon was handled
 
     async def _send_chat(
@@ -503,7 +520,7 @@ class OutboxSender:
             return ""
         if int(original) in self._marks.sent:  # sent, its mark not written yet
             return self._marks.sent[int(original)]
-        async with self.db.transaction() as conn:
+        async with self.db.autocommit() as conn:
             return await outbox.platform_message_id(conn, int(original))
 
     async def _refused(self, row: OutboxRow, exc: DeliveryError) -> _Result:
