@@ -23,7 +23,7 @@ from bot.conversation.flood import FloodGuard, Verdict
 from bot.conversation.flow import Flow, Outcome, Turn
 from bot.conversation.inbound_log import already_seen, forget_journaled, record_inbound
 from bot.conversation.inputs import clean_text
-from bot.delivery.outbox import queue_reply
+from bot.delivery.outbox import queue_replies, queue_reply
 from bot.events import Button, ChatKind, Identity, Inbound, InboundKind, OriginKind
 from bot.evidence.erase_desk import EraseDesk
 from bot.evidence.export_desk import ExportDesk
@@ -247,7 +247,7 @@ class Dispatcher:
         return Groundwork(received, contradicted, exported, found, erasure, reported)
 
     async def _seen(self, inbound: Inbound) -> bool:
-        async with self.db.transaction() as conn:
+        async with self.db.autocommit() as conn:
             return await already_seen(conn, inbound)
 
     async def _open(
@@ -298,8 +298,7 @@ class Dispatcher:
             # Event alerts (a person asked for) were answered by the flow itself.
             if raised.tell_victim and outcome.alert_reasons:
                 replies.append(Reply(self.prompts.t(case, "ui.escalated")))
-        for reply in joined(replies):
-            await queue_reply(conn, inbound.chat, reply, case.id, now)
+        await queue_replies(conn, inbound.chat, joined(replies), case.id, now)
         armed = list(planned.armed)
         unanswered_at = await self.unanswered.plan(conn, before, case, now)
         if unanswered_at is not None:
@@ -312,8 +311,7 @@ class Dispatcher:
         self, conn: AsyncConnection, inbound: Inbound, answer: DeskAnswer, now: datetime
     ) -> None:
         await record_inbound(conn, inbound, answer.case_id, now)
-        for reply in joined(answer.replies):
-            await queue_reply(conn, inbound.chat, reply, answer.case_id, now)
+        await queue_replies(conn, inbound.chat, joined(answer.replies), answer.case_id, now)
 
     # ---- routing ------------------------------------------------------------------
 
@@ -328,7 +326,7 @@ class Dispatcher:
     ) -> tuple[datetime, ...]:
         """Carry out one event; return when the timer must wake for what it set (an
         answer from a staff member falling due)."""
-        talk = None if is_new else await self.talks.open_of_case(conn, turn.case.id)
+        talk = await self.talks.open_of_case(conn, turn.case.id) if turn.case.talking else None
         if inbound.kind is InboundKind.BUTTON and inbound.button_data == END_TALK:
             await self._end_talk(conn, turn, talk)
             return ()

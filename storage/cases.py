@@ -8,11 +8,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, literal_column, select, update
+from sqlalchemy import bindparam, delete, exists, insert, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from storage.json_rows import json_rows, parsed
 from storage.prepared import Prepared
-from storage.schema import answers, case_keys, cases, checklist
+from storage.schema import answers, case_keys, cases, checklist, talks
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class CaseRecord:
     language_offered: str = ""
     asking: str = ""  # the signal asked about directly, awaiting an answer
     closed_at: datetime | None = None
+    # A staff member held the conversation (storage/talks.py) when the case was read.
+    talking: bool = False
     answers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     checklist: tuple[ChecklistEntry, ...] = ()
 
@@ -59,17 +62,25 @@ _VICTIMS_OPEN_CASE = (
     # of preparing it again on every run (measured 30 against 7 microseconds).
     cases.c.status != literal_column("'closed'"),
 )
-_FIND_OPEN = Prepared(select(cases).where(*_VICTIMS_OPEN_CASE))
+# A case with its answers and checklist, in one statement (see storage/json_rows.py), and
+# whether a person holds its conversation (the partial index one_open_talk_per_case).
+_WHOLE_CASE = (
+    cases,
+    exists()
+    .where(talks.c.case_id == cases.c.id, talks.c.state == literal_column("'open'"))
+    .label("talking"),
+    select(json_rows(answers.c.question_id, answers.c.value))
+    .where(answers.c.case_id == cases.c.id)
+    .scalar_subquery()
+    .label("answer_rows"),
+    select(json_rows(*(checklist.c[name] for name in ("item_id", "step", "position", "state"))))
+    .where(checklist.c.case_id == cases.c.id)
+    .scalar_subquery()
+    .label("checklist_rows"),
+)
+_FIND_OPEN = Prepared(select(*_WHOLE_CASE).where(*_VICTIMS_OPEN_CASE))
 _OPEN_ID = Prepared(select(cases.c.id).where(*_VICTIMS_OPEN_CASE))
-_GET = Prepared(select(cases).where(cases.c.id == bindparam("case_key")))
-_ANSWERS = Prepared(
-    select(answers.c.question_id, answers.c.value).where(answers.c.case_id == bindparam("case_key"))
-)
-_CHECKLIST = Prepared(
-    select(checklist.c.item_id, checklist.c.step, checklist.c.position, checklist.c.state)
-    .where(checklist.c.case_id == bindparam("case_key"))
-    .order_by(checklist.c.step, checklist.c.position)
-)
+_GET = Prepared(select(*_WHOLE_CASE).where(cases.c.id == bindparam("case_key")))
 _INSERT_CASE = Prepared(insert(cases))
 _UPDATE_CASE = Prepared(update(cases).where(cases.c.id == bindparam("case_key")))
 _DELETE_ANSWERS = delete(answers).where(
@@ -111,12 +122,12 @@ _LISTS = ("reasons", "alerted_reasons", "pending_multi")
 
 async def find_open(conn: AsyncConnection, platform: str, user_id: str) -> CaseRecord | None:
     found = await _FIND_OPEN.mappings(conn, {"platform": platform, "user_id": user_id})
-    return await _load(conn, found[0]) if found else None
+    return _load(found[0]) if found else None
 
 
 # The person's latest closed case that was not erased: what they come back to.
 _LATEST_CLOSED = Prepared(
-    select(cases)
+    select(*_WHOLE_CASE)
     .outerjoin(case_keys, case_keys.c.case_id == cases.c.id)
     .where(
         cases.c.platform == bindparam("platform"),
@@ -142,7 +153,7 @@ async def find_current(conn: AsyncConnection, platform: str, user_id: str) -> Ca
     if found is not None:
         return found
     rows = await _LATEST_CLOSED.mappings(conn, {"platform": platform, "user_id": user_id})
-    return await _load(conn, rows[0]) if rows else None
+    return _load(rows[0]) if rows else None
 
 
 async def last_locale(conn: AsyncConnection, platform: str, user_id: str) -> str | None:
@@ -159,7 +170,7 @@ async def open_case_id(conn: AsyncConnection, platform: str, user_id: str) -> in
 
 async def get(conn: AsyncConnection, case_id: int) -> CaseRecord | None:
     found = await _GET.mappings(conn, {"case_key": case_id})
-    return await _load(conn, found[0]) if found else None
+    return _load(found[0]) if found else None
 
 
 async def create(
@@ -269,12 +280,10 @@ async def _save_checklist(
     await _INSERT_CHECKLIST.run_many(conn, added)
 
 
-async def _load(conn: AsyncConnection, row: Mapping[str, Any]) -> CaseRecord:
-    case_id = row["id"]
-    answer_rows = await _ANSWERS.rows(conn, {"case_key": case_id})
-    checklist_rows = await _CHECKLIST.rows(conn, {"case_key": case_id})
+def _load(row: Mapping[str, Any]) -> CaseRecord:
+    checklist_rows = sorted(parsed(row["checklist_rows"]), key=lambda r: (r[1], r[2]))
     return CaseRecord(
-        id=case_id,
+        id=row["id"],
         platform=row["platform"],
         user_id=row["user_id"],
         chat_id=row["chat_id"],
@@ -294,6 +303,7 @@ async def _load(conn: AsyncConnection, row: Mapping[str, Any]) -> CaseRecord:
         language_offered=row["language_offered"],
         asking=row["asking"],
         closed_at=row["closed_at"],
-        answers={qid: tuple(json.loads(value)) for qid, value in answer_rows},
+        answers={qid: tuple(json.loads(value)) for qid, value in parsed(row["answer_rows"])},
         checklist=tuple(ChecklistEntry(*r) for r in checklist_rows),
+        talking=bool(row["talking"]),
     )
