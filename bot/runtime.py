@@ -281,7 +281,7 @@ class Haven:
         limits = config.limits
         blobs = blob_store(db, config.data_dir)
         store = Store(config, db, blobs, keyring, log_key, clock)
-        wakeups = Wakeups(coordinator, sender.wake) if coordinator else None
+        wakeups = Wakeups(coordinator, sender.wake, clock) if coordinator else None
         on_outbox = wakeups.outbox_queued if wakeups else sender.wake
         stamper = Stamper(db, config.evidence.tsa_urls, config.evidence.tsa_timeout_seconds, clock)
         staff = staff_side(config, flow, store, on_outbox, stamper)

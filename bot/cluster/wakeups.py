@@ -6,6 +6,8 @@ before those rows were queued. Rows an instance queues for chats nobody else hol
 sends itself, so those need no notice. One that set reminders or an escalation step
 arms its own timer and tells the others when, so that if it dies before then another
 fires them on time (claiming each row once: storage/reminders.py, bot/staff/escalation.py).
+A timer that wakes reads the next moment due from the database, so a moment later than
+one already told and still to come needs no notice: the others wake by then and find it.
 Nothing depends on a notification arriving: the senders poll and the timers sweep.
 """
 
@@ -14,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+from bot.clock import Clock
 from storage.coordinator import Coordinator
 
 OUTBOX = "haven_outbox"
@@ -21,9 +24,13 @@ TIMER = "haven_timer"
 
 
 class Wakeups:
-    def __init__(self, coordinator: Coordinator, wake_sender: Callable[[], None]) -> None:
+    def __init__(
+        self, coordinator: Coordinator, wake_sender: Callable[[], None], clock: Clock
+    ) -> None:
         self.coordinator = coordinator
         self.wake_sender = wake_sender
+        self.clock = clock
+        self._told: datetime | None = None  # the earliest moment told the others
         self.arm_timer: Callable[[Iterable[datetime]], None] = lambda _moments: None
 
     async def listen(self, arm_timer: Callable[[Iterable[datetime]], None]) -> None:
@@ -41,6 +48,10 @@ class Wakeups:
         if earliest is None:
             return
         self.arm_timer([earliest])
+        told = self._told
+        if told is not None and self.clock.now() < told <= earliest:
+            return
+        self._told = earliest
         self.coordinator.announce(TIMER, earliest.isoformat())
 
     def _timer_set_elsewhere(self, payload: str) -> None:

@@ -5,8 +5,9 @@ two-process journeys, the 10,000 reminders and a kill -9 are in test_instances.p
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -103,17 +104,50 @@ async def test_the_other_instance_is_woken_when_it_holds_work_or_should_arm_a_ti
     pair: tuple[Coordinator, Coordinator],
 ) -> None:
     holder_woken, armed = asyncio.Event(), asyncio.Event()
-    holder = Wakeups(pair[0], holder_woken.set)
+    clock = ManualClock()
+    holder = Wakeups(pair[0], holder_woken.set, clock)
     await holder.listen(lambda _moments: None)
-    other = Wakeups(pair[1], lambda: None)
+    other = Wakeups(pair[1], lambda: None, clock)
     await other.listen(lambda _moments: armed.set())
-    holder.timers_set([datetime.now(UTC)])  # a reminder set here: the other arms its timer
+    holder.timers_set([clock.now()])  # a reminder set here: the other arms its timer
     await asyncio.wait_for(armed.wait(), timeout=10)
     # A chat held by the first: the other's sender passes over it and tells the holder,
     # which may have read the outbox before the new rows came.
     await SessionChatLocks(pair[0]).acquire("telegram", {"c1"})
     assert await SessionChatLocks(pair[1]).acquire("telegram", {"c1"}) == set()
     await asyncio.wait_for(holder_woken.wait(), timeout=10)
+
+
+async def test_a_timer_is_announced_only_when_it_is_the_earliest_the_others_know_of(
+    pair: tuple[Coordinator, Coordinator],
+) -> None:
+    told: list[datetime] = []
+    clock = ManualClock()
+    setter = Wakeups(pair[0], lambda: None, clock)
+    await setter.listen(lambda _moments: None)
+    await Wakeups(pair[1], lambda: None, clock).listen(told.extend)
+    hour = timedelta(hours=1)
+    first = clock.now() + 2 * hour
+    for moment in (first, first + hour, first, first - hour, first + hour):
+        setter.timers_set([moment])
+    await delivered(*pair)
+    # Later moments wait for the wake of an earlier one, which reads them from the
+    # database; an earlier one must be told.
+    assert told == [first, first - hour]
+    clock.advance(3 * hour)  # the moments told have passed: the next one is told again
+    setter.timers_set([first + 2 * hour])
+    await delivered(*pair)
+    assert told[-1] == first + 2 * hour
+
+
+async def delivered(sender: Coordinator, receiver: Coordinator) -> None:
+    """Until what ``sender`` announced so far has reached ``receiver``: its notifications
+    go out one at a time, and PostgreSQL delivers them in order."""
+    marker = f"haven_test_{uuid.uuid4().hex}"
+    done = asyncio.Event()
+    await receiver.listen(marker, lambda _payload: done.set())
+    sender.announce(marker)
+    await asyncio.wait_for(done.wait(), timeout=10)
 
 
 async def test_two_senders_send_each_row_once_and_each_chat_in_order(
