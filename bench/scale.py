@@ -14,12 +14,17 @@ p50/p99 time from delivering an update to its answer reaching Telegram. Then the
 two instances / one (PostgreSQL) and PostgreSQL / SQLite with one instance each. The
 last line is JSON; its "ratio" is the two-instance scaling.
 
+A single run of a few seconds per set-up swings by a fifth or more from one run to the
+next on a shared machine, so the three set-ups run in rounds, each round in another
+order, and each figure is the median of its rounds (latencies: over all rounds' turns).
+Every round's own figures are in the JSON line.
+
 The databases are created for the run on the server at HAVEN_TEST_POSTGRES (default
 postgresql://postgres@127.0.0.1:5432/postgres) and dropped at the end. The fake and the
 victims run in this process, the instances in their own, PostgreSQL in its own: on a
 machine of two cores they all share them.
 
-    .venv/bin/python bench/scale.py [--victims 40]
+    .venv/bin/python bench/scale.py [--victims 40] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -31,7 +36,9 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # The repository replaces this folder at the head of sys.path: bench/telegram.py would
 # otherwise shadow the `telegram` package.
@@ -44,15 +51,31 @@ from tests.fakes.telegram_api import FakeBotAPI
 from tests.fleet import Chats, Fleet, Victim
 
 
-async def run_setup(
-    root: Path, database_url: str, instances: int, victims: int
-) -> dict[str, float]:
+@dataclass
+class Run:
+    """One set-up's runs: turns per second of each, and every turn's latency."""
+
+    instances: int
+    rates: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+
+    def figures(self) -> dict[str, Any]:
+        return {
+            "instances": self.instances,
+            "turns_per_s": round(statistics.median(self.rates), 1),
+            "rounds_turns_per_s": self.rates,
+            "p50_ms": round(statistics.median(self.latencies) * 1000, 1),
+            "p99_ms": round(statistics.quantiles(self.latencies, n=100)[98] * 1000, 1),
+        }
+
+
+async def run_setup(root: Path, database_url: str, run: Run, victims: int) -> None:
     fake = FakeBotAPI()
     await fake.start()
     chats = Chats(fake)
     fleet = Fleet(root, fake, database_url)
     try:
-        await fleet.start(instances)
+        await fleet.start(run.instances)
         people = [Victim(chats, fake, 90_000 + n) for n in range(victims)]
         started = time.perf_counter()
         await asyncio.gather(*(person.journey() for person in people))
@@ -62,29 +85,29 @@ async def run_setup(
         await fake.close()
     latencies = [latency for person in people for latency in person.latencies]
     turns = len(latencies) + sum(person.resent for person in people)
-    return {
-        "instances": instances,
-        "turns": turns,
-        "seconds": round(elapsed, 2),
-        "turns_per_s": round(turns / elapsed, 1),
-        "p50_ms": round(statistics.median(latencies) * 1000, 1),
-        "p99_ms": round(statistics.quantiles(latencies, n=100)[98] * 1000, 1),
-    }
+    run.rates.append(round(turns / elapsed, 1))
+    run.latencies.extend(latencies)
 
 
-async def run_all(server: PostgresSession, victims: int) -> dict[str, dict[str, float]]:
+async def run_all(server: PostgresSession, victims: int, rounds: int) -> dict[str, dict[str, Any]]:
+    runs = {"postgresql_1": Run(1), "postgresql_2": Run(2), "sqlite_1": Run(1)}
+    names = list(runs)
     with tempfile.TemporaryDirectory(prefix="haven-scale-") as scratch:
-        root = Path(scratch)
-        one = await run_setup(root / "pg1", server.fresh(), 1, victims)
-        two = await run_setup(root / "pg2", server.fresh(), 2, victims)
-        lite_url = f"sqlite+aiosqlite:///{root / 'lite' / 'i0' / 'haven.db'}"
-        lite = await run_setup(root / "lite", lite_url, 1, victims)
-    return {"postgresql_1": one, "postgresql_2": two, "sqlite_1": lite}
+        for number in range(rounds):
+            for name in names[number % 3 :] + names[: number % 3]:
+                root = Path(scratch) / f"{name}-{number}"
+                if name == "sqlite_1":
+                    url = f"sqlite+aiosqlite:///{root / 'i0' / 'haven.db'}"
+                else:
+                    url = server.fresh()
+                await run_setup(root, url, runs[name], victims)
+    return {name: run.figures() for name, run in runs.items()}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victims", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     problem = backends.reachable(backends.admin_url())
     if problem is not None:
@@ -92,13 +115,16 @@ def main() -> None:
     server = PostgresSession(backends.admin_url())
     server.start()
     try:
-        runs = asyncio.run(run_all(server, args.victims))
+        runs = asyncio.run(run_all(server, args.victims, args.rounds))
     finally:
         server.stop()
     one, two, lite = runs["postgresql_1"], runs["postgresql_2"], runs["sqlite_1"]
     scaling = round(two["turns_per_s"] / one["turns_per_s"], 3)
     versus_sqlite = round(one["turns_per_s"] / lite["turns_per_s"], 3)
-    print(f"victims                 {args.victims} (whole journeys with evidence)")
+    print(
+        f"victims                 {args.victims} (whole journeys with evidence), "
+        f"{args.rounds} rounds, medians"
+    )
     for name, figures in (
         ("PostgreSQL, 1 instance", one),
         ("PostgreSQL, 2 instances", two),

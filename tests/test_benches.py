@@ -42,7 +42,7 @@ def test_the_bench_runs_and_reports_a_ratio(name: str) -> None:
 @pytest.mark.only_on("postgresql")
 @pytest.mark.timeout(400)
 def test_the_scale_bench_runs_and_reports_a_ratio(backend: Backend) -> None:
-    assert_reports("scale", "--victims 2", timeout=380)
+    assert_reports("scale", "--victims 2 --rounds 1", timeout=380)
 
 
 def assert_reports(name: str, args: str, *, timeout: float) -> None:
