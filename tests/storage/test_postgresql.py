@@ -5,6 +5,7 @@ a fixed pool of connections, and statements that need no transaction run without
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -48,46 +49,40 @@ async def test_instances_starting_together_migrate_once(tmp_path: Path, backend:
             await db.close()
 
 
-async def test_statements_outside_a_transaction_commit_each_on_its_own(
-    tmp_path: Path, backend: Backend
-) -> None:
+@pytest.fixture
+async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
+    database = Database.open(backend.fresh_url(tmp_path / "unused.db"))
+    await database.migrate()
+    yield database
+    await database.close()
+
+
+async def test_statements_outside_a_transaction_commit_each_on_its_own(db: Database) -> None:
     # What the outbox sender's reads and "sent" marks rely on: no BEGIN and COMMIT round
     # trips, and a write seen by everyone at once.
-    db = Database.open(backend.fresh_url(tmp_path / "unused.db"))
-    await db.migrate()
-    try:
-        async with db.autocommit() as conn:
-            xids = [(await conn.execute(text("SELECT txid_current()"))).scalar() for _ in "ab"]
-            assert xids[0] != xids[1]  # each statement its own transaction
-            await conn.execute(text("CREATE TABLE marks (n integer)"))
-            await conn.execute(text("INSERT INTO marks VALUES (1)"))
-            async with db.transaction() as other:
-                assert (await other.execute(text("SELECT count(*) FROM marks"))).scalar() == 1
-        async with db.transaction() as conn:
-            xids = [(await conn.execute(text("SELECT txid_current()"))).scalar() for _ in "ab"]
-            assert xids[0] == xids[1]
-    finally:
-        await db.close()
+    async with db.autocommit() as conn:
+        xids = [(await conn.execute(text("SELECT txid_current()"))).scalar() for _ in "ab"]
+        assert xids[0] != xids[1]  # each statement its own transaction
+        await conn.execute(text("CREATE TABLE marks (n integer)"))
+        await conn.execute(text("INSERT INTO marks VALUES (1)"))
+        async with db.transaction() as other:
+            assert (await other.execute(text("SELECT count(*) FROM marks"))).scalar() == 1
+    async with db.transaction() as conn:
+        xids = [(await conn.execute(text("SELECT txid_current()"))).scalar() for _ in "ab"]
+        assert xids[0] == xids[1]
 
 
 async def test_a_busy_instance_keeps_its_connections_rather_than_churning_them(
-    tmp_path: Path, backend: Backend
+    db: Database,
 ) -> None:
     # More turns at once than the pool has connections: they wait for one, and the
     # server sees no connection opened after the first POOL_SIZE.
-    db = Database.open(backend.fresh_url(tmp_path / "unused.db"))
-    await db.migrate()
     opened: list[int] = []
 
     async def turn() -> None:
         async with db.transaction() as conn:
-            pid = (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
-            opened.append(pid)
-            await asyncio.sleep(0.01)
+            opened.append((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
 
-    try:
-        for _ in range(3):
-            await asyncio.gather(*(turn() for _ in range(3 * POOL_SIZE)))
-        assert len(set(opened)) <= POOL_SIZE
-    finally:
-        await db.close()
+    for _ in range(3):
+        await asyncio.gather(*(turn() for _ in range(3 * POOL_SIZE)))
+    assert len(set(opened)) <= POOL_SIZE
