@@ -57,9 +57,11 @@ class Database:
         self.is_postgresql = engine.dialect.name == POSTGRESQL
         self.password = password
         self._group = GroupCommit(engine) if self.is_sqlite else None
-        # Reads that need no transaction skip BEGIN and COMMIT: on PostgreSQL each is a
-        # round trip of its own, as costly as the read.
-        self._unbracketed = engine.execution_options(isolation_level="AUTOCOMMIT")
+        # Statements that need no transaction skip BEGIN and COMMIT: on PostgreSQL each is
+        # a round trip of its own, as costly as the statement.
+        self._unbracketed = (
+            None if self.is_sqlite else engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
 
     @classmethod
     def open(cls, url: str, *, password: str | None = None) -> Database:
@@ -116,7 +118,7 @@ class Database:
         with one another, and writes whole in one statement. On PostgreSQL each statement
         commits on its own, with no BEGIN and COMMIT round trips; on SQLite, where those
         cost nothing, they run in a transaction as usual."""
-        if self._group is not None:
+        if self._unbracketed is None:
             async with self.transaction() as conn:
                 yield conn
             return
