@@ -159,7 +159,9 @@ MALFORMED_VKEYS = [
         "a b+" + ID + "+" + b64(b"\x01" + PUBLIC),
         "a key name must be non-empty, without spaces or '+'",
     ),
-    (vkey(NAME, ID.upper(), b"\x01" + PUBLIC), "a verifier key's ID is 8 lowercase hex digits"),
+    # Not ID.upper(): a random key's ID is all decimal digits one time in 43.
+    (vkey(NAME, "ABCDEF12", b"\x01" + PUBLIC), "a verifier key's ID is 8 lowercase hex digits"),
+    (vkey(NAME, ID[:7], b"\x01" + PUBLIC), "a verifier key's ID is 8 lowercase hex digits"),
     (f"{NAME}+{ID}+not base64!", "the verifier key is not base64"),
     (f"{NAME}+{ID}+" + b64(b"\x01" + PUBLIC) + "=", "the verifier key is not base64"),
     (vkey(NAME, ID, b"\x02" + PUBLIC), "not an Ed25519 verifier key"),
