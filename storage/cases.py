@@ -281,6 +281,8 @@ async def _save_checklist(
 
 
 def _load(row: Mapping[str, Any]) -> CaseRecord:
+    # Sorted here: neither engine promises an aggregate's order without ORDER BY inside
+    # it, which SQLite only has since 3.44.
     checklist_rows = sorted(parsed(row["checklist_rows"]), key=lambda r: (r[1], r[2]))
     return CaseRecord(
         id=row["id"],

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
-    BindParameter,
     ColumnElement,
     Integer,
     Select,
@@ -65,15 +64,16 @@ def _due_statement(up_to: ColumnElement[Any]) -> Select[Any]:
 
 # Up to a given row, or (a pass's first read) up to the newest: the horizon comes with
 # the rows rather than costing a statement of its own.
-_DUE_UP_TO = _due_statement(bindparam("up_to", type_=Integer))
-_DUE_UP_TO_NEWEST = _due_statement(_NEWEST)
-_DUE = {True: Prepared(_DUE_UP_TO), False: Prepared(_DUE_UP_TO_NEWEST)}
+_DUE_FORMS = {
+    True: _due_statement(bindparam("up_to", type_=Integer)),
+    False: _due_statement(_NEWEST),
+}
+_DUE = {bounded: Prepared(form) for bounded, form in _DUE_FORMS.items()}
 # The same, passing over chats the sender cannot send to now (their rate budget is spent),
 # so that one busy chat never hides the rows of every other behind it.
-_SKIPPING: BindParameter[str] = bindparam("skip", expanding=True)
 _DUE_SKIPPING = {
-    True: _DUE_UP_TO.where(outbox.c.chat_id.not_in(_SKIPPING)),
-    False: _DUE_UP_TO_NEWEST.where(outbox.c.chat_id.not_in(_SKIPPING)),
+    bounded: form.where(outbox.c.chat_id.not_in(bindparam("skip", expanding=True)))
+    for bounded, form in _DUE_FORMS.items()
 }
 
 

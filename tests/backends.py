@@ -20,8 +20,9 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import Future
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -198,6 +199,18 @@ class Backend:
         if self.session is None:
             return f"sqlite+aiosqlite:///{sqlite_file}"
         return self.session.fresh()
+
+    @asynccontextmanager
+    async def migrated(self, sqlite_file: Path, *, fresh: bool = False) -> AsyncIterator[Database]:
+        """The test's database (with ``fresh``, one nothing has touched: :meth:`fresh_url`),
+        open and at the schema's head; closed afterwards."""
+        url = self.fresh_url(sqlite_file) if fresh else self.database_url(sqlite_file)
+        database = Database.open(url)
+        try:
+            await database.migrate()
+            yield database
+        finally:
+            await database.close()
 
     def config_text(self, text: str) -> str:
         """A config file's text with this backend's database_url in its [storage] table."""

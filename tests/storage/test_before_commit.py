@@ -31,10 +31,8 @@ class Boom(Exception):
 
 @pytest.fixture
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
-    database = Database.open(backend.database_url(tmp_path / "before.db"))
-    await database.migrate()
-    yield database
-    await database.close()
+    async with backend.migrated(tmp_path / "before.db") as database:
+        yield database
 
 
 async def leaves(db: Database) -> list[bytes]:

@@ -28,15 +28,13 @@ HOUR = timedelta(hours=1)
 @pytest.fixture
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
     """Cases 1 to 4, none escalated yet."""
-    database = Database.open(backend.database_url(tmp_path / "haven.db"))
-    await database.migrate()
-    async with database.transaction() as conn:
-        for user in ("u1", "u2", "u3", "u4"):
-            await cases.create(
-                conn, platform="memory", user_id=user, chat_id=user, locale="en", now=NOW
-            )
-    yield database
-    await database.close()
+    async with backend.migrated(tmp_path / "haven.db") as database:
+        async with database.transaction() as conn:
+            for user in ("u1", "u2", "u3", "u4"):
+                await cases.create(
+                    conn, platform="memory", user_id=user, chat_id=user, locale="en", now=NOW
+                )
+        yield database
 
 
 async def opened(db: Database, case_id: int, *, next_in: timedelta, at: datetime = NOW) -> int:

@@ -77,10 +77,8 @@ PROOFS = settings(
 
 @pytest.fixture
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
-    database = Database.open(backend.database_url(tmp_path / "ledger.db"))
-    await database.migrate()
-    yield database
-    await database.close()
+    async with backend.migrated(tmp_path / "ledger.db") as database:
+        yield database
 
 
 async def fill(db: Database, leaves: list[bytes]) -> None:

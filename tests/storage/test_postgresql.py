@@ -51,10 +51,8 @@ async def test_instances_starting_together_migrate_once(tmp_path: Path, backend:
 
 @pytest.fixture
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
-    database = Database.open(backend.fresh_url(tmp_path / "unused.db"))
-    await database.migrate()
-    yield database
-    await database.close()
+    async with backend.migrated(tmp_path / "unused.db", fresh=True) as database:
+        yield database
 
 
 async def test_statements_outside_a_transaction_commit_each_on_its_own(db: Database) -> None:

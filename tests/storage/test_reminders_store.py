@@ -31,21 +31,24 @@ LATER = NOW + 5 * HOUR  # when the tests act on the rows
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
     """Cases 1 (closed, in English) and 2 (in French) of one person, u1 writing from chat
     c1; case 3 of u3 and case 4 of u2 on another platform; no reminders yet."""
-    database = Database.open(backend.database_url(tmp_path / "haven.db"))
-    await database.migrate()
-    people = (("memory", "u1", "c1", "en"), ("memory", "u1", "c1", "fr"))
-    people += (("memory", "u3", "c3", "de"), ("web", "u2", "c2", "zh"))
-    async with database.transaction() as conn:
-        for platform, user_id, chat_id, locale in people:
-            await cases.create(
-                conn, platform=platform, user_id=user_id, chat_id=chat_id, locale=locale, now=NOW
-            )
-            if locale == "en":  # one open case per person: the first is over
-                await conn.execute(
-                    update(cases_table).where(cases_table.c.id == 1).values(status="closed")
+    async with backend.migrated(tmp_path / "haven.db") as database:
+        people = (("memory", "u1", "c1", "en"), ("memory", "u1", "c1", "fr"))
+        people += (("memory", "u3", "c3", "de"), ("web", "u2", "c2", "zh"))
+        async with database.transaction() as conn:
+            for platform, user_id, chat_id, locale in people:
+                await cases.create(
+                    conn,
+                    platform=platform,
+                    user_id=user_id,
+                    chat_id=chat_id,
+                    locale=locale,
+                    now=NOW,
                 )
-    yield database
-    await database.close()
+                if locale == "en":  # one open case per person: the first is over
+                    await conn.execute(
+                        update(cases_table).where(cases_table.c.id == 1).values(status="closed")
+                    )
+        yield database
 
 
 def new(

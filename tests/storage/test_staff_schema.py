@@ -18,10 +18,8 @@ from tests.backends import Backend
 
 @pytest.fixture
 async def db(tmp_path: Path, backend: Backend) -> AsyncIterator[Database]:
-    opened = Database.open(backend.database_url(tmp_path / "haven.db"))
-    await opened.migrate()
-    yield opened
-    await opened.close()
+    async with backend.migrated(tmp_path / "haven.db") as database:
+        yield database
 
 
 async def test_the_migrated_schema_matches_the_declared_one(db: Database) -> None:
