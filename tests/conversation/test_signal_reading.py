@@ -62,6 +62,8 @@ UNSEEN = [
     ("minor", "我女儿才十二岁，有人在网上要她的照片"),
     ("minor", "I'm 15 and someone is sharing my pictures at school"),
     ("minor", "my son is in year 9 and someone is threatening him with a video"),
+    ("extortion", "6000 or the pics go out"),
+    ("extortion", "给我两万，不然发出去"),
 ]
 
 ORDINARY = [
@@ -76,6 +78,18 @@ ORDINARY = [
     "the screenshots spread to two more groups, I've reported both",
     "the hotel says the leak came from a former employee",
     "I feel awful about the leak but I'm handling it with my lawyer",
+    # A number on its own, or in a plain fact, is no demand (a bare "5000" once got the
+    # crisis reply and a staff alert).
+    "00000002",
+    "6000",
+    "30000",
+    "4000块",
+    "80000元",
+    "13911112222",
+    "+86 139 1111 2222",
+    "订单号 20251111002",
+    "my phone is 07911 123456",
+    "我付了律师3000",
 ]
 
 
