@@ -14,8 +14,11 @@ the time per message (p50, p99, over --runs passes; CPU time of the reading thre
 which a busy machine does not inflate, and wall time beside it), and what loading the model costs
 at start (seconds, and resident memory in MB). Targets from issue 15: self-harm recall
 >= 0.97, threat / extortion / minor >= 0.92, false alarms <= 0.03, p99 <= 2 ms per
-message, start-up <= 3 s and <= 60 MB more. Ends with one JSON line whose `ratio` is the
-overall crisis recall (every class label of every crisis message, caught or not).
+message, start-up <= 3 s and <= 60 MB more. It also times long messages (the held-back
+messages pasted together into texts of up to 4,000 characters, the default
+`max_text_chars`), since a forwarded chat log is read on the event loop like any
+message. Ends with one JSON line whose `ratio` is the overall crisis recall (every class
+label of every crisis message, caught or not).
 
     .venv/bin/python bench/signals.py [--runs 5]
 """
@@ -38,6 +41,9 @@ from bot.content.playbook import load_playbook
 from bot.conversation.signal_corpus import CLASSES, Example, load_split
 from bot.conversation.signal_model import SignalModel
 from bot.conversation.signals import Reading, SignalDetector
+
+# The longest text message Haven takes by default (`[limits] max_text_chars`).
+LONG_CHARS = 4000
 
 
 def resident_mb() -> float:
@@ -75,6 +81,30 @@ def read_all(
             if run == 0:
                 readings.append(reading)
     return readings, cpu, wall
+
+
+def pastes(examples: tuple[Example, ...], limit: int = LONG_CHARS) -> list[str]:
+    """The held-back messages joined, in order, into texts of up to ``limit`` characters:
+    what a pasted or forwarded chat log looks like to the detector."""
+    joined: list[str] = []
+    current = ""
+    for example in examples:
+        if current and len(current) + 1 + len(example.text) > limit:
+            joined.append(current)
+            current = ""
+        current = f"{current}\n{example.text}" if current else example.text
+    return joined
+
+
+def read_long(detector: SignalDetector, texts: list[str], runs: int) -> list[float]:
+    """CPU time of each long text read as the person's own words, `runs` times over."""
+    cpu: list[float] = []
+    for _ in range(runs):
+        for text in texts:
+            started = time.thread_time()
+            detector.read(text)
+            cpu.append(time.thread_time() - started)
+    return cpu
 
 
 def percentile_ms(seconds: list[float], share: float) -> float:
@@ -122,6 +152,8 @@ def main(runs: int) -> dict[str, object]:
     detector, load_seconds, load_mb = load_detector()
     examples = load_split("test")
     readings, cpu, wall = read_all(detector, examples, runs)
+    long_texts = pastes(examples)
+    long_cpu = read_long(detector, long_texts, runs)
     return {
         "messages": len(examples),
         **figures(examples, readings),
@@ -129,6 +161,9 @@ def main(runs: int) -> dict[str, object]:
         "p99_ms": percentile_ms(cpu, 0.99),
         "wall_p50_ms": percentile_ms(wall, 0.5),
         "wall_p99_ms": percentile_ms(wall, 0.99),
+        "long_messages": len(long_texts),
+        "long_p50_ms": percentile_ms(long_cpu, 0.5),
+        "long_p99_ms": percentile_ms(long_cpu, 0.99),
         "load_seconds": round(load_seconds, 2),
         "load_mb": round(load_mb, 1),
     }
@@ -156,6 +191,11 @@ def report(found: dict[str, object]) -> None:
     print(
         f"{'wall time per message p50 / p99 (ms)':<44}{found['wall_p50_ms']:>8} / "
         f"{found['wall_p99_ms']}"
+    )
+    print(
+        f"{'long messages, CPU p50 / p99 (ms)':<44}{found['long_p50_ms']:>8} / "
+        f"{found['long_p99_ms']} ({found['long_messages']} pastes of up to "
+        f"{LONG_CHARS:,} characters)"
     )
     print(
         f"{'loading the model (s, MB resident)':<44}{found['load_seconds']:>8} / {found['load_mb']}"
