@@ -17,6 +17,7 @@ three zones: below `ask` it is ordinary talk, from `ask` Haven asks directly, fr
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -115,16 +116,22 @@ class SignalModel:
 
     def probabilities(self, text: str) -> dict[str, float]:
         """The probability of each class for one message."""
-        found = [(self._features.get(gram), tf) for gram, tf in counts(text).items()]
-        norm = 0.0
-        sums = [0.0] * len(self.classes)
-        for values, tf in found:
+        features = self._features
+        weights: list[float] = []
+        rows: list[tuple[float, ...]] = []
+        for gram, tf in counts(text).items():
+            values = features.get(gram)
             if values is None:
                 continue
-            weight = (1.0 + math.log(tf)) * values[0]
-            norm += weight * weight
-            for index in range(len(sums)):
-                sums[index] += weight * values[index + 1]
+            # Sublinear tf, 1 + log(tf): just the idf for the many n-grams seen once.
+            weights.append(values[0] if tf == 1 else (1.0 + math.log(tf)) * values[0])
+            rows.append(values)
+        norm = sum(map(operator.mul, weights, weights))
+        # Column by column, the products in C: a pasted chat log has thousands of n-grams.
+        sums = [
+            sum(map(operator.mul, weights, map(operator.itemgetter(k), rows)))
+            for k in range(1, len(self.classes) + 1)
+        ]
         scale = 1.0 / math.sqrt(norm) if norm else 0.0
         return {
             name: _sigmoid(total * scale + intercept)

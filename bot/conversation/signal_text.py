@@ -42,7 +42,7 @@ import opencc
 RECIPE = "char-ngrams-words-age-prior-4"
 NGRAM_RANGE = (1, 4)
 
-_APOSTROPHES = {ord(char): None for char in "'’‘ʼ`´"}
+_APOSTROPHES = re.compile("['’‘ʼ`´]")
 # Private-use characters: nobody types them, so they mean only what they are made to.
 UNDER_18 = "\ue010"
 ADULT_AGE = "\ue011"
@@ -93,7 +93,9 @@ _DRAWN_OUT = re.compile(r"([a-z])\1{2,}")
 # A Latin-script word of the folded text (ages already marked; Han text has no spaces to
 # cut it by, and its character n-grams already are its words).
 _WORDS = re.compile(r"[a-z0-9\ue010\ue011]+")
-_SCRIPT_CHANGE = re.compile(r"(?<=[\u3400-\u9fff])(?=[a-z0-9])|(?<=[a-z0-9])(?=[\u3400-\u9fff])")
+# The last character before a change of script (a space goes after it): matching the
+# character, not the empty place behind it, lets the search skip ahead in C.
+_SCRIPT_CHANGE = re.compile(r"([\u3400-\u9fff](?=[a-z0-9])|[a-z0-9](?=[\u3400-\u9fff]))")
 
 
 class _Separators(dict[int, int | None]):
@@ -130,8 +132,16 @@ def _simplified() -> dict[int, str]:
     }
 
 
+@cache
+def _traditional() -> re.Pattern[str]:
+    """Any character that has a simplified form: one scan in C says whether there is work."""
+    return re.compile("[" + "".join(map(chr, sorted(_simplified()))) + "]")
+
+
 def to_simplified(text: str) -> str:
     """Traditional characters as simplified ones, one character for one character."""
+    if _traditional().search(text) is None:
+        return text  # most messages: translate would look each character up for nothing
     return text.translate(_simplified())
 
 
@@ -162,9 +172,9 @@ def _age_mark(match: re.Match[str]) -> str:
 def fold(text: str) -> str:
     """The message as the classifier reads it (see the module's description)."""
     folded = to_simplified(unicodedata.normalize("NFKC", text).casefold())
-    folded = _DRAWN_OUT.sub(r"\1\1", folded.translate(_APOSTROPHES))
+    folded = _DRAWN_OUT.sub(r"\1\1", _APOSTROPHES.sub("", folded))
     folded = _AGES.sub(_age_mark, folded)
-    spaced = _SCRIPT_CHANGE.sub(" ", folded.translate(_SEPARATORS))
+    spaced = _SCRIPT_CHANGE.sub(r"\1 ", folded.translate(_SEPARATORS))
     return " " + _SPACES.sub(" ", spaced).strip() + " "
 
 
@@ -172,13 +182,17 @@ def ngrams(text: str) -> list[str]:
     """Every character n-gram of the folded text (n in NGRAM_RANGE, spaces included), its
     Latin-script words and word pairs, and the short-message prior."""
     folded = fold(text)
+    if folded.isspace():
+        return [SHORT_PRIOR] * SHORT_PRIOR_COUNT  # nothing between the paddings
     low, high = NGRAM_RANGE
-    grams: list[str] = []
-    for n in range(low, high + 1):
-        grams.extend(folded[i : i + n] for i in range(len(folded) - n + 1))
+    # Spaces come one at a time in the folded text, so the space alone is the one n-gram
+    # with nothing in it.
+    grams = [char for char in folded if char != " "] if low == 1 else []
+    for n in range(max(low, 2), high + 1):
+        grams.extend([folded[i : i + n] for i in range(len(folded) - n + 1)])
     words = _WORDS.findall(folded)
     return (
-        [gram for gram in grams if gram.strip()]
+        grams
         + [WORD_MARK + word for word in words]
         + [f"{PAIR_MARK}{first} {second}" for first, second in pairwise(words)]
         + [SHORT_PRIOR] * SHORT_PRIOR_COUNT

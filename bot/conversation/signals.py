@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import TypeAlias
 
 from bot.content.playbook import Signal
 from bot.conversation.char_filter import CharFilter
@@ -132,6 +133,31 @@ def _pauses(text: str) -> frozenset[int]:
     return frozenset(pauses)
 
 
+_Tree: TypeAlias = dict[str, "_Tree"]
+
+
+def _trie_pattern(phrases: set[str]) -> str:
+    """A pattern that finds any of ``phrases``, written as their prefix tree: "不想活|不活了"
+    becomes "不(?:想活|活了)". The regex engine tries the alternatives of a flat list one
+    by one at every character; the tree asks each character once per branch, which made a
+    long message's search several times faster. A phrase that another one starts with
+    ends its branch: finding the shorter is finding one."""
+    tree: _Tree = {}
+    for phrase in phrases:
+        node = tree
+        for char in phrase:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def branch(node: _Tree) -> str:
+        if "" in node:
+            return ""
+        options = [re.escape(char) + branch(child) for char, child in sorted(node.items())]
+        return options[0] if len(options) == 1 else "(?:" + "|".join(options) + ")"
+
+    return branch(tree)
+
+
 @dataclass(frozen=True)
 class Reading:
     """What one message says: signals clearly there, and signals worth asking about."""
@@ -147,8 +173,8 @@ class SignalDetector:
         )
         # Any phrase of any signal, in one pattern: most messages hold none, and one
         # search says so at once where a loop would look for each of some 300 phrases.
-        phrases = sorted({p for _, folded in self._signals for p in folded if p})
-        self._any_phrase = re.compile("|".join(map(re.escape, phrases))) if phrases else None
+        phrases = {p for _, folded in self._signals for p in folded if p}
+        self._any_phrase = re.compile(_trie_pattern(phrases)) if phrases else None
         self._model = model
 
     def detect(self, text: str) -> tuple[Signal, ...]:
