@@ -17,7 +17,9 @@ at start (seconds, and resident memory in MB). Targets from issue 15: self-harm 
 message, start-up <= 3 s and <= 60 MB more. It also times long messages (the held-back
 messages pasted together into texts of up to 4,000 characters, the default
 `max_text_chars`), since a forwarded chat log is read on the event loop like any
-message. Ends with one JSON line whose `ratio` is the overall crisis recall (every class
+message; and reads the held-back messages told as part of longer accounts (each crisis
+message among two to five ordinary ones, and accounts of ordinary messages only): recall
+and false alarms of messages of several sentences. Ends with one JSON line whose `ratio` is the overall crisis recall (every class
 label of every crisis message, caught or not).
 
     .venv/bin/python bench/signals.py [--runs 5]
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import sys
 import time
@@ -44,6 +47,8 @@ from bot.conversation.signals import Reading, SignalDetector
 
 # The longest text message Haven takes by default (`[limits] max_text_chars`).
 LONG_CHARS = 4000
+# Accounts of ordinary messages only, for the false alarms of longer messages.
+STORIES = 600
 
 
 def resident_mb() -> float:
@@ -94,6 +99,52 @@ def pastes(examples: tuple[Example, ...], limit: int = LONG_CHARS) -> list[str]:
             current = ""
         current = f"{current}\n{example.text}" if current else example.text
     return joined
+
+
+def _sentence(example: Example) -> str:
+    text = example.text.strip()
+    if text[-1:] in "。！？!?.…":
+        return text
+    return text + ("。" if example.language.startswith("zh") else ".")
+
+
+def _story(parts: list[Example]) -> str:
+    space = "" if parts[0].language.startswith("zh") else " "
+    return space.join(_sentence(part) for part in parts)
+
+
+def stories(
+    detector: SignalDetector, examples: tuple[Example, ...], seed: int = 1
+) -> dict[str, object]:
+    """Held-back messages told as part of a longer account, as people write: each crisis
+    message among two to five ordinary ones of its script, in a random place (is it still
+    caught?), and 600 accounts of three to six ordinary messages (are they left alone?)."""
+    chance = random.Random(seed)
+    plain = {
+        script: [e for e in examples if e.ordinary and e.language[:2] == script]
+        for script in ("zh", "en")
+    }
+    caught = dict.fromkeys(CLASSES, 0)
+    total = dict.fromkeys(CLASSES, 0)
+    for example in (e for e in examples if e.labels):
+        parts = chance.sample(plain[example.language[:2]], chance.randint(2, 5))
+        parts.insert(chance.randint(0, len(parts)), example)
+        reading = detector.read(_story(parts))
+        found = {signal.id for signal in reading.clear + reading.uncertain}
+        for name in example.labels:
+            total[name] += 1
+            caught[name] += name in found
+    alarms = clear = 0
+    for _ in range(STORIES):
+        script = chance.choice(("zh", "en"))
+        reading = detector.read(_story(chance.sample(plain[script], chance.randint(3, 6))))
+        alarms += bool(reading.clear or reading.uncertain)
+        clear += bool(reading.clear)
+    return {
+        "recall": {name: round(caught[name] / total[name], 3) for name in CLASSES},
+        "false_alarms": round(alarms / STORIES, 3),
+        "false_alarms_clear": round(clear / STORIES, 3),
+    }
 
 
 def read_long(detector: SignalDetector, texts: list[str], runs: int) -> list[float]:
@@ -155,6 +206,7 @@ def main(runs: int) -> dict[str, object]:
     long_texts = pastes(examples)
     long_cpu = read_long(detector, long_texts, runs)
     return {
+        "stories": stories(detector, examples),
         "messages": len(examples),
         **figures(examples, readings),
         "p50_ms": percentile_ms(cpu, 0.5),
@@ -191,6 +243,14 @@ def report(found: dict[str, object]) -> None:
     print(
         f"{'wall time per message p50 / p99 (ms)':<44}{found['wall_p50_ms']:>8} / "
         f"{found['wall_p99_ms']}"
+    )
+    told = found["stories"]
+    assert isinstance(told, dict)
+    recall = ", ".join(f"{name} {value}" for name, value in told["recall"].items())
+    print(f"{'in an account of 3-6 sentences: caught':<44}{recall}")
+    print(
+        f"{'  false alarms (clear or asked; clear only)':<44}{told['false_alarms']:>8} / "
+        f"{told['false_alarms_clear']}"
     )
     print(
         f"{'long messages, CPU p50 / p99 (ms)':<44}{found['long_p50_ms']:>8} / "

@@ -11,7 +11,8 @@ a pickled object.
 One class at a time (one-vs-rest), so a message can carry several: a 16-year-old being
 blackmailed is both `minor` and `extortion`. Each class's probability falls in one of
 three zones: below `ask` it is ordinary talk, from `ask` Haven asks directly, from
-`clear` it answers as a crisis at once.
+`clear` it answers as a crisis at once. A message of several sentences is also read one
+sentence at a time (see :meth:`SignalModel.zones`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.content.playbook import CONTENT_DIR, ContentError
-from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, counts
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, counts, sentences
 
 MODEL_PATH = CONTENT_DIR / "signals-model.json"
 
@@ -138,11 +139,23 @@ class SignalModel:
             for name, total, intercept in zip(self.classes, sums, self._intercepts, strict=True)
         }
 
-    def zones(self, text: str) -> dict[str, Zone]:
-        return {
+    def zones(self, text: str, *, by_sentence: bool = True) -> dict[str, Zone]:
+        """Each class's zone for the message. A message of several sentences is read
+        sentence by sentence too (unless ``by_sentence`` is false): one that is clearly
+        of a class on its own makes the message at least uncertain for it (Haven asks),
+        so that a cry for help at the end of a long account is not drowned by the rest of
+        it. Not clear: each sentence read alone is one more chance of a false alarm, and
+        a question costs less than an alarm."""
+        found = {
             name: self.thresholds[name].zone(probability)
             for name, probability in self.probabilities(text).items()
         }
+        for sentence in sentences(text) if by_sentence else ():
+            for name, probability in self.probabilities(sentence).items():
+                alone = self.thresholds[name].zone(probability)
+                if alone is Zone.CLEAR and found[name] is Zone.ORDINARY:
+                    found[name] = Zone.UNCERTAIN
+        return found
 
 
 def _sigmoid(x: float) -> float:

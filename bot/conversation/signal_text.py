@@ -89,6 +89,7 @@ _HAN_DIGITS = {
 }
 _EN_VALUES = {word: 10 + index for index, word in enumerate(_EN_NUMBER.split("|"))}
 _SPACES = re.compile(r" +")
+_SENTENCE_END = re.compile(r"[。！？!?；;…\n]+|\.+(?=\s|$)")
 _DRAWN_OUT = re.compile(r"([a-z])\1{2,}")
 # A Latin-script word of the folded text (ages already marked; Han text has no spaces to
 # cut it by, and its character n-grams already are its words).
@@ -197,6 +198,14 @@ def ngrams(text: str) -> list[str]:
         + [f"{PAIR_MARK}{first} {second}" for first, second in pairwise(words)]
         + [SHORT_PRIOR] * SHORT_PRIOR_COUNT
     )
+
+
+def sentences(text: str) -> list[str]:
+    """The message's sentences when it has more than one, else []: split where a sentence
+    ends (。！？!?；; … a line break, or a full stop before a space or the end)."""
+    parts = [part.strip() for part in _SENTENCE_END.split(text)]
+    found = [part for part in parts if part]
+    return found if len(found) > 1 else []
 
 
 def counts(text: str) -> Counter[str]:

@@ -203,7 +203,11 @@ class SignalDetector:
         (`forwarded`) are read only for the signals marked in_forwarded, and only when
         clear: Haven does not ask the person about what another person may have meant."""
         hits, denied = self._phrases(text)
-        zones = self._model.zones(text) if self._model is not None and text.strip() else {}
+        # Someone else's words count only when clear, and reading them sentence by
+        # sentence can only make them uncertain: not worth reading a forwarded log twice.
+        zones: dict[str, Zone] = {}
+        if self._model is not None and text.strip():
+            zones = self._model.zones(text, by_sentence=not forwarded)
         clear: list[Signal] = []
         uncertain: list[Signal] = []
         for signal, _ in self._signals:

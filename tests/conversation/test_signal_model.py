@@ -17,7 +17,14 @@ from bot.content.playbook import ContentError
 from bot.conversation import signal_training
 from bot.conversation.signal_corpus import CLASSES, load_split
 from bot.conversation.signal_model import MODEL_PATH, SignalModel, Thresholds, Zone
-from bot.conversation.signal_text import ADULT_AGE, SHORT_PRIOR, UNDER_18, fold, ngrams
+from bot.conversation.signal_text import (
+    ADULT_AGE,
+    SHORT_PRIOR,
+    UNDER_18,
+    fold,
+    ngrams,
+    sentences,
+)
 
 # Weights are stored to five decimals; a platform's floating point may differ in the last.
 TOLERANCE = 2e-4
@@ -152,3 +159,19 @@ def test_numbers_that_are_not_ages_stay_numbers(text: str) -> None:
 def test_every_message_carries_the_short_message_prior() -> None:
     assert ngrams("你好").count(SHORT_PRIOR) == ngrams("a much longer message").count(SHORT_PRIOR)
     assert ngrams("") == [SHORT_PRIOR] * ngrams("").count(SHORT_PRIOR)
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("我不想活了", []),
+        ("他发到群里了。我不想活了！", ["他发到群里了", "我不想活了"]),
+        ("第一行\n第二行", ["第一行", "第二行"]),
+        ("He posted it. I can't go on...", ["He posted it", "I can't go on"]),
+        ("It cost 3.5k, which is a lot", []),
+        ("真的吗？？……好吧", ["真的吗", "好吧"]),
+        ("。。。", []),
+    ],
+)
+def test_sentences(text: str, found: list[str]) -> None:
+    assert sentences(text) == found

@@ -13,7 +13,7 @@ import pytest
 
 from bot.content.playbook import load_playbook
 from bot.conversation.signal_corpus import SPLITS, load_split
-from bot.conversation.signal_model import default_model
+from bot.conversation.signal_model import Zone, default_model
 from bot.conversation.signal_text import fold
 from bot.conversation.signals import SignalDetector
 
@@ -114,3 +114,56 @@ def test_a_crisis_message_is_caught(detector: SignalDetector, signal: str, text:
 def test_ordinary_talk_raises_nothing(detector: SignalDetector, text: str) -> None:
     reading = detector.read(text)
     assert not reading.clear and not reading.uncertain, text
+
+
+# An account as people write one, sentence by sentence, with room for one more sentence.
+ACCOUNTS = {
+    "zh": [
+        "上周我发现他把我们的聊天截图发到了同学群里。",
+        "群里有一百多个人，很多人都在转发。",
+        "我已经向平台举报了，但还没有回复。",
+        "{}",
+        "我现在不知道下一步该做什么。",
+    ],
+    "en": [
+        "Last week I found out he had posted screenshots of our chats in a group.",
+        "There are over a hundred people in it and some of them are sharing it on.",
+        "I reported it to the platform but nobody has answered yet.",
+        "{}",
+        "I don't know what to do next.",
+    ],
+}
+
+
+def account(script: str, sentence: str = "") -> str:
+    """The account with ``sentence`` told in it (or without it)."""
+    space = "" if script == "zh" else " "
+    return space.join(part.format(sentence) for part in ACCOUNTS[script] if part.format(sentence))
+
+
+def test_the_accounts_are_in_no_split() -> None:
+    corpus = {fold(e.text) for split in SPLITS for e in load_split(split)}
+    told = [part for parts in ACCOUNTS.values() for part in parts if part != "{}"]
+    assert not [text for text in told if fold(text) in corpus]
+
+
+@pytest.mark.parametrize("script", ["zh", "en"])
+def test_an_ordinary_account_raises_nothing(detector: SignalDetector, script: str) -> None:
+    reading = detector.read(account(script))
+    assert not reading.clear and not reading.uncertain
+
+
+def test_a_crisis_told_inside_an_account_is_still_caught(detector: SignalDetector) -> None:
+    """A cry for help in the middle of a longer message is read as well as one on its
+    own, where the model is sure of it alone: the whole message's score is diluted by the
+    rest of the account."""
+    sure = [(s, t) for s, t in ISSUE_EXAMPLES + UNSEEN if default_model().zones(t)[s] is Zone.CLEAR]
+    assert len(sure) >= 25
+    missed = []
+    for signal, text in sure:
+        script = "en" if text.isascii() else "zh"
+        sentence = text.rstrip("。.") + ("。" if script == "zh" else ".")
+        reading = detector.read(account(script, sentence))
+        if signal not in {s.id for s in reading.clear + reading.uncertain}:
+            missed.append(text)
+    assert not missed
