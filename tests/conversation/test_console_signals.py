@@ -78,3 +78,28 @@ def test_without_a_support_line_haven_warns_at_start_and_still_gives_the_numbers
     assert "warning: no support line is set" in err
     assert "• 报警 / Police: 110" in out
     assert load_playbook().texts.get("en", "ui.no_hotlines") in out
+
+
+@pytest.mark.parametrize(
+    ("choose", "locale", "account"),
+    [
+        (
+            "中文",
+            "zh-CN",
+            "上周他把我们的聊天截图发到了公司群里。部门里的人都看到了，有人还在私下议论。"
+            "我觉得活着没什么意思了。我该先做什么？",
+        ),
+        (
+            "English",
+            "en",
+            "Last week he put screenshots of our chats in the office group. Everyone in my "
+            "team has seen them and people keep whispering. I just want it all to stop for "
+            "good. What should I do first?",
+        ),
+    ],
+)
+def test_a_cry_for_help_inside_a_longer_message_is_asked_about(
+    tmp_path: Path, choose: str, locale: str, account: str
+) -> None:
+    out, _ = run(tmp_path, SUPPORT, ["/start", choose, "1", account])
+    assert load_playbook().texts.get(locale, "signal.self_harm.ask") in out
