@@ -136,7 +136,7 @@ def _simplified() -> dict[int, str]:
 @cache
 def _traditional() -> re.Pattern[str]:
     """Any character that has a simplified form: one scan in C says whether there is work."""
-    return re.compile("[" + "".join(map(chr, sorted(_simplified()))) + "]")
+    return re.compile("[" + "".join(re.escape(chr(code)) for code in sorted(_simplified())) + "]")
 
 
 def to_simplified(text: str) -> str:
