@@ -19,8 +19,9 @@ messages pasted together into texts of up to 4,000 characters, the default
 `max_text_chars`), since a forwarded chat log is read on the event loop like any
 message; and reads the held-back messages told as part of longer accounts (each crisis
 message among two to five ordinary ones, and accounts of ordinary messages only): recall
-and false alarms of messages of several sentences. Ends with one JSON line whose `ratio` is the overall crisis recall (every class
-label of every crisis message, caught or not).
+and false alarms of messages of several sentences. Ends with one JSON line whose
+`ratio` is the overall crisis recall (every class label of every crisis message, caught
+or not).
 
     .venv/bin/python bench/signals.py [--runs 5]
 """
