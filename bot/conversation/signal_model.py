@@ -151,6 +151,8 @@ class SignalModel:
             for name, probability in self.probabilities(text).items()
         }
         for sentence in sentences(text) if by_sentence else ():
+            if Zone.ORDINARY not in found.values():
+                break  # nothing left a sentence could lift
             for name, probability in self.probabilities(sentence).items():
                 alone = self.thresholds[name].zone(probability)
                 if alone is Zone.CLEAR and found[name] is Zone.ORDINARY:
