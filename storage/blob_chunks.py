@@ -17,14 +17,15 @@ The same interface as the file store (storage/blobs.py :class:`Blobs`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
-from collections.abc import AsyncIterator, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from storage.blobs import BlobError, blob_address, check_address
+from storage.blobs import BlobError, Sink, blob_address, check_address
 from storage.database import Database
 from storage.schema import blob_chunks, blob_heads, evidence_items
 
@@ -80,6 +81,13 @@ class DatabaseBlobStore:
     async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
         async with self.db.transaction() as conn:
             return await self.put_in(conn, data, address)
+
+    async def awrite(self, make: Callable[[Sink], str]) -> str:
+        """Gathered, then stored as :meth:`aput` stores it: a transaction's rows are
+        not written while the bytes are still being made."""
+        gathered = bytearray()
+        address = await asyncio.to_thread(make, gathered.extend)
+        return await self.aput(gathered, check_address(address))
 
     async def aget(self, address: str) -> bytes:
         whole = bytearray()

@@ -13,9 +13,12 @@ Guarantees:
   is not the address, so a flipped bit on disk is reported, never returned.
 - **Atomicity and durability.** :meth:`BlobStore.put` writes a temporary file in the
   blob's own directory, fsyncs it, renames it into place (``os.replace``, atomic on
-  POSIX) and fsyncs the directory. A crash leaves either no blob or the whole blob, plus
-  at worst a ``.tmp-*`` file that :meth:`BlobStore.addresses` ignores; when ``put``
-  returns, the blob survives power loss, so the caller may commit the row naming it.
+  POSIX) and fsyncs the directory and every directory above it up to the root's parent.
+  A crash leaves either no blob or the whole blob, plus at worst a ``.tmp-*``
+  file that :meth:`BlobStore.addresses` ignores; when ``put`` returns, the blob survives
+  power loss, so the caller may commit the row naming it. :meth:`BlobStore.write` does
+  the same for a blob whose bytes are made as they are written (its temporary file lies
+  in the root until its address is known).
 - **Idempotence.** Storing the same bytes twice is one file; a ``put`` of bytes whose
   existing copy is damaged rewrites it, which repairs it.
 - **No path tricks.** An address must be exactly 64 lowercase hex digits before it is
@@ -38,7 +41,7 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import AsyncIterator, Collection, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -50,6 +53,12 @@ _ADDRESS = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = ".tmp-"
 # What stream() reads at a time.
 STREAM_CHUNK = 256 * 1024
+# How much a blob written piece by piece (BlobStore.write) gathers before its pages are
+# handed to the disk (see _Draft).
+WRITEBACK_STEP = 1024 * 1024
+
+Sink = Callable[[memoryview], None]
+"""Takes the next piece of a blob being made (BlobStore.write)."""
 
 
 class Blobs(Protocol):
@@ -70,6 +79,12 @@ class Blobs(Protocol):
     async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
         """Store ``data`` on its own (durable when this returns); its address
         (``address``: as for :meth:`put_in`)."""
+
+    async def awrite(self, make: Callable[[Sink], str]) -> str:
+        """Store what ``make`` gives the sink, piece by piece as it makes it (``make``
+        runs in a worker thread and returns the SHA-256 of all it gave: the address).
+        Durable when this returns, like :meth:`aput`; nothing is kept if ``make``
+        fails."""
 
     async def aget(self, address: str) -> bytes:
         """The bytes under ``address``, verified against it (BlobError otherwise)."""
@@ -137,6 +152,7 @@ class BlobStore:
                 return address
             self._make_dirs(path.parent)
             self._write_atomically(path, data)
+            self._sync_entries(path.parent)
         except OSError as exc:
             raise BlobError(f"cannot store blob {address}: {_reason(exc)}") from None
         return address
@@ -154,6 +170,33 @@ class BlobStore:
         if blob_address(data) != address:
             raise BlobError(f"blob {address} is corrupted")
         return data
+
+    def write(self, make: Callable[[Sink], str]) -> str:
+        """Store what ``make`` gives the sink as it makes it; the address it returns.
+
+        The pieces go to a temporary file in the root as they come, so the disk writes
+        while the rest is still being made (a file sealed and then written took the sum
+        of both); once ``make`` returns, the file is synced and renamed under its
+        address as :meth:`put` does."""
+        try:
+            self._make_dirs(self.root)
+            draft = _Draft(self.root)
+        except OSError as exc:
+            raise BlobError(f"cannot store a blob: {_reason(exc)}") from None
+        try:
+            address = check_address(make(draft.write))
+            draft.sync()
+            path = self.path_of(address)
+            self._make_dirs(path.parent)
+            draft.rename(path)
+            self._sync_entries(path.parent)
+        except OSError as exc:
+            draft.discard()
+            raise BlobError(f"cannot store a blob: {_reason(exc)}") from None
+        except BaseException:
+            draft.discard()
+            raise
+        return address
 
     def exists(self, address: str) -> bool:
         """Whether a file is stored under ``address`` (its content is not checked)."""
@@ -188,7 +231,13 @@ class BlobStore:
     def leftovers(self, named: Collection[str], before: float) -> list[Path]:
         """Files last written before ``before`` (a POSIX time) that nothing needs: blobs
         whose address is not in ``named``, and temporary files a crash left behind."""
-        found = []
+        found = [
+            entry
+            for entry in self._root_entries()
+            if entry.name.startswith(_TEMP_PREFIX)
+            and entry.is_file()
+            and entry.stat().st_mtime < before
+        ]
         for shard in self._shards():
             for entry in sorted(shard.iterdir()):
                 temporary = entry.name.startswith(_TEMP_PREFIX) and entry.is_file()
@@ -210,11 +259,12 @@ class BlobStore:
             removed += 1
         return removed
 
+    def _root_entries(self) -> list[Path]:
+        return sorted(self.root.iterdir()) if self.root.is_dir() else []
+
     def _shards(self) -> Iterator[Path]:
         """The second-level directories, in order."""
-        if not self.root.is_dir():
-            return
-        for first in sorted(self.root.iterdir()):
+        for first in self._root_entries():
             if not _is_shard(first.name) or not first.is_dir():
                 continue
             for second in sorted(first.iterdir()):
@@ -225,6 +275,9 @@ class BlobStore:
 
     async def aput(self, data: bytes | bytearray, address: str | None = None) -> str:
         return await asyncio.to_thread(self.put, data, address)
+
+    async def awrite(self, make: Callable[[Sink], str]) -> str:
+        return await asyncio.to_thread(self.write, make)
 
     async def aget(self, address: str) -> bytes:
         return await asyncio.to_thread(self.get, address)
@@ -281,7 +334,8 @@ class BlobStore:
             return hashlib.file_digest(file, "sha256").hexdigest() == address
 
     def _make_dirs(self, directory: Path) -> None:
-        """Create ``directory`` and the levels above it up to the root, each 0700."""
+        """Create ``directory`` and the levels above it up to the root, each 0700 (made
+        durable by :meth:`_sync_entries` once the blob is in place)."""
         missing: list[Path] = []
         current = directory
         while not current.is_dir():
@@ -297,7 +351,15 @@ class BlobStore:
             except FileExistsError:
                 continue  # made by a concurrent put
             os.chmod(path, DIR_MODE)  # exact mode whatever the umask
-            _fsync_directory(path.parent)
+
+    def _sync_entries(self, directory: Path) -> None:
+        """Make the entries on a blob's way from the root's parent down durable: its own
+        in ``directory``, and each directory's in the one above. All of them, not only
+        the ones this put created: another put may have created one a moment ago and
+        not synced it yet. One journal commit covers what is dirty; a directory already
+        clean costs next to nothing (tens of microseconds here)."""
+        for level in (directory, directory.parent, self.root, self.root.parent):
+            _fsync_directory(level)
 
     @staticmethod
     def _write_atomically(path: Path, data: bytes | bytearray) -> None:
@@ -314,7 +376,53 @@ class BlobStore:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
             raise
-        _fsync_directory(path.parent)
+
+
+class _Draft:
+    """A blob's temporary file in the store's root while its bytes are being made.
+
+    Every ``WRITEBACK_STEP`` bytes the pages written so far are handed to the disk: on
+    Linux ``POSIX_FADV_DONTNEED`` starts writing back a range's dirty pages without
+    waiting for them (and drops only pages already clean), so the final fsync waits for
+    the tail, not for the whole file. Elsewhere the advice may do nothing; the fsync
+    still makes the file durable."""
+
+    def __init__(self, root: Path) -> None:
+        # mkstemp creates the file O_EXCL with mode 0600.
+        self.fd, self.name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=root)
+        os.fchmod(self.fd, FILE_MODE)
+        self.written = 0
+        self.handed = 0
+
+    def write(self, piece: memoryview) -> None:
+        done = 0
+        while done < len(piece):  # os.write may write less than it was given
+            with piece[done:] as rest:
+                done += os.write(self.fd, rest)
+        self.written += done
+        if self.written - self.handed >= WRITEBACK_STEP:
+            _hand_to_disk(self.fd, self.handed, self.written - self.handed)
+            self.handed = self.written
+
+    def sync(self) -> None:
+        os.fsync(self.fd)
+        os.close(self.fd)
+        self.fd = -1
+
+    def rename(self, path: Path) -> None:
+        os.replace(self.name, path)
+
+    def discard(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+        with contextlib.suppress(OSError):
+            os.unlink(self.name)
+
+
+def _hand_to_disk(fd: int, offset: int, length: int) -> None:
+    advise = getattr(os, "posix_fadvise", None)
+    if advise is not None:
+        advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _is_blob_in(entry: Path, shard: Path) -> bool:

@@ -13,6 +13,11 @@ was measured (bench, 5 MB files): the same CPU within 1 % (6.85 against 6.8 ms),
 file stays in the last-level cache between passes anyway; run in a thread beside this
 one instead, it costs nothing more and a lone file's intake then takes the longer of the
 two passes (about 3.7 ms) rather than their sum.
+
+The sealed pieces can also go straight to the blob store as they are made (the ``sink``;
+storage/blobs.py ``BlobStore.write``): the disk then writes one piece while the next is
+sealed, where a whole sealed file used to be written only once it was complete (bench,
+5 MB files, one victim: 38 ms a file before, 31 ms after).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+from storage.blobs import Sink
 from storage.vault import TAG_SIZE, Sealing
 
 # Small enough to stay in a core's cache between its sealing and its hashing, large enough
@@ -35,18 +41,29 @@ class SealedFile:
     """The SHA-256 of ``sealed``, hex: the blob's address."""
 
 
-def seal_file(data_key: bytes, salt: bytes, content: bytes, item_id: str) -> SealedFile:
-    """``salt || content`` sealed for ``item_id``, and its address, in one pass."""
+def seal_file(
+    data_key: bytes, salt: bytes, content: bytes, item_id: str, sink: Sink | None = None
+) -> SealedFile:
+    """``salt || content`` sealed for ``item_id``, and its address, in one pass; each
+    piece of the sealed bytes is also given to ``sink`` as it is made (BlobStore.write
+    puts it on its way to the disk while the next is sealed)."""
     sealing = Sealing(data_key, item_id, len(salt) + len(content))
+    address = hashlib.sha256()
+
+    def made(piece: memoryview) -> None:
+        address.update(piece)
+        if sink is not None:
+            sink(piece)
+
     with sealing.header as header:
-        address = hashlib.sha256(header)
+        made(header)
     with sealing.update(salt) as sealed_salt:
-        address.update(sealed_salt)
+        made(sealed_salt)
     with memoryview(content) as view:
         for start in range(0, len(view), CHUNK):
             with view[start : start + CHUNK] as piece, sealing.update(piece) as sealed_piece:
-                address.update(sealed_piece)
+                made(sealed_piece)
     sealed = sealing.finish()
     with memoryview(sealed) as whole, whole[-TAG_SIZE:] as tag:
-        address.update(tag)
+        made(tag)
     return SealedFile(sealed=sealed, address=address.hexdigest())

@@ -43,7 +43,7 @@ import logging
 import mimetypes
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Literal
@@ -60,7 +60,7 @@ from bot.evidence.filenames import sanitise_filename
 from bot.evidence.receipts import LIST_LIMIT, DetailsAsked, Receipts, human_size
 from bot.evidence.vetting import ALERT_REASON, Contradicted, contradicted
 from storage import before_commit, case_keys, cases, custody, evidence_items, ledger
-from storage.blobs import BlobError, Blobs
+from storage.blobs import BlobError, Blobs, Sink
 from storage.case_keys import CaseKeyErased, CaseKeyError
 from storage.database import Database
 from storage.evidence_items import ItemRecord, Usage
@@ -327,20 +327,30 @@ class Evidence:
     ) -> tuple[bytes, SealedAhead | None]:
         """The file's receipt hash, and the file sealed and addressed in one pass beside
         it: two threads, so that on an idle machine a lone file takes the time of the
-        longer pass, not of both."""
+        longer pass, not of both. The file store takes the sealed bytes as they are made."""
         content, size = item.content, len(item.content)
-        digest, sealed = await asyncio.gather(
-            offload(size, lambda: hashlib.sha256(content).digest()),
-            offload(size, seal_file, key, item.salt, content, item_id(case_id, item_no)),
-        )
+        sealed_for = item_id(case_id, item_no)
+        receipt_hash = offload(size, lambda: hashlib.sha256(content).digest())
         if self.blobs.in_transaction:  # PostgreSQL: written with its item
+            digest, sealed = await asyncio.gather(
+                receipt_hash, offload(size, seal_file, key, item.salt, content, sealed_for)
+            )
             return digest, SealedAhead(case_id, item_no, key, sealed.address, False, sealed.sealed)
-        try:
-            blob = await self.blobs.aput(sealed.sealed, sealed.address)
-        except BlobError as exc:
-            log.warning("evidence not sealed ahead: %s", exc)
+
+        def seal_into(sink: Sink) -> str:
+            return seal_file(key, item.salt, content, sealed_for, sink).address
+
+        digest, blob = await asyncio.gather(receipt_hash, self._written(seal_into))
+        if blob is None:
             return digest, None  # the transaction tries again, and says so if it fails too
         return digest, SealedAhead(case_id, item_no, key, blob, True)
+
+    async def _written(self, seal_into: Callable[[Sink], str]) -> str | None:
+        try:
+            return await self.blobs.awrite(seal_into)
+        except BlobError as exc:
+            log.warning("evidence not sealed ahead: %s", exc)
+            return None
 
     # ---- inside the transaction ------------------------------------------------------------
 

@@ -6,11 +6,15 @@ same file comes again."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+
+import pytest
 
 from adapters.memory import MemoryAdapter, victim_event
 from bot.events import InboundKind
 from bot.runtime import Haven
 from storage import cases, evidence_items
+from storage.blobs import BlobError, BlobStore, Sink
 from tests import blob_access
 from tests.conftest import Victim
 from tests.conversation.test_journey import triage
@@ -113,3 +117,26 @@ async def test_a_redelivered_or_repeated_file_writes_no_second_blob(victim: Vict
     await send_file(victim, attachment(b"a photo sent once, delivered twice " * 50))
     assert len(await stored_items(haven)) == 2
     assert await blob_count(haven) == 2
+
+
+@pytest.mark.only_on("sqlite")  # on PostgreSQL a file is written with its item, never ahead
+async def test_a_file_the_disk_refused_ahead_is_written_in_its_transaction(
+    victim: Victim, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    haven = victim.haven
+    await triage(victim)
+    await send_file(victim, attachment(b"the first file makes the case's key"))
+    assert isinstance(haven.blobs, BlobStore)
+
+    def disk_full(make: Callable[[Sink], str]) -> str:
+        raise BlobError("cannot store a blob: No space left on device")
+
+    monkeypatch.setattr(haven.blobs, "write", disk_full)
+    content = b"a screenshot sent while the disk was briefly full " * 40
+    said = await send_file(victim, attachment(content))
+    assert "Kept safely as evidence #2:" in "\n".join(m.text for m in said)
+    assert "evidence not sealed ahead: cannot store a blob: No space left" in caplog.text
+    items = await stored_items(haven)
+    assert (await opened(haven, items[-1]))[1] == content
+    assert await blob_count(haven) == 2
+    assert await findings(haven) == []

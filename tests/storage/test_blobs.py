@@ -5,11 +5,19 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from storage.blobs import BlobError, BlobStore, blob_address, check_address
+from storage.blobs import (
+    WRITEBACK_STEP,
+    BlobError,
+    BlobStore,
+    Sink,
+    blob_address,
+    check_address,
+)
 
 
 def all_files(root: Path) -> list[Path]:
@@ -220,3 +228,121 @@ async def test_async_wrappers(tmp_path: Path) -> None:
         await store.aget(address)
     with pytest.raises(BlobError, match="invalid blob address"):
         await store.aget("../../etc/passwd")
+
+
+def pieces_of(data: bytes, size: int) -> Callable[[Sink], str]:
+    """A maker that gives ``data`` to the sink ``size`` bytes at a time."""
+
+    def make(sink: Sink) -> str:
+        with memoryview(data) as view:
+            for start in range(0, len(view), size):
+                with view[start : start + size] as piece:
+                    sink(piece)
+        return blob_address(data)
+
+    return make
+
+
+@pytest.mark.parametrize("size", [0, 1, 4096, 3 * 1024 * 1024 + 5])
+def test_a_blob_written_as_it_is_made_is_stored_under_its_address(
+    tmp_path: Path, size: int
+) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    data = os.urandom(size)
+    address = store.write(pieces_of(data, 100_000))
+    assert address == blob_address(data)
+    assert store.get(address) == data
+    assert stat.S_IMODE(store.path_of(address).stat().st_mode) == 0o600
+    assert all_files(tmp_path) == [store.path_of(address)]
+
+
+def test_a_blob_written_as_it_is_made_is_handed_to_the_disk_as_it_goes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handed: list[tuple[int, int]] = []
+    monkeypatch.setattr(
+        os, "posix_fadvise", lambda fd, at, length, advice: handed.append((at, length))
+    )
+    data = os.urandom(3 * WRITEBACK_STEP + 10)
+    BlobStore(tmp_path).write(pieces_of(data, 256 * 1024))
+    assert [at for at, _ in handed] == [0, WRITEBACK_STEP, 2 * WRITEBACK_STEP]
+    assert all(length == WRITEBACK_STEP for _, length in handed)
+
+
+def test_a_blob_whose_making_fails_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+
+    def make(sink: Sink) -> str:
+        sink(memoryview(b"half of a sealed file"))
+        raise ValueError("the sealing failed")
+
+    with pytest.raises(ValueError, match="the sealing failed"):
+        store.write(make)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blob_made_under_an_invalid_address_leaves_nothing(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    with pytest.raises(BlobError, match="invalid blob address"):
+        store.write(lambda sink: "../../etc/passwd")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_blob_whose_disk_fails_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = BlobStore(tmp_path)
+
+    def broken_fsync(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(BlobError, match="No space left on device"):
+        store.write(pieces_of(b"a screenshot", 4))
+    monkeypatch.undo()
+    assert all_files(tmp_path) == []
+
+
+@pytest.mark.parametrize("how", ["put", "write"])
+def test_every_directory_on_a_blobs_way_is_synced_even_one_made_by_another_put(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
+) -> None:
+    """A put that finds its directories made by a concurrent put, not yet synced, must
+    sync them itself before it says the blob is durable."""
+    root = tmp_path / "blobs"
+    store = BlobStore(root)
+    data = b"the second of two screenshots in one shard"
+    address = blob_address(data)
+    store.path_of(address).parent.mkdir(parents=True)  # as another put left them
+    synced: list[Path] = []
+    real_fsync, real_open = os.fsync, os.open
+    opened: dict[int, Path] = {}
+
+    def recording_open(path: str | Path, flags: int, *args: int) -> int:
+        fd = real_open(path, flags, *args)
+        opened[fd] = Path(path)
+        return fd
+
+    def recording_fsync(fd: int) -> None:
+        synced.append(opened.get(fd, Path("<file>")))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "open", recording_open)
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    if how == "put":
+        store.put(data)
+    else:
+        store.write(pieces_of(data, 7))
+    shard = store.path_of(address).parent
+    assert {shard, shard.parent, root, tmp_path} <= set(synced)
+
+
+def test_a_temporary_file_left_in_the_root_is_a_leftover(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path)
+    address = store.put(b"kept")
+    stale = tmp_path / ".tmp-crashed-mid-write"
+    stale.write_bytes(b"part of a sealed file")
+    os.utime(stale, (1_000_000, 1_000_000))
+    assert store.leftovers({address}, before=2_000_000) == [stale]
+    assert store.discard([stale]) == 1
+    assert store.get(address) == b"kept"

@@ -37,3 +37,17 @@ def test_the_store_keeps_it_under_the_address_given_and_reads_it_back(tmp_path: 
     sealed = seal_file(KEY, SALT, os.urandom(CHUNK * 2), "4-2")
     assert store.put(sealed.sealed, sealed.address) == sealed.address
     assert store.get(sealed.address) == bytes(sealed.sealed)
+
+
+@pytest.mark.parametrize("size", [0, CHUNK + 1, 3 * CHUNK + 17])
+def test_the_sink_is_given_every_sealed_byte_in_order(size: int) -> None:
+    given = bytearray()
+    sealed = seal_file(KEY, SALT, os.urandom(size), "4-2", given.extend)
+    assert given == sealed.sealed
+
+
+def test_a_file_sealed_into_the_store_as_it_is_made_opens_back(tmp_path: Path) -> None:
+    store = BlobStore(tmp_path / "blobs")
+    content = os.urandom(CHUNK * 5 + 3)
+    address = store.write(lambda sink: seal_file(KEY, SALT, content, "4-2", sink).address)
+    assert open_sealed(KEY, store.get(address), "4-2") == SALT + content
