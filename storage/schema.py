@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,14 @@ from sqlalchemy import (
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 
+@functools.lru_cache(maxsize=1024)
+def _sqlite_text(value: datetime) -> str:
+    """How SQLite stores an aware datetime. Kept for the moments bound again: a turn
+    binds its own time many times over. Equal aware datetimes are the same instant, so
+    they are the same text whatever their time zones."""
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """Aware UTC datetimes in, aware UTC datetimes out, whatever the engine stores.
 
@@ -48,8 +57,9 @@ class UtcDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        utc = value.astimezone(UTC).replace(tzinfo=None)
-        return utc.isoformat(" ", "microseconds") if dialect.name == "sqlite" else utc
+        if dialect.name == "sqlite":
+            return _sqlite_text(value)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -6,12 +6,16 @@ both is measured by its share of each (a wide character counts as one and a half
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
 SCREEN = 600  # in narrow-character widths: 600 Latin, or 400 Chinese characters
 _WIDE = ("W", "F")
 _ASCII = re.compile(r"[\x00-\x7f]+")
+# Where a sentence ends: Chinese end punctuation, or Latin punctuation and spaces before
+# a capital or an opening quote (so the "art. 14." of a citation is no end).
+_SENTENCE_END = re.compile(r"[。！？；]\s*|[.!?;]\s+(?=[A-Z\"“‘(])")
 
 
 def width(text: str) -> float:
@@ -37,26 +41,46 @@ def fits(text: str) -> bool:
 
 def screenfuls(text: str) -> list[str]:
     """``text`` cut into parts that each fit a screen: between paragraphs where it can,
-    else between lines, else (one very long line) between characters. Parts are filled
-    from the end, so the last one (which carries a message's buttons) holds as much of
-    what the buttons answer as fits."""
+    else between lines, else between sentences, else between words, else (Chinese, or
+    one very long word) between characters. Parts are filled from the end, so the last
+    one (which carries a message's buttons) holds as much of what the buttons answer as
+    fits."""
+    return list(_screenfuls(text))
+
+
+# The same few long texts are cut for every victim who reaches them.
+@functools.lru_cache(maxsize=256)
+def _screenfuls(text: str) -> tuple[str, ...]:
     if fits(text):
-        return [text]
+        return (text,)
     for separator in ("\n\n", "\n"):
         pieces = text.split(separator)
         if len(pieces) > 1:
             return _packed(pieces, separator)
-    return _cut(text)
+    sentences = _sentences(text)
+    if len(sentences) > 1:
+        return tuple(part.rstrip() for part in _packed(sentences, ""))
+    words = text.split(" ")
+    if len(words) > 1:
+        return _packed(words, " ")
+    return tuple(_cut(text))
 
 
-def _packed(pieces: list[str], separator: str) -> list[str]:
+def _sentences(text: str) -> list[str]:
+    """``text`` cut after each sentence's end, the spaces after it kept with it."""
+    ends = [match.end() for match in _SENTENCE_END.finditer(text)]
+    starts = [0, *ends]
+    return [text[a:b] for a, b in zip(starts, [*ends, len(text)], strict=True) if a < b]
+
+
+def _packed(pieces: list[str], separator: str) -> tuple[str, ...]:
     parts: list[str] = []
     for piece in reversed(pieces):
         if parts and fits(piece + separator + parts[0]):
             parts[0] = piece + separator + parts[0]
             continue
-        parts[:0] = screenfuls(piece) if not fits(piece) else [piece]
-    return parts
+        parts[:0] = _screenfuls(piece)
+    return tuple(parts)
 
 
 def _cut(text: str) -> list[str]:

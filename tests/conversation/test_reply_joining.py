@@ -51,3 +51,40 @@ def test_a_text_to_copy_stays_alone() -> None:
 
 def test_no_replies_no_messages() -> None:
     assert joined([]) == []
+
+
+SENTENCES = [
+    "How to take it to a notary: a notary office can preserve evidence by watching your "
+    "phone show the messages and writing down what it saw.",
+    "Facts a notary has certified are accepted unless someone proves otherwise (Civil "
+    "Procedure Law, art. 72).",
+    "Keep your phone and account: evidence should be given as the original.",
+]
+
+
+def test_one_long_paragraph_is_cut_between_sentences_never_inside_a_word() -> None:
+    paragraph = " ".join(SENTENCES * 4)
+    parts = phone.screenfuls(paragraph)
+    assert len(parts) > 1
+    assert all(phone.fits(part) for part in parts)
+    assert " ".join(parts) == paragraph
+    for part in parts:
+        assert part.endswith(".") and part[0].isupper()
+
+
+def test_one_long_sentence_is_cut_between_words() -> None:
+    sentence = " ".join(f"word{n}" for n in range(200)) + "."
+    parts = phone.screenfuls(sentence)
+    assert len(parts) > 1
+    assert all(phone.fits(part) for part in parts)
+    assert " ".join(parts) == sentence
+
+
+def test_long_chinese_is_cut_after_its_sentences_then_between_characters() -> None:
+    sentences = "聊天记录、截图都属于电子数据。请保留原始载体，不要删除。" * 30
+    parts = phone.screenfuls(sentences)
+    assert all(phone.fits(part) for part in parts)
+    assert "".join(parts) == sentences
+    assert all(part.endswith("。") for part in parts)
+    unbroken = "字" * 900
+    assert "".join(phone.screenfuls(unbroken)) == unbroken
