@@ -18,7 +18,7 @@ Guarantees:
   file that :meth:`BlobStore.addresses` ignores; when ``put`` returns, the blob survives
   power loss, so the caller may commit the row naming it. :meth:`BlobStore.write` does
   the same for a blob whose bytes are made as they are written (its temporary file lies
-  in the root until its address is known).
+  in ``root/.incoming`` until its address is known).
 - **Idempotence.** Storing the same bytes twice is one file; a ``put`` of bytes whose
   existing copy is damaged rewrites it, which repairs it.
 - **No path tricks.** An address must be exactly 64 lowercase hex digits before it is
@@ -51,6 +51,11 @@ DIR_MODE = 0o700
 FILE_MODE = 0o600
 _ADDRESS = re.compile(r"[0-9a-f]{64}")
 _TEMP_PREFIX = ".tmp-"
+# Where BlobStore.write makes a blob before its address is known. Not the root itself:
+# every blob passing through would leave the root's own entry changed, so syncing the
+# root (see _sync_entries) would wait for a journal commit every time instead of
+# finding it clean.
+_INCOMING = ".incoming"
 # What stream() reads at a time.
 STREAM_CHUNK = 256 * 1024
 # How much a blob written piece by piece (BlobStore.write) gathers before its pages are
@@ -174,13 +179,13 @@ class BlobStore:
     def write(self, make: Callable[[Sink], str]) -> str:
         """Store what ``make`` gives the sink as it makes it; the address it returns.
 
-        The pieces go to a temporary file in the root as they come, so the disk writes
+        The pieces go to a temporary file in ``.incoming`` as they come, so the disk writes
         while the rest is still being made (a file sealed and then written took the sum
         of both); once ``make`` returns, the file is synced and renamed under its
         address as :meth:`put` does."""
         try:
-            self._make_dirs(self.root)
-            draft = _Draft(self.root)
+            self._make_dirs(self.root / _INCOMING)
+            draft = _Draft(self.root / _INCOMING)
         except OSError as exc:
             raise BlobError(f"cannot store a blob: {_reason(exc)}") from None
         try:
@@ -233,7 +238,7 @@ class BlobStore:
         whose address is not in ``named``, and temporary files a crash left behind."""
         found = [
             entry
-            for entry in self._root_entries()
+            for entry in _entries(self.root / _INCOMING)
             if entry.name.startswith(_TEMP_PREFIX)
             and entry.is_file()
             and entry.stat().st_mtime < before
@@ -259,12 +264,9 @@ class BlobStore:
             removed += 1
         return removed
 
-    def _root_entries(self) -> list[Path]:
-        return sorted(self.root.iterdir()) if self.root.is_dir() else []
-
     def _shards(self) -> Iterator[Path]:
         """The second-level directories, in order."""
-        for first in self._root_entries():
+        for first in _entries(self.root):
             if not _is_shard(first.name) or not first.is_dir():
                 continue
             for second in sorted(first.iterdir()):
@@ -379,7 +381,7 @@ class BlobStore:
 
 
 class _Draft:
-    """A blob's temporary file in the store's root while its bytes are being made.
+    """A blob's temporary file in ``.incoming`` while its bytes are being made.
 
     Every ``WRITEBACK_STEP`` bytes the pages written so far are handed to the disk: on
     Linux ``POSIX_FADV_DONTNEED`` starts writing back a range's dirty pages without
@@ -387,9 +389,9 @@ class _Draft:
     the tail, not for the whole file. Elsewhere the advice may do nothing; the fsync
     still makes the file durable."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, directory: Path) -> None:
         # mkstemp creates the file O_EXCL with mode 0600.
-        self.fd, self.name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=root)
+        self.fd, self.name = tempfile.mkstemp(prefix=_TEMP_PREFIX, dir=directory)
         os.fchmod(self.fd, FILE_MODE)
         self.written = 0
         self.handed = 0
@@ -423,6 +425,10 @@ def _hand_to_disk(fd: int, offset: int, length: int) -> None:
     advise = getattr(os, "posix_fadvise", None)
     if advise is not None:
         advise(fd, offset, length, os.POSIX_FADV_DONTNEED)
+
+
+def _entries(directory: Path) -> list[Path]:
+    return sorted(directory.iterdir()) if directory.is_dir() else []
 
 
 def _is_blob_in(entry: Path, shard: Path) -> bool:

@@ -254,6 +254,7 @@ def test_a_blob_written_as_it_is_made_is_stored_under_its_address(
     assert store.get(address) == data
     assert stat.S_IMODE(store.path_of(address).stat().st_mode) == 0o600
     assert all_files(tmp_path) == [store.path_of(address)]
+    assert list(store.addresses()) == [address]
 
 
 def test_a_blob_written_as_it_is_made_is_handed_to_the_disk_as_it_goes(
@@ -278,14 +279,14 @@ def test_a_blob_whose_making_fails_leaves_nothing(tmp_path: Path) -> None:
 
     with pytest.raises(ValueError, match="the sealing failed"):
         store.write(make)
-    assert list(tmp_path.iterdir()) == []
+    assert all_files(tmp_path) == []
 
 
 def test_a_blob_made_under_an_invalid_address_leaves_nothing(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     with pytest.raises(BlobError, match="invalid blob address"):
         store.write(lambda sink: "../../etc/passwd")
-    assert list(tmp_path.iterdir()) == []
+    assert all_files(tmp_path) == []
 
 
 def test_a_blob_whose_disk_fails_leaves_nothing(
@@ -337,12 +338,13 @@ def test_every_directory_on_a_blobs_way_is_synced_even_one_made_by_another_put(
     assert {shard, shard.parent, root, tmp_path} <= set(synced)
 
 
-def test_a_temporary_file_left_in_the_root_is_a_leftover(tmp_path: Path) -> None:
+def test_a_blob_written_when_a_crash_cut_it_short_is_a_leftover(tmp_path: Path) -> None:
     store = BlobStore(tmp_path)
     address = store.put(b"kept")
-    stale = tmp_path / ".tmp-crashed-mid-write"
+    store.write(pieces_of(b"made", 2))  # makes the directory a crash leaves the file in
+    stale = tmp_path / ".incoming" / ".tmp-crashed-mid-write"
     stale.write_bytes(b"part of a sealed file")
     os.utime(stale, (1_000_000, 1_000_000))
-    assert store.leftovers({address}, before=2_000_000) == [stale]
+    assert store.leftovers({address, blob_address(b"made")}, before=2_000_000) == [stale]
     assert store.discard([stale]) == 1
     assert store.get(address) == b"kept"
