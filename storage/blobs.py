@@ -153,10 +153,11 @@ class BlobStore:
         address = address or blob_address(data)
         path = self.path_of(address)
         try:
-            if self._is_intact(path, address, len(data)):
-                return address
-            self._make_dirs(path.parent)
-            self._write_atomically(path, data)
+            if not self._is_intact(path, address, len(data)):
+                self._make_dirs(path.parent)
+                self._write_atomically(path, data)
+            # Also for a copy found in place: the put that wrote it may not have synced
+            # its directories yet.
             self._sync_entries(path.parent)
         except OSError as exc:
             raise BlobError(f"cannot store blob {address}: {_reason(exc)}") from None

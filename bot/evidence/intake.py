@@ -340,12 +340,12 @@ class Evidence:
         def seal_into(sink: Sink) -> str:
             return seal_file(key, item.salt, content, sealed_for, sink).address
 
-        digest, blob = await asyncio.gather(receipt_hash, self._written(seal_into))
+        digest, blob = await asyncio.gather(receipt_hash, self._write_ahead(seal_into))
         if blob is None:
             return digest, None  # the transaction tries again, and says so if it fails too
         return digest, SealedAhead(case_id, item_no, key, blob, True)
 
-    async def _written(self, seal_into: Callable[[Sink], str]) -> str | None:
+    async def _write_ahead(self, seal_into: Callable[[Sink], str]) -> str | None:
         try:
             return await self.blobs.awrite(seal_into)
         except BlobError as exc:

@@ -304,7 +304,7 @@ def test_a_blob_whose_disk_fails_leaves_nothing(
     assert all_files(tmp_path) == []
 
 
-@pytest.mark.parametrize("how", ["put", "write"])
+@pytest.mark.parametrize("how", ["put", "write", "put again"])
 def test_every_directory_on_a_blobs_way_is_synced_even_one_made_by_another_put(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str
 ) -> None:
@@ -314,7 +314,10 @@ def test_every_directory_on_a_blobs_way_is_synced_even_one_made_by_another_put(
     store = BlobStore(root)
     data = b"the second of two screenshots in one shard"
     address = blob_address(data)
-    store.path_of(address).parent.mkdir(parents=True)  # as another put left them
+    if how == "put again":
+        store.put(data)  # a copy in place: its put may not have synced its directories
+    else:
+        store.path_of(address).parent.mkdir(parents=True)  # as another put left them
     synced: list[Path] = []
     real_fsync, real_open = os.fsync, os.open
     opened: dict[int, Path] = {}
@@ -330,10 +333,10 @@ def test_every_directory_on_a_blobs_way_is_synced_even_one_made_by_another_put(
 
     monkeypatch.setattr(os, "open", recording_open)
     monkeypatch.setattr(os, "fsync", recording_fsync)
-    if how == "put":
-        store.put(data)
-    else:
+    if how == "write":
         store.write(pieces_of(data, 7))
+    else:
+        store.put(data)
     shard = store.path_of(address).parent
     assert {shard, shard.parent, root, tmp_path} <= set(synced)
 
