@@ -838,6 +838,10 @@ DETECTED = [
     ("self_harm", "having su1cidal thoughts again"),
     ("self_harm", "i think about sucide every day"),
     ("self_harm", "i want 2 die, i want2die"),
+    ("self_harm", "我还是消失比较好"),
+    ("self_harm", "大家都讨厌我，我消失最好"),
+    ("self_harm", "thinking about suiside"),
+    ("self_harm", "having suicde thoughts"),
     ("threat", "我这两天收到好几条死亡威胁"),
     ("threat", "他发来一句：等着收尸吧"),
     ("threat", "他说想活命就别去作证"),
@@ -916,6 +920,10 @@ ORDINARY = [
     "I was in year 10 when we met, that's years ago",
     "I'm in year two of my PhD",
     "the hotel charged a deletion of booking fee",
+    "我希望这些照片消失",
+    "他突然消失了，不回消息",
+    "帖子最后还是消失了",
+    "I want these photos to disappear",
 ]
 
 
