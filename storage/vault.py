@@ -130,13 +130,20 @@ def seal_joined(data_key: bytes, parts: Sequence[bytes], item_id: str) -> bytear
 class Sealing:
     """One item sealed piece by piece into a buffer of its final size, in :func:`seal`'s
     format, so that whoever feeds it can look at each piece — and at what it became —
-    while both are still in the processor's cache (storage/sealed_files.py hashes them)."""
+    while both are still in the processor's cache (storage/sealed_files.py hashes them).
 
-    def __init__(self, data_key: bytes, item_id: str, size: int) -> None:
+    With a ``window``, each piece (none larger) is sealed into the same buffer of that
+    size instead, for a caller who takes every piece as it comes and keeps the item
+    nowhere whole (storage/sealed_files.py ``seal_file_into``): each piece is then valid
+    until the next :meth:`update`, and :meth:`finish` gives the header and the tag only."""
+
+    def __init__(self, data_key: bytes, item_id: str, size: int, window: int | None = None) -> None:
         _check_data_key(data_key)
         nonce = os.urandom(NONCE_SIZE)
+        self._reuse = window is not None
+        room = size if window is None else window
         # update_into may need up to a block (16 bytes) more room than it writes.
-        self._sealed = bytearray(HEADER_SIZE + size + TAG_SIZE + 15)
+        self._sealed = bytearray(HEADER_SIZE + room + TAG_SIZE + 15)
         self._sealed[:HEADER_SIZE] = _VERSION_BYTE + nonce
         self._view = memoryview(self._sealed)
         self._end = HEADER_SIZE
@@ -150,10 +157,12 @@ class Sealing:
 
     def update(self, piece: bytes | memoryview) -> memoryview:
         """Seal the next piece; the ciphertext it gave, valid until :meth:`finish` (release
-        it before: the buffer is trimmed then)."""
-        start = self._end
-        self._end += self._encryptor.update_into(piece, self._view[start:])
-        return self._view[start : self._end]
+        it before: the buffer is trimmed then), or with a window until the next update."""
+        start = HEADER_SIZE if self._reuse else self._end
+        written = self._encryptor.update_into(piece, self._view[start:])
+        if not self._reuse:
+            self._end += written
+        return self._view[start : start + written]
 
     def finish(self) -> bytearray:
         """The sealed item, its tag appended: the tag is its last ``TAG_SIZE`` bytes."""

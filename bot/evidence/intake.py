@@ -76,7 +76,7 @@ from storage.leaves import (
     item_id,
 )
 from storage.offload import offload
-from storage.sealed_files import SealedFile, seal_file
+from storage.sealed_files import SealedFile, seal_file, seal_file_into
 from storage.vault import seal
 
 log = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ class Evidence:
             return digest, SealedAhead(case_id, item_no, key, sealed.address, False, sealed.sealed)
 
         def seal_into(sink: Sink) -> str:
-            return seal_file(key, item.salt, content, sealed_for, sink).address
+            return seal_file_into(key, item.salt, content, sealed_for, sink)
 
         digest, blob = await asyncio.gather(receipt_hash, self._write_ahead(seal_into))
         if blob is None:

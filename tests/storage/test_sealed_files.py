@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from storage.blobs import BlobStore
-from storage.sealed_files import CHUNK, seal_file
+from storage.sealed_files import CHUNK, seal_file, seal_file_into
 from storage.vault import SEAL_OVERHEAD, VaultError, open_sealed
 
 KEY = os.urandom(32)
@@ -42,12 +42,15 @@ def test_the_store_keeps_it_under_the_address_given_and_reads_it_back(tmp_path: 
 @pytest.mark.parametrize("size", [0, CHUNK + 1, 3 * CHUNK + 17])
 def test_the_sink_is_given_every_sealed_byte_in_order(size: int) -> None:
     given = bytearray()
-    sealed = seal_file(KEY, SALT, os.urandom(size), "4-2", given.extend)
-    assert given == sealed.sealed
+    content = os.urandom(size)
+    address = seal_file_into(KEY, SALT, content, "4-2", given.extend)
+    assert len(given) == SEAL_OVERHEAD + len(SALT) + size
+    assert address == hashlib.sha256(given).hexdigest()
+    assert open_sealed(KEY, bytes(given), "4-2") == SALT + content
 
 
 def test_a_file_sealed_into_the_store_as_it_is_made_opens_back(tmp_path: Path) -> None:
     store = BlobStore(tmp_path / "blobs")
     content = os.urandom(CHUNK * 5 + 3)
-    address = store.write(lambda sink: seal_file(KEY, SALT, content, "4-2", sink).address)
+    address = store.write(lambda sink: seal_file_into(KEY, SALT, content, "4-2", sink))
     assert open_sealed(KEY, store.get(address), "4-2") == SALT + content
