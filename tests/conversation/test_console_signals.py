@@ -18,9 +18,10 @@ SUPPORT = '[support]\nhotlines = [{ name = "Checked line", number = "000-TEST" }
 
 
 def uncertain_self_harm(language: str) -> str:
-    """A corpus message the model is unsure is about self-harm, and nothing else."""
+    """A corpus message the model is unsure is about self-harm, and nothing else. Both
+    splits the model learnt from: it fits them closely, so either may hold none."""
     detector = SignalDetector(load_playbook().signals, default_model())
-    for example in load_split("validation"):
+    for example in load_split("validation") + load_split("train"):
         if example.language != language or example.labels != {"self_harm"}:
             continue
         reading = detector.read(example.text)
