@@ -16,8 +16,10 @@ $(STAMP): pyproject.toml requirements.lock
 run: $(STAMP)
 	$(BIN)/haven run $(ARGS)
 
+# One pytest-xdist worker per core; a test module stays on one worker, so its module-scoped
+# fixtures (a trained model, a rendered bundle) are made once. ARGS="-n 0" runs in one process.
 test: $(STAMP)
-	$(BIN)/pytest $(ARGS)
+	$(BIN)/pytest -n auto --dist loadscope $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

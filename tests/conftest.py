@@ -100,6 +100,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "only_on(*backends): run on these database backends only")
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """In CI, an unreachable PostgreSQL stops the run before any test, with its reason.
+    Checked here too, not only at collection: pytest-xdist's controller collects nothing,
+    and an exit in a worker reads as a crash."""
+    config = session.config
+    if not backends.in_ci() or hasattr(config, "workerinput"):
+        return
+    if config.getoption("--backend") == SQLITE:
+        return
+    problem = backends.reachable(backends.admin_url())
+    if problem is not None:
+        pytest.exit(f"CI=true and PostgreSQL is unreachable ({problem})", returncode=1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Without a reachable PostgreSQL, leave its half out (or stop, in CI)."""
     on_postgres = [item for item in items if f"[{POSTGRESQL}" in item.nodeid]
@@ -111,8 +125,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if backends.in_ci():
         pytest.exit(f"CI=true and PostgreSQL is unreachable ({problem})", returncode=1)
     _skipped_postgres.append(problem)
+    # Under pytest-xdist (`make test`) this runs in each worker; the summary is printed by
+    # the controller, which hears of it when the worker ends (pytest_testnodedown).
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["skipped_postgres"] = problem
     config.hook.pytest_deselected(items=on_postgres)
     items[:] = [item for item in items if item not in on_postgres]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: object, error: object) -> None:
+    """pytest-xdist's controller: a worker that left PostgreSQL's half out says why."""
+    problem = getattr(node, "workeroutput", {}).get("skipped_postgres")
+    if problem is not None and problem not in _skipped_postgres:
+        _skipped_postgres.append(problem)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -173,7 +173,22 @@ MALFORMED_VKEYS = [
 ]
 
 
-@pytest.mark.parametrize(("text", "reason"), MALFORMED_VKEYS)
+# Named, not shown: the key is made afresh in each process, and pytest-xdist's workers must
+# collect the same tests.
+MALFORMED_VKEY_IDS = [
+    "no-key",
+    "space-in-name",
+    "upper-case-id",
+    "short-id",
+    "not-base64",
+    "padded-base64",
+    "not-ed25519",
+    "short-key",
+    "wrong-id",
+]
+
+
+@pytest.mark.parametrize(("text", "reason"), MALFORMED_VKEYS, ids=MALFORMED_VKEY_IDS)
 def test_malformed_verifier_keys_are_refused_with_their_reason(text: str, reason: str) -> None:
     assert refusal(parse_vkey, text) == reason
 

@@ -172,6 +172,8 @@ def test_key_file_may_hold_hex(tmp_path: Path) -> None:
         ("", "0 bytes"),
         ("é" * 10, "not base64"),
     ],
+    # Named, not shown: random bytes would give each pytest-xdist worker other tests.
+    ids=["16-random-bytes", "33-random-bytes", "not-base64", "empty", "not-ascii"],
 )
 def test_malformed_key_file_is_refused(tmp_path: Path, content: str, expected: str) -> None:
     path = tmp_path / "bad.key"
