@@ -1,7 +1,7 @@
 """The labelled messages the danger-signal classifier learns from and is measured on.
 
 They live in bot/content/signals-corpus/ as three tab-separated files with a fixed split:
-`train.tsv` and `validation.tsv` (what the model learns from, and where its two thresholds
+`train.tsv` and `validation.tsv` (what the model learns from, and where its thresholds
 per class are chosen by cross-validation) and `test.tsv` (held back: only bench/signals.py
 reads it, so the figures it prints are about messages the model and its thresholds never
 saw). Each line is

@@ -3,7 +3,7 @@
 The weights are trained with scikit-learn by bot/conversation/signal_training.py and kept in
 bot/content/signals-model.json: for each feature (a character n-gram, an English word or
 word pair) its inverse document frequency and one weight per crisis class, an intercept
-per class, and two thresholds per class chosen by cross-validation. Scoring repeats
+per class, and per class the thresholds chosen by cross-validation. Scoring repeats
 exactly what scikit-learn's TfidfVectorizer (sublinear term frequency, L2 norm) and one
 logistic regression per class compute, so the running bot needs neither scikit-learn nor
 a pickled object.
@@ -43,6 +43,9 @@ class Zone(StrEnum):
 class Thresholds:
     ask: float
     clear: float
+    # Where one sentence of a longer message, read alone, makes the message uncertain;
+    # None: only where it is clear alone.
+    sentence: float | None = None
 
     def zone(self, probability: float) -> Zone:
         if probability >= self.clear:
@@ -51,12 +54,17 @@ class Thresholds:
             return Zone.UNCERTAIN
         return Zone.ORDINARY
 
+    def lifts(self, probability: float) -> bool:
+        """Whether a sentence scored ``probability`` alone makes its message worth asking about."""
+        return probability >= (self.clear if self.sentence is None else self.sentence)
+
 
 class _Zones(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     ask: float
     clear: float
+    sentence: float | None = None
 
 
 class _Document(BaseModel):
@@ -111,7 +119,8 @@ class SignalModel:
         if missing:
             raise ContentError(f"no thresholds for {sorted(missing)}")
         thresholds = {
-            name: Thresholds(zones.ask, zones.clear) for name, zones in document.thresholds.items()
+            name: Thresholds(zones.ask, zones.clear, zones.sentence)
+            for name, zones in document.thresholds.items()
         }
         return cls(document.classes, document.features, document.intercepts, thresholds)
 
@@ -141,11 +150,12 @@ class SignalModel:
 
     def zones(self, text: str, *, by_sentence: bool = True) -> dict[str, Zone]:
         """Each class's zone for the message. A message of several sentences is read
-        sentence by sentence too (unless ``by_sentence`` is false): one that is clearly
-        of a class on its own makes the message at least uncertain for it (Haven asks),
-        so that a cry for help at the end of a long account is not drowned by the rest of
-        it. Not clear: each sentence read alone is one more chance of a false alarm, and
-        a question costs less than an alarm."""
+        sentence by sentence too (unless ``by_sentence`` is false): one that reaches its
+        class's `sentence` threshold on its own (`clear`, or for self-harm halfway
+        there) makes the message at least uncertain for it (Haven asks), so that a cry
+        for help at the end of a long account is not drowned by the rest of it. Not
+        clear: each sentence read alone is one more chance of a false alarm, and a
+        question costs less than an alarm."""
         found = {
             name: self.thresholds[name].zone(probability)
             for name, probability in self.probabilities(text).items()
@@ -154,8 +164,7 @@ class SignalModel:
             if Zone.ORDINARY not in found.values():
                 break  # nothing left a sentence could lift
             for name, probability in self.probabilities(sentence).items():
-                alone = self.thresholds[name].zone(probability)
-                if alone is Zone.CLEAR and found[name] is Zone.ORDINARY:
+                if found[name] is Zone.ORDINARY and self.thresholds[name].lifts(probability):
                     found[name] = Zone.UNCERTAIN
         return found
 

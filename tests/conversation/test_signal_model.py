@@ -74,11 +74,51 @@ def test_pure_python_scoring_equals_scikit_learn(tmp_path: Path) -> None:
         assert [found[name] for name in CLASSES] == pytest.approx(list(row), abs=1e-3), text
 
 
-def test_every_class_has_two_thresholds_in_order() -> None:
+def test_every_class_has_its_thresholds_in_order() -> None:
     model = SignalModel.load()
     assert set(model.thresholds) == set(CLASSES)
     for name, edges in model.thresholds.items():
-        assert 0 < edges.ask <= edges.clear <= 1, name
+        assert edges.sentence is not None, name
+        assert 0 < edges.ask <= edges.sentence <= edges.clear <= 1, name
+    # a sentence of a longer message counts below `clear` for self-harm only
+    self_harm = model.thresholds["self_harm"]
+    assert self_harm.sentence is not None and self_harm.sentence < self_harm.clear
+    others = [model.thresholds[name] for name in CLASSES if name != "self_harm"]
+    assert all(edges.sentence == edges.clear for edges in others)
+
+
+class Scripted(SignalModel):
+    """A model whose probabilities are set per text: what zones() makes of them."""
+
+    def __init__(self, scores: dict[str, float], thresholds: dict[str, Thresholds]) -> None:
+        super().__init__(tuple(thresholds), {}, (0.0,) * len(thresholds), thresholds)
+        self._scores = scores
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        return dict.fromkeys(self.classes, self._scores.get(text, 0.0))
+
+
+@pytest.mark.parametrize(
+    ("alone", "whole"),
+    [
+        (0.59, Zone.ORDINARY),  # below the sentence threshold
+        (0.6, Zone.UNCERTAIN),  # at it: the message is asked about
+        (0.85, Zone.UNCERTAIN),  # clear alone: still only asked about, never clear
+    ],
+)
+def test_one_sentence_of_a_longer_message_lifts_it_from_its_sentence_threshold(
+    alone: float, whole: Zone
+) -> None:
+    thresholds = {
+        "low": Thresholds(ask=0.4, clear=0.8, sentence=0.6),
+        "high": Thresholds(ask=0.4, clear=0.8),  # no sentence threshold: clear alone
+    }
+    text = "All is well. It is all too much. See you."
+    model = Scripted({text: 0.1, "It is all too much": alone}, thresholds)
+    zones = model.zones(text)
+    assert zones["low"] is whole
+    assert zones["high"] is (Zone.UNCERTAIN if alone >= 0.8 else Zone.ORDINARY)
+    assert model.zones(text, by_sentence=False) == dict.fromkeys(thresholds, Zone.ORDINARY)
 
 
 def test_zones() -> None:

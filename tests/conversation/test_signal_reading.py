@@ -167,3 +167,28 @@ def test_a_crisis_told_inside_an_account_is_still_caught(detector: SignalDetecto
         if signal not in {s.id for s in reading.clear + reading.uncertain}:
             missed.append(text)
     assert not missed
+
+
+def test_self_harm_the_model_is_less_sure_of_is_still_asked_about_inside_an_account(
+    detector: SignalDetector,
+) -> None:
+    """For self-harm a sentence counts from its `sentence` threshold, below `clear`: a cry
+    for help the model is only fairly sure of alone is not lost in a longer account."""
+    model = default_model()
+    edges = model.thresholds["self_harm"]
+    assert edges.sentence is not None
+    fairly_sure = [
+        text
+        for signal, text in ISSUE_EXAMPLES + UNSEEN
+        if signal == "self_harm"
+        and edges.sentence <= model.probabilities(text)["self_harm"] < edges.clear
+    ]
+    assert len(fairly_sure) >= 2
+    missed = []
+    for text in fairly_sure:
+        script = "en" if text.isascii() else "zh"
+        sentence = text.rstrip("。.") + ("。" if script == "zh" else ".")
+        reading = detector.read(account(script, sentence))
+        if "self_harm" not in {s.id for s in reading.clear + reading.uncertain}:
+            missed.append(text)
+    assert not missed
