@@ -153,42 +153,45 @@ def vkey(name: str, key_id: str, material: bytes) -> str:
 PUBLIC = VERIFIER.public_key
 ID = VERIFIER.key_id.hex()
 
+# Each named, not shown: the key is made afresh in each process, and pytest-xdist's
+# workers must collect the same tests.
 MALFORMED_VKEYS = [
-    ("a+b", "a verifier key is NAME+KEYID+KEY"),
-    (
+    pytest.param("a+b", "a verifier key is NAME+KEYID+KEY", id="no-key"),
+    pytest.param(
         "a b+" + ID + "+" + b64(b"\x01" + PUBLIC),
         "a key name must be non-empty, without spaces or '+'",
+        id="space-in-name",
     ),
     # Not ID.upper(): a random key's ID is all decimal digits one time in 43.
-    (vkey(NAME, "ABCDEF12", b"\x01" + PUBLIC), "a verifier key's ID is 8 lowercase hex digits"),
-    (vkey(NAME, ID[:7], b"\x01" + PUBLIC), "a verifier key's ID is 8 lowercase hex digits"),
-    (f"{NAME}+{ID}+not base64!", "the verifier key is not base64"),
-    (f"{NAME}+{ID}+" + b64(b"\x01" + PUBLIC) + "=", "the verifier key is not base64"),
-    (vkey(NAME, ID, b"\x02" + PUBLIC), "not an Ed25519 verifier key"),
-    (vkey(NAME, ID, b"\x01" + PUBLIC[:31]), "not an Ed25519 verifier key"),
-    (
+    pytest.param(
+        vkey(NAME, "ABCDEF12", b"\x01" + PUBLIC),
+        "a verifier key's ID is 8 lowercase hex digits",
+        id="upper-case-id",
+    ),
+    pytest.param(
+        vkey(NAME, ID[:7], b"\x01" + PUBLIC),
+        "a verifier key's ID is 8 lowercase hex digits",
+        id="short-id",
+    ),
+    pytest.param(f"{NAME}+{ID}+not base64!", "the verifier key is not base64", id="not-base64"),
+    pytest.param(
+        f"{NAME}+{ID}+" + b64(b"\x01" + PUBLIC) + "=",
+        "the verifier key is not base64",
+        id="padded-base64",
+    ),
+    pytest.param(vkey(NAME, ID, b"\x02" + PUBLIC), "not an Ed25519 verifier key", id="not-ed25519"),
+    pytest.param(
+        vkey(NAME, ID, b"\x01" + PUBLIC[:31]), "not an Ed25519 verifier key", id="short-key"
+    ),
+    pytest.param(
         vkey(NAME, "00000000", b"\x01" + PUBLIC),
         "the verifier key's ID does not match its name and key",
+        id="wrong-id",
     ),
 ]
 
 
-# Named, not shown: the key is made afresh in each process, and pytest-xdist's workers must
-# collect the same tests.
-MALFORMED_VKEY_IDS = [
-    "no-key",
-    "space-in-name",
-    "upper-case-id",
-    "short-id",
-    "not-base64",
-    "padded-base64",
-    "not-ed25519",
-    "short-key",
-    "wrong-id",
-]
-
-
-@pytest.mark.parametrize(("text", "reason"), MALFORMED_VKEYS, ids=MALFORMED_VKEY_IDS)
+@pytest.mark.parametrize(("text", "reason"), MALFORMED_VKEYS)
 def test_malformed_verifier_keys_are_refused_with_their_reason(text: str, reason: str) -> None:
     assert refusal(parse_vkey, text) == reason
 
