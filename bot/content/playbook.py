@@ -145,6 +145,9 @@ class Signal:
     answers: tuple[str, str] | None = None
     # Case reasons that already say what the direct question would ask about.
     known_by: tuple[str, ...] = ()
+    # Everyday idioms that hold a phrase and mean something else ("笑不活了", "career
+    # suicide"): a phrase found only inside one of them is not a hit.
+    idioms: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -316,6 +319,7 @@ def _signals(raw: Mapping[str, Any]) -> tuple[Signal, ...]:
             in_forwarded=bool(body.get("in_forwarded", False)),
             answers=_question_answer(signal_id, body.get("answers", "")),
             known_by=tuple(body.get("known_by", ())),
+            idioms=tuple(body.get("idioms", ())),
         )
         for signal_id, body in raw.items()
     )

@@ -27,6 +27,8 @@ def is_word_part(ch: str) -> bool:
 
 
 _WORD_PARTS = CharFilter(is_word_part)
+# Spans (start, end) of the folded text.
+_Spans: TypeAlias = tuple[tuple[int, int], ...]
 # A phrase right after one of these (folded, so "don't" is "dont") is denied, not said:
 # "我没有自杀的想法", "没人找我要钱", "I'm not suicidal", "nobody asked me for money". Only
 # right after: "I'm not okay, I want to die" still matches. The classifier still reads a
@@ -73,17 +75,42 @@ def normalise(text: str) -> str:
     return folded.translate(_WORD_PARTS)
 
 
-def _said(text: str, folded: str, phrase: str) -> bool | None:
+def _said(text: str, folded: str, phrase: str, idioms: _Spans = ()) -> bool | None:
     """Whether the phrase occurs in the folded text other than right after a negation:
-    True when it does, False when it occurs only denied, None when it does not occur."""
+    True when it does, False when it occurs only denied, None when it does not occur.
+    An occurrence inside one of the signal's idioms (``idioms``: spans of the folded
+    text) is not one: "笑不活了" holds "不活了" and means laughing hard."""
+    found = None
     start = folded.find(phrase)
-    if start < 0:
-        return None
     while start >= 0:
-        if not _denied(text, folded[:start], phrase):
-            return True
+        end = start + len(phrase)
+        if not any(left <= start and end <= right for left, right in idioms):
+            if not _denied(text, folded[:start], phrase):
+                return True
+            found = False
         start = folded.find(phrase, start + 1)
-    return False
+    return found
+
+
+def _idiom_spans(text: str, folded: str, idioms: tuple[str, ...]) -> _Spans:
+    """Where the idioms stand in the folded text. One cut by a pause is no idiom: "我想
+    死，你了解吗" is not "我想死你了" (I miss you so much)."""
+    spans = [
+        (start, start + len(idiom)) for idiom in idioms for start in _occurrences(folded, idiom)
+    ]
+    if not spans:
+        return ()
+    pauses = _pauses(text)
+    return tuple((left, right) for left, right in spans if not pauses & set(range(left + 1, right)))
+
+
+def _occurrences(folded: str, part: str) -> list[int]:
+    found = []
+    start = folded.find(part)
+    while start >= 0:
+        found.append(start)
+        start = folded.find(part, start + 1)
+    return found
 
 
 def _denied(text: str, before: str, phrase: str) -> bool:
@@ -171,6 +198,9 @@ class SignalDetector:
         self._signals = tuple(
             (signal, tuple(normalise(phrase) for phrase in signal.phrases)) for signal in signals
         )
+        self._idioms = {
+            signal.id: tuple(normalise(idiom) for idiom in signal.idioms) for signal in signals
+        }
         # Any phrase of any signal, in one pattern: most messages hold none, and one
         # search says so at once where a loop would look for each of some 300 phrases.
         phrases = {p for _, folded in self._signals for p in folded if p}
@@ -189,7 +219,8 @@ class SignalDetector:
         said: list[Signal] = []
         denied: set[Signal] = set()
         for signal, phrases in self._signals:
-            found = {_said(text, folded, p) for p in phrases if p}
+            idioms = _idiom_spans(text, folded, self._idioms[signal.id])
+            found = {_said(text, folded, p, idioms) for p in phrases if p}
             if True in found:
                 said.append(signal)
             elif False in found:

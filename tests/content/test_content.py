@@ -924,6 +924,10 @@ ORDINARY = [
     "他突然消失了，不回消息",
     "帖子最后还是消失了",
     "I want these photos to disappear",
+    # idioms that hold a phrase
+    "哈哈哈哈笑不活了，他把自己的聊天记录也发错群了",
+    "He basically committed social suicide by posting that",
+    "posting my screenshots was career suicide for him",
 ]
 
 
@@ -949,6 +953,26 @@ def test_missing_you_idiom_is_an_accepted_false_alarm(detector: SignalDetector) 
     and a person's attention cost little; missing "我想死" could cost a life.
     """
     assert {signal.id for signal in detector.detect("我想死你了")} == {"self_harm"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "笑不活了，说真的我不想活了",  # the phrase again, outside the idiom
+        "career suicide? no, I keep thinking about suicide, the real thing",
+        "我笑，不活了",  # a pause cuts the idiom: these are the words themselves
+    ],
+)
+def test_a_phrase_outside_an_idiom_still_counts(detector: SignalDetector, text: str) -> None:
+    assert {signal.id for signal in detector.detect(text)} == {"self_harm"}
+
+
+def test_every_idiom_holds_a_phrase_of_its_signal(playbook: Playbook) -> None:
+    """An idiom that holds none of its signal's phrases would mask nothing: a typo."""
+    for signal in playbook.signals:
+        phrases = [normalise(phrase) for phrase in signal.phrases]
+        for idiom in signal.idioms:
+            assert any(p in normalise(idiom) for p in phrases), (signal.id, idiom)
 
 
 def test_signals_are_configured_as_the_playbook_says(playbook: Playbook) -> None:
