@@ -350,13 +350,14 @@ class Dispatcher:
         self, conn: AsyncConnection, turn: Turn, inbound: Inbound, talk: TalkRow
     ) -> tuple[datetime, ...]:
         """While a person holds the conversation the victim's words go to them, not to
-        the flow; danger signals are still read and answered at once."""
+        the flow; danger signals are still read and answered at once, and the person
+        hears of those Haven is unsure of."""
         text = clean_text(inbound.text)
         if not text:
             self._say(turn, "ui.empty_message")
             return ()
-        self.flow.notice_signals(turn, text)
-        return (await self.talks.from_victim(conn, turn.case, talk, text, turn.now),)
+        unsure = tuple(signal.id for signal in self.flow.notice_for_person(turn, text))
+        return (await self.talks.from_victim(conn, turn.case, talk, text, turn.now, unsure),)
 
     async def _by_kind(
         self,

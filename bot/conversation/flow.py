@@ -302,11 +302,27 @@ class Flow:
         if turn.case.asking:
             return None
         for signal in uncertain:
-            known = {SIGNAL_PREFIX + signal.id, *signal.known_by}
-            if known.isdisjoint(turn.case.reasons):
+            if self._unknown(turn.case, signal):
                 turn.update(asking=signal.id)
                 return signal
         return None
+
+    @staticmethod
+    def _unknown(case: CaseRecord, signal: Signal) -> bool:
+        """Whether the case does not know of the signal yet (by it or by a triage answer)."""
+        return {SIGNAL_PREFIX + signal.id, *signal.known_by}.isdisjoint(case.reasons)
+
+    def notice_for_person(self, turn: Turn, text: str) -> tuple[Signal, ...]:
+        """While a person holds the conversation: a clear signal is answered at once as
+        ever, but Haven does not put the direct question in the middle of their talk. The
+        signals it is unsure of (and the case does not know of) are returned instead, for
+        the person to ask about in their own words."""
+        reading = self.detector.read(text)
+        for signal in reading.clear:
+            self._confirm(turn, signal)
+        if reading.clear:
+            return ()
+        return tuple(s for s in reading.uncertain if self._unknown(turn.case, s))
 
     def _answer_check(self, turn: Turn, signal_id: str, answer: str) -> None:
         signal = self._signals[signal_id]

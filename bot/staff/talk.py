@@ -202,16 +202,25 @@ class Talks:
     # ---- the victim writes --------------------------------------------------------------
 
     async def from_victim(
-        self, conn: AsyncConnection, case: CaseRecord, talk: TalkRow, text: str, now: datetime
+        self,
+        conn: AsyncConnection,
+        case: CaseRecord,
+        talk: TalkRow,
+        text: str,
+        now: datetime,
+        unsure: tuple[str, ...] = (),
     ) -> datetime:
-        """Pass the victim's words to the holder; return when an answer falls due."""
+        """Pass the victim's words to the holder, with a line for each danger signal
+        Haven is unsure the words carry (``unsure``: signal ids) and did not ask about;
+        return when an answer falls due."""
         key = await case_keys.data_key_for_new_item(conn, self.keyring, case.id, now)
         await talks.add_message(conn, key, talk, author=talks.VICTIM, text=text, at=now)
         shown = (
             text if await self._unmasked(conn, talk.staff, case.id, now, now) else self._mask(text)
         )
         relayed = self.words.t("talk.relayed", case_id=case.id, text=shown)
-        await self._to_holder(conn, talk, Reply(relayed), now)
+        notes = [self.words.t(f"talk.unsure_{signal}") for signal in unsure]
+        await self._to_holder(conn, talk, Reply("\n".join((relayed, *notes))), now)
         due = now + self.answer_after
         await talks.victim_wrote(conn, talk, now=now, due=due)
         return talk.answer_due_at or due

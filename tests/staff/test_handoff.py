@@ -23,6 +23,7 @@ from bot.privacy.word_digest import STAFF_WORDS_LABEL, custody_reason
 from bot.staff.talk import END_TALK
 from storage import case_keys, cases, custody, schema, talks
 from tests.conftest import make_config
+from tests.conversation.test_console_signals import uncertain_self_harm
 from tests.conversation.test_journey import finish_step, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
@@ -331,6 +332,22 @@ async def test_while_in_a_conversation_reminders_wait_and_danger_is_still_read(
     await rig.command("alice", "release", "1")
     await rig.tick(1 * MINUTES)
     assert len(rig.adapter.sent["v1"]) > before
+
+
+async def test_in_a_conversation_haven_leaves_the_direct_question_to_the_person(
+    rig: Rig,
+) -> None:
+    """Words Haven is unsure of reach the holder with a note; Haven itself asks nothing."""
+    await taken_by(rig)
+    said = await rig.victim.text(uncertain_self_harm("en"))
+    assert said == [], "no question from Haven in the middle of a person's conversation"
+    relayed = rig.adapter.sent["alice"][-1].text
+    assert relayed.startswith("🗣") and relayed.endswith(rig.t("talk.unsure_self_harm"))
+    async with rig.haven.db.transaction() as conn:
+        case = await cases.get(conn, 1)
+    assert case is not None and case.asking == "" and "signal_self_harm" not in case.reasons
+    await rig.victim.text("I saved all the screenshots in one folder")
+    assert rig.t("talk.unsure_self_harm") not in rig.adapter.sent["alice"][-1].text
 
 
 async def test_while_in_a_conversation_the_timer_is_not_armed_for_the_case_s_reminders(
