@@ -11,15 +11,15 @@ a pickled object.
 One class at a time (one-vs-rest), so a message can carry several: a 16-year-old being
 blackmailed is both `minor` and `extortion`. Each class's probability falls in one of
 three zones: below `ask` it is ordinary talk, from `ask` Haven asks directly, from
-`clear` it answers as a crisis at once. A message of several sentences is also read one
-sentence at a time (see :meth:`SignalModel.zones`).
+`clear` it answers as a crisis at once. A message of several sentences or clauses is
+also read one piece at a time (see :meth:`SignalModel.zones`).
 """
 
 from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
@@ -28,7 +28,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.content.playbook import CONTENT_DIR, ContentError
-from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, counts, sentences
+from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, clauses, counts, sentences
 
 MODEL_PATH = CONTENT_DIR / "signals-model.json"
 
@@ -57,6 +57,10 @@ class Thresholds:
     def lifts(self, probability: float) -> bool:
         """Whether a sentence scored ``probability`` alone makes its message worth asking about."""
         return probability >= (self.clear if self.sentence is None else self.sentence)
+
+    def clears(self, probability: float) -> bool:
+        """Whether a clause scored ``probability`` alone makes its message worth asking about."""
+        return probability >= self.clear
 
 
 class _Zones(BaseModel):
@@ -149,24 +153,37 @@ class SignalModel:
         }
 
     def zones(self, text: str, *, by_sentence: bool = True) -> dict[str, Zone]:
-        """Each class's zone for the message. A message of several sentences is read
-        sentence by sentence too (unless ``by_sentence`` is false): one that reaches its
-        class's `sentence` threshold on its own (`clear`, or for self-harm halfway
-        there) makes the message at least uncertain for it (Haven asks), so that a cry
-        for help at the end of a long account is not drowned by the rest of it. Not
-        clear: each sentence read alone is one more chance of a false alarm, and a
-        question costs less than an alarm."""
+        """Each class's zone for the message. A message of several sentences or clauses is
+        read piece by piece too (unless ``by_sentence`` is false): a sentence that
+        reaches its class's `sentence` threshold on its own (`clear`, or for self-harm
+        halfway there), or a clause that is clear on its own, makes the message at least
+        uncertain for it (Haven asks), so that a cry for help at the end of a long
+        account, or "我初三" before a long story, is not drowned by the rest of it. Not
+        clear: each piece read alone is one more chance of a false alarm, and a question
+        costs less than an alarm."""
         found = {
             name: self.thresholds[name].zone(probability)
             for name, probability in self.probabilities(text).items()
         }
-        for sentence in sentences(text) if by_sentence else ():
+        for piece, lifts in _pieces(text) if by_sentence else ():
             if Zone.ORDINARY not in found.values():
-                break  # nothing left a sentence could lift
-            for name, probability in self.probabilities(sentence).items():
-                if found[name] is Zone.ORDINARY and self.thresholds[name].lifts(probability):
+                break  # nothing left a piece could lift
+            for name, probability in self.probabilities(piece).items():
+                if found[name] is Zone.ORDINARY and lifts(self.thresholds[name], probability):
                     found[name] = Zone.UNCERTAIN
         return found
+
+
+def _pieces(text: str) -> Iterator[tuple[str, Callable[[Thresholds, float], bool]]]:
+    """The sentences of a message of several, each with the test it must pass to lift
+    the message; then the clauses (cut at commas) of each sentence that has several,
+    which must be clear on their own: a clause says less than a sentence."""
+    split = sentences(text)
+    for sentence in split:
+        yield sentence, Thresholds.lifts
+    for sentence in split or [text]:
+        for clause in clauses(sentence):
+            yield clause, Thresholds.clears
 
 
 def _sigmoid(x: float) -> float:

@@ -208,5 +208,14 @@ def sentences(text: str) -> list[str]:
     return found if len(found) > 1 else []
 
 
+_CLAUSE_END = re.compile(r"[，、,]+")
+
+
+def clauses(sentence: str) -> list[str]:
+    """The sentence's clauses when it has more than one, else []: split at commas."""
+    found = [part.strip() for part in _CLAUSE_END.split(sentence) if part.strip()]
+    return found if len(found) > 1 else []
+
+
 def counts(text: str) -> Counter[str]:
     return Counter(ngrams(text))

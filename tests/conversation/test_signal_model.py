@@ -121,6 +121,30 @@ def test_one_sentence_of_a_longer_message_lifts_it_from_its_sentence_threshold(
     assert model.zones(text, by_sentence=False) == dict.fromkeys(thresholds, Zone.ORDINARY)
 
 
+@pytest.mark.parametrize(
+    ("text", "clause"),
+    [
+        ("我初三，截图被人发到了班群，好多人在评论", "我初三"),
+        ("im 15, they posted our chats and everyone saw", "im 15"),
+        ("All is well. Only, it is all too much, really. See you.", "it is all too much"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("alone", "whole"),
+    [
+        (0.7, Zone.ORDINARY),  # past the sentence threshold, but a clause must be clear
+        (0.8, Zone.UNCERTAIN),  # clear alone: the message is asked about, never clear
+    ],
+)
+def test_a_clause_clear_on_its_own_lifts_its_message(
+    text: str, clause: str, alone: float, whole: Zone
+) -> None:
+    thresholds = {"low": Thresholds(ask=0.4, clear=0.8, sentence=0.6)}
+    model = Scripted({text: 0.1, clause: alone}, thresholds)
+    assert model.zones(text)["low"] is whole
+    assert model.zones(text, by_sentence=False)["low"] is Zone.ORDINARY
+
+
 def test_zones() -> None:
     edges = Thresholds(ask=0.4, clear=0.8)
     assert [edges.zone(p) for p in (0.1, 0.4, 0.79, 0.8, 1.0)] == [
