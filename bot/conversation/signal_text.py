@@ -208,11 +208,14 @@ def sentences(text: str) -> list[str]:
     return found if len(found) > 1 else []
 
 
-_CLAUSE_END = re.compile(r"[，、,]+")
+# Commas, and a space between Han characters: "我初三 他要我转钱 我没有" is how many
+# people punctuate Chinese on a phone.
+_CLAUSE_END = re.compile(r"[，、,]+|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
 
 
 def clauses(sentence: str) -> list[str]:
-    """The sentence's clauses when it has more than one, else []: split at commas."""
+    """The sentence's clauses when it has more than one, else []: split at commas and at
+    spaces between Han characters."""
     found = [part.strip() for part in _CLAUSE_END.split(sentence) if part.strip()]
     return found if len(found) > 1 else []
 

@@ -125,6 +125,7 @@ def test_one_sentence_of_a_longer_message_lifts_it_from_its_sentence_threshold(
     ("text", "clause"),
     [
         ("我初三，截图被人发到了班群，好多人在评论", "我初三"),
+        ("我初三 截图被人发到了班群 好多人在评论", "我初三"),  # spaces for commas
         ("im 15, they posted our chats and everyone saw", "im 15"),
         ("All is well. Only, it is all too much, really. See you.", "it is all too much"),
     ],
