@@ -283,19 +283,22 @@ class Flow:
         if (reading.clear or reading.uncertain) and turn.case.phase == "language" and written:
             turn.update(locale=written)  # answer in their language before they choose one
         for signal in reading.clear:
-            self._confirm(turn, signal)
+            self._confirm(turn, signal, answer=False)
+        self._answer(turn, reading.clear, "reply")
         # A message already answered as a crisis, with the staff alerted, is not also
         # asked about: one question on top of a crisis reply is one too many.
         asked = None if reading.clear else self._ask_about(turn, reading.uncertain)
         return Reading(reading.clear, (asked,) if asked is not None else ())
 
-    def _confirm(self, turn: Turn, signal: Signal) -> None:
-        """A clear signal, or a Yes to the direct question: raised, answered, recorded."""
+    def _confirm(self, turn: Turn, signal: Signal, *, answer: bool = True) -> None:
+        """A clear signal, or a Yes to the direct question: raised, recorded and (unless
+        the caller answers several at once) answered."""
         if turn.case.asking == signal.id:
             turn.update(asking="")
         self._raise_for(turn, signal)
         self._record_signal_answer(turn, signal)
-        self._answer(turn, signal, "reply")
+        if answer:
+            self._answer(turn, (signal,), "reply")
 
     def _ask_about(self, turn: Turn, uncertain: tuple[Signal, ...]) -> Signal | None:
         """The first uncertain signal the case does not know of yet becomes the question."""
@@ -319,8 +322,9 @@ class Flow:
         the person to ask about in their own words."""
         reading = self.detector.read(text)
         for signal in reading.clear:
-            self._confirm(turn, signal)
+            self._confirm(turn, signal, answer=False)
         if reading.clear:
+            self._answer(turn, reading.clear, "reply")
             return ()
         return tuple(s for s in reading.uncertain if self._unknown(turn.case, s))
 
@@ -333,7 +337,7 @@ class Flow:
             turn.say(self.prompts.t(turn.case, f"signal.{signal_id}.no"))
         else:
             turn.alert(DECLINED_PREFIX + signal_id)
-            self._answer(turn, signal, "skip")
+            self._answer(turn, (signal,), "skip")
         if not signal.support_now or answer == "no":
             self._carry_on(turn)
 
@@ -363,9 +367,9 @@ class Flow:
         """Someone else's words, forwarded as evidence: a threat or demand against the
         person raises the case as their own words would, answered the first time only
         (a person forwarding twenty threats needs twenty receipts, not twenty warnings)."""
-        for signal in self.detector.read(text, forwarded=True).clear:
-            if self._raise_for(turn, signal):
-                self._answer(turn, signal, "forwarded_reply")
+        clear = self.detector.read(text, forwarded=True).clear
+        raised = tuple(signal for signal in clear if self._raise_for(turn, signal))
+        self._answer(turn, raised, "forwarded_reply")
 
     def _raise_for(self, turn: Turn, signal: Signal) -> bool:
         """Add the signal's reason to the case; False if it was there already."""
@@ -376,10 +380,14 @@ class Flow:
         turn.update(reasons=reasons, severity=severity_of(self.playbook, reasons))
         return True
 
-    def _answer(self, turn: Turn, signal: Signal, reply_key: str) -> None:
-        reply = self.prompts.t(turn.case, f"signal.{signal.id}.{reply_key}")
-        contacts = self.prompts.contacts(turn.case, support=signal.support_now)
-        turn.say(f"{reply}\n\n{contacts}")
+    def _answer(self, turn: Turn, signals: tuple[Signal, ...], reply_key: str) -> None:
+        """Each signal's reply, then the numbers to call once: a message that is both a
+        cry for help and a demand gets both replies, not the same list twice."""
+        if not signals:
+            return
+        replies = [self.prompts.t(turn.case, f"signal.{s.id}.{reply_key}") for s in signals]
+        support = any(signal.support_now for signal in signals)
+        turn.say("\n\n".join((*replies, self.prompts.contacts(turn.case, support=support))))
 
     def switch_language(self, turn: Turn, locale: str) -> None:
         turn.update(locale=locale)

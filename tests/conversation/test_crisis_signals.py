@@ -94,6 +94,25 @@ async def test_a_clear_signal_from_the_classifier_gets_the_crisis_reply_and_an_a
     assert "signal_self_harm" in (await open_case(victim)).reasons
 
 
+@pytest.mark.parametrize(
+    ("locale", "message"),
+    [
+        ("en", "I want to kill myself. He wants 500 or he posts the video"),
+        ("zh-CN", "我不想活了，他说不给两万不然就公开视频"),
+    ],
+)
+async def test_two_signals_in_one_message_get_both_replies_and_the_numbers_once(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str, message: str
+) -> None:
+    await at_first_question(victim, locale)
+    replies = await victim.text(message)
+    assert replies[0].text.startswith(said(victim, locale, "signal.self_harm.reply"))
+    everything = "\n".join(reply.text for reply in replies)
+    assert said(victim, locale, "signal.extortion.reply") in everything
+    assert everything.count("000-TEST") == 1 and everything.count("Police") == 1
+    assert {"signal_self_harm", "signal_extortion"} <= set((await open_case(victim)).reasons)
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 async def test_an_uncertain_signal_is_asked_about_directly_and_nobody_is_alerted_yet(
     haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str
