@@ -295,7 +295,10 @@ class Flow:
         the caller answers several at once) answered."""
         if turn.case.asking == signal.id:
             turn.update(asking="")
-        self._raise_for(turn, signal)
+        if signal.answers is None:
+            self._raise_for(turn, signal)
+        # else the triage answer it records is the case's reason ("under 18": one reason
+        # for staff to read, not that and "wrote about someone under 18" beside it)
         self._record_signal_answer(turn, signal)
         if answer:
             self._answer(turn, (signal,), "reply")
