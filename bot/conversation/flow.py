@@ -282,26 +282,23 @@ class Flow:
         written = script_locale(text)
         if (reading.clear or reading.uncertain) and turn.case.phase == "language" and written:
             turn.update(locale=written)  # answer in their language before they choose one
-        for signal in reading.clear:
-            self._confirm(turn, signal, answer=False)
-        self._answer(turn, reading.clear, "reply")
+        self._confirm(turn, reading.clear)
         # A message already answered as a crisis, with the staff alerted, is not also
         # asked about: one question on top of a crisis reply is one too many.
         asked = None if reading.clear else self._ask_about(turn, reading.uncertain)
         return Reading(reading.clear, (asked,) if asked is not None else ())
 
-    def _confirm(self, turn: Turn, signal: Signal, *, answer: bool = True) -> None:
-        """A clear signal, or a Yes to the direct question: raised, recorded and (unless
-        the caller answers several at once) answered."""
-        if turn.case.asking == signal.id:
-            turn.update(asking="")
-        if signal.answers is None:
-            self._raise_for(turn, signal)
-        # else the triage answer it records is the case's reason ("under 18": one reason
-        # for staff to read, not that and "wrote about someone under 18" beside it)
-        self._record_signal_answer(turn, signal)
-        if answer:
-            self._answer(turn, (signal,), "reply")
+    def _confirm(self, turn: Turn, signals: tuple[Signal, ...]) -> None:
+        """Clear signals, or a Yes to the direct question: raised, recorded, answered."""
+        for signal in signals:
+            if turn.case.asking == signal.id:
+                turn.update(asking="")
+            if signal.answers is None:
+                self._raise_for(turn, signal)
+            # else the triage answer it records is the case's reason ("under 18": one
+            # reason for staff to read, not that and "wrote about someone under 18")
+            self._record_signal_answer(turn, signal)
+        self._answer(turn, signals, "reply")
 
     def _ask_about(self, turn: Turn, uncertain: tuple[Signal, ...]) -> Signal | None:
         """The first uncertain signal the case does not know of yet becomes the question."""
@@ -324,10 +321,8 @@ class Flow:
         signals it is unsure of (and the case does not know of) are returned instead, for
         the person to ask about in their own words."""
         reading = self.detector.read(text)
-        for signal in reading.clear:
-            self._confirm(turn, signal, answer=False)
         if reading.clear:
-            self._answer(turn, reading.clear, "reply")
+            self._confirm(turn, reading.clear)
             return ()
         return tuple(s for s in reading.uncertain if self._unknown(turn.case, s))
 
@@ -335,7 +330,7 @@ class Flow:
         signal = self._signals[signal_id]
         turn.update(asking="")
         if answer == "yes":
-            self._confirm(turn, signal)
+            self._confirm(turn, (signal,))
         elif answer == "no":
             turn.say(self.prompts.t(turn.case, f"signal.{signal_id}.no"))
         else:

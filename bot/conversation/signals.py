@@ -81,14 +81,13 @@ def _said(text: str, folded: str, phrase: str, idioms: _Spans = ()) -> bool | No
     An occurrence inside one of the signal's idioms (``idioms``: spans of the folded
     text) is not one: "笑不活了" holds "不活了" and means laughing hard."""
     found = None
-    start = folded.find(phrase)
-    while start >= 0:
+    for start in _occurrences(folded, phrase):
         end = start + len(phrase)
-        if not any(left <= start and end <= right for left, right in idioms):
-            if not _denied(text, folded[:start], phrase):
-                return True
-            found = False
-        start = folded.find(phrase, start + 1)
+        if any(left <= start and end <= right for left, right in idioms):
+            continue
+        if not _denied(text, folded[:start], phrase):
+            return True
+        found = False
     return found
 
 
