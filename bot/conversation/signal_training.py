@@ -23,7 +23,8 @@ What it does, all deterministic, so the same corpus always gives the same file:
    message's score the mean of its three). Thresholds are set on those scores, not on
    a split that examples were written against (which made them look better than they
    were). `ask` starts where recall reaches its target (the direct question catches what
-   the model is unsure of) and is raised, where that loses the fewest crisis messages,
+   the model is unsure of); for threats, demands and minors it is raised, where needed,
+   until at most a fixed share of ordinary messages reach it, and self-harm's is raised
    until at most a set share of ordinary messages would be asked about by any class;
    `clear` is where the messages above it are nearly all of the class, so a crisis reply
    is not given on a guess; `sentence`, between them, is where one sentence of a longer
@@ -36,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -70,14 +70,19 @@ FOLD_DRAWS = 3
 # a kind question asked once too often costs far less than a missed cry for help...
 RECALL_TARGET = {"self_harm": 0.97, "threat": 0.92, "extortion": 0.92, "minor": 0.92}
 # ...but at most this share of ordinary messages may be asked about (by any
-# class: the person sees one question, whichever class asks it). Thresholds are raised,
-# one ordinary message at a time, where that loses the fewest crisis messages. Issue 15
-# asks for 0.03 with recall 0.97 — more than this model can give at once (cross-validated:
-# at 0.04 self-harm recall is 0.81), so the budget leans towards catching a cry for help:
-# a kind question asked once too often costs less than a crisis missed.
+# class: the person sees one question, whichever class asks it). Issue 15 asks for 0.03
+# with recall 0.97 — more than this model can give at once (cross-validated: at 0.04
+# self-harm recall is 0.81), so the budget leans towards catching a cry for help: a kind
+# question asked once too often costs less than a crisis missed.
 ORDINARY_ASK_BUDGET = 0.10
-# A self-harm message missed counts this many times as much as one of another class.
-MISS_COST = {"self_harm": 2.0, "threat": 1.0, "extortion": 1.0, "minor": 1.0}
+# Each of the other classes may ask about at most this share of ordinary messages (less
+# when its recall target is met below it); self-harm has what the budget leaves. Fixed
+# shares keep each threshold where its own class puts it: one shared budget given out a
+# message at a time to the class that lost least moved extortion's `ask` from 0.71 to
+# 0.80 for fourteen added examples, and its recall with it. Cross-validated over three
+# corpora of this session, against that allocation: self-harm 0.934 -> 0.925, threats
+# 0.907 -> 0.913, extortion 0.893 -> 0.920, minors 0.904 -> 0.920.
+ASK_SHARE = {"threat": 0.025, "extortion": 0.012, "minor": 0.012}
 # Above `clear`, at least this share of the messages must be of the class, and at
 # most this share of ordinary ones may get there.
 CLEAR_PRECISION = 0.97
@@ -167,40 +172,33 @@ def choose_thresholds(
 
 
 def _asks(scores: np.ndarray, labels: np.ndarray, ordinary: np.ndarray) -> list[float]:
-    """Each class's `ask`: first where its recall target is met, then raised greedily
-    until no more than ORDINARY_ASK_BUDGET of ordinary messages reach any class's."""
+    """Each class's `ask`: where its recall target is met, raised for the classes of
+    ASK_SHARE until no more than their share of ordinary messages reach it; self-harm's
+    then raised until no more than ORDINARY_ASK_BUDGET of ordinary messages reach any."""
+    plain = scores[ordinary]
     asks = []
     for column, name in enumerate(CLASSES):
         ranked = np.sort(scores[labels[:, column], column])
-        asks.append(float(ranked[int(np.floor((1 - RECALL_TARGET[name]) * len(ranked)))]))
-    plain = scores[ordinary]
-    allowed = int(np.floor(ORDINARY_ASK_BUDGET * len(plain)))
-    while int((plain >= asks).any(axis=1).sum()) > allowed:
-        asks = min(
-            (_raised(asks, column, scores, labels, plain) for column in range(len(CLASSES))),
-            key=lambda candidate: candidate[0],
-        )[1]
+        ask = float(ranked[int(np.floor((1 - RECALL_TARGET[name]) * len(ranked)))])
+        if name in ASK_SHARE:
+            allowed = int(np.floor(ASK_SHARE[name] * len(plain)))
+            ask = max(ask, _reached_by_at_most(plain[:, column], allowed))
+        asks.append(ask)
+    own = CLASSES.index("self_harm")
+    others = [column for column in range(len(CLASSES)) if column != own]
+    asked = (plain[:, others] >= np.array([asks[column] for column in others])).any(axis=1)
+    left = int(np.floor(ORDINARY_ASK_BUDGET * len(plain))) - int(asked.sum())
+    if left < 0:
+        raise ValueError("ASK_SHARE gives out more than ORDINARY_ASK_BUDGET")
+    asks[own] = max(asks[own], _reached_by_at_most(plain[~asked, own], left))
     return asks
 
 
-def _raised(
-    asks: list[float], column: int, scores: np.ndarray, labels: np.ndarray, plain: np.ndarray
-) -> tuple[float, list[float]]:
-    """Class `column`'s threshold raised just above the lowest-scored ordinary message it
-    still asks about, and what that costs: crisis messages lost per ordinary one spared."""
-    reached = plain[:, column] >= asks[column]
-    if not reached.any():
-        return math.inf, asks
-    raised = float(np.nextafter(plain[reached, column].min(), 1.0))
-    own = scores[labels[:, column], column]
-    lost = int(((own >= asks[column]) & (own < raised)).sum())
-    flagged = (plain >= asks).any(axis=1)
-    after = list(asks)
-    after[column] = raised
-    spared = int(flagged.sum() - (plain >= after).any(axis=1).sum())
-    # A message another class still asks about is not spared yet, but raising this class
-    # brings it nearer: half a message, so a free raise is still taken and the loop ends.
-    return lost * MISS_COST[CLASSES[column]] / max(spared, 0.5), after
+def _reached_by_at_most(plain: np.ndarray, allowed: int) -> float:
+    """The lowest threshold that at most ``allowed`` of these ordinary scores reach."""
+    if allowed >= len(plain):
+        return 0.0
+    return float(np.nextafter(np.sort(plain)[::-1][allowed], 1.0))
 
 
 def _clear(column: np.ndarray, positive: np.ndarray, plain: np.ndarray, ask: float) -> float:

@@ -11,6 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bot.content.playbook import ContentError
@@ -72,6 +73,38 @@ def test_pure_python_scoring_equals_scikit_learn(tmp_path: Path) -> None:
         found = model.probabilities(text)
         # the file keeps five decimals of each weight: agreement to a thousandth
         assert [found[name] for name in CLASSES] == pytest.approx(list(row), abs=1e-3), text
+
+
+def test_asks_keep_each_share_and_self_harm_has_what_the_budget_leaves() -> None:
+    """Scores made up per class: ordinary ones spread evenly, crisis ones in the top half
+    (extortion's in the top hundredth, so its recall target is met before its share)."""
+    rng = np.random.default_rng(7)
+    plain = rng.random((4000, len(CLASSES)))
+    crisis = 0.5 + 0.5 * rng.random((400, len(CLASSES)))
+    extortion = CLASSES.index("extortion")
+    crisis[:, extortion] = 0.99 + 0.01 * rng.random(400)
+    scores = np.vstack([plain, crisis])
+    ordinary = np.arange(len(scores)) < len(plain)
+    labels = np.tile(~ordinary[:, None], (1, len(CLASSES)))
+    asks = signal_training._asks(scores, labels, ordinary)
+
+    asked = plain >= np.array(asks)
+    for column, name in enumerate(CLASSES):
+        # never lower than its recall target asks for
+        assert recall_of(crisis, asks, column) <= signal_training.RECALL_TARGET[name] + 1 / 400
+        if name in signal_training.ASK_SHARE:
+            assert asked[:, column].mean() <= signal_training.ASK_SHARE[name], name
+    assert recall_of(crisis, asks, extortion) >= signal_training.RECALL_TARGET["extortion"]
+    assert asked.any(axis=1).mean() <= signal_training.ORDINARY_ASK_BUDGET
+    # self-harm took the rest: the next ordinary score below its `ask` would overspend
+    self_harm = CLASSES.index("self_harm")
+    lower = list(asks)
+    lower[self_harm] = plain[plain[:, self_harm] < asks[self_harm], self_harm].max()
+    assert (plain >= np.array(lower)).any(axis=1).mean() > signal_training.ORDINARY_ASK_BUDGET
+
+
+def recall_of(crisis: np.ndarray, asks: list[float], column: int) -> float:
+    return float((crisis[:, column] >= asks[column]).mean())
 
 
 def test_every_class_has_its_thresholds_in_order() -> None:
