@@ -926,6 +926,7 @@ ORDINARY = [
     "I want these photos to disappear",
     # idioms that hold a phrase
     "哈哈哈哈笑不活了，他把自己的聊天记录也发错群了",
+    "哈哈，笑不活了",  # a pause before the idiom does not cut it
     "He basically committed social suicide by posting that",
     "posting my screenshots was career suicide for him",
 ]
@@ -961,6 +962,9 @@ def test_missing_you_idiom_is_an_accepted_false_alarm(detector: SignalDetector) 
         "笑不活了，说真的我不想活了",  # the phrase again, outside the idiom
         "career suicide? no, I keep thinking about suicide, the real thing",
         "我笑，不活了",  # a pause cuts the idiom: these are the words themselves
+        "我真的不活了，不是笑不活了",  # the phrase first, the idiom after
+        "笑不活了不想活了",  # the phrase right after the idiom
+        "笑不活了？我是真的不活了，不是笑不活了",  # between two idioms
     ],
 )
 def test_a_phrase_outside_an_idiom_still_counts(detector: SignalDetector, text: str) -> None:

@@ -7,7 +7,7 @@ import random
 import re
 
 from bot.content.playbook import load_playbook
-from bot.conversation.signals import _trie_pattern, normalise
+from bot.conversation.signals import _occurrences, _trie_pattern, normalise
 
 
 def test_the_prefix_tree_finds_what_the_flat_list_finds() -> None:
@@ -32,3 +32,14 @@ def test_a_phrase_that_starts_another_ends_its_branch() -> None:
     assert pattern.search("xa.by")
     assert not pattern.search("不想")
     assert not pattern.search("axb")
+
+
+def test_a_phrase_that_another_starts_with_is_found_alone() -> None:
+    pattern = re.compile(_trie_pattern({"想死", "想死了", "abc", "ab"}))
+    assert pattern.search("我想死")
+    assert pattern.search("xaby")
+
+
+def test_every_occurrence_is_found_overlapping_ones_too() -> None:
+    assert _occurrences("哈哈哈，哈哈", "哈哈") == [0, 1, 4]
+    assert _occurrences("nothing here", "哈哈") == []

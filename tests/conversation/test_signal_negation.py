@@ -45,17 +45,28 @@ def test_a_denied_phrase_is_no_clear_signal(phrases: SignalDetector, text: str) 
     assert phrases.detect(text) == (), text
 
 
+def test_a_pause_inside_the_phrase_is_no_pause_after_the_negation(
+    phrases: SignalDetector,
+) -> None:
+    assert phrases.detect("我不想，死") == ()
+
+
 @pytest.mark.parametrize(
     ("signal", "text"),
     [
         # a pause makes the phrase a sentence of its own
         ("self_harm", "我什么都没有了，想死"),
+        ("self_harm", "我什么都没有，想死"),  # right after the negation itself
         ("self_harm", "No. Suicidal, yes"),
         # A-not-A asks rather than denies
         ("extortion", "有没有人勒索过你？是的，他在勒索我"),
+        ("self_harm", "问我有没有想死？有"),
         ("self_harm", "我也不知道自己想不想死"),
         # a negation elsewhere, or one that is part of the phrase
         ("self_harm", "I'm not okay, I want to die"),
+        ("self_harm", "im not okay wanna die"),  # "okay" is no word that may stand between
+        # a "no" further away than two such words is not seen (signals.toml says so)
+        ("self_harm", "I have never really actually been suicidal"),
         ("self_harm", "I don't want to live anymore"),
         ("self_harm", "我真的不想活了"),
         ("threat", "I can't sleep, he knows where I live"),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import pytest
 
-from bot.content.playbook import load_playbook
+from bot.content.playbook import Severity, Signal, load_playbook
 from bot.conversation.signal_corpus import SPLITS, load_split
 from bot.conversation.signal_model import Zone, default_model
 from bot.conversation.signal_text import fold
-from bot.conversation.signals import SignalDetector
+from bot.conversation.signals import Reading, SignalDetector
 
 ISSUE_EXAMPLES = [
     ("self_harm", "我不活了"),
@@ -192,3 +192,35 @@ def test_self_harm_the_model_is_less_sure_of_is_still_asked_about_inside_an_acco
         if "self_harm" not in {s.id for s in reading.clear + reading.uncertain}:
             missed.append(text)
     assert not missed
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("I want to kill myself", set()),  # someone else's cry for help is not the person's
+        ("I'll kill you if you tell anyone", {"threat"}),
+        ("我不想活了。转五千，不然发给你全家", {"extortion"}),
+    ],
+)
+def test_forwarded_words_count_for_threats_and_demands_only(
+    detector: SignalDetector, text: str, found: set[str]
+) -> None:
+    reading = detector.read(text, forwarded=True)
+    assert {signal.id for signal in reading.clear} == found
+    assert reading.uncertain == (), "Haven never asks about another person's words"
+
+
+def test_the_phrases_alone_read_without_a_model() -> None:
+    phrases = SignalDetector(load_playbook().signals)
+    assert [s.id for s in phrases.read("I want to kill myself").clear] == ["self_harm"]
+    assert phrases.read("I'm not suicidal") == Reading()
+    assert phrases.read("what should I do next") == Reading()
+
+
+def test_an_idiom_that_starts_with_its_phrase_masks_it() -> None:
+    """ "我想死你了" (I miss you so much) as an idiom would mask "想死" where they start
+    together, and nowhere a pause cuts it."""
+    signal = Signal("missing", Severity.CRITICAL, phrases=("想死",), idioms=("想死你了",))
+    detector = SignalDetector((signal,))
+    assert detector.detect("我想死你了") == ()
+    assert detector.detect("我想死，你了解吗") == (signal,)
