@@ -202,6 +202,35 @@ def test_a_model_of_another_recipe_is_refused(tmp_path: Path) -> None:
         SignalModel.load(path)
 
 
+def _one_weight_short(document: dict[str, Any]) -> None:
+    gram = next(iter(document["features"]))
+    document["features"][gram] = document["features"][gram][:-1]
+
+
+def _no_minor_thresholds(document: dict[str, Any]) -> None:
+    del document["thresholds"]["minor"]
+
+
+@pytest.mark.parametrize(
+    ("spoil", "message"),
+    [
+        (_one_weight_short, r"^each n-gram needs an idf and one weight per class$"),
+        (lambda document: document["intercepts"].pop(), r"^one intercept per class is needed$"),
+        (_no_minor_thresholds, r"^no thresholds for \['minor'\]$"),
+    ],
+    ids=["weights", "intercepts", "thresholds"],
+)
+def test_a_malformed_model_is_refused_with_what_is_wrong(
+    tmp_path: Path, spoil: Any, message: str
+) -> None:
+    document = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    spoil(document)
+    path = tmp_path / "signals-model.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    with pytest.raises(ContentError, match=message):
+        SignalModel.load(path)
+
+
 # ---- what the classifier sees ---------------------------------------------------------------
 
 
