@@ -39,7 +39,7 @@ import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-words-age-prior-4"
+RECIPE = "char-ngrams-words-age-prior-5"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = re.compile("['’‘ʼ`´]")
@@ -62,7 +62,13 @@ _EN_NUMBER = (
 _ZH_LEAD = "今年|才|刚满|满|还不到|不到|还没到"
 _EN_LEAD = (
     "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
+    "|as young as"
+    # "my nephew's 15", the apostrophe already gone
+    "|(?:step)?(?:son|daughter|kid|child|brother|sister|nephew|niece|cousin|grandson"
+    "|granddaughter)s"
 )
+# "I'm literally 13", "she was barely 14": a word people put between the lead and the age.
+_EN_HEDGE = "literally|only|just|barely|still|nearly|almost|not even|like|about"
 _NOT_AGE_ZH = "[\\d年月号日点时分秒个天次张楼块元万%层号岁周]"
 # An ordinal's ending only when it is joined to the number: "I'm 14 nd he…" is "and".
 _NOT_AGE_EN = (
@@ -71,6 +77,9 @@ _NOT_AGE_EN = (
     r"|screenshot|photo|pic|message|cop(?:y|ies)|post|group|k\b|dollar|pound"
     r"|euro|yuan|usd|rmb|percent|mile|km)"
 )
+# "过完年我就十五了", "马上16了": an age that is about to be or already is, before 了.
+_ZH_SOON = "就|快|快要|马上|马上就|已经|都"
+_ZH_TWO_DIGITS = "\\d{2}|十[一二三四五六七八九]?|[二三四五六七八九]十[一二三四五六七八九]?"
 # "我16，求帮忙": a teenage number right after 我, then nothing or a pause, is an age
 # ("给我10，" is a sum).
 _ZH_ME_AGE = "1\\d|十[一二三四五六七八九]?"
@@ -79,7 +88,9 @@ _AGES = re.compile(
     rf"|(?<![给让借转欠还])我(?P<zh_me>{_ZH_ME_AGE})(?=\s*(?:[,.!?~、。]|$))"
     rf"|(?:{_ZH_LEAD})(?P<zh_lead>\d{{1,2}}|{_HAN_NUMBER})(?!{_NOT_AGE_ZH})"
     rf"|\b(?P<en>\d{{1,3}}|{_EN_NUMBER})(?=\s*-?\s*(?:years?|yrs?|y/?o|y\.o\.)\b)"
-    rf"|\b(?:{_EN_LEAD}) (?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
+    rf"|(?:{_ZH_SOON})(?P<zh_soon>{_ZH_TWO_DIGITS})(?=了)"
+    rf"|\b(?:{_EN_LEAD}) (?:(?:{_EN_HEDGE}) )?(?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
+    rf"|\b(?P<birthday>\d{{1,2}})(?:th|st|nd|rd) birthday\b"
     rf"|\b(?P<tag>1\d|[2-9]\d)(?=[fm]\b)"
 )
 _HAN_DIGITS = {

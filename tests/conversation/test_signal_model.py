@@ -266,6 +266,14 @@ def test_folding(text: str, folded: str) -> None:
         ("我16，求帮忙", UNDER_18),
         ("我十四。", UNDER_18),
         ("i'm 14 nd he keeps asking", UNDER_18),
+        ("pls i'm literally 13 they posted it", UNDER_18),
+        ("she was barely 14", UNDER_18),
+        ("My nephew's 15, some guys have his DMs", UNDER_18),
+        ("kids as young as 12", UNDER_18),
+        ("a month after my 12th birthday", UNDER_18),
+        ("过完年我就十五了", UNDER_18),
+        ("马上16了", UNDER_18),
+        ("我都三十了", ADULT_AGE),
     ],
 )
 def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
@@ -284,6 +292,9 @@ def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
         "他让我给他10，不然就发",
         "我15分钟后到",
         "I'm 16th in the queue",
+        "my sons 15 screenshots",
+        "I was like 2 hours late",
+        "已经5了",
     ],
 )
 def test_numbers_that_are_not_ages_stay_numbers(text: str) -> None:
