@@ -89,7 +89,8 @@ _AGES = re.compile(
     rf"|(?:{_ZH_LEAD})(?P<zh_lead>\d{{1,2}}|{_HAN_NUMBER})(?!{_NOT_AGE_ZH})"
     rf"|\b(?P<en>\d{{1,3}}|{_EN_NUMBER})(?=\s*-?\s*(?:years?|yrs?|y/?o|y\.o\.)\b)"
     rf"|(?:{_ZH_SOON})(?P<zh_soon>{_ZH_TWO_DIGITS})(?=了)"
-    rf"|\b(?:{_EN_LEAD}) (?:(?:{_EN_HEDGE}) )?(?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
+    rf"|\b(?:{_EN_LEAD}) (?:(?:{_EN_HEDGE}) )?"
+    rf"(?P<en_lead>\d{{1,2}}|{_EN_NUMBER})\b(?!{_NOT_AGE_EN})"
     rf"|\b(?P<birthday>\d{{1,2}})(?:th|st|nd|rd) birthday\b"
     rf"|\b(?P<tag>1\d|[2-9]\d)(?=[fm]\b)"
 )
