@@ -28,7 +28,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from bot.content.playbook import CONTENT_DIR, ContentError
-from bot.conversation.signal_text import NGRAM_RANGE, RECIPE, clauses, counts, sentences
+from bot.conversation.signal_text import (
+    NGRAM_RANGE,
+    RECIPE,
+    clauses,
+    consequences,
+    counts,
+    sentences,
+)
 
 MODEL_PATH = CONTENT_DIR / "signals-model.json"
 
@@ -152,38 +159,64 @@ class SignalModel:
             for name, total, intercept in zip(self.classes, sums, self._intercepts, strict=True)
         }
 
-    def zones(self, text: str, *, by_sentence: bool = True) -> dict[str, Zone]:
+    def zones(
+        self, text: str, *, by_sentence: bool = True, crisis: bool = False
+    ) -> dict[str, Zone]:
         """Each class's zone for the message. A message of several sentences or clauses is
         read piece by piece too (unless ``by_sentence`` is false): a sentence that
         reaches its class's `sentence` threshold on its own (`clear`, or for self-harm
-        halfway there), or a clause that is clear on its own, makes the message at least
-        uncertain for it (Haven asks), so that a cry for help at the end of a long
-        account, or "我初三" before a long story, is not drowned by the rest of it. Not
-        clear: each piece read alone is one more chance of a false alarm, and a question
-        costs less than an alarm."""
+        halfway there), or a clause, or what follows an "or else", that is clear on its
+        own, makes the message at least uncertain for it (Haven asks), so that a cry for
+        help at the end of a long account, or "我初三" before a long story, is not drowned
+        by the rest of it. Not clear: each piece read alone is one more chance of a false
+        alarm, and a question costs less than an alarm. But in a message that is clear
+        for some class already (or a ``crisis`` by the phrases), a piece clear on its own
+        is clear: the alarm goes out anyway, and "pay 3 lakhs, else he will kill me"
+        must get the threat's reply too, where a question would not be asked."""
         found = {
             name: self.thresholds[name].zone(probability)
             for name, probability in self.probabilities(text).items()
         }
         for piece, lifts in _pieces(text) if by_sentence else ():
-            if Zone.ORDINARY not in found.values():
+            crisis = crisis or Zone.CLEAR in found.values()
+            if Zone.ORDINARY not in found.values() and not crisis:
                 break  # nothing left a piece could lift
             for name, probability in self.probabilities(piece).items():
-                if found[name] is Zone.ORDINARY and lifts(self.thresholds[name], probability):
-                    found[name] = Zone.UNCERTAIN
+                found[name] = _lifted(
+                    found[name], self.thresholds[name], probability, lifts, crisis
+                )
         return found
+
+
+def _lifted(
+    zone: Zone,
+    thresholds: Thresholds,
+    probability: float,
+    lifts: Callable[[Thresholds, float], bool],
+    crisis: bool,
+) -> Zone:
+    """The message's zone for a class after one of its pieces scored ``probability``."""
+    if zone is not Zone.CLEAR and crisis and thresholds.clears(probability):
+        return Zone.CLEAR
+    if zone is Zone.ORDINARY and lifts(thresholds, probability):
+        return Zone.UNCERTAIN
+    return zone
 
 
 def _pieces(text: str) -> Iterator[tuple[str, Callable[[Thresholds, float], bool]]]:
     """The sentences of a message of several, each with the test it must pass to lift
     the message; then the clauses (cut at commas) of each sentence that has several,
-    which must be clear on their own: a clause says less than a sentence."""
+    and what follows each "or else" in them, which must be clear on their own: a clause
+    says less than a sentence."""
     split = sentences(text)
     for sentence in split:
         yield sentence, Thresholds.lifts
     for sentence in split or [text]:
-        for clause in clauses(sentence):
-            yield clause, Thresholds.clears
+        for clause in clauses(sentence) or [sentence]:
+            if clause != sentence:
+                yield clause, Thresholds.clears
+            for consequence in consequences(clause):
+                yield consequence, Thresholds.clears
 
 
 def _sigmoid(x: float) -> float:

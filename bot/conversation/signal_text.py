@@ -232,5 +232,21 @@ def clauses(sentence: str) -> list[str]:
     return found if len(found) > 1 else []
 
 
+# Where a demand turns to what happens if it is not met: "pay 3 lakhs, else he will kill
+# me", "不给就打到我住院". What follows is read alone too, since the demand around it
+# would drown a threat in it (a demand is not a threat in most of the corpus).
+_CONSEQUENCE = re.compile(
+    r"\b(?:or else|otherwise|else|or|unless|and then)\b"
+    r"|不然的话|否则的话|要不然|不然|否则|要不|要唔[係系]|唔[係系]就?"
+    r"|[不唔][\u3400-\u9fff]{1,4}?(?:的话)?就",
+    re.IGNORECASE,
+)
+
+
+def consequences(clause: str) -> list[str]:
+    """What the clause says after each 'or else' (不然, 不…就, 唔係): [] if it says none."""
+    return [part.strip() for part in _CONSEQUENCE.split(clause)[1:] if part.strip()]
+
+
 def counts(text: str) -> Counter[str]:
     return Counter(ngrams(text))

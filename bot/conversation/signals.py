@@ -237,7 +237,7 @@ class SignalDetector:
         # sentence can only make them uncertain: not worth reading a forwarded log twice.
         zones: dict[str, Zone] = {}
         if self._model is not None and text.strip():
-            zones = self._model.zones(text, by_sentence=not forwarded)
+            zones = self._model.zones(text, by_sentence=not forwarded, crisis=bool(hits))
         clear: list[Signal] = []
         uncertain: list[Signal] = []
         for signal, _ in self._signals:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.content.playbook import ContentError
+from bot.content.playbook import ContentError, load_playbook
 from bot.conversation import signal_training
 from bot.conversation.signal_corpus import CLASSES, load_split
 from bot.conversation.signal_model import MODEL_PATH, SignalModel, Thresholds, Zone
@@ -22,10 +22,12 @@ from bot.conversation.signal_text import (
     ADULT_AGE,
     SHORT_PRIOR,
     UNDER_18,
+    consequences,
     fold,
     ngrams,
     sentences,
 )
+from bot.conversation.signals import SignalDetector
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +179,78 @@ def test_a_clause_clear_on_its_own_lifts_its_message(
     model = Scripted({text: 0.1, clause: alone}, thresholds)
     assert model.zones(text)["low"] is whole
     assert model.zones(text, by_sentence=False)["low"] is Zone.ORDINARY
+
+
+class ByClass(SignalModel):
+    """A model whose probabilities are set per text and per class."""
+
+    def __init__(
+        self, scores: dict[str, dict[str, float]], thresholds: dict[str, Thresholds]
+    ) -> None:
+        super().__init__(tuple(thresholds), {}, (0.0,) * len(thresholds), thresholds)
+        self._scores = scores
+
+    def probabilities(self, text: str) -> dict[str, float]:
+        return {name: self._scores.get(text, {}).get(name, 0.0) for name in self.classes}
+
+
+@pytest.mark.parametrize(
+    ("text", "after"),
+    [
+        ("he wants 3 lakhs, else he will kill me", ["he will kill me"]),
+        ("pay or I come to your house", ["I come to your house"]),
+        ("Pay up OR ELSE his friends visit", ["his friends visit"]),
+        ("他说给八千块就算了，不给就打到我住院", ["打到我住院"]),
+        ("要我撤诉，否则找人来我家", ["找人来我家"]),
+        ("佢話唔俾錢就搵人打我", ["搵人打我"]),
+        ("佢要我返埋一齊，唔係就放片", ["放片"]),
+        ("they posted it in the group chat", []),
+    ],
+)
+def test_what_follows_an_or_else_is_a_piece_of_its_own(text: str, after: list[str]) -> None:
+    assert consequences(text) == after
+
+
+THREAT_AND_DEMAND = {
+    "threat": Thresholds(ask=0.5, clear=0.9),
+    "extortion": Thresholds(ask=0.5, clear=0.9),
+}
+
+
+@pytest.mark.parametrize(
+    ("demand", "threat"),
+    [
+        (0.95, Zone.CLEAR),  # the message is clear already: its threat is clear too
+        (0.6, Zone.UNCERTAIN),  # not clear for anything: a piece only lifts to a question
+        (0.1, Zone.UNCERTAIN),
+    ],
+)
+def test_a_piece_clear_on_its_own_is_clear_in_a_message_clear_already(
+    demand: float, threat: Zone
+) -> None:
+    text = "he wants 3 lakhs, else he will kill me"
+    model = ByClass(
+        {text: {"extortion": demand, "threat": 0.2}, "he will kill me": {"threat": 0.95}},
+        THREAT_AND_DEMAND,
+    )
+    assert model.zones(text)["threat"] is threat
+    assert model.zones(text, crisis=True)["threat"] is Zone.CLEAR  # a phrase said it
+    assert model.zones(text, by_sentence=False, crisis=True)["threat"] is Zone.ORDINARY
+
+
+def test_a_piece_short_of_clear_changes_nothing_in_a_message_clear_already() -> None:
+    text = "he wants 3 lakhs, else he will kill me"
+    model = ByClass(
+        {text: {"extortion": 0.95}, "he will kill me": {"threat": 0.85}}, THREAT_AND_DEMAND
+    )
+    assert model.zones(text)["threat"] is Zone.ORDINARY
+
+
+def test_a_demand_named_by_a_phrase_makes_the_threat_after_it_clear() -> None:
+    text = "他在勒索我，不给就打到我住院"  # 勒索 is one of extortion's phrases
+    model = ByClass({"打到我住院": {"threat": 0.95}}, THREAT_AND_DEMAND)
+    reading = SignalDetector(load_playbook().signals, model).read(text)
+    assert [s.id for s in reading.clear] == ["threat", "extortion"]
 
 
 def test_zones() -> None:

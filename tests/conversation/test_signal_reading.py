@@ -98,9 +98,18 @@ def detector() -> SignalDetector:
     return SignalDetector(load_playbook().signals, default_model())
 
 
+# A demand with violence as its "or else": both replies (the threat's has the emergency
+# numbers, the demand's does not), found by reading what follows the "or else" alone.
+DEMANDS_BACKED_BY_VIOLENCE = [
+    "要我撤案，不然就找人砍我",
+    "转五千给他，否则他说要杀了我",
+    "he wants 3 lakh by sunday, else he will break my legs",
+]
+
+
 def test_the_unseen_messages_are_in_no_split() -> None:
     corpus = {fold(e.text) for split in SPLITS for e in load_split(split)}
-    written = [text for _, text in UNSEEN] + ORDINARY
+    written = [text for _, text in UNSEEN] + ORDINARY + DEMANDS_BACKED_BY_VIOLENCE
     assert not [text for text in written if fold(text) in corpus]
 
 
@@ -108,6 +117,13 @@ def test_the_unseen_messages_are_in_no_split() -> None:
 def test_a_crisis_message_is_caught(detector: SignalDetector, signal: str, text: str) -> None:
     reading = detector.read(text)
     assert signal in {s.id for s in reading.clear + reading.uncertain}, text
+
+
+@pytest.mark.parametrize("text", DEMANDS_BACKED_BY_VIOLENCE)
+def test_a_demand_backed_by_violence_is_a_threat_and_a_demand(
+    detector: SignalDetector, text: str
+) -> None:
+    assert {s.id for s in detector.read(text).clear} == {"threat", "extortion"}
 
 
 @pytest.mark.parametrize("text", ORDINARY)
