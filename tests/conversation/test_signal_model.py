@@ -224,24 +224,26 @@ THREAT_AND_DEMAND = {
 
 
 @pytest.mark.parametrize(
-    ("demand", "threat"),
+    ("demand", "whole", "threat"),
     [
-        (0.95, Zone.CLEAR),  # the message is clear already: its threat is clear too
-        (0.6, Zone.UNCERTAIN),  # not clear for anything: a piece only lifts to a question
-        (0.1, Zone.UNCERTAIN),
+        (0.95, 0.2, Zone.CLEAR),  # the message is clear already: its threat is clear too
+        (0.95, 0.6, Zone.CLEAR),  # from a question to clear
+        (0.6, 0.2, Zone.UNCERTAIN),  # not clear for anything: a piece only makes a question
+        (0.1, 0.2, Zone.UNCERTAIN),
     ],
 )
 def test_a_piece_clear_on_its_own_is_clear_in_a_message_clear_already(
-    demand: float, threat: Zone
+    demand: float, whole: float, threat: Zone
 ) -> None:
     text = "he wants 3 lakhs, else he will kill me"
     model = ByClass(
-        {text: {"extortion": demand, "threat": 0.2}, "he will kill me": {"threat": 0.95}},
+        {text: {"extortion": demand, "threat": whole}, "he will kill me": {"threat": 0.95}},
         THREAT_AND_DEMAND,
     )
     assert model.zones(text)["threat"] is threat
     assert model.zones(text, crisis=True)["threat"] is Zone.CLEAR  # a phrase said it
-    assert model.zones(text, by_sentence=False, crisis=True)["threat"] is Zone.ORDINARY
+    alone = THREAT_AND_DEMAND["threat"].zone(whole)  # without pieces: the message's own
+    assert model.zones(text, by_sentence=False, crisis=True)["threat"] is alone
 
 
 def test_a_piece_short_of_clear_changes_nothing_in_a_message_clear_already() -> None:
