@@ -35,6 +35,7 @@ TEXT_ANSWER_LIMIT = 200
 PERSON_REASON = "asked_for_person"
 _NOT_WORDS = re.compile(r"[\s\W_]+")
 DECLINED_PREFIX = "declined_"
+UNSURE_PREFIX = "unsure_"
 
 
 @dataclass(frozen=True)
@@ -283,9 +284,14 @@ class Flow:
         if (reading.clear or reading.uncertain) and turn.case.phase == "language" and written:
             turn.update(locale=written)  # answer in their language before they choose one
         self._confirm(turn, reading.clear)
-        # A message already answered as a crisis, with the staff alerted, is not also
-        # asked about: one question on top of a crisis reply is one too many.
-        asked = None if reading.clear else self._ask_about(turn, reading.uncertain)
+        if reading.clear:
+            # A message already answered as a crisis is not also asked about: one question
+            # on top of a crisis reply is one too many. The staff hear of it instead.
+            for signal in reading.uncertain:
+                if self._unknown(turn.case, signal):
+                    turn.alert(UNSURE_PREFIX + signal.id)
+            return Reading(reading.clear)
+        asked = self._ask_about(turn, reading.uncertain)
         return Reading(reading.clear, (asked,) if asked is not None else ())
 
     def _confirm(self, turn: Turn, signals: tuple[Signal, ...]) -> None:
@@ -321,9 +327,7 @@ class Flow:
         signals it is unsure of (and the case does not know of) are returned instead, for
         the person to ask about in their own words."""
         reading = self.detector.read(text)
-        if reading.clear:
-            self._confirm(turn, reading.clear)
-            return ()
+        self._confirm(turn, reading.clear)
         return tuple(s for s in reading.uncertain if self._unknown(turn.case, s))
 
     def _answer_check(self, turn: Turn, signal_id: str, answer: str) -> None:

@@ -561,7 +561,13 @@ def referenced_keys(playbook: Playbook) -> set[str]:
         keys.update({f"signal.{signal.id}.reply", f"reason.signal_{signal.id}"})
         # The direct question, its answers, and the staff's words when it goes unanswered.
         keys.update(f"signal.{signal.id}.{key}" for key in ("ask", "no", "skip"))
-        keys.update({f"reason.unanswered_{signal.id}", f"reason.declined_{signal.id}"})
+        keys.update(
+            {
+                f"reason.unanswered_{signal.id}",
+                f"reason.declined_{signal.id}",
+                f"reason.unsure_{signal.id}",
+            }
+        )
         if signal.in_forwarded:
             keys.add(f"signal.{signal.id}.forwarded_reply")
     keys.add("reason.asked_for_person")

@@ -113,6 +113,41 @@ async def test_two_signals_in_one_message_get_both_replies_and_the_numbers_once(
     assert {"signal_self_harm", "signal_extortion"} <= set((await open_case(victim)).reasons)
 
 
+DEMAND_PHRASE = {"en": "He is blackmailing me.", "zh-CN": "他在勒索我。"}
+
+
+def crisis_with_an_unsure_signal(haven: Haven, locale: str) -> str:
+    """A demand said with one of its phrases, then a corpus message that leaves the whole
+    uncertain for self-harm (found by asking the shipped detector)."""
+    for split in ("validation", "train"):
+        for example in load_split(split):
+            if example.language != LANGUAGES[locale] or example.labels != {"self_harm"}:
+                continue
+            text = f"{DEMAND_PHRASE[locale]} {example.text}"
+            reading = haven.flow.detector.read(text)
+            clear, unsure = [s.id for s in reading.clear], [s.id for s in reading.uncertain]
+            if clear == ["extortion"] and unsure == ["self_harm"]:
+                return text
+    raise AssertionError(f"no {locale} demand with a self-harm the detector is unsure of")
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_beside_a_crisis_reply_haven_asks_nothing_more_and_tells_the_staff(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str
+) -> None:
+    core, adapter = haven
+    await at_first_question(victim, locale)
+    replies = await victim.text(crisis_with_an_unsure_signal(core, locale))
+    assert replies[0].text.startswith(said(victim, locale, "signal.extortion.reply"))
+    asked = said(victim, locale, "signal.self_harm.ask")
+    assert not [reply for reply in replies if asked in reply.text]
+    (alert,) = staff(adapter)
+    assert text_of(core, "zh-CN", "reason.signal_extortion") in alert.text
+    assert text_of(core, "zh-CN", "reason.unsure_self_harm") in alert.text
+    case = await open_case(victim)
+    assert case.asking == "" and "signal_self_harm" not in case.reasons
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 async def test_an_uncertain_signal_is_asked_about_directly_and_nobody_is_alerted_yet(
     haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str

@@ -24,7 +24,8 @@ from bot.staff.talk import END_TALK
 from storage import case_keys, cases, custody, schema, talks
 from tests.conftest import make_config
 from tests.conversation.test_console_signals import uncertain_self_harm
-from tests.conversation.test_journey import finish_step, triage
+from tests.conversation.test_crisis_signals import crisis_with_an_unsure_signal
+from tests.conversation.test_journey import finish_step, text_of, triage
 from tests.staff_rig import FIRST, SECOND, Rig, buttons_of, open_rig
 
 MINUTES = timedelta(minutes=1)
@@ -348,6 +349,16 @@ async def test_in_a_conversation_haven_leaves_the_direct_question_to_the_person(
     assert case is not None and case.asking == "" and "signal_self_harm" not in case.reasons
     await rig.victim.text("I saved all the screenshots in one folder")
     assert rig.t("talk.unsure_self_harm") not in rig.adapter.sent["alice"][-1].text
+
+
+async def test_in_a_conversation_a_crisis_is_answered_and_what_else_it_may_be_is_noted(
+    rig: Rig,
+) -> None:
+    await taken_by(rig)
+    said = await rig.victim.text(crisis_with_an_unsure_signal(rig.haven, "en"))
+    assert said[0].text.startswith(text_of(rig.haven, "en", "signal.extortion.reply"))
+    relayed = rig.adapter.sent["alice"][-1].text
+    assert relayed.startswith("🗣") and relayed.endswith(rig.t("talk.unsure_self_harm"))
 
 
 async def test_while_in_a_conversation_the_timer_is_not_armed_for_the_case_s_reminders(
