@@ -9,6 +9,7 @@ follow a retrained model instead of pinning one set of scores.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -31,20 +32,25 @@ from tests.conversation.test_journey import text_of, triage
 LANGUAGES = {"en": "en", "zh-CN": "zh"}
 
 
+def corpus_messages(signal_id: str, locale: str) -> Iterator[str]:
+    """The corpus messages in `locale` of `signal_id` alone (never the test split)."""
+    for split in ("validation", "train"):
+        for example in load_split(split):
+            if example.language == LANGUAGES[locale] and example.labels == {signal_id}:
+                yield example.text
+
+
 def message_in_zone(haven: Haven, signal_id: str, zone: Zone, locale: str) -> str:
     """A corpus message of `signal_id` in `locale` that the model alone puts in `zone` and
     that touches no other signal (no phrase of the curated list catches it either)."""
     model = default_model()
-    for split in ("validation", "train"):
-        for example in load_split(split):
-            if example.language != LANGUAGES[locale] or example.labels != {signal_id}:
-                continue
-            if haven.flow.detector.detect(example.text):
-                continue
-            zones = model.zones(example.text)
-            others = [z for name, z in zones.items() if name != signal_id]
-            if zones[signal_id] is zone and all(z is Zone.ORDINARY for z in others):
-                return example.text
+    for text in corpus_messages(signal_id, locale):
+        if haven.flow.detector.detect(text):
+            continue
+        zones = model.zones(text)
+        others = [z for name, z in zones.items() if name != signal_id]
+        if zones[signal_id] is zone and all(z is Zone.ORDINARY for z in others):
+            return text
     raise AssertionError(f"the model puts no {locale} {signal_id} message in the {zone} zone")
 
 
@@ -119,15 +125,12 @@ DEMAND_PHRASE = {"en": "He is blackmailing me.", "zh-CN": "他在勒索我。"}
 def crisis_with_an_unsure_signal(haven: Haven, locale: str) -> str:
     """A demand said with one of its phrases, then a corpus message that leaves the whole
     uncertain for self-harm (found by asking the shipped detector)."""
-    for split in ("validation", "train"):
-        for example in load_split(split):
-            if example.language != LANGUAGES[locale] or example.labels != {"self_harm"}:
-                continue
-            text = f"{DEMAND_PHRASE[locale]} {example.text}"
-            reading = haven.flow.detector.read(text)
-            clear, unsure = [s.id for s in reading.clear], [s.id for s in reading.uncertain]
-            if clear == ["extortion"] and unsure == ["self_harm"]:
-                return text
+    for words in corpus_messages("self_harm", locale):
+        text = f"{DEMAND_PHRASE[locale]} {words}"
+        reading = haven.flow.detector.read(text)
+        clear, unsure = [s.id for s in reading.clear], [s.id for s in reading.uncertain]
+        if clear == ["extortion"] and unsure == ["self_harm"]:
+            return text
     raise AssertionError(f"no {locale} demand with a self-harm the detector is unsure of")
 
 
