@@ -287,9 +287,8 @@ class Flow:
         if reading.clear:
             # A message already answered as a crisis is not also asked about: one question
             # on top of a crisis reply is one too many. The staff hear of it instead.
-            for signal in reading.uncertain:
-                if self._unknown(turn.case, signal):
-                    turn.alert(UNSURE_PREFIX + signal.id)
+            for signal in self._not_known(turn.case, reading.uncertain):
+                turn.alert(UNSURE_PREFIX + signal.id)
             return Reading(reading.clear)
         asked = self._ask_about(turn, reading.uncertain)
         return Reading(reading.clear, (asked,) if asked is not None else ())
@@ -310,16 +309,18 @@ class Flow:
         """The first uncertain signal the case does not know of yet becomes the question."""
         if turn.case.asking:
             return None
-        for signal in uncertain:
-            if self._unknown(turn.case, signal):
-                turn.update(asking=signal.id)
-                return signal
-        return None
+        fresh = self._not_known(turn.case, uncertain)
+        if not fresh:
+            return None
+        turn.update(asking=fresh[0].id)
+        return fresh[0]
 
     @staticmethod
-    def _unknown(case: CaseRecord, signal: Signal) -> bool:
-        """Whether the case does not know of the signal yet (by it or by a triage answer)."""
-        return {SIGNAL_PREFIX + signal.id, *signal.known_by}.isdisjoint(case.reasons)
+    def _not_known(case: CaseRecord, signals: tuple[Signal, ...]) -> tuple[Signal, ...]:
+        """The signals the case does not know of yet (by their reason or a triage answer)."""
+        return tuple(
+            s for s in signals if {SIGNAL_PREFIX + s.id, *s.known_by}.isdisjoint(case.reasons)
+        )
 
     def notice_for_person(self, turn: Turn, text: str) -> tuple[Signal, ...]:
         """While a person holds the conversation: a clear signal is answered at once as
@@ -328,7 +329,7 @@ class Flow:
         the person to ask about in their own words."""
         reading = self.detector.read(text)
         self._confirm(turn, reading.clear)
-        return tuple(s for s in reading.uncertain if self._unknown(turn.case, s))
+        return self._not_known(turn.case, reading.uncertain)
 
     def _answer_check(self, turn: Turn, signal_id: str, answer: str) -> None:
         signal = self._signals[signal_id]

@@ -212,8 +212,9 @@ def _pieces(text: str) -> Iterator[tuple[str, Callable[[Thresholds, float], bool
     for sentence in split:
         yield sentence, Thresholds.lifts
     for sentence in split or [text]:
-        for clause in clauses(sentence) or [sentence]:
-            if clause != sentence:
+        cut = clauses(sentence)
+        for clause in cut or [sentence]:
+            if cut:
                 yield clause, Thresholds.clears
             for consequence in consequences(clause):
                 yield consequence, Thresholds.clears

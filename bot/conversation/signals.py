@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TypeAlias
 
 from bot.content.playbook import Signal
@@ -141,9 +142,11 @@ def _cue(before: str) -> str | None:
 _APOSTROPHE_MARKS = frozenset("'’‘ʼ`´")
 
 
+@lru_cache(maxsize=4)
 def _pauses(text: str) -> frozenset[int]:
     """Positions in the folded text that come right after a punctuation mark (spaces and
-    apostrophes are no pause)."""
+    apostrophes are no pause). Cached: one message asks for them once per idiom-bearing
+    signal and per denied phrase, and a pasted log is thousands of characters."""
     norm = to_simplified(unicodedata.normalize("NFKC", text).casefold())
     pauses: set[int] = set()
     kept = 0

@@ -261,6 +261,17 @@ def test_a_demand_named_by_a_phrase_makes_the_threat_after_it_clear() -> None:
     assert [s.id for s in reading.clear] == ["threat", "extortion"]
 
 
+def test_forwarded_words_are_not_read_piece_by_piece() -> None:
+    """Someone else's words count only as a whole: the rule above is for the person's own."""
+    text = "pay 3 lakhs, else he will kill me"
+    model = ByClass(
+        {text: {"extortion": 0.95}, "he will kill me": {"threat": 0.95}}, THREAT_AND_DEMAND
+    )
+    detector = SignalDetector(load_playbook().signals, model)
+    assert [s.id for s in detector.read(text, forwarded=True).clear] == ["extortion"]
+    assert [s.id for s in detector.read(text).clear] == ["threat", "extortion"]
+
+
 def test_zones() -> None:
     edges = Thresholds(ask=0.4, clear=0.8)
     assert [edges.zone(p) for p in (0.1, 0.4, 0.79, 0.8, 1.0)] == [
