@@ -172,7 +172,8 @@ class SignalModel:
         alarm, and a question costs less than an alarm. But in a message that is clear
         for some class already (or a ``crisis`` by the phrases), a piece clear on its own
         is clear: the alarm goes out anyway, and "pay 3 lakhs, else he will kill me"
-        must get the threat's reply too, where a question would not be asked."""
+        must get the threat's reply too, where a question would not be asked; and a
+        piece that would be asked about alone is uncertain, for the staff alert."""
         found = {
             name: self.thresholds[name].zone(probability)
             for name, probability in self.probabilities(text).items()
@@ -195,10 +196,18 @@ def _lifted(
     lifts: Callable[[Thresholds, float], bool],
     crisis: bool,
 ) -> Zone:
-    """The message's zone for a class after one of its pieces scored ``probability``."""
-    if zone is not Zone.CLEAR and crisis and thresholds.clears(probability):
+    """The message's zone for a class after one of its pieces scored ``probability``.
+    Beside a crisis, a piece that would be asked about alone is uncertain: no question
+    is asked on top of a crisis reply, but the staff alert names it ("15 and wanna
+    die": the alert is about a minor too)."""
+    if zone is Zone.CLEAR:
+        return zone
+    if crisis and thresholds.clears(probability):
         return Zone.CLEAR
-    if zone is Zone.ORDINARY and lifts(thresholds, probability):
+    if zone is Zone.UNCERTAIN:
+        return zone
+    asked_beside_a_crisis = crisis and thresholds.zone(probability) is Zone.UNCERTAIN
+    if lifts(thresholds, probability) or asked_beside_a_crisis:
         return Zone.UNCERTAIN
     return zone
 

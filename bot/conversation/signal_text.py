@@ -221,13 +221,19 @@ def sentences(text: str) -> list[str]:
 
 
 # Commas, and a space between Han characters: "我初三 他要我转钱 我没有" is how many
-# people punctuate Chinese on a phone.
-_CLAUSE_END = re.compile(r"[，、,]+|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+# people punctuate Chinese on a phone. And "and", "but" and their Chinese kin, which
+# join two things said without a comma: "he wants 20k and says he knows where I work"
+# is a demand and a threat, and read whole, the threat drowned the demand.
+_CLAUSE_END = re.compile(
+    r"[，、,]+|(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])"
+    r"|\s+(?:and|but)\s+|还说|而且|并且|但是|可是",
+    re.IGNORECASE,
+)
 
 
 def clauses(sentence: str) -> list[str]:
-    """The sentence's clauses when it has more than one, else []: split at commas and at
-    spaces between Han characters."""
+    """The sentence's clauses when it has more than one, else []: split at commas, at
+    spaces between Han characters and at "and", "but" (还说, 而且, 但是 …)."""
     found = [part.strip() for part in _CLAUSE_END.split(sentence) if part.strip()]
     return found if len(found) > 1 else []
 

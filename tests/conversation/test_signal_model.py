@@ -22,6 +22,7 @@ from bot.conversation.signal_text import (
     ADULT_AGE,
     SHORT_PRIOR,
     UNDER_18,
+    clauses,
     consequences,
     fold,
     ngrams,
@@ -169,6 +170,8 @@ def test_one_sentence_of_a_longer_message_lifts_it_from_its_sentence_threshold(
         ("我初三 截图被人发到了班群 好多人在评论", "我初三"),  # spaces for commas
         ("im 15, they posted our chats and everyone saw", "im 15"),
         ("All is well. Only, it is all too much, really. See you.", "it is all too much"),
+        ("he wants 20k and says he knows where I work", "he wants 20k"),
+        ("他要我转三万还说知道我家住哪", "他要我转三万"),
     ],
 )
 @pytest.mark.parametrize(
@@ -198,6 +201,25 @@ class ByClass(SignalModel):
 
     def probabilities(self, text: str) -> dict[str, float]:
         return {name: self._scores.get(text, {}).get(name, 0.0) for name in self.classes}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "cut"),
+    [
+        ("im 15, they posted it", ["im 15", "they posted it"]),
+        ("我初三 截图被发了", ["我初三", "截图被发了"]),
+        ("he wants 20k AND says he knows my address", ["he wants 20k", "says he knows my address"]),
+        ("I'm fine but it is all too much", ["I'm fine", "it is all too much"]),
+        ("他要钱还说知道我家在哪", ["他要钱", "知道我家在哪"]),
+        ("我很难过，但是还撑得住", ["我很难过", "还撑得住"]),
+        ("Sandy and Brandon butted in", ["Sandy", "Brandon butted in"]),
+        ("they posted it in the group chat", []),
+    ],
+)
+def test_a_sentence_is_cut_into_clauses_at_commas_and_joining_words(
+    sentence: str, cut: list[str]
+) -> None:
+    assert clauses(sentence) == cut
 
 
 @pytest.mark.parametrize(
@@ -246,12 +268,25 @@ def test_a_piece_clear_on_its_own_is_clear_in_a_message_clear_already(
     assert model.zones(text, by_sentence=False, crisis=True)["threat"] is alone
 
 
-def test_a_piece_short_of_clear_changes_nothing_in_a_message_clear_already() -> None:
+@pytest.mark.parametrize(
+    ("alone", "threat"),
+    [
+        (0.85, Zone.UNCERTAIN),  # would be asked about alone: named to staff, not asked
+        (0.5, Zone.UNCERTAIN),
+        (0.45, Zone.ORDINARY),
+    ],
+)
+def test_a_piece_short_of_clear_is_at_most_uncertain_in_a_message_clear_already(
+    alone: float, threat: Zone
+) -> None:
     text = "he wants 3 lakhs, else he will kill me"
     model = ByClass(
-        {text: {"extortion": 0.95}, "he will kill me": {"threat": 0.85}}, THREAT_AND_DEMAND
+        {text: {"extortion": 0.95}, "he will kill me": {"threat": alone}}, THREAT_AND_DEMAND
     )
-    assert model.zones(text)["threat"] is Zone.ORDINARY
+    assert model.zones(text)["threat"] is threat
+    assert model.zones(text, crisis=True)["threat"] is threat
+    calm = ByClass({"he will kill me": {"threat": alone}}, THREAT_AND_DEMAND)
+    assert calm.zones(text)["threat"] is Zone.ORDINARY  # no crisis: a clause must be clear
 
 
 def test_a_demand_named_by_a_phrase_makes_the_threat_after_it_clear() -> None:
