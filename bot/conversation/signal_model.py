@@ -214,9 +214,9 @@ def _lifted(
 
 def _pieces(text: str) -> Iterator[tuple[str, Callable[[Thresholds, float], bool]]]:
     """The sentences of a message of several, each with the test it must pass to lift
-    the message; then the clauses (cut at commas) of each sentence that has several,
-    and what follows each "or else" in them, which must be clear on their own: a clause
-    says less than a sentence."""
+    the message; then the clauses (cut at commas, "and", "but") of each sentence that
+    has several, and what follows each "or else" in them, which must be clear on their
+    own: a clause says less than a sentence."""
     split = sentences(text)
     for sentence in split:
         yield sentence, Thresholds.lifts

@@ -104,6 +104,11 @@ DEMANDS_BACKED_BY_VIOLENCE = [
     "要我撤案，不然就找人砍我",
     "转五千给他，否则他说要杀了我",
     "he wants 3 lakh by sunday, else he will break my legs",
+    # ... or joined to it by "and" (还说): found by reading each side of the "and" alone
+    "he wants 40k and says he knows which school my kids go to",
+    "her ex wants 2 lakh and says his friends will be waiting for me",
+    "he asked for 900 dollars and says he will hurt me",
+    "对方要五万块还说知道我爸妈住哪，让我小心",
 ]
 
 
