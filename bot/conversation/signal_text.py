@@ -39,7 +39,7 @@ import opencc
 
 # The recipe's version: the model file records it, and a model made with another recipe
 # is refused at start rather than scored with features it never saw.
-RECIPE = "char-ngrams-words-age-prior-5"
+RECIPE = "char-ngrams-words-age-prior-6"
 NGRAM_RANGE = (1, 4)
 
 _APOSTROPHES = re.compile("['’‘ʼ`´]")
@@ -54,12 +54,15 @@ SHORT_PRIOR = "\ue030"
 WORD_MARK = "\ue040"
 PAIR_MARK = "\ue041"
 SHORT_PRIOR_COUNT = 20
-_HAN_NUMBER = "[一二两三四五六七八九十]{1,3}"
+# A number up to 99 in characters: 七, 十五, 二十, 三十五 (never 五十十).
+_HAN_NUMBER = "(?:[一二两三四五六七八九]?十[一二三四五六七八九]?|[一二两三四五六七八九])"
 _EN_NUMBER = (
     "ten|eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
 )
 # A number right after these words is an age unless a unit follows it.
-_ZH_LEAD = "今年|才|刚满|满|还不到|不到|还没到"
+_ZH_LEAD = "今年|才|刚满|满"
+# "还不到18岁", "未满十八周岁": younger than the number said.
+_ZH_BELOW = "还不到|不到|还没到|没到|未满|没满|不满"
 _EN_LEAD = (
     "im|i am|aged?|turn|turned|turning|shes|she is|hes|he is|theyre|they are|is|was|only|both"
     "|as young as"
@@ -69,7 +72,10 @@ _EN_LEAD = (
 )
 # "I'm literally 13", "she was barely 14": a word people put between the lead and the age.
 _EN_HEDGE = "literally|only|just|barely|still|nearly|almost|not even|like|about"
-_NOT_AGE_ZH = "[\\d年月号日点时分秒个天次张楼块元万%层号岁周]"
+# After a lead word, what the number may not run on into: more of the number ("才五十块"
+# is no age of 5, "今年三十五岁" none of 30 and 5), or a unit that is not of years.
+_RUNS_ON_ZH = "\\d一二两三四五六七八九十年月号日点时分秒个天次张楼块元万%层号"
+_NOT_AGE_ZH = f"[{_RUNS_ON_ZH}岁周]"
 # An ordinal's ending only when it is joined to the number: "I'm 14 nd he…" is "and".
 _NOT_AGE_EN = (
     r"(?:th|st|nd|rd)\b"
@@ -84,7 +90,8 @@ _ZH_TWO_DIGITS = "\\d{2}|十[一二三四五六七八九]?|[二三四五六七�
 # ("给我10，" is a sum).
 _ZH_ME_AGE = "1\\d|十[一二三四五六七八九]?"
 _AGES = re.compile(
-    rf"(?P<zh>\d{{1,3}}|{_HAN_NUMBER})(?=\s*(?:周岁|足岁|岁))"
+    rf"(?:{_ZH_BELOW})(?P<zh_below>\d{{1,2}}|{_HAN_NUMBER})(?![{_RUNS_ON_ZH}])"
+    rf"|(?P<zh>\d{{1,3}}|{_HAN_NUMBER})(?=\s*(?:周岁|足岁|岁))"
     rf"|(?<![给让借转欠还])我(?P<zh_me>{_ZH_ME_AGE})(?=\s*(?:[,.!?~、。]|$))"
     rf"|(?:{_ZH_LEAD})(?P<zh_lead>\d{{1,2}}|{_HAN_NUMBER})(?!{_NOT_AGE_ZH})"
     rf"|\b(?P<en>\d{{1,3}}|{_EN_NUMBER})(?=\s*-?\s*(?:years?|yrs?|y/?o|y\.o\.)\b)"
@@ -111,18 +118,18 @@ _WORDS = re.compile(r"[a-z0-9\ue010\ue011]+")
 _SCRIPT_CHANGE = re.compile(r"([\u3400-\u9fff](?=[a-z0-9])|[a-z0-9](?=[\u3400-\u9fff]))")
 
 
+def _kept(char: str) -> bool:
+    """Letters, numbers, marks, symbols (emoji among them) and the age marks: what
+    folding keeps. No space is any of these (checked over all of Unicode)."""
+    return char in (UNDER_18, ADULT_AGE) or unicodedata.category(char)[0] in "LNMS"
+
+
 class _Separators(dict[int, int | None]):
-    """A translate table: letters, numbers, marks, symbols and the age marks stay, any
-    other character becomes a space. Each verdict is asked once per code point."""
+    """A translate table: what _kept says stays, any other character becomes a space.
+    Each verdict is asked once per code point."""
 
     def __missing__(self, code: int) -> int | None:
-        char = chr(code)
-        if char in (UNDER_18, ADULT_AGE) or (
-            unicodedata.category(char)[0] in "LNMS" and not char.isspace()
-        ):
-            verdict = code
-        else:
-            verdict = ord(" ")
+        verdict = code if _kept(chr(code)) else ord(" ")
         if len(self) < 16_384:
             self[code] = verdict
         return verdict
@@ -175,10 +182,12 @@ def _age_mark(match: re.Match[str]) -> str:
         age = _EN_VALUES[number]
     else:
         age = _han_value(number)
+    # "不到18岁" is younger than 18; a 0 said plainly is nobody's age.
+    under = age <= 18 if name == "zh_below" else 0 < age < 18
     start, end = match.span(name)
     whole = match.group(0)
     offset = match.start()
-    mark = UNDER_18 if 0 < age < 18 else ADULT_AGE
+    mark = UNDER_18 if under else ADULT_AGE
     return whole[: start - offset] + mark + whole[end - offset :]
 
 

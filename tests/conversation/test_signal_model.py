@@ -20,8 +20,12 @@ from bot.conversation.signal_corpus import CLASSES, load_split
 from bot.conversation.signal_model import MODEL_PATH, SignalModel, Thresholds, Zone
 from bot.conversation.signal_text import (
     ADULT_AGE,
+    NGRAM_RANGE,
+    PAIR_MARK,
     SHORT_PRIOR,
     UNDER_18,
+    WORD_MARK,
+    _Separators,
     clauses,
     consequences,
     fold,
@@ -372,10 +376,41 @@ def test_a_malformed_model_is_refused_with_what_is_wrong(
         ("ｋｍｓ！！", " kms "),
         ("Im soooo done, pleaseeee", " im soo done pleasee "),
         ("哈哈哈哈 1000", " 哈哈哈哈 1000 "),
+        ("so im 15 ok", f" so im {UNDER_18} ok "),  # the age marked where it stood
+        ("the day after my 12th birthday", f" the day after my {UNDER_18}th birthday "),
+        ("he sent 🔪\u3000and $$$", " he sent 🔪 and $$$ "),  # symbols stay, any space is one
+        ("a\tb\u2028c, d—e", " a b c d e "),
     ],
 )
 def test_folding(text: str, folded: str) -> None:
     assert fold(text) == folded
+
+
+@pytest.mark.parametrize(
+    ("char", "kept"),
+    [
+        ("a", True),
+        ("七", True),
+        ("7", True),
+        ("\u0301", True),  # a combining mark
+        ("🔪", True),
+        ("$", True),
+        (UNDER_18, True),
+        (ADULT_AGE, True),
+        (",", False),
+        ("—", False),
+        ("\u3000", False),
+        ("\t", False),
+        ("\ue000", False),  # private use, as the marks are, but not one of them
+    ],
+)
+def test_folding_keeps_letters_numbers_marks_symbols_and_the_age_marks(
+    char: str, kept: bool
+) -> None:
+    table = _Separators()  # a fresh one: fold's own remembers every verdict it gave
+    expected = char if kept else " "
+    assert char.translate(table) == expected
+    assert char.translate(table) == expected  # the second time from its memory
 
 
 @pytest.mark.parametrize(
@@ -402,11 +437,26 @@ def test_folding(text: str, folded: str) -> None:
         ("过完年我就十五了", UNDER_18),
         ("马上16了", UNDER_18),
         ("我都三十了", ADULT_AGE),
+        ("才七岁的孩子", UNDER_18),
+        ("他十七岁", UNDER_18),
+        ("我十八岁", ADULT_AGE),
+        ("今年二十五岁", ADULT_AGE),
+        ("my baby is 1 year old", UNDER_18),
+        ("she is 18 and so is he", ADULT_AGE),
+        ("with 0 years of experience", ADULT_AGE),  # a zero is nobody's age
+        ("我今年三十五岁", ADULT_AGE),  # not 30, then 5
+        ("我还不到18岁", UNDER_18),
+        ("未满十八周岁", UNDER_18),
+        ("还没到16", UNDER_18),
+        ("不到一岁的宝宝", UNDER_18),
+        ("不到20岁", ADULT_AGE),
+        ("不到19岁", ADULT_AGE),  # may be 18
     ],
 )
 def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
     folded = fold(text)
-    assert mark in folded and not any(ch.isdigit() for ch in folded)
+    other = ADULT_AGE if mark == UNDER_18 else UNDER_18
+    assert mark in folded and other not in folded and not any(ch.isdigit() for ch in folded)
 
 
 @pytest.mark.parametrize(
@@ -423,11 +473,20 @@ def test_ages_become_a_mark_of_their_band(text: str, mark: str) -> None:
         "my sons 15 screenshots",
         "I was like 2 hours late",
         "已经5了",
+        "才五十块",
+        "不到一个月",
+        "不到20分钟",
     ],
 )
 def test_numbers_that_are_not_ages_stay_numbers(text: str) -> None:
     folded = fold(text)
     assert UNDER_18 not in folded and ADULT_AGE not in folded
+
+
+def test_character_ngrams_are_as_long_as_the_range_and_never_a_space_alone() -> None:
+    grams = [g for g in ngrams("abcdef ghij") if g[0] not in (WORD_MARK, PAIR_MARK, SHORT_PRIOR)]
+    assert {len(g) for g in grams} == set(range(NGRAM_RANGE[0], NGRAM_RANGE[1] + 1))
+    assert " " not in grams and " abc" in grams
 
 
 def test_every_message_carries_the_short_message_prior() -> None:
