@@ -935,6 +935,8 @@ ORDINARY = [
     "哈哈，笑不活了",  # a pause before the idiom does not cut it
     "He basically committed social suicide by posting that",
     "posting my screenshots was career suicide for him",
+    "I was killing myself laughing at the memes about it",
+    "I kill myself laughing every time I read his reply",
 ]
 
 
@@ -967,6 +969,7 @@ def test_missing_you_idiom_is_an_accepted_false_alarm(detector: SignalDetector) 
     [
         "笑不活了，说真的我不想活了",  # the phrase again, outside the idiom
         "career suicide? no, I keep thinking about suicide, the real thing",
+        "killing myself laughing? no. I keep thinking about killing myself",
         "我笑，不活了",  # a pause cuts the idiom: these are the words themselves
         "我真的不活了，不是笑不活了",  # the phrase first, the idiom after
         "笑不活了不想活了",  # the phrase right after the idiom
