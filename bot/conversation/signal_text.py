@@ -74,7 +74,7 @@ _EN_LEAD = (
 _EN_HEDGE = "literally|only|just|barely|still|nearly|almost|not even|like|about"
 # After a lead word, what the number may not run on into: more of the number ("才五十块"
 # is no age of 5, "今年三十五岁" none of 30 and 5), or a unit that is not of years.
-_RUNS_ON_ZH = "\\d一二两三四五六七八九十年月号日点时分秒个天次张楼块元万%层号"
+_RUNS_ON_ZH = "\\d一二两三四五六七八九十年月号日点时分秒个天次张楼块元万%层"
 _NOT_AGE_ZH = f"[{_RUNS_ON_ZH}岁周]"
 # An ordinal's ending only when it is joined to the number: "I'm 14 nd he…" is "and".
 _NOT_AGE_EN = (
