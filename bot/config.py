@@ -629,6 +629,10 @@ class Signals(_Table):
     # about ending your life?"); with no answer after this long, the staff get a
     # lower-priority alert.
     unanswered_alert_minutes: float = Field(default=15, gt=0, description=_POSITIVE_NUMBER)
+    # After a "no" to the direct question, words it is unsure of again within this many
+    # hours are not asked about again (asking after every message would say "we don't
+    # believe you"); the staff are told instead. Clear words are answered at once, ever.
+    ask_again_after_hours: float = Field(default=24, gt=0, description=_POSITIVE_NUMBER)
 
 
 class Search(_Table):

@@ -266,7 +266,12 @@ class Haven:
         # what must happen once among them (bot/cluster).
         coordinator = await Coordinator.open(db) if db.is_postgresql else None
         prompts = Prompts(playbook, deployment_of(config))
-        flow = Flow(prompts, Severity(config.escalation.threshold), signal_model)
+        flow = Flow(
+            prompts,
+            Severity(config.escalation.threshold),
+            signal_model,
+            ask_again_after=timedelta(hours=config.signals.ask_again_after_hours),
+        )
         sender = OutboxSender(
             db,
             adapters,

@@ -45,6 +45,8 @@ class CaseRecord:
     prompt_seq: int = 0
     language_offered: str = ""
     asking: str = ""  # the signal asked about directly, awaiting an answer
+    # When the person last answered no to each signal's direct question.
+    said_no: Mapping[str, datetime] = field(default_factory=dict)
     closed_at: datetime | None = None
     # A staff member held the conversation (storage/talks.py) when the case was read.
     talking: bool = False
@@ -213,6 +215,8 @@ async def _save_case_row(
             if getattr(after, name) != getattr(before, name)
         }
     )
+    if after.said_no != before.said_no:
+        values["said_no"] = json.dumps({k: v.isoformat() for k, v in after.said_no.items()})
     if after.prompt_seq != before.prompt_seq:
         values["prompt_seq"] = after.prompt_seq
     if after.closed_at != before.closed_at:
@@ -304,6 +308,7 @@ def _load(row: Mapping[str, Any]) -> CaseRecord:
         prompt_seq=row["prompt_seq"],
         language_offered=row["language_offered"],
         asking=row["asking"],
+        said_no={k: datetime.fromisoformat(v) for k, v in json.loads(row["said_no"]).items()},
         closed_at=row["closed_at"],
         answers={qid: tuple(json.loads(value)) for qid, value in parsed(row["answer_rows"])},
         checklist=tuple(ChecklistEntry(*r) for r in checklist_rows),

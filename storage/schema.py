@@ -94,6 +94,8 @@ cases = Table(
     Column("language_offered", String(16), nullable=False, server_default=""),
     # The danger signal Haven asked the person about directly, until they answer.
     Column("asking", String(32), nullable=False, server_default=""),
+    # When the person last said no to each signal's direct question: {"self_harm": iso}.
+    Column("said_no", Text, nullable=False, server_default="{}"),
     Index(
         "one_open_case_per_victim",
         "platform",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.content.playbook import LOCALES, Playbook, Question, Severity, Signal
@@ -36,6 +36,7 @@ PERSON_REASON = "asked_for_person"
 _NOT_WORDS = re.compile(r"[\s\W_]+")
 DECLINED_PREFIX = "declined_"
 UNSURE_PREFIX = "unsure_"
+AFTER_NO_PREFIX = "after_no_"
 
 
 @dataclass(frozen=True)
@@ -88,9 +89,15 @@ class Turn:
 
 class Flow:
     def __init__(
-        self, prompts: Prompts, threshold: Severity, model: SignalModel | None = None
+        self,
+        prompts: Prompts,
+        threshold: Severity,
+        model: SignalModel | None = None,
+        *,
+        ask_again_after: timedelta = timedelta(hours=24),
     ) -> None:
         self.prompts = prompts
+        self.ask_again_after = ask_again_after
         self.playbook: Playbook = prompts.playbook
         self.jurisdiction = prompts.deployment.jurisdiction
         self.threshold = threshold
@@ -306,14 +313,19 @@ class Flow:
         self._answer(turn, signals, "reply")
 
     def _ask_about(self, turn: Turn, uncertain: tuple[Signal, ...]) -> Signal | None:
-        """The first uncertain signal the case does not know of yet becomes the question."""
+        """The first uncertain signal the case does not know of yet becomes the question.
+        One the person said no to lately is not asked again (that would say their answer
+        was not heard): the staff are told instead."""
         if turn.case.asking:
             return None
-        fresh = self._not_known(turn.case, uncertain)
-        if not fresh:
-            return None
-        turn.update(asking=fresh[0].id)
-        return fresh[0]
+        for signal in self._not_known(turn.case, uncertain):
+            said_no = turn.case.said_no.get(signal.id)
+            if said_no is not None and turn.now - said_no < self.ask_again_after:
+                turn.alert(AFTER_NO_PREFIX + signal.id)
+                continue
+            turn.update(asking=signal.id)
+            return signal
+        return None
 
     @staticmethod
     def _not_known(case: CaseRecord, signals: tuple[Signal, ...]) -> tuple[Signal, ...]:
@@ -337,6 +349,7 @@ class Flow:
         if answer == "yes":
             self._confirm(turn, (signal,))
         elif answer == "no":
+            turn.update(said_no={**turn.case.said_no, signal_id: turn.now})
             turn.say(self.prompts.t(turn.case, f"signal.{signal_id}.no"))
         else:
             turn.alert(DECLINED_PREFIX + signal_id)

@@ -566,6 +566,7 @@ def referenced_keys(playbook: Playbook) -> set[str]:
                 f"reason.unanswered_{signal.id}",
                 f"reason.declined_{signal.id}",
                 f"reason.unsure_{signal.id}",
+                f"reason.after_no_{signal.id}",
             }
         )
         if signal.in_forwarded:

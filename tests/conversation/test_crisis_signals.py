@@ -40,9 +40,9 @@ def corpus_messages(signal_id: str, locale: str) -> Iterator[str]:
                 yield example.text
 
 
-def message_in_zone(haven: Haven, signal_id: str, zone: Zone, locale: str) -> str:
-    """A corpus message of `signal_id` in `locale` that the model alone puts in `zone` and
-    that touches no other signal (no phrase of the curated list catches it either)."""
+def messages_in_zone(haven: Haven, signal_id: str, zone: Zone, locale: str) -> Iterator[str]:
+    """The corpus messages of `signal_id` in `locale` that the model alone puts in `zone`
+    and that touch no other signal (no phrase of the curated list catches them either)."""
     model = default_model()
     for text in corpus_messages(signal_id, locale):
         if haven.flow.detector.detect(text):
@@ -50,7 +50,12 @@ def message_in_zone(haven: Haven, signal_id: str, zone: Zone, locale: str) -> st
         zones = model.zones(text)
         others = [z for name, z in zones.items() if name != signal_id]
         if zones[signal_id] is zone and all(z is Zone.ORDINARY for z in others):
-            return text
+            yield text
+
+
+def message_in_zone(haven: Haven, signal_id: str, zone: Zone, locale: str) -> str:
+    for text in messages_in_zone(haven, signal_id, zone, locale):
+        return text
     raise AssertionError(f"the model puts no {locale} {signal_id} message in the {zone} zone")
 
 
@@ -300,6 +305,65 @@ async def test_an_answer_before_the_time_means_no_alert(victim: Victim, clock: M
     await victim.haven.scheduler.fire_due()
     await victim.haven.sender.drain()
     assert staff(victim.adapter) == []
+
+
+async def no_then_unsure_again(victim: Victim, locale: str) -> list[Outbound]:
+    """Asked, "no", then other words the model is unsure of, about the same signal."""
+    await at_first_question(victim, locale)
+    first, again = list(messages_in_zone(victim.haven, "self_harm", Zone.UNCERTAIN, locale))[:2]
+    await victim.text(first)
+    await victim.press("ck:self_harm=no")
+    return await victim.text(again)
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+async def test_after_a_no_unsure_words_are_not_asked_about_again_and_the_staff_hear(
+    haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str
+) -> None:
+    core, adapter = haven
+    replies = await no_then_unsure_again(victim, locale)
+    assert [r.text for r in replies] == [
+        said(victim, locale, "ui.free_text_ack"),
+        said(victim, locale, "question.safety.prompt"),
+    ]
+    (alert,) = staff(adapter)
+    assert text_of(core, "zh-CN", "reason.after_no_self_harm") in alert.text
+    case = await open_case(victim)
+    assert case.asking == "" and case.reasons == ()
+
+
+async def test_the_no_is_kept_with_the_case_and_asked_again_a_day_later(
+    victim: Victim, clock: ManualClock
+) -> None:
+    await at_first_question(victim, "en")
+    first, again = list(messages_in_zone(victim.haven, "self_harm", Zone.UNCERTAIN, "en"))[:2]
+    await victim.text(first)
+    answered = clock.now()
+    await victim.press("ck:self_harm=no")
+    assert (await open_case(victim)).said_no == {"self_harm": answered}
+    clock.advance(timedelta(hours=23, minutes=59))
+    assert said(victim, "en", "signal.self_harm.ask") not in [
+        r.text for r in await victim.text(again)
+    ]
+    clock.advance(timedelta(minutes=1))
+    (question,) = await victim.text(again)
+    assert question.text == said(victim, "en", "signal.self_harm.ask")
+
+
+async def test_after_a_no_clear_words_still_get_the_crisis_reply(victim: Victim) -> None:
+    await asked(victim)
+    await victim.press("ck:self_harm=no")
+    clear = message_in_zone(victim.haven, "self_harm", Zone.CLEAR, "en")
+    replies = await victim.text(clear)
+    assert replies[0].text.startswith(said(victim, "en", "signal.self_harm.reply"))
+    assert "signal_self_harm" in (await open_case(victim)).reasons
+
+
+async def test_a_no_about_one_signal_leaves_the_others_asked(victim: Victim) -> None:
+    await asked(victim)
+    await victim.press("ck:self_harm=no")
+    (question,) = await victim.text(message_in_zone(victim.haven, "threat", Zone.UNCERTAIN, "en"))
+    assert question.text == said(victim, "en", "signal.threat.ask")
 
 
 # ---- minors in free text ------------------------------------------------------------------
