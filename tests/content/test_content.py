@@ -811,6 +811,8 @@ DETECTED = [
     ("self_harm", "he mentioned killing himself last night"),
     ("self_harm", "my friends were joking about killing themselves but I'm not"),
     ("self_harm", "can I still complain if I'm in hospital after the overdose"),
+    ("self_harm", "my cousin said she'd hang herself if the video went round her school"),
+    ("self_harm", "we found out he had tried to hang himself in March"),
     ("self_harm", "ＫＩＬＬ ＭＹＳＥＬＦ"),
     ("threat", "他说要杀了我"),
     ("threat", "他喝多了说要砍我"),
