@@ -17,8 +17,9 @@ Costs, whatever the size of the log:
 
 Concurrent writers. On SQLite, :class:`storage.database.Database` already serialises
 transactions. On PostgreSQL, where several Haven instances may append at once, a
-transaction-scoped advisory lock serialises appends; the leaf index is also the primary
-key, so two appends can never both claim one position.
+transaction-scoped advisory lock serialises appends, and an append then reads the size
+and the border in one statement and writes the leaf and its nodes in one more; the leaf
+index is also the primary key, so two appends can never both claim one position.
 
 Tree heads are signed with the log's Ed25519 key (:mod:`storage.log_key`) and stored;
 they are what a bundle's proofs lead to and what the daily briefing publishes.
@@ -30,10 +31,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import RowMapping, and_, bindparam, func, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.expression import Executable
 
 from storage.group_commit import group_scope
 from storage.leaves import LeafKind
@@ -98,14 +101,20 @@ _INSERT_NODES = Prepared(insert(ledger_nodes))
 
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
     """Append one leaf; returns its index and the new tree's size and root."""
-    await _serialise_appends(conn)
-    border = await _border(conn)
+    postgresql = conn.dialect.name == "postgresql"
+    if postgresql:
+        await conn.execute(_APPEND_LOCK_SQL, {"key": _APPEND_LOCK})
+        border = await _border_at_once(conn)
+    else:
+        border = await _border(conn)
     size = border.size
     hashed = leaf_hash(data)
     created = border.append(hashed)
-    await _INSERT_LEAF.run(
-        conn, {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
-    )
+    leaf = {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
+    if postgresql:
+        await _store_at_once(conn, leaf, created)
+        return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
+    await _INSERT_LEAF.run(conn, leaf)
     await _INSERT_NODES.run_many(
         conn,
         [{"level": node.level, "node_index": node.index, "hash": value} for node, value in created],
@@ -245,9 +254,76 @@ async def leaves_at(conn: AsyncConnection, indexes: Sequence[int]) -> list[Store
 # --- internals -----------------------------------------------------------------------------
 
 
-async def _serialise_appends(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _APPEND_LOCK})
+# --- PostgreSQL: appends of every instance take turns -----------------------------------
+#
+# A transaction-scoped advisory lock serialises them, so everything an append does between
+# taking it and committing keeps every other append on every instance waiting — and each
+# statement there is a round trip through a busy event loop. So after the lock the append
+# reads in one statement (the size and the border) and writes in one (the leaf and the
+# nodes it completes). The lock is a statement of its own: a statement's snapshot is taken
+# when it starts, so one that also read the log would read it as it was before the wait.
+
+_APPEND_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:key)")
+
+# One primary-key lookup per set bit of the size: the perfect subtrees of the border.
+_BORDER_AT_ONCE = text(
+    """
+    SELECT size.n, border.level, border.hash
+    FROM (SELECT coalesce(max(leaf_index) + 1, 0) AS n FROM ledger_leaves) AS size
+    LEFT JOIN LATERAL (
+        SELECT level.l AS level, node.hash
+        FROM generate_series(0, 62) AS level(l)
+        LEFT JOIN ledger_nodes AS node
+            ON node.level = level.l AND node.node_index = (size.n >> level.l) - 1
+        WHERE (size.n >> level.l) & 1 = 1
+    ) AS border ON true
+    """
+)
+
+
+async def _border_at_once(conn: AsyncConnection) -> CompactRange:
+    rows = (await conn.execute(_BORDER_AT_ONCE)).all()
+    size = int(rows[0][0])
+    found = {
+        NodeID(level, (size >> level) - 1): bytes(value)
+        for _, level, value in rows
+        if value is not None
+    }
+    ids = border_ids(size)
+    missing = [node for node in ids if node not in found]
+    if missing:
+        raise LedgerError(f"the log lacks node {missing[0]}: `haven audit verify` tells more")
+    return CompactRange(size, [found[node] for node in ids])
+
+
+@cache
+def _store_statement(nodes: int) -> Executable:
+    """The leaf and ``nodes`` nodes in one INSERT (the leaf's in a CTE). Built once per
+    count: bound values only, so no array type for asyncpg to look up per connection."""
+    leaf = insert(ledger_leaves).values(
+        {name: bindparam(name) for name in ("leaf_index", "kind", "data", "created_at")}
+    )
+    rows: list[dict[str, Any]] = [
+        {
+            "level": bindparam(f"level{n}"),
+            "node_index": bindparam(f"index{n}"),
+            "hash": bindparam(f"hash{n}"),
+        }
+        for n in range(nodes)
+    ]
+    return insert(ledger_nodes).values(rows).add_cte(leaf.cte("leaf"))
+
+
+async def _store_at_once(
+    conn: AsyncConnection, leaf: dict[str, Any], created: Sequence[tuple[NodeID, bytes]]
+) -> None:
+    values = dict(leaf)
+    for n, (node, value) in enumerate(created):
+        values |= {f"level{n}": node.level, f"index{n}": node.index, f"hash{n}": value}
+    await conn.execute(_store_statement(len(created)), values)
+
+
+# --- SQLite ----------------------------------------------------------------------------------
 
 
 async def _border(conn: AsyncConnection) -> CompactRange:

@@ -305,6 +305,18 @@ async def append_and_prove(db: Database) -> tuple[int, int, int, int]:
     return reading, len(appending) - reading, len(queries(proving)), len(proof)
 
 
+@pytest.mark.only_on("postgresql")
+async def test_on_postgresql_the_lock_is_held_for_one_read_and_one_write(db: Database) -> None:
+    """Every statement after the lock keeps every instance's appends waiting. Sizes 0 to
+    8 meet an empty border, one subtree and up to three (7 = 4 + 2 + 1)."""
+    for data in LEAVES[:9]:
+        async with db.transaction() as conn:
+            with tracing(conn) as statements:
+                await ledger.append(conn, LeafKind.CUSTODY, data, NOW)
+        assert len(statements) == 3 and "pg_advisory_xact_lock" in statements[0]
+    await assert_log_is(db, LEAVES[:9])
+
+
 @pytest.mark.only_on("sqlite")
 async def test_reads_are_index_lookups_never_scans(filled: Database) -> None:
     async with filled.transaction() as conn:
