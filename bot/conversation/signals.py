@@ -18,6 +18,7 @@ from typing import TypeAlias
 
 from bot.content.playbook import Signal
 from bot.conversation.char_filter import CharFilter
+from bot.conversation.signal_frames import talks_about
 from bot.conversation.signal_model import SignalModel, Zone
 from bot.conversation.signal_text import to_simplified
 
@@ -230,9 +231,10 @@ class SignalDetector:
         return tuple(said), frozenset(denied)
 
     def read(self, text: str, *, forwarded: bool = False) -> Reading:
-        """Both layers. A phrase the text denies ("I'm not suicidal") lowers the
-        classifier's zone for its signal by one: the denial is evidence too, yet a crisis
-        said in other words beside it can still be asked about. Someone else's words
+        """Both layers. A phrase makes its signal clear, or only uncertain in a message
+        about the law, a film or a game. A phrase the text denies ("I'm not suicidal")
+        lowers the classifier's zone for its signal by one: the denial is evidence too,
+        yet a crisis said in other words beside it can still be asked about. Someone else's words
         (`forwarded`) are read only for the signals marked in_forwarded, and only when
         clear: Haven does not ask the person about what another person may have meant."""
         hits, denied = self._phrases(text)
@@ -241,12 +243,18 @@ class SignalDetector:
         zones: dict[str, Zone] = {}
         if self._model is not None and text.strip():
             zones = self._model.zones(text, by_sentence=not forwarded, crisis=bool(hits))
+        # A phrase in a message about the law, a film or a game is asked about, not
+        # answered as a crisis, unless the classifier finds the words clear by themselves
+        # (signal_frames.py). Someone else's words are read only when clear: not here.
+        phrase_zone = Zone.UNCERTAIN if hits and not forwarded and talks_about(text) else Zone.CLEAR
         clear: list[Signal] = []
         uncertain: list[Signal] = []
         for signal, _ in self._signals:
             if forwarded and not signal.in_forwarded:
                 continue
-            zone = Zone.CLEAR if signal in hits else zones.get(signal.id, Zone.ORDINARY)
+            zone = zones.get(signal.id, Zone.ORDINARY)
+            if signal in hits and zone is not Zone.CLEAR:
+                zone = phrase_zone
             if signal in denied:
                 zone = _LOWER[zone]
             if zone is Zone.CLEAR:

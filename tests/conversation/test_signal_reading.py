@@ -114,7 +114,7 @@ DEMANDS_BACKED_BY_VIOLENCE = [
 
 def test_the_unseen_messages_are_in_no_split() -> None:
     corpus = {fold(e.text) for split in SPLITS for e in load_split(split)}
-    written = [text for _, text in UNSEEN] + ORDINARY + DEMANDS_BACKED_BY_VIOLENCE
+    written = [text for _, text in UNSEEN + TALKED_ABOUT] + ORDINARY + DEMANDS_BACKED_BY_VIOLENCE
     assert not [text for text in written if fold(text) in corpus]
 
 
@@ -229,6 +229,43 @@ def test_forwarded_words_count_for_threats_and_demands_only(
     reading = detector.read(text, forwarded=True)
     assert {signal.id for signal in reading.clear} == found
     assert reading.uncertain == (), "Haven never asks about another person's words"
+
+
+# A curated phrase in a message about the law, a film or a game: asked about, not
+# answered as a crisis on the phrase alone (bot/conversation/signal_frames.py).
+TALKED_ABOUT = [
+    ("extortion", "how many years can you get for blackmail in the UK?"),
+    ("extortion", "我想问一下，敲诈勒索罪一般判几年？"),
+    ("extortion", "is sextortion treated as a separate offence from harassment?"),
+    ("self_harm", "we watched a documentary on suicide in class, it was heavy"),
+    ("self_harm", "我最近在看一部讲抑郁和自杀的纪录片"),
+    ("threat", "my cousin yells 'I'll kill you' at everyone in Fortnite, it's just how he plays"),
+    ("threat", "玩狼人杀的时候他说'杀了你'，大家都笑了"),
+]
+
+
+@pytest.mark.parametrize(("signal", "text"), TALKED_ABOUT)
+def test_a_phrase_in_talk_about_the_law_a_film_or_a_game_is_asked_about(
+    detector: SignalDetector, signal: str, text: str
+) -> None:
+    assert signal in {s.id for s in detector.detect(text)}, "the phrase is there"
+    reading = detector.read(text)
+    assert signal not in {s.id for s in reading.clear}
+    assert signal in {s.id for s in reading.uncertain}
+
+
+@pytest.mark.parametrize(
+    ("signal", "text"),
+    [
+        ("extortion", "this is blackmail, he wants 3000 by friday or he posts them"),
+        ("threat", "he said he'd kill me if I went to the police, is that a crime?"),
+        ("self_harm", "I want to kill myself, is that normal after something like this?"),
+    ],
+)
+def test_a_crisis_told_with_a_question_about_the_law_is_still_clear(
+    detector: SignalDetector, signal: str, text: str
+) -> None:
+    assert signal in {s.id for s in detector.read(text).clear}
 
 
 def test_the_phrases_alone_read_without_a_model() -> None:
