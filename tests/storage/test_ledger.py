@@ -194,7 +194,7 @@ async def test_a_missing_node_is_an_error_not_a_wrong_answer(filled: Database) -
         )
         with pytest.raises(ledger.LedgerError, match="lacks node"):
             await ledger.root(conn)
-        with pytest.raises(ledger.LedgerError):
+        with pytest.raises(ledger.LedgerError, match="lacks node"):
             await ledger.append(conn, LeafKind.CUSTODY, b"more", NOW)
 
 
@@ -415,6 +415,17 @@ async def test_a_savepoint_of_the_callers_own_rolled_back_leaves_no_border_behin
         await nested.rollback()
         await ledger.append(conn, LeafKind.CUSTODY, LEAVES[4], NOW)
     await assert_log_is(db, LEAVES[:5])
+
+
+@pytest.mark.only_on("sqlite")
+async def test_an_append_outside_a_group_commit_reads_the_log(db: Database) -> None:
+    """A connection of the engine's own (a tool's, not a victim's turn) has no group to
+    keep a border in: each append reads the log."""
+    await fill(db, LEAVES[:5])
+    for data in LEAVES[5:8]:
+        async with db.engine.begin() as conn:
+            await ledger.append(conn, LeafKind.CUSTODY, data, NOW)
+    await assert_log_is(db, LEAVES[:8])
 
 
 @pytest.mark.only_on("sqlite")
