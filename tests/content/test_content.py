@@ -813,6 +813,8 @@ DETECTED = [
     ("self_harm", "can I still complain if I'm in hospital after the overdose"),
     ("self_harm", "my cousin said she'd hang herself if the video went round her school"),
     ("self_harm", "we found out he had tried to hang himself in March"),
+    ("self_harm", "ta shuo ta bu xiang huo le"),
+    ("self_harm", "wo kuai huo bu xia qu le"),
     ("self_harm", "ＫＩＬＬ ＭＹＳＥＬＦ"),
     ("threat", "他说要杀了我"),
     ("threat", "他喝多了说要砍我"),
