@@ -101,19 +101,13 @@ _INSERT_NODES = Prepared(insert(ledger_nodes))
 
 async def append(conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime) -> Appended:
     """Append one leaf; returns its index and the new tree's size and root."""
-    postgresql = conn.dialect.name == "postgresql"
-    if postgresql:
-        await conn.execute(_APPEND_LOCK_SQL, {"key": _APPEND_LOCK})
-        border = await _border_at_once(conn)
-    else:
-        border = await _border(conn)
+    if conn.dialect.name == "postgresql":
+        return await _append_taking_turns(conn, kind, data, now)
+    border = await _border(conn)
     size = border.size
     hashed = leaf_hash(data)
     created = border.append(hashed)
     leaf = {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
-    if postgresql:
-        await _store_at_once(conn, leaf, created)
-        return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
     await _INSERT_LEAF.run(conn, leaf)
     await _INSERT_NODES.run_many(
         conn,
@@ -265,17 +259,31 @@ async def leaves_at(conn: AsyncConnection, indexes: Sequence[int]) -> list[Store
 
 _APPEND_LOCK_SQL = text("SELECT pg_advisory_xact_lock(:key)")
 
+
+async def _append_taking_turns(
+    conn: AsyncConnection, kind: LeafKind, data: bytes, now: datetime
+) -> Appended:
+    await conn.execute(_APPEND_LOCK_SQL, {"key": _APPEND_LOCK})
+    border = await _border_at_once(conn)
+    size = border.size
+    hashed = leaf_hash(data)
+    created = border.append(hashed)
+    leaf = {"leaf_index": size, "kind": kind.value, "data": data, "created_at": now}
+    await _store_at_once(conn, leaf, created)
+    return Appended(index=size, leaf_hash=hashed, tree_size=size + 1, root=border.root())
+
+
 # One primary-key lookup per set bit of the size: the perfect subtrees of the border.
 _BORDER_AT_ONCE = text(
     """
     SELECT size.n, border.level, border.hash
     FROM (SELECT coalesce(max(leaf_index) + 1, 0) AS n FROM ledger_leaves) AS size
     LEFT JOIN LATERAL (
-        SELECT level.l AS level, node.hash
-        FROM generate_series(0, 62) AS level(l)
+        SELECT bit.b AS level, node.hash
+        FROM generate_series(0, 62) AS bit(b)
         LEFT JOIN ledger_nodes AS node
-            ON node.level = level.l AND node.node_index = (size.n >> level.l) - 1
-        WHERE (size.n >> level.l) & 1 = 1
+            ON node.level = bit.b AND node.node_index = (size.n >> bit.b) - 1
+        WHERE (size.n >> bit.b) & 1 = 1
     ) AS border ON true
     """
 )
