@@ -815,6 +815,8 @@ DETECTED = [
     ("self_harm", "we found out he had tried to hang himself in March"),
     ("self_harm", "ta shuo ta bu xiang huo le"),
     ("self_harm", "wo kuai huo bu xia qu le"),
+    ("self_harm", "有时候真想一口气喝农药算了"),
+    ("self_harm", "I keep thinking about taking poison when everyone's asleep"),
     ("self_harm", "ＫＩＬＬ ＭＹＳＥＬＦ"),
     ("threat", "他说要杀了我"),
     ("threat", "他喝多了说要砍我"),
