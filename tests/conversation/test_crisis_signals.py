@@ -307,13 +307,14 @@ async def test_an_answer_before_the_time_means_no_alert(victim: Victim, clock: M
     assert staff(victim.adapter) == []
 
 
-async def no_then_unsure_again(victim: Victim, locale: str) -> list[Outbound]:
-    """Asked, "no", then other words the model is unsure of, about the same signal."""
+async def said_no(victim: Victim, locale: str) -> str:
+    """Asked about words the model is unsure of, answered "no"; returns other such words
+    about the same signal, to write next."""
     await at_first_question(victim, locale)
     first, again = list(messages_in_zone(victim.haven, "self_harm", Zone.UNCERTAIN, locale))[:2]
     await victim.text(first)
     await victim.press("ck:self_harm=no")
-    return await victim.text(again)
+    return again
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
@@ -321,7 +322,7 @@ async def test_after_a_no_unsure_words_are_not_asked_about_again_and_the_staff_h
     haven: tuple[Haven, MemoryAdapter], victim: Victim, locale: str
 ) -> None:
     core, adapter = haven
-    replies = await no_then_unsure_again(victim, locale)
+    replies = await victim.text(await said_no(victim, locale))
     assert [r.text for r in replies] == [
         said(victim, locale, "ui.free_text_ack"),
         said(victim, locale, "question.safety.prompt"),
@@ -335,11 +336,8 @@ async def test_after_a_no_unsure_words_are_not_asked_about_again_and_the_staff_h
 async def test_the_no_is_kept_with_the_case_and_asked_again_a_day_later(
     victim: Victim, clock: ManualClock
 ) -> None:
-    await at_first_question(victim, "en")
-    first, again = list(messages_in_zone(victim.haven, "self_harm", Zone.UNCERTAIN, "en"))[:2]
-    await victim.text(first)
-    answered = clock.now()
-    await victim.press("ck:self_harm=no")
+    answered = clock.now()  # the clock stands still until the test moves it
+    again = await said_no(victim, "en")
     assert (await open_case(victim)).said_no == {"self_harm": answered}
     clock.advance(timedelta(hours=23, minutes=59))
     assert said(victim, "en", "signal.self_harm.ask") not in [
